@@ -1,0 +1,93 @@
+"""cffi builder (API mode) for ``runpy_oci._sys``: the raw kernel calls that
+Python's standard library does not offer.
+
+Every wrapper returns ``-errno`` on failure (or a non-negative result), so the
+Python side (``runpy_oci.kernel``) turns failures into ``OSError`` without
+reading a thread-local errno after the call.
+"""
+from cffi import FFI
+
+CDEF = """
+int rp_mount(const char *source, const char *target, const char *fstype,
+             unsigned long flags, const char *data);
+int rp_umount2(const char *target, int flags);
+int rp_pivot_root(const char *new_root, const char *put_old);
+int rp_setns(int fd, int nstype);
+int rp_unshare(int flags);
+int rp_sethostname(const char *name, size_t len);
+int rp_setdomainname(const char *name, size_t len);
+int rp_prctl(int option, unsigned long a2, unsigned long a3,
+             unsigned long a4, unsigned long a5);
+int rp_openat2(int dirfd, const char *path, unsigned long long flags,
+               unsigned long long mode, unsigned long long resolve);
+int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                     unsigned long long attr_set, unsigned long long attr_clr,
+                     unsigned long long propagation);
+"""
+
+SOURCE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+struct rp_open_how { uint64_t flags, mode, resolve; };
+struct rp_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+#define RP_RET(expr) do { long _r = (long)(expr); return _r < 0 ? -errno : (int)_r; } while (0)
+
+int rp_mount(const char *source, const char *target, const char *fstype,
+             unsigned long flags, const char *data)
+{ RP_RET(mount(source, target, fstype, flags, data)); }
+
+int rp_umount2(const char *target, int flags) { RP_RET(umount2(target, flags)); }
+
+int rp_pivot_root(const char *new_root, const char *put_old)
+{ RP_RET(syscall(SYS_pivot_root, new_root, put_old)); }
+
+int rp_setns(int fd, int nstype) { RP_RET(setns(fd, nstype)); }
+
+int rp_unshare(int flags) { RP_RET(unshare(flags)); }
+
+int rp_sethostname(const char *name, size_t len) { RP_RET(sethostname(name, len)); }
+
+int rp_setdomainname(const char *name, size_t len) { RP_RET(setdomainname(name, len)); }
+
+int rp_prctl(int option, unsigned long a2, unsigned long a3,
+             unsigned long a4, unsigned long a5)
+{ RP_RET(prctl(option, a2, a3, a4, a5)); }
+
+int rp_openat2(int dirfd, const char *path, unsigned long long flags,
+               unsigned long long mode, unsigned long long resolve)
+{
+    struct rp_open_how how = { flags, mode, resolve };
+    RP_RET(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                     unsigned long long attr_set, unsigned long long attr_clr,
+                     unsigned long long propagation)
+{
+    struct rp_mount_attr attr = { attr_set, attr_clr, propagation, 0 };
+    RP_RET(syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr));
+}
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("runpy_oci._sys", SOURCE)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

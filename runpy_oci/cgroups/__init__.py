@@ -1,0 +1,160 @@
+"""Control groups behind one interface, whatever the host's layout.
+
+A host is v1 (one hierarchy per controller), v2 (one unified hierarchy) or
+hybrid (v1 controllers plus a cgroup2 mount, usually /sys/fs/cgroup/unified).
+``Cgroup`` holds the container's directory in every hierarchy the host has and
+does what all layouts share: create, attach, list pids, freeze, remove.
+
+Paths follow runc's fs driver: an absolute ``linux.cgroupsPath`` is taken from
+each hierarchy's root; a relative one, or the container ID when it is empty,
+from the caller's own cgroup in that hierarchy.
+"""
+import errno
+import os
+import time
+
+
+class Hierarchy:
+    """One mounted cgroup hierarchy: where it is and what it controls."""
+
+    __slots__ = ("mountpoint", "controllers", "version")
+
+    def __init__(self, mountpoint, controllers, version):
+        self.mountpoint = mountpoint
+        self.controllers = controllers
+        self.version = version
+
+
+def _unescape(field):
+    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def hierarchies(mountinfo="/proc/self/mountinfo"):
+    """The cgroup hierarchies mounted in this mount namespace, first mount of each."""
+    found, seen = [], set()
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _source, super_opts = right.split(" ", 2)
+            mountpoint = _unescape(left.split(" ")[4])
+            if fstype == "cgroup2":
+                key = ("cgroup2",)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(Hierarchy(mountpoint, (), 2))
+            elif fstype == "cgroup":
+                ctrls = tuple(
+                    o for o in super_opts.strip().split(",")
+                    if o not in ("rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr",
+                                 "clone_children", "cpuset_v2_mode", "noprefix", "favordynmods")
+                    and not o.startswith("release_agent=")
+                )
+                if ctrls not in seen:
+                    seen.add(ctrls)
+                    found.append(Hierarchy(mountpoint, ctrls, 1))
+    return found
+
+
+def own_cgroups(pid="self"):
+    """Map of hierarchy key -> cgroup path of a process (from /proc/PID/cgroup)."""
+    own = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            hid, ctrls, path = line.rstrip("\n").split(":", 2)
+            own[("cgroup2",) if hid == "0" else tuple(sorted(ctrls.split(",")))] = path
+    return own
+
+
+def _inherit_cpuset(mountpoint, path):
+    """A new v1 cpuset starts with no cpus or mems, and nothing can join it;
+    fill each empty level from its parent, top down, as runc does."""
+    if not os.path.exists(os.path.join(path, "cpuset.cpus")):
+        return
+    levels = []
+    p = path
+    while p != mountpoint and p.startswith(mountpoint):
+        levels.append(p)
+        p = os.path.dirname(p)
+    for level in reversed(levels):
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            with open(os.path.join(level, name)) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(os.path.dirname(level), name)) as f:
+                value = f.read()
+            with open(os.path.join(level, name), "w") as f:
+                f.write(value)
+
+
+def _key(h):
+    return ("cgroup2",) if h.version == 2 else tuple(sorted(h.controllers))
+
+
+class Cgroup:
+    """The container's cgroup directory in each hierarchy."""
+
+    def __init__(self, paths):
+        # hierarchy mountpoint -> absolute directory of the container there
+        self.paths = paths
+
+    @classmethod
+    def for_container(cls, cgroups_path, container_id):
+        own = own_cgroups()
+        paths = {}
+        for h in hierarchies():
+            if cgroups_path.startswith("/"):
+                inner = cgroups_path
+            else:
+                inner = os.path.join(own.get(_key(h), "/"), cgroups_path or container_id)
+            paths[h.mountpoint] = os.path.normpath(h.mountpoint + "/" + inner)
+        return cls(paths)
+
+    def create(self):
+        for mountpoint, path in self.paths.items():
+            os.makedirs(path, exist_ok=True)
+            _inherit_cpuset(mountpoint, path)
+
+    def attach(self, pid):
+        for path in self.paths.values():
+            procs = os.path.join(path, "cgroup.procs")
+            try:
+                with open(procs, "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", procs) from None
+
+    def pids(self):
+        """Every process in the container's cgroup (from the first hierarchy that has it)."""
+        for path in self.paths.values():
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    return [int(p) for p in f.read().split()]
+            except FileNotFoundError:
+                continue
+        return []
+
+    def freezer_state_file(self):
+        """The file whose contents say whether the container is frozen, if any."""
+        for name in ("freezer.state", "cgroup.freeze"):
+            for path in self.paths.values():
+                if os.path.exists(os.path.join(path, name)):
+                    return os.path.join(path, name)
+        return None
+
+    def destroy(self, timeout=5.0):
+        """Remove the directories, deepest first; a busy one is retried briefly."""
+        deadline = time.monotonic() + timeout
+        for path in self.paths.values():
+            if not os.path.isdir(path):
+                continue
+            for dirpath, _, _ in os.walk(path, topdown=False):
+                while True:
+                    try:
+                        os.rmdir(dirpath)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError as e:
+                        if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.01)

@@ -1,0 +1,158 @@
+"""runc's command line as data: global flags, verbs, their flags and arguments.
+
+Both front ends are built from this one table (see runpy_oci/cli/README.md):
+the fast parser that programs hit on every call, and the click application
+that people get for ``--help``.
+"""
+
+
+class Flag:
+    __slots__ = ("name", "short", "kind", "default", "help")
+
+    def __init__(self, name, kind="str", default=None, short=None, help=""):
+        self.name = name
+        self.kind = kind  # "bool" | "str" | "int"
+        self.default = default if default is not None or kind != "bool" else False
+        self.short = short
+        self.help = help
+
+    @property
+    def attr(self):
+        return self.name.replace("-", "_")
+
+
+class Verb:
+    __slots__ = ("name", "flags", "args", "min_args", "max_args", "help")
+
+    def __init__(self, name, help, args=(), min_args=None, max_args=None, flags=()):
+        self.name = name
+        self.help = help
+        self.args = args  # names for the usage line
+        self.min_args = len([a for a in args if not a.startswith("[")]) if min_args is None else min_args
+        self.max_args = len(args) if max_args is None else max_args
+        self.flags = flags
+
+
+GLOBAL_FLAGS = (
+    Flag("root", default="/run/runpy-oci", help="root directory for storage of container state (this should be located in tmpfs)"),
+    Flag("log", default="", help="set the log file to write runpy-oci logs to (default is stderr)"),
+    Flag("log-format", default="text", help="set the log format ('text' (default), or 'json')"),
+    Flag("debug", "bool", help="enable debug logging"),
+    Flag("systemd-cgroup", "bool", help="enable systemd cgroup support (accepted; cgroupfs is used)"),
+    Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+)
+
+_BUNDLE = Flag("bundle", short="b", default=".", help="path to the root of the bundle directory")
+_PID_FILE = Flag("pid-file", help="specify the file to write the process id to")
+_CONSOLE = Flag("console-socket", help="path to an AF_UNIX socket which will receive the pty master")
+_NO_PIVOT = Flag("no-pivot", "bool", help="do not use pivot root to jail process inside rootfs")
+_NO_KEYRING = Flag("no-new-keyring", "bool", help="do not create a new session keyring (accepted)")
+_PRESERVE = Flag("preserve-fds", "int", default=0, help="pass N additional file descriptors to the container")
+
+VERBS = {
+    v.name: v
+    for v in (
+        Verb("create", "create a container", ("<container-id>",),
+             flags=(_BUNDLE, _CONSOLE, _PID_FILE, _NO_PIVOT, _NO_KEYRING, _PRESERVE)),
+        Verb("start", "executes the user defined process in a created container", ("<container-id>",)),
+        Verb("run", "create and run a container", ("<container-id>",),
+             flags=(_BUNDLE, _CONSOLE, Flag("detach", "bool", short="d", help="detach from the container's process"),
+                    _PID_FILE, _NO_PIVOT, _NO_KEYRING, _PRESERVE,
+                    Flag("keep", "bool", help="do not delete the container after it exits"))),
+        Verb("state", "output the state of a container", ("<container-id>",)),
+        Verb("kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
+             ("<container-id>", "[signal]"),
+             flags=(Flag("all", "bool", short="a", help="send the specified signal to all processes inside the container"),)),
+        Verb("delete", "delete any resources held by the container often used with detached container",
+             ("<container-id>",),
+             flags=(Flag("force", "bool", short="f", help="forcibly deletes the container if it is still running (uses SIGKILL)"),)),
+        Verb("list", "lists containers started by runpy-oci with the given root", (),
+             flags=(Flag("format", short="f", default="table", help="select one of: table or json"),
+                    Flag("quiet", "bool", short="q", help="display only container IDs"))),
+        Verb("spec", "create a new specification file", (),
+             flags=(_BUNDLE, Flag("rootless", "bool", help="generate a configuration for a rootless container"))),
+    )
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+class NeedsHelp(Exception):
+    """The caller is a person asking for help (or mistyped a verb): use click."""
+
+
+class Command:
+    __slots__ = ("verb", "globals", "options", "args")
+
+    def __init__(self, verb, globals_, options, args):
+        self.verb = verb
+        self.globals = globals_
+        self.options = options
+        self.args = args
+
+
+def _defaults(flags):
+    return {f.attr: f.default for f in flags}
+
+
+def _lookup(flags, token):
+    """(Flag, inline value or None) for a token like -b, --bundle, -bundle=x."""
+    name, eq, value = token.lstrip("-").partition("=")
+    for f in flags:
+        if name == f.name or (f.short and name == f.short):
+            return f, (value if eq else None)
+    return None, None
+
+
+def _take_flags(argv, i, flags, into, where):
+    """Go-style flag parsing: stops at the first argument that is not a flag."""
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            return i + 1
+        if not tok.startswith("-") or tok == "-":
+            return i
+        if tok in ("-h", "--help", "-help"):
+            raise NeedsHelp()
+        flag, value = _lookup(flags, tok)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: {tok.split('=')[0]}{where}")
+        i += 1
+        if flag.kind == "bool":
+            if value is None:
+                into[flag.attr] = True
+            elif value.lower() in ("true", "1", "false", "0"):
+                into[flag.attr] = value.lower() in ("true", "1")
+            else:
+                raise UsageError(f"invalid boolean value {value!r} for -{flag.name}")
+            continue
+        if value is None:
+            if i >= len(argv):
+                raise UsageError(f"flag needs an argument: {tok}")
+            value = argv[i]
+            i += 1
+        if flag.kind == "int":
+            if not value.lstrip("-").isdigit():
+                raise UsageError(f"invalid value {value!r} for flag -{flag.name}: parse error")
+            value = int(value)
+        into[flag.attr] = value
+    return i
+
+
+def parse(argv):
+    """argv (without the program name) -> Command, or UsageError / NeedsHelp."""
+    g = _defaults(GLOBAL_FLAGS)
+    i = _take_flags(argv, 0, GLOBAL_FLAGS, g, "")
+    if i >= len(argv) or argv[i] == "help" or argv[i] not in VERBS:
+        raise NeedsHelp()
+    verb = VERBS[argv[i]]
+    opts = _defaults(verb.flags)
+    j = _take_flags(argv, i + 1, verb.flags, opts, f" (in {verb.name})")
+    args = argv[j:]
+    if not verb.min_args <= len(args) <= verb.max_args:
+        exact = verb.min_args == verb.max_args
+        want = f"exactly {verb.min_args}" if exact else f"{verb.min_args} to {verb.max_args}"
+        raise UsageError(f'"{verb.name}" requires {want} argument(s)')
+    return Command(verb, g, opts, args)

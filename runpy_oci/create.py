@@ -1,0 +1,221 @@
+"""``create``: everything but exec'ing the user program.
+
+Process tree, like runc's nsexec:
+  runtime (this process) --fork--> stage 1 --fork--> init
+Stage 1 joins the namespaces given by path and unshares the new ones (a new
+pid or time namespace only applies to children, hence its own fork) and
+exits once it has reported the init's host pid. The init builds the rootfs
+and waits on the exec fifo (see ``runpy_oci.init``).
+
+Any failure removes all that was made: state dir, cgroup, processes.
+"""
+import os
+import time
+
+from runpy_oci import init, namespaces, process
+from runpy_oci import kernel as k
+from runpy_oci.cgroups import Cgroup
+from runpy_oci.errors import RuntimeFailure
+from runpy_oci.state import Container, proc_stat, rfc3339_nano
+from runpy_oci.sync import Channel
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "preserve_fds", "detach")
+
+    def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False, preserve_fds=0, detach=True):
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        # False for foreground ``run``: it may take the terminal itself.
+        self.detach = detach
+
+
+def create(root, container_id, opts, spec=None, console_sock=None):
+    """Create the container; returns its (locked) Container. ``spec`` and
+    ``console_sock`` let ``run`` pass what it already made."""
+    from runpy_oci import spec as spec_loader
+
+    if spec is None:
+        spec = spec_loader.load(opts.bundle)
+    _check_terminal(spec, opts, console_sock)
+    process.check_sysctls(spec)
+    c = Container.new(root, container_id)
+    made = _Made()
+    try:
+        _create_in(c, spec, opts, console_sock, made)
+    except BaseException:
+        made.undo(c)
+        raise
+    return c
+
+
+def _check_terminal(spec, opts, console_sock):
+    if spec.process.terminal and not opts.console_socket and console_sock is None:
+        raise RuntimeFailure("cannot allocate tty if runpy-oci will detach without setting console socket")
+    if opts.console_socket and not spec.process.terminal:
+        raise RuntimeFailure("cannot use console socket if runpy-oci will not detach or allocate tty")
+
+
+class _Made:
+    """What a create has made so far, to undo on failure."""
+
+    def __init__(self):
+        self.pids = []
+        self.cgroup = None
+
+    def undo(self, c):
+        for pid in reversed(self.pids):
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if self.cgroup is not None:
+            try:
+                self.cgroup.destroy()
+            except OSError:
+                pass
+        try:
+            c.remove()
+        finally:
+            c.close()
+
+
+def _create_in(c, spec, opts, console_sock, made):
+    c.data = {"id": c.id, "bundle": spec.bundle, "rootfs": spec.root_path}
+    os.mkfifo(c.fifo_path, 0o622)
+    os.chmod(c.fifo_path, 0o622)
+    cgroup = Cgroup.for_container(spec.linux.cgroups_path, c.id)
+    cgroup.create()
+    made.cgroup = cgroup
+    if opts.console_socket and console_sock is None:
+        from runpy_oci import console
+
+        console_sock = console.connect(opts.console_socket)
+    parent, child = Channel.pair()
+    fifo_fd = os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    console_fd = None
+    if console_sock is not None:
+        console_fd = console_sock.fileno()
+        os.set_inheritable(console_fd, False)
+    try:
+        init_args = init.InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds)
+        stage1 = os.fork()
+        if stage1 == 0:
+            parent.close()
+            _stage1(init_args)
+        made.pids.append(stage1)
+        child.close()
+        cgroup.attach(stage1)
+        init_pid = _handshake(parent, stage1, spec)
+        made.pids.insert(0, init_pid)
+        _reap(stage1)
+        made.pids.remove(stage1)
+        _expect_ready(parent)
+    finally:
+        parent.close()
+        os.close(fifo_fd)
+        if console_sock is not None:
+            console_sock.close()
+    st = proc_stat(init_pid)
+    c.data.update(
+        pid=init_pid,
+        pid_start=st[1] if st else 0,
+        created=rfc3339_nano(time.time_ns()),
+        annotations=spec.annotations,
+        cgroup_paths=cgroup.paths,
+        freezer_state=cgroup.freezer_state_file(),
+        namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
+    )
+    c.save()
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, init_pid)
+
+
+def _handshake(parent, stage1, spec):
+    """Drive stage 1: start it, map ids if it made a user namespace, get the init pid."""
+    parent.send("go")
+    while True:
+        msg = parent.recv()
+        if msg is None:
+            raise RuntimeFailure("container init exited before it was set up")
+        kind = msg["type"]
+        if kind == "userns":
+            namespaces.write_id_maps(stage1, spec.linux)
+            parent.send("mapped")
+        elif kind == "pid":
+            return msg["pid"]
+        elif kind == "error":
+            raise RuntimeFailure(msg["message"])
+
+
+def _expect_ready(parent):
+    msg = parent.recv()
+    if msg is None:
+        raise RuntimeFailure("container init exited before it was set up")
+    if msg["type"] == "error":
+        raise RuntimeFailure(msg["message"])
+
+
+def _reap(pid):
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeFailure("container setup failed in its namespace stage")
+
+
+def _stage1(a):
+    """In the first child: enter/create namespaces, fork the init, report its pid."""
+    try:
+        linux = a.spec.linux
+        _close_fds_except(a)
+        if a.channel.recv() is None:
+            os._exit(1)
+        namespaces.join_existing(linux)
+        if namespaces.creates(linux, "user"):
+            k.get().unshare(k.CLONE_NEWUSER)
+            a.channel.send("userns")
+            if a.channel.recv() is None:
+                os._exit(1)
+            if linux.gid_mappings:
+                os.setresgid(0, 0, 0)
+            if linux.uid_mappings:
+                os.setresuid(0, 0, 0)
+        k.get().unshare(namespaces.new_flags(linux, exclude=("user",)))
+        namespaces.write_time_offsets(linux)
+        pid = os.fork()
+        if pid == 0:
+            init.run(a)
+        a.channel.send("pid", pid=pid)
+        os._exit(0)
+    except BaseException as e:  # never return into the CLI from a child
+        try:
+            msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
+            a.channel.send("error", message=msg or type(e).__name__)
+        finally:
+            os._exit(1)
+
+
+def _close_fds_except(a):
+    """Drop every descriptor of the runtime the container has no use for; above
+    all the container's lock, which would otherwise stay held by the init."""
+    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd}
+    keep.update(range(3, 3 + a.preserve_fds))
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _write_pid_file(path, pid):
+    """Atomically, like runc: a reader never sees a partial pid."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)

@@ -1,0 +1,121 @@
+"""What runs in the container's init process (pid 1 of a new pid namespace),
+forked from the runtime: build the container's world, report ready, wait on
+the exec fifo for ``start``, then exec the user program.
+
+Everything that can fail is done before "ready", so ``create`` reports it;
+after "ready" only the fifo handshake and the exec remain.
+"""
+import os
+
+from runpy_oci import kernel as k
+from runpy_oci import namespaces, process, rootfs
+from runpy_oci.errors import RuntimeFailure
+from runpy_oci.mounts import Root
+
+
+class InitArgs:
+    """What the parent hands to the init across fork."""
+
+    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds")
+
+    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds):
+        self.spec = spec
+        self.channel = channel
+        self.fifo_fd = fifo_fd
+        self.console_fd = console_fd
+        self.no_pivot = no_pivot
+        self.cgroup = cgroup
+        self.preserve_fds = preserve_fds
+
+
+def run(a):
+    """Never returns: execs the program, or reports the error and exits."""
+    try:
+        exe = _prepare(a)
+        a.channel.send("ready")
+        _wait_for_start(a.fifo_fd)
+        _close_extra_fds(a.preserve_fds)
+        proc = a.spec.process
+        os.execve(exe, proc.args, _env(proc.env))
+    except RuntimeFailure as e:
+        _fail(a, str(e))
+    except OSError as e:
+        _fail(a, f"{e.strerror}: {e.filename}" if e.filename else str(e))
+    except BaseException as e:  # anything else is a bug; never return into the CLI
+        _fail(a, f"container init: {type(e).__name__}: {e}")
+
+
+def _fail(a, message):
+    try:
+        a.channel.send("error", message=message)
+    except OSError:
+        # Already past "ready": the parent is gone; tell whoever reads stderr.
+        os.write(2, f"runpy-oci: {message}\n".encode())
+    os._exit(1)
+
+
+def _env(items):
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def _prepare(a):
+    spec, proc = a.spec, a.spec.process
+    os.setsid()
+    _build_rootfs(a)
+    _ensure_cwd(proc.cwd)
+    if a.console_fd is not None:
+        from runpy_oci import console
+
+        console.setup_in_container(a.console_fd, proc.console_size)
+    if namespaces.creates(spec.linux, "uts"):
+        process.set_hostname(spec)
+    process.write_sysctls(spec.linux.sysctl)
+    rootfs.readonly_paths(spec.linux.readonly_paths)
+    rootfs.mask_paths(spec.linux.masked_paths)
+    if spec.root_readonly:
+        rootfs.readonly_root()
+    process.apply_rlimits(proc)
+    process.apply_oom_score_adj(proc)
+    process.switch_user(proc)
+    process.enter_cwd(proc.cwd)
+    return process.find_executable(proc)
+
+
+def _build_rootfs(a):
+    spec = a.spec
+    rootfs.prepare_root(spec)
+    root = Root(spec.root_path)
+    try:
+        rootfs.mount_all(spec, root, a.cgroup)
+        rootfs.setup_dev(spec, root)
+    finally:
+        root.close()
+    rootfs.pivot(spec.root_path, a.no_pivot)
+
+
+def _ensure_cwd(cwd):
+    """runc creates a missing cwd (as root, before dropping privileges)."""
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError as e:
+            raise RuntimeFailure(f"process.cwd: cannot create {cwd}: {e.strerror}") from None
+
+
+def _wait_for_start(fifo_fd):
+    """Block until ``start`` opens the exec fifo for reading, then tell it we go."""
+    try:
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise RuntimeFailure(f"cannot open exec fifo (is /proc mounted in the container?): {e.strerror}") from None
+    os.write(fd, b"0")
+    os.close(fd)
+
+
+def _close_extra_fds(preserve_fds):
+    """No runtime descriptor may leak into the container (CVE-2024-21626)."""
+    os.closerange(3 + preserve_fds, 1 << 20)

@@ -1,0 +1,140 @@
+"""The one door to raw kernel calls the standard library lacks.
+
+Everything that mounts, pivots, joins or creates namespaces goes through the
+module-level ``sys_calls`` object, so unit tests can swap in a recording fake
+(``use(fake)``) and run the executor's logic without root.
+"""
+import os
+
+# clone/unshare/setns flags
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+
+# openat2(2) resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# mount_setattr(2)
+AT_RECURSIVE = 0x8000
+AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_RDONLY = 0x1
+
+
+class _SysCalls:
+    """Thin OSError-raising wrappers over the C extension."""
+
+    def __init__(self):
+        from runpy_oci._sys import ffi, lib
+
+        self._lib = lib
+        self._null = ffi.NULL
+
+    @staticmethod
+    def _check(ret, *names):
+        if ret < 0:
+            raise OSError(-ret, os.strerror(-ret), *names[:2])
+        return ret
+
+    def mount(self, source, target, fstype, flags, data=None):
+        enc = os.fsencode
+        self._check(
+            self._lib.rp_mount(
+                enc(source) if source else b"none",
+                enc(target),
+                fstype.encode() if fstype else self._null,
+                flags,
+                data.encode() if data else self._null,
+            ),
+            target,
+        )
+
+    def umount2(self, target, flags=0):
+        self._check(self._lib.rp_umount2(os.fsencode(target), flags), target)
+
+    def pivot_root(self, new_root, put_old):
+        self._check(self._lib.rp_pivot_root(os.fsencode(new_root), os.fsencode(put_old)), new_root)
+
+    def setns(self, fd, nstype=0):
+        self._check(self._lib.rp_setns(fd, nstype))
+
+    def unshare(self, flags):
+        self._check(self._lib.rp_unshare(flags))
+
+    def sethostname(self, name):
+        raw = name.encode()
+        self._check(self._lib.rp_sethostname(raw, len(raw)))
+
+    def setdomainname(self, name):
+        raw = name.encode()
+        self._check(self._lib.rp_setdomainname(raw, len(raw)))
+
+    def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
+        return self._check(self._lib.rp_prctl(option, a2, a3, a4, a5))
+
+    def openat2(self, dirfd, path, flags, mode=0, resolve=0):
+        return self._check(self._lib.rp_openat2(dirfd, os.fsencode(path), flags, mode, resolve), path)
+
+    def mount_setattr(self, dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0):
+        self._check(
+            self._lib.rp_mount_setattr(dirfd, os.fsencode(path), flags, attr_set, attr_clr, propagation),
+            path,
+        )
+
+
+sys_calls = None
+
+
+def get():
+    """The active syscall implementation (the real one unless a test swapped it)."""
+    global sys_calls
+    if sys_calls is None:
+        sys_calls = _SysCalls()
+    return sys_calls
+
+
+def use(fake):
+    """Install a fake (tests); returns the previous implementation."""
+    global sys_calls
+    previous, sys_calls = sys_calls, fake
+    return previous

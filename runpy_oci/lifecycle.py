@@ -1,0 +1,172 @@
+"""The lifecycle verbs after ``create``: start, state, kill, delete, list and
+the foreground ``run``. Each takes the container's lock for its duration
+(``state`` and ``list`` only read, atomically written state)."""
+import os
+import time
+
+import _signal
+
+from runpy_oci.cgroups import Cgroup
+from runpy_oci.errors import ContainerNotFound, RuntimeFailure, WrongState
+from runpy_oci.state import Container
+
+_SIGNALS = {name[3:]: getattr(_signal, name) for name in dir(_signal) if name.startswith("SIG") and not name.startswith("SIG_")}
+
+
+def parse_signal(text):
+    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+3' -> signal number (runc's forms)."""
+    if text.isdigit():
+        num = int(text)
+        if 0 < num <= _SIGNALS["RTMAX"]:
+            return num
+        raise RuntimeFailure(f"unknown signal {text!r}")
+    name = text.upper()
+    if name.startswith("SIG"):
+        name = name[3:]
+    for base in ("RTMIN", "RTMAX"):
+        if name.startswith(base + "+") or name.startswith(base + "-"):
+            offset = name[len(base):]
+            if offset[1:].isdigit():
+                num = _SIGNALS[base] + int(offset)
+                if _SIGNALS["RTMIN"] <= num <= _SIGNALS["RTMAX"]:
+                    return num
+    if name in _SIGNALS:
+        return _SIGNALS[name]
+    raise RuntimeFailure(f"unknown signal {text!r}")
+
+
+def start(root, container_id):
+    c = Container.load(root, container_id)
+    try:
+        start_loaded(c)
+    finally:
+        c.close()
+
+
+def start_loaded(c):
+    status = c.status()
+    if status == "stopped":
+        raise WrongState("cannot start a container that has stopped")
+    if status != "created":
+        raise WrongState(f"cannot start an already {status} container")
+    fd = os.open(c.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        # The init writes one byte once it sees us open the fifo; meanwhile
+        # make sure it has not died, or we would wait forever.
+        while not poller.poll(100):
+            if not c.init_alive():
+                raise WrongState("cannot start a container that has stopped")
+        if not os.read(fd, 1):
+            raise WrongState("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+    os.unlink(c.fifo_path)
+
+
+def state(root, container_id):
+    c = Container.load(root, container_id, lock=False)
+    try:
+        if not c.data.get("bundle"):
+            raise ContainerNotFound(container_id)
+        return c.oci_state()
+    finally:
+        c.close()
+
+
+def list_containers(root):
+    """OCI states of every container under root, with runc's ``owner`` filled in."""
+    import pwd
+
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    result = []
+    for name in names:
+        try:
+            c = Container.load(root, name, lock=False)
+        except (ContainerNotFound, RuntimeFailure):
+            continue
+        try:
+            if not c.data.get("bundle"):
+                continue
+            st = c.oci_state()
+            uid = os.stat(c.dir).st_uid
+            try:
+                st["owner"] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                st["owner"] = f"#{uid}"
+            result.append(st)
+        finally:
+            c.close()
+    return result
+
+
+def _cgroup(c):
+    return Cgroup(c.data.get("cgroup_paths", {}))
+
+
+def kill(root, container_id, sig, all_processes=False):
+    c = Container.load(root, container_id)
+    try:
+        status = c.status()
+        if status == "stopped" or status == "creating":
+            raise WrongState("container not running")
+        if all_processes:
+            _signal_all(c, sig)
+        else:
+            os.kill(c.pid, sig)
+    finally:
+        c.close()
+
+
+def _signal_all(c, sig):
+    pids = _cgroup(c).pids() or [c.pid]
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def delete(root, container_id, force=False):
+    c = Container.load(root, container_id)
+    try:
+        status = c.status()
+        if status in ("running", "paused") and not force:
+            raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
+        if status != "stopped":
+            stop(c)
+        destroy(c)
+    finally:
+        c.close()
+
+
+def stop(c, timeout=10.0):
+    """SIGKILL every process of the container and wait until the init is gone."""
+    shares_pidns = c.data.get("namespaces", {}).get("pid", None) != ""
+    if shares_pidns:
+        _signal_all(c, _SIGNALS["KILL"])
+    elif c.pid:
+        try:
+            os.kill(c.pid, _SIGNALS["KILL"])
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while c.init_alive():
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"container {c.id}: init process {c.pid} did not die")
+        time.sleep(0.005)
+
+
+def destroy(c):
+    """Remove what a stopped container still holds: cgroup and state."""
+    try:
+        _cgroup(c).destroy()
+    except OSError as e:
+        raise RuntimeFailure(f"cannot remove cgroup of container {c.id}: {e.strerror}") from None
+    c.remove()

@@ -1,0 +1,111 @@
+"""The container process's own attributes, applied by the init just before it
+waits for ``start``: rlimits, OOM score, sysctls, hostname, credentials, cwd,
+and finding the program to exec."""
+import os
+import resource
+
+from runpy_oci import kernel as k
+from runpy_oci.errors import RuntimeFailure
+
+# sysctl prefixes and the namespace that makes them the container's own
+_NAMESPACED_SYSCTLS = (
+    ("kernel.msgmax", "ipc"), ("kernel.msgmnb", "ipc"), ("kernel.msgmni", "ipc"),
+    ("kernel.sem", "ipc"), ("kernel.shmall", "ipc"), ("kernel.shmmax", "ipc"),
+    ("kernel.shmmni", "ipc"), ("kernel.shm_rmid_forced", "ipc"), ("fs.mqueue.", "ipc"),
+    ("net.", "network"), ("kernel.hostname", "uts"), ("kernel.domainname", "uts"),
+)
+
+
+def check_sysctls(spec):
+    """Refuse sysctls that would change the host (runc does the same)."""
+    for key in spec.linux.sysctl:
+        for prefix, ns_type in _NAMESPACED_SYSCTLS:
+            if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
+                ns = spec.linux.namespace(ns_type)
+                if ns is None:
+                    raise RuntimeFailure(
+                        f"linux.sysctl.{key}: needs its own {ns_type} namespace, or it would change the host"
+                    )
+                break
+        else:
+            raise RuntimeFailure(f"linux.sysctl.{key}: not in a separate kernel namespace; refusing to set it")
+
+
+def write_sysctls(sysctl):
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise RuntimeFailure(f"linux.sysctl.{key}: cannot write {path}: {e.strerror}") from None
+
+
+def set_hostname(spec):
+    if spec.hostname:
+        k.get().sethostname(spec.hostname)
+    if spec.domainname:
+        k.get().setdomainname(spec.domainname)
+
+
+def apply_rlimits(proc):
+    for r in proc.rlimits:
+        try:
+            resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
+        except (ValueError, OSError) as e:
+            raise RuntimeFailure(f"process.rlimits: cannot set {r.type} to {r.soft}/{r.hard}: {e}") from None
+
+
+def apply_oom_score_adj(proc):
+    if proc.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(proc.oom_score_adj))
+
+
+def env_value(env, name, default=None):
+    prefix = name + "="
+    for item in env:
+        if item.startswith(prefix):
+            return item[len(prefix):]
+    return default
+
+
+def find_executable(proc):
+    """The path to exec, searched on the container's PATH like runc (exec(3)'s rules)."""
+    prog = proc.args[0]
+    if "/" in prog:
+        candidates = [prog if prog.startswith("/") else os.path.join(proc.cwd, prog)]
+    else:
+        path = env_value(proc.env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        candidates = [os.path.join(d or ".", prog) for d in path.split(":")]
+    for c in candidates:
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    if "/" in prog:
+        raise RuntimeFailure(f'exec: "{prog}": stat {prog}: no such file or directory')
+    raise RuntimeFailure(f'exec: "{prog}": executable file not found in $PATH')
+
+
+def switch_user(proc):
+    """Drop to the configured uid/gid and groups, then umask and no_new_privs."""
+    user = proc.user
+    try:
+        os.setgroups(user.additional_gids)
+    except PermissionError:
+        # setgroups is denied in a user namespace whose gid_map was written
+        # by an unprivileged parent; only a change of groups is an error then.
+        if user.additional_gids:
+            raise
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    if user.umask is not None:
+        os.umask(user.umask)
+    if proc.no_new_privileges:
+        k.get().prctl(k.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def enter_cwd(cwd):
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise RuntimeFailure(f"process.cwd: cannot change to {cwd}: {e.strerror}") from None

@@ -1,0 +1,187 @@
+"""Building the container's filesystem view inside its new mount namespace:
+propagation, the config's mounts in order, /dev, pivot_root, and the
+after-pivot touches (masked and read-only paths, read-only root)."""
+import os
+import stat
+
+from runpy_oci import devices
+from runpy_oci import kernel as k
+from runpy_oci.errors import RuntimeFailure
+from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, Root, fd_path, kept_flags
+
+
+def _mountpoint_of(path):
+    """The mount point that contains ``path`` (longest prefix in mountinfo)."""
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split(" ", 5)[4].replace("\\040", " ")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+                best = mp
+    return best
+
+
+def prepare_root(spec):
+    """Cut propagation to the host, then bind the rootfs onto itself so it is a
+    mount point pivot_root can use."""
+    sys = k.get()
+    prop = PROPAGATION_OPTIONS.get(spec.linux.rootfs_propagation, k.MS_SLAVE | k.MS_REC)
+    sys.mount(None, "/", None, prop)
+    # pivot_root refuses a new root whose parent mount is shared.
+    sys.mount(None, _mountpoint_of(os.path.dirname(spec.root_path)), None, k.MS_PRIVATE)
+    sys.mount(spec.root_path, spec.root_path, "bind", k.MS_BIND | k.MS_REC)
+
+
+def mount_all(spec, root, cgroup):
+    """The config's mounts, in order, each onto a target resolved inside the rootfs."""
+    for i, m in enumerate(spec.mounts):
+        try:
+            _mount_one(m, root, cgroup)
+        except OSError as e:
+            raise RuntimeFailure(
+                f"mounts[{i}]: cannot mount {m.source or m.type!s} on {m.destination}: {e.strerror}"
+            ) from None
+
+
+def _mount_one(m, root, cgroup):
+    sys = k.get()
+    opts = MountOptions(m.options)
+    if m.type == "cgroup" or m.type == "cgroup2":
+        return _mount_cgroups(m, opts, root, cgroup)
+    bind = opts.is_bind or m.type == "bind"
+    if bind:
+        source = m.source if m.source.startswith("/") else os.path.join(root.path, m.source)
+        is_dir = os.path.isdir(source)
+        if not os.path.exists(source):
+            raise FileNotFoundError(2, "bind source does not exist", source)
+    else:
+        is_dir = True
+        source = m.source or m.type
+    target = root.ensure(m.destination, is_dir=is_dir)
+    try:
+        if bind:
+            sys.mount(source, fd_path(target), None, k.MS_BIND | (opts.flags & k.MS_REC))
+        else:
+            data = opts.data
+            if m.type == "tmpfs" and "mode=" not in data and os.path.isdir(fd_path(target)):
+                # Like runc: a tmpfs keeps the mode of the directory it covers.
+                mode = stat.S_IMODE(os.stat(fd_path(target)).st_mode)
+                data = ",".join(filter(None, [data, f"mode={mode:o}"]))
+            sys.mount(source, fd_path(target), m.type or None, opts.flags & ~k.MS_REMOUNT, data or None)
+    finally:
+        os.close(target)
+    extra = opts.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
+    remount = extra if bind and (extra or opts.clear) else None
+    if remount is not None or opts.propagation:
+        _adjust(root, m.destination, remount, opts.clear, opts.propagation)
+
+
+def _adjust(root, destination, remount_flags=None, clear=0, propagation=()):
+    """Flags on a bind take effect only in a remount (keeping the source's
+    locked flags unless cleared); propagation is a separate call each. The
+    target is reopened: an fd taken before the mount names what is under it."""
+    sys = k.get()
+    fd = root.open(destination)
+    try:
+        where = fd_path(fd)
+        if remount_flags is not None:
+            keep = kept_flags(where) & ~clear
+            sys.mount(None, where, None, k.MS_BIND | k.MS_REMOUNT | keep | remount_flags)
+        for prop in propagation:
+            sys.mount(None, where, None, prop)
+    finally:
+        os.close(fd)
+
+
+def _mount_cgroups(m, opts, root, cgroup):
+    """cgroup mounts show the container's own cgroups: cgroup2 when the host is
+    unified, else a tmpfs holding a bind of each v1 hierarchy's container dir."""
+    sys = k.get()
+    ro = opts.flags & k.MS_RDONLY
+    flags = k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | ro
+    v1 = [(mp, path) for mp, path in cgroup.paths.items() if not mp.endswith("/unified") and mp != "/sys/fs/cgroup"]
+    target = root.ensure(m.destination)
+    try:
+        if not v1:
+            sys.mount("cgroup2", fd_path(target), "cgroup2", flags)
+            return
+        sys.mount("tmpfs", fd_path(target), "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755")
+    finally:
+        os.close(target)
+    for mp, path in cgroup.paths.items():
+        inner = os.path.join(m.destination, os.path.basename(mp))
+        sub = root.ensure(inner)
+        try:
+            sys.mount(path, fd_path(sub), None, k.MS_BIND | k.MS_REC)
+        finally:
+            os.close(sub)
+        _adjust(root, inner, flags)
+    if ro:
+        _adjust(root, m.destination, ro)
+
+
+def needs_dev_setup(spec):
+    """Default devices are made only when /dev is a fresh mount, not a bind from the host."""
+    for m in spec.mounts:
+        if os.path.normpath(m.destination) == "/dev":
+            return not (MountOptions(m.options).is_bind or m.type == "bind")
+    return False
+
+
+def setup_dev(spec, root):
+    if needs_dev_setup(spec):
+        devices.create_defaults(root)
+    devices.create(root, spec.linux.devices)
+
+
+def pivot(root_path, no_pivot=False):
+    """Make ``root_path`` the container's ``/``; the host's root is detached."""
+    sys = k.get()
+    if no_pivot:
+        os.chdir(root_path)
+        sys.mount(root_path, "/", None, k.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+        return
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(root_path, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        sys.pivot_root(".", ".")
+        # The old root is now stacked under the new one at "."; detach it
+        # without letting the unmount propagate anywhere.
+        os.fchdir(old)
+        sys.mount(None, ".", None, k.MS_SLAVE | k.MS_REC)
+        sys.umount2(".", k.MNT_DETACH)
+    finally:
+        os.close(old)
+        os.close(new)
+    os.chdir("/")
+
+
+def mask_paths(paths):
+    """Hide files behind /dev/null and directories behind an empty read-only tmpfs."""
+    sys = k.get()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            sys.mount("tmpfs", path, "tmpfs", k.MS_RDONLY, "size=0k")
+        else:
+            devices.bind_null(path)
+
+
+def readonly_paths(paths):
+    sys = k.get()
+    for path in paths:
+        try:
+            sys.mount(path, path, None, k.MS_BIND | k.MS_REC)
+        except FileNotFoundError:
+            continue
+        sys.mount(None, path, None, k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | k.MS_REC | kept_flags(path))
+
+
+def readonly_root():
+    k.get().mount(None, "/", None, k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | kept_flags("/"))

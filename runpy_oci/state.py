@@ -1,0 +1,167 @@
+"""A container's persistent state under ``--root``: ``<root>/<id>/state.json``
+(written by temp + rename, so readers never see half a file), the exec fifo
+that holds a created container's init until ``start``, and a per-container
+flock that serializes commands on one ID.
+
+Status is derived, never stored: no pid yet -> creating; init gone, a zombie,
+or a different process under that pid -> stopped; exec fifo present ->
+created; freezer frozen -> paused; else running.
+"""
+import fcntl
+import os
+import time
+
+from runpy_oci import fastjson
+from runpy_oci.errors import ContainerExists, ContainerNotFound, RuntimeFailure
+
+OCI_VERSION = "1.2.0"
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+
+
+def validate_id(container_id):
+    """IDs become directory names; refuse anything that could escape --root."""
+    if not container_id or container_id in (".", "..") or "/" in container_id or "\0" in container_id:
+        raise RuntimeFailure(f"invalid container id {container_id!r}")
+    if len(container_id) > 1024:
+        raise RuntimeFailure("invalid container id: longer than 1024 characters")
+
+
+def rfc3339_nano(ns):
+    """Go's time.RFC3339Nano in UTC, as runc prints ``created``."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac:
+        stamp += "." + f"{frac:09d}".rstrip("0")
+    return stamp + "Z"
+
+
+def proc_stat(pid):
+    """(state letter, start time in ticks) of a pid, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rindex(b")") + 2:].split()
+    return fields[0].decode(), int(fields[19])
+
+
+class Container:
+    """One state directory, opened and locked for the duration of a command."""
+
+    def __init__(self, root, container_id, dirfd, data):
+        self.root = root
+        self.id = container_id
+        self.dir = os.path.join(root, container_id)
+        self._dirfd = dirfd
+        self.data = data
+
+    # -- opening ----------------------------------------------------------
+    @classmethod
+    def new(cls, root, container_id):
+        """Reserve the ID (atomic mkdir) and lock it; ContainerExists if taken."""
+        validate_id(container_id)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        path = os.path.join(root, container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists() from None
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return cls(root, container_id, fd, {})
+
+    @classmethod
+    def load(cls, root, container_id, lock=True):
+        """Open an existing container; ContainerNotFound if there is none.
+
+        With ``lock`` the command holds the container's flock until close().
+        """
+        validate_id(container_id)
+        path = os.path.join(root, container_id)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ContainerNotFound(container_id) from None
+        if lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            with open(os.path.join(path, STATE_FILE), "rb") as f:
+                data = fastjson.loads(f.read().decode())
+        except FileNotFoundError:
+            # A create still in progress (it holds the lock, so we only get
+            # here unlocked) or a directory removed by a delete we waited on.
+            os.close(fd)
+            if not lock and os.path.isdir(path):
+                return cls(root, container_id, None, {"id": container_id})
+            raise ContainerNotFound(container_id) from None
+        return cls(root, container_id, fd, data)
+
+    def close(self):
+        if self._dirfd is not None:
+            os.close(self._dirfd)
+            self._dirfd = None
+
+    # -- writing ----------------------------------------------------------
+    def save(self):
+        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(fastjson.dumps(self.data))
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+
+    def remove(self):
+        """Delete the state directory (the caller has stopped everything)."""
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+    @property
+    def fifo_path(self):
+        return os.path.join(self.dir, EXEC_FIFO)
+
+    # -- reading ----------------------------------------------------------
+    @property
+    def pid(self):
+        return self.data.get("pid", 0)
+
+    def init_alive(self):
+        """True while the recorded init process (same pid, same start time) lives."""
+        if not self.pid:
+            return False
+        st = proc_stat(self.pid)
+        return st is not None and st[1] == self.data.get("pid_start") and st[0] not in "ZX"
+
+    def status(self):
+        if not self.pid:
+            return "creating"
+        if not self.init_alive():
+            return "stopped"
+        if os.path.exists(self.fifo_path):
+            return "created"
+        freezer = self.data.get("freezer_state")
+        if freezer:
+            try:
+                with open(freezer) as f:
+                    if f.read().strip() in ("FROZEN", "1"):
+                        return "paused"
+            except OSError:
+                pass
+        return "running"
+
+    def oci_state(self):
+        """The runtime-spec state object, with runc's extra fields."""
+        status = self.status()
+        state = {
+            "ociVersion": OCI_VERSION,
+            "id": self.id,
+            "pid": self.pid if status != "stopped" else 0,
+            "status": status,
+            "bundle": self.data.get("bundle", ""),
+            "rootfs": self.data.get("rootfs", ""),
+            "created": self.data.get("created", ""),
+        }
+        if self.data.get("annotations"):
+            state["annotations"] = self.data["annotations"]
+        state["owner"] = ""
+        return state

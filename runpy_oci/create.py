@@ -7,17 +7,38 @@ pid or time namespace only applies to children, hence its own fork) and
 exits once it has reported the init's host pid. The init builds the rootfs
 and waits on the exec fifo (see ``runpy_oci.init``).
 
+The first write to a cgroup.procs file costs milliseconds (the kernel waits
+for an RCU grace period), so the runtime moves stage 1 into the cgroup while
+stage 1 and the init get on with their work on the other core, then moves
+the init too (cheap by then; the init may have been forked before stage 1
+joined). The init waits for "attached" only before it creates its cgroup
+namespace and reports ready. The children import the in-container modules
+themselves, for the same reason.
+
 Any failure removes all that was made: state dir, cgroup, processes.
 """
 import os
 import time
 
-from runpy_oci import init, namespaces, process
-from runpy_oci import kernel as k
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import RuntimeFailure
 from runpy_oci.state import Container, proc_stat, rfc3339_nano
 from runpy_oci.sync import Channel
+
+
+class InitArgs:
+    """What the runtime hands to stage 1 and the init across fork."""
+
+    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds")
+
+    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds):
+        self.spec = spec
+        self.channel = channel
+        self.fifo_fd = fifo_fd
+        self.console_fd = console_fd
+        self.no_pivot = no_pivot
+        self.cgroup = cgroup
+        self.preserve_fds = preserve_fds
 
 
 class CreateOptions:
@@ -41,7 +62,6 @@ def create(root, container_id, opts, spec=None, console_sock=None):
     if spec is None:
         spec = spec_loader.load(opts.bundle)
     _check_terminal(spec, opts, console_sock)
-    process.check_sysctls(spec)
     c = Container.new(root, container_id)
     made = _Made()
     try:
@@ -102,7 +122,7 @@ def _create_in(c, spec, opts, console_sock, made):
         console_fd = console_sock.fileno()
         os.set_inheritable(console_fd, False)
     try:
-        init_args = init.InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds)
+        init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds)
         stage1 = os.fork()
         if stage1 == 0:
             parent.close()
@@ -112,6 +132,12 @@ def _create_in(c, spec, opts, console_sock, made):
         cgroup.attach(stage1)
         init_pid = _handshake(parent, stage1, spec)
         made.pids.insert(0, init_pid)
+        cgroup.attach(init_pid)
+        try:
+            parent.send("attached")
+        except BrokenPipeError:
+            pass  # the init failed; _expect_ready reads why
+
         _reap(stage1)
         made.pids.remove(stage1)
         _expect_ready(parent)
@@ -136,14 +162,15 @@ def _create_in(c, spec, opts, console_sock, made):
 
 
 def _handshake(parent, stage1, spec):
-    """Drive stage 1: start it, map ids if it made a user namespace, get the init pid."""
-    parent.send("go")
+    """Drive stage 1: map ids if it made a user namespace; get the init pid."""
     while True:
         msg = parent.recv()
         if msg is None:
             raise RuntimeFailure("container init exited before it was set up")
         kind = msg["type"]
         if kind == "userns":
+            from runpy_oci import namespaces
+
             namespaces.write_id_maps(stage1, spec.linux)
             parent.send("mapped")
         elif kind == "pid":
@@ -169,10 +196,11 @@ def _reap(pid):
 def _stage1(a):
     """In the first child: enter/create namespaces, fork the init, report its pid."""
     try:
+        from runpy_oci import init, namespaces
+        from runpy_oci import kernel as k
+
         linux = a.spec.linux
         _close_fds_except(a)
-        if a.channel.recv() is None:
-            os._exit(1)
         namespaces.join_existing(linux)
         if namespaces.creates(linux, "user"):
             k.get().unshare(k.CLONE_NEWUSER)
@@ -183,7 +211,8 @@ def _stage1(a):
                 os.setresgid(0, 0, 0)
             if linux.uid_mappings:
                 os.setresuid(0, 0, 0)
-        k.get().unshare(namespaces.new_flags(linux, exclude=("user",)))
+        # The cgroup namespace comes later, from the init, once it is in its cgroup.
+        k.get().unshare(namespaces.new_flags(linux, exclude=("user", "cgroup")))
         namespaces.write_time_offsets(linux)
         pid = os.fork()
         if pid == 0:

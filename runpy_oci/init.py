@@ -13,25 +13,11 @@ from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import Root
 
 
-class InitArgs:
-    """What the parent hands to the init across fork."""
-
-    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds")
-
-    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds):
-        self.spec = spec
-        self.channel = channel
-        self.fifo_fd = fifo_fd
-        self.console_fd = console_fd
-        self.no_pivot = no_pivot
-        self.cgroup = cgroup
-        self.preserve_fds = preserve_fds
-
-
 def run(a):
     """Never returns: execs the program, or reports the error and exits."""
     try:
         exe = _prepare(a)
+        _join_cgroup(a)
         a.channel.send("ready")
         _wait_for_start(a.fifo_fd)
         _close_extra_fds(a.preserve_fds)
@@ -83,6 +69,16 @@ def _prepare(a):
     process.switch_user(proc)
     process.enter_cwd(proc.cwd)
     return process.find_executable(proc)
+
+
+def _join_cgroup(a):
+    """Wait until the runtime has moved us into the container's cgroup, then
+    make that cgroup the root of our own cgroup namespace if asked."""
+    msg = a.channel.recv()
+    if msg is None or msg["type"] != "attached":
+        os._exit(1)
+    if namespaces.creates(a.spec.linux, "cgroup"):
+        k.get().unshare(k.CLONE_NEWCGROUP)
 
 
 def _build_rootfs(a):

@@ -7,30 +7,6 @@ import resource
 from runpy_oci import kernel as k
 from runpy_oci.errors import RuntimeFailure
 
-# sysctl prefixes and the namespace that makes them the container's own
-_NAMESPACED_SYSCTLS = (
-    ("kernel.msgmax", "ipc"), ("kernel.msgmnb", "ipc"), ("kernel.msgmni", "ipc"),
-    ("kernel.sem", "ipc"), ("kernel.shmall", "ipc"), ("kernel.shmmax", "ipc"),
-    ("kernel.shmmni", "ipc"), ("kernel.shm_rmid_forced", "ipc"), ("fs.mqueue.", "ipc"),
-    ("net.", "network"), ("kernel.hostname", "uts"), ("kernel.domainname", "uts"),
-)
-
-
-def check_sysctls(spec):
-    """Refuse sysctls that would change the host (runc does the same)."""
-    for key in spec.linux.sysctl:
-        for prefix, ns_type in _NAMESPACED_SYSCTLS:
-            if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
-                ns = spec.linux.namespace(ns_type)
-                if ns is None:
-                    raise RuntimeFailure(
-                        f"linux.sysctl.{key}: needs its own {ns_type} namespace, or it would change the host"
-                    )
-                break
-        else:
-            raise RuntimeFailure(f"linux.sysctl.{key}: not in a separate kernel namespace; refusing to set it")
-
-
 def write_sysctls(sysctl):
     for key, value in sysctl.items():
         path = "/proc/sys/" + key.replace(".", "/")

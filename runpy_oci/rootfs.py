@@ -94,29 +94,29 @@ def _adjust(root, destination, remount_flags=None, clear=0, propagation=()):
 
 
 def _mount_cgroups(m, opts, root, cgroup):
-    """cgroup mounts show the container's own cgroups: cgroup2 when the host is
-    unified, else a tmpfs holding a bind of each v1 hierarchy's container dir."""
+    """cgroup mounts show the container's own cgroups: a bind of its directory
+    in each hierarchy (under a tmpfs when the host has several). Binds, not
+    fresh cgroup mounts, because the cgroup namespace is made only after."""
     sys = k.get()
     ro = opts.flags & k.MS_RDONLY
     flags = k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | ro
-    v1 = [(mp, path) for mp, path in cgroup.paths.items() if not mp.endswith("/unified") and mp != "/sys/fs/cgroup"]
-    target = root.ensure(m.destination)
-    try:
-        if not v1:
-            sys.mount("cgroup2", fd_path(target), "cgroup2", flags)
-            return
-        sys.mount("tmpfs", fd_path(target), "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755")
-    finally:
-        os.close(target)
-    for mp, path in cgroup.paths.items():
-        inner = os.path.join(m.destination, os.path.basename(mp))
+    if len(cgroup.paths) == 1:
+        binds = [(m.destination, next(iter(cgroup.paths.values())))]
+    else:
+        target = root.ensure(m.destination)
+        try:
+            sys.mount("tmpfs", fd_path(target), "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755")
+        finally:
+            os.close(target)
+        binds = [(os.path.join(m.destination, os.path.basename(mp)), path) for mp, path in cgroup.paths.items()]
+    for inner, path in binds:
         sub = root.ensure(inner)
         try:
             sys.mount(path, fd_path(sub), None, k.MS_BIND | k.MS_REC)
         finally:
             os.close(sub)
         _adjust(root, inner, flags)
-    if ro:
+    if ro and len(binds) > 1:
         _adjust(root, m.destination, ro)
 
 

@@ -34,3 +34,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import
     .venv/bin/pip install -q --no-build-isolation --config-settings editable_mode=compat -e '.[test]'
     echo "$want" > "$stamp"
 fi
+# Byte-compile: the runtime's hot verbs start a fresh interpreter on every
+# call, and with PYTHONDONTWRITEBYTECODE set nothing would ever cache them.
+.venv/bin/python -m compileall -q runpy_oci containerd_py engine >/dev/null

@@ -21,6 +21,14 @@ RLIMIT_NAMES = (
 
 DEVICE_TYPES = ("c", "u", "b", "p")
 
+# sysctl prefixes and the namespace that makes them the container's own
+NAMESPACED_SYSCTLS = (
+    ("kernel.msgmax", "ipc"), ("kernel.msgmnb", "ipc"), ("kernel.msgmni", "ipc"),
+    ("kernel.sem", "ipc"), ("kernel.shmall", "ipc"), ("kernel.shmmax", "ipc"),
+    ("kernel.shmmni", "ipc"), ("kernel.shm_rmid_forced", "ipc"), ("fs.mqueue.", "ipc"),
+    ("net.", "network"), ("kernel.hostname", "uts"), ("kernel.domainname", "uts"),
+)
+
 PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
 
 
@@ -248,7 +256,21 @@ class Spec:
         if (self.hostname or self.domainname) and (uts is None or uts.path):
             key = "hostname" if self.hostname else "domainname"
             raise ConfigError(f"{key}: setting it needs a new uts namespace in linux.namespaces")
+        self._check_sysctls()
         if self.linux.time_offsets:
             ns = self.linux.namespace("time")
             if ns is None or ns.path:
                 raise ConfigError("linux.timeOffsets: needs a new time namespace in linux.namespaces")
+
+    def _check_sysctls(self):
+        """Refuse sysctls that would change the host, as runc does."""
+        for key in self.linux.sysctl:
+            for prefix, ns_type in NAMESPACED_SYSCTLS:
+                if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
+                    if self.linux.namespace(ns_type) is None:
+                        raise ConfigError(
+                            f"linux.sysctl.{key}: needs its own {ns_type} namespace, or it would change the host"
+                        )
+                    break
+            else:
+                raise ConfigError(f"linux.sysctl.{key}: not in a separate kernel namespace; refusing to set it")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (no root), integration tests (root, real
+# kernel), and the conformance harness run against runpy-oci and real runc.
+# Extra arguments go to every pytest run (e.g. -x, -k NAME).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+py=.venv/bin/python
+status=0
+run() {
+    echo "== $*"
+    "$@" || status=1
+}
+run $py -m pytest -q -p no:cacheprovider tests/unit tests/integration "$@"
+for runtime in "$PWD/.venv/bin/runpy-oci" "$(command -v runc)"; do
+    RUNTIME=$runtime run $py -m pytest -q -p no:cacheprovider tests/conformance "$@"
+done
+exit $status

@@ -1,0 +1,113 @@
+"""runpy-oci behaviour beyond the shared conformance cases: cleanup after a
+failure half-way through create, descriptors, logs, pid files."""
+import json
+import os
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if str(path) in line]
+
+
+def no_trace_of(runtime, cid, bundle_path):
+    assert runtime("list", "-q").stdout.split() == []
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert mounts_under(bundle_path) == []
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(bundle_path) not in out
+
+
+def test_failure_in_the_init_leaves_nothing(runtime, bundle, tmp_path):
+    cid = runtime.new_id()
+    path = bundle(change=lambda c: c["mounts"].append(
+        {"destination": "/data", "type": "bind", "source": str(tmp_path / "missing"), "options": ["bind"]}))
+    r = runtime("create", "--bundle", path, cid)
+    assert r.returncode == 1
+    assert f"cannot mount {tmp_path / 'missing'} on /data" in r.stderr
+    no_trace_of(runtime, cid, bundle.path)
+
+
+def test_missing_program_is_reported_at_create(runtime, bundle):
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", bundle(args=["no-such-program"]), cid)
+    assert r.returncode == 1
+    # logrus quotes the message, so its inner quotes come escaped, as runc's do
+    assert r'exec: \"no-such-program\": executable file not found in $PATH' in r.stderr
+    no_trace_of(runtime, cid, bundle.path)
+
+
+def test_no_runtime_descriptor_reaches_the_container(runtime, bundle):
+    cid = runtime.new_id()
+    r = runtime("run", "--bundle", bundle(args=["sh", "-c", "ls /proc/self/fd"]), cid, input="")
+    assert r.returncode == 0, r.stderr
+    # 0-2 are stdio, 3 is the directory ls itself reads.
+    assert sorted(int(fd) for fd in r.stdout.split()) == [0, 1, 2, 3]
+
+
+def test_cwd_is_created_and_entered(runtime, bundle):
+    cid = runtime.new_id()
+    path = bundle(args=["pwd"], change=lambda c: c["process"].update(cwd="/work/deep"))
+    r = runtime("run", "--bundle", path, cid)
+    assert (r.returncode, r.stdout.strip()) == (0, "/work/deep"), r.stderr
+
+
+def test_log_file_gets_json_lines_and_stderr_the_message(runtime, tmp_path):
+    log = tmp_path / "log.json"
+    r = subprocess.run([*runtime_argv(runtime), "--log", str(log), "--log-format", "json", "state", "nope"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "container does not exist"
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and entry["msg"] == "container does not exist"
+
+
+def runtime_argv(runtime):
+    from conftest import RUNPY
+
+    return [RUNPY, "--root", runtime.root]
+
+
+def test_pid_file_names_the_init(runtime, bundle, tmp_path):
+    cid = runtime.new_id()
+    pid_file = tmp_path / "pid"
+    r = runtime("create", "--bundle", bundle(args=["sleep", "30"]), "--pid-file", str(pid_file), cid)
+    assert r.returncode == 0, r.stderr
+    pid = int(pid_file.read_text())
+    assert json.loads(runtime("state", cid).stdout)["pid"] == pid
+    assert runtime("start", cid).returncode == 0
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"30"]
+
+
+def test_state_of_a_stopped_container_keeps_its_bundle(runtime, bundle):
+    cid = runtime.new_id()
+    assert runtime("run", "-d", "--bundle", bundle(args=["true"]), cid).returncode == 0
+    import time
+
+    deadline = time.monotonic() + 10
+    while json.loads(runtime("state", cid).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    st = json.loads(runtime("state", cid).stdout)
+    assert st["bundle"] == str(bundle.path) and st["pid"] == 0
+    assert runtime("delete", cid).returncode == 0
+    assert runtime("state", cid).returncode == 1
+
+
+def test_kill_all_reaches_every_process(runtime, bundle):
+    cid = runtime.new_id()
+    r = runtime("run", "-d", "--bundle", bundle(args=["sh", "-c", "sleep 100 & sleep 100 & wait"]), cid)
+    assert r.returncode == 0, r.stderr
+    import time
+
+    time.sleep(0.2)
+    assert runtime("kill", "--all", cid, "KILL").returncode == 0
+    deadline = time.monotonic() + 10
+    while json.loads(runtime("state", cid).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)

@@ -1,15 +1,21 @@
 """Terminals: the init makes a pty inside the container (on its own devpts)
 and hands the master to whoever listens on ``--console-socket``, with
 SCM_RIGHTS, as runc does; foreground ``run -t`` listens itself and relays the
-pty to its own stdio."""
+pty to its own stdio.
+
+The init imports this module before it pivots into the rootfs (where no
+Python library is visible), so what the in-container half needs is imported
+at the top."""
+import fcntl
 import os
+import socket
+import struct
+import termios
 
 
 def connect(path):
     """Connect to the console socket before fork: its path is not visible once
     the init has pivoted into the rootfs."""
-    import socket
-
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -24,11 +30,6 @@ def connect(path):
 def setup_in_container(console_fd, console_size):
     """Open a pty in the container, send its master, make the slave our stdio
     and controlling terminal."""
-    import fcntl
-    import socket
-    import struct
-    import termios
-
     master, slave = os.openpty()
     if console_size:
         height, width = console_size
@@ -49,8 +50,6 @@ def setup_in_container(console_fd, console_size):
 
 def receive_master(sock):
     """Receive the pty master fd sent by a container's init."""
-    import socket
-
     _msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 1)
     if not fds:
         from runpy_oci.errors import RuntimeFailure
@@ -63,10 +62,8 @@ def relay(master, child_alive):
     """Copy our stdin to the pty and the pty to our stdout until the container
     is gone; stdin is put in raw mode while it is a terminal, and window size
     changes are passed on."""
-    import fcntl
     import select
     import signal
-    import termios
     import tty
 
     saved = None

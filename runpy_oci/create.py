@@ -211,6 +211,9 @@ def _stage1(a):
                 os.setresgid(0, 0, 0)
             if linux.uid_mappings:
                 os.setresuid(0, 0, 0)
+            # Changing ids made us non-dumpable: /proc/self would belong to the
+            # host's root and e.g. timens_offsets would be closed to us.
+            k.get().prctl(k.PR_SET_DUMPABLE, 1)
         # The cgroup namespace comes later, from the init, once it is in its cgroup.
         k.get().unshare(namespaces.new_flags(linux, exclude=("user", "cgroup")))
         namespaces.write_time_offsets(linux)

@@ -28,6 +28,15 @@ DEFAULT_SYMLINKS = (
 _TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
+def _bind_host_node(root, path):
+    """In a user namespace mknod is refused: bind the host's node instead, as runc does."""
+    target = root.ensure(path, is_dir=False)
+    try:
+        k.get().mount(path, fd_path(target), None, k.MS_BIND)
+    finally:
+        os.close(target)
+
+
 def _make_node(root, path, type_bits, major, minor, mode, uid, gid):
     parent = root.ensure(os.path.dirname(path))
     name = os.path.basename(path)
@@ -52,9 +61,12 @@ def _make_node(root, path, type_bits, major, minor, mode, uid, gid):
         os.close(parent)
 
 
-def create_defaults(root):
+def create_defaults(root, in_userns=False):
     for path, major, minor in DEFAULT_DEVICES:
-        _make_node(root, path, stat.S_IFCHR, major, minor, 0o666, 0, 0)
+        if in_userns:
+            _bind_host_node(root, path)
+        else:
+            _make_node(root, path, stat.S_IFCHR, major, minor, 0o666, 0, 0)
     links = list(DEFAULT_SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
@@ -69,8 +81,11 @@ def create_defaults(root):
         os.close(parent)
 
 
-def create(root, devices):
+def create(root, devices, in_userns=False):
     for dev in devices:
+        if in_userns:
+            _bind_host_node(root, dev.path)
+            continue
         mode = 0o666 if dev.file_mode is None else dev.file_mode
         _make_node(
             root, dev.path, _TYPE_BITS[dev.type], dev.major, dev.minor, mode,

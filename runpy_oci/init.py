@@ -51,11 +51,11 @@ def _env(items):
 def _prepare(a):
     spec, proc = a.spec, a.spec.process
     os.setsid()
+    if a.console_fd is not None:
+        from runpy_oci import console  # now: no Python library is visible after the pivot
     _build_rootfs(a)
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:
-        from runpy_oci import console
-
         console.setup_in_container(a.console_fd, proc.console_size)
     if namespaces.creates(spec.linux, "uts"):
         process.set_hostname(spec)

@@ -129,9 +129,10 @@ def needs_dev_setup(spec):
 
 
 def setup_dev(spec, root):
+    in_userns = spec.linux.namespace("user") is not None
     if needs_dev_setup(spec):
-        devices.create_defaults(root)
-    devices.create(root, spec.linux.devices)
+        devices.create_defaults(root, in_userns)
+    devices.create(root, spec.linux.devices, in_userns)
 
 
 def pivot(root_path, no_pivot=False):

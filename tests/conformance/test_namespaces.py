@@ -1,0 +1,161 @@
+"""linux.namespaces: each type isolates; a path joins an existing one."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from .harness import add_namespace, kv, remove_namespace
+
+pytestmark = pytest.mark.root
+
+# config type -> /proc/self/ns name
+NS = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
+      "cgroup": "cgroup"}
+
+
+def host_ns(name: str) -> str:
+    return os.readlink(f"/proc/self/ns/{name}")
+
+
+def test_pid_namespace_program_is_pid_1(runtime, bundle):
+    out = kv(runtime.probe(bundle, 'echo "pid=$$"; echo "comm=$(cat /proc/1/comm)"; '
+                           'echo "procs=$(ls -d /proc/[0-9]* | wc -l)"'))
+    assert out["pid"] == "1"
+    assert out["comm"] == "sh"
+    # only our shell and the `ls` it runs are visible
+    assert int(out["procs"]) <= 3
+
+
+@pytest.mark.parametrize("ns_type", list(NS))
+def test_namespace_isolated(runtime, bundle, ns_type):
+    add_namespace(bundle.config, ns_type)
+    name = NS[ns_type]
+    inside = runtime.probe(bundle, f"readlink /proc/self/ns/{name}").strip()
+    assert inside.startswith(f"{name}:[")
+    assert inside != host_ns(name)
+
+
+@pytest.mark.parametrize("ns_type", ["pid", "network", "ipc", "uts", "cgroup"])
+def test_namespace_shared_when_not_requested(runtime, bundle, ns_type):
+    remove_namespace(bundle.config, ns_type)
+    name = NS[ns_type]
+    inside = runtime.probe(bundle, f"readlink /proc/self/ns/{name}").strip()
+    assert inside == host_ns(name)
+
+
+def test_uts_hostname_and_domainname(runtime, bundle):
+    host_before = socket.gethostname()
+    host_dom_before = open("/proc/sys/kernel/domainname").read()
+    bundle.config["hostname"] = "conf-host"
+    bundle.config["domainname"] = "conf.example"
+    out = kv(runtime.probe(bundle, 'echo "hostname=$(hostname)"; '
+                           'echo "uname=$(uname -n)"; '
+                           'echo "domainname=$(cat /proc/sys/kernel/domainname)"'))
+    assert out["hostname"] == "conf-host"
+    assert out["uname"] == "conf-host"
+    assert out["domainname"] == "conf.example"
+    assert socket.gethostname() == host_before
+    assert open("/proc/sys/kernel/domainname").read() == host_dom_before
+
+
+def test_ipc_namespace_isolates_sysv_ipc(runtime, bundle):
+    # a SysV message queue made inside is not visible on the host
+    host_before = open("/proc/sysvipc/shm").read().count("\n")
+    out = runtime.probe(bundle, "cat /proc/sysvipc/shm | wc -l; readlink /proc/self/ns/ipc")
+    lines, ns = out.split()
+    assert int(lines) == 1  # header only
+    assert ns != host_ns("ipc")
+    assert host_before >= 1
+
+
+def test_network_namespace_only_loopback(runtime, bundle):
+    out = runtime.probe(bundle, "cat /proc/net/dev")
+    ifaces = sorted(line.split(":")[0].strip() for line in out.splitlines()[2:] if ":" in line)
+    assert ifaces == ["lo"]
+
+
+def test_network_namespace_absent_sees_host_interfaces(runtime, bundle):
+    remove_namespace(bundle.config, "network")
+    out = runtime.probe(bundle, "cat /proc/net/dev")
+    ifaces = sorted(line.split(":")[0].strip() for line in out.splitlines()[2:] if ":" in line)
+    host = sorted(line.split(":")[0].strip()
+                  for line in open("/proc/net/dev").read().splitlines()[2:] if ":" in line)
+    assert ifaces == host
+
+
+def test_cgroup_namespace_root(runtime, bundle):
+    add_namespace(bundle.config, "cgroup")
+    out = runtime.probe(bundle, "cat /proc/self/cgroup")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines
+    assert any(line.startswith("0::") for line in lines)
+    for line in lines:
+        assert line.split(":", 2)[2] == "/", f"not the cgroup namespace root: {line}"
+
+
+def runtime_features(runtime) -> dict | None:
+    cp = runtime.cmd("features")
+    if cp.returncode != 0:
+        return None
+    try:
+        return json.loads(cp.stdout)
+    except ValueError:
+        return None
+
+
+def test_time_namespace_offsets(runtime, bundle):
+    feats = runtime_features(runtime)
+    if feats is not None:
+        nss = feats.get("linux", {}).get("namespaces")
+        if nss is not None and "time" not in nss:
+            pytest.skip(f"{runtime.name} does not support time namespaces (`features`: {nss})")
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("kernel without time namespaces")
+    year = 365 * 24 * 3600
+    add_namespace(bundle.config, "time")
+    bundle.config["linux"]["timeOffsets"] = {
+        "boottime": {"secs": year, "nanosecs": 0},
+        "monotonic": {"secs": 2 * year, "nanosecs": 0},
+    }
+    out = kv(runtime.probe(bundle, 'echo "ns=$(readlink /proc/self/ns/time)"; '
+                           'echo "uptime=$(cut -d. -f1 /proc/uptime)"'))
+    assert out["ns"] != host_ns("time")
+    host_uptime = float(open("/proc/uptime").read().split()[0])
+    assert host_uptime < year, "host up for more than a year: the test cannot tell"
+    assert int(out["uptime"]) >= year
+
+
+def test_join_existing_network_namespace(runtime, bundle, netns):
+    name = netns()
+    path = f"/var/run/netns/{name}"
+    add_namespace(bundle.config, "network", path)
+    # give the namespace something to recognise it by: lo up
+    subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+    out = kv(runtime.probe(bundle, 'echo "ns=$(readlink /proc/self/ns/net)"; '
+                           'echo "lo_flags=$(cat /sys/class/net/lo/flags)"'))
+    inode = subprocess.run(["stat", "-L", "-c", "%i", path], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    assert out["ns"] == f"net:[{inode}]"
+    assert out["ns"] != host_ns("net")
+    assert int(out["lo_flags"], 16) & 1, "lo is not up: not the namespace we prepared"
+
+
+def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
+    # one container's uts namespace joined by a second (via /proc/PID/ns/uts)
+    first = make_bundle()
+    first.config["hostname"] = "shared-uts"
+    first.set_args("sleep", "3600")
+    cid = runtime.new_id("utsowner")
+    runtime.check(runtime.create(cid, first.path), "create")
+    pid = runtime.state_json(cid)["pid"]
+
+    second = make_bundle()
+    second.config.pop("hostname", None)
+    add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")
+    out = runtime.probe(second, "hostname; readlink /proc/self/ns/uts").split()
+    assert out[0] == "shared-uts"
+    assert out[1] == os.readlink(f"/proc/{pid}/ns/uts")

@@ -1,0 +1,131 @@
+"""The containerd-py command line: flags, config file, root lock, clean shutdown."""
+import os
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+
+from conftest import Client, our_daemon_argv, running
+from containerd_py import config as configlib
+from containerd_py.api.containerd.services import images_pb2
+from containerd_py.api.containerd.types import descriptor_pb2
+
+pytestmark = pytest.mark.root
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "containerd_py.daemon", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_version_flag():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("containerd-py 1.6.")
+
+
+def test_sigterm_removes_the_socket_and_releases_the_root():
+    with running(our_daemon_argv, "cpy-cli") as proc:
+        assert os.path.exists(proc.address)
+        assert proc.stop() == 0
+        assert not os.path.exists(proc.address)
+        assert "shutting down" in proc.log()
+        # The lock went with the process: a new daemon may take the root.
+        with running(lambda w: our_daemon_argv(w, "--root", f"{proc.workdir}/root"), "cpy-cli-again") as again:
+            assert again.proc.poll() is None
+
+
+def test_a_second_daemon_on_the_same_root_is_refused(tmp_path):
+    with running(our_daemon_argv, "cpy-cli") as proc:
+        result = run_cli("--root", f"{proc.workdir}/root", "--state", str(tmp_path / "state"),
+                         "--address", str(tmp_path / "other.sock"))
+        assert result.returncode == 1
+        assert "in use by another containerd-py" in result.stderr and str(proc.proc.pid) in result.stderr
+        assert not os.path.exists(tmp_path / "other.sock")
+        client = Client(proc.address)
+        try:
+            assert client.version.Version(empty_pb2.Empty()).version  # the first one is unharmed
+        finally:
+            client.close()
+
+
+def test_config_file_sets_paths_and_flags_win():
+    def argv(workdir):
+        with open(f"{workdir}/config.toml", "w") as f:
+            f.write(f'version = 2\nroot = "{workdir}/cfg-root"\nstate = "{workdir}/cfg-state"\n'
+                    f'[grpc]\n  address = "{workdir}/ignored.sock"\n[debug]\n  level = "debug"\n'
+                    f'[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "x"\n')
+        return [sys.executable, "-m", "containerd_py.daemon", "-c", f"{workdir}/config.toml",
+                "-a", f"{workdir}/containerd.sock"]
+    with running(argv, "cpy-cli") as proc:
+        assert os.path.isdir(f"{proc.workdir}/cfg-root/io.containerd.content.v1.content")
+        assert os.path.isdir(f"{proc.workdir}/cfg-state")
+        assert not os.path.exists(f"{proc.workdir}/ignored.sock")
+        assert_logs_errors_at_debug(proc)
+
+
+def test_disabled_plugins_are_not_loaded():
+    def argv(workdir):
+        with open(f"{workdir}/config.toml", "w") as f:
+            f.write('version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.native"]\n')
+        return our_daemon_argv(workdir, "-c", f"{workdir}/config.toml")
+    with running(argv, "cpy-cli") as proc:
+        assert not os.path.exists(f"{proc.workdir}/root/io.containerd.snapshotter.v1.native")
+        assert os.path.isdir(f"{proc.workdir}/root/io.containerd.snapshotter.v1.overlayfs")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[grpc]\naddress = 5\n", "grpc.address: expected str"),
+    ("version = 7\n", "unsupported config version 7"),
+    ("root = \n", "invalid TOML"),
+])
+def test_bad_config_files_name_the_problem(tmp_path, content, message):
+    (tmp_path / "config.toml").write_text(content)
+    result = run_cli("-c", str(tmp_path / "config.toml"), "--root", str(tmp_path / "root"))
+    assert result.returncode == 1 and message in result.stderr
+    assert not (tmp_path / "root").exists()
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    result = run_cli("-c", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+def test_config_parse_defaults_and_types():
+    assert configlib.parse("") == configlib.Config()
+    parsed = configlib.parse('[grpc]\nuid = 10\ngid = 20\n[debug]\nlevel = "warn"\n')
+    assert (parsed.uid, parsed.gid, parsed.log_level) == (10, 20, "warn")
+    with pytest.raises(configlib.ConfigError, match="grpc.uid: expected int"):
+        configlib.parse("[grpc]\nuid = true\n")
+    with pytest.raises(configlib.ConfigError, match="debug.level"):
+        configlib.parse('[debug]\nlevel = "loud"\n')
+
+
+def test_requests_without_a_namespace_use_default(client):
+    target = descriptor_pb2.Descriptor(media_type="m", digest="sha256:" + "cd" * 32, size=1)
+    client.images.Create(images_pb2.CreateImageRequest(image=images_pb2.Image(name="no-ns", target=target)))
+    try:
+        names = [i.name for i in client.images.List(images_pb2.ListImagesRequest(), metadata=client.md("default")).images]
+        assert "no-ns" in names
+    finally:
+        client.images.Delete(images_pb2.DeleteImageRequest(name="no-ns"), metadata=client.md("default"))
+
+
+def assert_logs_errors_at_debug(proc, expected=True):
+    client = Client(proc.address)
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            client.images.Get(images_pb2.GetImageRequest(name="missing"))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        client.close()
+    proc.stop()
+    line = 'level=debug msg="/containerd.services.images.v1.Images/Get: NOT_FOUND: image \\"missing\\": not found"'
+    assert (line in proc.log()) == expected, proc.log()
+
+
+@pytest.mark.parametrize("level, logged", [("debug", True), ("info", False)])
+def test_log_level_flag(level, logged):
+    with running(lambda w: our_daemon_argv(w, "-l", level), "cpy-cli") as proc:
+        assert_logs_errors_at_debug(proc, logged)

@@ -134,7 +134,12 @@ def _signal_all(c, sig):
 
 
 def delete(root, container_id, force=False):
-    c = Container.load(root, container_id)
+    try:
+        c = Container.load(root, container_id)
+    except ContainerNotFound:
+        if force:
+            return  # runc: forcing the removal of what is not there is no error
+        raise
     try:
         status = c.status()
         if status in ("running", "paused") and not force:

@@ -30,8 +30,11 @@ stamp=.venv/.installed-from
 want=$(cat pyproject.toml setup.py runpy_oci/_build_sys.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import runpy_oci._sys' 2>/dev/null; then
     echo "setup: installing the Python package and its C extension into .venv"
-    .venv/bin/pip install -q --upgrade pip setuptools wheel cffi >/dev/null
-    .venv/bin/pip install -q --no-build-isolation --config-settings editable_mode=compat -e '.[test]'
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    # Built in an isolated environment, so setuptools never lands in .venv:
+    # its distutils-precedence.pth would run on every interpreter start.
+    .venv/bin/pip uninstall -q -y setuptools >/dev/null 2>&1 || true
+    .venv/bin/pip install -q --config-settings editable_mode=compat -e '.[test]'
     echo "$want" > "$stamp"
 fi
 # Byte-compile: the runtime's hot verbs start a fresh interpreter on every

@@ -4,7 +4,7 @@ import os
 import sys
 
 from runpy_oci.cli import log
-from runpy_oci.cli.table import NeedsHelp, UsageError, parse
+from runpy_oci.cli.table import NeedsHelp, ShowVersion, UsageError, parse
 from runpy_oci.errors import RuntimeFailure
 
 
@@ -16,6 +16,12 @@ def main(argv=None):
         from runpy_oci.cli.human import run_click
 
         return run_click(argv)
+    except ShowVersion:
+        from runpy_oci.state import OCI_VERSION
+
+        v = sys.version_info
+        sys.stdout.write(f"runpy-oci version 0.1.0\nspec: {OCI_VERSION}\npython: {v[0]}.{v[1]}.{v[2]}\n")
+        return 0
     except UsageError as e:
         sys.stderr.write(f"runpy-oci: {e}\n")
         return 1

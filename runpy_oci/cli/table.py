@@ -83,6 +83,10 @@ class NeedsHelp(Exception):
     """The caller is a person asking for help (or mistyped a verb): use click."""
 
 
+class ShowVersion(Exception):
+    """``--version`` / ``-v`` before the verb, as runc has it."""
+
+
 class Command:
     __slots__ = ("verb", "globals", "options", "args")
 
@@ -116,6 +120,8 @@ def _take_flags(argv, i, flags, into, where):
             return i
         if tok in ("-h", "--help", "-help"):
             raise NeedsHelp()
+        if flags is GLOBAL_FLAGS and tok in ("-v", "--version", "-version"):
+            raise ShowVersion()
         flag, value = _lookup(flags, tok)
         if flag is None:
             raise UsageError(f"flag provided but not defined: {tok.split('=')[0]}{where}")

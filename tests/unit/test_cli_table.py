@@ -67,3 +67,11 @@ def test_fast_path_does_not_import_click():
             "print(sorted(m for m in ('click', 'json', 're', 'socket', 'dataclasses', 'typing') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_version_flag():
+    from runpy_oci.cli.table import ShowVersion
+
+    for argv in (["--version"], ["-v"], ["--root", "/r", "-v"]):
+        with pytest.raises(ShowVersion):
+            parse(argv)

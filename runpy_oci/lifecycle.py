@@ -51,17 +51,20 @@ def start_loaded(c):
         raise WrongState(f"cannot start an already {status} container")
     fd = os.open(c.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        import select
-
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        # The init writes one byte once it sees us open the fifo; meanwhile
-        # make sure it has not died, or we would wait forever.
-        while not poller.poll(100):
+        # The init, blocked opening the fifo for writing, now gets through and
+        # writes one byte. Poll by hand (no select module on the hot path) and
+        # make sure it has not died meanwhile, or we would wait forever.
+        delay = 0.0001
+        while True:
+            try:
+                if os.read(fd, 1):
+                    break
+            except BlockingIOError:
+                pass
             if not c.init_alive():
                 raise WrongState("cannot start a container that has stopped")
-        if not os.read(fd, 1):
-            raise WrongState("cannot start a container that has stopped")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)

@@ -1,0 +1,1 @@
+"""The content store: interface in store.py, blobs on local disk in local.py."""

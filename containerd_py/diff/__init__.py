@@ -1,0 +1,1 @@
+"""Applying layers to snapshots (the `walking` differ's Apply half)."""

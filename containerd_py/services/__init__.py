@@ -1,0 +1,1 @@
+"""gRPC servicers: thin adapters from containerd's API onto the stores."""

@@ -1,0 +1,42 @@
+"""Images service."""
+from google.protobuf import empty_pb2
+
+from .. import errors
+from ..api.containerd.services import images_pb2 as pb, images_pb2_grpc as pb_grpc
+from ..metadata.store import Image, ImageStore
+from .common import descriptor_from_proto, descriptor_to_proto, namespace, timestamp
+
+
+def _to_proto(i: Image) -> pb.Image:
+    return pb.Image(name=i.name, labels=i.labels, target=descriptor_to_proto(i.target),
+                    created_at=timestamp(i.created_at), updated_at=timestamp(i.updated_at))
+
+
+def _from_proto(i: pb.Image) -> Image:
+    return Image(i.name, descriptor_from_proto(i.target), dict(i.labels))
+
+
+class ImagesServicer(pb_grpc.ImagesServicer):
+    def __init__(self, store: ImageStore):
+        self._store = store
+
+    def Get(self, request, context):
+        return pb.GetImageResponse(image=_to_proto(self._store.get(namespace(context), request.name)))
+
+    def List(self, request, context):
+        images = self._store.list(namespace(context), list(request.filters))
+        return pb.ListImagesResponse(images=[_to_proto(i) for i in images])
+
+    def Create(self, request, context):
+        if not request.image.name:
+            raise errors.InvalidArgument("Image.Name required")
+        created = self._store.create(namespace(context), _from_proto(request.image))
+        return pb.CreateImageResponse(image=_to_proto(created))
+
+    def Update(self, request, context):
+        updated = self._store.update(namespace(context), _from_proto(request.image), list(request.update_mask.paths))
+        return pb.UpdateImageResponse(image=_to_proto(updated))
+
+    def Delete(self, request, context):
+        self._store.delete(namespace(context), request.name)
+        return empty_pb2.Empty()

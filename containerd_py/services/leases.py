@@ -1,0 +1,41 @@
+"""Leases service. Leases are recorded; without a garbage collector yet they protect nothing."""
+from google.protobuf import empty_pb2
+
+from ..api.containerd.services import leases_pb2 as pb, leases_pb2_grpc as pb_grpc
+from ..metadata.store import Lease, LeaseStore, Resource
+from .common import namespace, timestamp
+
+
+def _to_proto(lease: Lease) -> pb.Lease:
+    return pb.Lease(id=lease.id, labels=lease.labels, created_at=timestamp(lease.created_at))
+
+
+class LeasesServicer(pb_grpc.LeasesServicer):
+    def __init__(self, store: LeaseStore):
+        self._store = store
+
+    def Create(self, request, context):
+        lease = self._store.create(namespace(context), request.id, dict(request.labels))
+        return pb.CreateResponse(lease=_to_proto(lease))
+
+    def Delete(self, request, context):
+        self._store.delete(namespace(context), request.id)
+        return empty_pb2.Empty()
+
+    def List(self, request, context):
+        leases = self._store.list(namespace(context), list(request.filters))
+        return pb.ListResponse(leases=[_to_proto(lease) for lease in leases])
+
+    def AddResource(self, request, context):
+        resource = Resource(request.resource.id, request.resource.type)
+        self._store.add_resource(namespace(context), request.id, resource)
+        return empty_pb2.Empty()
+
+    def DeleteResource(self, request, context):
+        resource = Resource(request.resource.id, request.resource.type)
+        self._store.delete_resource(namespace(context), request.id, resource)
+        return empty_pb2.Empty()
+
+    def ListResources(self, request, context):
+        resources = self._store.list_resources(namespace(context), request.id)
+        return pb.ListResourcesResponse(resources=[pb.Resource(id=r.id, type=r.type) for r in resources])

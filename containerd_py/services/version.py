@@ -1,0 +1,12 @@
+"""Version service."""
+from google.protobuf import empty_pb2
+
+from ..api.containerd.services import version_pb2 as pb, version_pb2_grpc as pb_grpc
+
+
+class VersionServicer(pb_grpc.VersionServicer):
+    def __init__(self, version: str, revision: str):
+        self._response = pb.VersionResponse(version=version, revision=revision)
+
+    def Version(self, request: empty_pb2.Empty, context):
+        return self._response

@@ -1,0 +1,1 @@
+"""Snapshotters: interface in snapshotter.py, `overlayfs` and `native` implementations."""

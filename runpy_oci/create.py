@@ -105,7 +105,10 @@ class _Made:
 
 
 def _create_in(c, spec, opts, console_sock, made):
-    c.data = {"id": c.id, "bundle": spec.bundle, "rootfs": spec.root_path}
+    # Written now so that state/list report "creating" while we work.
+    c.data = {"id": c.id, "bundle": spec.bundle, "rootfs": spec.root_path,
+              "created": rfc3339_nano(time.time_ns()), "annotations": spec.annotations}
+    c.save()
     os.mkfifo(c.fifo_path, 0o622)
     os.chmod(c.fifo_path, 0o622)
     cgroup = Cgroup.for_container(spec.linux.cgroups_path, c.id)
@@ -150,8 +153,6 @@ def _create_in(c, spec, opts, console_sock, made):
     c.data.update(
         pid=init_pid,
         pid_start=st[1] if st else 0,
-        created=rfc3339_nano(time.time_ns()),
-        annotations=spec.annotations,
         cgroup_paths=cgroup.paths,
         freezer_state=cgroup.freezer_state_file(),
         namespaces={ns.type: ns.path for ns in spec.linux.namespaces},

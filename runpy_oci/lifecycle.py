@@ -73,8 +73,6 @@ def start_loaded(c):
 def state(root, container_id):
     c = Container.load(root, container_id, lock=False)
     try:
-        if not c.data.get("bundle"):
-            raise ContainerNotFound(container_id)
         return c.oci_state()
     finally:
         c.close()
@@ -95,8 +93,6 @@ def list_containers(root):
         except (ContainerNotFound, RuntimeFailure):
             continue
         try:
-            if not c.data.get("bundle"):
-                continue
             st = c.oci_state()
             uid = os.stat(c.dir).st_uid
             try:

@@ -90,11 +90,9 @@ class Container:
             with open(os.path.join(path, STATE_FILE), "rb") as f:
                 data = fastjson.loads(f.read().decode())
         except FileNotFoundError:
-            # A create still in progress (it holds the lock, so we only get
-            # here unlocked) or a directory removed by a delete we waited on.
+            # The directory was removed by a delete we waited on, or a create
+            # has only just reserved the ID.
             os.close(fd)
-            if not lock and os.path.isdir(path):
-                return cls(root, container_id, None, {"id": container_id})
             raise ContainerNotFound(container_id) from None
         return cls(root, container_id, fd, data)
 

@@ -34,7 +34,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import
     # Built in an isolated environment, so setuptools never lands in .venv:
     # its distutils-precedence.pth would run on every interpreter start.
     .venv/bin/pip uninstall -q -y setuptools >/dev/null 2>&1 || true
-    .venv/bin/pip install -q --config-settings editable_mode=compat -e '.[test]'
+    if ! .venv/bin/pip install -q --config-settings editable_mode=compat -e '.[test]' >.venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 # Byte-compile: the runtime's hot verbs start a fresh interpreter on every

@@ -91,6 +91,7 @@ def _build_rootfs(a):
     finally:
         root.close()
     rootfs.pivot(spec.root_path, a.no_pivot)
+    rootfs.apply_root_propagation(spec)
 
 
 def _ensure_cwd(cwd):

@@ -10,25 +10,36 @@ from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, Root, fd_path, kept_flags
 
 
-def _mountpoint_of(path):
-    """The mount point that contains ``path`` (longest prefix in mountinfo)."""
-    best = "/"
+def _parent_mount(path):
+    """(mount point, is shared) of the mount that contains ``path``."""
+    best, shared = "/", False
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            mp = line.split(" ", 5)[4].replace("\\040", " ")
-            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
-                best = mp
-    return best
+            fields = line.split(" - ", 1)[0].split(" ")
+            mp = fields[4].replace("\\040", " ")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                best, shared = mp, any(opt.startswith("shared:") for opt in fields[6:])
+    return best, shared
+
+
+def root_propagation(spec):
+    return PROPAGATION_OPTIONS.get(spec.linux.rootfs_propagation, k.MS_SLAVE | k.MS_REC)
 
 
 def prepare_root(spec):
-    """Cut propagation to the host, then bind the rootfs onto itself so it is a
-    mount point pivot_root can use."""
+    """Cut propagation to the host (rslave unless the config says otherwise),
+    then bind the rootfs onto itself so it is a mount point pivot_root can use.
+
+    A shared parent mount is made a slave: our mounts must not flow back to
+    the host (and pivot_root refuses a shared parent), yet a bind of a slave
+    stays a slave of the same master, so host mounts keep reaching a
+    container with slave propagation. A private one gets its propagation
+    after the pivot."""
     sys = k.get()
-    prop = PROPAGATION_OPTIONS.get(spec.linux.rootfs_propagation, k.MS_SLAVE | k.MS_REC)
-    sys.mount(None, "/", None, prop)
-    # pivot_root refuses a new root whose parent mount is shared.
-    sys.mount(None, _mountpoint_of(os.path.dirname(spec.root_path)), None, k.MS_PRIVATE)
+    sys.mount(None, "/", None, root_propagation(spec))
+    parent, shared = _parent_mount(os.path.dirname(spec.root_path))
+    if shared:
+        sys.mount(None, parent, None, k.MS_SLAVE)
     sys.mount(spec.root_path, spec.root_path, "bind", k.MS_BIND | k.MS_REC)
 
 
@@ -158,6 +169,13 @@ def pivot(root_path, no_pivot=False):
         os.close(old)
         os.close(new)
     os.chdir("/")
+
+
+def apply_root_propagation(spec):
+    """After the pivot, "/" is the rootfs: give it the configured propagation
+    (before the pivot it would have changed the host's view)."""
+    if spec.linux.rootfs_propagation:
+        k.get().mount(None, "/", None, root_propagation(spec))
 
 
 def mask_paths(paths):

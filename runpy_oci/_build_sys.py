@@ -23,6 +23,8 @@ int rp_openat2(int dirfd, const char *path, unsigned long long flags,
 int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      unsigned long long attr_set, unsigned long long attr_clr,
                      unsigned long long propagation);
+int rp_capset(unsigned long long effective, unsigned long long permitted,
+              unsigned long long inheritable);
 """
 
 SOURCE = r"""
@@ -35,6 +37,7 @@ SOURCE = r"""
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -82,6 +85,18 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
 {
     struct rp_mount_attr attr = { attr_set, attr_clr, propagation, 0 };
     RP_RET(syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr));
+}
+
+/* capset(2) with 64-bit sets (two 32-bit words each, version 3). */
+int rp_capset(unsigned long long effective, unsigned long long permitted,
+              unsigned long long inheritable)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2] = {
+        { (__u32)effective, (__u32)permitted, (__u32)inheritable },
+        { (__u32)(effective >> 32), (__u32)(permitted >> 32), (__u32)(inheritable >> 32) },
+    };
+    RP_RET(syscall(SYS_capset, &hdr, data));
 }
 """
 

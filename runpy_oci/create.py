@@ -204,7 +204,10 @@ def _stage1(a):
         _close_fds_except(a)
         namespaces.join_existing(linux)
         if namespaces.creates(linux, "user"):
-            k.get().unshare(k.CLONE_NEWUSER)
+            try:
+                k.get().unshare(k.CLONE_NEWUSER)
+            except OSError as e:
+                raise RuntimeFailure(f"linux.namespaces: cannot create the user namespace: {e.strerror}") from None
             a.channel.send("userns")
             if a.channel.recv() is None:
                 os._exit(1)
@@ -216,7 +219,10 @@ def _stage1(a):
             # host's root and e.g. timens_offsets would be closed to us.
             k.get().prctl(k.PR_SET_DUMPABLE, 1)
         # The cgroup namespace comes later, from the init, once it is in its cgroup.
-        k.get().unshare(namespaces.new_flags(linux, exclude=("user", "cgroup")))
+        try:
+            k.get().unshare(namespaces.new_flags(linux, exclude=("user", "cgroup")))
+        except OSError as e:
+            raise RuntimeFailure(f"linux.namespaces: cannot create namespaces: {e.strerror}") from None
         namespaces.write_time_offsets(linux)
         pid = os.fork()
         if pid == 0:

@@ -17,7 +17,6 @@ def run(a):
     """Never returns: execs the program, or reports the error and exits."""
     try:
         exe = _prepare(a)
-        _join_cgroup(a)
         a.channel.send("ready")
         _wait_for_start(a.fifo_fd)
         _close_extra_fds(a.preserve_fds)
@@ -66,6 +65,7 @@ def _prepare(a):
         rootfs.readonly_root()
     process.apply_rlimits(proc)
     process.apply_oom_score_adj(proc)
+    _join_cgroup(a)  # while we still have the capabilities to unshare
     process.switch_user(proc)
     process.enter_cwd(proc.cwd)
     return process.find_executable(proc)
@@ -78,7 +78,10 @@ def _join_cgroup(a):
     if msg is None or msg["type"] != "attached":
         os._exit(1)
     if namespaces.creates(a.spec.linux, "cgroup"):
-        k.get().unshare(k.CLONE_NEWCGROUP)
+        try:
+            k.get().unshare(k.CLONE_NEWCGROUP)
+        except OSError as e:
+            raise RuntimeFailure(f"linux.namespaces: cannot create the cgroup namespace: {e.strerror}") from None
 
 
 def _build_rootfs(a):

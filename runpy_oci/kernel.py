@@ -46,7 +46,12 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_CHILD_SUBREAPER = 36
 
 # openat2(2) resolve flags
@@ -112,6 +117,9 @@ class _SysCalls:
 
     def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
         return self._check(self._lib.rp_prctl(option, a2, a3, a4, a5))
+
+    def capset(self, effective, permitted, inheritable):
+        self._check(self._lib.rp_capset(effective, permitted, inheritable))
 
     def openat2(self, dirfd, path, flags, mode=0, resolve=0):
         return self._check(self._lib.rp_openat2(dirfd, os.fsencode(path), flags, mode, resolve), path)

@@ -5,6 +5,7 @@ import os
 import resource
 
 from runpy_oci import kernel as k
+from runpy_oci.capabilities import Plan
 from runpy_oci.errors import RuntimeFailure
 
 def write_sysctls(sysctl):
@@ -63,7 +64,12 @@ def find_executable(proc):
 
 
 def switch_user(proc):
-    """Drop to the configured uid/gid and groups, then umask and no_new_privs."""
+    """Drop to the configured uid/gid and groups with the configured
+    capabilities, then umask and no_new_privs."""
+    plan = None
+    if proc.capabilities is not None:
+        plan = Plan(proc.capabilities)
+        plan.before_user_switch()
     user = proc.user
     try:
         os.setgroups(user.additional_gids)
@@ -74,6 +80,8 @@ def switch_user(proc):
             raise
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
+    if plan is not None:
+        plan.after_user_switch()
     if user.umask is not None:
         os.umask(user.umask)
     if proc.no_new_privileges:

@@ -5,6 +5,7 @@ the JSON path of the offending field, before any state is made.
 """
 import os
 
+from runpy_oci.capabilities import KINDS, NUMBERS
 from runpy_oci.errors import ConfigError
 from runpy_oci.spec.fields import Fields
 
@@ -82,13 +83,23 @@ class Process:
             self.rlimits.append(rlimit)
         self.no_new_privileges = f.bool("noNewPrivileges")
         self.oom_score_adj = f.int("oomScoreAdj", minimum=-1000, maximum=1000)
-        caps = f.obj("capabilities")
-        self.capabilities = (
-            {k: caps.str_list(k) for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
-            if caps else None
-        )
+        self.capabilities = _capabilities(f.obj("capabilities"))
         self.apparmor_profile = f.str("apparmorProfile")
         self.selinux_label = f.str("selinuxLabel")
+
+
+def _capabilities(caps):
+    """Each set checked against the kernel's names; unknown names are refused."""
+    if caps is None:
+        return None
+    sets = {}
+    for kind in KINDS:
+        names = caps.str_list(kind)
+        for i, name in enumerate(names):
+            if name not in NUMBERS:
+                raise ConfigError(f"{caps.where(kind)}[{i}]: unknown capability {name!r}")
+        sets[kind] = names
+    return sets
 
 
 class Mount:

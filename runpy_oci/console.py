@@ -12,6 +12,8 @@ import socket
 import struct
 import termios
 
+from runpy_oci import kernel as k
+
 
 def connect(path):
     """Connect to the console socket before fork: its path is not visible once
@@ -35,6 +37,7 @@ def setup_in_container(console_fd, console_size):
         height, width = console_size
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
     name = os.ttyname(slave)
+    _bind_dev_console(name)
     sock = socket.socket(fileno=console_fd)
     try:
         socket.send_fds(sock, [name.encode()], [master])
@@ -46,6 +49,13 @@ def setup_in_container(console_fd, console_size):
     if slave > 2:
         os.close(slave)
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _bind_dev_console(pts_path):
+    """The runtime-spec's /dev/console: the container's pty, bind-mounted."""
+    if not os.path.exists("/dev/console"):
+        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
+    k.get().mount(pts_path, "/dev/console", None, k.MS_BIND)
 
 
 def receive_master(sock):

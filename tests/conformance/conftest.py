@@ -113,7 +113,7 @@ class Workdir:
     def __init__(self, path: Path):
         self.path = path
         self.bundles: list[Bundle] = []
-        self._n = 0
+        self._n = 0  # bundle counter
 
     def sub(self, name: str) -> Path:
         p = self.path / name

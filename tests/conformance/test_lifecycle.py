@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 
 import pytest
 
-from .harness import bind_mount, pid_alive, remove_namespace, sh, wait_for
+from .harness import bind_mount, pid_alive, remove_namespace, wait_for
 
 pytestmark = pytest.mark.root
 

@@ -41,6 +41,16 @@ class OutOfRange(Error):
     text = "out of range"
 
 
+class Unauthenticated(Error):
+    """A registry refused the credentials (or asked for some and none were given)."""
+
+    text = "unauthorized"
+
+
+class PermissionDenied(Error):
+    text = "permission denied"
+
+
 class Unimplemented(Error):
     text = "not implemented"
 

@@ -40,6 +40,8 @@ _CODES = [
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
 ]
 
 

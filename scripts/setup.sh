@@ -31,15 +31,15 @@ want=$(cat pyproject.toml setup.py runpy_oci/_build_sys.py | sha256sum | cut -d'
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import runpy_oci._sys' 2>/dev/null; then
     echo "setup: installing the Python package and its C extension into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    # Built in an isolated environment, so setuptools never lands in .venv:
-    # its distutils-precedence.pth would run on every interpreter start.
-    .venv/bin/pip uninstall -q -y setuptools >/dev/null 2>&1 || true
     if ! .venv/bin/pip install -q --config-settings editable_mode=compat -e '.[test]' >.venv/install.log 2>&1; then
         cat .venv/install.log >&2
         exit 1
     fi
     echo "$want" > "$stamp"
 fi
+# setuptools comes in with grpcio-tools (tests only); its .pth file imports
+# _distutils_hack at every interpreter start, ~1 ms of every runtime verb.
+rm -f .venv/lib/python3*/site-packages/distutils-precedence.pth
 # Byte-compile: the runtime's hot verbs start a fresh interpreter on every
 # call, and with PYTHONDONTWRITEBYTECODE set nothing would ever cache them.
 .venv/bin/python -m compileall -q runpy_oci containerd_py engine >/dev/null

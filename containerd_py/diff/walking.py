@@ -3,6 +3,7 @@ from .. import errors
 from ..content.store import ContentStore
 from ..mount import temp_mount
 from ..types import Descriptor, Mount
+from .applier import Applier
 from .apply import apply_layer
 
 MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -22,13 +23,12 @@ LAYER_MEDIA_TYPES = frozenset({
 })
 
 
-class WalkingDiffer:
+class WalkingDiffer(Applier):
     def __init__(self, content: ContentStore, mount_dir: str):
         self._content = content
         self._mount_dir = mount_dir
 
     def apply(self, ns: str, desc: Descriptor, mounts: list[Mount]) -> Descriptor:
-        """Returns the descriptor of the uncompressed layer; its digest is the diff ID."""
         if desc.media_type not in LAYER_MEDIA_TYPES:
             raise errors.Unimplemented(f"unsupported diff media type: {desc.media_type}")
         if not mounts:

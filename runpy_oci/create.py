@@ -132,15 +132,14 @@ def _create_in(c, spec, opts, console_sock, made):
             _stage1(init_args)
         made.pids.append(stage1)
         child.close()
-        cgroup.attach(stage1)
+        _attach(cgroup, stage1)
         init_pid = _handshake(parent, stage1, spec)
         made.pids.insert(0, init_pid)
-        cgroup.attach(init_pid)
+        _attach(cgroup, init_pid)
         try:
             parent.send("attached")
         except BrokenPipeError:
             pass  # the init failed; _expect_ready reads why
-
         _reap(stage1)
         made.pids.remove(stage1)
         _expect_ready(parent)
@@ -160,6 +159,15 @@ def _create_in(c, spec, opts, console_sock, made):
     c.save()
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
+
+
+def _attach(cgroup, pid):
+    """Move pid into the cgroup; a child that has already died has left its
+    reason on the channel, which the caller reads next."""
+    try:
+        cgroup.attach(pid)
+    except ProcessLookupError:
+        pass
 
 
 def _handshake(parent, stage1, spec):

@@ -120,6 +120,8 @@ class Cgroup:
             try:
                 with open(procs, "w") as f:
                     f.write(str(pid))
+            except ProcessLookupError:
+                raise
             except OSError as e:
                 raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", procs) from None
 

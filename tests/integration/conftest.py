@@ -24,6 +24,8 @@ def busybox_template(tmp_path_factory):
 
 
 class Runtime:
+    binary = RUNPY
+
     def __init__(self, root):
         self.root = root
         self.ids = []

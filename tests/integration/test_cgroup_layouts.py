@@ -6,8 +6,6 @@ import subprocess
 
 import pytest
 
-from conftest import RUNPY
-
 pytestmark = pytest.mark.root
 
 LAYOUTS = {
@@ -29,7 +27,7 @@ def test_container_sees_its_own_cgroup_root(layout, runtime, bundle):
     prep = LAYOUTS[layout]
     script = f'{prep + " && " if prep else ""}exec "$0" --root "$1" run --bundle "$2" "$3"'
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                        RUNPY, runtime.root, path, cid], capture_output=True, text=True, timeout=60)
+                        runtime.binary, runtime.root, path, cid], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     own, _, listing = r.stdout.partition("--\n")
     paths = [line.split(":", 2)[2] for line in own.split()]

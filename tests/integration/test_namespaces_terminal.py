@@ -9,8 +9,6 @@ import time
 
 import pytest
 
-from conftest import RUNPY
-
 pytestmark = pytest.mark.root
 
 

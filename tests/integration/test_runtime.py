@@ -58,18 +58,12 @@ def test_cwd_is_created_and_entered(runtime, bundle):
 
 def test_log_file_gets_json_lines_and_stderr_the_message(runtime, tmp_path):
     log = tmp_path / "log.json"
-    r = subprocess.run([*runtime_argv(runtime), "--log", str(log), "--log-format", "json", "state", "nope"],
+    r = subprocess.run([runtime.binary, "--root", runtime.root, "--log", str(log), "--log-format", "json", "state", "nope"],
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.strip() == "container does not exist"
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "error" and entry["msg"] == "container does not exist"
-
-
-def runtime_argv(runtime):
-    from conftest import RUNPY
-
-    return [RUNPY, "--root", runtime.root]
 
 
 def test_pid_file_names_the_init(runtime, bundle, tmp_path):

@@ -55,19 +55,24 @@ def start_loaded(c):
         # writes one byte. Poll by hand (no select module on the hot path) and
         # make sure it has not died meanwhile, or we would wait forever.
         delay = 0.0001
-        while True:
-            try:
-                if os.read(fd, 1):
-                    break
-            except BlockingIOError:
-                pass
+        while not _read_byte(fd):
             if not c.init_alive():
+                # It may have written, exec'd and even exited since our read.
+                if _read_byte(fd):
+                    break
                 raise WrongState("cannot start a container that has stopped")
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
+
+
+def _read_byte(fd):
+    try:
+        return os.read(fd, 1)
+    except BlockingIOError:
+        return b""
 
 
 def state(root, container_id):

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(runc crun containerd busybox-static iproute2 util-linux gcc libseccomp-dev)
+DEB_PACKAGES=(runc crun containerd busybox-static iproute2 util-linux gcc libseccomp-dev time)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -2,9 +2,13 @@
 
 Understood keys: `version` (1 or 2), `root`, `state`, `disabled_plugins`,
 `[grpc] address, uid, gid, max_recv_message_size, max_send_message_size`,
-`[debug] level`. Other tables (CRI, plugins) are accepted and ignored, as
+`[debug] level`, and the garbage collector's `schedule_delay` and
+`startup_delay` (Go durations such as "100ms") in
+`[plugins."io.containerd.gc.v1.scheduler"]` (`[plugins.scheduler]` in
+version 1 files). Other tables (CRI, plugins) are accepted and ignored, as
 containerd ignores configuration of plugins it does not have.
 """
+import re
 import tomllib
 from dataclasses import dataclass, field
 
@@ -32,6 +36,8 @@ class Config:
     max_send_message_size: int = 16 << 20
     log_level: str = "info"
     disabled_plugins: list[str] = field(default_factory=list)
+    gc_schedule_delay: float = 0.0  # seconds from a deletion to the collection it triggers
+    gc_startup_delay: float = 0.1
 
     def plugin_disabled(self, plugin_type: str, plugin_id: str) -> bool:
         """Version 2 files name plugins by URI (type.id), version 1 files by id."""
@@ -45,6 +51,20 @@ def _get(table: dict, key: str, kind: type, where: str):
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{where}{key}: expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str, where: str) -> float:
+    """A Go duration ("1h30m", "100ms", "0") in seconds."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"{where}: invalid duration {q(text)}")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def parse(text: str) -> Config:
@@ -69,6 +89,13 @@ def parse(text: str) -> Config:
                       ("max_recv_message_size", int), ("max_send_message_size", int)):
         if (value := _get(grpc, key, kind, "grpc.")) is not None:
             setattr(config, key, value)
+    plugins = _get(data, "plugins", dict, "") or {}
+    scheduler_key = "io.containerd.gc.v1.scheduler" if version == 2 else "scheduler"
+    scheduler = _get(plugins, scheduler_key, dict, "plugins.") or {}
+    for key in ("schedule_delay", "startup_delay"):
+        where = f'plugins."{scheduler_key}".{key}'
+        if (value := _get(scheduler, key, str, f'plugins."{scheduler_key}".')) is not None:
+            setattr(config, f"gc_{key}", parse_duration(value, where))
     debug = _get(data, "debug", dict, "") or {}
     if (level := _get(debug, "level", str, "debug.")) is not None and level:
         if level not in LOG_LEVELS:

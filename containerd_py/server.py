@@ -12,9 +12,13 @@ from .api.containerd.services import (content_pb2_grpc, diff_pb2_grpc, images_pb
 from .config import Config
 from .content.local import LocalContentStore
 from .diff.walking import WalkingDiffer
+from .gc.collector import Collector
+from .gc.scheduler import Scheduler
+from .metadata import leasing
 from .metadata.db import Database
 from .metadata.sqlite import SQLiteImageStore, SQLiteLeaseStore, SQLiteNamespaceStore
 from .plugins import Plugin, host_platform
+from .services.common import LEASE_KEY
 from .services.content import ContentServicer
 from .services.diff import DiffServicer
 from .services.images import ImagesServicer
@@ -26,6 +30,8 @@ from .services.version import VersionServicer
 from .snapshots import overlay
 from .snapshots.native import NativeSnapshotter
 from .snapshots.overlay import OverlaySnapshotter
+from .snapshots.leased import LeasedSnapshotter
+from .transfer.local import LocalBackend
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +68,15 @@ class _ErrorInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = details.method
+        # The call's lease, for the stores to add what the call creates to it.
+        lease = next((v for k, v in details.invocation_metadata or () if k == LEASE_KEY), None)
         if handler.response_streaming:
             behavior = handler.unary_stream or handler.stream_stream
 
             def wrapped(request, context):
                 try:
-                    yield from behavior(request, context)
+                    with leasing.using(lease):
+                        yield from behavior(request, context)
                 except Exception as e:  # noqa: BLE001 - every failure becomes a status
                     _abort(context, method, e)
         else:
@@ -75,7 +84,8 @@ class _ErrorInterceptor(grpc.ServerInterceptor):
 
             def wrapped(request, context):
                 try:
-                    return behavior(request, context)
+                    with leasing.using(lease):
+                        return behavior(request, context)
                 except Exception as e:  # noqa: BLE001
                     _abort(context, method, e)
 
@@ -118,7 +128,7 @@ class Daemon:
         self.images = SQLiteImageStore(self.db, self.namespaces)
         self.leases = SQLiteLeaseStore(self.db, self.namespaces)
         content_root = os.path.join(root, "io.containerd.content.v1.content")
-        self.content = LocalContentStore(content_root, self.db, self.namespaces)
+        self.content = LocalContentStore(content_root, self.db, self.namespaces, self.leases)
         self.plugins = [Plugin("io.containerd.content.v1", "content", exports={"root": content_root})]
 
         self.snapshotters = {}
@@ -131,14 +141,19 @@ class Daemon:
             try:
                 if cls is OverlaySnapshotter:
                     overlay.supported(sn_root)
-                self.snapshotters[cls.name] = cls(sn_root)
+                self.snapshotters[cls.name] = LeasedSnapshotter(cls(sn_root), self.db, self.leases)
             except OSError as e:
                 plugin.init_error = f"{cls.name} is not supported on {sn_root}: {e}"
                 log.warning("skip loading plugin io.containerd.snapshotter.v1.%s: %s", cls.name, plugin.init_error)
                 continue
-            self.namespaces.register_resource("snapshots", self.snapshotters[cls.name].in_use)
+            self.namespaces.register_resource("snapshots", self.snapshotters[cls.name].inner.in_use)
 
         self.differ = WalkingDiffer(self.content, os.path.join(config.state, "tmpmounts"))
+        # Pull, push, import and export inside the daemon, over the same stores the services use.
+        self.collector = Collector(self.db, self.namespaces, self.content, self.images, self.leases, self.snapshotters)
+        self.gc = Scheduler(self.collector.collect, config.gc_schedule_delay, config.gc_startup_delay)
+        self.transfer = LocalBackend(self.content, self.images, self.snapshotters, self.differ, self.leases,
+                                     self.collector, self.gc)
         self.plugins += [
             Plugin("io.containerd.metadata.v1", "sqlite", requires=["io.containerd.content.v1",
                                                                     "io.containerd.snapshotter.v1"]),
@@ -161,15 +176,16 @@ class Daemon:
         introspection_pb2_grpc.add_IntrospectionServicer_to_server(
             IntrospectionServicer(self.plugins, self.uuid), server)
         namespaces_pb2_grpc.add_NamespacesServicer_to_server(NamespacesServicer(self.namespaces), server)
-        leases_pb2_grpc.add_LeasesServicer_to_server(LeasesServicer(self.leases), server)
-        content_pb2_grpc.add_ContentServicer_to_server(ContentServicer(self.content), server)
-        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(self.images), server)
+        leases_pb2_grpc.add_LeasesServicer_to_server(LeasesServicer(self.leases, self.collector, self.gc), server)
+        content_pb2_grpc.add_ContentServicer_to_server(ContentServicer(self.content, self.gc), server)
+        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(self.images, self.gc), server)
         snapshots_pb2_grpc.add_SnapshotsServicer_to_server(
-            SnapshotsServicer(self.snapshotters, self.namespaces), server)
+            SnapshotsServicer(self.snapshotters, self.namespaces, self.gc), server)
         diff_pb2_grpc.add_DiffServicer_to_server(DiffServicer(self.differ), server)
         return server
 
     def close(self) -> None:
+        self.gc.close()
         for sn in self.snapshotters.values():
             sn.close()
         self.db.close()

@@ -9,12 +9,19 @@ bash scripts/setup.sh
 
 py=.venv/bin/python
 status=0
-run() {
-    echo "== $*"
-    "$@" || status=1
+# One private base directory per run: pytest's shared /tmp/pytest-of-root
+# would be pruned by any other pytest on the machine in the middle of ours.
+base=$(mktemp -d /tmp/pytest-run.XXXXXX)
+trap 'rm -rf "$base"' EXIT
+n=0
+pytest() {
+    n=$((n + 1))
+    echo "== pytest $*"
+    $py -m pytest -q -p no:cacheprovider --basetemp="$base/$n" "$@" || status=1
 }
-run $py -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/containerd_py "$@"
+pytest tests/unit tests/integration tests/containerd_py "$@"
 for runtime in "$PWD/.venv/bin/runpy-oci" "$(command -v runc)" "$(command -v crun)"; do
-    RUNTIME=$runtime run $py -m pytest -q -p no:cacheprovider tests/conformance "$@"
+    echo "== RUNTIME=$runtime"
+    RUNTIME=$runtime pytest tests/conformance "$@"
 done
 exit $status

@@ -19,8 +19,9 @@ from .. import digest as digests
 from .. import errors, labels as labelutil
 from ..errors import q
 from ..filters import Filter, adaptor
+from ..metadata import leasing
 from ..metadata.db import Database
-from ..metadata.store import NamespaceStore
+from ..metadata.store import LeaseStore, NamespaceStore, Resource
 from .store import ContentStore, Info, Status, Writer
 
 SCHEMA = """
@@ -41,10 +42,11 @@ def _fsync_dir(path: str) -> None:
 
 
 class LocalContentStore(ContentStore):
-    def __init__(self, root: str, db: Database, namespaces: NamespaceStore):
+    def __init__(self, root: str, db: Database, namespaces: NamespaceStore, leases: LeaseStore):
         self.root = root
         self._db = db
         self._namespaces = namespaces
+        self._leases = leases
         self._blobs = os.path.join(root, "blobs", "sha256")
         self._ingests = os.path.join(root, "ingest")
         os.makedirs(self._blobs, exist_ok=True)
@@ -120,9 +122,15 @@ class LocalContentStore(ContentStore):
 
     # -- ingests -----------------------------------------------------------
 
+    def _track(self, ns: str, resource: Resource) -> None:
+        """Adds what the call creates to its lease (NotFound for an unknown lease)."""
+        if lease := leasing.current():
+            self._leases.add_resource(ns, lease, resource)
+
     def writer(self, ns, ref, total=0, expected=""):
         if not ref:
             raise errors.InvalidArgument("ref must not be empty")
+        self._track(ns, Resource(ref, "ingests"))
         if expected:
             digests.validate(expected)
             with self._db.transaction() as conn:
@@ -187,6 +195,7 @@ class LocalContentStore(ContentStore):
             self._namespaces.ensure(ns)
             now = time.time_ns()
             conn.execute("INSERT INTO content VALUES (?,?,?,?,?,?)", (ns, digest, size, json.dumps(labels), now, now))
+            self._track(ns, Resource(digest, "content"))
 
 
 class _LocalWriter(Writer):

@@ -7,6 +7,7 @@ from ..api.containerd.types import descriptor_pb2, mount_pb2
 from ..types import Descriptor, Mount
 
 NAMESPACE_KEY = "containerd-namespace"
+LEASE_KEY = "containerd-lease"
 DEFAULT_NAMESPACE = "default"
 BATCH = 100  # items per message of streamed lists, as containerd batches them
 

@@ -4,6 +4,7 @@ from google.protobuf import empty_pb2
 from .. import errors
 from ..api.containerd.services import content_pb2 as pb, content_pb2_grpc as pb_grpc
 from ..content.store import ContentStore, Info, Status
+from ..gc.scheduler import Scheduler
 from .common import batched, namespace, timestamp
 
 _READ_CHUNK = 1 << 20
@@ -20,8 +21,8 @@ def _status_to_proto(s: Status) -> pb.Status:
 
 
 class ContentServicer(pb_grpc.ContentServicer):
-    def __init__(self, store: ContentStore):
-        self._store = store
+    def __init__(self, store: ContentStore, gc: Scheduler):
+        self._store, self._gc = store, gc
 
     def Info(self, request, context):
         return pb.InfoResponse(info=_info_to_proto(self._store.info(namespace(context), request.digest)))
@@ -38,6 +39,7 @@ class ContentServicer(pb_grpc.ContentServicer):
 
     def Delete(self, request, context):
         self._store.delete(namespace(context), request.digest)
+        self._gc.deleted()
         return empty_pb2.Empty()
 
     def Read(self, request, context):

@@ -3,6 +3,7 @@ from google.protobuf import empty_pb2
 
 from .. import errors
 from ..api.containerd.services import images_pb2 as pb, images_pb2_grpc as pb_grpc
+from ..gc.scheduler import Scheduler
 from ..metadata.store import Image, ImageStore
 from .common import descriptor_from_proto, descriptor_to_proto, namespace, timestamp
 
@@ -17,8 +18,8 @@ def _from_proto(i: pb.Image) -> Image:
 
 
 class ImagesServicer(pb_grpc.ImagesServicer):
-    def __init__(self, store: ImageStore):
-        self._store = store
+    def __init__(self, store: ImageStore, gc: Scheduler):
+        self._store, self._gc = store, gc
 
     def Get(self, request, context):
         return pb.GetImageResponse(image=_to_proto(self._store.get(namespace(context), request.name)))
@@ -39,4 +40,5 @@ class ImagesServicer(pb_grpc.ImagesServicer):
 
     def Delete(self, request, context):
         self._store.delete(namespace(context), request.name)
+        self._gc.deleted(request.sync)
         return empty_pb2.Empty()

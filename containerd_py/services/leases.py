@@ -1,7 +1,9 @@
-"""Leases service. Leases are recorded; without a garbage collector yet they protect nothing."""
+"""Leases service. What a lease holds survives garbage collection until the lease ends."""
 from google.protobuf import empty_pb2
 
 from ..api.containerd.services import leases_pb2 as pb, leases_pb2_grpc as pb_grpc
+from ..gc.collector import Collector
+from ..gc.scheduler import Scheduler
 from ..metadata.store import Lease, LeaseStore, Resource
 from .common import namespace, timestamp
 
@@ -11,15 +13,16 @@ def _to_proto(lease: Lease) -> pb.Lease:
 
 
 class LeasesServicer(pb_grpc.LeasesServicer):
-    def __init__(self, store: LeaseStore):
-        self._store = store
+    def __init__(self, store: LeaseStore, collector: Collector, gc: Scheduler):
+        self._store, self._collector, self._gc = store, collector, gc
 
     def Create(self, request, context):
         lease = self._store.create(namespace(context), request.id, dict(request.labels))
         return pb.CreateResponse(lease=_to_proto(lease))
 
     def Delete(self, request, context):
-        self._store.delete(namespace(context), request.id)
+        self._collector.end_lease(namespace(context), request.id)
+        self._gc.deleted(request.sync)
         return empty_pb2.Empty()
 
     def List(self, request, context):

@@ -3,6 +3,7 @@ from google.protobuf import empty_pb2
 
 from .. import errors
 from ..api.containerd.services import snapshots_pb2 as pb, snapshots_pb2_grpc as pb_grpc
+from ..gc.scheduler import Scheduler
 from ..metadata.store import NamespaceStore
 from ..snapshots.snapshotter import Info, Kind, Snapshotter
 from .common import batched, mount_to_proto, namespace, timestamp
@@ -14,9 +15,10 @@ def _info_to_proto(i: Info) -> pb.Info:
 
 
 class SnapshotsServicer(pb_grpc.SnapshotsServicer):
-    def __init__(self, snapshotters: dict[str, Snapshotter], namespaces: NamespaceStore):
+    def __init__(self, snapshotters: dict[str, Snapshotter], namespaces: NamespaceStore, gc: Scheduler):
         self._snapshotters = snapshotters
         self._namespaces = namespaces
+        self._gc = gc
 
     def _get(self, name: str) -> Snapshotter:
         if not name:
@@ -48,6 +50,7 @@ class SnapshotsServicer(pb_grpc.SnapshotsServicer):
 
     def Remove(self, request, context):
         self._get(request.snapshotter).remove(namespace(context), request.key)
+        self._gc.deleted()
         return empty_pb2.Empty()
 
     def Stat(self, request, context):

@@ -147,10 +147,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.trac
     return ["containerd", "--config", f"{workdir}/config.toml"]
 
 
+def _shared_daemon_argv(workdir: str) -> list[str]:
+    """Garbage collection only when a call asks to wait for it (sync): tests that
+    keep unleased content between calls, as many do, are not raced by a collector."""
+    with open(f"{workdir}/config.toml", "w") as f:
+        f.write('version = 2\n[plugins."io.containerd.gc.v1.scheduler"]\n'
+                '  schedule_delay = "24h"\n  startup_delay = "24h"\n')
+    return our_daemon_argv(workdir, "-c", f"{workdir}/config.toml")
+
+
 @pytest.fixture(scope="session")
 def daemon():
     """Our daemon, shared by the tests of a session; each test uses its own namespace."""
-    with running(our_daemon_argv, "containerd-py") as proc:
+    with running(_shared_daemon_argv, "containerd-py") as proc:
         yield proc
 
 
@@ -187,3 +196,37 @@ def mounted(mounts: list[Mount]):
         leaked = _unmount_all(parent)
         shutil.rmtree(parent, ignore_errors=True)
         assert not leaked, f"mounts left behind: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """A plain-HTTP docker-registry shared by the session; tests use repositories of their own."""
+    from registries import docker_registry  # here, not on top: registries imports this module
+    with docker_registry() as r:
+        yield r
+
+
+class Ctr:
+    def __init__(self, address: str, ns: str):
+        self.address, self.ns = address, ns
+
+    def __call__(self, *args, check=True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["ctr", "--address", self.address, "--connect-timeout", "30s", "-n", self.ns, *args],
+                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        if check:
+            assert result.returncode == 0, f"ctr {' '.join(args)} failed:\n{result.stderr}"
+        return result
+
+
+@pytest.fixture(params=["containerd-py", "containerd"])
+def ctr(request, ns):
+    """ctr bound to our daemon or to real containerd, in a namespace of the test's own."""
+    proc = request.getfixturevalue("daemon" if request.param == "containerd-py" else "containerd")
+    return Ctr(proc.address, ns)
+
+
+@pytest.fixture
+def both(request, ns, daemon):
+    """ctr bound to each daemon, for comparing their outputs."""
+    real = request.getfixturevalue("containerd")
+    return Ctr(daemon.address, ns), Ctr(real.address, ns)

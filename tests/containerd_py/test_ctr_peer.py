@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import Client, mounted
+from conftest import Client, Ctr, mounted
 from containerd_py.api.containerd.services import leases_pb2, snapshots_pb2
 from containerd_py.types import Mount
 from imagebuild import MTIME, Entry, build_image, dir_, docker_archive, file_, hardlink, oci_archive, symlink
@@ -21,32 +21,6 @@ pytestmark = [pytest.mark.root,
 
 BUSYBOX = "/bin/busybox"
 NAME = "docker.io/library/pytest-busybox:latest"
-
-
-class Ctr:
-    def __init__(self, address: str, ns: str):
-        self.address, self.ns = address, ns
-
-    def __call__(self, *args, check=True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["ctr", "--address", self.address, "--connect-timeout", "30s", "-n", self.ns, *args],
-                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        if check:
-            assert result.returncode == 0, f"ctr {' '.join(args)} failed:\n{result.stderr}"
-        return result
-
-
-@pytest.fixture(params=["containerd-py", "containerd"])
-def ctr(request, ns):
-    """ctr bound to our daemon or to real containerd, in a namespace of the test's own."""
-    proc = request.getfixturevalue("daemon" if request.param == "containerd-py" else "containerd")
-    return Ctr(proc.address, ns)
-
-
-@pytest.fixture
-def both(request, ns, daemon):
-    """ctr bound to each daemon, for comparing their outputs."""
-    real = request.getfixturevalue("containerd")
-    return Ctr(daemon.address, ns), Ctr(real.address, ns)
 
 
 def busybox_layers():
@@ -199,14 +173,16 @@ def test_namespace_holding_images_cannot_be_removed(ctr, tmp_path):
 # -- differential ----------------------------------------------------------
 
 def assert_same_content(ours: Ctr, theirs: Ctr) -> None:
-    """Content lists match but for the archive's index, which containerd's garbage
-    collector removes some time after the import's lease ends; we have no collector
-    yet, so ours keeps it."""
-    def is_index(row):
-        return row[2].startswith("containerd.io/gc.ref.content.m.")
-    mine, real = content_table(ours), content_table(theirs)
-    assert [r for r in mine if not is_index(r)] == [r for r in real if not is_index(r)]
-    assert len([r for r in mine if is_index(r)]) == 1
+    """Content lists match once both garbage collectors have run: the archive's
+    index goes then, as only the import's lease held it."""
+    for c in (ours, theirs):
+        client = Client(c.address)
+        try:
+            client.leases.Create(leases_pb2.CreateRequest(id="collect"), metadata=client.md(c.ns))
+            client.leases.Delete(leases_pb2.DeleteRequest(id="collect", sync=True), metadata=client.md(c.ns))
+        finally:
+            client.close()
+    assert content_table(ours) == content_table(theirs)
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])

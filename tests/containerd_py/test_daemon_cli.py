@@ -129,3 +129,12 @@ def assert_logs_errors_at_debug(proc, expected=True):
 def test_log_level_flag(level, logged):
     with running(lambda w: our_daemon_argv(w, "-l", level), "cpy-cli") as proc:
         assert_logs_errors_at_debug(proc, logged)
+
+
+def test_gc_scheduler_delays_are_go_durations():
+    parsed = configlib.parse('version = 2\n[plugins."io.containerd.gc.v1.scheduler"]\n'
+                             'schedule_delay = "1m30s"\nstartup_delay = "250ms"\n')
+    assert (parsed.gc_schedule_delay, parsed.gc_startup_delay) == (90, 0.25)
+    assert configlib.parse('[plugins.scheduler]\nschedule_delay = "2h"\n').gc_schedule_delay == 7200
+    with pytest.raises(configlib.ConfigError, match="invalid duration"):
+        configlib.parse('version = 2\n[plugins."io.containerd.gc.v1.scheduler"]\nschedule_delay = "soon"\n')

@@ -1,0 +1,1 @@
+"""Garbage collection with containerd's rules: collector.py marks and sweeps, scheduler.py decides when."""

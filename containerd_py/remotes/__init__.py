@@ -1,0 +1,1 @@
+"""Talking to image registries: the distribution API, authentication, per-host settings."""

@@ -1,0 +1,63 @@
+"""How to reach one registry: scheme and TLS trust, as containerd's hosts.toml says.
+
+`<hosts_dir>/<host[:port]>/hosts.toml` may hold `server = "http://..."`
+(plain HTTP) or an https server, `ca = "file"` or a list of files, and
+`skip_verify = true`. Plain HTTP is otherwise opted into per call
+(`--plain-http`), never assumed.
+"""
+import os
+import ssl
+import tomllib
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .. import errors
+from ..errors import q
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    host: str  # host[:port] as in the reference
+    plain_http: bool = False
+    ca_files: tuple[str, ...] = field(default_factory=tuple)
+    skip_verify: bool = False
+
+    @property
+    def base_url(self) -> str:
+        host = "registry-1.docker.io" if self.host == "docker.io" else self.host
+        return f"{'http' if self.plain_http else 'https'}://{host}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        for ca in self.ca_files:
+            context.load_verify_locations(cafile=ca)
+        if self.skip_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def host_config(host: str, plain_http: bool = False, hosts_dir: str | None = None) -> HostConfig:
+    """The configuration of host: hosts.toml when present, then the plain_http flag on top."""
+    path = os.path.join(hosts_dir, host, "hosts.toml") if hosts_dir else ""
+    if not path or not os.path.exists(path):
+        return HostConfig(host, plain_http)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise errors.InvalidArgument(f"{path}: invalid TOML: {e}") from None
+    server = data.get("server", "")
+    scheme = urlsplit(server).scheme if server else "https"
+    if scheme not in ("http", "https"):
+        raise errors.InvalidArgument(f"{path}: server {q(server)} must be an http or https URL")
+    ca = data.get("ca", [])
+    ca_files = [ca] if isinstance(ca, str) else ca
+    if not isinstance(ca_files, list) or not all(isinstance(c, str) for c in ca_files):
+        raise errors.InvalidArgument(f"{path}: ca must be a file name or a list of them")
+    skip_verify = data.get("skip_verify", False)
+    if not isinstance(skip_verify, bool):
+        raise errors.InvalidArgument(f"{path}: skip_verify must be true or false")
+    base = os.path.dirname(path)
+    return HostConfig(host, plain_http or scheme == "http", tuple(os.path.join(base, c) for c in ca_files),
+                      skip_verify)

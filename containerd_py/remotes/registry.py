@@ -1,0 +1,279 @@
+"""A client of the OCI distribution API (`/v2/...`) of one registry host.
+
+It moves bytes and descriptors only: what to fetch or push, and where the
+bytes come from or go, is the caller's (containerd_py.transfer). Safe to
+share between threads: each request opens its own connection.
+
+Transient failures (connection errors, 429 and 5xx answers, a stream that
+ends early) are retried a bounded number of times; a broken download
+resumes where it stopped with a Range request.
+"""
+import hashlib
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+from .. import errors
+from ..mediatypes import DISTRIBUTABLE_MANIFESTS
+from ..types import Descriptor
+from .auth import Authorizer
+from .hosts import HostConfig
+
+_CHUNK = 1 << 20
+_MANIFEST_LIMIT = 4 << 20  # distribution refuses bigger manifests too
+_ACCEPT = ", ".join(DISTRIBUTABLE_MANIFESTS)
+_TRANSIENT = (OSError, http.client.HTTPException, errors.Unavailable)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects (to blob storage), dropping our credentials when the host changes."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+def _error_detail(body: bytes) -> str:
+    """The registry's `{"errors": [{"code", "message"}]}` body as text."""
+    try:
+        items = json.loads(body)["errors"]
+        return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in items)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return body[:200].decode(errors="replace").strip()
+
+
+_STATUS_ERRORS = {401: errors.Unauthenticated, 403: errors.PermissionDenied, 404: errors.NotFound,
+                  429: errors.Unavailable}
+
+
+class Registry:
+    def __init__(self, config: HostConfig, credentials: tuple[str, str] | None = None, retries: int = 3,
+                 backoff: float = 0.2, timeout: float = 60):
+        self.config = config
+        self.base_url = config.base_url
+        self._opener = urllib.request.build_opener(_RedirectHandler(),
+                                                   urllib.request.HTTPSHandler(context=config.ssl_context()))
+        self._auth = Authorizer(credentials, self._fetch_token)
+        self._retries, self._backoff, self._timeout = retries, backoff, timeout
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body=None):
+        """One HTTP exchange; error statuses come back as responses, not exceptions."""
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        try:
+            return self._opener.open(request, timeout=self._timeout)
+        except urllib.error.HTTPError as e:
+            return e
+
+    def _fetch_token(self, url: str, authorization: str | None) -> dict:
+        with self._send("GET", url, {"Authorization": authorization} if authorization else {}) as resp:
+            body = resp.read()
+            if resp.status != 200:
+                raise errors.Unauthenticated(f"token server {url.split('?')[0]} answered {resp.status} {resp.reason}")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise errors.Unauthenticated(f"token server {url.split('?')[0]} answered no JSON") from None
+
+    def _request(self, method: str, url: str, scope: str, headers: dict[str, str] | None = None,
+                 body: Callable[[], object] | None = None, ok: tuple[int, ...] = (200,)):
+        """A request with authorization: answers a first 401 challenge, then raises
+        a domain error for any status not in ok. body makes the payload afresh for a retry."""
+        url = urljoin(self.base_url + "/", url)
+        for attempt in (0, 1):
+            h = dict(headers or {})
+            if authorization := self._auth.header(scope):
+                h["Authorization"] = authorization
+            resp = self._send(method, url, h, body() if body else None)
+            if resp.status == 401 and attempt == 0 and self._auth.challenged(
+                    resp.headers.get_all("WWW-Authenticate") or [], scope):
+                resp.close()
+                continue
+            if resp.status in ok:
+                return resp
+            with resp:
+                detail = _error_detail(resp.read(64 << 10)) if method != "HEAD" else ""
+            cls = errors.Unavailable if resp.status >= 500 else _STATUS_ERRORS.get(resp.status,
+                                                                                   errors.FailedPrecondition)
+            raise cls(f"{method} {url}: {resp.status} {resp.reason}" + (f" ({detail})" if detail else ""))
+        raise AssertionError("unreachable")
+
+    def _retrying(self, what: str, attempt: Callable[[], object]):
+        """Runs attempt until it succeeds or has failed transiently more than the retry budget."""
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except _TRANSIENT as e:
+                failures += 1
+                if failures > self._retries:
+                    raise errors.Unavailable(f"{what}: {e} (after {failures} attempts)") from None
+                time.sleep(self._backoff * 2 ** (failures - 1))
+
+    @staticmethod
+    def _scope(repo: str, actions: str = "pull") -> str:
+        return f"repository:{repo}:{actions}"
+
+    @staticmethod
+    def _path(repo: str, desc: Descriptor) -> str:
+        kind = "manifests" if desc.media_type in DISTRIBUTABLE_MANIFESTS else "blobs"
+        return f"/v2/{repo}/{kind}/{desc.digest}"
+
+    # -- pulling -------------------------------------------------------------
+
+    def resolve(self, repo: str, obj: str) -> Descriptor:
+        """The descriptor a tag or digest names: HEAD first, GET when the registry
+        does not say the digest (then it is computed from the body)."""
+        url, headers = f"/v2/{repo}/manifests/{obj}", {"Accept": _ACCEPT}
+
+        def attempt():
+            with self._request("HEAD", url, self._scope(repo), headers) as resp:
+                media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+                digest = resp.headers.get("Docker-Content-Digest", "")
+                size = resp.headers.get("Content-Length")
+            if digest.startswith("sha256:") and size and media_type in DISTRIBUTABLE_MANIFESTS:
+                if obj.startswith("sha256:") and digest != obj:
+                    raise errors.FailedPrecondition(f"registry answered {digest} for manifest {obj}")
+                return Descriptor(media_type, digest, int(size))
+            with self._request("GET", url, self._scope(repo), headers) as resp:
+                media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+                body = resp.read(_MANIFEST_LIMIT + 1)
+            if len(body) > _MANIFEST_LIMIT:
+                raise errors.FailedPrecondition(f"manifest {obj} is larger than {_MANIFEST_LIMIT} bytes")
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            if obj.startswith("sha256:") and digest != obj:
+                raise errors.FailedPrecondition(f"manifest {obj} has digest {digest}")
+            if media_type not in DISTRIBUTABLE_MANIFESTS:
+                media_type = json.loads(body).get("mediaType", media_type)
+            return Descriptor(media_type, digest, len(body))
+
+        return self._retrying(f"resolving {repo}:{obj}", attempt)
+
+    def fetch(self, repo: str, desc: Descriptor, write: Callable[[bytes], None], offset: int = 0) -> None:
+        """Streams the object's bytes from offset into write.
+
+        Checks the length; the digest is for the receiving writer to check.
+        """
+        position = [offset]
+        headers = {"Accept": _ACCEPT} if desc.media_type in DISTRIBUTABLE_MANIFESTS else {}
+
+        def attempt():
+            start = position[0]
+            h = dict(headers, Range=f"bytes={start}-") if start else headers
+            with self._request("GET", self._path(repo, desc), self._scope(repo), h, ok=(200, 206)) as resp:
+                skip = start if resp.status == 200 else 0  # the server ignored Range: drop what we have
+                while chunk := resp.read(_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if position[0] + len(chunk) > desc.size:
+                        raise errors.FailedPrecondition(
+                            f"{desc.digest}: registry sent more than the expected {desc.size} bytes")
+                    if chunk:
+                        write(chunk)
+                        position[0] += len(chunk)
+            if position[0] < desc.size:
+                raise http.client.IncompleteRead(b"", desc.size - position[0])
+
+        if offset < desc.size:
+            self._retrying(f"fetching {desc.digest}", attempt)
+
+    def fetch_bytes(self, repo: str, desc: Descriptor) -> bytes:
+        """A small object (a manifest) in memory, verified against its digest."""
+        if desc.size > _MANIFEST_LIMIT:
+            raise errors.FailedPrecondition(f"{desc.digest}: {desc.size} bytes is too big to hold in memory")
+        parts: list[bytes] = []
+        self.fetch(repo, desc, parts.append)
+        data = b"".join(parts)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != desc.digest:
+            raise errors.FailedPrecondition(f"{desc.digest}: the registry sent different content")
+        return data
+
+    # -- pushing -------------------------------------------------------------
+
+    def blob_exists(self, repo: str, digest: str, scope: str = "") -> bool:
+        def attempt():
+            with self._request("HEAD", f"/v2/{repo}/blobs/{digest}", scope or self._scope(repo), ok=(200, 404)) as r:
+                return r.status == 200
+        return self._retrying(f"checking blob {digest}", attempt)
+
+    def push_blob(self, repo: str, desc: Descriptor, open_blob: Callable[[], BinaryIO],
+                  mount_from: tuple[str, ...] = (), chunk_size: int = 0,
+                  progress: Callable[[int], None] | None = None) -> str:
+        """Uploads a blob unless the repository has it; returns "exists", "mounted" or "pushed".
+
+        mount_from names repositories of this registry that hold the blob,
+        tried for a cross-repository mount first. chunk_size > 0 uploads in
+        PATCH chunks of that size, else in one PUT.
+        """
+        scope = self._scope(repo, "pull,push")
+        if self.blob_exists(repo, desc.digest, scope):
+            return "exists"
+        return self._retrying(f"pushing {desc.digest}",
+                              lambda: self._upload(repo, desc, open_blob, mount_from, chunk_size, progress))
+
+    def _upload(self, repo, desc, open_blob, mount_from, chunk_size, progress) -> str:
+        scope = self._scope(repo, "pull,push")
+        location = None
+        for source in (s for s in mount_from if s != repo):
+            with self._request("POST", f"/v2/{repo}/blobs/uploads/?mount={desc.digest}&from={source}",
+                               f"{scope} {self._scope(source)}", ok=(201, 202)) as resp:
+                if resp.status == 201:
+                    return "mounted"
+                location = resp.headers["Location"]  # mount refused; an upload was started instead
+                break
+        if location is None:
+            with self._request("POST", f"/v2/{repo}/blobs/uploads/", scope, ok=(202,)) as resp:
+                location = resp.headers["Location"]
+        location = urljoin(self.base_url + "/", location)
+        octets = {"Content-Type": "application/octet-stream"}
+        with open_blob() as blob:
+            source = _Counting(blob, progress)
+            if chunk_size <= 0:
+                with self._request("PUT", _with_digest(location, desc.digest), scope,
+                                   dict(octets, **{"Content-Length": str(desc.size)}), lambda: source, ok=(201,)):
+                    return "pushed"
+            offset = 0
+            while chunk := source.read(chunk_size):
+                headers = dict(octets, **{"Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                                          "Content-Length": str(len(chunk))})
+                with self._request("PATCH", location, scope, headers, lambda: chunk, ok=(202,)) as resp:
+                    location = urljoin(location, resp.headers["Location"])
+                offset += len(chunk)
+        with self._request("PUT", _with_digest(location, desc.digest), scope, {"Content-Length": "0"},
+                           lambda: b"", ok=(201,)):
+            return "pushed"
+
+    def put_manifest(self, repo: str, reference: str, desc: Descriptor, data: bytes) -> None:
+        """Stores a manifest or index under a tag (or its digest)."""
+        def attempt():
+            with self._request("PUT", f"/v2/{repo}/manifests/{reference}", self._scope(repo, "pull,push"),
+                               {"Content-Type": desc.media_type, "Content-Length": str(len(data))},
+                               lambda: data, ok=(201,)):
+                pass
+        self._retrying(f"pushing manifest {desc.digest}", attempt)
+
+
+def _with_digest(location: str, digest: str) -> str:
+    return location + ("&" if "?" in location else "?") + f"digest={digest}"
+
+
+class _Counting:
+    """A reader that reports how many bytes went through it."""
+
+    def __init__(self, stream: BinaryIO, progress: Callable[[int], None] | None):
+        self._stream, self._progress = stream, progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        if self._progress and data:
+            self._progress(len(data))
+        return data

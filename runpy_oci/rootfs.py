@@ -107,10 +107,9 @@ def _adjust(root, destination, remount_flags=None, clear=0, propagation=()):
 def _mount_cgroups(m, opts, root, cgroup):
     """cgroup mounts show the container's own cgroups: a bind of its directory
     in each hierarchy (under a tmpfs when the host has several). Binds, not
-    fresh cgroup mounts, because the cgroup namespace is made only after."""
+    fresh cgroup mounts, because the cgroup namespace is made only after.
+    One recursive mount_setattr then locks the whole tree down."""
     sys = k.get()
-    ro = opts.flags & k.MS_RDONLY
-    flags = k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | ro
     if len(cgroup.paths) == 1:
         binds = [(m.destination, next(iter(cgroup.paths.values())))]
     else:
@@ -126,9 +125,14 @@ def _mount_cgroups(m, opts, root, cgroup):
             sys.mount(path, fd_path(sub), None, k.MS_BIND | k.MS_REC)
         finally:
             os.close(sub)
-        _adjust(root, inner, flags)
-    if ro and len(binds) > 1:
-        _adjust(root, m.destination, ro)
+    attrs = k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NODEV | k.MOUNT_ATTR_NOEXEC
+    if opts.flags & k.MS_RDONLY:
+        attrs |= k.MOUNT_ATTR_RDONLY
+    top = root.open(m.destination)
+    try:
+        sys.mount_setattr(top, "", k.AT_EMPTY_PATH | k.AT_RECURSIVE, attr_set=attrs)
+    finally:
+        os.close(top)
 
 
 def needs_dev_setup(spec):

@@ -101,3 +101,20 @@ def test_terminal_without_console_socket_is_refused_at_create(runtime, bundle):
     assert r.returncode == 1
     assert "cannot allocate tty" in r.stderr
     assert runtime("list", "-q").stdout == ""
+
+
+def test_foreground_run_relays_its_own_terminal(runtime, bundle):
+    """`run` with process.terminal and no console socket: like `runc run -t`,
+    the runtime takes the pty itself and relays it to its own stdio (here a
+    pty made by script(1), so stdin is a terminal)."""
+    cid = runtime.new_id()
+    path = bundle(args=["sh", "-c", "tty; read line; echo got:$line"],
+                  change=lambda c: c["process"].update(terminal=True))
+    command = f"{runtime.binary} --root {runtime.root} run --bundle {path} {cid}"
+    feeder = subprocess.Popen(["sh", "-c", "sleep 1; echo hello; sleep 1"], stdout=subprocess.PIPE)
+    r = subprocess.run(["script", "-qec", command, "/dev/null"], stdin=feeder.stdout,
+                       capture_output=True, text=True, timeout=30)
+    feeder.wait()
+    assert r.returncode == 0, r.stderr
+    assert "/dev/pts/0" in r.stdout
+    assert "got:hello" in r.stdout

@@ -2,8 +2,8 @@
 import os
 import shutil
 import socket
-import tempfile
 import subprocess
+import tempfile
 import threading
 import time
 

@@ -16,10 +16,12 @@ from runpy_oci.mounts import Root
 def run(a):
     """Never returns: execs the program, or reports the error and exits."""
     try:
-        exe = _prepare(a)
+        exe, seccomp_filter = _prepare(a)
         a.channel.send("ready")
         _wait_for_start(a.fifo_fd)
         _close_extra_fds(a.preserve_fds)
+        if seccomp_filter is not None:
+            seccomp_filter.load()  # as close to execve as can be
         proc = a.spec.process
         os.execve(exe, proc.args, _env(proc.env))
     except RuntimeFailure as e:
@@ -48,10 +50,17 @@ def _env(items):
 
 
 def _prepare(a):
+    """Everything up to the exec; returns the program and the seccomp filter
+    still to load (None if there is none, or it is loaded already)."""
     spec, proc = a.spec, a.spec.process
     os.setsid()
     if a.console_fd is not None:
         from runpy_oci import console  # now: no Python library is visible after the pivot
+    seccomp_filter = None
+    if spec.linux.seccomp is not None:
+        from runpy_oci import seccomp  # libseccomp too must be loaded before the pivot
+
+        seccomp_filter = seccomp.Filter(spec.linux.seccomp)
     _build_rootfs(a)
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:
@@ -66,9 +75,14 @@ def _prepare(a):
     process.apply_rlimits(proc)
     process.apply_oom_score_adj(proc)
     _join_cgroup(a)  # while we still have the capabilities to unshare
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        # Without no_new_privs loading a filter takes CAP_SYS_ADMIN, which
+        # switch_user may drop: load it now (runc does the same).
+        seccomp_filter.load()
+        seccomp_filter = None
     process.switch_user(proc)
     process.enter_cwd(proc.cwd)
-    return process.find_executable(proc)
+    return process.find_executable(proc), seccomp_filter
 
 
 def _join_cgroup(a):

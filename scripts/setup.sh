@@ -27,7 +27,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.installed-from
-want=$(cat pyproject.toml setup.py runpy_oci/_build_sys.py scripts/runpy-oci | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py runpy_oci/_build_*.py scripts/runpy-oci | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import runpy_oci._sys' 2>/dev/null; then
     echo "setup: installing the Python package and its C extension into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null

@@ -8,6 +8,7 @@ import os
 from runpy_oci.capabilities import KINDS, NUMBERS
 from runpy_oci.errors import ConfigError
 from runpy_oci.spec.fields import Fields
+from runpy_oci.spec.seccomp import Seccomp
 
 SUPPORTED_MAJOR = 1
 
@@ -202,7 +203,7 @@ class Linux:
         self.readonly_paths = f.str_list("readonlyPaths")
         self.sysctl = f.str_map("sysctl")
         seccomp = f.obj("seccomp")
-        self.seccomp = seccomp.data if seccomp else None
+        self.seccomp = Seccomp(seccomp) if seccomp else None
         self.mount_label = f.str("mountLabel", default="")
         offsets = f.obj("timeOffsets")
         self.time_offsets = {}

@@ -114,6 +114,7 @@ def _create_in(c, spec, opts, console_sock, made):
     cgroup = Cgroup.for_container(spec.linux.cgroups_path, c.id)
     cgroup.create()
     made.cgroup = cgroup
+    cgroup.apply(spec.linux.resources)  # limits in place before any process joins
     if opts.console_socket and console_sock is None:
         from runpy_oci import console
 

@@ -90,29 +90,107 @@ def _key(h):
     return ("cgroup2",) if h.version == 2 else tuple(sorted(h.controllers))
 
 
+def _words(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def _enable_v2_controller(mountpoint, path, ctrl):
+    """On v2 a controller works in a cgroup only once every ancestor enables
+    it in cgroup.subtree_control; done only for a controller the config asks
+    for. A level that refuses (it has processes of its own) leaves it out,
+    and the limit then fails with the field's name."""
+    levels = []
+    p = os.path.dirname(path)
+    while p.startswith(mountpoint):
+        levels.append(p)
+        if p == mountpoint:
+            break
+        p = os.path.dirname(p)
+    for level in reversed(levels):
+        if ctrl not in _words(os.path.join(level, "cgroup.controllers")):
+            return
+        if ctrl in _words(os.path.join(level, "cgroup.subtree_control")):
+            continue
+        try:
+            with open(os.path.join(level, "cgroup.subtree_control"), "w") as f:
+                f.write("+" + ctrl)
+        except OSError:
+            return
+
+
 class Cgroup:
     """The container's cgroup directory in each hierarchy."""
 
-    def __init__(self, paths):
+    def __init__(self, paths, found=None):
         # hierarchy mountpoint -> absolute directory of the container there
         self.paths = paths
+        self._hierarchies = found
 
     @classmethod
     def for_container(cls, cgroups_path, container_id):
         own = own_cgroups()
         paths = {}
-        for h in hierarchies():
+        found = hierarchies()
+        for h in found:
             if cgroups_path.startswith("/"):
                 inner = cgroups_path
             else:
                 inner = os.path.join(own.get(_key(h), "/"), cgroups_path or container_id)
             paths[h.mountpoint] = os.path.normpath(h.mountpoint + "/" + inner)
-        return cls(paths)
+        return cls(paths, found)
 
     def create(self):
-        for mountpoint, path in self.paths.items():
+        for h in self.hierarchies():
+            path = self.paths.get(h.mountpoint)
+            if path is None:
+                continue
             os.makedirs(path, exist_ok=True)
-            _inherit_cpuset(mountpoint, path)
+            if h.version == 1:
+                _inherit_cpuset(h.mountpoint, path)
+
+    def hierarchies(self):
+        if self._hierarchies is None:
+            self._hierarchies = hierarchies()
+        return self._hierarchies
+
+    def unified_only(self):
+        """A pure v2 host. On a hybrid one the unified hierarchy serves only
+        what every v2 cgroup has (``unified`` files), as with runc: enabling
+        a controller there would keep it from ever being mounted as v1."""
+        return all(h.version == 2 for h in self.hierarchies())
+
+    def dir_for(self, ctrl, enable=False):
+        """Where controller ``ctrl`` works for this container: its v1 hierarchy
+        if the host has one, else the unified hierarchy if it offers the
+        controller there (with ``enable``, after enabling it in the
+        ancestors); None if neither."""
+        from runpy_oci.cgroups.controller import Dir
+
+        v2 = None
+        for h in self.hierarchies():
+            path = self.paths.get(h.mountpoint)
+            if path is None:
+                continue
+            if h.version == 1 and ctrl.v1 in h.controllers:
+                return Dir(path, 1)
+            if h.version == 2:
+                v2, v2_mount = path, h.mountpoint
+        if v2 is not None and enable and ctrl.v2 and self.unified_only():
+            _enable_v2_controller(v2_mount, v2, ctrl.v2)
+        if v2 is not None and ctrl.v2 is not None:
+            if ctrl.v2 == "" or (self.unified_only() and ctrl.v2 in _words(os.path.join(v2, "cgroup.controllers"))):
+                return Dir(v2, 2)
+        return None
+
+    def apply(self, resources):
+        """Write ``linux.resources`` (a spec Resources) into the cgroup."""
+        from runpy_oci.cgroups import resources as apply_resources
+
+        apply_resources.apply(self, resources)
 
     def attach(self, pid):
         for path in self.paths.values():

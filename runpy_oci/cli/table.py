@@ -49,6 +49,17 @@ _NO_PIVOT = Flag("no-pivot", "bool", help="do not use pivot root to jail process
 _NO_KEYRING = Flag("no-new-keyring", "bool", help="do not create a new session keyring (accepted)")
 _PRESERVE = Flag("preserve-fds", "int", default=0, help="pass N additional file descriptors to the container")
 
+# update's resource flags and the field of linux.resources each sets
+UPDATE_FLAGS = (
+    ("blkio-weight", ("blockIO", "weight")), ("cpu-period", ("cpu", "period")),
+    ("cpu-quota", ("cpu", "quota")), ("cpu-share", ("cpu", "shares")),
+    ("cpu-rt-period", ("cpu", "realtimePeriod")), ("cpu-rt-runtime", ("cpu", "realtimeRuntime")),
+    ("cpuset-cpus", ("cpu", "cpus")), ("cpuset-mems", ("cpu", "mems")),
+    ("kernel-memory", ("memory", "kernel")), ("kernel-memory-tcp", ("memory", "kernelTCP")),
+    ("memory", ("memory", "limit")), ("memory-reservation", ("memory", "reservation")),
+    ("memory-swap", ("memory", "swap")), ("pids-limit", ("pids", "limit")),
+)
+
 VERBS = {
     v.name: v
     for v in (
@@ -69,6 +80,21 @@ VERBS = {
         Verb("list", "lists containers started by runpy-oci with the given root", (),
              flags=(Flag("format", short="f", default="table", help="select one of: table or json"),
                     Flag("quiet", "bool", short="q", help="display only container IDs"))),
+        Verb("pause", "pause suspends all processes inside the container", ("<container-id>",)),
+        Verb("resume", "resumes all processes that have been previously paused", ("<container-id>",)),
+        Verb("ps", "ps displays the processes running inside a container", ("<container-id>", "[ps options]"),
+             max_args=1 << 16,
+             flags=(Flag("format", short="f", default="table", help="select one of: table or json"),)),
+        Verb("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+             ("<container-id>",),
+             flags=(Flag("interval", default="5s", help="set the stats collection interval"),
+                    Flag("stats", "bool", help="display the container's stats then exit"))),
+        Verb("update", "update container resource constraints", ("<container-id>",),
+             flags=(Flag("resources", short="r", default="",
+                         help="path to the file containing the resources to update or '-' to read from the stdin"),
+                    *(Flag(name, default="", help=f"linux.resources.{section}.{key}")
+                      for name, (section, key) in UPDATE_FLAGS))),
+        Verb("features", "show the enabled features", ()),
         Verb("spec", "create a new specification file", (),
              flags=(_BUNDLE, Flag("rootless", "bool", help="generate a configuration for a rootless container"))),
     )

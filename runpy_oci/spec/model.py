@@ -8,6 +8,7 @@ import os
 from runpy_oci.capabilities import KINDS, NUMBERS
 from runpy_oci.errors import ConfigError
 from runpy_oci.spec.fields import Fields
+from runpy_oci.spec.resources import Resources
 from runpy_oci.spec.seccomp import Seccomp
 
 SUPPORTED_MAJOR = 1
@@ -193,7 +194,7 @@ class Linux:
         self.devices = [Device(d) for d in f.obj_list("devices")]
         self.cgroups_path = f.str("cgroupsPath", default="")
         res = f.obj("resources")
-        self.resources = res.data if res else {}
+        self.resources = Resources(res) if res else Resources.empty(f.where("resources"))
         self.rootfs_propagation = f.str("rootfsPropagation", default="")
         if self.rootfs_propagation and self.rootfs_propagation not in PROPAGATIONS:
             raise ConfigError(

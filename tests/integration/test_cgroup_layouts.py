@@ -20,10 +20,14 @@ def test_container_sees_its_own_cgroup_root(layout, runtime, bundle):
     if layout != "hybrid" and not os.path.isdir("/sys/fs/cgroup/unified"):
         pytest.skip("the host is not hybrid; these layouts are derived from a hybrid one")
     cid = runtime.new_id()
-    path = bundle(
-        args=["sh", "-c", "cat /proc/self/cgroup; echo --; ls /sys/fs/cgroup"],
-        change=lambda c: c["linux"]["namespaces"].append({"type": "cgroup"}),
-    )
+
+    def change(c):
+        c["linux"]["namespaces"].append({"type": "cgroup"})
+        if layout == "v2":
+            # device rules on v2 need an eBPF program runpy-oci does not load;
+            # asking for them there is an error (tests/unit/test_cgroup_resources.py)
+            del c["linux"]["resources"]["devices"]
+    path = bundle(args=["sh", "-c", "cat /proc/self/cgroup; echo --; ls /sys/fs/cgroup"], change=change)
     prep = LAYOUTS[layout]
     script = f'{prep + " && " if prep else ""}exec "$0" --root "$1" run --bundle "$2" "$3"'
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,

@@ -7,20 +7,26 @@ from concurrent import futures
 import grpc
 
 from . import __version__, errors
-from .api.containerd.services import (content_pb2_grpc, diff_pb2_grpc, images_pb2_grpc, introspection_pb2_grpc,
-                                      leases_pb2_grpc, namespaces_pb2_grpc, snapshots_pb2_grpc, version_pb2_grpc)
+from .api.containerd.services import (containers_pb2_grpc, content_pb2_grpc, diff_pb2_grpc, events_pb2_grpc,
+                                      images_pb2_grpc, introspection_pb2_grpc, leases_pb2_grpc, namespaces_pb2_grpc,
+                                      snapshots_pb2_grpc, version_pb2_grpc)
 from .config import Config
+from .containers import Containers
 from .content.local import LocalContentStore
 from .diff.walking import WalkingDiffer
+from .events.exchange import Exchange
 from .gc.collector import Collector
 from .gc.scheduler import Scheduler
 from .metadata import leasing
+from .metadata.containers import SQLiteContainerStore
 from .metadata.db import Database
 from .metadata.sqlite import SQLiteImageStore, SQLiteLeaseStore, SQLiteNamespaceStore
 from .plugins import Plugin, host_platform
 from .services.common import LEASE_KEY
+from .services.containers import ContainersServicer
 from .services.content import ContentServicer
 from .services.diff import DiffServicer
+from .services.events import EventsServicer
 from .services.images import ImagesServicer
 from .services.introspection import IntrospectionServicer
 from .services.leases import LeasesServicer
@@ -150,8 +156,12 @@ class Daemon:
 
         self.differ = WalkingDiffer(self.content, os.path.join(config.state, "tmpmounts"))
         # Pull, push, import and export inside the daemon, over the same stores the services use.
-        self.collector = Collector(self.db, self.namespaces, self.content, self.images, self.leases, self.snapshotters)
+        container_store = SQLiteContainerStore(self.db, self.namespaces)
+        self.collector = Collector(self.db, self.namespaces, self.content, self.images, self.leases, self.snapshotters,
+                                   container_store)
         self.gc = Scheduler(self.collector.collect, config.gc_schedule_delay, config.gc_startup_delay)
+        self.events = Exchange()
+        self.containers = Containers(container_store, self.events, self.gc)
         self.transfer = LocalBackend(self.content, self.images, self.snapshotters, self.differ, self.leases,
                                      self.collector, self.gc)
         self.plugins += [
@@ -160,9 +170,10 @@ class Daemon:
             Plugin("io.containerd.differ.v1", "walking", requires=["io.containerd.metadata.v1"], platforms=[platform]),
             Plugin("io.containerd.lease.v1", "manager", requires=["io.containerd.metadata.v1"]),
         ]
-        services = ["content", "diff", "images", "introspection", "leases", "namespaces", "snapshots", "version"]
+        services = ["containers", "content", "diff", "events", "images", "introspection", "leases", "namespaces",
+                    "snapshots", "version"]
         self.plugins += [Plugin("io.containerd.service.v1", f"{s}-service", requires=["io.containerd.metadata.v1"])
-                         for s in services if s not in ("introspection", "version")]
+                         for s in services if s not in ("events", "introspection", "version")]
         self.plugins += [Plugin("io.containerd.grpc.v1", s, requires=["io.containerd.service.v1"]) for s in services]
         self.uuid = _server_uuid(root)
 
@@ -182,6 +193,8 @@ class Daemon:
         snapshots_pb2_grpc.add_SnapshotsServicer_to_server(
             SnapshotsServicer(self.snapshotters, self.namespaces, self.gc), server)
         diff_pb2_grpc.add_DiffServicer_to_server(DiffServicer(self.differ), server)
+        containers_pb2_grpc.add_ContainersServicer_to_server(ContainersServicer(self.containers), server)
+        events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(self.events), server)
         return server
 
     def close(self) -> None:

@@ -18,3 +18,11 @@ class Mount:
     source: str
     options: list[str] = field(default_factory=list)
     target: str = ""
+
+
+@dataclass
+class AnyValue:
+    """A protobuf Any kept opaque: the daemon stores what clients send and returns it as is."""
+
+    type_url: str
+    value: bytes = b""

@@ -1,6 +1,6 @@
 """Mark and sweep over everything a namespace holds, with containerd's labels.
 
-Roots: images (their targets), leases that have not expired (their
+Roots: images (their targets), containers (their snapshot and labels), leases that have not expired (their
 content, ingests and snapshots), and objects labelled `containerd.io/gc.root`.
 References: content labels `containerd.io/gc.ref.content[.*]` name content,
 `containerd.io/gc.ref.snapshot.<snapshotter>[.*]` name snapshots; a
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .. import errors
 from ..content.local import LocalContentStore
 from ..metadata.db import Database
-from ..metadata.store import ImageStore, LeaseStore, NamespaceStore
+from ..metadata.store import ContainerStore, ImageStore, LeaseStore, NamespaceStore
 from ..snapshots.snapshotter import Snapshotter
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def expired(labels: dict[str, str], now: datetime.datetime) -> bool:
 
 class Collector:
     def __init__(self, db: Database, namespaces: NamespaceStore, content: LocalContentStore, images: ImageStore,
-                 leases: LeaseStore, snapshotters: dict[str, Snapshotter]):
-        self._db, self._namespaces, self._content = db, namespaces, content
+                 leases: LeaseStore, snapshotters: dict[str, Snapshotter], containers: ContainerStore):
+        self._db, self._namespaces, self._content, self._containers = db, namespaces, content, containers
         self._images, self._leases, self._snapshotters = images, leases, snapshotters
 
     def collect(self) -> Stats:
@@ -107,6 +107,10 @@ class Collector:
         content_todo = {i.target.digest for i in self._images.list(ns, [])}
         content_todo |= {d for d, i in infos.items() if ROOT in i.labels}
         snap_todo = {k for k, i in snaps.items() if ROOT in i.labels}
+        for c in self._containers.list(ns, []):
+            more_content, more_snaps = _refs(c.labels, self._snapshotters)
+            content_todo |= more_content
+            snap_todo |= more_snaps | ({(c.snapshotter, c.snapshot_key)} if c.snapshot_key else set())
         flat_content, flat_snaps = set(), set()
         for lease in self._leases.list(ns, []):
             for r in self._leases.list_resources(ns, lease.id):

@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..types import Descriptor
+from ..types import AnyValue, Descriptor
 
 
 @dataclass
@@ -28,6 +28,23 @@ class Lease:
     id: str
     labels: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
+
+
+@dataclass
+class Container:
+    """A container's metadata; a task (if any) runs it."""
+
+    id: str
+    runtime: str = ""
+    runtime_options: AnyValue | None = None
+    spec: AnyValue | None = None
+    image: str = ""
+    snapshotter: str = ""
+    snapshot_key: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, AnyValue] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,3 +116,21 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def list_resources(self, ns: str, lease_id: str) -> list[Resource]: ...
+
+
+class ContainerStore(ABC):
+    @abstractmethod
+    def get(self, ns: str, container_id: str) -> Container: ...
+
+    @abstractmethod
+    def list(self, ns: str, filters: list[str]) -> list[Container]: ...
+
+    @abstractmethod
+    def create(self, ns: str, container: Container) -> Container: ...
+
+    @abstractmethod
+    def update(self, ns: str, container: Container, paths: list[str]) -> Container:
+        """Without paths, replaces labels, spec, extensions, image and snapshot key; runtime and snapshotter are fixed."""
+
+    @abstractmethod
+    def delete(self, ns: str, container_id: str) -> None: ...

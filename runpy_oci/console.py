@@ -29,15 +29,16 @@ def connect(path):
     return sock
 
 
-def setup_in_container(console_fd, console_size):
+def setup_in_container(console_fd, console_size, bind_console=True):
     """Open a pty in the container, send its master, make the slave our stdio
-    and controlling terminal."""
+    and controlling terminal; for the init, also its /dev/console."""
     master, slave = os.openpty()
     if console_size:
         height, width = console_size
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
     name = os.ttyname(slave)
-    _bind_dev_console(name)
+    if bind_console:
+        _bind_dev_console(name)
     sock = socket.socket(fileno=console_fd)
     try:
         socket.send_fds(sock, [name.encode()], [master])

@@ -39,6 +39,15 @@ def apply_oom_score_adj(proc):
             f.write(str(proc.oom_score_adj))
 
 
+def env_dict(items):
+    """process.env ("K=V" strings) for execve; a later entry wins."""
+    env = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
 def env_value(env, name, default=None):
     prefix = name + "="
     for item in env:

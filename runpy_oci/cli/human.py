@@ -10,6 +10,8 @@ def _option(flag):
     decls = [f"--{flag.name}"] + ([f"-{flag.short}"] if flag.short else [])
     if flag.kind == "bool":
         return click.Option(decls, is_flag=True, default=False, help=flag.help)
+    if flag.kind == "list":
+        return click.Option(decls, multiple=True, help=flag.help)
     return click.Option(decls, type=int if flag.kind == "int" else str, default=flag.default,
                         show_default=flag.default not in (None, ""), help=flag.help)
 

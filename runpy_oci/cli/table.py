@@ -11,7 +11,9 @@ class Flag:
 
     def __init__(self, name, kind="str", default=None, short=None, help=""):
         self.name = name
-        self.kind = kind  # "bool" | "str" | "int"
+        self.kind = kind  # "bool" | "str" | "int" | "list" (repeatable, each use adds one)
+        if kind == "list":
+            default = ()
         self.default = default if default is not None or kind != "bool" else False
         self.short = short
         self.help = help
@@ -70,6 +72,23 @@ VERBS = {
              flags=(_BUNDLE, _CONSOLE, Flag("detach", "bool", short="d", help="detach from the container's process"),
                     _PID_FILE, _NO_PIVOT, _NO_KEYRING, _PRESERVE,
                     Flag("keep", "bool", help="do not delete the container after it exits"))),
+        Verb("exec", "execute new process inside the container", ("<container-id>", "[command]", "[args...]"),
+             max_args=1 << 16,
+             flags=(_CONSOLE, Flag("cwd", default="", help="current working directory in the container"),
+                    Flag("env", "list", short="e", help="set environment variables"),
+                    Flag("tty", "bool", short="t", help="allocate a pseudo-TTY"),
+                    Flag("user", short="u", default="", help="UID (format: <uid>[:<gid>])"),
+                    Flag("additional-gids", "list", short="g", help="additional gids"),
+                    Flag("process", short="p", default="", help="path to the process.json"),
+                    Flag("detach", "bool", short="d", help="detach from the container's process"),
+                    _PID_FILE,
+                    Flag("process-label", default="", help="set the asm process label (accepted; no SELinux here)"),
+                    Flag("apparmor", default="", help="set the apparmor profile (accepted; no AppArmor here)"),
+                    Flag("no-new-privs", "bool", help="set the no new privileges value for the process"),
+                    Flag("cap", "list", short="c", help="add a capability to the bounding set for the process"),
+                    _PRESERVE,
+                    Flag("cgroup", "list", help="run the process in a (sub)cgroup (accepted; the container's own)"),
+                    Flag("ignore-paused", "bool", help="allow exec in a paused container"))),
         Verb("state", "output the state of a container", ("<container-id>",)),
         Verb("kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
              ("<container-id>", "[signal]"),
@@ -165,6 +184,9 @@ def _take_flags(argv, i, flags, into, where):
                 raise UsageError(f"flag needs an argument: {tok}")
             value = argv[i]
             i += 1
+        if flag.kind == "list":
+            into[flag.attr] = (*into[flag.attr], value)
+            continue
         if flag.kind == "int":
             if not value.lstrip("-").isdigit():
                 raise UsageError(f"invalid value {value!r} for flag -{flag.name}: parse error")

@@ -55,6 +55,12 @@ class Unimplemented(Error):
     text = "not implemented"
 
 
+class Unknown(Error):
+    """A lower layer failed for its own reasons (the OCI runtime refusing a verb)."""
+
+    text = "unknown"
+
+
 def q(value: str) -> str:
     """Quotes like Go's %q, so messages match containerd's (`image "x"`)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,6 +1,7 @@
 """Wires the stores, snapshotters and servicers into one gRPC server."""
 import logging
 import os
+import sys
 import uuid
 from concurrent import futures
 
@@ -9,7 +10,7 @@ import grpc
 from . import __version__, errors
 from .api.containerd.services import (containers_pb2_grpc, content_pb2_grpc, diff_pb2_grpc, events_pb2_grpc,
                                       images_pb2_grpc, introspection_pb2_grpc, leases_pb2_grpc, namespaces_pb2_grpc,
-                                      snapshots_pb2_grpc, version_pb2_grpc)
+                                      snapshots_pb2_grpc, tasks_pb2_grpc, version_pb2_grpc)
 from .config import Config
 from .containers import Containers
 from .content.local import LocalContentStore
@@ -32,11 +33,13 @@ from .services.introspection import IntrospectionServicer
 from .services.leases import LeasesServicer
 from .services.namespaces import NamespacesServicer
 from .services.snapshots import SnapshotsServicer
+from .services.tasks import TasksServicer
 from .services.version import VersionServicer
 from .snapshots import overlay
 from .snapshots.native import NativeSnapshotter
 from .snapshots.overlay import OverlaySnapshotter
 from .snapshots.leased import LeasedSnapshotter
+from .tasks.manager import TaskManager
 from .transfer.local import LocalBackend
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ _CODES = [
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unknown, grpc.StatusCode.UNKNOWN),
 ]
 
 
@@ -121,6 +125,12 @@ def _server_uuid(root: str) -> str:
         return value
 
 
+def default_runtime_binary() -> str:
+    """runpy-oci: the one installed beside this interpreter, else the first on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "runpy-oci")
+    return beside if os.access(beside, os.X_OK) else "runpy-oci"
+
+
 class Daemon:
     """Everything a running containerd-py holds open."""
 
@@ -162,6 +172,8 @@ class Daemon:
         self.gc = Scheduler(self.collector.collect, config.gc_schedule_delay, config.gc_startup_delay)
         self.events = Exchange()
         self.containers = Containers(container_store, self.events, self.gc)
+        self.tasks = TaskManager(config.state, self.containers, self.events, default_runtime_binary())
+        self.tasks.restore()
         self.transfer = LocalBackend(self.content, self.images, self.snapshotters, self.differ, self.leases,
                                      self.collector, self.gc)
         self.plugins += [
@@ -169,9 +181,10 @@ class Daemon:
                                                                     "io.containerd.snapshotter.v1"]),
             Plugin("io.containerd.differ.v1", "walking", requires=["io.containerd.metadata.v1"], platforms=[platform]),
             Plugin("io.containerd.lease.v1", "manager", requires=["io.containerd.metadata.v1"]),
+            Plugin("io.containerd.runtime.v2", "task", requires=["io.containerd.metadata.v1"], platforms=[platform]),
         ]
         services = ["containers", "content", "diff", "events", "images", "introspection", "leases", "namespaces",
-                    "snapshots", "version"]
+                    "snapshots", "tasks", "version"]
         self.plugins += [Plugin("io.containerd.service.v1", f"{s}-service", requires=["io.containerd.metadata.v1"])
                          for s in services if s not in ("events", "introspection", "version")]
         self.plugins += [Plugin("io.containerd.grpc.v1", s, requires=["io.containerd.service.v1"]) for s in services]
@@ -179,7 +192,7 @@ class Daemon:
 
     def server(self) -> grpc.Server:
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+            futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="grpc"),
             interceptors=[_ErrorInterceptor()],
             options=[("grpc.max_receive_message_length", self.config.max_recv_message_size),
                      ("grpc.max_send_message_length", self.config.max_send_message_size)])
@@ -195,6 +208,7 @@ class Daemon:
         diff_pb2_grpc.add_DiffServicer_to_server(DiffServicer(self.differ), server)
         containers_pb2_grpc.add_ContainersServicer_to_server(ContainersServicer(self.containers), server)
         events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(self.events), server)
+        tasks_pb2_grpc.add_TasksServicer_to_server(TasksServicer(self.tasks), server)
         return server
 
     def close(self) -> None:

@@ -1,0 +1,114 @@
+"""Tasks service: a thin adapter over the task manager."""
+from google.protobuf import empty_pb2
+
+from .. import errors
+from ..api.containerd.runtime import runc_options_pb2
+from ..api.containerd.services import tasks_pb2 as pb, tasks_pb2_grpc as pb_grpc
+from ..api.containerd.types import task_pb2
+from ..tasks.manager import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, TaskManager
+from .common import mount_from_proto, namespace, timestamp
+from .events import any_from_proto
+
+_STATUS = {CREATED: task_pb2.CREATED, RUNNING: task_pb2.RUNNING, STOPPED: task_pb2.STOPPED,
+           PAUSED: task_pb2.PAUSED}
+
+
+def process_to_proto(p: Process) -> task_pb2.Process:
+    status = p.status()
+    out = task_pb2.Process(container_id=p.task.id, id=p.id, pid=p.pid, status=_STATUS[status], stdin=p.io.stdin,
+                           stdout=p.io.stdout, stderr=p.io.stderr, terminal=p.io.terminal)
+    if status == STOPPED:
+        out.exit_status = p.exit_status
+        out.exited_at.CopyFrom(timestamp(p.exited_at))
+    return out
+
+
+def _delete_response(p: Process) -> pb.DeleteResponse:
+    return pb.DeleteResponse(id=p.id, pid=p.pid, exit_status=p.exit_status, exited_at=timestamp(p.exited_at))
+
+
+class TasksServicer(pb_grpc.TasksServicer):
+    def __init__(self, tasks: TaskManager):
+        self._tasks = tasks
+
+    def Create(self, request, context):
+        if request.HasField("checkpoint") and request.checkpoint.digest:
+            raise errors.Unimplemented("restoring a task from a checkpoint")
+        io = IO(request.stdin, request.stdout, request.stderr, request.terminal)
+        options = any_from_proto(request.options) if request.HasField("options") else None
+        p = self._tasks.create(namespace(context), request.container_id,
+                               [mount_from_proto(m) for m in request.rootfs], io, options)
+        return pb.CreateTaskResponse(container_id=request.container_id, pid=p.pid)
+
+    def Start(self, request, context):
+        p = self._tasks.start(namespace(context), request.container_id, request.exec_id)
+        return pb.StartResponse(pid=p.pid)
+
+    def Delete(self, request, context):
+        return _delete_response(self._tasks.delete(namespace(context), request.container_id))
+
+    def DeleteProcess(self, request, context):
+        return _delete_response(self._tasks.delete_process(namespace(context), request.container_id,
+                                                           request.exec_id))
+
+    def Get(self, request, context):
+        p = self._tasks.get(namespace(context), request.container_id, request.exec_id)
+        return pb.GetResponse(process=process_to_proto(p))
+
+    def List(self, request, context):
+        return pb.ListTasksResponse(tasks=[process_to_proto(p) for p in self._tasks.list(namespace(context))])
+
+    def Kill(self, request, context):
+        self._tasks.kill(namespace(context), request.container_id, request.exec_id, request.signal, request.all)
+        return empty_pb2.Empty()
+
+    def Exec(self, request, context):
+        io = IO(request.stdin, request.stdout, request.stderr, request.terminal)
+        spec = any_from_proto(request.spec) if request.HasField("spec") else None
+        self._tasks.exec(namespace(context), request.container_id, request.exec_id, io, spec)
+        return empty_pb2.Empty()
+
+    def ResizePty(self, request, context):
+        self._tasks.resize_pty(namespace(context), request.container_id, request.exec_id, request.width,
+                               request.height)
+        return empty_pb2.Empty()
+
+    def CloseIO(self, request, context):
+        # stdin is the client's FIFO itself in the container (or in the shim's terminal relay): the
+        # client closing its end is the container's EOF. Only the process must exist.
+        self._tasks.get(namespace(context), request.container_id, request.exec_id)
+        return empty_pb2.Empty()
+
+    def Pause(self, request, context):
+        self._tasks.pause(namespace(context), request.container_id)
+        return empty_pb2.Empty()
+
+    def Resume(self, request, context):
+        self._tasks.resume(namespace(context), request.container_id)
+        return empty_pb2.Empty()
+
+    def ListPids(self, request, context):
+        out = pb.ListPidsResponse()
+        for pid, exec_id in self._tasks.pids(namespace(context), request.container_id):
+            info = out.processes.add(pid=pid)
+            if exec_id:
+                # containerd's type URLs are bare message names
+                info.info.type_url = runc_options_pb2.ProcessDetails.DESCRIPTOR.full_name
+                info.info.value = runc_options_pb2.ProcessDetails(exec_id=exec_id).SerializeToString()
+        return out
+
+    def Checkpoint(self, request, context):
+        raise errors.Unimplemented("checkpoints")
+
+    def Update(self, request, context):
+        if not request.HasField("resources"):
+            raise errors.InvalidArgument("resources are required")
+        self._tasks.update(namespace(context), request.container_id, any_from_proto(request.resources))
+        return empty_pb2.Empty()
+
+    def Metrics(self, request, context):
+        raise errors.Unimplemented("task metrics")
+
+    def Wait(self, request, context):
+        p = self._tasks.wait(namespace(context), request.container_id, request.exec_id)
+        return pb.WaitResponse(exit_status=p.exit_status, exited_at=timestamp(p.exited_at))

@@ -1,0 +1,66 @@
+"""The OCI runtime binary (runc's command line) for the short-lived verbs the daemon runs itself.
+
+`create` and `exec`, whose processes outlive the call, go through a shim instead
+(containerd_py.shim). Every call is an exec of the binary, never a fork of Python code.
+"""
+import json
+import os
+import subprocess
+
+from .. import errors
+
+TIMEOUT = 60  # seconds; a runtime verb that hangs longer is an error, not a hung RPC
+
+
+class Runtime:
+    def __init__(self, binary: str, root: str):
+        self.binary, self.root = binary, root
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.binary)
+
+    def _run(self, *args: str) -> str:
+        argv = [self.binary, "--root", self.root, *args]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+        except FileNotFoundError:
+            raise errors.NotFound(f"runtime binary {errors.q(self.binary)}") from None
+        except subprocess.TimeoutExpired:
+            raise errors.Unavailable(f"{self.name} {args[0]} did not finish in {TIMEOUT}s") from None
+        if r.returncode != 0:
+            message = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit status {r.returncode}"
+            raise errors.Unknown(f"{self.name} {args[0]} failed: {_plain(message)}")
+        return r.stdout
+
+    def start(self, container_id: str) -> None:
+        self._run("start", container_id)
+
+    def kill(self, container_id: str, signal: int, all_: bool = False) -> None:
+        self._run("kill", *(["--all"] if all_ else []), container_id, str(signal))
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        self._run("delete", *(["--force"] if force else []), container_id)
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", container_id)
+
+    def pids(self, container_id: str) -> list[int]:
+        return json.loads(self._run("ps", "--format", "json", container_id) or "[]") or []
+
+    def stats(self, container_id: str) -> dict:
+        return json.loads(self._run("events", "--stats", container_id))
+
+    def update(self, container_id: str, resources_json: str) -> None:
+        self._run("update", "--resources", resources_json, container_id)
+
+
+def _plain(line: str) -> str:
+    """runc's logrus line (`time=... level=error msg="..."`) down to its message."""
+    marker = 'msg="'
+    if marker in line:
+        return line.split(marker, 1)[1].rsplit('"', 1)[0].replace('\\"', '"')
+    return line

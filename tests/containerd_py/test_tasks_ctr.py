@@ -1,0 +1,194 @@
+"""Containers and tasks as containerd's own `ctr` drives them: every scenario runs
+against our daemon and real containerd, each with runpy-oci and with real runc as
+the runtime (`--runc-binary`), and what a user sees must be the same."""
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REPO, Ctr
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(shutil.which("ctr") is None, reason="ctr (Debian package containerd) not installed")]
+
+IMAGE = "docker.io/library/busybox:latest"
+RUNPY_OCI = str(REPO / ".venv" / "bin" / "runpy-oci")
+RUNTIMES = {"runpy-oci": RUNPY_OCI, "runc": "/usr/sbin/runc"}
+POLL = 0.05
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory):
+    """The busybox image as an OCI archive, made once from busybox-static."""
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("busybox-static is not installed")
+    out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
+    subprocess.run([str(REPO / "bundles" / "make-busybox-image.py"), str(out)], check=True)
+    return out
+
+
+class Runner(Ctr):
+    """ctr for one daemon and one runtime binary, in a namespace holding the busybox image."""
+
+    def __init__(self, address: str, ns: str, runtime: str):
+        super().__init__(address, ns)
+        self.runtime = runtime
+
+    def run(self, *args, check=True):
+        """`ctr run` with this runner's runtime; args are ctr run's flags, then image, id and command."""
+        return self("run", "--runc-binary", self.runtime, *args, check=check)
+
+    def status(self, cid: str) -> str:
+        rows = [line.split() for line in self("tasks", "ls").stdout.splitlines()[1:]]
+        return next((row[2] for row in rows if row[0] == cid), "")
+
+    def wait_status(self, cid: str, want: str) -> None:
+        deadline = time.monotonic() + 30
+        while self.status(cid) != want:
+            assert time.monotonic() < deadline, f"task {cid} never became {want}: {self('tasks', 'ls').stdout}"
+            time.sleep(POLL)
+
+    def remove_everything(self) -> None:
+        for cid in self("tasks", "ls", "-q", check=False).stdout.split():
+            self("tasks", "kill", "-s", "SIGKILL", cid, check=False)
+            self("tasks", "rm", "-f", cid, check=False)
+        for cid in self("containers", "ls", "-q", check=False).stdout.split():
+            self("containers", "rm", cid, check=False)
+
+
+@pytest.fixture(params=["containerd-py", "containerd"])
+def daemon_address(request):
+    return request.getfixturevalue("daemon" if request.param == "containerd-py" else "containerd").address
+
+
+@pytest.fixture(params=sorted(RUNTIMES))
+def runner(request, daemon_address, ns, busybox_tar):
+    r = Runner(daemon_address, ns, RUNTIMES[request.param])
+    r("images", "import", str(busybox_tar))
+    yield r
+    r.remove_everything()
+
+
+def test_run_rm_prints_and_exits_with_the_status(runner):
+    r = runner.run("--rm", IMAGE, "c1", "sh", "-c", "echo out; echo err >&2; exit 7", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    assert runner("containers", "ls", "-q").stdout == ""
+    assert "c1" not in runner("snapshots", "ls").stdout
+
+
+def test_run_gives_the_container_its_own_pid_namespace_and_hostname(runner):
+    r = runner.run("--rm", IMAGE, "c1", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '; echo")
+    assert r.stdout.splitlines() == ["1", "sh -c echo $$; cat /proc/1/cmdline | tr '\\0' ' '; echo "]
+
+
+def test_detached_task_listed_killed_and_removed(runner):
+    runner.run("-d", IMAGE, "d1", "sleep", "1000")
+    assert runner.status("d1") == "RUNNING"
+    (row,) = runner("tasks", "ls").stdout.splitlines()[1:]
+    pid = int(row.split()[1])
+    assert os.path.exists(f"/proc/{pid}")
+    ps = runner("tasks", "ps", "d1").stdout.splitlines()
+    assert ps[0].split() == ["PID", "INFO"] and ps[1].split() == [str(pid), "-"]
+    running_rm = runner("tasks", "rm", "d1", check=False)
+    assert running_rm.returncode != 0 and "running" in running_rm.stderr
+    runner("tasks", "kill", "-s", "SIGKILL", "d1")
+    runner.wait_status("d1", "STOPPED")
+    runner("tasks", "rm", "d1")
+    assert runner.status("d1") == ""
+    assert runner("containers", "ls", "-q").stdout.split() == ["d1"]
+    runner("containers", "rm", "d1")
+    assert runner("containers", "ls", "-q").stdout == ""
+
+
+def test_exec_runs_inside_the_container(runner):
+    runner.run("-d", IMAGE, "e1", "sh", "-c", "echo marker > /tmp/m; exec sleep 1000")
+    deadline = time.monotonic() + 10
+    while True:
+        r = runner("tasks", "exec", "--exec-id", "x1", "e1", "sh", "-c", "cat /tmp/m; echo $$; exit 4", check=False)
+        if r.stdout.startswith("marker") or time.monotonic() > deadline:
+            break
+        time.sleep(POLL)  # the container's shell may not have written /tmp/m yet
+    assert r.returncode == 4 and r.stdout.splitlines()[0] == "marker"
+    assert int(r.stdout.splitlines()[1]) > 1  # not the container's init
+    # The exec'd process was removed after it exited: its id can be used again.
+    again = runner("tasks", "exec", "--exec-id", "x1", "e1", "true", check=False)
+    assert again.returncode == 0, again.stderr
+
+
+def test_pause_and_resume(runner):
+    runner.run("-d", IMAGE, "p1", "sleep", "1000")
+    runner("tasks", "pause", "p1")
+    assert runner.status("p1") == "PAUSED"
+    runner("tasks", "resume", "p1")
+    assert runner.status("p1") == "RUNNING"
+
+
+def test_run_with_a_terminal(runner):
+    command = " ".join(["ctr", "--address", runner.address, "-n", runner.ns, "run", "-t", "--rm", "--runc-binary",
+                        runner.runtime, IMAGE, "t1", "sh", "-c", "'tty; sleep 0.5; stty size; exit 5'"])
+    r = subprocess.run(["script", "-qec", f"stty rows 30 cols 90; {command}", "/dev/null"], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 5, r.stdout + r.stderr
+    # (the pty's line ends are \r\r\n; ctr's console writes a NUL first, with containerd too)
+    lines = [line.strip("\0^@") for line in r.stdout.replace("\r", "").splitlines() if line.strip("\0^@")]
+    assert lines == ["/dev/pts/0", "30 90"]  # ctr's window size reached the container's pty
+
+
+def test_log_uri_gets_both_streams(runner, tmp_path):
+    log = tmp_path / "out.log"
+    runner.run("-d", "--log-uri", f"file://{log}", IMAGE, "l1", "sh", "-c", "echo out; echo err >&2")
+    runner.wait_status("l1", "STOPPED")
+    assert sorted(log.read_text().split()) == ["err", "out"]
+
+
+def test_events_of_a_run(runner):
+    seen = []
+    events = subprocess.Popen(["ctr", "--address", runner.address, "events"], stdout=subprocess.PIPE, text=True)
+    reader = threading.Thread(target=lambda: seen.extend(events.stdout), daemon=True)
+    reader.start()
+    try:
+        time.sleep(0.5)  # subscribed
+        runner.run("--rm", IMAGE, "v1", "true")
+        deadline = time.monotonic() + 10
+        while not any("/containers/delete" in line for line in seen) and time.monotonic() < deadline:
+            time.sleep(POLL)
+    finally:
+        events.terminate()
+        events.wait()
+    topics = [m.group(1) for line in seen if runner.ns in line and (m := re.search(r" (/\S+) ", line))]
+    for topic in ("/containers/create", "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete",
+                  "/containers/delete"):
+        assert topic in topics, topics
+    assert topics.index("/tasks/create") < topics.index("/tasks/start") < topics.index("/tasks/exit") \
+        < topics.index("/tasks/delete")
+
+
+def test_container_info_names_the_runtime_binary(runner):
+    runner.run("-d", IMAGE, "i1", "sleep", "1000")
+    info = runner("containers", "info", "i1").stdout
+    assert '"Name": "io.containerd.runc.v2"' in info and '"SnapshotKey": "i1"' in info
+    assert '"type_url": "containerd.runc.v1.Options"' in info
+
+
+def test_start_twice_and_unknown_ids_are_refused(runner):
+    runner.run("-d", IMAGE, "s1", "sleep", "1000")
+    again = runner("tasks", "start", "s1", check=False)
+    assert again.returncode != 0
+    missing = runner("tasks", "kill", "nope", check=False)
+    assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_same_output_from_both_daemons(both, busybox_tar):
+    """The differential: one script, each daemon, each runtime; byte-identical output and status."""
+    script = "echo hi; ls /; id; hostname; exit 3"
+    results = set()
+    for c in both:
+        c("images", "import", str(busybox_tar))
+        for runtime in RUNTIMES.values():
+            r = c("run", "--rm", "--runc-binary", runtime, IMAGE, "same", "sh", "-c", script, check=False)
+            results.add((r.returncode, r.stdout, r.stderr))
+    assert len(results) == 1, results

@@ -1,4 +1,5 @@
-"""The per-task shim (`python -m containerd_py.shim`); see containerd_py/tasks/DESIGN.md.
+"""The per-process shim, a small C program (shim.c) built at install time next
+to this file; see containerd_py/tasks/DESIGN.md."""
+import os
 
-It imports only the standard library: one runs per task, for its whole life.
-"""
+BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "containerd-py-shim")

@@ -10,12 +10,12 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 
 from .. import errors, mount as mountlib
+from ..shim import BINARY as SHIM
 from ..api.containerd.events import task_pb2 as events
 from ..api.containerd.runtime import runc_options_pb2
 from ..api.containerd.types import mount_pb2
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 STATE_DIR = "io.containerd.runtime.v2.task"
 RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runc.v1")
 RUNC_OPTIONS = "containerd.runc.v1.Options"
-SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shim", "__main__.py")
 SHIM_TIMEOUT = 120  # seconds for a shim to report its process started (guards a hang only)
 
 CREATED, RUNNING, STOPPED, PAUSED = "created", "running", "stopped", "paused"
@@ -144,7 +143,7 @@ def _is_shim_of(pid: int, p: Process) -> bool:
             argv = f.read().split(b"\0")
     except OSError:
         return False
-    return SHIM.encode() in argv and p.task.bundle.encode() in argv and p.name.encode() in argv
+    return argv[:1] == [SHIM.encode()] and p.task.bundle.encode() in argv and p.name.encode() in argv
 
 
 def _runc_options(value: AnyValue | None) -> runc_options_pb2.Options:
@@ -240,26 +239,26 @@ class TaskManager:
 
     def _spawn_shim(self, p: Process) -> None:
         t = p.task
-        argv = [sys.executable, "-I", "-S", SHIM, t.id, t.bundle, p.name, t.runtime.binary, t.runtime.root,
+        argv = [SHIM, t.id, t.bundle, p.name, t.runtime.binary, t.runtime.root,
                 "1" if p.io.terminal else "0", p.io.stdin, p.io.stdout, p.io.stderr, "1" if t.no_pivot else "0"]
         with open(p.file("shim.log"), "ab") as log_file:
-            shim = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file,
                                     cwd=t.bundle, start_new_session=True, close_fds=True)
-        ready, _, _ = select.select([shim.stdout], [], [], SHIM_TIMEOUT)
-        line = shim.stdout.readline() if ready else b""
-        shim.stdout.close()
+        ready, _, _ = select.select([proc.stdout], [], [], SHIM_TIMEOUT)
+        line = proc.stdout.readline() if ready else b""
+        proc.stdout.close()
         try:
             report = json.loads(line)
         except ValueError:
             report = {"error": f"the shim reported nothing (see {p.file('shim.log')})"}
         if "pid" not in report:
-            if shim.poll() is None:
-                shim.kill()
-            shim.wait()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
             what = "create" if not p.exec_id else "exec"
             raise errors.Unknown(f"OCI runtime {what} failed: {report.get('error', 'unknown error')}")
-        p.pid, p.shim = report["pid"], shim.pid
-        threading.Thread(target=self._watch, args=(p, shim.wait), daemon=True,
+        p.pid, p.shim = report["pid"], proc.pid
+        threading.Thread(target=self._watch, args=(p, proc.wait), daemon=True,
                          name=f"shim-{t.id}-{p.name}").start()
 
     def _watch(self, p: Process, wait_shim) -> None:

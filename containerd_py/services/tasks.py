@@ -1,10 +1,13 @@
 """Tasks service: a thin adapter over the task manager."""
-from google.protobuf import empty_pb2
+import time
+
+from google.protobuf import any_pb2, empty_pb2
 
 from .. import errors
 from ..api.containerd.runtime import runc_options_pb2
 from ..api.containerd.services import tasks_pb2 as pb, tasks_pb2_grpc as pb_grpc
 from ..api.containerd.types import task_pb2
+from ..tasks import metrics
 from ..tasks.manager import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, TaskManager
 from .common import mount_from_proto, namespace, timestamp
 from .events import any_from_proto
@@ -107,7 +110,15 @@ class TasksServicer(pb_grpc.TasksServicer):
         return empty_pb2.Empty()
 
     def Metrics(self, request, context):
-        raise errors.Unimplemented("task metrics")
+        out = pb.MetricsResponse()
+        ns = namespace(context)
+        for p in self._tasks.select(ns, list(request.filters)):
+            if p.status() not in (RUNNING, PAUSED):
+                continue
+            m = metrics.from_runc_stats(self._tasks.stats(ns, p.task.id))
+            out.metrics.add(id=p.task.id, timestamp=timestamp(time.time_ns()),
+                            data=any_pb2.Any(type_url=metrics.TYPE_URL, value=m.SerializeToString()))
+        return out
 
     def Wait(self, request, context):
         p = self._tasks.wait(namespace(context), request.container_id, request.exec_id)

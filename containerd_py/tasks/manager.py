@@ -22,6 +22,7 @@ from ..api.containerd.types import mount_pb2
 from ..containers import Containers
 from ..errors import q
 from ..events.exchange import Exchange
+from ..filters import Filter
 from ..services.common import timestamp
 from ..types import AnyValue, Mount
 from .runtime import Runtime
@@ -174,6 +175,15 @@ class TaskManager:
 
     def list(self, ns: str) -> list[Process]:
         return [t.init for (tns, _), t in sorted(self._tasks.items()) if tns == ns]
+
+    def select(self, ns: str, filters: list[str]) -> list[Process]:
+        """The inits of the namespace's tasks that match containerd-style filters (fields id, status, pid)."""
+        selector = Filter(filters)
+
+        def fields(p: Process):
+            values = {("id",): p.task.id, ("status",): p.status(), ("pid",): str(p.pid)}
+            return values.get
+        return [p for p in self.list(ns) if selector.match(fields(p))]
 
     # -- the task's init
 

@@ -192,3 +192,14 @@ def test_same_output_from_both_daemons(both, busybox_tar):
             r = c("run", "--rm", "--runc-binary", runtime, IMAGE, "same", "sh", "-c", script, check=False)
             results.add((r.returncode, r.stdout, r.stderr))
     assert len(results) == 1, results
+
+
+def test_metrics_of_a_running_task(runner):
+    runner.run("-d", IMAGE, "m1", "sleep", "1000")
+    out = runner("tasks", "metrics", "m1").stdout.splitlines()
+    assert out[0].split() == ["ID", "TIMESTAMP"] and out[1].split()[0] == "m1"
+    rows = {line.split()[0]: line.split(None, 1)[1].strip() for line in out[3:] if line.strip()}
+    assert list(rows) == ["METRIC", "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.stat.cache",
+                          "cpuacct.usage", "cpuacct.usage_percpu", "pids.current", "pids.limit"]
+    assert int(rows["memory.usage_in_bytes"]) > 0 and int(rows["cpuacct.usage"]) > 0
+    assert rows["pids.current"] == "1"

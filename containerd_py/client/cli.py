@@ -1,6 +1,7 @@
 """`containerd-py-ctl`: a ctr-like client. It talks gRPC to the daemon (ours or
 containerd) and, like ctr, does the registry I/O itself, writing through the
 daemon's content service; unpacking goes through its snapshots and diff services."""
+import json
 import os
 import sys
 
@@ -8,6 +9,7 @@ import click
 
 from .. import errors
 from ..reference import parse as parse_reference
+from ..api.containerd.types import task_pb2
 from ..remotes.auth import load_docker_config
 from ..remotes.hosts import host_config
 from ..remotes.registry import Registry
@@ -80,7 +82,8 @@ def registry_options(fn):
 @click.option("--connect-timeout", type=float, default=10, show_default=True, help="Seconds to wait for the daemon.")
 @click.pass_context
 def cli(ctx, address, namespace, connect_timeout):
-    """Pull, push, import and export images through a containerd(-py) daemon."""
+    """Images (pull, push, import, export) and containers (run, exec, ps, kill, rm) through a containerd(-py)
+    daemon."""
     ctx.obj = _State(address, namespace, connect_timeout)
 
 
@@ -249,6 +252,176 @@ def namespaces_rm(state, names):
     for name in names:
         store.delete(name)
         click.echo(name)
+
+
+def _tasks(state) -> "Tasks":
+    from .tasks import Tasks
+
+    return Tasks(state.conn, state.namespace)
+
+
+def _signal_number(name: str) -> int:
+    """SIGKILL, KILL or 9."""
+    import signal
+
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(signal.Signals[name.upper() if name.upper().startswith("SIG") else "SIG" + name.upper()])
+    except KeyError:
+        raise click.BadParameter(f"unknown signal {name!r}") from None
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_registry_options[0]
+@_registry_options[1]
+@click.option("--rm", "remove", is_flag=True, help="Remove the container (and its snapshot) when it exits.")
+@click.option("--detach", "-d", is_flag=True, help="Start it and return.")
+@click.option("--tty", "-t", is_flag=True, help="Give it a terminal.")
+@click.option("--env", "-e", multiple=True, help="KEY=VALUE for its environment (repeatable).")
+@click.option("--mount", multiple=True, help="type=bind,src=/host,dst=/in,options=rbind:ro (repeatable).")
+@click.option("--runtime", default="", help="A runc-compatible binary (default: the daemon's, runpy-oci).")
+@click.option("--cwd", default="", help="Working directory in the container.")
+@click.option("--user", "-u", "run_user", default="", help="uid[:gid] to run as.")
+@click.option("--snapshotter", default="overlayfs", show_default=True)
+@click.argument("ref")
+@click.argument("container_id")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run(state, plain_http, hosts_dir, remove, detach, tty, env, mount, runtime, cwd, run_user, snapshotter, ref,
+        container_id, args):
+    """Run a container of image REF named CONTAINER_ID (pulled first if missing); exits with its status."""
+    from . import oci
+    from .tasks import RunOptions
+
+    if remove and detach:
+        raise click.UsageError("--rm and --detach cannot be combined")
+    try:
+        mounts = [oci.parse_mount(m) for m in mount]
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    reference = parse_reference(ref)
+    try:
+        state.backend.images.get(state.namespace, str(reference))
+    except errors.NotFound:
+        registry = _registry(reference.host, plain_http, hosts_dir, None, None)
+        click.echo(f"Unable to find image '{reference}' locally", err=True)
+        pull_image(state.backend, state.namespace, registry, reference, manifests.DEFAULT_PLATFORM, snapshotter,
+                   Display(sys.stderr, sys.stderr.isatty(), frozenset({"layer"})))
+    opts = RunOptions(list(args), list(env), mounts, tty, detach, remove, runtime, snapshotter, cwd, run_user)
+    status = _tasks(state).run(str(reference), container_id, opts)
+    if detach:
+        click.echo(container_id)
+    sys.exit(status)
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--tty", "-t", is_flag=True)
+@click.option("--env", "-e", multiple=True)
+@click.option("--cwd", default="")
+@click.option("--exec-id", default="", help="The process's id (default: a random one).")
+@click.argument("container_id")
+@click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_(state, tty, env, cwd, exec_id, container_id, args):
+    """Run ARGS in the running container CONTAINER_ID; exits with its status."""
+    sys.exit(_tasks(state).exec(container_id, exec_id or f"exec-{os.urandom(6).hex()}", list(args), tty,
+                                list(env), cwd))
+
+
+@cli.command(name="ps")
+@click.option("--all", "-a", "show_all", is_flag=True, help="Also containers without a running task.")
+@click.pass_obj
+def ps(state, show_all):
+    """List containers with their tasks, like docker ps."""
+    from .tasks import STATUS_NAMES
+
+    t = _tasks(state)
+    tasks = {p.id: p for p in t.list_tasks()}
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "PID", "STATUS")]
+    for c in sorted(t.list_containers(), key=lambda c: c.id):
+        task = tasks.get(c.id)
+        if task is None and not show_all:
+            continue
+        args = (json.loads(c.spec.value).get("process") or {}).get("args") or [] if c.spec.value else []
+        status = "Created" if task is None else STATUS_NAMES[task.status].capitalize()
+        if task is not None and task.status == task_pb2.STOPPED:
+            status = f"Exited ({task.exit_status})"
+        rows.append((c.id, c.image, '"' + " ".join(args)[:30] + '"', str(task.pid) if task else "-", status))
+    _table(rows)
+
+
+@cli.group()
+def tasks():
+    """Tasks: the running side of containers."""
+
+
+@tasks.command(name="ls")
+@click.pass_obj
+def tasks_ls(state):
+    from .tasks import STATUS_NAMES
+
+    _table([("TASK", "PID", "STATUS")] + [(p.id, str(p.pid), STATUS_NAMES[p.status])
+                                          for p in _tasks(state).list_tasks()])
+
+
+@cli.group()
+def containers():
+    """Container records."""
+
+
+@containers.command(name="ls")
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_obj
+def containers_ls(state, quiet):
+    found = sorted(_tasks(state).list_containers(), key=lambda c: c.id)
+    if quiet:
+        for c in found:
+            click.echo(c.id)
+        return
+    _table([("CONTAINER", "IMAGE", "RUNTIME")] + [(c.id, c.image or "-", c.runtime.name) for c in found])
+
+
+@cli.command()
+@click.option("--signal", "-s", "sig", default="SIGTERM", show_default=True)
+@click.option("--all", "-a", "all_", is_flag=True, help="Signal every process of the container.")
+@click.argument("container_ids", nargs=-1, required=True)
+@click.pass_obj
+def kill(state, sig, all_, container_ids):
+    """Send a signal to containers' init processes."""
+    number = _signal_number(sig)
+    for cid in container_ids:
+        _tasks(state).kill(cid, number, all_)
+
+
+@cli.command()
+@click.option("--force", "-f", is_flag=True, help="Kill a running container first.")
+@click.argument("container_ids", nargs=-1, required=True)
+@click.pass_obj
+def rm(state, force, container_ids):
+    """Remove containers: task, record and snapshot."""
+    for cid in container_ids:
+        _tasks(state).remove(cid, force)
+        click.echo(cid)
+
+
+@cli.command()
+@click.argument("filters", nargs=-1)
+@click.pass_obj
+def events(state, filters):
+    """Print events as they happen: time, namespace, topic and the event as JSON."""
+    from google.protobuf import json_format, symbol_database
+
+    from ..api.containerd.events import container_pb2, image_pb2, snapshot_pb2, task_pb2 as _  # noqa: F401 - decoders
+
+    for env in _tasks(state).events(list(filters)):
+        try:
+            cls = symbol_database.Default().GetSymbol(env.event.type_url.rsplit("/", 1)[-1])
+            body = json_format.MessageToJson(cls.FromString(env.event.value), indent=None)
+        except KeyError:
+            body = env.event.type_url
+        stamp = env.timestamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S.%f")
+        click.echo(f"{stamp} {env.namespace} {env.topic} {body}")
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

@@ -22,6 +22,7 @@ from ..filters import Filter, adaptor
 from ..metadata import leasing
 from ..metadata.db import Database
 from ..metadata.store import LeaseStore, NamespaceStore, Resource
+from .heap import release_freed_memory
 from .store import ContentStore, Info, Status, Writer
 
 SCHEMA = """
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS content (
 """
 
 _CHUNK = 1 << 20
+_TRIM_AFTER = 4 << 20  # blobs at least this big give freed heap memory back on commit
 
 
 def _fsync_dir(path: str) -> None:
@@ -267,6 +269,8 @@ class _LocalWriter(Writer):
             self._store._commit(self._ns, self._data, actual, self._offset, labels)
         finally:
             shutil.rmtree(self._path, ignore_errors=True)
+        if self._offset >= _TRIM_AFTER:
+            release_freed_memory()  # the buffers that carried a big blob here
         return actual
 
     def close(self):

@@ -1,5 +1,6 @@
 """The `walking` differ: applies layer blobs from the content store onto mounts."""
 from .. import errors
+from ..content.heap import release_freed_memory
 from ..content.store import ContentStore
 from ..mount import temp_mount
 from ..types import Descriptor, Mount
@@ -33,13 +34,16 @@ class WalkingDiffer(Applier):
             raise errors.Unimplemented(f"unsupported diff media type: {desc.media_type}")
         if not mounts:
             raise errors.InvalidArgument("no mounts to apply the layer to")
-        with self._content.open(ns, desc.digest) as blob:
-            if len(mounts) == 1 and mounts[0].type == "overlay":
-                upper, lowers = overlay_dirs(mounts[0])
-                digest, size = apply_layer(upper, blob, lowers)
-            else:
-                with temp_mount(mounts, self._mount_dir) as root:
-                    digest, size = apply_layer(root, blob)
+        try:
+            with self._content.open(ns, desc.digest) as blob:
+                if len(mounts) == 1 and mounts[0].type == "overlay":
+                    upper, lowers = overlay_dirs(mounts[0])
+                    digest, size = apply_layer(upper, blob, lowers)
+                else:
+                    with temp_mount(mounts, self._mount_dir) as root:
+                        digest, size = apply_layer(root, blob)
+        finally:
+            release_freed_memory()  # decompression and tar buffers
         return Descriptor(MEDIA_TYPE_LAYER, digest, size)
 
 

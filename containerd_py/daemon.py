@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             setattr(config, attr, getattr(args, flag))
     config.root, config.state, config.address = (os.path.abspath(p) for p in (config.root, config.state, config.address))
 
+    from .content.heap import limit_arenas
+
+    limit_arenas(2)
     handler = logging.StreamHandler()
     handler.setFormatter(_Formatter())
     logging.basicConfig(level=_LEVELS[config.log_level], handlers=[handler])

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # The main job, end to end with embedded defaults: the deepest stack that
-# exists today. Now: a busybox bundle run by runpy-oci.
+# exists today.
+#   1. a busybox bundle run by runpy-oci;
+#   2. containerd-py (its default root, state and socket) with the busybox
+#      image (built locally from busybox-static: no registry is reachable),
+#      and a container run through containerd-py -> runpy-oci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 work=$(mktemp -d /tmp/runpy-demo.XXXXXX)
 state=$work/state
+socket=/run/containerd-py/containerd.sock
+ctl=(.venv/bin/containerd-py-ctl --address "$socket")
+daemon_pid=""
 cleanup() {
     .venv/bin/runpy-oci --root "$state" delete --force demo >/dev/null 2>&1 || true
+    "${ctl[@]}" rm --force demo >/dev/null 2>&1 || true
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -16,4 +28,24 @@ trap cleanup EXIT
 bash bundles/make-busybox-bundle.sh "$work/bundle" --config hello >/dev/null
 echo "== runpy-oci run: a busybox container from $work/bundle"
 .venv/bin/runpy-oci --root "$state" run --bundle "$work/bundle" demo
+echo "== exit status $?"
+
+if "${ctl[@]}" --connect-timeout 1 containers ls -q >/dev/null 2>&1; then
+    echo "== containerd-py already serves $socket: using it"
+else
+    echo "== starting containerd-py (root /var/lib/containerd-py, state /run/containerd-py, socket $socket)"
+    .venv/bin/containerd-py >"$work/containerd-py.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 100); do
+        "${ctl[@]}" --connect-timeout 1 containers ls -q >/dev/null 2>&1 && break
+        kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/containerd-py.log" >&2; exit 1; }
+        sleep 0.1
+    done
+fi
+python3 bundles/make-busybox-image.py "$work/busybox.tar"
+echo "== containerd-py-ctl import: the busybox image"
+"${ctl[@]}" import "$work/busybox.tar"
+echo "== containerd-py-ctl run --rm: through containerd-py -> runpy-oci"
+"${ctl[@]}" run --rm docker.io/library/busybox:latest demo \
+    sh -c 'echo "hello from a container run by containerd-py with runpy-oci (pid $$, host $(hostname))"'
 echo "== exit status $?"

@@ -11,8 +11,9 @@ The first write to a cgroup.procs file costs milliseconds (the kernel waits
 for an RCU grace period), so the runtime moves stage 1 into the cgroup while
 stage 1 and the init get on with their work on the other core, then moves
 the init too (cheap by then; the init may have been forked before stage 1
-joined). The init waits for "attached" only before it creates its cgroup
-namespace and reports ready. The children import the in-container modules
+joined). The init waits for "attached" only if it is to create a cgroup
+namespace (rooted at that cgroup); the runtime attaches it before it reads
+"ready" in any case. The children import the in-container modules
 themselves, for the same reason.
 
 Any failure removes all that was made: state dir, cgroup, processes.
@@ -20,6 +21,7 @@ Any failure removes all that was made: state dir, cgroup, processes.
 import os
 import time
 
+from runpy_oci import namespaces
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import RuntimeFailure
 from runpy_oci.state import Container, proc_stat, rfc3339_nano
@@ -134,16 +136,18 @@ def _create_in(c, spec, opts, console_sock, made):
         made.pids.append(stage1)
         child.close()
         _attach(cgroup, stage1)
-        init_pid = _handshake(parent, stage1, spec)
+        init_pid, ready = _handshake(parent, stage1, spec)
         made.pids.insert(0, init_pid)
         _attach(cgroup, init_pid)
-        try:
-            parent.send("attached")
-        except BrokenPipeError:
-            pass  # the init failed; _expect_ready reads why
+        if namespaces.creates(spec.linux, "cgroup"):
+            try:
+                parent.send("attached")
+            except BrokenPipeError:
+                pass  # the init failed; _expect_ready reads why
         _reap(stage1)
         made.pids.remove(stage1)
-        _expect_ready(parent)
+        if not ready:
+            _expect_ready(parent)
     finally:
         parent.close()
         os.close(fifo_fd)
@@ -172,19 +176,22 @@ def _attach(cgroup, pid):
 
 
 def _handshake(parent, stage1, spec):
-    """Drive stage 1: map ids if it made a user namespace; get the init pid."""
+    """Drive stage 1: map ids if it made a user namespace; get the init pid.
+    Returns (init pid, whether the init has already reported "ready"): the
+    init and stage 1 share the channel, and the init may get there first."""
+    ready = False
     while True:
         msg = parent.recv()
         if msg is None:
             raise RuntimeFailure("container init exited before it was set up")
         kind = msg["type"]
         if kind == "userns":
-            from runpy_oci import namespaces
-
             namespaces.write_id_maps(stage1, spec.linux)
             parent.send("mapped")
         elif kind == "pid":
-            return msg["pid"]
+            return msg["pid"], ready
+        elif kind == "ready":
+            ready = True
         elif kind == "error":
             raise RuntimeFailure(msg["message"])
 

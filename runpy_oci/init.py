@@ -86,16 +86,18 @@ def _prepare(a):
 
 
 def _join_cgroup(a):
-    """Wait until the runtime has moved us into the container's cgroup, then
-    make that cgroup the root of our own cgroup namespace if asked."""
+    """Make the container's cgroup the root of our own cgroup namespace if
+    asked, once the runtime has moved us into it. Without one there is
+    nothing to wait for: the runtime attaches us before it reads "ready"."""
+    if not namespaces.creates(a.spec.linux, "cgroup"):
+        return
     msg = a.channel.recv()
     if msg is None or msg["type"] != "attached":
         os._exit(1)
-    if namespaces.creates(a.spec.linux, "cgroup"):
-        try:
-            k.get().unshare(k.CLONE_NEWCGROUP)
-        except OSError as e:
-            raise RuntimeFailure(f"linux.namespaces: cannot create the cgroup namespace: {e.strerror}") from None
+    try:
+        k.get().unshare(k.CLONE_NEWCGROUP)
+    except OSError as e:
+        raise RuntimeFailure(f"linux.namespaces: cannot create the cgroup namespace: {e.strerror}") from None
 
 
 def _build_rootfs(a):

@@ -6,7 +6,6 @@ import time
 
 import _signal
 
-from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import ContainerNotFound, RuntimeFailure, WrongState
 from runpy_oci.state import Container
 
@@ -52,10 +51,16 @@ def start_loaded(c):
     fd = os.open(c.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         # The init, blocked opening the fifo for writing, now gets through and
-        # writes one byte. Poll by hand (no select module on the hot path) and
-        # make sure it has not died meanwhile, or we would wait forever.
+        # writes one byte. While it holds the fifo open a blocking read waits
+        # for exactly that byte, without polling latency; a read that finds no
+        # writer (the init not yet there, or dead) returns b"" at once, and we
+        # poll by hand (no select module on the hot path), making sure the
+        # init has not died meanwhile, or we would wait forever.
+        os.set_blocking(fd, True)
+        first = os.read(fd, 1)
+        os.set_blocking(fd, False)
         delay = 0.0001
-        while not _read_byte(fd):
+        while not first and not _read_byte(fd):
             if not c.init_alive():
                 # It may have written, exec'd and even exited since our read.
                 if _read_byte(fd):
@@ -111,6 +116,8 @@ def list_containers(root):
 
 
 def _cgroup(c):
+    from runpy_oci.cgroups import Cgroup  # here: ``state`` and ``start`` need none
+
     return Cgroup(c.data.get("cgroup_paths", {}))
 
 

@@ -225,6 +225,13 @@ class Cgroup:
         """Remove the directories, deepest first; a busy one is retried briefly."""
         deadline = time.monotonic() + timeout
         for path in self.paths.values():
+            try:
+                os.rmdir(path)  # the usual case, an empty leaf: one call
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass  # child cgroups to remove first, or a process still leaving
             if not os.path.isdir(path):
                 continue
             for dirpath, _, _ in os.walk(path, topdown=False):

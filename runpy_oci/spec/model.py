@@ -9,7 +9,6 @@ from runpy_oci.capabilities import KINDS, NUMBERS
 from runpy_oci.errors import ConfigError
 from runpy_oci.spec.fields import Fields
 from runpy_oci.spec.resources import Resources
-from runpy_oci.spec.seccomp import Seccomp
 
 SUPPORTED_MAJOR = 1
 
@@ -204,7 +203,11 @@ class Linux:
         self.readonly_paths = f.str_list("readonlyPaths")
         self.sysctl = f.str_map("sysctl")
         seccomp = f.obj("seccomp")
-        self.seccomp = Seccomp(seccomp) if seccomp else None
+        self.seccomp = None
+        if seccomp:
+            from runpy_oci.spec.seccomp import Seccomp  # only then: create is a hot path
+
+            self.seccomp = Seccomp(seccomp)
         self.mount_label = f.str("mountLabel", default="")
         offsets = f.obj("timeOffsets")
         self.time_offsets = {}

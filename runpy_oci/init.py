@@ -23,7 +23,7 @@ def run(a):
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
         proc = a.spec.process
-        os.execve(exe, proc.args, _env(proc.env))
+        os.execve(exe, proc.args, process.env_dict(proc.env))
     except RuntimeFailure as e:
         _fail(a, str(e))
     except OSError as e:
@@ -39,14 +39,6 @@ def _fail(a, message):
         # Already past "ready": the parent is gone; tell whoever reads stderr.
         os.write(2, f"runpy-oci: {message}\n".encode())
     os._exit(1)
-
-
-def _env(items):
-    env = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        env[key] = value
-    return env
 
 
 def _prepare(a):

@@ -199,12 +199,12 @@ class Daemon:
         version_pb2_grpc.add_VersionServicer_to_server(VersionServicer(VERSION, __version__), server)
         introspection_pb2_grpc.add_IntrospectionServicer_to_server(
             IntrospectionServicer(self.plugins, self.uuid), server)
-        namespaces_pb2_grpc.add_NamespacesServicer_to_server(NamespacesServicer(self.namespaces), server)
+        namespaces_pb2_grpc.add_NamespacesServicer_to_server(NamespacesServicer(self.namespaces, self.events), server)
         leases_pb2_grpc.add_LeasesServicer_to_server(LeasesServicer(self.leases, self.collector, self.gc), server)
-        content_pb2_grpc.add_ContentServicer_to_server(ContentServicer(self.content, self.gc), server)
-        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(self.images, self.gc), server)
+        content_pb2_grpc.add_ContentServicer_to_server(ContentServicer(self.content, self.gc, self.events), server)
+        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(self.images, self.gc, self.events), server)
         snapshots_pb2_grpc.add_SnapshotsServicer_to_server(
-            SnapshotsServicer(self.snapshotters, self.namespaces, self.gc), server)
+            SnapshotsServicer(self.snapshotters, self.namespaces, self.gc, self.events), server)
         diff_pb2_grpc.add_DiffServicer_to_server(DiffServicer(self.differ), server)
         containers_pb2_grpc.add_ContainersServicer_to_server(ContainersServicer(self.containers), server)
         events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(self.events), server)

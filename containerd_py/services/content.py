@@ -2,8 +2,10 @@
 from google.protobuf import empty_pb2
 
 from .. import errors
+from ..api.containerd.events import content_pb2 as events
 from ..api.containerd.services import content_pb2 as pb, content_pb2_grpc as pb_grpc
 from ..content.store import ContentStore, Info, Status
+from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from .common import batched, namespace, timestamp
 
@@ -21,8 +23,8 @@ def _status_to_proto(s: Status) -> pb.Status:
 
 
 class ContentServicer(pb_grpc.ContentServicer):
-    def __init__(self, store: ContentStore, gc: Scheduler):
-        self._store, self._gc = store, gc
+    def __init__(self, store: ContentStore, gc: Scheduler, exchange: Exchange):
+        self._store, self._gc, self._exchange = store, gc, exchange
 
     def Info(self, request, context):
         return pb.InfoResponse(info=_info_to_proto(self._store.info(namespace(context), request.digest)))
@@ -38,7 +40,9 @@ class ContentServicer(pb_grpc.ContentServicer):
             yield pb.ListContentResponse(info=[_info_to_proto(i) for i in batch])
 
     def Delete(self, request, context):
-        self._store.delete(namespace(context), request.digest)
+        ns = namespace(context)
+        self._store.delete(ns, request.digest)
+        self._exchange.publish(ns, "/content/delete", events.ContentDelete(digest=request.digest))
         self._gc.deleted()
         return empty_pb2.Empty()
 

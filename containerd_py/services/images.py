@@ -2,7 +2,9 @@
 from google.protobuf import empty_pb2
 
 from .. import errors
+from ..api.containerd.events import image_pb2 as events
 from ..api.containerd.services import images_pb2 as pb, images_pb2_grpc as pb_grpc
+from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import Image, ImageStore
 from .common import descriptor_from_proto, descriptor_to_proto, namespace, timestamp
@@ -18,8 +20,8 @@ def _from_proto(i: pb.Image) -> Image:
 
 
 class ImagesServicer(pb_grpc.ImagesServicer):
-    def __init__(self, store: ImageStore, gc: Scheduler):
-        self._store, self._gc = store, gc
+    def __init__(self, store: ImageStore, gc: Scheduler, exchange: Exchange):
+        self._store, self._gc, self._exchange = store, gc, exchange
 
     def Get(self, request, context):
         return pb.GetImageResponse(image=_to_proto(self._store.get(namespace(context), request.name)))
@@ -31,14 +33,20 @@ class ImagesServicer(pb_grpc.ImagesServicer):
     def Create(self, request, context):
         if not request.image.name:
             raise errors.InvalidArgument("Image.Name required")
-        created = self._store.create(namespace(context), _from_proto(request.image))
+        ns = namespace(context)
+        created = self._store.create(ns, _from_proto(request.image))
+        self._exchange.publish(ns, "/images/create", events.ImageCreate(name=created.name, labels=created.labels))
         return pb.CreateImageResponse(image=_to_proto(created))
 
     def Update(self, request, context):
-        updated = self._store.update(namespace(context), _from_proto(request.image), list(request.update_mask.paths))
+        ns = namespace(context)
+        updated = self._store.update(ns, _from_proto(request.image), list(request.update_mask.paths))
+        self._exchange.publish(ns, "/images/update", events.ImageUpdate(name=updated.name, labels=updated.labels))
         return pb.UpdateImageResponse(image=_to_proto(updated))
 
     def Delete(self, request, context):
-        self._store.delete(namespace(context), request.name)
+        ns = namespace(context)
+        self._store.delete(ns, request.name)
+        self._exchange.publish(ns, "/images/delete", events.ImageDelete(name=request.name))
         self._gc.deleted(request.sync)
         return empty_pb2.Empty()

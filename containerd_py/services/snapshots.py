@@ -2,7 +2,9 @@
 from google.protobuf import empty_pb2
 
 from .. import errors
+from ..api.containerd.events import snapshot_pb2 as events
 from ..api.containerd.services import snapshots_pb2 as pb, snapshots_pb2_grpc as pb_grpc
+from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import NamespaceStore
 from ..snapshots.snapshotter import Info, Kind, Snapshotter
@@ -15,10 +17,12 @@ def _info_to_proto(i: Info) -> pb.Info:
 
 
 class SnapshotsServicer(pb_grpc.SnapshotsServicer):
-    def __init__(self, snapshotters: dict[str, Snapshotter], namespaces: NamespaceStore, gc: Scheduler):
+    def __init__(self, snapshotters: dict[str, Snapshotter], namespaces: NamespaceStore, gc: Scheduler,
+                 exchange: Exchange):
         self._snapshotters = snapshotters
         self._namespaces = namespaces
         self._gc = gc
+        self._exchange = exchange
 
     def _get(self, name: str) -> Snapshotter:
         if not name:
@@ -32,6 +36,7 @@ class SnapshotsServicer(pb_grpc.SnapshotsServicer):
         sn, ns = self._get(request.snapshotter), namespace(context)
         self._namespaces.ensure(ns)
         mounts = sn.prepare(ns, request.key, request.parent, dict(request.labels))
+        self._exchange.publish(ns, "/snapshot/prepare", events.SnapshotPrepare(key=request.key, parent=request.parent))
         return pb.PrepareSnapshotResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def View(self, request, context):
@@ -45,11 +50,15 @@ class SnapshotsServicer(pb_grpc.SnapshotsServicer):
         return pb.MountsResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def Commit(self, request, context):
-        self._get(request.snapshotter).commit(namespace(context), request.name, request.key, dict(request.labels))
+        ns = namespace(context)
+        self._get(request.snapshotter).commit(ns, request.name, request.key, dict(request.labels))
+        self._exchange.publish(ns, "/snapshot/commit", events.SnapshotCommit(key=request.key, name=request.name))
         return empty_pb2.Empty()
 
     def Remove(self, request, context):
-        self._get(request.snapshotter).remove(namespace(context), request.key)
+        ns = namespace(context)
+        self._get(request.snapshotter).remove(ns, request.key)
+        self._exchange.publish(ns, "/snapshot/remove", events.SnapshotRemove(key=request.key))
         self._gc.deleted()
         return empty_pb2.Empty()
 

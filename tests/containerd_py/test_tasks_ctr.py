@@ -203,3 +203,37 @@ def test_metrics_of_a_running_task(runner):
                           "cpuacct.usage", "cpuacct.usage_percpu", "pids.current", "pids.limit"]
     assert int(rows["memory.usage_in_bytes"]) > 0 and int(rows["cpuacct.usage"]) > 0
     assert rows["pids.current"] == "1"
+
+
+def _topics_during(c: Ctr, action) -> list[str]:
+    """The topics of the events of c's namespace while action runs."""
+    seen = []
+    events = subprocess.Popen(["ctr", "--address", c.address, "events", f"namespace=={c.ns}"],
+                              stdout=subprocess.PIPE, text=True)
+    threading.Thread(target=lambda: seen.extend(events.stdout), daemon=True).start()
+    try:
+        time.sleep(0.5)  # subscribed
+        action()
+        time.sleep(0.5)  # delivered
+    finally:
+        events.terminate()
+        events.wait()
+    return [m.group(1) for line in seen if (m := re.search(r" (/\S+) ", line))]
+
+
+def test_image_snapshot_and_namespace_events_match_containerd(both, busybox_tar):
+    def action(c):
+        c("images", "import", str(busybox_tar))
+        c("snapshots", "prepare", "s1", _chain(c))
+        c("snapshots", "rm", "s1")
+        c("images", "label", IMAGE, "a=b")
+        c("images", "rm", IMAGE)
+    ours, theirs = (_topics_during(c, lambda c=c: action(c)) for c in both)
+    assert ours == theirs, (ours, theirs)
+    assert "/images/create" in ours and "/snapshot/prepare" in ours and "/images/delete" in ours
+
+
+def _chain(c: Ctr) -> str:
+    """The committed snapshot of the busybox image (its only layer)."""
+    rows = [line.split() for line in c("snapshots", "ls").stdout.splitlines()[1:]]
+    return next(row[0] for row in rows if row[-1] == "Committed")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ontainerd/events/image.proto\x12\x11\x63ontainerd.events\"\x86\x01\n\x0bImageCreate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12:\n\x06labels\x18\x02 \x03(\x0b\x32*.containerd.events.ImageCreate.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0bImageUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12:\n\x06labels\x18\x02 \x03(\x0b\x32*.containerd.events.ImageUpdate.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\x0bImageDelete\x12\x0c\n\x04name\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ontainerd/events/image.proto\x12\x1d\x63ontainerd.services.images.v1\"\x92\x01\n\x0bImageCreate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x46\n\x06labels\x18\x02 \x03(\x0b\x32\x36.containerd.services.images.v1.ImageCreate.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x92\x01\n\x0bImageUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x46\n\x06labels\x18\x02 \x03(\x0b\x32\x36.containerd.services.images.v1.ImageUpdate.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\x0bImageDelete\x12\x0c\n\x04name\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGECREATE_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_IMAGEUPDATE_LABELSENTRY']._loaded_options = None
   _globals['_IMAGEUPDATE_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_IMAGECREATE']._serialized_start=53
-  _globals['_IMAGECREATE']._serialized_end=187
-  _globals['_IMAGECREATE_LABELSENTRY']._serialized_start=142
-  _globals['_IMAGECREATE_LABELSENTRY']._serialized_end=187
-  _globals['_IMAGEUPDATE']._serialized_start=190
-  _globals['_IMAGEUPDATE']._serialized_end=324
-  _globals['_IMAGEUPDATE_LABELSENTRY']._serialized_start=142
-  _globals['_IMAGEUPDATE_LABELSENTRY']._serialized_end=187
-  _globals['_IMAGEDELETE']._serialized_start=326
-  _globals['_IMAGEDELETE']._serialized_end=353
+  _globals['_IMAGECREATE']._serialized_start=65
+  _globals['_IMAGECREATE']._serialized_end=211
+  _globals['_IMAGECREATE_LABELSENTRY']._serialized_start=166
+  _globals['_IMAGECREATE_LABELSENTRY']._serialized_end=211
+  _globals['_IMAGEUPDATE']._serialized_start=214
+  _globals['_IMAGEUPDATE']._serialized_end=360
+  _globals['_IMAGEUPDATE_LABELSENTRY']._serialized_start=166
+  _globals['_IMAGEUPDATE_LABELSENTRY']._serialized_end=211
+  _globals['_IMAGEDELETE']._serialized_start=362
+  _globals['_IMAGEDELETE']._serialized_end=389
 # @@protoc_insertion_point(module_scope)

@@ -427,6 +427,11 @@ class TaskManager:
 
     def update(self, ns: str, container_id: str, resources: AnyValue) -> None:
         task = self._task(ns, container_id)
+        try:
+            if not isinstance(json.loads(resources.value), dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            raise errors.InvalidArgument(f"task {q(container_id)}: resources are not valid JSON: {e}") from None
         path = os.path.join(task.bundle, "update.json")
         with open(path, "wb") as f:
             f.write(resources.value)

@@ -175,3 +175,29 @@ def test_created_task_can_be_deleted_before_start(daemon, ns, busybox_tar):  # n
     finally:
         client.close()
         r.remove_everything()
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_update_changes_the_task_cgroup(daemon, ns, busybox_tar, runtime):  # noqa: F811
+    r = Runner(daemon.address, ns, RUNTIMES[runtime])
+    r("images", "import", str(busybox_tar))
+    client = Client(daemon.address)
+    try:
+        r.run("-d", IMAGE, "u1", "sleep", "1000")
+        md = client.md(ns)
+        tasks = tasks_pb2_grpc.TasksStub(client.channel)
+        pid = tasks.Get(tasks_pb2.GetRequest(container_id="u1"), metadata=md).process.pid
+        resources = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                                value=json.dumps({"pids": {"limit": 77}}).encode())
+        tasks.Update(tasks_pb2.UpdateTaskRequest(container_id="u1", resources=resources), metadata=md)
+        with open(f"/proc/{pid}/cgroup") as f:
+            path = next(line.split(":", 2)[2].strip() for line in f if ":pids:" in line)
+        with open(f"/sys/fs/cgroup/pids{path}/pids.max") as f:
+            assert f.read().strip() == "77"
+        bad = any_pb2.Any(type_url=resources.type_url, value=b"{not json")
+        code, details = _code(lambda: tasks.Update(tasks_pb2.UpdateTaskRequest(container_id="u1", resources=bad),
+                                                   metadata=md))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "not valid JSON" in details
+    finally:
+        client.close()
+        r.remove_everything()

@@ -87,6 +87,7 @@ class Task:
     def __init__(self, ns: str, container_id: str, bundle: str, runtime: Runtime, io: IO, no_pivot: bool):
         self.ns, self.id, self.bundle, self.runtime, self.no_pivot = ns, container_id, bundle, runtime, no_pivot
         self.paused = False
+        self.memory_cgroup = ""  # where its OOM kills are counted (found once the init exists)
         self.init = Process(self, "", io)
         self.execs: dict[str, Process] = {}
         self.lock = threading.RLock()
@@ -105,7 +106,8 @@ class Task:
     def save(self) -> None:
         """task.json: what a restarted daemon needs to find the task again (temp, fsync, rename)."""
         data = {"namespace": self.ns, "id": self.id, "binary": self.runtime.binary, "root": self.runtime.root,
-                "no_pivot": self.no_pivot, "paused": self.paused, "init": self.init.record(),
+                "no_pivot": self.no_pivot, "paused": self.paused, "memory_cgroup": self.memory_cgroup,
+                "init": self.init.record(),
                 "execs": {k: p.record() for k, p in self.execs.items()}}
         path = os.path.join(self.bundle, "task.json")
         with open(path + ".tmp", "w") as f:
@@ -145,6 +147,36 @@ def _is_shim_of(pid: int, p: Process) -> bool:
     except OSError:
         return False
     return argv[:1] == [SHIM.encode()] and p.task.bundle.encode() in argv and p.name.encode() in argv
+
+
+def _memory_cgroup(pid: int) -> str:
+    """The directory of pid's memory cgroup: the v1 memory hierarchy's, else the unified one's."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            entries = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return ""
+    for _, controllers, path in entries:
+        if "memory" in controllers.split(","):
+            return "/sys/fs/cgroup/memory" + path
+    for hierarchy, _, path in entries:
+        if hierarchy == "0" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # a pure v2 host
+            return "/sys/fs/cgroup" + path
+    return ""
+
+
+def _oom_kills(cgroup_dir: str) -> int:
+    """The kernel's count of OOM kills in the cgroup (v1 memory.oom_control, v2 memory.events)."""
+    for name in ("memory.oom_control", "memory.events"):
+        try:
+            with open(os.path.join(cgroup_dir, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def _runc_options(value: AnyValue | None) -> runc_options_pb2.Options:
@@ -221,6 +253,7 @@ class TaskManager:
                 self._make_bundle(task, spec, rootfs)
                 task.save()
                 self._spawn_shim(task.init)
+                task.memory_cgroup = _memory_cgroup(task.init.pid)
                 task.save()
         except BaseException:
             self._discard(task)
@@ -275,6 +308,8 @@ class TaskManager:
         wait_shim()
         status, at = _read_exit(p)
         with p.task.events_lock:
+            if not p.exec_id and p.task.memory_cgroup and _oom_kills(p.task.memory_cgroup):
+                self._exchange.publish(p.task.ns, "/tasks/oom", events.TaskOOM(container_id=p.task.id))
             p.set_exited(status, at)
             self._exchange.publish(p.task.ns, "/tasks/exit", events.TaskExit(
                 container_id=p.task.id, id=p.id, pid=p.pid, exit_status=status, exited_at=timestamp(at)))
@@ -477,7 +512,7 @@ class TaskManager:
         init = data["init"]
         task = Task(data["namespace"], data["id"], bundle, Runtime(data["binary"], data["root"]), IO(**init["io"]),
                     data["no_pivot"])
-        task.paused = data["paused"]
+        task.paused, task.memory_cgroup = data["paused"], data["memory_cgroup"]
         task.init.pid, task.init.started, task.init.shim = init["pid"], init["started"], init["shim"]
         for exec_id, rec in data["execs"].items():
             task.execs[exec_id] = Process(task, exec_id, IO(**rec["io"]), rec["pid"], rec["started"], rec["shim"])

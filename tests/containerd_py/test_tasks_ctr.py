@@ -237,3 +237,10 @@ def _chain(c: Ctr) -> str:
     """The committed snapshot of the busybox image (its only layer)."""
     rows = [line.split() for line in c("snapshots", "ls").stdout.splitlines()[1:]]
     return next(row[0] for row in rows if row[-1] == "Committed")
+
+
+def test_out_of_memory_is_reported(runner):
+    hog = "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived"
+    topics = _topics_during(runner, lambda: runner.run("--rm", "--memory-limit", str(16 << 20), IMAGE, "o1",
+                                                       "sh", "-c", hog, check=False))
+    assert "/tasks/oom" in topics and topics.index("/tasks/oom") < topics.index("/tasks/exit"), topics

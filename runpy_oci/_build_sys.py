@@ -25,12 +25,14 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      unsigned long long propagation);
 int rp_capset(unsigned long long effective, unsigned long long permitted,
               unsigned long long inheritable);
+int rp_fork_into_cgroup(int cgroup_fd);
 """
 
 SOURCE = r"""
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,9 +47,23 @@ SOURCE = r"""
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define RP_CLONE_INTO_CGROUP 0x200000000ULL
 
 struct rp_open_how { uint64_t flags, mode, resolve; };
 struct rp_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+struct rp_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+             set_tid, set_tid_size, cgroup;
+};
+
+/* cffi builds for the limited API, which declares these only for a
+   versioned Py_LIMITED_API; they are in the stable ABI since 3.7. */
+PyAPI_FUNC(void) PyOS_BeforeFork(void);
+PyAPI_FUNC(void) PyOS_AfterFork_Parent(void);
+PyAPI_FUNC(void) PyOS_AfterFork_Child(void);
 
 #define RP_RET(expr) do { long _r = (long)(expr); return _r < 0 ? -errno : (int)_r; } while (0)
 
@@ -97,6 +113,29 @@ int rp_capset(unsigned long long effective, unsigned long long permitted,
         { (__u32)(effective >> 32), (__u32)(permitted >> 32), (__u32)(inheritable >> 32) },
     };
     RP_RET(syscall(SYS_capset, &hdr, data));
+}
+
+/* os.fork(), but the child starts in the cgroup2 directory cgroup_fd
+   (clone3 with CLONE_INTO_CGROUP): no migration after the fact, which would
+   wait for cgroup_threadgroup_rwsem. Python's at-fork work runs around it
+   as in os.fork (under the GIL, which cffi released for the call); glibc's
+   fork handlers do not, so only a single-threaded process may call it. */
+int rp_fork_into_cgroup(int cgroup_fd)
+{
+    struct rp_clone_args args = { 0 };
+    args.flags = RP_CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    int err = errno;
+    if (pid == 0)
+        PyOS_AfterFork_Child();
+    else
+        PyOS_AfterFork_Parent();
+    PyGILState_Release(gil);
+    return pid < 0 ? -err : (int)pid;
 }
 """
 

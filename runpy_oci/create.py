@@ -7,14 +7,11 @@ pid or time namespace only applies to children, hence its own fork) and
 exits once it has reported the init's host pid. The init builds the rootfs
 and waits on the exec fifo (see ``runpy_oci.init``).
 
-The first write to a cgroup.procs file costs milliseconds (the kernel waits
-for an RCU grace period), so the runtime moves stage 1 into the cgroup while
-stage 1 and the init get on with their work on the other core, then moves
-the init too (cheap by then; the init may have been forked before stage 1
-joined). The init waits for "attached" only if it is to create a cgroup
-namespace (rooted at that cgroup); the runtime attaches it before it reads
-"ready" in any case. The children import the in-container modules
-themselves, for the same reason.
+Moving a process into a cgroup by its pid makes the kernel wait for an RCU
+grace period (up to 25 ms, most of a ``run``). So nothing is moved by pid:
+stage 1 is born in the container's cgroup on the unified hierarchy
+(``Cgroup.fork``) and moves itself on the v1 ones (``Cgroup.enter``) before
+it does anything else; the init, its child, inherits all of them.
 
 Any failure removes all that was made: state dir, cgroup, processes.
 """
@@ -129,21 +126,14 @@ def _create_in(c, spec, opts, console_sock, made):
         os.set_inheritable(console_fd, False)
     try:
         init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds)
-        stage1 = os.fork()
+        stage1, in_unified = cgroup.fork()
         if stage1 == 0:
             parent.close()
-            _stage1(init_args)
+            _stage1(init_args, in_unified)
         made.pids.append(stage1)
         child.close()
-        _attach(cgroup, stage1)
         init_pid, ready = _handshake(parent, stage1, spec)
         made.pids.insert(0, init_pid)
-        _attach(cgroup, init_pid)
-        if namespaces.creates(spec.linux, "cgroup"):
-            try:
-                parent.send("attached")
-            except BrokenPipeError:
-                pass  # the init failed; _expect_ready reads why
         _reap(stage1)
         made.pids.remove(stage1)
         if not ready:
@@ -164,15 +154,6 @@ def _create_in(c, spec, opts, console_sock, made):
     c.save()
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
-
-
-def _attach(cgroup, pid):
-    """Move pid into the cgroup; a child that has already died has left its
-    reason on the channel, which the caller reads next."""
-    try:
-        cgroup.attach(pid)
-    except ProcessLookupError:
-        pass
 
 
 def _handshake(parent, stage1, spec):
@@ -210,9 +191,12 @@ def _reap(pid):
         raise RuntimeFailure("container setup failed in its namespace stage")
 
 
-def _stage1(a):
-    """In the first child: enter/create namespaces, fork the init, report its pid."""
+def _stage1(a, in_unified):
+    """In the first child: enter the cgroup, enter/create namespaces, fork
+    the init, report its pid."""
     try:
+        # First: the init must inherit it, and a joined mount namespace would hide the cgroupfs.
+        a.cgroup.enter(unified=not in_unified)
         from runpy_oci import init, namespaces
         from runpy_oci import kernel as k
 

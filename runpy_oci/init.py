@@ -66,7 +66,7 @@ def _prepare(a):
         rootfs.readonly_root()
     process.apply_rlimits(proc)
     process.apply_oom_score_adj(proc)
-    _join_cgroup(a)  # while we still have the capabilities to unshare
+    _unshare_cgroup(a)  # while we still have CAP_SYS_ADMIN
     if seccomp_filter is not None and not proc.no_new_privileges:
         # Without no_new_privs loading a filter takes CAP_SYS_ADMIN, which
         # switch_user may drop: load it now (runc does the same).
@@ -77,15 +77,11 @@ def _prepare(a):
     return process.find_executable(proc), seccomp_filter
 
 
-def _join_cgroup(a):
-    """Make the container's cgroup the root of our own cgroup namespace if
-    asked, once the runtime has moved us into it. Without one there is
-    nothing to wait for: the runtime attaches us before it reads "ready"."""
+def _unshare_cgroup(a):
+    """Make the container's cgroup (ours since stage 1 forked us) the root of
+    our own cgroup namespace if asked."""
     if not namespaces.creates(a.spec.linux, "cgroup"):
         return
-    msg = a.channel.recv()
-    if msg is None or msg["type"] != "attached":
-        os._exit(1)
     try:
         k.get().unshare(k.CLONE_NEWCGROUP)
     except OSError as e:

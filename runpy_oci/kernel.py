@@ -133,6 +133,11 @@ class _SysCalls:
             path,
         )
 
+    def fork_into_cgroup(self, cgroup_fd):
+        """os.fork(), the child born in the cgroup2 directory ``cgroup_fd``
+        (clone3 with CLONE_INTO_CGROUP). Only for a single-threaded caller."""
+        return self._check(self._lib.rp_fork_into_cgroup(cgroup_fd))
+
 
 sys_calls = None
 

@@ -3,7 +3,8 @@
 A host is v1 (one hierarchy per controller), v2 (one unified hierarchy) or
 hybrid (v1 controllers plus a cgroup2 mount, usually /sys/fs/cgroup/unified).
 ``Cgroup`` holds the container's directory in every hierarchy the host has and
-does what all layouts share: create, attach, list pids, freeze, remove.
+does what all layouts share: create, fork into or attach, list pids, freeze,
+remove.
 
 Paths follow runc's fs driver: an absolute ``linux.cgroupsPath`` is taken from
 each hierarchy's root; a relative one, or the container ID when it is empty,
@@ -12,6 +13,11 @@ from the caller's own cgroup in that hierarchy.
 import errno
 import os
 import time
+
+
+# clone3 errors of a kernel without it or without CLONE_INTO_CGROUP (or a
+# seccomp filter that refuses it): fork, then join.
+_NO_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.EINVAL, errno.E2BIG)
 
 
 class Hierarchy:
@@ -191,6 +197,49 @@ class Cgroup:
         from runpy_oci.cgroups import resources as apply_resources
 
         apply_resources.apply(self, resources)
+
+    def fork(self):
+        """os.fork(), the child born in the container's cgroup on the unified
+        hierarchy where the kernel can (clone3's CLONE_INTO_CGROUP, Linux
+        5.7): moving a process there afterwards waits for the kernel's
+        cgroup_threadgroup_rwsem, an RCU grace period of up to 25 ms.
+        Returns (pid, whether the child is in it); the child calls
+        ``enter`` next, in any case."""
+        from runpy_oci import kernel
+
+        path = next((self.paths.get(h.mountpoint) for h in self.hierarchies() if h.version == 2), None)
+        if path is None:
+            return os.fork(), False
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return kernel.get().fork_into_cgroup(fd), True
+        except OSError as e:
+            if e.errno not in _NO_CLONE_INTO_CGROUP:
+                raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", path) from None
+            return os.fork(), False
+        finally:
+            os.close(fd)
+
+    def enter(self, unified=True):
+        """Move the calling single-threaded process into the cgroup in every
+        v1 hierarchy, and in the unified one if ``unified``. On v1 it writes
+        "0" to ``tasks``: the kernel moves the calling thread without the
+        rwsem, which it takes for any pid, even one written to ``tasks``.
+        os.open, not open(): this is on ``run``'s critical path, and open()
+        triples its cost in a fresh child."""
+        for h in self.hierarchies():
+            path = self.paths.get(h.mountpoint)
+            if path is None or (h.version == 2 and not unified):
+                continue
+            path += "/tasks" if h.version == 1 else "/cgroup.procs"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"0")
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", path) from None
 
     def attach(self, pid):
         for path in self.paths.values():

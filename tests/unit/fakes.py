@@ -46,5 +46,9 @@ class RecordingSysCalls:
     def mount_setattr(self, *args):
         self._record("mount_setattr", *args)
 
+    def fork_into_cgroup(self, cgroup_fd):
+        self._record("fork_into_cgroup", cgroup_fd)
+        return 4242  # a "child" pid: the fake never forks
+
     def mounts(self):
         return [c for c in self.calls if c[0] == "mount"]

@@ -126,10 +126,50 @@ def running(argv_for, name: str):
         yield proc
     finally:
         if proc:
+            left = _remove_tasks(proc.address) if proc.proc.poll() is None else []
             proc.stop()
+            left += _kill_processes_mentioning(workdir)
         leaked = _unmount_all(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         assert not leaked, f"mounts left behind: {leaked}"
+        assert not proc or not left, f"tasks or processes left behind: {left}"
+
+
+def _remove_tasks(address: str) -> list[str]:
+    """Kills and removes every task and container the daemon still has; returns what it found."""
+    if shutil.which("ctr") is None:
+        return []
+    found = []
+    namespaces = Ctr(address, "default")("namespaces", "ls", "-q", check=False).stdout.split()
+    for ns in namespaces:
+        c = Ctr(address, ns)
+        for cid in c("tasks", "ls", "-q", check=False).stdout.split():
+            found.append(f"task {ns}/{cid}")
+            c("tasks", "kill", "-s", "SIGKILL", cid, check=False)
+            c("tasks", "rm", "-f", cid, check=False)
+        for cid in c("containers", "ls", "-q", check=False).stdout.split():
+            c("containers", "rm", cid, check=False)
+    return found
+
+
+def _kill_processes_mentioning(path: str) -> list[str]:
+    """Processes (shims, say) whose command line names a path under `path`: killed, and listed."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(path.encode() in a for a in argv) and int(entry) != os.getpid():
+            found.append(f"pid {entry}: {b' '.join(argv).decode(errors='replace')[:200]}")
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return found
 
 
 def _containerd_argv(workdir: str) -> list[str]:

@@ -20,8 +20,8 @@ import time
 
 from runpy_oci import namespaces
 from runpy_oci.cgroups import Cgroup
-from runpy_oci.errors import RuntimeFailure
-from runpy_oci.state import Container, proc_stat, rfc3339_nano
+from runpy_oci.errors import HookFailure, RuntimeFailure
+from runpy_oci.state import OCI_VERSION, Container, proc_stat, rfc3339_nano
 from runpy_oci.sync import Channel
 
 
@@ -65,10 +65,24 @@ def create(root, container_id, opts, spec=None, console_sock=None):
     made = _Made()
     try:
         _create_in(c, spec, opts, console_sock, made)
-    except BaseException:
+    except BaseException as e:
         made.undo(c)
+        if spec.hooks and isinstance(e, HookFailure):
+            from runpy_oci import hooks
+
+            hooks.warn_all(spec.hooks, "poststop", _state_json(c.id, spec, 0, "stopped"))
         raise
     return c
+
+
+def _state_json(container_id, spec, pid, status):
+    """The runtime-spec state a hook reads on its stdin."""
+    from runpy_oci import fastjson
+
+    state = {"ociVersion": OCI_VERSION, "id": container_id, "status": status, "pid": pid, "bundle": spec.bundle}
+    if spec.annotations:
+        state["annotations"] = spec.annotations
+    return fastjson.dumps(state)
 
 
 def _check_terminal(spec, opts, console_sock):
@@ -132,12 +146,11 @@ def _create_in(c, spec, opts, console_sock, made):
             _stage1(init_args, in_unified)
         made.pids.append(stage1)
         child.close()
-        init_pid, ready = _handshake(parent, stage1, spec)
+        init_pid, early = _handshake(parent, stage1, spec)
         made.pids.insert(0, init_pid)
         _reap(stage1)
         made.pids.remove(stage1)
-        if not ready:
-            _expect_ready(parent)
+        _expect_ready(parent, early, lambda: _create_hooks(parent, c.id, spec, init_pid))
     finally:
         parent.close()
         os.close(fifo_fd)
@@ -151,6 +164,10 @@ def _create_in(c, spec, opts, console_sock, made):
         freezer_state=cgroup.freezer_state_file(),
         namespaces={ns.type: ns.path for ns in spec.linux.namespaces},
     )
+    if spec.hooks:
+        from runpy_oci import hooks
+
+        c.data["hooks"] = hooks.record(spec.hooks)
     c.save()
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
@@ -158,9 +175,9 @@ def _create_in(c, spec, opts, console_sock, made):
 
 def _handshake(parent, stage1, spec):
     """Drive stage 1: map ids if it made a user namespace; get the init pid.
-    Returns (init pid, whether the init has already reported "ready"): the
-    init and stage 1 share the channel, and the init may get there first."""
-    ready = False
+    Returns (init pid, the init's messages that came first): the init and
+    stage 1 share the channel, and the init may get there first."""
+    early = []
     while True:
         msg = parent.recv()
         if msg is None:
@@ -170,19 +187,41 @@ def _handshake(parent, stage1, spec):
             namespaces.write_id_maps(stage1, spec.linux)
             parent.send("mapped")
         elif kind == "pid":
-            return msg["pid"], ready
-        elif kind == "ready":
-            ready = True
+            return msg["pid"], early
+        elif kind in ("ready", "hooks"):
+            early.append(msg)
         elif kind == "error":
-            raise RuntimeFailure(msg["message"])
+            raise _init_error(msg)
 
 
-def _expect_ready(parent):
-    msg = parent.recv()
-    if msg is None:
-        raise RuntimeFailure("container init exited before it was set up")
-    if msg["type"] == "error":
-        raise RuntimeFailure(msg["message"])
+def _init_error(msg):
+    return (HookFailure if msg.get("hook") else RuntimeFailure)(msg["message"])
+
+
+def _expect_ready(parent, early, on_hooks):
+    """The init's messages until "ready": "hooks" when it is ready for the create hooks."""
+    pending = list(early)
+    while True:
+        msg = pending.pop(0) if pending else parent.recv()
+        if msg is None:
+            raise RuntimeFailure("container init exited before it was set up")
+        if msg["type"] == "ready":
+            return
+        if msg["type"] == "hooks":
+            on_hooks()
+        elif msg["type"] == "error":
+            raise _init_error(msg)
+
+
+def _create_hooks(parent, container_id, spec, init_pid):
+    """prestart and createRuntime here, in the runtime's namespaces; then the
+    init gets the state for its createContainer and startContainer hooks."""
+    from runpy_oci import hooks
+
+    state = _state_json(container_id, spec, init_pid, "creating")
+    hooks.run_all(spec.hooks, "prestart", state)
+    hooks.run_all(spec.hooks, "createRuntime", state)
+    parent.send("state", state=state)
 
 
 def _reap(pid):

@@ -20,5 +20,9 @@ class ContainerExists(RuntimeFailure):
         super().__init__("container with given ID already exists")
 
 
+class HookFailure(RuntimeFailure):
+    """A hook of create or start failed: the container is stopped and poststop runs."""
+
+
 class WrongState(RuntimeFailure):
     """The verb does not apply to the container's current status."""

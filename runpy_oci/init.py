@@ -9,32 +9,32 @@ import os
 
 from runpy_oci import kernel as k
 from runpy_oci import namespaces, process, rootfs
-from runpy_oci.errors import RuntimeFailure
+from runpy_oci.errors import HookFailure, RuntimeFailure
 from runpy_oci.mounts import Root
 
 
 def run(a):
     """Never returns: execs the program, or reports the error and exits."""
     try:
-        exe, seccomp_filter = _prepare(a)
+        exe, seccomp_filter, state = _prepare(a)
         a.channel.send("ready")
-        _wait_for_start(a.fifo_fd)
+        _wait_for_start(a.fifo_fd, a.spec.hooks, state)
         _close_extra_fds(a.preserve_fds)
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
         proc = a.spec.process
         os.execve(exe, proc.args, process.env_dict(proc.env))
     except RuntimeFailure as e:
-        _fail(a, str(e))
+        _fail(a, str(e), hook=isinstance(e, HookFailure))
     except OSError as e:
         _fail(a, f"{e.strerror}: {e.filename}" if e.filename else str(e))
     except BaseException as e:  # anything else is a bug; never return into the CLI
         _fail(a, f"container init: {type(e).__name__}: {e}")
 
 
-def _fail(a, message):
+def _fail(a, message, hook=False):
     try:
-        a.channel.send("error", message=message)
+        a.channel.send("error", message=message, hook=hook)
     except OSError:
         # Already past "ready": the parent is gone; tell whoever reads stderr.
         os.write(2, f"runpy-oci: {message}\n".encode())
@@ -42,8 +42,9 @@ def _fail(a, message):
 
 
 def _prepare(a):
-    """Everything up to the exec; returns the program and the seccomp filter
-    still to load (None if there is none, or it is loaded already)."""
+    """Everything up to the exec; returns the program, the seccomp filter
+    still to load (None if there is none, or it is loaded already) and the
+    state for startContainer hooks (None without hooks that need it)."""
     spec, proc = a.spec, a.spec.process
     os.setsid()
     if a.console_fd is not None:
@@ -53,7 +54,7 @@ def _prepare(a):
         from runpy_oci import seccomp  # libseccomp too must be loaded before the pivot
 
         seccomp_filter = seccomp.Filter(spec.linux.seccomp)
-    _build_rootfs(a)
+    state = _build_rootfs(a)
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:
         console.setup_in_container(a.console_fd, proc.console_size)
@@ -74,7 +75,7 @@ def _prepare(a):
         seccomp_filter = None
     process.switch_user(proc)
     process.enter_cwd(proc.cwd)
-    return process.find_executable(proc), seccomp_filter
+    return process.find_executable(proc), seccomp_filter, state
 
 
 def _unshare_cgroup(a):
@@ -97,8 +98,27 @@ def _build_rootfs(a):
         rootfs.setup_dev(spec, root)
     finally:
         root.close()
+    state = _create_hooks(a) if spec.hooks else None
     rootfs.pivot(spec.root_path, a.no_pivot)
     rootfs.apply_root_propagation(spec)
+    return state
+
+
+def _create_hooks(a):
+    """Before the pivot: the runtime runs prestart and createRuntime and hands
+    us the state; we run createContainer (in the container's namespaces, the
+    path still resolving as the runtime sees it). The state is kept for
+    startContainer; None if no hook needs it."""
+    from runpy_oci import hooks  # also for startContainer: no library is visible after the pivot
+
+    if not hooks.needs_state(a.spec.hooks):
+        return None
+    a.channel.send("hooks")
+    msg = a.channel.recv()
+    if msg is None or msg["type"] != "state":
+        os._exit(1)  # the runtime's hooks failed; it reports why
+    hooks.run_all(a.spec.hooks, "createContainer", msg["state"])
+    return msg["state"]
 
 
 def _ensure_cwd(cwd):
@@ -110,12 +130,25 @@ def _ensure_cwd(cwd):
             raise RuntimeFailure(f"process.cwd: cannot create {cwd}: {e.strerror}") from None
 
 
-def _wait_for_start(fifo_fd):
-    """Block until ``start`` opens the exec fifo for reading, then tell it we go."""
+def _wait_for_start(fifo_fd, hooks, state):
+    """Block until ``start`` opens the exec fifo for reading, run the
+    startContainer hooks, then tell it we go ("0"), or why not ("E" and the
+    message: start reports it, and we exit)."""
     try:
         fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise RuntimeFailure(f"cannot open exec fifo (is /proc mounted in the container?): {e.strerror}") from None
+    if hooks.get("startContainer"):
+        from runpy_oci import hooks as hooklib
+
+        from runpy_oci import fastjson
+
+        created = dict(fastjson.loads(state), status="created")
+        try:
+            hooklib.run_all(hooks, "startContainer", fastjson.dumps(created))
+        except RuntimeFailure as e:
+            os.write(fd, b"E" + str(e).encode())
+            os._exit(1)
     os.write(fd, b"0")
     os.close(fd)
 

@@ -6,7 +6,7 @@ import time
 
 import _signal
 
-from runpy_oci.errors import ContainerNotFound, RuntimeFailure, WrongState
+from runpy_oci.errors import ContainerNotFound, HookFailure, RuntimeFailure, WrongState
 from runpy_oci.state import Container
 
 _SIGNALS = {name[3:]: getattr(_signal, name) for name in dir(_signal) if name.startswith("SIG") and not name.startswith("SIG_")}
@@ -58,6 +58,8 @@ def start_loaded(c):
         # init has not died meanwhile, or we would wait forever.
         os.set_blocking(fd, True)
         first = os.read(fd, 1)
+        if first == b"E":  # a startContainer hook failed; the init has given up
+            raise HookFailure(_read_rest(fd))
         os.set_blocking(fd, False)
         delay = 0.0001
         while not first and not _read_byte(fd):
@@ -71,6 +73,23 @@ def start_loaded(c):
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
+    _run_kept_hooks(c, "poststart", c.oci_state())
+
+
+def _run_kept_hooks(c, kind, state):
+    """poststart and poststop, from state.json: warnings only if they fail."""
+    kept = c.data.get("hooks", {}).get(kind)
+    if kept:
+        from runpy_oci import fastjson, hooks
+
+        hooks.warn_all(hooks.from_record({kind: kept}), kind, fastjson.dumps(state))
+
+
+def _read_rest(fd):
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _read_byte(fd):
@@ -185,4 +204,6 @@ def destroy(c):
         _cgroup(c).destroy()
     except OSError as e:
         raise RuntimeFailure(f"cannot remove cgroup of container {c.id}: {e.strerror}") from None
+    state = c.oci_state()
     c.remove()
+    _run_kept_hooks(c, "poststop", state)

@@ -45,6 +45,10 @@ def debug(msg):
         _emit("debug", msg)
 
 
+def warning(msg):
+    _emit("warning", msg)
+
+
 def fatal(msg):
     if _emit("error", msg):
         sys.stderr.write(msg + "\n")

@@ -2,8 +2,8 @@
 channel, so the init's "ready" may arrive before stage 1's "pid"."""
 import pytest
 
-from runpy_oci.create import _handshake
-from runpy_oci.errors import RuntimeFailure
+from runpy_oci.create import _expect_ready, _handshake
+from runpy_oci.errors import HookFailure, RuntimeFailure
 
 
 class FakeChannel:
@@ -19,13 +19,26 @@ class FakeChannel:
 
 def test_pid_then_ready_is_left_for_later():
     channel = FakeChannel([{"type": "pid", "pid": 42}, {"type": "ready"}])
-    assert _handshake(channel, 7, spec=None) == (42, False)
+    assert _handshake(channel, 7, spec=None) == (42, [])
     assert channel.messages == [{"type": "ready"}]
 
 
-def test_ready_before_pid_is_remembered():
-    channel = FakeChannel([{"type": "ready"}, {"type": "pid", "pid": 42}])
-    assert _handshake(channel, 7, spec=None) == (42, True)
+def test_the_init_messages_before_pid_are_kept_in_order():
+    channel = FakeChannel([{"type": "hooks"}, {"type": "ready"}, {"type": "pid", "pid": 42}])
+    assert _handshake(channel, 7, spec=None) == (42, [{"type": "hooks"}, {"type": "ready"}])
+
+
+def test_expect_ready_runs_the_create_hooks_when_asked():
+    called = []
+    _expect_ready(FakeChannel([{"type": "ready"}]), [{"type": "hooks"}], lambda: called.append(1))
+    assert called == [1]
+
+
+def test_a_hook_failure_in_the_init_is_a_hook_failure():
+    channel = FakeChannel([{"type": "error", "message": "hooks.createContainer[0]: /x exited with status 1",
+                            "hook": True}])
+    with pytest.raises(HookFailure, match="createContainer"):
+        _expect_ready(channel, [], lambda: None)
 
 
 @pytest.mark.parametrize("messages, message", [

@@ -54,6 +54,14 @@ def mount_all(spec, root, cgroup):
             ) from None
 
 
+def _exists(root, inner):
+    try:
+        os.close(root.open(inner))
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _mount_one(m, root, cgroup):
     sys = k.get()
     opts = MountOptions(m.options)
@@ -68,14 +76,16 @@ def _mount_one(m, root, cgroup):
     else:
         is_dir = True
         source = m.source or m.type
+    covers = m.type == "tmpfs" and not bind and _exists(root, m.destination)
     target = root.ensure(m.destination, is_dir=is_dir)
     try:
         if bind:
             sys.mount(source, fd_path(target), None, k.MS_BIND | (opts.flags & k.MS_REC))
         else:
             data = opts.data
-            if m.type == "tmpfs" and "mode=" not in data and os.path.isdir(fd_path(target)):
-                # Like runc: a tmpfs keeps the mode of the directory it covers.
+            if covers and "mode=" not in data and os.path.isdir(fd_path(target)):
+                # Like runc: a tmpfs keeps the mode of a directory it covers
+                # (on a directory made for it, tmpfs's own 1777 stays).
                 mode = stat.S_IMODE(os.stat(fd_path(target)).st_mode)
                 data = ",".join(filter(None, [data, f"mode={mode:o}"]))
             sys.mount(source, fd_path(target), m.type or None, opts.flags & ~k.MS_REMOUNT, data or None)

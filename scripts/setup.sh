@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(runc crun containerd docker-registry skopeo apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time)
+DEB_PACKAGES=(runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -22,6 +22,7 @@ RLIMIT_NAMES = (
 )
 
 DEVICE_TYPES = ("c", "u", "b", "p")
+DEVICE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}  # S_IFCHR, S_IFBLK, S_IFIFO
 
 # sysctl prefixes and the namespace that makes them the container's own
 NAMESPACED_SYSCTLS = (
@@ -152,7 +153,17 @@ class Device:
         needs_numbers = self.type != "p"
         self.major = f.int("major", required=needs_numbers, default=0, minimum=0)
         self.minor = f.int("minor", required=needs_numbers, default=0, minimum=0)
-        self.file_mode = f.int("fileMode", minimum=0, maximum=0o7777)
+        self.file_mode = f.uint32("fileMode")
+        if self.file_mode is not None:
+            # podman passes st_mode, file-type bits included (runc and crun
+            # accept it): keep the permission bits once the type agrees.
+            kind, perm = self.file_mode & 0o170000, self.file_mode & ~0o170000
+            if kind and kind != DEVICE_TYPE_BITS[self.type]:
+                raise ConfigError(f"{f.where('fileMode')}: file type bits {kind:#o} do not match "
+                                  f"device type {self.type!r}")
+            if perm > 0o7777:
+                raise ConfigError(f"{f.where('fileMode')}: {self.file_mode} has bits beyond a file mode")
+            self.file_mode = perm
         self.uid = f.uint32("uid")
         self.gid = f.uint32("gid")
 

@@ -7,7 +7,7 @@ def features():
     from runpy_oci import capabilities, mounts, state
     from runpy_oci.spec import model
 
-    options = set(mounts.FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS) | set(mounts.IGNORED_OPTIONS)
+    options = set(mounts.FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS) | set(mounts.IGNORED_OPTIONS) | {mounts.COPY_UP}
     linux = {
         "namespaces": sorted(model.NAMESPACE_TYPES),
         "capabilities": list(capabilities.NAMES),

@@ -38,7 +38,8 @@ PROPAGATION_OPTIONS = {
 }
 
 # Options runc understands that are not passed to the kernel.
-IGNORED_OPTIONS = ("tmpcopyup", "idmap", "ridmap", "rro", "rrw", "recursive")
+IGNORED_OPTIONS = ("idmap", "ridmap", "rro", "rrw", "recursive")
+COPY_UP = "tmpcopyup"  # a tmpfs starts with a copy of the directory it covers (runc's extension)
 
 # statvfs f_flag bits -> MS_* flags that a bind remount must keep.
 _STATVFS_KEEP = (
@@ -51,12 +52,13 @@ _STATVFS_KEEP = (
 class MountOptions:
     """A mount's option strings split into flags, propagation and fs data."""
 
-    __slots__ = ("flags", "clear", "propagation", "data")
+    __slots__ = ("flags", "clear", "propagation", "data", "copy_up")
 
     def __init__(self, options):
         self.flags = 0
         self.clear = 0
         self.propagation = []
+        self.copy_up = COPY_UP in options
         data = []
         for opt in options:
             if opt in FLAG_OPTIONS:
@@ -65,7 +67,7 @@ class MountOptions:
                 self.clear |= c
             elif opt in PROPAGATION_OPTIONS:
                 self.propagation.append(PROPAGATION_OPTIONS[opt])
-            elif opt not in IGNORED_OPTIONS:
+            elif opt not in IGNORED_OPTIONS and opt != COPY_UP:
                 data.append(opt)
         self.data = ",".join(data)
 

@@ -54,6 +54,56 @@ def mount_all(spec, root, cgroup):
             ) from None
 
 
+def copy_tree(src, dst):
+    """tmpcopyup: what the directory fd ``src`` holds, into the directory fd
+    ``dst`` (the tmpfs now over it), with owners, modes and times; symlinks as
+    links, device nodes and FIFOs as nodes. Every step is relative to a
+    directory fd and never follows a link: image content cannot send the
+    copy anywhere else."""
+    with os.scandir(src) as entries:
+        names = [e.name for e in entries]
+    for name in names:
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            try:
+                copy_tree(sub_src, sub_dst)
+            finally:
+                os.close(sub_src)
+                os.close(sub_dst)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(name, src, dst, st.st_size)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dst)
+        else:
+            continue  # sockets: nothing to copy
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=dst)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+
+
+def _copy_file(name, src, dst, size):
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+    try:
+        fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dst)
+        try:
+            while size > 0:
+                sent = os.sendfile(fout, fin, None, size)
+                if sent == 0:
+                    break
+                size -= sent
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+
+
 def _exists(root, inner):
     try:
         os.close(root.open(inner))
@@ -78,6 +128,7 @@ def _mount_one(m, root, cgroup):
         source = m.source or m.type
     covers = m.type == "tmpfs" and not bind and _exists(root, m.destination)
     target = root.ensure(m.destination, is_dir=is_dir)
+    below = root.open(m.destination, os.O_RDONLY | os.O_DIRECTORY) if covers and opts.copy_up else None
     try:
         if bind:
             sys.mount(source, fd_path(target), None, k.MS_BIND | (opts.flags & k.MS_REC))
@@ -89,8 +140,16 @@ def _mount_one(m, root, cgroup):
                 mode = stat.S_IMODE(os.stat(fd_path(target)).st_mode)
                 data = ",".join(filter(None, [data, f"mode={mode:o}"]))
             sys.mount(source, fd_path(target), m.type or None, opts.flags & ~k.MS_REMOUNT, data or None)
+            if below is not None:
+                above = root.open(m.destination, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    copy_tree(below, above)
+                finally:
+                    os.close(above)
     finally:
         os.close(target)
+        if below is not None:
+            os.close(below)
     extra = opts.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
     remount = extra if bind and (extra or opts.clear) else None
     if remount is not None or opts.propagation:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
-from .harness import bind_mount, kv, mounts_under, wait_for
+from .harness import base_config, bind_mount, kv, mounts_under, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -286,3 +287,23 @@ def test_mount_destination_symlink_escape(runtime, bundle, host_dir, dest):
     assert mounts_under(victim) == []
     assert sorted(os.listdir(victim)) == ["keep"]
     assert (victim / "keep").read_text() == "precious\n"
+
+
+@pytest.mark.deviation("runc", "runc 1.1.5's tmpcopyup fails on a device node (lchown of a node it did not make)")
+def test_tmpcopyup_fills_a_tmpfs_with_what_it_covers(runtime, make_bundle):
+    """runc's tmpcopyup (podman adds it to every --tmpfs): the tmpfs starts with a
+    copy of the directory under it (modes, owners, links, device nodes), and
+    writes go to the tmpfs, not to the image."""
+    cfg = base_config()
+    cfg["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["nosuid", "nodev", "tmpcopyup"]})
+    b = make_bundle(cfg)
+    etc = b.path / "rootfs" / "etc"
+    os.chmod(etc / "passwd", 0o640)
+    os.chown(etc / "passwd", 0, 1000)
+    os.symlink("passwd", etc / "link")
+    os.mknod(etc / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    out = runtime.probe(b, "stat -c '%a %u:%g' /etc/passwd; readlink /etc/link; stat -c '%F %t:%T' /etc/null; "
+                           "grep -c '^root:' /etc/passwd; stat -f -c %T /etc; echo new > /etc/written")
+    assert out.splitlines() == ["640 0:1000", "passwd", "character special file 1:3", "1", "tmpfs"], out
+    assert not (etc / "written").exists()  # the image stayed as it was

@@ -396,8 +396,6 @@ def test_tmpfs_flag_mounts_a_world_writable_tmpfs(podman):
     assert (r.returncode, r.stdout) == (0, "1777 root\nwrote\n"), r.stderr
 
 
-@pytest.mark.deviation("runpy-oci", "the tmpcopyup mount option is accepted and ignored "
-                                    "(mounts.IGNORED_OPTIONS): the image's files under a --tmpfs are hidden")
 def test_tmpfs_over_an_image_directory_copies_its_content_up(podman):
     r = podman(*RUN, "--rm", "--tmpfs", "/etc", IMAGE, "sh", "-c", "ls /etc; grep ^user: /etc/passwd")
     assert r.returncode == 0, r.stderr

@@ -1,12 +1,14 @@
 """``exec``: another process in a running container.
 
-Process tree: runtime --fork--> stage 1 --fork--> the process. Stage 1 joins
-every namespace of the container's init (a pid or time namespace applies only
-to children, hence the second fork), reports the process's host pid and exits.
-The runtime moves the process into the container's cgroup, then lets it go on:
-it applies its own settings (terminal, rlimits, capabilities, user, cwd) and
-the container's seccomp profile, and execs. Its end of the channel is
-close-on-exec, so EOF there means the program runs.
+Process tree: runtime --fork--> stage 1 --fork--> the process. Stage 1 is
+born in the container's cgroup on the unified hierarchy and moves itself on
+the v1 ones, as create's does (``Cgroup.fork`` and ``enter``: nothing is
+moved by pid, which would wait for the kernel), then joins every namespace
+of the container's init (a pid or time namespace applies only to children,
+hence the second fork), reports the process's host pid and exits. The
+process applies its own settings (terminal, rlimits, capabilities, user,
+cwd) and the container's seccomp profile, and execs. Its end of the channel
+is close-on-exec, so EOF there means the program runs.
 
 With --detach the runtime exits once the program runs; the process, whose
 parent (stage 1) is gone, belongs to the caller's subreaper (a containerd
@@ -47,9 +49,10 @@ class ExecOptions:
 class _Args:
     """What the runtime hands to stage 1 and the process across fork."""
 
-    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds")
+    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup")
 
-    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds):
+    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup):
+        self.cgroup = cgroup
         self.process = process
         self.channel = channel
         self.console_fd = console_fd
@@ -101,21 +104,17 @@ def exec_process(root, container_id, opts):
         k.get().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
     parent, child = Channel.pair()
     console_fd = console_sock.fileno() if console_sock is not None else None
-    a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds)
+    cgroup = Cgroup(cgroup_paths)
+    a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup)
     pid = None
     try:
-        stage1 = os.fork()
+        stage1, in_unified = cgroup.fork()
         if stage1 == 0:
             parent.close()
-            _stage1(a)
+            _stage1(a, in_unified)
         child.close()
         pid = _expect_pid(parent)
         _reap(stage1)
-        try:
-            Cgroup(cgroup_paths).attach(pid)
-        except ProcessLookupError:
-            pass  # it failed already; _expect_exec reads why
-        parent.send("go")
         _expect_exec(parent)
     except BaseException:
         if pid is not None:
@@ -202,8 +201,9 @@ def _report_and_exit(channel, e):
         os._exit(1)
 
 
-def _stage1(a):
+def _stage1(a, in_unified):
     try:
+        a.cgroup.enter(unified=not in_unified)  # first: joining the mount namespace hides the cgroupfs
         _join_namespaces(a.init_pid)
         pid = os.fork()
         if pid == 0:
@@ -227,8 +227,6 @@ def _close_fds(first, keep):
 def _process(a):
     """The exec'd process, in every namespace of the container; never returns."""
     try:
-        if a.channel.recv() is None:  # "go": we are in the container's cgroup now
-            os._exit(1)
         proc = a.process
         if a.console_fd is not None:
             from runpy_oci import console

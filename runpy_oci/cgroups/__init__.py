@@ -3,7 +3,7 @@
 A host is v1 (one hierarchy per controller), v2 (one unified hierarchy) or
 hybrid (v1 controllers plus a cgroup2 mount, usually /sys/fs/cgroup/unified).
 ``Cgroup`` holds the container's directory in every hierarchy the host has and
-does what all layouts share: create, fork into or attach, list pids, freeze,
+does what all layouts share: create, fork into and enter, list pids, freeze,
 remove.
 
 Paths follow runc's fs driver: an absolute ``linux.cgroupsPath`` is taken from
@@ -240,17 +240,6 @@ class Cgroup:
                     os.close(fd)
             except OSError as e:
                 raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", path) from None
-
-    def attach(self, pid):
-        for path in self.paths.values():
-            procs = os.path.join(path, "cgroup.procs")
-            try:
-                with open(procs, "w") as f:
-                    f.write(str(pid))
-            except ProcessLookupError:
-                raise
-            except OSError as e:
-                raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", procs) from None
 
     def pids(self):
         """Every process in the container's cgroup (from the first hierarchy that has it)."""

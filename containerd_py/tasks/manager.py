@@ -432,24 +432,23 @@ class TaskManager:
     # -- the rest of the verbs, each one runtime call
 
     def pause(self, ns: str, container_id: str) -> None:
-        task = self._task(ns, container_id)
-        with task.lock:
-            if task.init.status() != RUNNING:
-                raise errors.FailedPrecondition(f"task {q(container_id)} is {task.init.status()}, not running")
-            task.runtime.pause(container_id)
-            task.paused = True
-            task.save()
-        self._exchange.publish(ns, "/tasks/paused", events.TaskPaused(container_id=container_id))
+        self._freeze(ns, container_id, True)
 
     def resume(self, ns: str, container_id: str) -> None:
+        self._freeze(ns, container_id, False)
+
+    def _freeze(self, ns: str, container_id: str, frozen: bool) -> None:
         task = self._task(ns, container_id)
+        want, verb = (RUNNING, task.runtime.pause) if frozen else (PAUSED, task.runtime.resume)
         with task.lock:
-            if task.init.status() != PAUSED:
-                raise errors.FailedPrecondition(f"task {q(container_id)} is {task.init.status()}, not paused")
-            task.runtime.resume(container_id)
-            task.paused = False
+            if task.init.status() != want:
+                raise errors.FailedPrecondition(f"task {q(container_id)} is {task.init.status()}, not {want}")
+            verb(container_id)
+            task.paused = frozen
             task.save()
-        self._exchange.publish(ns, "/tasks/resumed", events.TaskResumed(container_id=container_id))
+        event = events.TaskPaused(container_id=container_id) if frozen else events.TaskResumed(
+            container_id=container_id)
+        self._exchange.publish(ns, "/tasks/paused" if frozen else "/tasks/resumed", event)
 
     def pids(self, ns: str, container_id: str) -> list[tuple[int, str]]:
         """Every process of the task, with the exec id of those that are exec'd processes."""

@@ -26,11 +26,14 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
 int rp_capset(unsigned long long effective, unsigned long long permitted,
               unsigned long long inheritable);
 int rp_fork_into_cgroup(int cgroup_fd);
+int rp_bpf_load_device_filter(const void *insns, unsigned int count, char *log, unsigned int log_size);
+int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd);
 """
 
 SOURCE = r"""
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/bpf.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -113,6 +116,34 @@ int rp_capset(unsigned long long effective, unsigned long long permitted,
         { (__u32)(effective >> 32), (__u32)(permitted >> 32), (__u32)(inheritable >> 32) },
     };
     RP_RET(syscall(SYS_capset, &hdr, data));
+}
+
+/* A cgroup v2 device program (see runpy_oci/cgroups/devicefilter.py); with
+   a log buffer, the verifier explains a refusal there. */
+int rp_bpf_load_device_filter(const void *insns, unsigned int count, char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = log_size;
+    attr.log_level = log_size ? 1 : 0;
+    RP_RET(syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+}
+
+/* Attached beside any program an ancestor has (all must allow), as runc does. */
+int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    RP_RET(syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr));
 }
 
 /* os.fork(), but the child starts in the cgroup2 directory cgroup_fd

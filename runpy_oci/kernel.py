@@ -77,6 +77,7 @@ class _SysCalls:
         from runpy_oci._sys import ffi, lib
 
         self._lib = lib
+        self._ffi = ffi
         self._null = ffi.NULL
 
     @staticmethod
@@ -132,6 +133,22 @@ class _SysCalls:
             self._lib.rp_mount_setattr(dirfd, os.fsencode(path), flags, attr_set, attr_clr, propagation),
             path,
         )
+
+    def attach_device_filter(self, program, cgroup_fd):
+        """Load ``program`` (BPF instructions) as a cgroup device program and
+        attach it to the cgroup2 directory ``cgroup_fd``; a refusal by the
+        verifier raises OSError carrying its log."""
+        ffi = self._ffi
+        insns = ffi.from_buffer(program)
+        fd = self._lib.rp_bpf_load_device_filter(insns, len(program) // 8, ffi.NULL, 0)
+        if fd < 0:
+            log = ffi.new("char[]", 1 << 16)
+            self._lib.rp_bpf_load_device_filter(insns, len(program) // 8, log, 1 << 16)
+            raise OSError(-fd, f"{os.strerror(-fd)}: {ffi.string(log).decode(errors='replace').strip()}")
+        try:
+            self._check(self._lib.rp_bpf_attach_device_filter(fd, cgroup_fd))
+        finally:
+            os.close(fd)
 
     def fork_into_cgroup(self, cgroup_fd):
         """os.fork(), the child born in the cgroup2 directory ``cgroup_fd``

@@ -46,6 +46,9 @@ class RecordingSysCalls:
     def mount_setattr(self, *args):
         self._record("mount_setattr", *args)
 
+    def attach_device_filter(self, program, cgroup_fd):
+        self._record("attach_device_filter", program, cgroup_fd)
+
     def fork_into_cgroup(self, cgroup_fd):
         self._record("fork_into_cgroup", cgroup_fd)
         return 4242  # a "child" pid: the fake never forks

@@ -132,9 +132,22 @@ def test_devices_v1_rules_in_order_then_the_defaults():
     assert ("devices.allow", "c 1:3 rwm") in writes[3:]
 
 
-def test_devices_v2_is_an_error_not_a_silent_drop():
-    with pytest.raises(ConfigError, match="^linux.resources.devices: "):
-        apply_to("devices", 2, {"devices": [{"allow": False, "access": "rwm"}]})
+def test_devices_v2_attach_a_device_program_to_the_cgroup(tmp_path):
+    from runpy_oci import kernel
+    from runpy_oci.cgroups.devicefilter import compile_rules
+    from runpy_oci.cgroups.devices import _default_rules
+    from fakes import RecordingSysCalls
+
+    d = RecordingDir(2)
+    d.path = str(tmp_path)
+    fake = RecordingSysCalls()
+    previous = kernel.use(fake)
+    try:
+        cg_resources.load("devices").set_v2(d, res({"devices": [{"allow": False, "access": "rwm"}]}))
+    finally:
+        kernel.use(previous)
+    ((_, program, _),) = [c for c in fake.calls if c[0] == "attach_device_filter"]
+    assert program == compile_rules([("a", None, None, "rwm", False)] + _default_rules())
 
 
 def test_network_and_unified():

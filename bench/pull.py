@@ -23,18 +23,15 @@ their resident memory (RSS) after the pulls. Prints numbers and ratios
 (ours/containerd); decides nothing. See bench/README.md. Needs root.
 Python 3.11 standard library only.
 """
-import argparse
 import gzip
 import hashlib
 import io
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -42,6 +39,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+import benchlib
+from benchlib import START_DEADLINE, cell, fmt, loadavg, log, ratio, rotate, stat_fields, summary, version
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -54,13 +54,8 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONTENT_BLOBS = ("io.containerd.content.v1.content", "blobs", "sha256")
 CONTENT_INGEST = ("io.containerd.content.v1.content", "ingest")
 OVERLAY_SNAPSHOTS = ("io.containerd.snapshotter.v1.overlayfs", "snapshots")
-START_DEADLINE = 60  # seconds; only guards against a hang
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def log(msg=""):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -216,62 +211,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Service:
+class Service(benchlib.Service):
     """A long-running process of the bench, in its own session, logging to a file."""
 
-    def __init__(self, name, argv, workdir, env=None):
-        self.name, self.argv, self.workdir = name, argv, workdir
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        with open(self.log_path, "wb") as logf:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env=env)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def log_tail(self, n=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def check_alive(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait()
-        # Anything it left in its session (it should have left nothing).
-        left = [p for p in session_members(self.proc.pid)]
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Stops it (see benchlib.Service.stop) and kills what it left in its
+        session (it should have left nothing); returns those pids."""
+        super().stop()
+        left = session_members(self.proc.pid)
+        benchlib.kill_all(left)
         return left
 
 
 def session_members(sid):
     pids = []
-    for ent in os.listdir("/proc"):
-        if not ent.isdigit():
-            continue
+    for pid in benchlib.proc_pids():
         try:
-            with open(f"/proc/{ent}/stat", "rb") as f:
-                rest = f.read().rsplit(b")", 1)[1].split()
+            rest = stat_fields(pid)
             if int(rest[3]) == sid and rest[0] not in (b"Z", b"X"):
-                pids.append(int(ent))
+                pids.append(pid)
         except (OSError, IndexError, ValueError):
             pass
     return pids
@@ -312,18 +270,7 @@ def start_daemon(tmp, name, python, containerd):
                 "--address", address]
         env = dict(os.environ, PYTHONPATH=REPO)
     else:
-        with open(f"{workdir}/config.toml", "w") as f:
-            f.write(f"""version = 2
-root = "{workdir}/root"
-state = "{workdir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.tracing",
-                    "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "{address}"
-[ttrpc]
-  address = "{address}.ttrpc"
-""")
-        argv = [containerd, "--config", f"{workdir}/config.toml"]
+        argv = [containerd, "--config", benchlib.write_containerd_config(workdir, address)]
         env = None
     svc = Service(name, argv, workdir, env)
     svc.address, svc.root = address, f"{workdir}/root"
@@ -347,13 +294,9 @@ def proc_status(pid):
 def tree(pid):
     """pid and its descendants."""
     children = {}
-    for ent in os.listdir("/proc"):
-        if not ent.isdigit():
-            continue
+    for p in benchlib.proc_pids():
         try:
-            with open(f"/proc/{ent}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(ent))
+            children.setdefault(int(stat_fields(p)[1]), []).append(p)
         except (OSError, IndexError, ValueError):
             pass
     out, todo = [], [pid]
@@ -376,9 +319,7 @@ def tree_rss(pid):
 
 def cpu_ms(pid):
     """User + system CPU of a process (its threads included) so far, and of its reaped children."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        rest = f.read().rsplit(b")", 1)[1].split()
-    ticks = sum(int(x) for x in rest[11:15])  # utime stime cutime cstime
+    ticks = sum(int(x) for x in stat_fields(pid)[11:15])  # utime stime cutime cstime
     return ticks * 1000 / CLK_TCK
 
 
@@ -395,7 +336,7 @@ class Bench:
         note_stderr, so is anything printed on stderr by a command that worked."""
         out_path, err_path = os.path.join(self.tmp, "ctr.out"), os.path.join(self.tmp, "ctr.err")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            argv = [self.ctr, "--address", daemon.address, "--connect-timeout", "30s", "-n", ns, *args]
+            argv = benchlib.ctr_argv(self.ctr, daemon, ns, *args)
             t0 = time.perf_counter_ns()
             p = subprocess.Popen(argv, stdin=self.devnull, stdout=out, stderr=err)
             try:
@@ -418,18 +359,6 @@ class Bench:
             for line in err_text.splitlines():
                 self.errors.append((daemon.name, f"{what}, exit 0, on stderr", 0, line))
         return ok, (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000, text
-
-    def wait_ready(self, daemon):
-        deadline = time.monotonic() + START_DEADLINE
-        while time.monotonic() < deadline:
-            daemon.check_alive()
-            if os.path.exists(daemon.address):
-                r = subprocess.run([self.ctr, "--address", daemon.address, "version"], stdin=self.devnull,
-                                   capture_output=True, timeout=30)
-                if r.returncode == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"{daemon.name} did not answer on {daemon.address}:\n{daemon.log_tail()}")
 
     # -- one cold pull ---------------------------------------------------------
     def new_ns(self, daemon, image):
@@ -497,49 +426,6 @@ class Bench:
 
 
 # --------------------------------------------------------------------------
-# Statistics and printing
-
-def summary(xs):
-    if not xs:
-        return None
-    s = sorted(xs)
-    q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
-    return {"n": len(s), "median": statistics.median(s), "p25": q[0], "p75": q[2],
-            "min": s[0], "max": s[-1], "samples": [round(x, 3) for x in xs]}
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def fmt(x, nd=1):
-    return "-" if x is None else f"{x:.{nd}f}"
-
-
-def cell(s, nd=0):
-    if s is None:
-        return "failed"
-    if s["n"] == 1:
-        return fmt(s["median"], nd)
-    return f"{fmt(s['median'], nd)} [{fmt(s['p25'], nd)}-{fmt(s['p75'], nd)}]"
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def version(argv):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
-        return out.splitlines()[0] if out else "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-# --------------------------------------------------------------------------
 
 IMAGES = ("single", "multi")
 
@@ -563,8 +449,7 @@ def bench_all(args, b, daemons, host, facts, results):
     samples = {img: {n: [] for n in names} for img in IMAGES}
     for i in range(args.runs):
         for img in IMAGES:
-            order = daemons if i % 2 == 0 else daemons[::-1]
-            for d in order:
+            for d in rotate(daemons, i):
                 s = b.pull(d, img, refs[img], layers[img])
                 if s:
                     samples[img][d.name].append(s)
@@ -591,12 +476,9 @@ def bench_all(args, b, daemons, host, facts, results):
 def report(args, daemons, results, facts):
     names = [d.name for d in daemons]
     p = print
-    h = results["host"]
-    p()
-    p(f"pull benchmark  ({h['cpus']} CPUs, kernel {h['kernel']}, {args.runs} cold pulls per image per daemon"
-      f" after one warm-up pull, {results['elapsed_s']:.0f} s)")
-    p(f"  load average at start {h['loadavg_start']}, at end {h['loadavg_end']}"
-      " (samples are interleaved: other load hits both daemons alike)")
+    benchlib.print_head("pull", results["host"],
+                        f"{args.runs} cold pulls per image per daemon after one warm-up pull, ", results["elapsed_s"],
+                        " (samples are interleaved: other load hits both daemons alike)")
     for n in names:
         p(f"  {n:10} {results['versions'][n]}")
     p(f"  client: {results['versions']['ctr']} for both; registry: docker-registry on 127.0.0.1, plain HTTP")
@@ -650,56 +532,31 @@ def report(args, daemons, results, facts):
 
 
 def print_errors(b, leaks, interrupted):
-    if b.errors:
-        print()
-        print("errors seen (verbatim; one example per kind, with its count):")
-        if interrupted:
-            print("  (interrupted run: the last errors may be the interruption's doing)")
-        groups = {}
-        for name, what, status, text in b.errors:
-            line = (text.strip().splitlines() or [f"(exit status {status}, no output)"])[-1]
-            key = (name != "ours", name, what, _normalize(line))
-            if key in groups:
-                groups[key][0] += 1
-            else:
-                groups[key] = [1, line]
-        for (_, name, what, _), (count, line) in sorted(groups.items()):
-            print(f"  [{name}] {what} ({count}x): {line[:300]}")
-    if leaks:
-        print()
-        print("left behind (the bench removed them):")
-        for line in leaks:
-            print(f"  {line}")
+    benchlib.print_error_groups(b.errors, _normalize, 300, interrupted)
+    benchlib.print_leaks(leaks, "left behind (the bench removed them):")
 
 
 def _normalize(text):
-    import re
-    text = re.sub(r"bp\d+-[\w.-]+", "<ns>", text)
-    text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z?", "<time>", text)
-    return re.sub(r"\b\d+\b", "<n>", text)
+    return benchlib.normalize(text, (r"bp\d+-[\w.-]+", "<ns>"))
 
 
 def cleanup(services, tmp):
     leaks = []
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    benchlib.ignore_signals()
     for svc in reversed(services):
         left = svc.stop()
         if left:
             leaks.append(f"[{svc.name}] {len(left)} process(es) left in its session: {left[:5]} (killed)")
-    with open("/proc/self/mountinfo") as f:
-        mnts = [line.split()[4] for line in f if line.split()[4].startswith(tmp + "/")]
+    mnts = benchlib.mounts_under(tmp)
     if mnts:
         leaks.append(f"{len(mnts)} mount(s) under {tmp}, e.g. {mnts[0]} (unmounted)")
-        for m in sorted(mnts, key=lambda p: -p.count("/")):
-            subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        benchlib.unmount_all(mnts)
     shutil.rmtree(tmp, ignore_errors=True)
     return leaks
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--runs", type=int, help="cold pulls per image per daemon (default 7, --quick 2)")
     ap.add_argument("--quick", action="store_true", help="2 pulls per image per daemon")
     ap.add_argument("--size-mb", type=float, default=50, help="size of the single-layer image (default 50 MB)")
@@ -723,17 +580,14 @@ def main():
         if not os.access(path, os.X_OK):
             sys.exit(f"pull.py: {what} not found at {path} (run: bash scripts/setup.sh)")
 
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    benchlib.interrupt_on(signal.SIGTERM, signal.SIGHUP)
 
     tmp = tempfile.mkdtemp(prefix="bench-pull-")
     os.chdir("/")
     b = Bench(tmp, args.ctr)
     services = []
     leaks = []
-    results = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_start": loadavg()},
+    results = {"host": benchlib.host_facts(),
                "runs": args.runs, "versions": {}, "summary": {}}
     facts = {}
     rc = 0
@@ -758,7 +612,7 @@ def main():
             services.append(d)
             daemons.append(d)
         for d in daemons:
-            b.wait_ready(d)
+            benchlib.wait_ready(args.ctr, d)
         results["versions"] = {
             "ours": "containerd_py " + version([args.python, "-m", "containerd_py.daemon", "--version"]).split(" ", 1)[-1]
             + f" (python {version([args.python, '-V']).split()[-1]})",
@@ -767,28 +621,18 @@ def main():
         bench_all(args, b, daemons, registry.host, facts, results)
         results["host"]["loadavg_end"] = loadavg()
     except KeyboardInterrupt:
-        log("\ninterrupted: cleaning up ...")
-        rc = 130
+        rc = benchlib.interrupted()
     except Exception:
-        import traceback
-        traceback.print_exc()
-        log("failed: cleaning up ...")
+        rc = benchlib.failed()
         for svc in services:
             if svc.proc.poll() is not None:
                 log(f"{svc.name} log:\n{svc.log_tail()}")
-        rc = 1
     finally:
         leaks = cleanup(services, tmp)
     if rc == 0:
         report(args, daemons, results, facts)
-    results["errors"] = [{"daemon": n, "what": w, "status": str(s), "output": t} for n, w, s, t in b.errors]
-    results["leaks"] = leaks
-    print_errors(b, leaks, rc == 130)
-    if args.json and rc == 0:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"\nresults written to {args.json}")
-    return rc
+    results["errors"] = benchlib.errors_json(b.errors)
+    return benchlib.end_run(rc, results, leaks, lambda leaks, intr: print_errors(b, leaks, intr), args.json)
 
 
 if __name__ == "__main__":

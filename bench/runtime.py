@@ -13,11 +13,9 @@ Samples are interleaved across runtimes (with a rotating order) after a
 warm-up. Prints numbers and ratios (ours/runc, ours/crun); decides nothing.
 See bench/README.md. Needs root. Python 3.11 standard library only.
 """
-import argparse
 import ctypes
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -25,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import benchlib
+from benchlib import cell, fmt, kill_all, loadavg, log, ratio, rotate, stat_fields, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -45,10 +46,6 @@ def _check(ret, what):
 
 def setns(fd):
     _check(_libc.setns(fd, CLONE_NEWNS), "setns(CLONE_NEWNS)")
-
-
-def log(msg=""):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -148,9 +145,7 @@ class Bench:
                 self.orphans.discard(pid)
                 return True
             try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    st = f.read().rsplit(b")", 1)[1].split()[0]
-                if st in (b"Z", b"X"):  # exited; not our child to reap
+                if stat_fields(pid)[0] in (b"Z", b"X"):  # exited; not our child to reap
                     return True
             except (FileNotFoundError, ProcessLookupError, IndexError):
                 return True
@@ -164,34 +159,6 @@ def read_pid(path):
             return int(f.read().strip() or 0)
     except (OSError, ValueError):
         return 0
-
-
-# --------------------------------------------------------------------------
-# Statistics and printing
-
-def summary(xs):
-    if not xs:
-        return None
-    s = sorted(xs)
-    q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
-    return {"n": len(s), "median": statistics.median(s), "p25": q[0], "p75": q[2],
-            "min": s[0], "max": s[-1], "samples": [round(x, 3) for x in xs]}
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def fmt(x, nd=1):
-    return "-" if x is None else f"{x:.{nd}f}"
-
-
-def cell(s, nd=1):
-    if s is None:
-        return "failed"
-    return f"{fmt(s['median'], nd)} [{fmt(s['p25'], nd)}-{fmt(s['p75'], nd)}]"
 
 
 # --------------------------------------------------------------------------
@@ -240,26 +207,8 @@ def private_mntns_without_unified():
     return fd
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def version(binary):
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
-        return out.splitlines()[0] if out else "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
 # --------------------------------------------------------------------------
 # Benchmarks
-
-def rotate(seq, i):
-    i %= len(seq)
-    return seq[i:] + seq[:i]
-
 
 class Ids:
     def __init__(self):
@@ -480,12 +429,9 @@ def report(args, rts, results):
     names = [rt.name for rt in rts]
     others = [n for n in names if n != "ours"]
     p = print
-    p()
-    h = results["host"]
-    p(f"runtime benchmark  ({h['cpus']} CPUs, kernel {h['kernel']}, {args.runs} samples per verb, "
-      f"warm-up {args.warmup}, {results['elapsed_s']:.0f} s)")
-    p(f"  load average at start {h['loadavg_start']}, at end {h['loadavg_end']}"
-      f" (other work on the machine adds noise to all runtimes alike: samples are interleaved)")
+    benchlib.print_head("runtime", results["host"], f"{args.runs} samples per verb, warm-up {args.warmup}, ",
+                        results["elapsed_s"],
+                        " (other work on the machine adds noise to all runtimes alike: samples are interleaved)")
     for rt in rts:
         p(f"  {rt.name:5} {rt.binary}  ({results['versions'][rt.name]})")
     p(f"  bundle: busybox, `runc spec` config, args [\"true\"], root.readonly={results['bundle_readonly']}")
@@ -498,7 +444,7 @@ def report(args, rts, results):
     for v, per in results["verbs"].items():
         cells = []
         for n in names:
-            c = cell(per[n])
+            c = cell(per[n], 1, spread_of_one=True)
             got = per[n]["n"] if per[n] else 0
             if got < args.runs:
                 c += "*"
@@ -582,18 +528,11 @@ def print_errors(b, leaks, interrupted=False):
                     groups[key] = [1, line]
         for (_, name, verb, _), (count, line) in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1][0])):
             print(f"  [{name}] {verb} ({count}x): {line}")
-    if leaks:
-        print()
-        print("left behind by the runtimes (the bench removed them):")
-        for line in leaks:
-            print(f"  {line}")
+    benchlib.print_leaks(leaks, "left behind by the runtimes (the bench removed them):")
 
 
 def _normalize(text):
-    import re
-    text = re.sub(r"rb\d+-[\w.-]+", "<id>", text)
-    text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z?", "<time>", text)
-    return re.sub(r"\b\d+\b", "<n>", text)
+    return benchlib.normalize(text, (r"rb\d+-[\w.-]+", "<id>"))
 
 
 # --------------------------------------------------------------------------
@@ -617,33 +556,16 @@ def find_cgroups(prefix):
     return found
 
 
-def procs_in_our_cgroups(prefix):
-    pids = []
-    for ent in os.listdir("/proc"):
-        if not ent.isdigit():
-            continue
-        try:
-            with open(f"/proc/{ent}/cgroup") as f:
-                if f"/{prefix}-" in f.read():
-                    pids.append(int(ent))
-        except OSError:
-            pass
-    return pids
-
-
 def our_children():
     me = os.getpid()
     kids = []
-    for ent in os.listdir("/proc"):
-        if not ent.isdigit():
-            continue
+    for pid in benchlib.proc_pids():
         try:
-            with open(f"/proc/{ent}/stat", "rb") as f:
-                rest = f.read().rsplit(b")", 1)[1].split()
+            rest = stat_fields(pid)
             if int(rest[1]) == me and rest[0] not in (b"Z", b"X"):
-                with open(f"/proc/{ent}/cmdline", "rb") as f:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                kids.append((int(ent), cmd[:120]))
+                kids.append((pid, cmd[:120]))
         except (OSError, IndexError, ValueError):
             pass
     return kids
@@ -653,8 +575,7 @@ def cleanup(b, rts, ids, tmp):
     """Delete every container we made, then check and repair leftovers.
     Returns descriptions of what the runtimes left behind."""
     leaks = []
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    benchlib.ignore_signals()
     try:
         setns(b.host_ns)
         os.chdir("/")
@@ -666,10 +587,7 @@ def cleanup(b, rts, ids, tmp):
         b.reap_nohang()
         time.sleep(0.01)
     for pid in list(b.inflight):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_all([pid])
         b.wait(pid)
     for rt in rts:
         ids_left = set(rt.live)
@@ -691,14 +609,10 @@ def cleanup(b, rts, ids, tmp):
     time.sleep(0.05)
     b.reap_nohang()
     # Processes and cgroups named after our container ids.
-    pids = procs_in_our_cgroups(ids.prefix)
+    pids = benchlib.pids_in_cgroups(f"/{ids.prefix}-")
     if pids:
         leaks.append(f"{len(pids)} process(es) still in cgroups named after our containers: {pids[:10]} (killed)")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(pids)
         time.sleep(0.1)
         b.reap_nohang()
     cgs = find_cgroups(ids.prefix)
@@ -716,12 +630,10 @@ def cleanup(b, rts, ids, tmp):
                 except OSError as e:
                     leaks.append(f"could not remove {dirpath}: {e}")
     # Mounts under our temp dir in the host mount namespace.
-    with open("/proc/self/mountinfo") as f:
-        mnts = [line.split()[4] for line in f if line.split()[4].startswith(tmp + "/")]
+    mnts = benchlib.mounts_under(tmp)
     if mnts:
         leaks.append(f"{len(mnts)} mount(s) under {tmp} in the host namespace, e.g. {mnts[0]} (unmounted)")
-        for m in sorted(mnts, key=lambda p: -p.count("/")):
-            subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        benchlib.unmount_all(mnts)
     # Anything of ours still alive is our child: we are a subreaper, so every
     # orphan of a runtime we ran (e.g. an init whose `create` was interrupted)
     # was handed to us.
@@ -736,11 +648,7 @@ def cleanup(b, rts, ids, tmp):
     if kids:
         leaks.append(f"{len(kids)} orphaned process(es) left: "
                      + "; ".join(f"{pid} {cmd}" for pid, cmd in kids[:5]) + " (killed)")
-        for pid, _ in kids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(pid for pid, _ in kids)
         deadline = time.monotonic() + 5
         while our_children() and time.monotonic() < deadline:
             b.reap_nohang()
@@ -778,8 +686,7 @@ def _capture(b, rt, args):
 # --------------------------------------------------------------------------
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--runs", type=int, help="samples per verb per runtime (default 100, --quick 10)")
     ap.add_argument("--quick", action="store_true", help="fewer samples, smaller batches (~15 s)")
     ap.add_argument("--containers", type=int, help="containers per throughput batch (default 50, --quick 20)")
@@ -806,10 +713,7 @@ def main():
         wanted = ["ours"] + [n for n in ("runc", "crun") if n in args.only.split(",")]
 
     # Termination by SIGTERM/SIGHUP behaves like Ctrl-C: cleanup still runs.
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    benchlib.interrupt_on(signal.SIGTERM, signal.SIGHUP)
     # Container inits orphaned by `create`/`run -d` come to us to be reaped,
     # as they would to a containerd shim.
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
@@ -820,8 +724,7 @@ def main():
     ids = Ids()
     rts = []
     leaks = []
-    results = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(),
-                        "hybrid_cgroups": host_has_unified(), "loadavg_start": loadavg()},
+    results = {"host": benchlib.host_facts(hybrid_cgroups=host_has_unified()),
                "runs": args.runs, "containers": args.containers, "rounds": args.rounds,
                "warmup": args.warmup, "versions": {}, "summary": {}}
     rc = 0
@@ -835,30 +738,20 @@ def main():
             rt = Runtime(name, binaries[name], os.path.join(tmp, f"root-{name}"), ns)
             rt.stderr_path = os.path.join(tmp, f"stderr-{name}.log")
             rt.stderr_fd = os.open(rt.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            results["versions"][name] = version(rt.binary)
+            results["versions"][name] = benchlib.version([rt.binary, "--version"], timeout=10)
             rts.append(rt)
         bench_all(args, b, rts, true_b, sleep_b, ids, results)
         results["host"]["loadavg_end"] = loadavg()
     except KeyboardInterrupt:
-        log("\ninterrupted: cleaning up ...")
-        rc = 130
+        rc = benchlib.interrupted()
     except Exception:
-        import traceback
-        traceback.print_exc()
-        log("failed: cleaning up ...")
-        rc = 1
+        rc = benchlib.failed()
     finally:
         leaks = cleanup(b, rts, ids, tmp)
     if rc == 0:
         report(args, rts, results)
     results["errors"] = [{"runtime": n, "verb": v, "status": s, "stderr": t} for n, v, s, t in b.errors]
-    results["leaks"] = leaks
-    print_errors(b, leaks, rc == 130)
-    if args.json and rc == 0:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"\nresults written to {args.json}")
-    return rc
+    return benchlib.end_run(rc, results, leaks, lambda leaks, intr: print_errors(b, leaks, intr), args.json)
 
 
 if __name__ == "__main__":

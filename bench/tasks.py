@@ -24,19 +24,18 @@ container, task, daemon and mount it made, also on failure or Ctrl-C, and
 lists anything left behind. See bench/README.md. Needs root. Python 3.11
 standard library only. Only local unix sockets: no network.
 """
-import argparse
-import json
 import os
-import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+import benchlib
+from benchlib import cell, fmt, kill_all, loadavg, log, med, mounts_under, ratio, rotate, version
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -46,61 +45,19 @@ OUR_SHIM = "containerd-py-shim"
 THEIR_SHIM = "containerd-shim-runc-v2"
 FIFO_DIR = "/run/containerd/fifo"   # where ctr makes its stdio FIFOs
 CGROUP_ROOT = "/sys/fs/cgroup"
-START_DEADLINE = 60  # seconds; only guards against a hang
 CTR_TIMEOUT = 120    # seconds for one ctr command; only guards against a hang
 KiB = 1024
-
-
-def log(msg=""):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
 # The two daemons
 
-class Daemon:
-    """One daemon of the bench, in its own session and directory, logging to a file."""
+class Daemon(benchlib.Service):
+    """One daemon of the bench, in its own session and directory, logging to daemon.log there."""
 
     def __init__(self, name, label, argv, workdir, address, env=None):
-        self.name, self.label, self.workdir, self.address = name, label, workdir, address
-        self.log_path = os.path.join(workdir, "daemon.log")
-        with open(self.log_path, "wb") as logf:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env=env)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def log_tail(self, n=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def check_alive(self):
-        if not self.alive():
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def stop(self):
-        """SIGTERM, then SIGKILL to its process group after 30 s; returns how it went."""
-        if self.proc.poll() is not None:
-            return f"had already exited with {self.proc.returncode}"
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-            return None
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-            return "did not stop within 30 s of SIGTERM (SIGKILLed)"
+        super().__init__(name, argv, workdir, env, log_name="daemon.log")
+        self.label, self.address = label, address
 
 
 def start_ours(tmp, python):
@@ -120,28 +77,12 @@ def start_containerd(tmp, binary):
     workdir = os.path.join(tmp, "containerd")
     os.mkdir(workdir)
     address = f"{workdir}/containerd.sock"
-    with open(f"{workdir}/config.toml", "w") as f:
-        f.write(f"""version = 2
-root = "{workdir}/root"
-state = "{workdir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.tracing",
-                    "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "{address}"
-[ttrpc]
-  address = "{address}.ttrpc"
-""")
-    return Daemon("containerd", "containerd", [binary, "--config", f"{workdir}/config.toml"], workdir, address)
+    config = benchlib.write_containerd_config(workdir, address)
+    return Daemon("containerd", "containerd", [binary, "--config", config], workdir, address)
 
 
 # --------------------------------------------------------------------------
 # /proc
-
-def _procs():
-    for ent in os.listdir("/proc"):
-        if ent.isdigit():
-            yield int(ent)
-
 
 def cmdline(pid):
     try:
@@ -153,8 +94,7 @@ def cmdline(pid):
 
 def proc_state(pid):
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+        return benchlib.stat_fields(pid)[0].decode()
     except (OSError, IndexError):
         return None
 
@@ -200,7 +140,7 @@ def shims_of(daemon):
     want = OUR_SHIM if daemon.name == "ours" else THEIR_SHIM
     mark = daemon.workdir + "/" if daemon.name == "ours" else daemon.address
     out = []
-    for pid in _procs():
+    for pid in benchlib.proc_pids():
         argv = cmdline(pid)
         if argv and argv[0].endswith(want) and any(mark in a for a in argv[1:]) and live(pid):
             out.append(pid)
@@ -210,7 +150,7 @@ def shims_of(daemon):
 def all_shims(tmp):
     """Every live shim (either kind) whose argv names this bench's directory."""
     out = []
-    for pid in _procs():
+    for pid in benchlib.proc_pids():
         argv = cmdline(pid)
         if argv and (argv[0].endswith(OUR_SHIM) or argv[0].endswith(THEIR_SHIM)) \
                 and any(tmp + "/" in a for a in argv[1:]) and live(pid):
@@ -221,23 +161,7 @@ def all_shims(tmp):
 def container_procs(ns):
     """Live processes in a cgroup of this bench's namespace: `ctr` puts a
     container in the cgroup /NS/ID, with either runtime."""
-    needle = f":/{ns}/"
-    out = []
-    for pid in _procs():
-        try:
-            with open(f"/proc/{pid}/cgroup") as f:
-                text = f.read()
-        except OSError:
-            continue
-        if needle in text and live(pid):
-            out.append(pid)
-    return out
-
-
-def mounts_under(path):
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == path or p.startswith(path.rstrip("/") + "/")]
+    return [pid for pid in benchlib.pids_in_cgroups(f":/{ns}/") if live(pid)]
 
 
 def cgroup_dirs(ns):
@@ -254,19 +178,6 @@ def cgroup_dirs(ns):
                 if os.path.isdir(os.path.join(base, ent)):
                     out.append(os.path.join(base, ent))
     return out
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def version(argv):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL).stdout
-        return out.splitlines()[0] if out else "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
 
 
 # --------------------------------------------------------------------------
@@ -293,7 +204,7 @@ class Bench:
         """One ctr command against daemon; (ok, wall ms, stdout). Failures are
         recorded with what ctr printed; with note_stderr, so is anything a
         successful command printed on stderr."""
-        argv = [self.ctr, "--address", daemon.address, "--connect-timeout", "30s", "-n", self.ns, *args]
+        argv = benchlib.ctr_argv(self.ctr, daemon, self.ns, *args)
         t0 = time.perf_counter_ns()
         # Its own process group: a Ctrl-C at the terminal reaches the bench
         # only, which then lets the commands in flight finish and cleans up.
@@ -321,18 +232,6 @@ class Bench:
                 for line in err.splitlines():
                     self.errors.append((daemon.name, f"{what}, exit 0, on stderr", 0, line))
         return ok, (t1 - t0) / 1e6, out
-
-    def wait_ready(self, daemon):
-        deadline = time.monotonic() + START_DEADLINE
-        while time.monotonic() < deadline:
-            daemon.check_alive()
-            if os.path.exists(daemon.address):
-                r = subprocess.run([self.ctr, "--address", daemon.address, "version"], stdin=subprocess.DEVNULL,
-                                   capture_output=True, timeout=30)
-                if r.returncode == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"{daemon.name} did not answer on {daemon.address}:\n{daemon.log_tail()}")
 
     def run_rm(self, daemon, tag, runc_binary=None):
         """One timed `ctr run --rm IMAGE ID true`; its wall ms, or None if it failed."""
@@ -392,39 +291,11 @@ class Bench:
 
 
 # --------------------------------------------------------------------------
-# Statistics and printing
+# Statistics
 
 def summary(xs):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return None
-    s = sorted(xs)
-    q = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else [s[0]] * 3
-    return {"n": len(s), "median": statistics.median(s), "p25": q[0], "p75": q[2],
-            "min": s[0], "max": s[-1], "samples": [round(x, 3) for x in xs]}
-
-
-def med(s):
-    return s["median"] if s else None
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def fmt(x, nd=1):
-    return "-" if x is None else f"{x:.{nd}f}"
-
-
-def cell(s, nd=0, failed=0):
-    if s is None:
-        return "failed"
-    star = "*" if failed else ""
-    if s["n"] == 1:
-        return fmt(s["median"], nd) + star
-    return f"{fmt(s['median'], nd)} [{fmt(s['p25'], nd)}-{fmt(s['p75'], nd)}]{star}"
+    """benchlib.summary with the inclusive quantiles this bench reports."""
+    return benchlib.summary(xs, method="inclusive")
 
 
 # --------------------------------------------------------------------------
@@ -444,8 +315,7 @@ def latency(args, b, ours, theirs, runpy, runc, results):
     samples = {key: [] for key, *_ in configs}
     failed = {key: 0 for key, *_ in configs}
     for i in range(args.runs):
-        k = i % len(configs)
-        for key, d, binary, _ in configs[k:] + configs[:k]:
+        for key, d, binary, _ in rotate(configs, i):
             ms = b.run_rm(d, "rm-" + key.replace("+", "-"), binary)
             samples[key].append(ms)
             failed[key] += ms is None
@@ -463,7 +333,7 @@ def throughput(args, b, daemons, results):
     cps = {d.name: [] for d in daemons}
     failed = {d.name: 0 for d in daemons}
     for r in range(args.rounds):
-        for d in (daemons if r % 2 == 0 else daemons[::-1]):
+        for d in rotate(daemons, r):
             counter = iter(range(args.containers))
             fails = []
 
@@ -513,7 +383,7 @@ def supervision(args, b, daemons, results):
     run_d = {d.name: [] for d in daemons}
     ids = {d.name: [] for d in daemons}
     for i in range(args.running):
-        for d in (daemons if i % 2 == 0 else daemons[::-1]):
+        for d in rotate(daemons, i):
             d.check_alive()
             cid = b.new_id(d, "run")
             ids[d.name].append(cid)
@@ -568,12 +438,9 @@ def supervision(args, b, daemons, results):
 
 def report(args, results):
     p = print
-    h = results["host"]
     v = results["versions"]
-    p()
-    p(f"tasks benchmark  ({h['cpus']} CPUs, kernel {h['kernel']}, {results['elapsed_s']:.0f} s)")
-    p(f"  load average at start {h['loadavg_start']}, at end {h['loadavg_end']}"
-      " (samples are interleaved: other load hits every daemon alike)")
+    benchlib.print_head("tasks", results["host"], "", results["elapsed_s"],
+                        " (samples are interleaved: other load hits every daemon alike)")
     p(f"  ours        {v['ours']}; default runtime {v['runpy-oci']}, shim {OUR_SHIM} (C)")
     p(f"  containerd  {v['containerd']}; default runtime {v['runc']}, shim {THEIR_SHIM}")
     p(f"  client: {v['ctr']} for both; image {IMAGE} from bundles/make-busybox-image.py, ctr images import")
@@ -669,11 +536,8 @@ def report(args, results):
 
 
 def _normalize(text, ns):
-    text = text.replace(ns, "<ns>")
-    text = re.sub(r"<ns>-[\w.-]+", "<id>", text)
-    text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z?", "<time>", text)
-    text = re.sub(r"/run/containerd/fifo/\d+", "<fifo>", text)
-    return re.sub(r"\b\d+\b", "<n>", text)
+    return benchlib.normalize(text.replace(ns, "<ns>"), (r"<ns>-[\w.-]+", "<id>"),
+                              (r"/run/containerd/fifo/\d+", "<fifo>"))
 
 
 def _log_message(line):
@@ -693,21 +557,7 @@ def _log_message(line):
 
 
 def print_errors(b, leaks, interrupted):
-    if b.errors:
-        print()
-        print("errors seen (verbatim; one example per kind, with its count):")
-        if interrupted:
-            print("  (interrupted run: the last errors may be the interruption's doing)")
-        groups = {}
-        for name, what, status, text in b.errors:
-            line = (text.strip().splitlines() or [f"(exit status {status}, no output)"])[-1]
-            key = (name != "ours", name, what, _normalize(line, b.ns))
-            if key in groups:
-                groups[key][0] += 1
-            else:
-                groups[key] = [1, line]
-        for (_, name, what, _), (count, line) in sorted(groups.items()):
-            print(f"  [{name}] {what} ({count}x): {line[:400]}")
+    benchlib.print_error_groups(b.errors, lambda line: _normalize(line, b.ns), 400, interrupted)
     if b.daemon_log:
         print()
         print("warnings and errors in the daemons' logs (one example per message, with its count):")
@@ -721,27 +571,16 @@ def print_errors(b, leaks, interrupted):
                 groups[key] = [1, msg]
         for (_, name, _), (count, msg) in sorted(groups.items()):
             print(f"  [{name}] ({count}x): {msg[:300]}")
-    print()
     if leaks:
-        print("left behind (the bench removed them):")
-        for line in leaks:
-            print(f"  {line}")
+        benchlib.print_leaks(leaks, "left behind (the bench removed them):")
     else:
+        print()
         print("left behind: nothing (no shim or container process, no mount, no cgroup, no FIFO directory)")
-
-
-def _kill_all(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def cleanup(b, daemons, tmp, fifo_before):
     leaks = []
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    benchlib.ignore_signals()
     b.stop.set()
     # 1. Every task and container of ours, in each daemon still alive.
     for d in daemons:
@@ -764,7 +603,7 @@ def cleanup(b, daemons, tmp, fifo_before):
     if procs:
         leaks.append(f"{len(procs)} container process(es) alive after cleanup: "
                      + ", ".join(f"{pid} {' '.join(cmdline(pid))[:160]}" for pid in procs[:3]) + " (killed)")
-    _kill_all(shims + procs)
+    kill_all(shims + procs)
     # 4. What the daemons logged as warnings or errors (their logs go with the directory).
     for d in daemons:
         try:
@@ -778,8 +617,7 @@ def cleanup(b, daemons, tmp, fifo_before):
     mnts = mounts_under(tmp)
     if mnts:
         leaks.append(f"{len(mnts)} mount(s) under {tmp}, e.g. {mnts[0]} (unmounted)")
-        for m in sorted(mnts, key=lambda p: -p.count("/")):
-            subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        benchlib.unmount_all(mnts)
     shutil.rmtree(tmp, ignore_errors=True)
     if os.path.exists(tmp):
         leaks.append(f"{tmp} could not be removed")
@@ -822,8 +660,7 @@ def cleanup(b, daemons, tmp, fifo_before):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer samples, smaller batches (a smoke test)")
     ap.add_argument("--runs", type=int, help="`ctr run --rm` samples per manager/runtime pair (default 40, --quick 6)")
     ap.add_argument("--warmup", type=int, help="warm-up runs per pair (default 3, --quick 2)")
@@ -859,11 +696,7 @@ def main():
     if not os.access(os.path.join(REPO, "containerd_py", "shim", OUR_SHIM), os.X_OK):
         sys.exit(f"tasks.py: containerd_py/shim/{OUR_SHIM} is not built (run: bash scripts/setup.sh)")
 
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    benchlib.interrupt_on(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     tmp = tempfile.mkdtemp(prefix="bench-tasks-")
     os.chdir("/")
@@ -874,7 +707,7 @@ def main():
     except OSError:
         fifo_before = set()
     daemons = []
-    results = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_start": loadavg()},
+    results = {"host": benchlib.host_facts(),
                "namespace": ns, "versions": {}, "summary": {},
                "options": {k: getattr(args, k) for k in ("runs", "warmup", "containers", "parallel", "rounds",
                                                          "running", "settle")}}
@@ -890,7 +723,7 @@ def main():
         daemons.append(start_ours(tmp, args.python))
         daemons.append(start_containerd(tmp, args.containerd))
         for d in daemons:
-            b.wait_ready(d)
+            benchlib.wait_ready(args.ctr, d)
         ours, theirs = daemons
         for d in daemons:
             ok, _, _ = b.run_ctr(d, "images", "import", tar, what="images import")
@@ -914,31 +747,20 @@ def main():
         results["host"]["loadavg_end"] = loadavg()
         results["elapsed_s"] = time.monotonic() - t_start
     except KeyboardInterrupt:
-        log("\ninterrupted: cleaning up ...")
-        rc = 130
+        rc = benchlib.interrupted()
     except Exception:
-        import traceback
-        traceback.print_exc()
-        log("failed: cleaning up ...")
+        rc = benchlib.failed()
         for d in daemons:
             if not d.alive():
                 log(f"{d.name} log:\n{d.log_tail()}")
-        rc = 1
     finally:
         log("cleaning up ...")
         leaks = cleanup(b, daemons, tmp, fifo_before)
     if rc == 0:
         report(args, results)
-    results["errors"] = [{"daemon": n, "what": w, "status": str(s), "output": t} for n, w, s, t in b.errors]
+    results["errors"] = benchlib.errors_json(b.errors)
     results["daemon_log"] = [{"daemon": n, "line": line} for n, line in b.daemon_log]
-    results["leaks"] = leaks
-    print_errors(b, leaks, rc == 130)
-    if args.json and rc == 0:
-        out = {k: v for k, v in results.items() if not k.startswith("_")}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"\nresults written to {args.json}")
-    return rc
+    return benchlib.end_run(rc, results, leaks, lambda leaks, intr: print_errors(b, leaks, intr), args.json)
 
 
 if __name__ == "__main__":

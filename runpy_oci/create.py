@@ -28,9 +28,10 @@ from runpy_oci.sync import Channel
 class InitArgs:
     """What the runtime hands to stage 1 and the init across fork."""
 
-    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds")
+    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds", "seccomp_fd")
 
-    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds):
+    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds, seccomp_fd=None):
+        self.seccomp_fd = seccomp_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
         self.spec = spec
         self.channel = channel
         self.fifo_fd = fifo_fd
@@ -138,8 +139,10 @@ def _create_in(c, spec, opts, console_sock, made):
     if console_sock is not None:
         console_fd = console_sock.fileno()
         os.set_inheritable(console_fd, False)
+    agent_socks = _agent_sockets(spec)
     try:
-        init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds)
+        init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds,
+                             agent_socks[1].fileno() if agent_socks else None)
         stage1, in_unified = cgroup.fork()
         if stage1 == 0:
             parent.close()
@@ -150,12 +153,16 @@ def _create_in(c, spec, opts, console_sock, made):
         made.pids.insert(0, init_pid)
         _reap(stage1)
         made.pids.remove(stage1)
-        _expect_ready(parent, early, lambda: _create_hooks(parent, c.id, spec, init_pid))
+        _expect_ready(parent, early, {
+            "hooks": lambda: _create_hooks(parent, c.id, spec, init_pid),
+            "seccomp": lambda: _to_seccomp_agent(agent_socks[0], c.id, spec, init_pid)})
     finally:
         parent.close()
         os.close(fifo_fd)
         if console_sock is not None:
             console_sock.close()
+        for sock in agent_socks:
+            sock.close()
     st = proc_stat(init_pid)
     c.data.update(
         pid=init_pid,
@@ -198,8 +205,9 @@ def _init_error(msg):
     return (HookFailure if msg.get("hook") else RuntimeFailure)(msg["message"])
 
 
-def _expect_ready(parent, early, on_hooks):
-    """The init's messages until "ready": "hooks" when it is ready for the create hooks."""
+def _expect_ready(parent, early, handlers):
+    """The init's messages until "ready": "hooks" when it is ready for the create
+    hooks, "seccomp" when it has put its seccomp listener fd on the agent socket."""
     pending = list(early)
     while True:
         msg = pending.pop(0) if pending else parent.recv()
@@ -207,10 +215,37 @@ def _expect_ready(parent, early, on_hooks):
             raise RuntimeFailure("container init exited before it was set up")
         if msg["type"] == "ready":
             return
-        if msg["type"] == "hooks":
-            on_hooks()
+        if msg["type"] in handlers:
+            handlers[msg["type"]]()
         elif msg["type"] == "error":
             raise _init_error(msg)
+
+
+def _agent_sockets(spec):
+    """(runtime end, init end) of a socket pair for the seccomp listener fd, when a rule notifies."""
+    sc = spec.linux.seccomp
+    if sc is None or not sc.notifies:
+        return ()
+    import socket
+
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def _to_seccomp_agent(sock, container_id, spec, pid, status="creating"):
+    """A listener fd from the container (its init's, or an exec'd process's), on
+    to the seccomp agent at listenerPath with the state."""
+    import socket
+
+    from runpy_oci import fastjson, seccomp
+
+    _, fds, _, _ = socket.recv_fds(sock, 64, 1)
+    if not fds:
+        raise RuntimeFailure("linux.seccomp: the init sent no listener fd")
+    try:
+        state = fastjson.loads(_state_json(container_id, spec, pid, status))
+        seccomp.send_to_agent(spec.linux.seccomp, fds[0], pid, state)
+    finally:
+        os.close(fds[0])
 
 
 def _create_hooks(parent, container_id, spec, init_pid):
@@ -279,7 +314,7 @@ def _stage1(a, in_unified):
 def _close_fds_except(a):
     """Drop every descriptor of the runtime the container has no use for; above
     all the container's lock, which would otherwise stay held by the init."""
-    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd}
+    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd}
     keep.update(range(3, 3 + a.preserve_fds))
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

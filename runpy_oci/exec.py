@@ -20,7 +20,7 @@ import os
 from runpy_oci import kernel as k
 from runpy_oci import process as process_settings
 from runpy_oci.cgroups import Cgroup
-from runpy_oci.create import _reap, _write_pid_file
+from runpy_oci.create import _agent_sockets, _reap, _to_seccomp_agent, _write_pid_file
 from runpy_oci.errors import RuntimeFailure, WrongState
 from runpy_oci.state import Container
 from runpy_oci.sync import Channel
@@ -49,10 +49,11 @@ class ExecOptions:
 class _Args:
     """What the runtime hands to stage 1 and the process across fork."""
 
-    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup")
+    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup", "agent_fd")
 
-    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup):
+    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup, agent_fd=None):
         self.cgroup = cgroup
+        self.agent_fd = agent_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
         self.process = process
         self.channel = channel
         self.console_fd = console_fd
@@ -105,7 +106,9 @@ def exec_process(root, container_id, opts):
     parent, child = Channel.pair()
     console_fd = console_sock.fileno() if console_sock is not None else None
     cgroup = Cgroup(cgroup_paths)
-    a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup)
+    agent_socks = _agent_sockets(spec)
+    a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup,
+              agent_socks[1].fileno() if agent_socks else None)
     pid = None
     try:
         stage1, in_unified = cgroup.fork()
@@ -115,7 +118,7 @@ def exec_process(root, container_id, opts):
         child.close()
         pid = _expect_pid(parent)
         _reap(stage1)
-        _expect_exec(parent)
+        _expect_exec(parent, lambda: _to_seccomp_agent(agent_socks[0], container_id, spec, pid, "running"))
     except BaseException:
         if pid is not None:
             _kill(pid)
@@ -124,6 +127,8 @@ def exec_process(root, container_id, opts):
         parent.close()
         if console_sock is not None:
             console_sock.close()
+        for sock in agent_socks:
+            sock.close()
     if opts.pid_file:
         _write_pid_file(opts.pid_file, pid)
     if opts.detach:
@@ -150,11 +155,14 @@ def _expect_pid(parent):
     return msg["pid"]
 
 
-def _expect_exec(parent):
-    """EOF: the channel's close-on-exec end went with the exec; else the error."""
-    msg = parent.recv()
-    if msg is not None and msg["type"] == "error":
-        raise RuntimeFailure(msg["message"])
+def _expect_exec(parent, on_seccomp):
+    """EOF: the channel's close-on-exec end went with the exec; "seccomp": the
+    process's listener fd is on the agent socket; else the error."""
+    while (msg := parent.recv()) is not None:
+        if msg["type"] == "seccomp":
+            on_seccomp()
+        elif msg["type"] == "error":
+            raise RuntimeFailure(msg["message"])
 
 
 def _kill(pid):
@@ -214,6 +222,18 @@ def _stage1(a, in_unified):
         _report_and_exit(a.channel, e)
 
 
+def _load_seccomp(a):
+    """Load the filter; with SCMP_ACT_NOTIFY rules, its listener fd goes to the
+    runtime (and on to the seccomp agent) before the program runs."""
+    a.seccomp.load()
+    if a.agent_fd is not None:
+        import socket
+
+        with socket.socket(fileno=a.agent_fd) as sock:
+            socket.send_fds(sock, [b"seccomp"], [a.seccomp.notify_fd()])
+        a.channel.send("seccomp")
+
+
 def _close_fds(first, keep):
     """No runtime descriptor may leak into the container (CVE-2024-21626); the
     channel's close-on-exec ends stay until the exec."""
@@ -236,8 +256,8 @@ def _process(a):
         process_settings.apply_rlimits(proc)
         process_settings.apply_oom_score_adj(proc)
         seccomp_filter = a.seccomp
-        if seccomp_filter is not None and not proc.no_new_privileges:
-            seccomp_filter.load()  # needs CAP_SYS_ADMIN without no_new_privs: before the switch
+        if seccomp_filter is not None and (not proc.no_new_privileges or a.agent_fd is not None):
+            _load_seccomp(a)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
             seccomp_filter = None
         process_settings.switch_user(proc)
         process_settings.enter_cwd(proc.cwd)

@@ -19,6 +19,7 @@ _FIXED_ACTIONS = {
     "SCMP_ACT_TRAP": lib.SCMP_ACT_TRAP,
     "SCMP_ACT_ALLOW": lib.SCMP_ACT_ALLOW,
     "SCMP_ACT_LOG": lib.SCMP_ACT_LOG,
+    "SCMP_ACT_NOTIFY": lib.SCMP_ACT_NOTIFY,
 }
 _OPERATORS = {
     "SCMP_CMP_NE": lib.SCMP_CMP_NE, "SCMP_CMP_LT": lib.SCMP_CMP_LT, "SCMP_CMP_LE": lib.SCMP_CMP_LE,
@@ -95,3 +96,27 @@ class Filter:
 
     def load(self):
         _check(lib.seccomp_load(self._ctx), "linux.seccomp: cannot load the filter")
+
+    def notify_fd(self):
+        """The listener fd of a loaded filter with SCMP_ACT_NOTIFY rules (for the seccomp agent)."""
+        fd = lib.seccomp_notify_fd(self._ctx)
+        _check(fd, "linux.seccomp: no listener fd for SCMP_ACT_NOTIFY")
+        return fd
+
+
+def send_to_agent(sc, listener_fd, pid, state):
+    """The runtime-spec's seccomp agent protocol: one connection to listenerPath, one
+    container process state (JSON) with the listener fd (SCM_RIGHTS), then close."""
+    import socket
+
+    from runpy_oci import fastjson
+
+    message = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"], "pid": pid,
+               "metadata": sc.listener_metadata, "state": state}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(sc.listener_path)
+            socket.send_fds(s, [fastjson.dumps(message).encode()], [listener_fd])
+    except OSError as e:
+        raise RuntimeFailure(f"{sc.path}.listenerPath: cannot send the seccomp fd to {sc.listener_path}: "
+                             f"{e.strerror}") from None

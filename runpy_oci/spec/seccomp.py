@@ -3,9 +3,10 @@ validation accepts, what ``runpy_oci.seccomp`` maps onto libseccomp and what
 ``features`` reports."""
 from runpy_oci.errors import ConfigError
 
-# SCMP_ACT_NOTIFY needs a seccomp agent (listenerPath), which is not supported.
+# SCMP_ACT_NOTIFY hands the syscall to a seccomp agent listening on listenerPath.
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-           "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+           "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
+NOTIFY = "SCMP_ACT_NOTIFY"
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
              "SCMP_CMP_MASKED_EQ")
 ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
@@ -48,11 +49,14 @@ class Rule:
 
 
 class Seccomp:
-    __slots__ = ("path", "default_action", "default_errno_ret", "architectures", "flags", "syscalls")
+    __slots__ = ("path", "default_action", "default_errno_ret", "architectures", "flags", "syscalls",
+                 "listener_path", "listener_metadata")
 
     def __init__(self, f):
         self.path = f.path
         self.default_action = _action(f, "defaultAction", True)
+        if self.default_action == NOTIFY:
+            raise ConfigError(f"{f.where('defaultAction')}: SCMP_ACT_NOTIFY cannot be the default action")
         self.default_errno_ret = f.uint32("defaultErrnoRet")
         self.architectures = f.str_list("architectures")
         for i, arch in enumerate(self.architectures):
@@ -62,6 +66,15 @@ class Seccomp:
         for i, flag in enumerate(self.flags):
             if flag not in FLAGS:
                 raise ConfigError(f"{f.where('flags')}[{i}]: unknown seccomp flag {flag!r}")
-        if f.has("listenerPath"):
-            raise ConfigError(f"{f.where('listenerPath')}: seccomp agents (SCMP_ACT_NOTIFY) are not supported")
         self.syscalls = [Rule(r) for r in f.obj_list("syscalls")]
+        self.listener_path = f.str("listenerPath", default="")
+        self.listener_metadata = f.str("listenerMetadata", default="")
+        if self.notifies and not self.listener_path:
+            raise ConfigError(f"{f.where('listenerPath')}: required when a rule uses SCMP_ACT_NOTIFY")
+        if self.listener_path and not self.listener_path.startswith("/"):
+            raise ConfigError(f"{f.where('listenerPath')}: must be an absolute path, got {self.listener_path!r}")
+
+    @property
+    def notifies(self):
+        """Some syscall goes to a seccomp agent: the filter's listener fd must reach it."""
+        return any(r.action == NOTIFY for r in self.syscalls)

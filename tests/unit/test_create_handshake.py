@@ -28,17 +28,19 @@ def test_the_init_messages_before_pid_are_kept_in_order():
     assert _handshake(channel, 7, spec=None) == (42, [{"type": "hooks"}, {"type": "ready"}])
 
 
-def test_expect_ready_runs_the_create_hooks_when_asked():
+def test_expect_ready_serves_the_init_in_the_order_it_asks():
     called = []
-    _expect_ready(FakeChannel([{"type": "ready"}]), [{"type": "hooks"}], lambda: called.append(1))
-    assert called == [1]
+    channel = FakeChannel([{"type": "seccomp"}, {"type": "ready"}])
+    _expect_ready(channel, [{"type": "hooks"}], {"hooks": lambda: called.append("hooks"),
+                                                 "seccomp": lambda: called.append("seccomp")})
+    assert called == ["hooks", "seccomp"]
 
 
 def test_a_hook_failure_in_the_init_is_a_hook_failure():
     channel = FakeChannel([{"type": "error", "message": "hooks.createContainer[0]: /x exited with status 1",
                             "hook": True}])
     with pytest.raises(HookFailure, match="createContainer"):
-        _expect_ready(channel, [], lambda: None)
+        _expect_ready(channel, [], {})
 
 
 @pytest.mark.parametrize("messages, message", [

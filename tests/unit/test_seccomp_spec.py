@@ -14,13 +14,15 @@ def parse(data):
 
 @pytest.mark.parametrize("data,message", [
     ({}, "linux.seccomp.defaultAction: required field is missing"),
-    ({"defaultAction": "SCMP_ACT_NOTIFY"}, "linux.seccomp.defaultAction: unknown or unsupported seccomp action"),
+    ({"defaultAction": "SCMP_ACT_NOTIFY"}, "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
+     "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["x86_64"]},
      "linux.seccomp.architectures[0]: unknown architecture 'x86_64'"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NEW_LISTENER"]},
      "linux.seccomp.flags[0]: unknown seccomp flag"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"},
-     "linux.seccomp.listenerPath: seccomp agents"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "run/agent.sock"},
+     "linux.seccomp.listenerPath: must be an absolute path"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]},
      "linux.seccomp.syscalls[0].names: must name at least one syscall"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",

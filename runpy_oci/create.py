@@ -18,7 +18,7 @@ Any failure removes all that was made: state dir, cgroup, processes.
 import os
 import time
 
-from runpy_oci import namespaces
+from runpy_oci import namespaces, sealed
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import HookFailure, RuntimeFailure
 from runpy_oci.state import OCI_VERSION, Container, proc_stat, rfc3339_nano
@@ -28,9 +28,11 @@ from runpy_oci.sync import Channel
 class InitArgs:
     """What the runtime hands to stage 1 and the init across fork."""
 
-    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds", "seccomp_fd")
+    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds", "seccomp_fd",
+                 "exec_fd")
 
-    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds, seccomp_fd=None):
+    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds, seccomp_fd, exec_fd):
+        self.exec_fd = exec_fd  # the sealed exec helper (runpy_oci.sealed)
         self.seccomp_fd = seccomp_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
         self.spec = spec
         self.channel = channel
@@ -140,9 +142,10 @@ def _create_in(c, spec, opts, console_sock, made):
         console_fd = console_sock.fileno()
         os.set_inheritable(console_fd, False)
     agent_socks = _agent_sockets(spec)
+    exec_fd = sealed.memfd()
     try:
         init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds,
-                             agent_socks[1].fileno() if agent_socks else None)
+                             agent_socks[1].fileno() if agent_socks else None, exec_fd)
         stage1, in_unified = cgroup.fork()
         if stage1 == 0:
             parent.close()
@@ -163,6 +166,7 @@ def _create_in(c, spec, opts, console_sock, made):
             console_sock.close()
         for sock in agent_socks:
             sock.close()
+        os.close(exec_fd)
     st = proc_stat(init_pid)
     c.data.update(
         pid=init_pid,
@@ -314,7 +318,7 @@ def _stage1(a, in_unified):
 def _close_fds_except(a):
     """Drop every descriptor of the runtime the container has no use for; above
     all the container's lock, which would otherwise stay held by the init."""
-    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd}
+    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd, a.exec_fd}
     keep.update(range(3, 3 + a.preserve_fds))
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

@@ -19,6 +19,7 @@ import os
 
 from runpy_oci import kernel as k
 from runpy_oci import process as process_settings
+from runpy_oci import sealed
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.create import _agent_sockets, _reap, _to_seccomp_agent, _write_pid_file
 from runpy_oci.errors import RuntimeFailure, WrongState
@@ -49,9 +50,11 @@ class ExecOptions:
 class _Args:
     """What the runtime hands to stage 1 and the process across fork."""
 
-    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup", "agent_fd")
+    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup", "agent_fd",
+                 "exec_fd")
 
-    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup, agent_fd=None):
+    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup, agent_fd, exec_fd):
+        self.exec_fd = exec_fd  # the sealed exec helper (runpy_oci.sealed)
         self.cgroup = cgroup
         self.agent_fd = agent_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
         self.process = process
@@ -107,8 +110,9 @@ def exec_process(root, container_id, opts):
     console_fd = console_sock.fileno() if console_sock is not None else None
     cgroup = Cgroup(cgroup_paths)
     agent_socks = _agent_sockets(spec)
+    exec_fd = sealed.memfd()
     a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup,
-              agent_socks[1].fileno() if agent_socks else None)
+              agent_socks[1].fileno() if agent_socks else None, exec_fd)
     pid = None
     try:
         stage1, in_unified = cgroup.fork()
@@ -129,6 +133,7 @@ def exec_process(root, container_id, opts):
             console_sock.close()
         for sock in agent_socks:
             sock.close()
+        os.close(exec_fd)
     if opts.pid_file:
         _write_pid_file(opts.pid_file, pid)
     if opts.detach:
@@ -234,16 +239,6 @@ def _load_seccomp(a):
         a.channel.send("seccomp")
 
 
-def _close_fds(first, keep):
-    """No runtime descriptor may leak into the container (CVE-2024-21626); the
-    channel's close-on-exec ends stay until the exec."""
-    for fd in sorted(keep):
-        if fd >= first:
-            os.closerange(first, fd)
-            first = fd + 1
-    os.closerange(first, 1 << 20)
-
-
 def _process(a):
     """The exec'd process, in every namespace of the container; never returns."""
     try:
@@ -259,12 +254,18 @@ def _process(a):
         if seccomp_filter is not None and (not proc.no_new_privileges or a.agent_fd is not None):
             _load_seccomp(a)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
             seccomp_filter = None
+        # Non-dumpable from here to the execve (which resets it): once its
+        # capabilities are the container's, a container process could open
+        # our /proc/PID/exe, the runtime's interpreter (CVE-2019-5736).
+        k.get().prctl(k.PR_SET_DUMPABLE, 0)
         process_settings.switch_user(proc)
         process_settings.enter_cwd(proc.cwd)
         exe = process_settings.find_executable(proc)
-        _close_fds(3 + a.preserve_fds, keep=(a.channel.read_fd, a.channel.write_fd))
+        # the channel's and the helper's close-on-exec descriptors stay until the exec
+        process_settings.close_fds_from(3 + a.preserve_fds, keep=(a.channel.read_fd, a.channel.write_fd,
+                                                                   a.exec_fd))
         if seccomp_filter is not None:
             seccomp_filter.load()
-        os.execve(exe, proc.args, process_settings.env_dict(proc.env))
+        sealed.execve(a.exec_fd, exe, proc.args, process_settings.env_dict(proc.env))
     except BaseException as e:
         _report_and_exit(a.channel, e)

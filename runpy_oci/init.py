@@ -8,7 +8,7 @@ after "ready" only the fifo handshake and the exec remain.
 import os
 
 from runpy_oci import kernel as k
-from runpy_oci import namespaces, process, rootfs
+from runpy_oci import namespaces, process, rootfs, sealed
 from runpy_oci.errors import HookFailure, RuntimeFailure
 from runpy_oci.mounts import Root
 
@@ -19,11 +19,11 @@ def run(a):
         exe, seccomp_filter, state = _prepare(a)
         a.channel.send("ready")
         _wait_for_start(a.fifo_fd, a.spec.hooks, state)
-        _close_extra_fds(a.preserve_fds)
+        process.close_fds_from(3 + a.preserve_fds, keep=(a.exec_fd,))  # (the helper is close-on-exec)
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
         proc = a.spec.process
-        os.execve(exe, proc.args, process.env_dict(proc.env))
+        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env))
     except RuntimeFailure as e:
         _fail(a, str(e), hook=isinstance(e, HookFailure))
     except OSError as e:
@@ -75,6 +75,10 @@ def _prepare(a):
         # switch_user may drop: load it now (runc does the same).
         _load_seccomp(a, seccomp_filter)
         seccomp_filter = None
+    # Non-dumpable from here to the execve (which resets it): once its
+    # capabilities are the container's, a container process could open
+    # our /proc/PID/exe, the runtime's interpreter (CVE-2019-5736).
+    k.get().prctl(k.PR_SET_DUMPABLE, 0)
     process.switch_user(proc)
     if seccomp_filter is not None and a.seccomp_fd is not None:
         _load_seccomp(a, seccomp_filter)  # its agent must have the fd before start
@@ -169,7 +173,3 @@ def _wait_for_start(fifo_fd, hooks, state):
     os.write(fd, b"0")
     os.close(fd)
 
-
-def _close_extra_fds(preserve_fds):
-    """No runtime descriptor may leak into the container (CVE-2024-21626)."""
-    os.closerange(3 + preserve_fds, 1 << 20)

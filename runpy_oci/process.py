@@ -39,6 +39,16 @@ def apply_oom_score_adj(proc):
             f.write(str(proc.oom_score_adj))
 
 
+def close_fds_from(first, keep=()):
+    """Close every descriptor from ``first`` on but those in ``keep``: no runtime
+    descriptor may leak into the container (CVE-2024-21626)."""
+    for fd in sorted(keep):
+        if fd >= first:
+            os.closerange(first, fd)
+            first = fd + 1
+    os.closerange(first, 1 << 20)
+
+
 def env_dict(items):
     """process.env ("K=V" strings) for execve; a later entry wins."""
     env = {}

@@ -128,6 +128,11 @@ def _mount_one(m, root, cgroup):
         source = m.source or m.type
     covers = m.type == "tmpfs" and not bind and _exists(root, m.destination)
     target = root.ensure(m.destination, is_dir=is_dir)
+    try:
+        _check_proc_mount(m, root, target)
+    except BaseException:
+        os.close(target)
+        raise
     below = root.open(m.destination, os.O_RDONLY | os.O_DIRECTORY) if covers and opts.copy_up else None
     try:
         if bind:
@@ -154,6 +159,29 @@ def _mount_one(m, root, cgroup):
     remount = extra if bind and (extra or opts.clear) else None
     if remount is not None or opts.propagation:
         _adjust(root, m.destination, remount, opts.clear, opts.propagation)
+
+
+# What runc lets be mounted inside /proc: the files lxcfs emulates.
+PROC_MOUNTS_ALLOWED = ("cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg", "slabinfo",
+                       "net/dev", "sys/kernel/ns_last_pid")
+
+
+def _check_proc_mount(m, root, target):
+    """Like runc: nothing but procfs on /proc and nothing inside it beyond
+    lxcfs's files, judged by where the target resolved to. A mount over a
+    /proc file would take the runtime's own writes there (sysctls,
+    oom_score_adj) and send them to another file (CVE-2025-52881)."""
+    if m.type == "proc":
+        return
+    top = os.readlink(fd_path(root.fd)).rstrip("/")
+    where = os.readlink(fd_path(target))
+    if where != top and not where.startswith(top + "/"):
+        return  # cannot happen: resolution is confined to the rootfs
+    inner = where[len(top):] or "/"
+    if inner == "/proc":
+        raise RuntimeFailure(f"mount destination {m.destination}: cannot be mounted because it is not of type proc")
+    if inner.startswith("/proc/") and inner[len("/proc/"):] not in PROC_MOUNTS_ALLOWED:
+        raise RuntimeFailure(f"mount destination {m.destination}: cannot be mounted because it is inside /proc")
 
 
 def _adjust(root, destination, remount_flags=None, clear=0, propagation=()):

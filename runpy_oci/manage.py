@@ -74,6 +74,18 @@ def stats(root, container_id):
     return {"type": "stats", "id": container_id, "data": data}
 
 
+def oom_watch(root, container_id):
+    """An OomWatch on the container's memory cgroup, or None if it has none."""
+    from runpy_oci.cgroups.memory import CONTROLLER as memory, OomWatch
+
+    c = _open(root, container_id, lock=False)
+    try:
+        d = Cgroup(c.data.get("cgroup_paths", {})).dir_for(memory)
+    finally:
+        c.close()
+    return OomWatch(d) if d is not None else None
+
+
 _UNITS = "kmgtp"
 
 

@@ -1,4 +1,6 @@
 """memory: limit, reservation, swap, kernel, swappiness, OOM killer."""
+import os
+
 from runpy_oci.cgroups.controller import Controller, unsupported
 from runpy_oci.errors import ConfigError
 
@@ -95,3 +97,54 @@ class Memory(Controller):
 
 
 CONTROLLER = Memory()
+
+
+class OomWatch:
+    """Tells when the kernel OOM-kills in the container's memory cgroup, for
+    ``events``: on v1 an eventfd registered for memory.oom_control; on v2 a
+    poll of memory.events, whose change the kernel signals (POLLPRI), and
+    its oom_kill count. ``fileno()`` is what to wait on; ``fired()`` reads it."""
+
+    def __init__(self, d):
+        import select
+
+        self._dir, self._v1 = d, d.version == 1
+        self._poll = select.poll()
+        if self._v1:
+            self._fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            control = os.open(os.path.join(d.path, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                d.write("cgroup.event_control", f"{self._fd} {control}", "memory.oom_control")
+            finally:
+                os.close(control)
+            self._poll.register(self._fd, select.POLLIN)
+        else:
+            self._fd = os.open(os.path.join(d.path, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
+            self._kills = self._count()
+            self._poll.register(self._fd, select.POLLPRI | select.POLLERR)
+
+    def _count(self):
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        for line in os.read(self._fd, 4096).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def wait(self, timeout):
+        """True if an OOM kill happened within `timeout` seconds."""
+        if not self._poll.poll(int(timeout * 1000)):
+            return False
+        if self._v1:
+            try:
+                os.read(self._fd, 8)
+            except BlockingIOError:
+                return False
+            # the eventfd also fires when the cgroup goes away: that is no OOM
+            return os.path.exists(os.path.join(self._dir.path, "memory.oom_control"))
+        kills = self._count()
+        fired, self._kills = kills > self._kills, kills
+        return fired
+
+    def close(self):
+        os.close(self._fd)

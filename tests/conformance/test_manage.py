@@ -2,6 +2,7 @@
 container, compared across runtimes through the command line only."""
 import json
 import os
+import time
 
 import pytest
 
@@ -129,3 +130,22 @@ def test_features(runtime):
     assert {"pid", "mount", "network", "ipc", "uts", "user", "cgroup"} <= set(doc["linux"]["namespaces"])
     assert "CAP_SYS_ADMIN" in doc["linux"]["capabilities"]
     assert doc["linux"]["cgroup"]["v1"] is True
+
+
+@pytest.mark.deviation("crun", "no events verb")
+def test_events_reports_an_oom_kill(runtime, make_bundle):
+    """`events` streams stats every interval and an "oom" event when the kernel OOM-kills in the container."""
+    cfg = base_config(["sh", "-c", "sleep 1; a=$(head -c 100000000 /dev/zero | tr '\\0' x); sleep 600"])
+    cfg["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
+    cid = runtime.new_id("oom")
+    runtime.check(runtime.run(cid, make_bundle(cfg).path, detach=True), "run -d")
+    events, out, err = runtime.popen("events", "--interval", "1s", cid)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and '"oom"' not in out.read_text() and events.poll() is None:
+            time.sleep(0.1)
+    finally:
+        events.kill()
+        events.wait()
+    kinds = [json.loads(line)["type"] for line in out.read_text().splitlines()]
+    assert "stats" in kinds and "oom" in kinds, (kinds, err.read_text())

@@ -4,7 +4,7 @@ import time
 from runpy_oci import fastjson
 from runpy_oci.cli import root_dir
 from runpy_oci.errors import RuntimeFailure, WrongState
-from runpy_oci.manage import stats
+from runpy_oci.manage import oom_watch, stats
 
 
 def run(cmd):
@@ -13,14 +13,27 @@ def run(cmd):
         sys.stdout.write(fastjson.dumps(stats(root, cid)) + "\n")
         return
     interval = parse_duration(cmd.options["interval"])
-    while True:  # runc: a stats event every interval until the container stops
-        try:
-            event = stats(root, cid)
-        except WrongState:
-            return
-        sys.stdout.write(fastjson.dumps(event) + "\n")
-        sys.stdout.flush()
-        time.sleep(interval)
+    watch = oom_watch(root, cid)
+    try:
+        while True:  # runc: a stats event every interval, an oom event when one happens, until it stops
+            try:
+                _emit(stats(root, cid))
+            except WrongState:
+                return
+            deadline = time.monotonic() + interval
+            while (left := deadline - time.monotonic()) > 0:
+                if watch is None:
+                    time.sleep(left)
+                elif watch.wait(min(left, 1.0)):
+                    _emit({"type": "oom", "id": cid})
+    finally:
+        if watch is not None:
+            watch.close()
+
+
+def _emit(event):
+    sys.stdout.write(fastjson.dumps(event) + "\n")
+    sys.stdout.flush()
 
 
 def parse_duration(text):

@@ -105,3 +105,23 @@ def test_kill_all_reaches_every_process(runtime, bundle):
     while json.loads(runtime("state", cid).stdout)["status"] != "stopped":
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_spec_rootless_makes_a_config_that_runs(runtime, bundle):
+    """`spec --rootless`: a user namespace mapping the caller to root, no
+    cgroup limits, mounts a user namespace may make; the container runs."""
+    path = bundle()
+    os.unlink(os.path.join(path, "config.json"))
+    r = runtime("spec", "--rootless", "--bundle", path)
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    assert any(ns["type"] == "user" for ns in cfg["linux"]["namespaces"]) and cfg["linux"]["uidMappings"]
+    cfg["process"].update(terminal=False, args=["sh", "-c", "cat /proc/self/uid_map; id -u"])
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cid = runtime.new_id()
+    r = runtime("run", "--bundle", path, cid)
+    assert r.returncode == 0, r.stderr
+    mapping, uid = r.stdout.split("\n", 1)
+    assert mapping.split()[:2] == ["0", str(os.getuid())] and uid.strip() == "0"

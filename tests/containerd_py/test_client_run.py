@@ -98,3 +98,16 @@ def test_events_show_the_lifecycle(ctl):
     topics = [line.split()[3] for line in lines]
     assert [t for t in topics if t.startswith("/tasks/")] == ["/tasks/create", "/tasks/start", "/tasks/exit",
                                                               "/tasks/delete"]
+
+
+def test_run_pulls_an_image_it_does_not_have(daemon, ns, registry, busybox_tar):  # noqa: F811
+    from registries import skopeo_copy
+
+    repo = f"run{ns[-8:]}"
+    skopeo_copy(str(busybox_tar), registry, f"{repo}:v1")
+    c = Ctl(daemon.address, ns)
+    ref = f"{registry.host}/{repo}:v1"
+    r = c("run", "--rm", "--plain-http", ref, "p1", "sh", "-c", "echo pulled-and-ran")
+    assert (r.returncode, r.stdout) == (0, "pulled-and-ran\n"), r.stderr
+    assert f"Unable to find image '{ref}' locally" in r.stderr
+    assert ref in c("images", "ls").stdout

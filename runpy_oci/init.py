@@ -55,7 +55,7 @@ def _prepare(a):
 
         seccomp_filter = seccomp.Filter(spec.linux.seccomp)
         if a.seccomp_fd is not None:
-            import socket  # (for the agent's fd; no library is visible after the pivot)
+            import socket  # noqa: F401 - loaded now: no library is visible after the pivot
     state = _build_rootfs(a)
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:

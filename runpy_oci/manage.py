@@ -1,6 +1,5 @@
 """The verbs that act on a live container's cgroup: pause, resume, ps,
 update, stats. Each takes the container's lock for its duration."""
-import os
 
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import RuntimeFailure, WrongState

@@ -7,7 +7,7 @@ import stat
 from runpy_oci import devices
 from runpy_oci import kernel as k
 from runpy_oci.errors import RuntimeFailure
-from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, Root, fd_path, kept_flags
+from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, fd_path, kept_flags
 
 
 def _parent_mount(path):

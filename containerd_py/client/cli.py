@@ -254,7 +254,7 @@ def namespaces_rm(state, names):
         click.echo(name)
 
 
-def _tasks(state) -> "Tasks":
+def _tasks(state):
     from .tasks import Tasks
 
     return Tasks(state.conn, state.namespace)

@@ -18,7 +18,8 @@ Any failure removes all that was made: state dir, cgroup, processes.
 import os
 import time
 
-from runpy_oci import namespaces, sealed
+from runpy_oci import kernel as k
+from runpy_oci import namespaces, process, sealed
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import HookFailure, RuntimeFailure
 from runpy_oci.state import OCI_VERSION, Container, proc_stat, rfc3339_nano
@@ -146,10 +147,14 @@ def _create_in(c, spec, opts, console_sock, made):
     try:
         init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds,
                              agent_socks[1].fileno() if agent_socks else None, exec_fd)
+        # Imported before the fork: in a forked child every page an import
+        # writes costs a copy-on-write fault.
+        from runpy_oci import init
+
         stage1, in_unified = cgroup.fork()
         if stage1 == 0:
             parent.close()
-            _stage1(init_args, in_unified)
+            _stage1(init_args, in_unified, init.run)
         made.pids.append(stage1)
         child.close()
         init_pid, early = _handshake(parent, stage1, spec)
@@ -269,15 +274,12 @@ def _reap(pid):
         raise RuntimeFailure("container setup failed in its namespace stage")
 
 
-def _stage1(a, in_unified):
+def _stage1(a, in_unified, init_run):
     """In the first child: enter the cgroup, enter/create namespaces, fork
-    the init, report its pid."""
+    the init (to run ``init_run``), report its pid."""
     try:
         # First: the init must inherit it, and a joined mount namespace would hide the cgroupfs.
         a.cgroup.enter(unified=not in_unified)
-        from runpy_oci import init, namespaces
-        from runpy_oci import kernel as k
-
         linux = a.spec.linux
         _close_fds_except(a)
         namespaces.join_existing(linux)
@@ -304,7 +306,7 @@ def _stage1(a, in_unified):
         namespaces.write_time_offsets(linux)
         pid = os.fork()
         if pid == 0:
-            init.run(a)
+            init_run(a)
         a.channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:  # never return into the CLI from a child
@@ -317,16 +319,11 @@ def _stage1(a, in_unified):
 
 def _close_fds_except(a):
     """Drop every descriptor of the runtime the container has no use for; above
-    all the container's lock, which would otherwise stay held by the init."""
-    keep = {0, 1, 2, a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd, a.exec_fd}
-    keep.update(range(3, 3 + a.preserve_fds))
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    all the container's lock, which would otherwise stay held by the init.
+    By ranges (close_range), not by listing /proc/self/fd."""
+    keep = {a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd, a.exec_fd}
+    keep.discard(None)
+    process.close_fds_from(3 + a.preserve_fds, keep=keep)
 
 
 def _write_pid_file(path, pid):

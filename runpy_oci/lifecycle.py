@@ -73,16 +73,20 @@ def start_loaded(c):
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
-    _run_kept_hooks(c, "poststart", c.oci_state())
+    kept = _kept_hooks(c, "poststart")
+    if kept:  # only then the state: it reads /proc
+        _run_kept_hooks("poststart", kept, c.oci_state())
 
 
-def _run_kept_hooks(c, kind, state):
+def _kept_hooks(c, kind):
+    return c.data.get("hooks", {}).get(kind)
+
+
+def _run_kept_hooks(kind, kept, state):
     """poststart and poststop, from state.json: warnings only if they fail."""
-    kept = c.data.get("hooks", {}).get(kind)
-    if kept:
-        from runpy_oci import fastjson, hooks
+    from runpy_oci import fastjson, hooks
 
-        hooks.warn_all(hooks.from_record({kind: kept}), kind, fastjson.dumps(state))
+    hooks.warn_all(hooks.from_record({kind: kept}), kind, fastjson.dumps(state))
 
 
 def _read_rest(fd):
@@ -204,6 +208,8 @@ def destroy(c):
         _cgroup(c).destroy()
     except OSError as e:
         raise RuntimeFailure(f"cannot remove cgroup of container {c.id}: {e.strerror}") from None
-    state = c.oci_state()
+    kept = _kept_hooks(c, "poststop")
+    state = c.oci_state() if kept else None  # only then: it reads /proc
     c.remove()
-    _run_kept_hooks(c, "poststop", state)
+    if kept:
+        _run_kept_hooks("poststop", kept, state)

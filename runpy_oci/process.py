@@ -43,8 +43,9 @@ def close_fds_from(first, keep=()):
     """Close every descriptor from ``first`` on but those in ``keep``: no runtime
     descriptor may leak into the container (CVE-2024-21626)."""
     for fd in sorted(keep):
-        if fd >= first:
+        if fd > first:
             os.closerange(first, fd)
+        if fd >= first:
             first = fd + 1
     os.closerange(first, 1 << 20)
 

@@ -34,12 +34,15 @@ def prepare_root(spec):
     the host (and pivot_root refuses a shared parent), yet a bind of a slave
     stays a slave of the same master, so host mounts keep reaching a
     container with slave propagation. A private one gets its propagation
-    after the pivot."""
+    after the pivot. A recursive change to anything but shared leaves no
+    mount shared, so mountinfo is read only when one may be."""
     sys = k.get()
-    sys.mount(None, "/", None, root_propagation(spec))
-    parent, shared = _parent_mount(os.path.dirname(spec.root_path))
-    if shared:
-        sys.mount(None, parent, None, k.MS_SLAVE)
+    propagation = root_propagation(spec)
+    sys.mount(None, "/", None, propagation)
+    if not propagation & k.MS_REC or propagation & k.MS_SHARED:
+        parent, shared = _parent_mount(os.path.dirname(spec.root_path))
+        if shared:
+            sys.mount(None, parent, None, k.MS_SLAVE)
     sys.mount(spec.root_path, spec.root_path, "bind", k.MS_BIND | k.MS_REC)
 
 

@@ -39,10 +39,15 @@ def rfc3339_nano(ns):
 def proc_stat(pid):
     """(state letter, start time in ticks) of a pid, or None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
     fields = raw[raw.rindex(b")") + 2:].split()
     return fields[0].decode(), int(fields[19])
 
@@ -103,9 +108,13 @@ class Container:
 
     # -- writing ----------------------------------------------------------
     def save(self):
+        """os.open/os.write: a text-mode open() costs more than the write."""
         tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(fastjson.dumps(self.data))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, fastjson.dumps(self.data).encode())
+        finally:
+            os.close(fd)
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
     def remove(self):

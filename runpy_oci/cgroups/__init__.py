@@ -31,6 +31,34 @@ class Hierarchy:
         self.version = version
 
 
+def _read(path):
+    """A small file's text; os.open/os.read, cheaper than open() on ``create``'s path."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 8192):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
+
+
+def _lines(path):
+    """A small file's lines without their "\n", split only there (as iterating the file does)."""
+    lines = _read(path).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _write(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def _unescape(field):
     return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
@@ -38,36 +66,34 @@ def _unescape(field):
 def hierarchies(mountinfo="/proc/self/mountinfo"):
     """The cgroup hierarchies mounted in this mount namespace, first mount of each."""
     found, seen = [], set()
-    with open(mountinfo) as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fstype, _source, super_opts = right.split(" ", 2)
-            mountpoint = _unescape(left.split(" ")[4])
-            if fstype == "cgroup2":
-                key = ("cgroup2",)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(Hierarchy(mountpoint, (), 2))
-            elif fstype == "cgroup":
-                ctrls = tuple(
-                    o for o in super_opts.strip().split(",")
-                    if o not in ("rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr",
-                                 "clone_children", "cpuset_v2_mode", "noprefix", "favordynmods")
-                    and not o.startswith("release_agent=")
-                )
-                if ctrls not in seen:
-                    seen.add(ctrls)
-                    found.append(Hierarchy(mountpoint, ctrls, 1))
+    for line in _lines(mountinfo):
+        left, _, right = line.partition(" - ")
+        fstype, _source, super_opts = right.split(" ", 2)
+        mountpoint = _unescape(left.split(" ")[4])
+        if fstype == "cgroup2":
+            key = ("cgroup2",)
+            if key not in seen:
+                seen.add(key)
+                found.append(Hierarchy(mountpoint, (), 2))
+        elif fstype == "cgroup":
+            ctrls = tuple(
+                o for o in super_opts.strip().split(",")
+                if o not in ("rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr",
+                             "clone_children", "cpuset_v2_mode", "noprefix", "favordynmods")
+                and not o.startswith("release_agent=")
+            )
+            if ctrls not in seen:
+                seen.add(ctrls)
+                found.append(Hierarchy(mountpoint, ctrls, 1))
     return found
 
 
 def own_cgroups(pid="self"):
     """Map of hierarchy key -> cgroup path of a process (from /proc/PID/cgroup)."""
     own = {}
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            hid, ctrls, path = line.rstrip("\n").split(":", 2)
-            own[("cgroup2",) if hid == "0" else tuple(sorted(ctrls.split(",")))] = path
+    for line in _lines(f"/proc/{pid}/cgroup"):
+        hid, ctrls, path = line.split(":", 2)
+        own[("cgroup2",) if hid == "0" else tuple(sorted(ctrls.split(",")))] = path
     return own
 
 
@@ -83,13 +109,9 @@ def _inherit_cpuset(mountpoint, path):
         p = os.path.dirname(p)
     for level in reversed(levels):
         for name in ("cpuset.cpus", "cpuset.mems"):
-            with open(os.path.join(level, name)) as f:
-                if f.read().strip():
-                    continue
-            with open(os.path.join(os.path.dirname(level), name)) as f:
-                value = f.read()
-            with open(os.path.join(level, name), "w") as f:
-                f.write(value)
+            if _read(os.path.join(level, name)).strip():
+                continue
+            _write(os.path.join(level, name), _read(os.path.join(os.path.dirname(level), name)))
 
 
 def _key(h):

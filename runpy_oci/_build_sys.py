@@ -25,7 +25,7 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      unsigned long long propagation);
 int rp_capset(unsigned long long effective, unsigned long long permitted,
               unsigned long long inheritable);
-int rp_fork_into_cgroup(int cgroup_fd);
+int rp_fork_into_cgroup(int cgroup_fd, unsigned long long ns_flags);
 int rp_bpf_load_device_filter(const void *insns, unsigned int count, char *log, unsigned int log_size);
 int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd);
 """
@@ -148,13 +148,14 @@ int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd)
 
 /* os.fork(), but the child starts in the cgroup2 directory cgroup_fd
    (clone3 with CLONE_INTO_CGROUP): no migration after the fact, which would
-   wait for cgroup_threadgroup_rwsem. Python's at-fork work runs around it
+   wait for cgroup_threadgroup_rwsem. ns_flags adds CLONE_NEW* flags: the
+   child is also born in those new namespaces. Python's at-fork work runs around it
    as in os.fork (under the GIL, which cffi released for the call); glibc's
    fork handlers do not, so only a single-threaded process may call it. */
-int rp_fork_into_cgroup(int cgroup_fd)
+int rp_fork_into_cgroup(int cgroup_fd, unsigned long long ns_flags)
 {
     struct rp_clone_args args = { 0 };
-    args.flags = RP_CLONE_INTO_CGROUP;
+    args.flags = RP_CLONE_INTO_CGROUP | ns_flags;
     args.exit_signal = SIGCHLD;
     args.cgroup = (uint64_t)cgroup_fd;
     PyGILState_STATE gil = PyGILState_Ensure();

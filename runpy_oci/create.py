@@ -7,11 +7,17 @@ pid or time namespace only applies to children, hence its own fork) and
 exits once it has reported the init's host pid. The init builds the rootfs
 and waits on the exec fifo (see ``runpy_oci.init``).
 
+When stage 1 has nothing to do but create namespaces (none joined by path,
+no user namespace, no time offsets: ``runc spec``'s config), there is none:
+  runtime --clone3--> init
+born in its new namespaces as well as its cgroup (``_direct_clone_flags``).
+
 Moving a process into a cgroup by its pid makes the kernel wait for an RCU
 grace period (up to 25 ms, most of a ``run``). So nothing is moved by pid:
-stage 1 is born in the container's cgroup on the unified hierarchy
-(``Cgroup.fork``) and moves itself on the v1 ones (``Cgroup.enter``) before
-it does anything else; the init, its child, inherits all of them.
+stage 1 (or the init itself) is born in the container's cgroup on the
+unified hierarchy (``Cgroup.fork``) and moves itself on the v1 ones
+(``Cgroup.enter``) before it does anything else; the init, its child,
+inherits all of them.
 
 Any failure removes all that was made: state dir, cgroup, processes.
 """
@@ -151,16 +157,7 @@ def _create_in(c, spec, opts, console_sock, made):
         # writes costs a copy-on-write fault.
         from runpy_oci import init
 
-        stage1, in_unified = cgroup.fork()
-        if stage1 == 0:
-            parent.close()
-            _stage1(init_args, in_unified, init.run)
-        made.pids.append(stage1)
-        child.close()
-        init_pid, early = _handshake(parent, stage1, spec)
-        made.pids.insert(0, init_pid)
-        _reap(stage1)
-        made.pids.remove(stage1)
+        init_pid, early = _fork_init(init_args, parent, made, init.run)
         _expect_ready(parent, early, {
             "hooks": lambda: _create_hooks(parent, c.id, spec, init_pid),
             "seccomp": lambda: _to_seccomp_agent(agent_socks[0], c.id, spec, init_pid)})
@@ -187,6 +184,43 @@ def _create_in(c, spec, opts, console_sock, made):
     c.save()
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
+
+
+def _fork_init(a, parent, made, init_run):
+    """Fork the init (to run ``init_run``), straight into its cgroup and new
+    namespaces if it can be, else through stage 1. Returns (init pid, the
+    init's messages read meanwhile, see ``_handshake``)."""
+    ns_flags = _direct_clone_flags(a.spec.linux)
+    init_pid = None if ns_flags is None else a.cgroup.fork_into_namespaces(ns_flags)
+    if init_pid == 0:
+        parent.close()
+        _direct_init(a, init_run)
+    if init_pid is not None:
+        made.pids.append(init_pid)
+        a.channel.close()
+        return init_pid, []
+    stage1, in_unified = a.cgroup.fork()
+    if stage1 == 0:
+        parent.close()
+        _stage1(a, in_unified, init_run)
+    made.pids.append(stage1)
+    a.channel.close()
+    init_pid, early = _handshake(parent, stage1, a.spec)
+    made.pids.insert(0, init_pid)
+    _reap(stage1)
+    made.pids.remove(stage1)
+    return init_pid, early
+
+
+def _direct_clone_flags(linux):
+    """The clone flags that create the init in its namespaces with no stage 1,
+    or None when it takes stage 1: to join a namespace by path, to create a
+    user namespace (mapped from here before anything else happens in it),
+    to write time offsets (only before any process is in the namespace).
+    Not the cgroup namespace: the init makes that later (``init.run``)."""
+    if linux.time_offsets or namespaces.creates(linux, "user") or any(ns.path for ns in linux.namespaces):
+        return None
+    return namespaces.new_flags(linux, exclude=("cgroup",))
 
 
 def _handshake(parent, stage1, spec):
@@ -310,11 +344,27 @@ def _stage1(a, in_unified, init_run):
         a.channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:  # never return into the CLI from a child
-        try:
-            msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
-            a.channel.send("error", message=msg or type(e).__name__)
-        finally:
-            os._exit(1)
+        _child_failed(a, e)
+
+
+def _direct_init(a, init_run):
+    """In the init, born in its cgroup on the unified hierarchy and in its new
+    namespaces: what stage 1 would do still (``_stage1``), then ``init_run``."""
+    try:
+        a.cgroup.enter(unified=False)
+        _close_fds_except(a)
+    except BaseException as e:
+        _child_failed(a, e)
+    init_run(a)
+
+
+def _child_failed(a, e):
+    """Report ``e`` to the runtime and exit."""
+    try:
+        msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
+        a.channel.send("error", message=msg or type(e).__name__)
+    finally:
+        os._exit(1)
 
 
 def _close_fds_except(a):

@@ -150,10 +150,11 @@ class _SysCalls:
         finally:
             os.close(fd)
 
-    def fork_into_cgroup(self, cgroup_fd):
+    def fork_into_cgroup(self, cgroup_fd, ns_flags=0):
         """os.fork(), the child born in the cgroup2 directory ``cgroup_fd``
-        (clone3 with CLONE_INTO_CGROUP). Only for a single-threaded caller."""
-        return self._check(self._lib.rp_fork_into_cgroup(cgroup_fd))
+        (clone3 with CLONE_INTO_CGROUP) and in new namespaces ``ns_flags``
+        (CLONE_NEW* flags). Only for a single-threaded caller."""
+        return self._check(self._lib.rp_fork_into_cgroup(cgroup_fd, ns_flags))
 
 
 sys_calls = None

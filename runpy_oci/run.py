@@ -21,7 +21,7 @@ def run(root, container_id, opts):
     spec = spec_loader.load(opts.bundle)
     relay_sock = console_sock = None
     if not opts.detach:
-        # The init's parent (stage 1) exits; as subreaper we inherit and reap it.
+        # The init is our child, or stage 1's that exits: as subreaper we reap it either way.
         k.get().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
         if spec.process.terminal and not opts.console_socket:
             import socket

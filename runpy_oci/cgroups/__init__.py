@@ -227,18 +227,40 @@ class Cgroup:
         cgroup_threadgroup_rwsem, an RCU grace period of up to 25 ms.
         Returns (pid, whether the child is in it); the child calls
         ``enter`` next, in any case."""
-        from runpy_oci import kernel
-
-        path = next((self.paths.get(h.mountpoint) for h in self.hierarchies() if h.version == 2), None)
+        path = self._unified_path()
         if path is None:
             return os.fork(), False
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return kernel.get().fork_into_cgroup(fd), True
+            return self._fork_into(path, 0), True
         except OSError as e:
             if e.errno not in _NO_CLONE_INTO_CGROUP:
                 raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", path) from None
             return os.fork(), False
+
+    def fork_into_namespaces(self, ns_flags):
+        """``fork``, the child born in the cgroup on the unified hierarchy and
+        in new namespaces (CLONE_NEW* ``ns_flags``) too; it calls
+        ``enter(unified=False)`` next. None when the kernel will not (no
+        unified hierarchy, no CLONE_INTO_CGROUP, a flag refused): nothing
+        was forked, and ``fork`` and unshare(2) then tell why."""
+        path = self._unified_path()
+        if path is None:
+            return None
+        try:
+            return self._fork_into(path, ns_flags)
+        except OSError:
+            return None
+
+    def _unified_path(self):
+        return next((self.paths.get(h.mountpoint) for h in self.hierarchies() if h.version == 2), None)
+
+    @staticmethod
+    def _fork_into(path, ns_flags):
+        from runpy_oci import kernel
+
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return kernel.get().fork_into_cgroup(fd, ns_flags)
         finally:
             os.close(fd)
 

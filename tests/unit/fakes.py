@@ -49,8 +49,8 @@ class RecordingSysCalls:
     def attach_device_filter(self, program, cgroup_fd):
         self._record("attach_device_filter", program, cgroup_fd)
 
-    def fork_into_cgroup(self, cgroup_fd):
-        self._record("fork_into_cgroup", cgroup_fd)
+    def fork_into_cgroup(self, cgroup_fd, ns_flags=0):
+        self._record("fork_into_cgroup", cgroup_fd, ns_flags)
         return 4242  # a "child" pid: the fake never forks
 
     def mounts(self):

@@ -97,3 +97,23 @@ def test_enter_failure_names_the_file(tmp_path):
     with pytest.raises(OSError, match="cannot join cgroup") as e:
         cg.enter()
     assert e.value.filename == str(tmp_path / "memory" / "c1" / "tasks")
+
+
+@pytest.mark.parametrize("layout", ["v2", "hybrid"])
+def test_the_init_can_be_born_in_its_namespaces_too(tmp_path, fake_kernel, forks, layout):
+    flags = kernel.CLONE_NEWPID | kernel.CLONE_NEWNS
+    assert cgroup(tmp_path, layout).fork_into_namespaces(flags) == 4242
+    assert [(c[0], c[2]) for c in fake_kernel.calls] == [("fork_into_cgroup", flags)]
+    assert forks == []
+
+
+@pytest.mark.parametrize("err", [errno.ENOSYS, errno.EINVAL, errno.EPERM])
+def test_refused_namespaces_fork_nothing(tmp_path, fake_kernel, forks, err):
+    fake_kernel.fail["fork_into_cgroup"] = OSError(err, os.strerror(err))
+    assert cgroup(tmp_path, "v2").fork_into_namespaces(kernel.CLONE_NEWPID) is None
+    assert forks == []
+
+
+def test_pure_v1_cannot_be_born_in_namespaces(tmp_path, fake_kernel, forks):
+    assert cgroup(tmp_path, "v1").fork_into_namespaces(kernel.CLONE_NEWPID) is None
+    assert fake_kernel.calls == [] and forks == []

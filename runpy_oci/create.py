@@ -85,14 +85,19 @@ def create(root, container_id, opts, spec=None, console_sock=None):
     return c
 
 
-def _state_json(container_id, spec, pid, status):
-    """The runtime-spec state a hook reads on its stdin."""
-    from runpy_oci import fastjson
-
+def _state(container_id, spec, pid, status):
+    """The runtime-spec state, as hooks and seccomp agents get it."""
     state = {"ociVersion": OCI_VERSION, "id": container_id, "status": status, "pid": pid, "bundle": spec.bundle}
     if spec.annotations:
         state["annotations"] = spec.annotations
-    return fastjson.dumps(state)
+    return state
+
+
+def _state_json(container_id, spec, pid, status):
+    """The state as a hook reads it on its stdin."""
+    from runpy_oci import fastjson
+
+    return fastjson.dumps(_state(container_id, spec, pid, status))
 
 
 def _check_terminal(spec, opts, console_sock):
@@ -279,14 +284,13 @@ def _to_seccomp_agent(sock, container_id, spec, pid, status="creating"):
     to the seccomp agent at listenerPath with the state."""
     import socket
 
-    from runpy_oci import fastjson, seccomp
+    from runpy_oci import seccomp
 
     _, fds, _, _ = socket.recv_fds(sock, 64, 1)
     if not fds:
         raise RuntimeFailure("linux.seccomp: the init sent no listener fd")
     try:
-        state = fastjson.loads(_state_json(container_id, spec, pid, status))
-        seccomp.send_to_agent(spec.linux.seccomp, fds[0], pid, state)
+        seccomp.send_to_agent(spec.linux.seccomp, fds[0], pid, _state(container_id, spec, pid, status))
     finally:
         os.close(fds[0])
 

@@ -239,6 +239,16 @@ def mounted(mounts: list[Mount]):
 
 
 @pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory):
+    """The busybox image as an OCI archive, made once from busybox-static."""
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("busybox-static is not installed")
+    out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
+    subprocess.run([str(REPO / "bundles" / "make-busybox-image.py"), str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
 def registry():
     """A plain-HTTP docker-registry shared by the session; tests use repositories of their own."""
     from registries import docker_registry  # here, not on top: registries imports this module

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from test_tasks_ctr import IMAGE, RUNTIMES, busybox_tar  # noqa: F401 - busybox_tar is a fixture
+from test_tasks_ctr import IMAGE, RUNTIMES
 
 pytestmark = pytest.mark.root
 
@@ -23,7 +23,7 @@ class Ctl:
 
 
 @pytest.fixture
-def ctl(daemon, ns, busybox_tar):  # noqa: F811
+def ctl(daemon, ns, busybox_tar):
     c = Ctl(daemon.address, ns)
     assert c("import", str(busybox_tar)).returncode == 0
     yield c
@@ -100,7 +100,7 @@ def test_events_show_the_lifecycle(ctl):
                                                               "/tasks/delete"]
 
 
-def test_run_pulls_an_image_it_does_not_have(daemon, ns, registry, busybox_tar):  # noqa: F811
+def test_run_pulls_an_image_it_does_not_have(daemon, ns, registry, busybox_tar):
     from registries import skopeo_copy
 
     repo = f"run{ns[-8:]}"

@@ -21,16 +21,6 @@ RUNTIMES = {"runpy-oci": RUNPY_OCI, "runc": "/usr/sbin/runc"}
 POLL = 0.05
 
 
-@pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory):
-    """The busybox image as an OCI archive, made once from busybox-static."""
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("busybox-static is not installed")
-    out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
-    subprocess.run([str(REPO / "bundles" / "make-busybox-image.py"), str(out)], check=True)
-    return out
-
-
 class Runner(Ctr):
     """ctr for one daemon and one runtime binary, in a namespace holding the busybox image."""
 

@@ -14,7 +14,7 @@ from conftest import Client, Process, our_daemon_argv, running
 from containerd_py.api.containerd.services import (containers_pb2, containers_pb2_grpc, snapshots_pb2, tasks_pb2,
                                                    tasks_pb2_grpc)
 from containerd_py.api.containerd.types import task_pb2
-from test_tasks_ctr import IMAGE, RUNTIMES, Runner, busybox_tar  # noqa: F401 - busybox_tar is a fixture
+from test_tasks_ctr import IMAGE, RUNTIMES, Runner
 
 pytestmark = pytest.mark.root
 
@@ -29,7 +29,7 @@ def own_daemon():
 
 
 @pytest.mark.parametrize("runtime", sorted(RUNTIMES))
-def test_kill_9_of_the_daemon_loses_nothing(own_daemon, ns, busybox_tar, runtime, tmp_path):  # noqa: F811
+def test_kill_9_of_the_daemon_loses_nothing(own_daemon, ns, busybox_tar, runtime, tmp_path):
     r = Runner(own_daemon.address, ns, RUNTIMES[runtime])
     r("images", "import", str(busybox_tar))
     log = tmp_path / "ticks.log"
@@ -122,7 +122,7 @@ def test_bad_requests_get_containerd_codes_and_leave_nothing(client, daemon, ns)
         containers.Delete(containers_pb2.DeleteContainerRequest(id=cid), metadata=md)
 
 
-def test_task_lifecycle_errors(daemon, ns, busybox_tar):  # noqa: F811
+def test_task_lifecycle_errors(daemon, ns, busybox_tar):
     r = Runner(daemon.address, ns, RUNTIMES["runpy-oci"])
     r("images", "import", str(busybox_tar))
     try:
@@ -153,7 +153,7 @@ def test_task_lifecycle_errors(daemon, ns, busybox_tar):  # noqa: F811
         r.remove_everything()
 
 
-def test_created_task_can_be_deleted_before_start(daemon, ns, busybox_tar):  # noqa: F811
+def test_created_task_can_be_deleted_before_start(daemon, ns, busybox_tar):
     r = Runner(daemon.address, ns, RUNTIMES["runpy-oci"])
     r("images", "import", str(busybox_tar))
     client = Client(daemon.address)
@@ -178,7 +178,7 @@ def test_created_task_can_be_deleted_before_start(daemon, ns, busybox_tar):  # n
 
 
 @pytest.mark.parametrize("runtime", sorted(RUNTIMES))
-def test_update_changes_the_task_cgroup(daemon, ns, busybox_tar, runtime):  # noqa: F811
+def test_update_changes_the_task_cgroup(daemon, ns, busybox_tar, runtime):
     r = Runner(daemon.address, ns, RUNTIMES[runtime])
     r("images", "import", str(busybox_tar))
     client = Client(daemon.address)

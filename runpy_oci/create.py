@@ -35,12 +35,12 @@ from runpy_oci.sync import Channel
 class InitArgs:
     """What the runtime hands to stage 1 and the init across fork."""
 
-    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds", "seccomp_fd",
+    __slots__ = ("spec", "channel", "fifo_fd", "console_fd", "no_pivot", "cgroup", "preserve_fds", "agent_fd",
                  "exec_fd")
 
-    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds, seccomp_fd, exec_fd):
+    def __init__(self, spec, channel, fifo_fd, console_fd, no_pivot, cgroup, preserve_fds, agent_fd, exec_fd):
         self.exec_fd = exec_fd  # the sealed exec helper (runpy_oci.sealed)
-        self.seccomp_fd = seccomp_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
+        self.agent_fd = agent_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
         self.spec = spec
         self.channel = channel
         self.fifo_fd = fifo_fd
@@ -375,7 +375,7 @@ def _close_fds_except(a):
     """Drop every descriptor of the runtime the container has no use for; above
     all the container's lock, which would otherwise stay held by the init.
     By ranges (close_range), not by listing /proc/self/fd."""
-    keep = {a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.seccomp_fd, a.exec_fd}
+    keep = {a.channel.read_fd, a.channel.write_fd, a.fifo_fd, a.console_fd, a.agent_fd, a.exec_fd}
     keep.discard(None)
     process.close_fds_from(3 + a.preserve_fds, keep=keep)
 

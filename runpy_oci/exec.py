@@ -227,18 +227,6 @@ def _stage1(a, in_unified):
         _report_and_exit(a.channel, e)
 
 
-def _load_seccomp(a):
-    """Load the filter; with SCMP_ACT_NOTIFY rules, its listener fd goes to the
-    runtime (and on to the seccomp agent) before the program runs."""
-    a.seccomp.load()
-    if a.agent_fd is not None:
-        import socket
-
-        with socket.socket(fileno=a.agent_fd) as sock:
-            socket.send_fds(sock, [b"seccomp"], [a.seccomp.notify_fd()])
-        a.channel.send("seccomp")
-
-
 def _process(a):
     """The exec'd process, in every namespace of the container; never returns."""
     try:
@@ -252,7 +240,7 @@ def _process(a):
         process_settings.apply_oom_score_adj(proc)
         seccomp_filter = a.seccomp
         if seccomp_filter is not None and (not proc.no_new_privileges or a.agent_fd is not None):
-            _load_seccomp(a)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
+            seccomp_filter.load_for(a.agent_fd, a.channel)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
             seccomp_filter = None
         # Non-dumpable from here to the execve (which resets it): once its
         # capabilities are the container's, a container process could open

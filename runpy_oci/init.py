@@ -54,7 +54,7 @@ def _prepare(a):
         from runpy_oci import seccomp  # libseccomp too must be loaded before the pivot
 
         seccomp_filter = seccomp.Filter(spec.linux.seccomp)
-        if a.seccomp_fd is not None:
+        if a.agent_fd is not None:
             import socket  # noqa: F401 - loaded now: no library is visible after the pivot
     state = _build_rootfs(a)
     _ensure_cwd(proc.cwd)
@@ -73,30 +73,18 @@ def _prepare(a):
     if seccomp_filter is not None and not proc.no_new_privileges:
         # Without no_new_privs loading a filter takes CAP_SYS_ADMIN, which
         # switch_user may drop: load it now (runc does the same).
-        _load_seccomp(a, seccomp_filter)
+        seccomp_filter.load_for(a.agent_fd, a.channel)
         seccomp_filter = None
     # Non-dumpable from here to the execve (which resets it): once its
     # capabilities are the container's, a container process could open
     # our /proc/PID/exe, the runtime's interpreter (CVE-2019-5736).
     k.get().prctl(k.PR_SET_DUMPABLE, 0)
     process.switch_user(proc)
-    if seccomp_filter is not None and a.seccomp_fd is not None:
-        _load_seccomp(a, seccomp_filter)  # its agent must have the fd before start
+    if seccomp_filter is not None and a.agent_fd is not None:
+        seccomp_filter.load_for(a.agent_fd, a.channel)  # its agent must have the fd before start
         seccomp_filter = None
     process.enter_cwd(proc.cwd)
     return process.find_executable(proc), seccomp_filter, state
-
-
-def _load_seccomp(a, seccomp_filter):
-    """Load the filter; with SCMP_ACT_NOTIFY rules, hand its listener fd to the
-    runtime, which passes it on to the seccomp agent."""
-    seccomp_filter.load()
-    if a.seccomp_fd is not None:
-        import socket
-
-        with socket.socket(fileno=a.seccomp_fd) as sock:
-            socket.send_fds(sock, [b"seccomp"], [seccomp_filter.notify_fd()])
-        a.channel.send("seccomp")
 
 
 def _unshare_cgroup(a):

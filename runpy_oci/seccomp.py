@@ -97,6 +97,18 @@ class Filter:
     def load(self):
         _check(lib.seccomp_load(self._ctx), "linux.seccomp: cannot load the filter")
 
+    def load_for(self, agent_fd, channel):
+        """Load; with SCMP_ACT_NOTIFY rules (``agent_fd`` set), hand the
+        listener fd over ``agent_fd`` to the runtime, which passes it on to
+        the seccomp agent, and tell it so on ``channel``."""
+        self.load()
+        if agent_fd is not None:
+            import socket
+
+            with socket.socket(fileno=agent_fd) as sock:
+                socket.send_fds(sock, [b"seccomp"], [self.notify_fd()])
+            channel.send("seccomp")
+
     def notify_fd(self):
         """The listener fd of a loaded filter with SCMP_ACT_NOTIFY rules (for the seccomp agent)."""
         fd = lib.seccomp_notify_fd(self._ctx)

@@ -25,6 +25,7 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      unsigned long long propagation);
 int rp_capset(unsigned long long effective, unsigned long long permitted,
               unsigned long long inheritable);
+int rp_open_tree(int dirfd, const char *path, unsigned int flags);
 int rp_fork_into_cgroup(int cgroup_fd, unsigned long long ns_flags);
 int rp_bpf_load_device_filter(const void *insns, unsigned int count, char *log, unsigned int log_size);
 int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd);
@@ -49,6 +50,9 @@ SOURCE = r"""
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
 #endif
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -105,6 +109,9 @@ int rp_mount_setattr(int dirfd, const char *path, unsigned int flags,
     struct rp_mount_attr attr = { attr_set, attr_clr, propagation, 0 };
     RP_RET(syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr));
 }
+
+int rp_open_tree(int dirfd, const char *path, unsigned int flags)
+{ RP_RET(syscall(SYS_open_tree, dirfd, path, flags)); }
 
 /* capset(2) with 64-bit sets (two 32-bit words each, version 3). */
 int rp_capset(unsigned long long effective, unsigned long long permitted,

@@ -154,7 +154,7 @@ def _create_in(c, spec, opts, console_sock, made):
         console_fd = console_sock.fileno()
         os.set_inheritable(console_fd, False)
     agent_socks = _agent_sockets(spec)
-    exec_fd = sealed.memfd()
+    exec_fd = sealed.helper_fd()
     try:
         init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds,
                              agent_socks[1].fileno() if agent_socks else None, exec_fd)

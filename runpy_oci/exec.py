@@ -110,7 +110,7 @@ def exec_process(root, container_id, opts):
     console_fd = console_sock.fileno() if console_sock is not None else None
     cgroup = Cgroup(cgroup_paths)
     agent_socks = _agent_sockets(spec)
-    exec_fd = sealed.memfd()
+    exec_fd = sealed.helper_fd()
     a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup,
               agent_socks[1].fileno() if agent_socks else None, exec_fd)
     pid = None

@@ -1,11 +1,11 @@
 /* runpy-oci-exec: the last step into a container's program, run from a sealed
- * memfd copy of itself (runpy_oci/sealed.py).
+ * read-only mount of itself, or a sealed memfd copy (runpy_oci/sealed.py).
  *
  * Why: a container whose binary is "#!/proc/self/exe" makes the kernel run
  * whatever /proc/self/exe is at the final execve. For a Python runtime that
  * would be the host's interpreter, which the container could then open and,
  * once it is no longer running, overwrite (CVE-2019-5736). Through this
- * helper /proc/self/exe is a sealed memfd instead: it cannot be written.
+ * helper /proc/self/exe is a file that cannot be written.
  *
  * usage: runpy-oci-exec --runpy-oci-exec PATH ARGV0 [ARGS...]
  * Run any other way (as a script's interpreter, say) it refuses, so it cannot

@@ -65,6 +65,8 @@ RESOLVE_IN_ROOT = 0x10
 AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
 MOUNT_ATTR_RDONLY = 0x1
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
@@ -127,6 +129,9 @@ class _SysCalls:
 
     def openat2(self, dirfd, path, flags, mode=0, resolve=0):
         return self._check(self._lib.rp_openat2(dirfd, os.fsencode(path), flags, mode, resolve), path)
+
+    def open_tree(self, dirfd, path, flags):
+        return self._check(self._lib.rp_open_tree(dirfd, os.fsencode(path), flags), path)
 
     def mount_setattr(self, dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0):
         self._check(

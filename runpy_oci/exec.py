@@ -138,9 +138,9 @@ def exec_process(root, container_id, opts):
         _write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
-    from runpy_oci.run import _forward_signals, _wait
+    from runpy_oci.run import _wait, enter_foreground
 
-    _forward_signals(pid)
+    enter_foreground(pid)
     if relay_sock is not None:
         from runpy_oci import console
         from runpy_oci.run import _alive

@@ -1,5 +1,6 @@
 """``run``: create + start, and in the foreground also wait, relay signals (and
 the terminal), remove the container and exit with the program's status."""
+import gc
 import os
 
 import _signal
@@ -38,7 +39,7 @@ def run(root, container_id, opts):
         return 0
     init_pid = c.pid
     c.close()  # let state/kill from others in while we wait
-    _forward_signals(init_pid)
+    enter_foreground(init_pid)
     if relay_sock is not None:
         from runpy_oci import console
 
@@ -83,7 +84,12 @@ def _wait(pid):
     return os.WEXITSTATUS(status)
 
 
-def _forward_signals(pid):
+def enter_foreground(pid):
+    """From here on the runtime lives as long as the container: it passes
+    signals on, and collects reference cycles again (the launcher turns the
+    collector off for the short part; see scripts/runpy-oci)."""
+    gc.enable()
+
     def forward(sig, _frame):
         try:
             os.kill(pid, sig)

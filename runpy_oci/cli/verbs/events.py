@@ -1,3 +1,4 @@
+import gc
 import sys
 import time
 
@@ -13,6 +14,7 @@ def run(cmd):
         sys.stdout.write(fastjson.dumps(stats(root, cid)) + "\n")
         return
     interval = parse_duration(cmd.options["interval"])
+    gc.enable()  # open-ended: collect cycles again (the launcher turned the collector off)
     watch = oom_watch(root, cid)
     try:
         while True:  # runc: a stats event every interval, an oom event when one happens, until it stops

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(config: configlib.Config, stop: threading.Event, started: float) -> int:
-    from .server import VERSION, Daemon  # grpc and the stores load only once the lock is ours
+    from .server import VERSION, Daemon  # the server and the stores load only once the lock is ours
 
     log.info("starting containerd-py revision=%s version=%s", __version__, VERSION)
     daemon = Daemon(config)
@@ -116,7 +116,7 @@ def _serve(config: configlib.Config, stop: threading.Event, started: float) -> i
             os.unlink(config.address)  # a stale socket of a daemon that died; the root lock proves it gone
         except FileNotFoundError:
             pass
-        server.add_insecure_port(f"unix:{config.address}")
+        server.listen_unix(config.address)
         server.start()
         try:
             os.chmod(config.address, 0o660)

@@ -3,14 +3,8 @@ import logging
 import os
 import sys
 import uuid
-from concurrent import futures
 
-import grpc
-
-from . import __version__, errors
-from .api.containerd.services import (containers_pb2_grpc, content_pb2_grpc, diff_pb2_grpc, events_pb2_grpc,
-                                      images_pb2_grpc, introspection_pb2_grpc, leases_pb2_grpc, namespaces_pb2_grpc,
-                                      snapshots_pb2_grpc, tasks_pb2_grpc, version_pb2_grpc)
+from . import __version__, errors, rpc
 from .config import Config
 from .containers import Containers
 from .content.local import LocalContentStore
@@ -48,64 +42,52 @@ log = logging.getLogger(__name__)
 VERSION = f"1.6.0+containerd-py.{__version__}"
 
 _CODES = [
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
-    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
-    (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
-    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.Unknown, grpc.StatusCode.UNKNOWN),
+    (errors.NotFound, rpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, rpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, rpc.StatusCode.FAILED_PRECONDITION),
+    (errors.InvalidArgument, rpc.StatusCode.INVALID_ARGUMENT),
+    (errors.Unavailable, rpc.StatusCode.UNAVAILABLE),
+    (errors.OutOfRange, rpc.StatusCode.OUT_OF_RANGE),
+    (errors.Unimplemented, rpc.StatusCode.UNIMPLEMENTED),
+    (errors.Unauthenticated, rpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, rpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unknown, rpc.StatusCode.UNKNOWN),
 ]
 
 
-def _abort(context: grpc.ServicerContext, method: str, e: Exception):
+def _abort(context: rpc.ServicerContext, method: str, e: Exception):
+    if isinstance(e, rpc.Termination):
+        raise e
     if isinstance(e, errors.Error):
         code = next(c for cls, c in _CODES if isinstance(e, cls))
         log.debug("%s: %s: %s", method, code.name, e)
         context.abort(code, str(e))
     log.exception("%s failed", method)
-    context.abort(grpc.StatusCode.UNKNOWN, f"{type(e).__name__}: {e}")
+    context.abort(rpc.StatusCode.UNKNOWN, f"{type(e).__name__}: {e}")
 
 
-class _ErrorInterceptor(grpc.ServerInterceptor):
-    """Turns domain errors into gRPC statuses (and logs unexpected ones)."""
+def _guarded(method: str, behavior, response_streaming: bool):
+    """Turns domain errors into gRPC statuses (and logs unexpected ones), with
+    the call's lease (`containerd-lease` metadata) in effect for the stores to
+    add what the call creates to it."""
+    def lease(context):
+        return next((v for k, v in context.invocation_metadata() if k == LEASE_KEY), None)
 
-    def intercept_service(self, continuation, details):
-        handler = continuation(details)
-        if handler is None:
-            return None
-        method = details.method
-        # The call's lease, for the stores to add what the call creates to it.
-        lease = next((v for k, v in details.invocation_metadata or () if k == LEASE_KEY), None)
-        if handler.response_streaming:
-            behavior = handler.unary_stream or handler.stream_stream
-
-            def wrapped(request, context):
-                try:
-                    with leasing.using(lease):
-                        yield from behavior(request, context)
-                except Exception as e:  # noqa: BLE001 - every failure becomes a status
-                    _abort(context, method, e)
-        else:
-            behavior = handler.unary_unary or handler.stream_unary
-
-            def wrapped(request, context):
-                try:
-                    with leasing.using(lease):
-                        return behavior(request, context)
-                except Exception as e:  # noqa: BLE001
-                    _abort(context, method, e)
-
-        make = {(False, False): grpc.unary_unary_rpc_method_handler,
-                (False, True): grpc.unary_stream_rpc_method_handler,
-                (True, False): grpc.stream_unary_rpc_method_handler,
-                (True, True): grpc.stream_stream_rpc_method_handler}[(handler.request_streaming,
-                                                                      handler.response_streaming)]
-        return make(wrapped, request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
+    if response_streaming:
+        def wrapped(request, context):
+            try:
+                with leasing.using(lease(context)):
+                    yield from behavior(request, context)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a status
+                _abort(context, method, e)
+    else:
+        def wrapped(request, context):
+            try:
+                with leasing.using(lease(context)):
+                    return behavior(request, context)
+            except Exception as e:  # noqa: BLE001
+                _abort(context, method, e)
+    return wrapped
 
 
 def _server_uuid(root: str) -> str:
@@ -190,25 +172,18 @@ class Daemon:
         self.plugins += [Plugin("io.containerd.grpc.v1", s, requires=["io.containerd.service.v1"]) for s in services]
         self.uuid = _server_uuid(root)
 
-    def server(self) -> grpc.Server:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="grpc"),
-            interceptors=[_ErrorInterceptor()],
-            options=[("grpc.max_receive_message_length", self.config.max_recv_message_size),
-                     ("grpc.max_send_message_length", self.config.max_send_message_size)])
-        version_pb2_grpc.add_VersionServicer_to_server(VersionServicer(VERSION, __version__), server)
-        introspection_pb2_grpc.add_IntrospectionServicer_to_server(
-            IntrospectionServicer(self.plugins, self.uuid), server)
-        namespaces_pb2_grpc.add_NamespacesServicer_to_server(NamespacesServicer(self.namespaces, self.events), server)
-        leases_pb2_grpc.add_LeasesServicer_to_server(LeasesServicer(self.leases, self.collector, self.gc), server)
-        content_pb2_grpc.add_ContentServicer_to_server(ContentServicer(self.content, self.gc, self.events), server)
-        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(self.images, self.gc, self.events), server)
-        snapshots_pb2_grpc.add_SnapshotsServicer_to_server(
-            SnapshotsServicer(self.snapshotters, self.namespaces, self.gc, self.events), server)
-        diff_pb2_grpc.add_DiffServicer_to_server(DiffServicer(self.differ), server)
-        containers_pb2_grpc.add_ContainersServicer_to_server(ContainersServicer(self.containers), server)
-        events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(self.events), server)
-        tasks_pb2_grpc.add_TasksServicer_to_server(TasksServicer(self.tasks), server)
+    def server(self) -> rpc.Server:
+        server = rpc.Server(max_workers=256, max_receive_message_length=self.config.max_recv_message_size,
+                            max_send_message_length=self.config.max_send_message_size, wrap=_guarded)
+        for servicer in (VersionServicer(VERSION, __version__), IntrospectionServicer(self.plugins, self.uuid),
+                         NamespacesServicer(self.namespaces, self.events),
+                         LeasesServicer(self.leases, self.collector, self.gc),
+                         ContentServicer(self.content, self.gc, self.events),
+                         ImagesServicer(self.images, self.gc, self.events),
+                         SnapshotsServicer(self.snapshotters, self.namespaces, self.gc, self.events),
+                         DiffServicer(self.differ), ContainersServicer(self.containers), EventsServicer(self.events),
+                         TasksServicer(self.tasks)):
+            server.add_service(servicer.SERVICE, servicer)
         return server
 
     def close(self) -> None:

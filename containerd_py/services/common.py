@@ -1,8 +1,8 @@
 """Request context (namespace) and conversions between protobuf and our types."""
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import identifiers
+from ..rpc import ServicerContext
 from ..api.containerd.types import descriptor_pb2, mount_pb2
 from ..types import Descriptor, Mount
 
@@ -12,7 +12,7 @@ DEFAULT_NAMESPACE = "default"
 BATCH = 100  # items per message of streamed lists, as containerd batches them
 
 
-def namespace(context: grpc.ServicerContext) -> str:
+def namespace(context: ServicerContext) -> str:
     for key, value in context.invocation_metadata():
         if key == NAMESPACE_KEY:
             identifiers.validate(value)

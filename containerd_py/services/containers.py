@@ -2,7 +2,7 @@
 from google.protobuf import empty_pb2
 
 from .. import errors
-from ..api.containerd.services import containers_pb2 as pb, containers_pb2_grpc as pb_grpc
+from ..api.containerd.services import containers_pb2 as pb
 from ..containers import Containers
 from ..metadata.store import Container
 from .common import namespace, timestamp
@@ -29,7 +29,9 @@ def _from_proto(c: pb.Container) -> Container:
         dict(c.labels), {k: any_from_proto(v) for k, v in c.extensions.items()})
 
 
-class ContainersServicer(pb_grpc.ContainersServicer):
+class ContainersServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Containers"]
+
     def __init__(self, containers: Containers):
         self._containers = containers
 

@@ -3,7 +3,7 @@ from google.protobuf import empty_pb2
 
 from .. import errors
 from ..api.containerd.events import content_pb2 as events
-from ..api.containerd.services import content_pb2 as pb, content_pb2_grpc as pb_grpc
+from ..api.containerd.services import content_pb2 as pb
 from ..content.store import ContentStore, Info, Status
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
@@ -22,7 +22,9 @@ def _status_to_proto(s: Status) -> pb.Status:
                      started_at=timestamp(s.started_at), updated_at=timestamp(s.updated_at))
 
 
-class ContentServicer(pb_grpc.ContentServicer):
+class ContentServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Content"]
+
     def __init__(self, store: ContentStore, gc: Scheduler, exchange: Exchange):
         self._store, self._gc, self._exchange = store, gc, exchange
 

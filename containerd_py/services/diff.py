@@ -1,11 +1,13 @@
 """Diff service: Apply only; computing diffs (Diff) is not implemented yet."""
 from .. import errors
-from ..api.containerd.services import diff_pb2 as pb, diff_pb2_grpc as pb_grpc
+from ..api.containerd.services import diff_pb2 as pb
 from ..diff.walking import WalkingDiffer
 from .common import descriptor_from_proto, descriptor_to_proto, mount_from_proto, namespace
 
 
-class DiffServicer(pb_grpc.DiffServicer):
+class DiffServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Diff"]
+
     def __init__(self, differ: WalkingDiffer):
         self._differ = differ
 

@@ -1,7 +1,7 @@
 """Events service: Publish and Forward into the exchange, Subscribe to a filtered stream of it."""
 from google.protobuf import any_pb2, empty_pb2
 
-from ..api.containerd.services import events_pb2 as pb, events_pb2_grpc as pb_grpc
+from ..api.containerd.services import events_pb2 as pb
 from ..events.exchange import Envelope, Exchange
 from ..types import AnyValue
 from .common import namespace, timestamp
@@ -15,7 +15,9 @@ def any_to_proto(a: AnyValue) -> any_pb2.Any:
     return any_pb2.Any(type_url=a.type_url, value=a.value)
 
 
-class EventsServicer(pb_grpc.EventsServicer):
+class EventsServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Events"]
+
     def __init__(self, exchange: Exchange):
         self._exchange = exchange
 

@@ -3,7 +3,7 @@ from google.protobuf import empty_pb2
 
 from .. import errors
 from ..api.containerd.events import image_pb2 as events
-from ..api.containerd.services import images_pb2 as pb, images_pb2_grpc as pb_grpc
+from ..api.containerd.services import images_pb2 as pb
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import Image, ImageStore
@@ -19,7 +19,9 @@ def _from_proto(i: pb.Image) -> Image:
     return Image(i.name, descriptor_from_proto(i.target), dict(i.labels))
 
 
-class ImagesServicer(pb_grpc.ImagesServicer):
+class ImagesServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Images"]
+
     def __init__(self, store: ImageStore, gc: Scheduler, exchange: Exchange):
         self._store, self._gc, self._exchange = store, gc, exchange
 

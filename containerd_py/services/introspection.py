@@ -3,7 +3,7 @@ import os
 
 from google.rpc import status_pb2
 
-from ..api.containerd.services import introspection_pb2 as pb, introspection_pb2_grpc as pb_grpc
+from ..api.containerd.services import introspection_pb2 as pb
 from ..api.containerd.types import platform_pb2
 from ..filters import Filter, adaptor
 from ..plugins import Plugin
@@ -18,7 +18,9 @@ def _to_proto(p: Plugin) -> pb.Plugin:
         init_err=status_pb2.Status(code=_UNKNOWN, message=p.init_error) if p.init_error else None)
 
 
-class IntrospectionServicer(pb_grpc.IntrospectionServicer):
+class IntrospectionServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Introspection"]
+
     def __init__(self, plugins: list[Plugin], uuid: str):
         self._plugins = plugins
         self._uuid = uuid

@@ -1,7 +1,7 @@
 """Leases service. What a lease holds survives garbage collection until the lease ends."""
 from google.protobuf import empty_pb2
 
-from ..api.containerd.services import leases_pb2 as pb, leases_pb2_grpc as pb_grpc
+from ..api.containerd.services import leases_pb2 as pb
 from ..gc.collector import Collector
 from ..gc.scheduler import Scheduler
 from ..metadata.store import Lease, LeaseStore, Resource
@@ -12,7 +12,9 @@ def _to_proto(lease: Lease) -> pb.Lease:
     return pb.Lease(id=lease.id, labels=lease.labels, created_at=timestamp(lease.created_at))
 
 
-class LeasesServicer(pb_grpc.LeasesServicer):
+class LeasesServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Leases"]
+
     def __init__(self, store: LeaseStore, collector: Collector, gc: Scheduler):
         self._store, self._collector, self._gc = store, collector, gc
 

@@ -2,7 +2,7 @@
 from google.protobuf import empty_pb2
 
 from ..api.containerd.events import namespace_pb2 as events
-from ..api.containerd.services import namespaces_pb2 as pb, namespaces_pb2_grpc as pb_grpc
+from ..api.containerd.services import namespaces_pb2 as pb
 from ..events.exchange import Exchange
 from ..metadata.store import Namespace, NamespaceStore
 from .common import namespace
@@ -12,7 +12,9 @@ def _to_proto(n: Namespace) -> pb.Namespace:
     return pb.Namespace(name=n.name, labels=n.labels)
 
 
-class NamespacesServicer(pb_grpc.NamespacesServicer):
+class NamespacesServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Namespaces"]
+
     def __init__(self, store: NamespaceStore, exchange: Exchange):
         self._store, self._exchange = store, exchange
 

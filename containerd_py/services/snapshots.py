@@ -3,7 +3,7 @@ from google.protobuf import empty_pb2
 
 from .. import errors
 from ..api.containerd.events import snapshot_pb2 as events
-from ..api.containerd.services import snapshots_pb2 as pb, snapshots_pb2_grpc as pb_grpc
+from ..api.containerd.services import snapshots_pb2 as pb
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import NamespaceStore
@@ -16,7 +16,9 @@ def _info_to_proto(i: Info) -> pb.Info:
                    created_at=timestamp(i.created_at), updated_at=timestamp(i.updated_at))
 
 
-class SnapshotsServicer(pb_grpc.SnapshotsServicer):
+class SnapshotsServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Snapshots"]
+
     def __init__(self, snapshotters: dict[str, Snapshotter], namespaces: NamespaceStore, gc: Scheduler,
                  exchange: Exchange):
         self._snapshotters = snapshotters

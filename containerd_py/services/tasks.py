@@ -5,7 +5,7 @@ from google.protobuf import any_pb2, empty_pb2
 
 from .. import errors
 from ..api.containerd.runtime import runc_options_pb2
-from ..api.containerd.services import tasks_pb2 as pb, tasks_pb2_grpc as pb_grpc
+from ..api.containerd.services import tasks_pb2 as pb
 from ..api.containerd.types import task_pb2
 from ..tasks import metrics
 from ..tasks.manager import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, TaskManager
@@ -30,7 +30,9 @@ def _delete_response(p: Process) -> pb.DeleteResponse:
     return pb.DeleteResponse(id=p.id, pid=p.pid, exit_status=p.exit_status, exited_at=timestamp(p.exited_at))
 
 
-class TasksServicer(pb_grpc.TasksServicer):
+class TasksServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Tasks"]
+
     def __init__(self, tasks: TaskManager):
         self._tasks = tasks
 

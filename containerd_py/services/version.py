@@ -1,10 +1,12 @@
 """Version service."""
 from google.protobuf import empty_pb2
 
-from ..api.containerd.services import version_pb2 as pb, version_pb2_grpc as pb_grpc
+from ..api.containerd.services import version_pb2 as pb
 
 
-class VersionServicer(pb_grpc.VersionServicer):
+class VersionServicer:
+    SERVICE = pb.DESCRIPTOR.services_by_name["Version"]
+
     def __init__(self, version: str, revision: str):
         self._response = pb.VersionResponse(version=version, revision=revision)
 

@@ -150,7 +150,7 @@ def test_bidi_stream_of_big_messages_with_a_slow_handler(served):
         while not done.is_set():
             for conn in list(server._connections):
                 for call in list(conn.calls.values()):
-                    held[0] = max(held[0], call._held + len(call._buffer))
+                    held[0] = max(held[0], call._held + call._partial)
             time.sleep(0.002)
 
     watcher = threading.Thread(target=watch)

@@ -24,6 +24,7 @@ import h2.exceptions
 import h2.settings
 import hyperframe.frame
 from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 
 from .status import Abort, Cancelled, StatusCode
 
@@ -46,7 +47,7 @@ hyperframe.frame.DataFrame._body_repr = _data_frame_body_repr
 
 REQUEST_BUFFER = 4 << 20        # bytes of one streaming call's requests held before the client must wait
 STREAM_WINDOW = 4 << 20         # what a client may send on one stream before we acknowledge
-CONNECTION_WINDOW = 16 << 20    # ... and on all streams of a connection
+CONNECTION_WINDOW = 64 << 20    # ... and on all streams of a connection (more than a few streams hold back)
 READ_SIZE = 256 << 10
 _PREFIX = struct.Struct(">BI")  # gRPC message: compressed flag, length
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
@@ -406,10 +407,15 @@ class _Call:
                 self.conn.flush()
             return raw
 
+    def _parse(self, raw: memoryview):
+        try:
+            return self.method.request_class.FromString(raw)
+        except DecodeError as e:
+            raise Abort(StatusCode.INTERNAL, f"{self.path}: cannot parse the request: {e}") from None
+
     def _request_iterator(self):
-        parse = self.method.request_class.FromString
         while (raw := self._next_request()) is not None:
-            yield parse(raw)
+            yield self._parse(raw)
 
     def run(self) -> None:
         method, context = self.method, ServicerContext(self)
@@ -420,14 +426,16 @@ class _Call:
                 raws = list(self._requests)
                 if len(raws) != 1:
                     raise Abort(StatusCode.INTERNAL, f"{self.path}: expected one request message, got {len(raws)}")
-                request = method.request_class.FromString(raws[0])
+                request = self._parse(raws[0])
             result = method.behavior(request, context)
             if method.server_streaming:
                 try:
                     for response in result:
                         self.send(response.SerializeToString())
                 finally:
-                    result.close()  # a handler's cleanup runs now, not when the generator is collected
+                    close = getattr(result, "close", None)  # a generator's cleanup runs now, not when collected
+                    if close is not None:
+                        close()
             else:
                 self.send(result.SerializeToString())
             self.finish(StatusCode.OK, "")

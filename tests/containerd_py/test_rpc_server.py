@@ -127,6 +127,17 @@ def test_a_handler_bug_is_unknown_and_the_server_goes_on(served):
     assert version(channel, "after").version == "after"
 
 
+def test_a_request_that_does_not_parse_is_internal(served):
+    _, channel, _, _ = served()
+    raw = channel.unary_unary("/containerd.services.version.v1.Version/Version",
+                              request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    with pytest.raises(grpc.RpcError) as e:
+        raw(b"\xff\xff\xff", timeout=10)
+    assert e.value.code() == grpc.StatusCode.INTERNAL
+    assert "cannot parse the request" in e.value.details()
+    assert version(channel, "after").version == "after"
+
+
 def test_unregistered_service_and_unimplemented_method(served):
     _, channel, _, _ = served()
     with pytest.raises(grpc.RpcError) as e:

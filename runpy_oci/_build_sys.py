@@ -15,6 +15,7 @@ int rp_pivot_root(const char *new_root, const char *put_old);
 int rp_setns(int fd, int nstype);
 int rp_unshare(int flags);
 int rp_sethostname(const char *name, size_t len);
+int rp_setrlimit(int resource, unsigned long long soft, unsigned long long hard);
 int rp_setdomainname(const char *name, size_t len);
 int rp_prctl(int option, unsigned long a2, unsigned long a3,
              unsigned long a4, unsigned long a5);
@@ -42,6 +43,7 @@ SOURCE = r"""
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 
@@ -90,6 +92,12 @@ int rp_unshare(int flags) { RP_RET(unshare(flags)); }
 int rp_sethostname(const char *name, size_t len) { RP_RET(sethostname(name, len)); }
 
 int rp_setdomainname(const char *name, size_t len) { RP_RET(setdomainname(name, len)); }
+
+int rp_setrlimit(int resource, unsigned long long soft, unsigned long long hard)
+{
+    struct rlimit lim = { (rlim_t)soft, (rlim_t)hard };
+    RP_RET(setrlimit(resource, &lim));
+}
 
 int rp_prctl(int option, unsigned long a2, unsigned long a3,
              unsigned long a4, unsigned long a5)

@@ -54,6 +54,13 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_CHILD_SUBREAPER = 36
 
+# setrlimit(2) resources, by the names process.rlimits uses (asm-generic/resource.h)
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4, "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
 # openat2(2) resolve flags
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -120,6 +127,13 @@ class _SysCalls:
     def setdomainname(self, name):
         raw = name.encode()
         self._check(self._lib.rp_setdomainname(raw, len(raw)))
+
+    def setrlimit(self, name, soft, hard):
+        """setrlimit(2) by the limit's name (RLIMIT_NOFILE, ...), values as the
+        runtime-spec gives them (2**64-1 is unlimited). The `resource` module
+        would do as well, but it is one more shared library for every run to
+        load, and its names must then agree with the table above."""
+        self._check(self._lib.rp_setrlimit(RLIMITS[name], soft, hard))
 
     def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
         return self._check(self._lib.rp_prctl(option, a2, a3, a4, a5))

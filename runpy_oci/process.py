@@ -2,7 +2,6 @@
 waits for ``start``: rlimits, OOM score, sysctls, hostname, credentials, cwd,
 and finding the program to exec."""
 import os
-import resource
 
 from runpy_oci import kernel as k
 from runpy_oci.capabilities import Plan
@@ -28,8 +27,8 @@ def set_hostname(spec):
 def apply_rlimits(proc):
     for r in proc.rlimits:
         try:
-            resource.setrlimit(getattr(resource, r.type), (r.soft, r.hard))
-        except (ValueError, OSError) as e:
+            k.get().setrlimit(r.type, r.soft, r.hard)
+        except OSError as e:
             raise RuntimeFailure(f"process.rlimits: cannot set {r.type} to {r.soft}/{r.hard}: {e}") from None
 
 

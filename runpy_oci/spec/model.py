@@ -7,19 +7,16 @@ import os
 
 from runpy_oci.capabilities import KINDS, NUMBERS
 from runpy_oci.errors import ConfigError
+from runpy_oci.kernel import RLIMITS
 from runpy_oci.spec.fields import Fields
 from runpy_oci.spec.resources import Resources
 
 SUPPORTED_MAJOR = 1
+UINT64_MAX = (1 << 64) - 1  # rlimits are uint64 in the runtime-spec; this is also "unlimited"
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
-RLIMIT_NAMES = (
-    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
-    "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",
-    "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_RTPRIO",
-    "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
-)
+RLIMIT_NAMES = tuple(sorted(RLIMITS))
 
 DEVICE_TYPES = ("c", "u", "b", "p")
 DEVICE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}  # S_IFCHR, S_IFBLK, S_IFIFO
@@ -52,8 +49,8 @@ class Rlimit:
         self.type = f.str("type", required=True)
         if self.type not in RLIMIT_NAMES:
             raise ConfigError(f"{f.where('type')}: unknown rlimit {self.type!r}")
-        self.hard = f.int("hard", required=True, minimum=0)
-        self.soft = f.int("soft", required=True, minimum=0)
+        self.hard = f.int("hard", required=True, minimum=0, maximum=UINT64_MAX)
+        self.soft = f.int("soft", required=True, minimum=0, maximum=UINT64_MAX)
         if self.soft > self.hard:
             raise ConfigError(f"{f.path}: soft limit {self.soft} exceeds hard limit {self.hard}")
 

@@ -80,6 +80,13 @@ def test_rlimits(runtime, bundle):
     assert out["core"].split()[4:6] == ["0", "4096"]
 
 
+def test_rlimit_unlimited(runtime, bundle):
+    """2**64-1 is RLIM_INFINITY."""
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_CORE", "soft": (1 << 64) - 1, "hard": (1 << 64) - 1}]
+    out = runtime.probe(bundle, 'grep "Max core file size" /proc/self/limits')
+    assert out.split()[4:6] == ["unlimited", "unlimited"]
+
+
 def test_oom_score_adj(runtime, bundle):
     bundle.config["process"]["oomScoreAdj"] = 500
     assert runtime.probe(bundle, "cat /proc/self/oom_score_adj").strip() == "500"

@@ -63,6 +63,8 @@ DELETE = object()
     ("process.terminal", "yes", "process.terminal: expected boolean, got string"),
     ("process.rlimits", [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}], "process.rlimits[0].type: unknown rlimit"),
     ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 2}], "process.rlimits[0]: soft limit 2 exceeds hard limit 1"),
+    ("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1 << 64, "soft": 1}],
+     "process.rlimits[0].hard: 18446744073709551616 is above the maximum 18446744073709551615"),
     ("ociVersion", "2.0.0", "ociVersion: unsupported version '2.0.0'"),
     ("ociVersion", DELETE, "ociVersion: required field is missing"),
     ("root.path", "missing", "root.path: "),

@@ -3,7 +3,7 @@ import time
 
 from google.protobuf import any_pb2, empty_pb2
 
-from .. import errors
+from .. import errors, rpc
 from ..api.containerd.runtime import runc_options_pb2
 from ..api.containerd.services import tasks_pb2 as pb
 from ..api.containerd.types import task_pb2
@@ -123,5 +123,7 @@ class TasksServicer:
         return out
 
     def Wait(self, request, context):
-        p = self._tasks.wait(namespace(context), request.container_id, request.exec_id)
+        p = self._tasks.wait(namespace(context), request.container_id, request.exec_id, context.is_active)
+        if p is None:
+            raise rpc.Cancelled()
         return pb.WaitResponse(exit_status=p.exit_status, exited_at=timestamp(p.exited_at))

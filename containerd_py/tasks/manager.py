@@ -379,9 +379,14 @@ class TaskManager:
         else:
             task.runtime.kill(container_id, sig, all_)
 
-    def wait(self, ns: str, container_id: str, exec_id: str = "") -> Process:
+    def wait(self, ns: str, container_id: str, exec_id: str = "", active=lambda: True) -> Process | None:
+        """The process once it has exited; None if `active()` (the caller is
+        still there) turns false first, so a waiter gone or cancelled does not
+        hold its thread (nor the daemon's shutdown) until the container ends."""
         p = self.get(ns, container_id, exec_id)
-        p.wait()
+        while not p.wait(0.5):
+            if not active():
+                return None
         return p
 
     # -- exec'd processes

@@ -4,6 +4,7 @@ nothing half-made."""
 import json
 import os
 import signal
+import subprocess
 import time
 
 import grpc
@@ -68,6 +69,39 @@ def test_kill_9_of_the_daemon_loses_nothing(own_daemon, ns, busybox_tar, runtime
         r("tasks", "rm", "sleeper")
         assert sorted(r("tasks", "ls", "-q").stdout.split()) == ["ticker"]
     finally:
+        r.remove_everything()
+
+
+def test_sigterm_stops_the_daemon_while_a_ctr_run_waits(own_daemon, ns, busybox_tar):
+    """A foreground `ctr run` holds a Wait call open; SIGTERM still stops the
+    daemon (within its 2 s grace), the container lives on, and a restarted
+    daemon finds it."""
+    r = Runner(own_daemon.address, ns, RUNTIMES["runpy-oci"])
+    r("images", "import", str(busybox_tar))
+    waiting = subprocess.Popen(["ctr", "--address", own_daemon.address, "-n", ns, "run", "--runc-binary", r.runtime,
+                                IMAGE, "waited", "sleep", "1000"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r.wait_status("waited", "RUNNING")
+        time.sleep(0.3)  # ctr's Wait is in flight
+        own_daemon.proc.send_signal(signal.SIGTERM)
+        assert own_daemon.proc.wait(timeout=20) == 0
+        assert waiting.wait(timeout=20) != 0  # its daemon went away
+        again = Process(our_daemon_argv(own_daemon.workdir), own_daemon.workdir, own_daemon.address)
+        again.wait_ready()
+        own_daemon.proc = again.proc  # the fixture stops the new one
+        assert r.status("waited") == "RUNNING"
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+        if own_daemon.proc.poll() is None and r("version", check=False).returncode != 0:
+            own_daemon.proc.kill()  # it stopped serving but did not exit
+            own_daemon.proc.wait()
+        if own_daemon.proc.poll() is not None:  # a daemon to remove the container with
+            again = Process(our_daemon_argv(own_daemon.workdir), own_daemon.workdir, own_daemon.address)
+            again.wait_ready()
+            own_daemon.proc = again.proc
         r.remove_everything()
 
 

@@ -4,6 +4,7 @@ temporary directory, and a gRPC client for either.
 Every daemon a fixture starts is stopped by its finalizer, which then fails
 the test if anything stayed mounted under its directory.
 """
+import glob
 import os
 import shutil
 import signal
@@ -221,8 +222,20 @@ def containerd():
 
 @pytest.fixture
 def ns():
-    """A namespace name of this test alone."""
-    return f"test-{uuid.uuid4().hex[:12]}"
+    """A namespace name of this test alone. ctr puts a namespace's containers
+    in the cgroup /<namespace>/<id>; the runtimes remove /<namespace>/<id>
+    and, like containerd's, leave /<namespace>: removed here, so that the
+    run leaves no cgroup (a cgroup with a process in it fails the test)."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    left = []
+    for path in glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}"):
+        for sub, _, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):  # children first
+            try:
+                os.rmdir(sub)
+            except OSError as e:
+                left.append(f"{sub}: {e.strerror}")
+    assert not left, f"cgroups left in use: {left}"
 
 
 @contextmanager

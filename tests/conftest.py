@@ -12,3 +12,35 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+# Cgroups: whatever a run made at the top of a hierarchy and left (a test's
+# container parent, a namespace's /<ns>) fails the run, and is removed.
+_CGROUP_GLOBS = ("/sys/fs/cgroup/*/", "/sys/fs/cgroup/*/*/")
+_cgroups_before: set[str] = set()
+
+
+def _cgroup_dirs() -> set[str]:
+    import glob
+
+    return {d for pattern in _CGROUP_GLOBS for d in glob.glob(pattern)}
+
+
+def pytest_sessionstart(session):
+    if os.geteuid() == 0:
+        _cgroups_before.update(_cgroup_dirs())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.geteuid() != 0:
+        return
+    left = sorted(_cgroup_dirs() - _cgroups_before, key=len, reverse=True)
+    for d in left:
+        for sub, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+    if left:
+        print(f"\nthe run left {len(left)} cgroup(s) behind (removed where empty): " + ", ".join(left[-10:]))
+        session.exitstatus = 1

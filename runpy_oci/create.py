@@ -71,6 +71,10 @@ def create(root, container_id, opts, spec=None, console_sock=None):
     if spec is None:
         spec = spec_loader.load(opts.bundle)
     _check_terminal(spec, opts, console_sock)
+    if spec.process.apparmor_profile or spec.process.selinux_label or spec.linux.mount_label:
+        from runpy_oci import lsm
+
+        lsm.check(spec.process, spec.linux.mount_label)
     c = Container.new(root, container_id)
     made = _Made()
     try:

@@ -85,6 +85,10 @@ def exec_process(root, container_id, opts):
     """Returns the exit status for the runtime to exit with (0 when detached)."""
     init_pid, cgroup_paths, spec = load_container(root, container_id, opts.ignore_paused)
     proc = opts.process(spec)
+    if proc.apparmor_profile or proc.selinux_label:
+        from runpy_oci import lsm
+
+        lsm.check(proc)
     if proc.terminal and opts.detach and not opts.console_socket:
         raise RuntimeFailure("cannot allocate tty if runpy-oci will detach without setting console socket")
     if opts.console_socket and not proc.terminal:

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from runpy_oci import lsm
+
 pytestmark = pytest.mark.root
 
 
@@ -125,3 +127,33 @@ def test_spec_rootless_makes_a_config_that_runs(runtime, bundle):
     assert r.returncode == 0, r.stderr
     mapping, uid = r.stdout.split("\n", 1)
     assert mapping.split()[:2] == ["0", str(os.getuid())] and uid.strip() == "0"
+
+
+@pytest.mark.skipif(lsm.apparmor_enabled() or lsm.selinux_enabled(),
+                    reason="the host has AppArmor or SELinux: these fields are refused there (tests/unit/test_lsm.py)")
+def test_lsm_fields_run_where_the_host_has_no_such_lsm(runtime, bundle, tmp_path):
+    """The issue's choice, not the runtime-spec's: runc refuses all three here,
+    crun the two process labels."""
+    def labels(c):
+        c["process"].update(apparmorProfile="runpy-test", selinuxLabel="system_u:system_r:container_t:s0:c1,c2")
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+
+    log = tmp_path / "log"
+    cid = runtime.new_id()
+    path = bundle(args=["sh", "-c", "echo ok; grep -c ' /dev/shm ' /proc/self/mounts"], change=labels)
+    r = runtime("--debug", "--log", str(log), "run", "--bundle", path, cid)
+    assert (r.returncode, r.stdout.split()) == (0, ["ok", "1"]), r.stderr
+    assert log.read_text().count("ignored: the host has no") == 3
+
+
+@pytest.mark.skipif(lsm.apparmor_enabled() or lsm.selinux_enabled(),
+                    reason="the host has AppArmor or SELinux: these flags are refused there (tests/unit/test_lsm.py)")
+def test_exec_lsm_flags_where_the_host_has_no_such_lsm(runtime, bundle, tmp_path):
+    cid = runtime.new_id()
+    r = runtime("run", "-d", "--bundle", bundle(args=["sleep", "100"]), cid)
+    assert r.returncode == 0, r.stderr
+    log = tmp_path / "log"
+    r = runtime("--debug", "--log", str(log), "exec", "--apparmor", "runpy-test", "--process-label",
+                "system_u:system_r:container_t:s0", cid, "echo", "ok")
+    assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
+    assert log.read_text().count("ignored: the host has no") == 2

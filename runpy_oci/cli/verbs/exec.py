@@ -52,6 +52,8 @@ def _from_flags(cmd):
         p = copy.copy(spec.process)
         p.args, p.terminal, p.console_size = list(args), o["tty"], None
         p.env = [*p.env, *o["env"]]
+        p.apparmor_profile = o["apparmor"] or p.apparmor_profile
+        p.selinux_label = o["process_label"] or p.selinux_label
         if o["cwd"]:
             p.cwd = o["cwd"]
         if o["user"] or o["additional_gids"]:

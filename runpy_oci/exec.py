@@ -246,10 +246,7 @@ def _process(a):
         if seccomp_filter is not None and (not proc.no_new_privileges or a.agent_fd is not None):
             seccomp_filter.load_for(a.agent_fd, a.channel)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
             seccomp_filter = None
-        # Non-dumpable from here to the execve (which resets it): once its
-        # capabilities are the container's, a container process could open
-        # our /proc/PID/exe, the runtime's interpreter (CVE-2019-5736).
-        k.get().prctl(k.PR_SET_DUMPABLE, 0)
+        process_settings.make_undumpable()
         process_settings.switch_user(proc)
         process_settings.enter_cwd(proc.cwd)
         exe = process_settings.find_executable(proc)

@@ -75,10 +75,7 @@ def _prepare(a):
         # switch_user may drop: load it now (runc does the same).
         seccomp_filter.load_for(a.agent_fd, a.channel)
         seccomp_filter = None
-    # Non-dumpable from here to the execve (which resets it): once its
-    # capabilities are the container's, a container process could open
-    # our /proc/PID/exe, the runtime's interpreter (CVE-2019-5736).
-    k.get().prctl(k.PR_SET_DUMPABLE, 0)
+    process.make_undumpable()
     process.switch_user(proc)
     if seccomp_filter is not None and a.agent_fd is not None:
         seccomp_filter.load_for(a.agent_fd, a.channel)  # its agent must have the fd before start
@@ -139,7 +136,7 @@ def _ensure_cwd(cwd):
             raise RuntimeFailure(f"process.cwd: cannot create {cwd}: {e.strerror}") from None
 
 
-def _wait_for_start(fifo_fd, hooks, state):
+def _wait_for_start(fifo_fd, spec_hooks, state):
     """Block until ``start`` opens the exec fifo for reading, run the
     startContainer hooks, then tell it we go ("0"), or why not ("E" and the
     message: start reports it, and we exit)."""
@@ -147,14 +144,12 @@ def _wait_for_start(fifo_fd, hooks, state):
         fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise RuntimeFailure(f"cannot open exec fifo (is /proc mounted in the container?): {e.strerror}") from None
-    if hooks.get("startContainer"):
-        from runpy_oci import hooks as hooklib
-
-        from runpy_oci import fastjson
+    if spec_hooks.get("startContainer"):
+        from runpy_oci import fastjson, hooks
 
         created = dict(fastjson.loads(state), status="created")
         try:
-            hooklib.run_all(hooks, "startContainer", fastjson.dumps(created))
+            hooks.run_all(spec_hooks, "startContainer", fastjson.dumps(created))
         except RuntimeFailure as e:
             os.write(fd, b"E" + str(e).encode())
             os._exit(1)

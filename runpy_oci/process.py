@@ -7,6 +7,7 @@ from runpy_oci import kernel as k
 from runpy_oci.capabilities import Plan
 from runpy_oci.errors import RuntimeFailure
 
+
 def write_sysctls(sysctl):
     for key, value in sysctl.items():
         path = "/proc/sys/" + key.replace(".", "/")
@@ -30,6 +31,14 @@ def apply_rlimits(proc):
             k.get().setrlimit(r.type, r.soft, r.hard)
         except OSError as e:
             raise RuntimeFailure(f"process.rlimits: cannot set {r.type} to {r.soft}/{r.hard}: {e}") from None
+
+
+def make_undumpable():
+    """Non-dumpable from here to the execve (which resets it), called before the
+    switch to the container's user: once its capabilities are the container's,
+    a container process could otherwise open our /proc/PID/exe, the runtime's
+    interpreter (CVE-2019-5736)."""
+    k.get().prctl(k.PR_SET_DUMPABLE, 0)
 
 
 def apply_oom_score_adj(proc):

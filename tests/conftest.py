@@ -34,13 +34,11 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session, exitstatus):
     if os.geteuid() != 0:
         return
+    import cgroup_trees
+
     left = sorted(_cgroup_dirs() - _cgroups_before, key=len, reverse=True)
     for d in left:
-        for sub, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(sub)
-            except OSError:
-                pass
+        cgroup_trees.remove(d)
     if left:
         print(f"\nthe run left {len(left)} cgroup(s) behind (removed where empty): " + ", ".join(left[-10:]))
         session.exitstatus = 1

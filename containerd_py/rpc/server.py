@@ -58,10 +58,10 @@ _TRANSPORT_HEADERS = {"te", "content-type", "grpc-timeout", "grpc-encoding", "gr
 class Method:
     """One routed method: how to parse its request, whether either side streams."""
 
-    __slots__ = ("path", "request_class", "client_streaming", "server_streaming", "behavior")
+    __slots__ = ("request_class", "client_streaming", "server_streaming", "behavior")
 
-    def __init__(self, path, request_class, client_streaming, server_streaming, behavior):
-        self.path, self.request_class, self.behavior = path, request_class, behavior
+    def __init__(self, request_class, client_streaming, server_streaming, behavior):
+        self.request_class, self.behavior = request_class, behavior
         self.client_streaming, self.server_streaming = client_streaming, server_streaming
 
 
@@ -107,7 +107,7 @@ class Server:
             if behavior is None:
                 continue
             path = f"/{service_descriptor.full_name}/{m.name}"
-            self._methods[path] = Method(path, message_factory.GetMessageClass(m.input_type), m.client_streaming,
+            self._methods[path] = Method(message_factory.GetMessageClass(m.input_type), m.client_streaming,
                                          m.server_streaming, self._wrap(path, behavior, m.server_streaming))
 
     def listen_unix(self, path: str) -> None:

@@ -14,7 +14,6 @@ import errno
 import os
 import time
 
-
 # clone3 errors of a kernel without it or without CLONE_INTO_CGROUP (or a
 # seccomp filter that refuses it): fork, then join.
 _NO_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.EINVAL, errno.E2BIG)
@@ -269,19 +268,15 @@ class Cgroup:
         v1 hierarchy, and in the unified one if ``unified``. On v1 it writes
         "0" to ``tasks``: the kernel moves the calling thread without the
         rwsem, which it takes for any pid, even one written to ``tasks``.
-        os.open, not open(): this is on ``run``'s critical path, and open()
-        triples its cost in a fresh child."""
+        (``_write``'s os.open, not open(): this is on ``run``'s critical path,
+        and open() triples its cost in a fresh child.)"""
         for h in self.hierarchies():
             path = self.paths.get(h.mountpoint)
             if path is None or (h.version == 2 and not unified):
                 continue
             path += "/tasks" if h.version == 1 else "/cgroup.procs"
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, b"0")
-                finally:
-                    os.close(fd)
+                _write(path, "0")
             except OSError as e:
                 raise OSError(e.errno, f"cannot join cgroup: {e.strerror}", path) from None
 

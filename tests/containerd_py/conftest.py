@@ -20,6 +20,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
+import cgroup_trees
 from containerd_py import mount as mountlib
 from containerd_py.api.containerd.services import (content_pb2_grpc, diff_pb2_grpc, images_pb2_grpc,
                                                    introspection_pb2_grpc, leases_pb2_grpc, namespaces_pb2_grpc,
@@ -228,13 +229,8 @@ def ns():
     run leaves no cgroup (a cgroup with a process in it fails the test)."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    left = []
-    for path in glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}"):
-        for sub, _, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):  # children first
-            try:
-                os.rmdir(sub)
-            except OSError as e:
-                left.append(f"{sub}: {e.strerror}")
+    left = [why for path in glob.glob(f"/sys/fs/cgroup/{name}") + glob.glob(f"/sys/fs/cgroup/*/{name}")
+            for why in cgroup_trees.remove(path)]
     assert not left, f"cgroups left in use: {left}"
 
 

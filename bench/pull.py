@@ -30,21 +30,18 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 import benchlib
-from benchlib import START_DEADLINE, cell, fmt, loadavg, log, ratio, rotate, stat_fields, summary, version
+import benchsys
+from benchlib import Table, cell, fmt, log, print_target, ratio, rotate
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 MiB = 1 << 20
 MTIME = 1_600_000_000
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -54,8 +51,7 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONTENT_BLOBS = ("io.containerd.content.v1.content", "blobs", "sha256")
 CONTENT_INGEST = ("io.containerd.content.v1.content", "ingest")
 OVERLAY_SNAPSHOTS = ("io.containerd.snapshotter.v1.overlayfs", "snapshots")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+IMAGES = ("single", "multi")
 
 
 # --------------------------------------------------------------------------
@@ -203,7 +199,7 @@ def build_images(layout, specs):
 
 
 # --------------------------------------------------------------------------
-# Processes: the registry and the two daemons
+# The registry
 
 def free_port():
     with socket.socket() as s:
@@ -211,31 +207,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Service(benchlib.Service):
-    """A long-running process of the bench, in its own session, logging to a file."""
-
-    def stop(self):
-        """Stops it (see benchlib.Service.stop) and kills what it left in its
-        session (it should have left nothing); returns those pids."""
-        super().stop()
-        left = session_members(self.proc.pid)
-        benchlib.kill_all(left)
-        return left
-
-
-def session_members(sid):
-    pids = []
-    for pid in benchlib.proc_pids():
-        try:
-            rest = stat_fields(pid)
-            if int(rest[3]) == sid and rest[0] not in (b"Z", b"X"):
-                pids.append(pid)
-        except (OSError, IndexError, ValueError):
-            pass
-    return pids
-
-
-def start_registry(tmp, binary):
+def start_registry(tmp, binary, services):
+    """docker-registry on a free loopback port, its storage in tmp/registry,
+    added to services before it answers; a Service with .host."""
     workdir = os.path.join(tmp, "registry")
     os.mkdir(workdir)
     port = free_port()
@@ -244,9 +218,10 @@ def start_registry(tmp, binary):
               "http:", f"  addr: 127.0.0.1:{port}", f"  secret: {secrets.token_hex(16)}"]
     with open(f"{workdir}/config.yml", "w") as f:
         f.write("\n".join(config) + "\n")
-    svc = Service("registry", [binary, "serve", f"{workdir}/config.yml"], workdir)
+    svc = benchsys.Service("registry", [binary, "serve", f"{workdir}/config.yml"], workdir)
     svc.host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + START_DEADLINE
+    services.append(svc)
+    deadline = time.monotonic() + benchsys.START_DEADLINE
     while True:
         svc.check_alive()
         try:
@@ -260,111 +235,57 @@ def start_registry(tmp, binary):
             time.sleep(0.05)
 
 
-def start_daemon(tmp, name, python, containerd):
-    """Our daemon or real containerd, each with its own root, state and socket."""
-    workdir = os.path.join(tmp, name)
-    os.mkdir(workdir)
-    address = f"{workdir}/containerd.sock"
-    if name == "ours":
-        argv = [python, "-m", "containerd_py.daemon", "--root", f"{workdir}/root", "--state", f"{workdir}/state",
-                "--address", address]
-        env = dict(os.environ, PYTHONPATH=REPO)
-    else:
-        argv = [containerd, "--config", benchlib.write_containerd_config(workdir, address)]
-        env = None
-    svc = Service(name, argv, workdir, env)
-    svc.address, svc.root = address, f"{workdir}/root"
-    return svc
-
-
 # --------------------------------------------------------------------------
-# Measuring
 
-def proc_status(pid):
-    """VmRSS and VmHWM in MiB of one process."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
+class PullBench(benchlib.Bench):
+    name = "pull"
+    counts = {"runs": (7, 2, "cold pulls per image per daemon")}
+    error_subs = ((r"bp\d+-[\w.-]+", "<ns>"),)
+    error_width = 300
+    tools = benchlib.CONTAINERD_TOOLS + (("registry", "/usr/bin/docker-registry", "docker-registry"),
+                                         ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
 
-
-def tree(pid):
-    """pid and its descendants."""
-    children = {}
-    for p in benchlib.proc_pids():
-        try:
-            children.setdefault(int(stat_fields(p)[1]), []).append(p)
-        except (OSError, IndexError, ValueError):
-            pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
+    @classmethod
+    def add_options(cls, ap):
+        ap.add_argument("--size-mb", type=float, default=50, help="size of the single-layer image (default 50 MB)")
+        ap.add_argument("--layers", type=int, default=10, help="layers of the multi-layer image (default 10)")
+        ap.add_argument("--layer-mb", type=float, default=5, help="size of each of its layers (default 5 MB)")
 
 
-def tree_rss(pid):
-    total = 0.0
-    for p in tree(pid):
-        try:
-            total += proc_status(p).get("VmRSS", 0)
-        except OSError:
-            pass
-    return total
-
-
-def cpu_ms(pid):
-    """User + system CPU of a process (its threads included) so far, and of its reaped children."""
-    ticks = sum(int(x) for x in stat_fields(pid)[11:15])  # utime stime cutime cstime
-    return ticks * 1000 / CLK_TCK
-
-
-class Bench:
-    def __init__(self, tmp, ctr):
-        self.tmp, self.ctr = tmp, ctr
-        self.devnull = os.open(os.devnull, os.O_RDWR)
-        self.errors = []  # (daemon, what, exit status, output)
+    def __init__(self, args):
+        super().__init__(args)
         self.n = 0
+        self.results["runs"] = args.runs
 
-    def run_ctr(self, daemon, ns, *args, what=None, note_stderr=False):
-        """One ctr command against daemon; (ok, wall ms, client CPU ms, stdout).
-        A failure is recorded with what ctr printed on stderr; with
-        note_stderr, so is anything printed on stderr by a command that worked."""
-        out_path, err_path = os.path.join(self.tmp, "ctr.out"), os.path.join(self.tmp, "ctr.err")
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            argv = benchlib.ctr_argv(self.ctr, daemon, ns, *args)
-            t0 = time.perf_counter_ns()
-            p = subprocess.Popen(argv, stdin=self.devnull, stdout=out, stderr=err)
-            try:
-                _, status, ru = os.wait4(p.pid, 0)
-            except BaseException:
-                p.kill()
-                p.wait()
-                raise
-            t1 = time.perf_counter_ns()
-            p.returncode = os.waitstatus_to_exitcode(status)
-        with open(out_path, "rb") as f:
-            text = f.read().decode(errors="replace")
-        with open(err_path, "rb") as f:
-            err_text = f.read().decode(errors="replace").strip()
-        ok = p.returncode == 0
-        what = what or " ".join(args[:2])
-        if not ok:
-            self.errors.append((daemon.name, what, p.returncode, err_text or text.strip()))
-        elif note_stderr and err_text:
-            for line in err_text.splitlines():
-                self.errors.append((daemon.name, f"{what}, exit 0, on stderr", 0, line))
-        return ok, (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000, text
+    def setup(self):
+        a = self.args
+        log(f"building images ({a.size_mb:g} MB in 1 layer; {a.layers} x {a.layer_mb:g} MB) ...")
+        layout = os.path.join(self.tmp, "layout")
+        self.facts = self.results["images"] = build_images(layout, [("single", [int(a.size_mb * 1e6)]),
+                                                                    ("multi", [int(a.layer_mb * 1e6)] * a.layers)])
+        registry = start_registry(self.tmp, a.registry, self.services)
+        for img in IMAGES:
+            r = subprocess.run([a.skopeo, "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{img}",
+                                f"docker://{registry.host}/bench/{img}:latest"], capture_output=True, text=True,
+                               timeout=300, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise RuntimeError(f"skopeo copy {img}: {r.stderr.strip()}")
+        shutil.rmtree(layout)
+        self.refs = {img: f"{registry.host}/bench/{img}:latest" for img in IMAGES}
+        self.daemons = [benchsys.start_containerd_py(self.tmp, a.python, benchlib.REPO),
+                        benchsys.start_containerd(self.tmp, a.containerd)]
+        self.services += self.daemons
+        for d in self.daemons:
+            benchsys.wait_ready(a.ctr, d)
+        v = self.results["versions"] = benchsys.daemon_versions(a.python, a.containerd, a.ctr)
+        v["ours"] = "containerd_py " + v["ours"].split(" ", 1)[-1]
+
+    def ctr(self, daemon, ns, *args, what=None, note_stderr=False):
+        """One ctr command against daemon in namespace ns; a benchlib.Result."""
+        argv = benchsys.ctr_argv(self.args.ctr, daemon, ns, *args)
+        return self.command(daemon.name, argv, what or " ".join(args[:2]), note_stderr)
 
     # -- one cold pull ---------------------------------------------------------
-    def new_ns(self, daemon, image):
-        self.n += 1
-        return f"bp{os.getpid()}-{daemon.name}-{image}-{self.n}"
-
     def on_disk(self, daemon):
         """Blobs, ingests and snapshots the daemon holds on disk (any namespace)."""
         def count(parts):
@@ -374,266 +295,135 @@ class Bench:
                 return 0
         return count(CONTENT_BLOBS), count(CONTENT_INGEST), count(OVERLAY_SNAPSHOTS)
 
-    def pull(self, daemon, image, ref, layers):
+    def pull(self, daemon, image):
         """A timed cold pull in a fresh namespace; returns a sample dict or None."""
         daemon.check_alive()
         disk = self.on_disk(daemon)
         if any(disk):
-            self.errors.append((daemon.name, "cold check", "-",
-                                f"before a pull: {disk[0]} blobs, {disk[1]} ingests, {disk[2]} snapshots on disk"))
-        ns = self.new_ns(daemon, image)
-        cpu0 = cpu_ms(daemon.pid)
-        ok, ms, client_cpu, _ = self.run_ctr(daemon, ns, "images", "pull", "--plain-http", ref,
-                                             what=f"images pull ({image})", note_stderr=True)
+            self.error(daemon.name, "cold check", "-",
+                       f"before a pull: {disk[0]} blobs, {disk[1]} ingests, {disk[2]} snapshots on disk")
+        self.n += 1
+        ns, ref = f"bp{os.getpid()}-{daemon.name}-{image}-{self.n}", self.refs[image]
+        cpu0 = benchsys.cpu_ms(daemon.pid)
+        r = self.ctr(daemon, ns, "images", "pull", "--plain-http", ref, what=f"images pull ({image})",
+                     note_stderr=True)
         sample = None
-        if ok:
-            sample = {"ms": ms, "daemon_cpu_ms": cpu_ms(daemon.pid) - cpu0, "ctr_cpu_ms": client_cpu,
-                      "rss_mib": tree_rss(daemon.pid)}
-            _, _, _, snaps = self.run_ctr(daemon, ns, "snapshots", "ls")
+        if r.ok:
+            sample = {"ms": r.ms, "daemon_cpu_ms": benchsys.cpu_ms(daemon.pid) - cpu0, "ctr_cpu_ms": r.cpu_ms,
+                      "rss_mib": benchsys.tree_rss(daemon.pid)}
+            snaps = self.ctr(daemon, ns, "snapshots", "ls").out
             committed = sum(1 for line in snaps.splitlines()[1:] if line.split()[-1:] == ["Committed"])
-            if committed != layers:
-                self.errors.append((daemon.name, f"check ({image})", "-",
-                                    f"{committed} committed snapshots after the pull, expected {layers}"))
+            if committed != self.facts[image]["layers"]:
+                self.error(daemon.name, f"check ({image})", "-", f"{committed} committed snapshots after the pull,"
+                           f" expected {self.facts[image]['layers']}")
                 sample = None
         self.clean_ns(daemon, ns, ref)
         return sample
 
+    def snapshots(self, daemon, ns):
+        return [line.split()[0] for line in self.ctr(daemon, ns, "snapshots", "ls").out.splitlines()[1:]
+                if line.strip()]
+
     def clean_ns(self, daemon, ns, ref):
         """Removes the image and collects its content and snapshots, then the namespace."""
-        self.run_ctr(daemon, ns, "images", "rm", "--sync", ref, what="images rm --sync")
-        _, _, _, out = self.run_ctr(daemon, ns, "snapshots", "ls")
-        left = [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
+        self.ctr(daemon, ns, "images", "rm", "--sync", ref, what="images rm --sync")
+        left = self.snapshots(daemon, ns)
         if left:
-            self.errors.append((daemon.name, "gc", "-", f"{len(left)} snapshots left after images rm --sync"))
+            self.error(daemon.name, "gc", "-", f"{len(left)} snapshots left after images rm --sync")
             # Children before parents: remove until nothing more goes.
             for _ in range(len(left)):
                 for key in left:
-                    self.run_ctr(daemon, ns, "snapshots", "rm", key, what="cleanup snapshots rm")
-                _, _, _, out = self.run_ctr(daemon, ns, "snapshots", "ls")
-                left = [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
+                    self.ctr(daemon, ns, "snapshots", "rm", key, what="cleanup snapshots rm")
+                left = self.snapshots(daemon, ns)
                 if not left:
                     break
-        _, _, _, out = self.run_ctr(daemon, ns, "content", "ls", "-q")
-        blobs = out.split()
+        blobs = self.ctr(daemon, ns, "content", "ls", "-q").out.split()
         if blobs:
-            self.errors.append((daemon.name, "gc", "-", f"{len(blobs)} blobs left after images rm --sync"))
-            self.run_ctr(daemon, ns, "content", "rm", *blobs, what="cleanup content rm")
-        self.run_ctr(daemon, ns, "namespaces", "rm", ns, what="namespaces rm")
+            self.error(daemon.name, "gc", "-", f"{len(blobs)} blobs left after images rm --sync")
+            self.ctr(daemon, ns, "content", "rm", *blobs, what="cleanup content rm")
+        self.ctr(daemon, ns, "namespaces", "rm", ns, what="namespaces rm")
         # Garbage collection may finish removing files just after answering.
         deadline = time.monotonic() + 10
         while any(self.on_disk(daemon)) and time.monotonic() < deadline:
             time.sleep(0.02)
 
-
-# --------------------------------------------------------------------------
-
-IMAGES = ("single", "multi")
-
-
-def bench_all(args, b, daemons, host, facts, results):
-    names = [d.name for d in daemons]
-    refs = {img: f"{host}/bench/{img}:latest" for img in IMAGES}
-    layers = {img: facts[img]["layers"] for img in IMAGES}
-    t_start = time.monotonic()
-    results["rss_idle_mib"] = {d.name: tree_rss(d.pid) for d in daemons}
-
-    # First pulls after start: a warm-up, reported apart (lazy imports, caches).
-    log("first pull of each image per daemon (warm-up, reported apart) ...")
-    first = {img: {} for img in IMAGES}
-    for img in IMAGES:
+    # -- the measurements ---------------------------------------------------------
+    def measure(self):
+        daemons, R = self.daemons, self.results
+        names = [d.name for d in daemons]
+        R["rss_idle_mib"] = {d.name: benchsys.tree_rss(d.pid) for d in daemons}
+        # First pulls after start: a warm-up, reported apart (lazy imports, caches).
+        log("first pull of each image per daemon (warm-up, reported apart) ...")
+        first = {img: {d.name: self.pull(d, img) for d in daemons} for img in IMAGES}
+        R["rss_after_first_pulls_mib"] = {d.name: benchsys.tree_rss(d.pid) for d in daemons}
+        log(f"cold pulls: {self.args.runs} per image per daemon (interleaved, order alternating) ...")
+        samples = {img: {n: [] for n in names} for img in IMAGES}
+        for i in range(self.args.runs):
+            for img in IMAGES:
+                for d in rotate(daemons, i):
+                    samples[img][d.name].append(self.pull(d, img))
+            log(f"  round {i + 1}/{self.args.runs} done")
+        R["rss_after_pulls_mib"] = {d.name: benchsys.tree_rss(d.pid) for d in daemons}
+        R["hwm_mib"] = {}
         for d in daemons:
-            first[img][d.name] = b.pull(d, img, refs[img], layers[img])
-    results["rss_after_first_pulls_mib"] = {d.name: tree_rss(d.pid) for d in daemons}
-
-    log(f"cold pulls: {args.runs} per image per daemon (interleaved, order alternating) ...")
-    samples = {img: {n: [] for n in names} for img in IMAGES}
-    for i in range(args.runs):
+            try:
+                R["hwm_mib"][d.name] = benchsys.status_mib(d.pid, "VmHWM").get("VmHWM")
+            except OSError:
+                R["hwm_mib"][d.name] = None
+        R["pulls"] = {img: {n: {key: self.summary([s[key] for s in samples[img][n] if s])
+                                for key in ("ms", "daemon_cpu_ms", "ctr_cpu_ms", "rss_mib")} for n in names}
+                      for img in IMAGES}
         for img in IMAGES:
-            for d in rotate(daemons, i):
-                s = b.pull(d, img, refs[img], layers[img])
-                if s:
-                    samples[img][d.name].append(s)
-        log(f"  round {i + 1}/{args.runs} done")
-    results["rss_after_pulls_mib"] = {d.name: tree_rss(d.pid) for d in daemons}
-    results["hwm_mib"] = {}
-    for d in daemons:
-        try:
-            results["hwm_mib"][d.name] = proc_status(d.pid).get("VmHWM")
-        except OSError:
-            results["hwm_mib"][d.name] = None
-    results["elapsed_s"] = time.monotonic() - t_start
-    results["pulls"] = {}
-    for img in IMAGES:
-        per = {}
+            for n in names:
+                R["pulls"][img][n]["first_ms"] = first[img][n] and first[img][n]["ms"]
+
+    def report(self):
+        a, R, facts = self.args, self.results, self.facts
+        names = [d.name for d in self.daemons]
+        benchlib.print_head("pull", R["host"], f"{a.runs} cold pulls per image per daemon after one warm-up pull, ",
+                            R["elapsed_s"], " (samples are interleaved: other load hits both daemons alike)")
         for n in names:
-            xs = samples[img][n]
-            per[n] = {key: summary([s[key] for s in xs]) for key in ("ms", "daemon_cpu_ms", "ctr_cpu_ms", "rss_mib")}
-            f = first[img][n]
-            per[n]["first_ms"] = f and f["ms"]
-        results["pulls"][img] = per
-
-
-def report(args, daemons, results, facts):
-    names = [d.name for d in daemons]
-    p = print
-    benchlib.print_head("pull", results["host"],
-                        f"{args.runs} cold pulls per image per daemon after one warm-up pull, ", results["elapsed_s"],
-                        " (samples are interleaved: other load hits both daemons alike)")
-    for n in names:
-        p(f"  {n:10} {results['versions'][n]}")
-    p(f"  client: {results['versions']['ctr']} for both; registry: docker-registry on 127.0.0.1, plain HTTP")
-    for img in IMAGES:
-        f = facts[img]
-        p(f"  image {img:6}: {f['layers']} gzip layer(s), {f['compressed_bytes'] / 1e6:.1f} MB compressed,"
-          f" {f['uncompressed_bytes'] / 1e6:.1f} MB of tar, {f['tar_entries']} tar entries")
-    p("  each pull: `ctr images pull --plain-http REF` in a fresh namespace with nothing on disk"
-      " (fetch + unpack to overlayfs)")
-    p("  cells: median [p25-p75]")
-    p()
-    other = [n for n in names if n != "ours"][0]
-    hdr = f"{'':28}" + "".join(f"{n:>22}" for n in names) + f"{'ours/' + other:>18}"
-    p(hdr)
-    p("-" * len(hdr))
-
-    def row(label, per, key, nd=0):
-        cells = [cell(per[n][key], nd) for n in names]
-        r = ratio(per["ours"][key] and per["ours"][key]["median"], per[other][key] and per[other][key]["median"])
-        p(f"{label:28}" + "".join(f"{c:>22}" for c in cells) + f"{fmt(r, 2):>18}")
-        return r
-
-    summary_ = results["summary"]
-    for img in IMAGES:
-        per = results["pulls"][img]
-        label = f"{img} ({facts[img]['layers']} layer{'s' if facts[img]['layers'] > 1 else ''})"
-        summary_[f"{img}_pull"] = row(f"{label}: pull ms", per, "ms")
-        row("  daemon CPU ms", per, "daemon_cpu_ms")
-        row("  ctr CPU ms", per, "ctr_cpu_ms")
-        first = [per[n]["first_ms"] for n in names]
-        p(f"{'  first pull after start ms':28}" + "".join(f"{fmt(x, 0):>22}" for x in first)
-          + f"{fmt(ratio(first[0], first[1]), 2):>18}")
-    p()
-    hdr = f"{'daemon RSS MiB':28}" + "".join(f"{n:>22}" for n in names) + f"{'ours/' + other:>18}"
-    p(hdr)
-    p("-" * len(hdr))
-    for key, label in (("rss_idle_mib", "idle, after start"), ("rss_after_first_pulls_mib", "after the first pulls"),
-                       ("rss_after_pulls_mib", "after all pulls"), ("hwm_mib", "peak (VmHWM)")):
-        per = results[key]
-        r = ratio(per.get("ours"), per.get(other))
-        if key == "rss_after_pulls_mib":
-            summary_["rss_after_pulls"] = r
-        p(f"{label:28}" + "".join(f"{fmt(per.get(n)):>22}" for n in names) + f"{fmt(r, 2):>18}")
-    p("  RSS: VmRSS of the daemon's process tree, read from /proc with no pull running;"
-      " peak: VmHWM of the daemon process")
-    p()
-    p("summary (targets from the containerd_py issue; this script only reports):")
-    p(f"  single-layer pull: ours/{other} = {fmt(summary_['single_pull'], 2)} (target <= 1.0)")
-    p(f"  10-layer pull:     ours/{other} = {fmt(summary_['multi_pull'], 2)} (target <= 1.0)")
-    p(f"  RSS after pulls:   ours/{other} = {fmt(summary_['rss_after_pulls'], 2)} (target < 1.0)")
-
-
-def print_errors(b, leaks, interrupted):
-    benchlib.print_error_groups(b.errors, _normalize, 300, interrupted)
-    benchlib.print_leaks(leaks, "left behind (the bench removed them):")
-
-
-def _normalize(text):
-    return benchlib.normalize(text, (r"bp\d+-[\w.-]+", "<ns>"))
-
-
-def cleanup(services, tmp):
-    leaks = []
-    benchlib.ignore_signals()
-    for svc in reversed(services):
-        left = svc.stop()
-        if left:
-            leaks.append(f"[{svc.name}] {len(left)} process(es) left in its session: {left[:5]} (killed)")
-    mnts = benchlib.mounts_under(tmp)
-    if mnts:
-        leaks.append(f"{len(mnts)} mount(s) under {tmp}, e.g. {mnts[0]} (unmounted)")
-        benchlib.unmount_all(mnts)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return leaks
-
-
-def main():
-    ap = benchlib.arg_parser(__doc__)
-    ap.add_argument("--runs", type=int, help="cold pulls per image per daemon (default 7, --quick 2)")
-    ap.add_argument("--quick", action="store_true", help="2 pulls per image per daemon")
-    ap.add_argument("--size-mb", type=float, default=50, help="size of the single-layer image (default 50 MB)")
-    ap.add_argument("--layers", type=int, default=10, help="layers of the multi-layer image (default 10)")
-    ap.add_argument("--layer-mb", type=float, default=5, help="size of each of its layers (default 5 MB)")
-    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    ap.add_argument("--python", default=os.path.join(REPO, ".venv", "bin", "python"),
-                    help="the Python that runs our daemon (default: .venv/bin/python of this repo)")
-    ap.add_argument("--containerd", default=shutil.which("containerd") or "/usr/bin/containerd")
-    ap.add_argument("--ctr", default=shutil.which("ctr") or "/usr/bin/ctr")
-    ap.add_argument("--registry", default="/usr/bin/docker-registry")
-    ap.add_argument("--skopeo", default=shutil.which("skopeo") or "/usr/bin/skopeo")
-    args = ap.parse_args()
-    args.runs = args.runs or (2 if args.quick else 7)
-    if args.json:
-        args.json = os.path.abspath(args.json)
-    if os.geteuid() != 0:
-        sys.exit("pull.py: must run as root")
-    for what, path in (("python", args.python), ("containerd", args.containerd), ("ctr", args.ctr),
-                       ("docker-registry", args.registry), ("skopeo", args.skopeo)):
-        if not os.access(path, os.X_OK):
-            sys.exit(f"pull.py: {what} not found at {path} (run: bash scripts/setup.sh)")
-
-    benchlib.interrupt_on(signal.SIGTERM, signal.SIGHUP)
-
-    tmp = tempfile.mkdtemp(prefix="bench-pull-")
-    os.chdir("/")
-    b = Bench(tmp, args.ctr)
-    services = []
-    leaks = []
-    results = {"host": benchlib.host_facts(),
-               "runs": args.runs, "versions": {}, "summary": {}}
-    facts = {}
-    rc = 0
-    try:
-        log(f"building images ({args.size_mb:g} MB in 1 layer; {args.layers} x {args.layer_mb:g} MB) ...")
-        layout = os.path.join(tmp, "layout")
-        facts = build_images(layout, [("single", [int(args.size_mb * 1e6)]),
-                                      ("multi", [int(args.layer_mb * 1e6)] * args.layers)])
-        results["images"] = facts
-        registry = start_registry(tmp, args.registry)
-        services.append(registry)
+            print(f"  {n:10} {R['versions'][n]}")
+        print(f"  client: {R['versions']['ctr']} for both; registry: docker-registry on 127.0.0.1, plain HTTP")
         for img in IMAGES:
-            r = subprocess.run([args.skopeo, "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{img}",
-                                f"docker://{registry.host}/bench/{img}:latest"], capture_output=True, text=True,
-                               timeout=300, stdin=subprocess.DEVNULL)
-            if r.returncode != 0:
-                raise RuntimeError(f"skopeo copy {img}: {r.stderr.strip()}")
-        shutil.rmtree(layout)
-        daemons = []
-        for name in ("ours", "containerd"):
-            d = start_daemon(tmp, name, args.python, args.containerd)
-            services.append(d)
-            daemons.append(d)
-        for d in daemons:
-            benchlib.wait_ready(args.ctr, d)
-        results["versions"] = {
-            "ours": "containerd_py " + version([args.python, "-m", "containerd_py.daemon", "--version"]).split(" ", 1)[-1]
-            + f" (python {version([args.python, '-V']).split()[-1]})",
-            "containerd": version([args.containerd, "--version"]),
-            "ctr": version([args.ctr, "--version"])}
-        bench_all(args, b, daemons, registry.host, facts, results)
-        results["host"]["loadavg_end"] = loadavg()
-    except KeyboardInterrupt:
-        rc = benchlib.interrupted()
-    except Exception:
-        rc = benchlib.failed()
-        for svc in services:
-            if svc.proc.poll() is not None:
-                log(f"{svc.name} log:\n{svc.log_tail()}")
-    finally:
-        leaks = cleanup(services, tmp)
-    if rc == 0:
-        report(args, daemons, results, facts)
-    results["errors"] = benchlib.errors_json(b.errors)
-    return benchlib.end_run(rc, results, leaks, lambda leaks, intr: print_errors(b, leaks, intr), args.json)
+            f = facts[img]
+            print(f"  image {img:6}: {f['layers']} gzip layer(s), {f['compressed_bytes'] / 1e6:.1f} MB compressed,"
+                  f" {f['uncompressed_bytes'] / 1e6:.1f} MB of tar, {f['tar_entries']} tar entries")
+        print("  each pull: `ctr images pull --plain-http REF` in a fresh namespace with nothing on disk"
+              " (fetch + unpack to overlayfs)")
+        print("  cells: median [p25-p75]")
+        print()
+        other = names[1]
+        table = Table("", 28, names, 22, ["ours/" + other], 18)
+        summary = R["summary"]
+        for img in IMAGES:
+            per = R["pulls"][img]
+            layers = facts[img]["layers"]
+            for key, label in (("ms", f"{img} ({layers} layer{'s' if layers > 1 else ''}): pull ms"),
+                               ("daemon_cpu_ms", "  daemon CPU ms"), ("ctr_cpu_ms", "  ctr CPU ms")):
+                r = benchlib.ours_over({n: per[n][key] for n in names}, [other])
+                table.row(label, [cell(per[n][key], 0) for n in names], r)
+                if key == "ms":
+                    summary[f"{img}_pull"] = r[0]
+            first = [per[n]["first_ms"] for n in names]
+            table.row("  first pull after start ms", [fmt(x, 0) for x in first], [ratio(first[0], first[1])])
+        print()
+        table = Table("daemon RSS MiB", 28, names, 22, ["ours/" + other], 18)
+        for key, label in (("rss_idle_mib", "idle, after start"), ("rss_after_first_pulls_mib", "after the first pulls"),
+                           ("rss_after_pulls_mib", "after all pulls"), ("hwm_mib", "peak (VmHWM)")):
+            per = R[key]
+            r = ratio(per.get("ours"), per.get(other))
+            if key == "rss_after_pulls_mib":
+                summary["rss_after_pulls"] = r
+            table.row(label, [fmt(per.get(n)) for n in names], [r])
+        print("  RSS: VmRSS of the daemon's process tree, read from /proc with no pull running;"
+              " peak: VmHWM of the daemon process")
+        print()
+        print("summary (targets from the containerd_py issue; this script only reports):")
+        print_target("single-layer pull:", other, summary["single_pull"], "<= 1.0")
+        print_target("10-layer pull:    ", other, summary["multi_pull"], "<= 1.0")
+        print_target("RSS after pulls:  ", other, summary["rss_after_pulls"], "< 1.0")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(PullBench.main(__doc__))

@@ -65,7 +65,6 @@ class RuntimeBench(benchlib.Bench):
     error_subs = ((r"rb\d+-[\w.-]+", "<id>"),)
     every_error_line = True
     leaks_title = "left behind by the runtimes (the bench removed them):"
-
     tools = (("ours", os.path.join(benchlib.VENV_BIN, "runpy-oci"), "our runtime"),
              ("runc", shutil.which("runc") or "/usr/sbin/runc", None),
              ("crun", shutil.which("crun") or "/usr/bin/crun", None))
@@ -76,8 +75,7 @@ class RuntimeBench(benchlib.Bench):
 
     @classmethod
     def needs(cls, args):
-        args.wanted = ["ours"] + [n for n in ("runc", "crun") if not args.only or n in args.only.split(",")]
-        return [need for need in super().needs(args) if need[0] in args.wanted]
+        return [need for need in super().needs(args) if need[0] in wanted(args)]
 
     def __init__(self, args):
         super().__init__(args)
@@ -92,7 +90,7 @@ class RuntimeBench(benchlib.Bench):
         off = rt.stderr_size()
         status, ms, ru = self.kids.run([*wrap, *rt.argv(*args)], stderr=rt.stderr_fd, mntns=rt.mntns_fd)
         if record and (status != 0 or rt.stderr_size() != off):
-            self.errors.append((rt.name, verb, status, rt.stderr_since(off)))
+            self.error(rt.name, verb, status, rt.stderr_since(off))
         return status == 0, ms, ru
 
     def new_id(self, rt, tag):
@@ -105,7 +103,7 @@ class RuntimeBench(benchlib.Bench):
     # -- set-up ---------------------------------------------------------------
     def setup(self):
         self.true_b, self.sleep_b, self.results["bundle_readonly"] = make_bundles(self.tmp)
-        for name in self.args.wanted:
+        for name in wanted(self.args):
             ns = None
             if name == "crun" and self.results["host"]["hybrid_cgroups"]:
                 ns = private_mntns_without_unified()
@@ -186,8 +184,7 @@ class RuntimeBench(benchlib.Bench):
         dt = time.perf_counter() - t0
         done = n - failures
         if rt.stderr_size() != off or failures:
-            self.errors.append((rt.name, f"run x{n} ({parallel} at a time)", f"{failures} failed",
-                                rt.stderr_since(off)))
+            self.error(rt.name, f"run x{n} ({parallel} at a time)", f"{failures} failed", rt.stderr_since(off))
         return (done / dt if done else None), failures
 
     def measure(self):
@@ -371,6 +368,11 @@ class RuntimeBench(benchlib.Bench):
                 os.close(rt.mntns_fd)
             os.close(rt.stderr_fd)
         return leaks + benchsys.remove_tmp(self.tmp)
+
+
+def wanted(args):
+    """The runtimes to compare: ours, and runc and crun unless --only leaves one out."""
+    return ["ours"] + [n for n in ("runc", "crun") if not args.only or n in args.only.split(",")]
 
 
 def read_int(path):

@@ -282,11 +282,12 @@ class Children:
             time.sleep(0.02)
         if not kids:
             return []
+        leak = f"{len(kids)} orphaned process(es) left: {describe(kids, '; ', 120)} (killed)"
         kill_all(kids)
         deadline = time.monotonic() + 5
         while left() and time.monotonic() < deadline:
             time.sleep(0.01)
-        return [f"{len(kids)} orphaned process(es) left: {describe(kids, '; ', 120)} (killed)"]
+        return [leak]
 
 
 # --------------------------------------------------------------------------

@@ -19,10 +19,16 @@ STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
 
+# runc's ``^[\w+-\.]+$``: in Go's syntax ``+-\.`` is the range from "+" to ".",
+# which lets "," through as well
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+,-.")
+
+
 def validate_id(container_id):
-    """IDs become directory names; refuse anything that could escape --root."""
-    if not container_id or container_id in (".", "..") or "/" in container_id or "\0" in container_id:
-        raise RuntimeFailure(f"invalid container id {container_id!r}")
+    """runc's rule, so an ID one runtime takes the other takes too; it also
+    keeps the ID a plain directory name under --root."""
+    if not container_id or container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
+        raise RuntimeFailure("invalid container ID format")
     if len(container_id) > 1024:
         raise RuntimeFailure("invalid container id: longer than 1024 characters")
 

@@ -233,6 +233,16 @@ class Linux:
         return None
 
 
+def _refuse_symlinked_rootfs(bundle, path):
+    """runc refuses a root.path that is or passes through a symlink (the
+    bundle's own path may): mounts and masks are resolved in the rootfs, and a
+    link to / would set them up over the host's tree."""
+    under_real_bundle = os.path.normpath(os.path.join(os.path.realpath(bundle), path))
+    real = os.path.realpath(under_real_bundle)
+    if real != under_real_bundle:
+        raise ConfigError(f"root.path: invalid rootfs: not an absolute path, or a symlink: {path} resolves to {real}")
+
+
 class Spec:
     """A validated config.json; ``root_path`` is absolute (resolved against the bundle)."""
 
@@ -255,6 +265,7 @@ class Spec:
         self.root_path = os.path.normpath(os.path.join(bundle, path))
         if not os.path.isdir(self.root_path):
             raise ConfigError(f"root.path: {self.root_path} is not a directory")
+        _refuse_symlinked_rootfs(bundle, path)
         self.root_readonly = root.bool("readonly")
         self.process = Process(f.obj("process", required=True))
         self.hostname = f.str("hostname", default="")

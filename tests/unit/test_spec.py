@@ -92,6 +92,32 @@ def test_hostname_needs_uts_namespace(bundle):
         spec.load(write(bundle, config))
 
 
+@pytest.mark.parametrize("target", ["rootfs", "{bundle}/rootfs", "/"])
+def test_a_symlinked_rootfs_is_refused(bundle, target):
+    (bundle / "link").symlink_to(target.format(bundle=bundle))
+    config = default_config()
+    config["root"]["path"] = "link"
+    with pytest.raises(ConfigError, match="^root.path: invalid rootfs: not an absolute path, or a symlink: link"):
+        spec.load(write(bundle, config))
+
+
+def test_a_symlink_on_the_way_to_the_rootfs_is_refused(bundle):
+    (bundle / "real").mkdir()
+    (bundle / "real" / "rootfs").mkdir()
+    (bundle / "via").symlink_to("real")
+    config = default_config()
+    config["root"]["path"] = str(bundle / "via" / "rootfs")
+    with pytest.raises(ConfigError, match="invalid rootfs: not an absolute path, or a symlink"):
+        spec.load(write(bundle, config))
+
+
+def test_a_bundle_reached_through_a_symlink_is_fine(bundle, tmp_path_factory):
+    link = tmp_path_factory.mktemp("elsewhere") / "bundle-link"
+    link.symlink_to(bundle)
+    write(bundle, default_config())
+    assert spec.load(str(link)).root_path == str(link / "rootfs")
+
+
 def test_bad_json_is_reported(bundle):
     (bundle / "config.json").write_text('{"ociVersion": "1.0.0",')
     with pytest.raises(ConfigError, match="config.json: invalid JSON"):

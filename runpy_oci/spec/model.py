@@ -287,10 +287,10 @@ class Spec:
         """Settings that only make sense inside a namespace the config does not create."""
         if self.linux.namespace("mount") is None:
             raise ConfigError("linux.namespaces: a mount namespace is required (the rootfs is set up in it)")
-        uts = self.linux.namespace("uts")
-        if (self.hostname or self.domainname) and (uts is None or uts.path):
+        if (self.hostname or self.domainname) and self.linux.namespace("uts") is None:
+            # one joined by path is changed, as runc does: config.md allows either
             key = "hostname" if self.hostname else "domainname"
-            raise ConfigError(f"{key}: setting it needs a new uts namespace in linux.namespaces")
+            raise ConfigError(f"{key}: setting it needs a uts namespace in linux.namespaces, or it would change the host")
         self._check_sysctls()
         if self.linux.time_offsets:
             ns = self.linux.namespace("time")

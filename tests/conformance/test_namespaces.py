@@ -185,3 +185,21 @@ def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
     out = runtime.probe(second, "hostname; readlink /proc/self/ns/uts").split()
     assert out[0] == "shared-uts"
     assert out[1] == os.readlink(f"/proc/{pid}/ns/uts")
+
+
+def test_hostname_in_a_uts_namespace_joined_by_path_is_set_there(runtime, make_bundle):
+    # config.md allows it ("the container UTS namespace"); runc sets it in the joined one
+    first = make_bundle()
+    first.config["hostname"] = "shared-uts"
+    first.set_args("sleep", "3600")
+    cid = runtime.new_id("utsowner")
+    runtime.check(runtime.create(cid, first.path), "create")
+    pid = runtime.state_json(cid)["pid"]
+
+    second = make_bundle()
+    second.config["hostname"] = "renamed-uts"
+    add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")
+    assert runtime.probe(second, "hostname").strip() == "renamed-uts"
+    owner_sees = subprocess.run(["nsenter", "-t", str(pid), "-u", "hostname"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+    assert owner_sees == "renamed-uts"

@@ -88,8 +88,14 @@ def test_invalid_fields_are_named(bundle, path, value, message):
 def test_hostname_needs_uts_namespace(bundle):
     config = default_config()
     config["linux"]["namespaces"] = [{"type": "mount"}]
-    with pytest.raises(ConfigError, match="hostname: setting it needs a new uts namespace"):
+    with pytest.raises(ConfigError, match="hostname: setting it needs a uts namespace in linux.namespaces"):
         spec.load(write(bundle, config))
+
+
+def test_hostname_may_go_to_a_uts_namespace_joined_by_path(bundle):
+    config = default_config()
+    config["linux"]["namespaces"] = [{"type": "mount"}, {"type": "uts", "path": "/proc/1/ns/uts"}]
+    assert spec.load(write(bundle, config)).hostname == config["hostname"]
 
 
 @pytest.mark.parametrize("target", ["rootfs", "{bundle}/rootfs", "/"])

@@ -104,7 +104,7 @@ def _build_rootfs(a):
     finally:
         root.close()
     state = _create_hooks(a) if spec.hooks else None
-    rootfs.pivot(spec.root_path, a.no_pivot)
+    rootfs.pivot(spec, a.no_pivot)
     rootfs.apply_root_propagation(spec)
     return state
 

@@ -124,7 +124,12 @@ class Container:
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
     def remove(self):
-        """Delete the state directory (the caller has stopped everything)."""
+        """Delete the state directory and the rootfs bind of a container
+        without a mount namespace (the caller has stopped everything)."""
+        if self.data.get("rootfs_bind") is not None:
+            from runpy_oci import rootfs
+
+            rootfs.release_bind(self.data["rootfs"], self.data["rootfs_bind"])
         for name in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, name))
         os.rmdir(self.dir)

@@ -285,8 +285,6 @@ class Spec:
 
     def _check_namespace_needs(self, f):
         """Settings that only make sense inside a namespace the config does not create."""
-        if self.linux.namespace("mount") is None:
-            raise ConfigError("linux.namespaces: a mount namespace is required (the rootfs is set up in it)")
         if (self.hostname or self.domainname) and self.linux.namespace("uts") is None:
             # one joined by path is changed, as runc does: config.md allows either
             key = "hostname" if self.hostname else "domainname"

@@ -70,7 +70,6 @@ DELETE = object()
     ("root.path", "missing", "root.path: "),
     ("linux.namespaces.1.type", "foo", "linux.namespaces[1].type: unknown namespace type 'foo'"),
     ("linux.namespaces.1", {"type": "pid"}, "linux.namespaces[1].type: namespace 'pid' listed twice"),
-    ("linux.namespaces", [{"type": "pid"}], "linux.namespaces: a mount namespace is required"),
     ("mounts.0.destination", DELETE, "mounts[0].destination: required field is missing"),
     ("mounts.0.options", "ro", "mounts[0].options: expected array, got string"),
     ("linux.rootfsPropagation", "sideways", "linux.rootfsPropagation: unknown propagation"),
@@ -90,6 +89,12 @@ def test_hostname_needs_uts_namespace(bundle):
     config["linux"]["namespaces"] = [{"type": "mount"}]
     with pytest.raises(ConfigError, match="hostname: setting it needs a uts namespace in linux.namespaces"):
         spec.load(write(bundle, config))
+
+
+def test_no_mount_namespace_is_a_valid_config(bundle):
+    config = default_config()
+    config["linux"]["namespaces"] = [{"type": "pid"}, {"type": "uts"}]
+    assert spec.load(write(bundle, config)).linux.namespace("mount") is None
 
 
 def test_hostname_may_go_to_a_uts_namespace_joined_by_path(bundle):

@@ -67,3 +67,14 @@ def test_ids_in_runcs_character_range_pass(cid):
 def test_other_ids_are_refused_in_runcs_words(cid):
     with pytest.raises(RuntimeFailure, match="^invalid container ID format$"):
         validate_id(cid)
+
+
+def test_root_and_state_are_private_to_their_owner(tmp_path):
+    # runc's modes: the state holds the hooks' environment
+    root = tmp_path / "root"
+    c = Container.new(str(root), "c1")
+    c.data = {"id": "c1"}
+    c.save()
+    c.close()
+    assert root.stat().st_mode & 0o777 == 0o700
+    assert (root / "c1" / "state.json").stat().st_mode & 0o077 == 0

@@ -170,15 +170,19 @@ def test_join_existing_network_namespace(runtime, bundle, netns):
     assert int(out["lo_flags"], 16) & 1, "lo is not up: not the namespace we prepared"
 
 
-def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
-    # one container's uts namespace joined by a second (via /proc/PID/ns/uts)
+def uts_owner(runtime, make_bundle):
+    """The host pid of a created container whose uts namespace has the hostname "shared-uts"."""
     first = make_bundle()
     first.config["hostname"] = "shared-uts"
     first.set_args("sleep", "3600")
     cid = runtime.new_id("utsowner")
     runtime.check(runtime.create(cid, first.path), "create")
-    pid = runtime.state_json(cid)["pid"]
+    return runtime.state_json(cid)["pid"]
 
+
+def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
+    # one container's uts namespace joined by a second (via /proc/PID/ns/uts)
+    pid = uts_owner(runtime, make_bundle)
     second = make_bundle()
     second.config.pop("hostname", None)
     add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")
@@ -189,13 +193,7 @@ def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
 
 def test_hostname_in_a_uts_namespace_joined_by_path_is_set_there(runtime, make_bundle):
     # config.md allows it ("the container UTS namespace"); runc sets it in the joined one
-    first = make_bundle()
-    first.config["hostname"] = "shared-uts"
-    first.set_args("sleep", "3600")
-    cid = runtime.new_id("utsowner")
-    runtime.check(runtime.create(cid, first.path), "create")
-    pid = runtime.state_json(cid)["pid"]
-
+    pid = uts_owner(runtime, make_bundle)
     second = make_bundle()
     second.config["hostname"] = "renamed-uts"
     add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")

@@ -223,7 +223,7 @@ class Linux:
             for clock in offsets.data:
                 if clock not in ("monotonic", "boottime"):
                     raise ConfigError(f"{offsets.where(clock)}: unknown clock (monotonic or boottime)")
-                c = offsets.obj(clock)
+                c = offsets.obj(clock, required=True)
                 self.time_offsets[clock] = (c.int("secs", default=0), c.int("nanosecs", default=0, minimum=0))
 
     def namespace(self, ns_type):

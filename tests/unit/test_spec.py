@@ -77,6 +77,7 @@ DELETE = object()
     ("linux.sysctl", {"net.ipv4.ip_forward": 1}, "linux.sysctl.net.ipv4.ip_forward: expected string, got integer"),
     ("hooks", {"prestart": [{"path": "rel"}]}, "hooks.prestart[0].path: must be an absolute path"),
     ("hostname", 5, "hostname: expected string, got integer"),
+    ("linux.timeOffsets", {"monotonic": None}, "linux.timeOffsets.monotonic: required field is missing"),
 ])
 def test_invalid_fields_are_named(bundle, path, value, message):
     with pytest.raises(ConfigError) as e:

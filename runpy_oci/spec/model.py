@@ -284,11 +284,13 @@ class Spec:
         self._check_namespace_needs(f)
 
     def _check_namespace_needs(self, f):
-        """Settings that only make sense inside a namespace the config does not create."""
+        """Settings that only make sense inside a namespace the config does not have."""
         if (self.hostname or self.domainname) and self.linux.namespace("uts") is None:
             # one joined by path is changed, as runc does: config.md allows either
             key = "hostname" if self.hostname else "domainname"
-            raise ConfigError(f"{key}: setting it needs a uts namespace in linux.namespaces, or it would change the host")
+            raise ConfigError(
+                f"{key}: setting it needs a uts namespace in linux.namespaces, or it would change the host"
+            )
         self._check_sysctls()
         if self.linux.time_offsets:
             ns = self.linux.namespace("time")

@@ -25,7 +25,7 @@ import os
 import time
 
 from runpy_oci import kernel as k
-from runpy_oci import namespaces, process, sealed
+from runpy_oci import namespaces, process, rootfs, sealed
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import HookFailure, RuntimeFailure
 from runpy_oci.state import OCI_VERSION, Container, proc_stat, rfc3339_nano
@@ -140,6 +140,8 @@ def _create_in(c, spec, opts, console_sock, made):
     # Written now so that state/list report "creating" while we work.
     c.data = {"id": c.id, "bundle": spec.bundle, "rootfs": spec.root_path,
               "created": rfc3339_nano(time.time_ns()), "annotations": spec.annotations}
+    if not rootfs.has_own_mount_namespace(spec):
+        c.data["rootfs_bind"] = rootfs.bind_in_runtime_namespace(spec)  # c.remove() releases it
     c.save()
     os.mkfifo(c.fifo_path, 0o622)
     os.chmod(c.fifo_path, 0o622)

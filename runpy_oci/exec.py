@@ -18,6 +18,7 @@ with the program's status, as runc does.
 import os
 
 from runpy_oci import kernel as k
+from runpy_oci import namespaces
 from runpy_oci import process as process_settings
 from runpy_oci import sealed
 from runpy_oci.cgroups import Cgroup
@@ -221,7 +222,9 @@ def _report_and_exit(channel, e):
 def _stage1(a, in_unified):
     try:
         a.cgroup.enter(unified=not in_unified)  # first: joining the mount namespace hides the cgroupfs
+        root_fd = namespaces.shared_root(a.init_pid)
         _join_namespaces(a.init_pid)
+        namespaces.enter_shared_root(root_fd)
         pid = os.fork()
         if pid == 0:
             _process(a)

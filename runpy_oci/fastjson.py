@@ -22,15 +22,30 @@ _WHITESPACE = " \t\n\r"
 
 
 def loads(text):
-    """Parse a JSON document; ValueError (json.JSONDecodeError) on bad input."""
-    text = text.strip(_WHITESPACE)
+    """Parse a JSON document; ValueError naming the problem and where on bad input."""
+    start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value, end = _scan(text, 0)
-    except StopIteration as e:
-        raise ValueError(f"expecting a value at character {e.value}") from None
-    if end != len(text):
-        raise ValueError(f"extra data at character {end}")
-    return value
+        value, end = _scan(text, start)
+        if not text[end:].strip(_WHITESPACE):
+            return value
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except (StopIteration, SystemError):
+        # _json builds its error from json.decoder, which only ``json`` imports:
+        # without it the scanner fails with SystemError and no message.
+        pass
+    return _loads_with_json(text)
+
+
+def _loads_with_json(text):
+    """The json package parses what the scanner refused, so the error names
+    the problem with its line and column; imported only on this error path."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 _quote = _json.encode_basestring_ascii

@@ -60,8 +60,7 @@ def _prepare(a):
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:
         console.setup_in_container(a.console_fd, proc.console_size)
-    if namespaces.creates(spec.linux, "uts"):
-        process.set_hostname(spec)
+    process.set_hostname(spec)
     process.write_sysctls(spec.linux.sysctl)
     rootfs.readonly_paths(spec.linux.readonly_paths)
     rootfs.mask_paths(spec.linux.masked_paths)
@@ -105,7 +104,7 @@ def _build_rootfs(a):
     finally:
         root.close()
     state = _create_hooks(a) if spec.hooks else None
-    rootfs.pivot(spec.root_path, a.no_pivot)
+    rootfs.pivot(spec, a.no_pivot)
     rootfs.apply_root_propagation(spec)
     return state
 

@@ -7,7 +7,7 @@ import time
 import _signal
 
 from runpy_oci.errors import ContainerNotFound, HookFailure, RuntimeFailure, WrongState
-from runpy_oci.state import Container
+from runpy_oci.state import Container, container_ids
 
 _SIGNALS = {name[3:]: getattr(_signal, name) for name in dir(_signal) if name.startswith("SIG") and not name.startswith("SIG_")}
 
@@ -115,12 +115,8 @@ def list_containers(root):
     """OCI states of every container under root, with runc's ``owner`` filled in."""
     import pwd
 
-    try:
-        names = sorted(os.listdir(root))
-    except FileNotFoundError:
-        return []
     result = []
-    for name in names:
+    for name in container_ids(root):
         try:
             c = Container.load(root, name, lock=False)
         except (ContainerNotFound, RuntimeFailure):

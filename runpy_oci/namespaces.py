@@ -43,6 +43,28 @@ def join_existing(linux):
             os.close(fd)
 
 
+def shared_root(init_pid):
+    """The container's root as an fd if its mount namespace is the runtime's
+    (it has none of its own), else None. Taken before joining its namespaces:
+    /proc/PID is the one we mean only until then."""
+    theirs, ours = os.stat(f"/proc/{init_pid}/ns/mnt"), os.stat("/proc/self/ns/mnt")
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+        return None  # joining its mount namespace puts us at its root
+    return os.open(f"/proc/{init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def enter_shared_root(root_fd):
+    """A process joining a container without a mount namespace goes where
+    the container's processes live, chrooted in the rootfs; not at the
+    runtime's root, where runc and crun leave an exec'd process."""
+    if root_fd is None:
+        return
+    os.fchdir(root_fd)
+    os.close(root_fd)
+    os.chroot(".")
+    os.chdir("/")
+
+
 def new_flags(linux, exclude=()):
     """clone flags of the namespaces to create (those without a path)."""
     flags = 0

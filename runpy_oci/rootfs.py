@@ -10,16 +10,66 @@ from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, fd_path, kept_flags
 
 
+# what mountinfo writes as octal escapes; the backslash last, so that its
+# escape cannot form another one
+_MOUNTINFO_ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))
+
+
+def _mountinfo(path="/proc/self/mountinfo"):
+    """(mount id, parent id, mount point, optional fields) of each mount we see."""
+    with open(path) as f:
+        for line in f:
+            fields = line.split(" - ", 1)[0].split(" ")
+            mp = fields[4]
+            for code, char in _MOUNTINFO_ESCAPES:
+                mp = mp.replace(code, char)
+            yield int(fields[0]), int(fields[1]), mp, fields[6:]
+
+
 def _parent_mount(path):
     """(mount point, is shared) of the mount that contains ``path``."""
     best, shared = "/", False
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split(" - ", 1)[0].split(" ")
-            mp = fields[4].replace("\\040", " ")
-            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
-                best, shared = mp, any(opt.startswith("shared:") for opt in fields[6:])
+    for _, _, mp, optional in _mountinfo():
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+            best, shared = mp, any(opt.startswith("shared:") for opt in optional)
     return best, shared
+
+
+def _top_mount_at(path):
+    """The id of the mount on top of the stack at ``path``, or None."""
+    stack = {mid: parent for mid, parent, mp, _ in _mountinfo() if mp == path}
+    tops = set(stack) - set(stack.values())
+    return tops.pop() if len(tops) == 1 else None
+
+
+def has_own_mount_namespace(spec):
+    return spec.linux.namespace("mount") is not None
+
+
+def bind_in_runtime_namespace(spec):
+    """A container without a mount namespace of its own has its mounts made
+    in the runtime's, as runc and crun make them: here, on a bind of the
+    rootfs onto itself, private so that nothing mounted in it spreads to
+    other namespaces, and detached with everything below it when the
+    container is removed (``release_bind``). Returns the bind's mount id."""
+    sys = k.get()
+    real = os.path.realpath(spec.root_path)
+    sys.mount(real, real, "bind", k.MS_BIND | k.MS_REC)
+    try:
+        sys.mount(None, real, None, k.MS_PRIVATE | k.MS_REC)
+    except BaseException:
+        sys.umount2(real, k.MNT_DETACH)
+        raise
+    return _top_mount_at(real)
+
+
+def release_bind(root_path, mount_id):
+    """Detach what ``bind_in_runtime_namespace`` made, if it is still on top
+    at the rootfs: a mount made over it later, or a namespace it is not in,
+    is left alone."""
+    real = os.path.realpath(root_path)
+    if mount_id is not None and _top_mount_at(real) == mount_id:
+        k.get().umount2(real, k.MNT_DETACH)
 
 
 def root_propagation(spec):
@@ -35,7 +85,12 @@ def prepare_root(spec):
     stays a slave of the same master, so host mounts keep reaching a
     container with slave propagation. A private one gets its propagation
     after the pivot. A recursive change to anything but shared leaves no
-    mount shared, so mountinfo is read only when one may be."""
+    mount shared, so mountinfo is read only when one may be.
+
+    Without a mount namespace of its own the runtime has made the bind
+    (``bind_in_runtime_namespace``), and "/" is the runtime's to leave be."""
+    if not has_own_mount_namespace(spec):
+        return
     sys = k.get()
     propagation = root_propagation(spec)
     sys.mount(None, "/", None, propagation)
@@ -250,9 +305,16 @@ def setup_dev(spec, root):
     devices.create(root, spec.linux.devices, in_userns)
 
 
-def pivot(root_path, no_pivot=False):
-    """Make ``root_path`` the container's ``/``; the host's root is detached."""
+def pivot(spec, no_pivot=False):
+    """Make the rootfs the container's ``/``; the host's root is detached.
+    Without a mount namespace of its own the container can only chroot, as
+    in runc: the root it would pivot or move over is the runtime's."""
     sys = k.get()
+    root_path = spec.root_path
+    if not has_own_mount_namespace(spec):
+        os.chroot(root_path)
+        os.chdir("/")
+        return
     if no_pivot:
         os.chdir(root_path)
         sys.mount(root_path, "/", None, k.MS_MOVE)

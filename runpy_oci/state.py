@@ -19,12 +19,39 @@ STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
 
+# runc's ``^[\w+-\.]+$``: in Go's syntax ``+-\.`` is the range from "+" to ".",
+# which lets "," through as well
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+,-.")
+
+
 def validate_id(container_id):
-    """IDs become directory names; refuse anything that could escape --root."""
-    if not container_id or container_id in (".", "..") or "/" in container_id or "\0" in container_id:
-        raise RuntimeFailure(f"invalid container id {container_id!r}")
+    """runc's rule, so an ID one runtime takes the other takes too; it also
+    keeps the ID a plain directory name under --root."""
+    if not container_id or container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
+        raise RuntimeFailure("invalid container ID format")
     if len(container_id) > 1024:
         raise RuntimeFailure("invalid container id: longer than 1024 characters")
+
+
+def ensure_root(root):
+    """Make --root (private to its owner, as runc's) if it is missing, as
+    runc does for every command: a user who may not is told so, not that a
+    container does not exist."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except PermissionError:
+        raise RuntimeFailure(f"mkdir {root}: permission denied") from None
+
+
+def container_ids(root):
+    """The IDs under --root, for ``list``."""
+    try:
+        return sorted(os.listdir(root))
+    except FileNotFoundError:
+        ensure_root(root)
+        return []
+    except PermissionError:
+        raise RuntimeFailure(f"open {root}: permission denied") from None
 
 
 def rfc3339_nano(ns):
@@ -67,7 +94,7 @@ class Container:
     def new(cls, root, container_id):
         """Reserve the ID (atomic mkdir) and lock it; ContainerExists if taken."""
         validate_id(container_id)
-        os.makedirs(root, mode=0o711, exist_ok=True)
+        ensure_root(root)
         path = os.path.join(root, container_id)
         try:
             os.mkdir(path, 0o711)
@@ -88,17 +115,24 @@ class Container:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
+            ensure_root(root)
             raise ContainerNotFound(container_id) from None
+        except PermissionError:
+            raise RuntimeFailure(f"open {path}: permission denied") from None
         if lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        state_path = os.path.join(path, STATE_FILE)
         try:
-            with open(os.path.join(path, STATE_FILE), "rb") as f:
+            with open(state_path, "rb") as f:
                 data = fastjson.loads(f.read().decode())
         except FileNotFoundError:
             # The directory was removed by a delete we waited on, or a create
             # has only just reserved the ID.
             os.close(fd)
             raise ContainerNotFound(container_id) from None
+        except PermissionError:
+            os.close(fd)
+            raise RuntimeFailure(f"open {state_path}: permission denied") from None
         return cls(root, container_id, fd, data)
 
     def close(self):
@@ -108,9 +142,10 @@ class Container:
 
     # -- writing ----------------------------------------------------------
     def save(self):
-        """os.open/os.write: a text-mode open() costs more than the write."""
+        """os.open/os.write: a text-mode open() costs more than the write.
+        Readable by the owner only, as runc's: it holds the hooks' env."""
         tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, fastjson.dumps(self.data).encode())
         finally:
@@ -118,7 +153,12 @@ class Container:
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
     def remove(self):
-        """Delete the state directory (the caller has stopped everything)."""
+        """Delete the state directory and the rootfs bind of a container
+        without a mount namespace (the caller has stopped everything)."""
+        if self.data.get("rootfs_bind") is not None:
+            from runpy_oci import rootfs
+
+            rootfs.release_bind(self.data["rootfs"], self.data["rootfs_bind"])
         for name in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, name))
         os.rmdir(self.dir)

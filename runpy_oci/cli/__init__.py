@@ -17,10 +17,7 @@ def main(argv=None):
 
         return run_click(argv)
     except ShowVersion:
-        from runpy_oci.state import OCI_VERSION
-
-        v = sys.version_info
-        sys.stdout.write(f"runpy-oci version 0.1.0\nspec: {OCI_VERSION}\npython: {v[0]}.{v[1]}.{v[2]}\n")
+        sys.stdout.write(version_text())
         return 0
     except UsageError as e:
         sys.stderr.write(f"runpy-oci: {e}\n")
@@ -43,3 +40,32 @@ def main(argv=None):
 
 def root_dir(cmd):
     return os.path.abspath(cmd.globals["root"])
+
+
+def version_text():
+    """runc's shape: "NAME version X", then a "key: value" line for the spec
+    and for what runs it (runc: go, libseccomp)."""
+    from runpy_oci.state import OCI_VERSION
+
+    v = sys.version_info
+    lines = ["runpy-oci version 0.1.0", f"spec: {OCI_VERSION}", f"python: {v[0]}.{v[1]}.{v[2]}"]
+    libseccomp = _libseccomp_version()
+    if libseccomp:
+        lines.append(f"libseccomp: {libseccomp}")
+    return "\n".join(lines) + "\n"
+
+
+def _libseccomp_version():
+    """The libseccomp that seccomp profiles are compiled with, or None where it is missing."""
+    import ctypes
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+    except OSError:
+        return None
+    lib.seccomp_version.restype = ctypes.POINTER(Version)
+    v = lib.seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"

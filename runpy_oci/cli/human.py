@@ -7,13 +7,22 @@ from runpy_oci.cli.table import GLOBAL_FLAGS, VERBS
 
 
 def _option(flag):
+    """As runc shows it: ``--memory value``, not click's type names."""
     decls = [f"--{flag.name}"] + ([f"-{flag.short}"] if flag.short else [])
     if flag.kind == "bool":
         return click.Option(decls, is_flag=True, default=False, help=flag.help)
     if flag.kind == "list":
-        return click.Option(decls, multiple=True, help=flag.help)
-    return click.Option(decls, type=int if flag.kind == "int" else str, default=flag.default,
+        return click.Option(decls, multiple=True, metavar="value", help=flag.help)
+    return click.Option(decls, type=int if flag.kind == "int" else str, default=flag.default, metavar="value",
                         show_default=flag.default not in (None, ""), help=flag.help)
+
+
+def _show_version(ctx, _param, value):
+    if value:
+        from runpy_oci.cli import version_text
+
+        click.echo(version_text(), nl=False)
+        ctx.exit()
 
 
 def _verb_command(verb, argv):
@@ -31,9 +40,11 @@ def _verb_command(verb, argv):
 
 
 def build(argv):
+    version = click.Option(["--version", "-v"], is_flag=True, expose_value=False, is_eager=True,
+                           callback=_show_version, help="print the version")
     group = click.Group(
         "runpy-oci",
-        params=[_option(f) for f in GLOBAL_FLAGS],
+        params=[_option(f) for f in GLOBAL_FLAGS] + [version],
         help="runpy-oci is an OCI runtime with runc's command line: it runs containers "
              "from bundles (a rootfs plus config.json).",
         context_settings={"help_option_names": ["-h", "--help"]},

@@ -35,6 +35,7 @@ class Verb:
         self.flags = flags
 
 
+# help texts are runc's words, with a note where runpy-oci differs
 GLOBAL_FLAGS = (
     Flag("root", default="/run/runpy-oci", help="root directory for storage of container state (this should be located in tmpfs)"),
     Flag("log", default="", help="set the log file to write runpy-oci logs to (default is stderr)"),
@@ -44,23 +45,37 @@ GLOBAL_FLAGS = (
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
 )
 
-_BUNDLE = Flag("bundle", short="b", default=".", help="path to the root of the bundle directory")
+_BUNDLE = Flag("bundle", short="b", default=".",
+               help="path to the root of the bundle directory, defaults to the current directory")
 _PID_FILE = Flag("pid-file", help="specify the file to write the process id to")
-_CONSOLE = Flag("console-socket", help="path to an AF_UNIX socket which will receive the pty master")
-_NO_PIVOT = Flag("no-pivot", "bool", help="do not use pivot root to jail process inside rootfs")
-_NO_KEYRING = Flag("no-new-keyring", "bool", help="do not create a new session keyring (accepted)")
-_PRESERVE = Flag("preserve-fds", "int", default=0, help="pass N additional file descriptors to the container")
+_CONSOLE = Flag("console-socket", help="path to an AF_UNIX socket which will receive a file descriptor "
+                                       "referencing the master end of the console's pseudoterminal")
+_NO_PIVOT = Flag("no-pivot", "bool", help="do not use pivot root to jail process inside rootfs.  This should "
+                                          "be used whenever the rootfs is on top of a ramdisk")
+_NO_KEYRING = Flag("no-new-keyring", "bool", help="do not create a new session keyring for the container "
+                                                  "(accepted; no keyring is made)")
+_PRESERVE = Flag("preserve-fds", "int", default=0, help="Pass N additional file descriptors to the container "
+                                                        "(stdio + $LISTEN_FDS + N in total)")
 
-# update's resource flags and the field of linux.resources each sets
-UPDATE_FLAGS = (
-    ("blkio-weight", ("blockIO", "weight")), ("cpu-period", ("cpu", "period")),
-    ("cpu-quota", ("cpu", "quota")), ("cpu-share", ("cpu", "shares")),
-    ("cpu-rt-period", ("cpu", "realtimePeriod")), ("cpu-rt-runtime", ("cpu", "realtimeRuntime")),
-    ("cpuset-cpus", ("cpu", "cpus")), ("cpuset-mems", ("cpu", "mems")),
-    ("kernel-memory", ("memory", "kernel")), ("kernel-memory-tcp", ("memory", "kernelTCP")),
-    ("memory", ("memory", "limit")), ("memory-reservation", ("memory", "reservation")),
-    ("memory-swap", ("memory", "swap")), ("pids-limit", ("pids", "limit")),
-)
+# update's resource flags: the field of linux.resources each sets, and its help
+UPDATE_FIELDS = {
+    "blkio-weight": ("blockIO", "weight", "Specifies per cgroup weight, range is from 10 to 1000"),
+    "cpu-period": ("cpu", "period", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+    "cpu-quota": ("cpu", "quota", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+    "cpu-share": ("cpu", "shares", "CPU shares (relative weight vs. other containers)"),
+    "cpu-rt-period": ("cpu", "realtimePeriod",
+                      "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+    "cpu-rt-runtime": ("cpu", "realtimeRuntime",
+                       "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+    "cpuset-cpus": ("cpu", "cpus", "CPU(s) to use"),
+    "cpuset-mems": ("cpu", "mems", "Memory node(s) to use"),
+    "kernel-memory": ("memory", "kernel", "Kernel memory limit (in bytes)"),
+    "kernel-memory-tcp": ("memory", "kernelTCP", "Kernel memory limit (in bytes) for tcp buffer"),
+    "memory": ("memory", "limit", "Memory limit (in bytes)"),
+    "memory-reservation": ("memory", "reservation", "Memory reservation or soft_limit (in bytes)"),
+    "memory-swap": ("memory", "swap", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+    "pids-limit": ("pids", "limit", "Maximum number of pids allowed in the container"),
+}
 
 VERBS = {
     v.name: v
@@ -82,12 +97,14 @@ VERBS = {
                     Flag("process", short="p", default="", help="path to the process.json"),
                     Flag("detach", "bool", short="d", help="detach from the container's process"),
                     _PID_FILE,
-                    Flag("process-label", default="", help="set the asm process label (ignored without SELinux)"),
-                    Flag("apparmor", default="", help="set the apparmor profile (ignored without AppArmor)"),
+                    Flag("process-label", default="", help="set the asm process label for the process commonly used "
+                                                                   "with selinux (ignored without SELinux)"),
+                    Flag("apparmor", default="", help="set the apparmor profile for the process (ignored without AppArmor)"),
                     Flag("no-new-privs", "bool", help="set the no new privileges value for the process"),
                     Flag("cap", "list", short="c", help="add a capability to the bounding set for the process"),
                     _PRESERVE,
-                    Flag("cgroup", "list", help="run the process in a (sub)cgroup (accepted; the container's own)"),
+                    Flag("cgroup", "list", help="run the process in an (existing) sub-cgroup(s). Format is "
+                                                       "[<controller>:]<cgroup>. (accepted; the container's own is used)"),
                     Flag("ignore-paused", "bool", help="allow exec in a paused container"))),
         Verb("state", "output the state of a container", ("<container-id>",)),
         Verb("kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
@@ -95,7 +112,8 @@ VERBS = {
              flags=(Flag("all", "bool", short="a", help="send the specified signal to all processes inside the container"),)),
         Verb("delete", "delete any resources held by the container often used with detached container",
              ("<container-id>",),
-             flags=(Flag("force", "bool", short="f", help="forcibly deletes the container if it is still running (uses SIGKILL)"),)),
+             flags=(Flag("force", "bool", short="f",
+                         help="Forcibly deletes the container if it is still running (uses SIGKILL)"),)),
         Verb("list", "lists containers started by runpy-oci with the given root", (),
              flags=(Flag("format", short="f", default="table", help="select one of: table or json"),
                     Flag("quiet", "bool", short="q", help="display only container IDs"))),
@@ -110,9 +128,9 @@ VERBS = {
                     Flag("stats", "bool", help="display the container's stats then exit"))),
         Verb("update", "update container resource constraints", ("<container-id>",),
              flags=(Flag("resources", short="r", default="",
-                         help="path to the file containing the resources to update or '-' to read from the stdin"),
-                    *(Flag(name, default="", help=f"linux.resources.{section}.{key}")
-                      for name, (section, key) in UPDATE_FLAGS))),
+                         help="path to the file containing the resources to update or '-' to read from the "
+                              "standard input"),
+                    *(Flag(name, default="", help=text) for name, (_, _, text) in UPDATE_FIELDS.items()))),
         Verb("features", "show the enabled features", ()),
         Verb("spec", "create a new specification file", (),
              flags=(_BUNDLE, Flag("rootless", "bool", help="generate a configuration for a rootless container"))),

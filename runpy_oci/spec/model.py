@@ -223,7 +223,7 @@ class Linux:
             for clock in offsets.data:
                 if clock not in ("monotonic", "boottime"):
                     raise ConfigError(f"{offsets.where(clock)}: unknown clock (monotonic or boottime)")
-                c = offsets.obj(clock)
+                c = offsets.obj(clock, required=True)
                 self.time_offsets[clock] = (c.int("secs", default=0), c.int("nanosecs", default=0, minimum=0))
 
     def namespace(self, ns_type):
@@ -231,6 +231,16 @@ class Linux:
             if ns.type == ns_type:
                 return ns
         return None
+
+
+def _refuse_symlinked_rootfs(bundle, path):
+    """runc refuses a root.path that is or passes through a symlink (the
+    bundle's own path may): mounts and masks are resolved in the rootfs, and a
+    link to / would set them up over the host's tree."""
+    under_real_bundle = os.path.normpath(os.path.join(os.path.realpath(bundle), path))
+    real = os.path.realpath(under_real_bundle)
+    if real != under_real_bundle:
+        raise ConfigError(f"root.path: invalid rootfs: not an absolute path, or a symlink: {path} resolves to {real}")
 
 
 class Spec:
@@ -255,6 +265,7 @@ class Spec:
         self.root_path = os.path.normpath(os.path.join(bundle, path))
         if not os.path.isdir(self.root_path):
             raise ConfigError(f"root.path: {self.root_path} is not a directory")
+        _refuse_symlinked_rootfs(bundle, path)
         self.root_readonly = root.bool("readonly")
         self.process = Process(f.obj("process", required=True))
         self.hostname = f.str("hostname", default="")
@@ -273,13 +284,13 @@ class Spec:
         self._check_namespace_needs(f)
 
     def _check_namespace_needs(self, f):
-        """Settings that only make sense inside a namespace the config does not create."""
-        if self.linux.namespace("mount") is None:
-            raise ConfigError("linux.namespaces: a mount namespace is required (the rootfs is set up in it)")
-        uts = self.linux.namespace("uts")
-        if (self.hostname or self.domainname) and (uts is None or uts.path):
+        """Settings that only make sense inside a namespace the config does not have."""
+        if (self.hostname or self.domainname) and self.linux.namespace("uts") is None:
+            # one joined by path is changed, as runc does: config.md allows either
             key = "hostname" if self.hostname else "domainname"
-            raise ConfigError(f"{key}: setting it needs a new uts namespace in linux.namespaces")
+            raise ConfigError(
+                f"{key}: setting it needs a uts namespace in linux.namespaces, or it would change the host"
+            )
         self._check_sysctls()
         if self.linux.time_offsets:
             ns = self.linux.namespace("time")

@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -163,15 +164,14 @@ class Runtime:
         self.ids: list[str] = []
         self._seq = itertools.count(1)  # thread-safe: tests call verbs from threads
         self.prefix: list[str] = []
+        self.setup = ""  # shell to run first in a mount namespace the runtime gets to itself
         if self.name == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
             # crun 1.8 refuses the hybrid layout ("cgroups in hybrid mode not
             # supported, drop all controllers from cgroupv2"); hide cgroup2 in
             # a private mount namespace of its own.  Slave propagation: host
             # mounts still reach it, nothing it does reaches the host.
-            self.prefix = [
-                "unshare", "-m", "--propagation", "slave", "sh", "-c",
-                'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"',
-            ]
+            self.setup = "umount /sys/fs/cgroup/unified 2>/dev/null; "
+            self.prefix = ["unshare", "-m", "--propagation", "slave", "sh", "-c", self.setup + 'exec "$0" "$@"']
 
     # ---- plumbing
     def argv(self, *args) -> list[str]:
@@ -186,13 +186,27 @@ class Runtime:
 
     def popen(self, *args, stdin=subprocess.DEVNULL, **kw):
         """Start a runtime command without waiting; returns (Popen, out, err)."""
+        return self._spawn(self.argv(*args), stdin=stdin, **kw)
+
+    def _spawn(self, argv, stdin=subprocess.DEVNULL, **kw):
         n = next(self._seq)
         out = self.iodir / f"{n:03d}.out"
         err = self.iodir / f"{n:03d}.err"
         with open(out, "wb") as fo, open(err, "wb") as fe:
-            p = subprocess.Popen(self.argv(*args), stdin=stdin, stdout=fo, stderr=fe,
-                                 close_fds=True, **kw)
+            p = subprocess.Popen(argv, stdin=stdin, stdout=fo, stderr=fe, close_fds=True, **kw)
         return p, out, err
+
+    def in_own_mount_namespace(self, script: str, timeout=DEFAULT_TIMEOUT) -> subprocess.CompletedProcess:
+        """``sh -c script`` in a mount namespace of its own, private both ways,
+        with ``$RT`` the runtime's command line. For a container without a
+        mount namespace, whose rootfs the runtime mounts in its caller's
+        namespace: this one, so nothing reaches the host, and whatever the
+        runtime leaves there goes when the script's processes end."""
+        rt = " ".join(shlex.quote(a) for a in (self.binary, "--root", str(self.root)))
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                f"{self.setup}RT={shlex.quote(rt)}; {script}"]
+        p, out, err = self._spawn(argv)
+        return self.finish(p, out, err, timeout=timeout)
 
     @staticmethod
     def finish(p, out, err, input=None, timeout=DEFAULT_TIMEOUT):

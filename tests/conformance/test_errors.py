@@ -52,6 +52,19 @@ def test_malformed_json(runtime, bundle):
     assert_create_fails_cleanly(runtime, bundle, raw='{"ociVersion": "1.0.2", "process": {')
 
 
+@pytest.mark.parametrize("raw", [
+    '{"ociVersion": "1.0.2",}',
+    '{"ociVersion: "1.0.2"}',
+    '{\n  "ociVersion": "1.0.2",\n  "process": {"args": ["true",]}\n}',
+    '{"ociVersion": "1.0.2", "process": {"ar',
+    "[" * 100_000 + "]" * 100_000,
+    '{"a":' * 100_000 + "1" + "}" * 100_000,
+], ids=["trailing-comma", "missing-quote", "comma-in-list", "truncated", "deep-array", "deep-object"])
+def test_json_syntax_errors_are_one_line(runtime, bundle, raw):
+    cp = assert_create_fails_cleanly(runtime, bundle, raw=raw)
+    assert len(cp.stderr.strip().splitlines()) == 1, cp.stderr
+
+
 def test_config_not_an_object(runtime, bundle):
     assert_create_fails_cleanly(runtime, bundle, raw='["not", "an", "object"]')
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .harness import add_namespace, kv, remove_namespace
+from .harness import add_namespace, kv, remove_namespace, sh
 
 pytestmark = pytest.mark.root
 
@@ -170,18 +170,118 @@ def test_join_existing_network_namespace(runtime, bundle, netns):
     assert int(out["lo_flags"], 16) & 1, "lo is not up: not the namespace we prepared"
 
 
-def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
-    # one container's uts namespace joined by a second (via /proc/PID/ns/uts)
+def uts_owner(runtime, make_bundle):
+    """The host pid of a created container whose uts namespace has the hostname "shared-uts"."""
     first = make_bundle()
     first.config["hostname"] = "shared-uts"
     first.set_args("sleep", "3600")
     cid = runtime.new_id("utsowner")
     runtime.check(runtime.create(cid, first.path), "create")
-    pid = runtime.state_json(cid)["pid"]
+    return runtime.state_json(cid)["pid"]
 
+
+def test_join_existing_uts_namespace_by_path(runtime, make_bundle):
+    # one container's uts namespace joined by a second (via /proc/PID/ns/uts)
+    pid = uts_owner(runtime, make_bundle)
     second = make_bundle()
     second.config.pop("hostname", None)
     add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")
     out = runtime.probe(second, "hostname; readlink /proc/self/ns/uts").split()
     assert out[0] == "shared-uts"
     assert out[1] == os.readlink(f"/proc/{pid}/ns/uts")
+
+
+def test_hostname_in_a_uts_namespace_joined_by_path_is_set_there(runtime, make_bundle):
+    # config.md allows it ("the container UTS namespace"); runc sets it in the joined one
+    pid = uts_owner(runtime, make_bundle)
+    second = make_bundle()
+    second.config["hostname"] = "renamed-uts"
+    add_namespace(second.config, "uts", f"/proc/{pid}/ns/uts")
+    assert runtime.probe(second, "hostname").strip() == "renamed-uts"
+    owner_sees = subprocess.run(["nsenter", "-t", str(pid), "-u", "hostname"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+    assert owner_sees == "renamed-uts"
+
+
+# ---- no mount namespace: config-linux.md, a type not listed is the runtime's.
+# The runtime mounts the rootfs in its caller's namespace; each case runs the
+# runtime in a private one of its own, so nothing reaches the host.
+
+LEFT_MOUNTS = "leaves the container's mounts (rootfs, /proc, /dev...) in its caller's mount namespace"
+
+
+def without_mount_namespace(bundle, script):
+    remove_namespace(bundle.config, "mount")
+    # runc refuses these without a mount namespace of the container's own
+    bundle.config["linux"].pop("maskedPaths", None)
+    bundle.config["linux"].pop("readonlyPaths", None)
+    bundle.config["process"]["args"] = sh(script)
+    (bundle.rootfs / "in-the-rootfs").write_text("yes\n")
+    bundle.write()
+
+
+def test_without_a_mount_namespace_the_container_runs_in_its_rootfs(runtime, bundle):
+    without_mount_namespace(bundle, 'echo "mnt=$(readlink /proc/self/ns/mnt)"; '
+                                    'echo "marker=$(cat /in-the-rootfs)"; echo "pid=$$"')
+    cid = runtime.new_id("nomntns")
+    cp = runtime.in_own_mount_namespace(
+        f'echo "caller=$(readlink /proc/self/ns/mnt)"; $RT run --bundle {bundle.path} {cid}')
+    assert cp.returncode == 0, cp.stderr
+    out = kv(cp.stdout)
+    assert out["mnt"] == out["caller"] != host_ns("mnt")
+    assert out["marker"] == "yes"
+    assert out["pid"] == "1"
+
+
+@pytest.mark.deviation("runc", "exec runs the process at the runtime's root, outside the rootfs")
+@pytest.mark.deviation("crun", "exec runs the process at the runtime's root, outside the rootfs")
+def test_without_a_mount_namespace_exec_runs_in_the_rootfs(runtime, bundle):
+    without_mount_namespace(bundle, "sleep 600")
+    cid = runtime.new_id("nomntexec")
+    cp = runtime.in_own_mount_namespace(
+        f'$RT run --detach --bundle {bundle.path} {cid} || exit 1; '
+        f'$RT exec {cid} sh -c \'echo "marker=$(cat /in-the-rootfs)"\'; $RT delete --force {cid}')
+    assert cp.returncode == 0, cp.stderr
+    assert kv(cp.stdout).get("marker") == "yes", cp.stdout
+
+
+@pytest.mark.deviation("runc", "ignores root.readonly without a mount namespace")
+@pytest.mark.deviation("crun", "ignores root.readonly without a mount namespace")
+def test_without_a_mount_namespace_a_readonly_root_is_readonly(runtime, bundle):
+    without_mount_namespace(bundle, 'touch /probe 2>/dev/null && echo "writable=yes" || echo "writable=no"')
+    assert bundle.config["root"]["readonly"] is True
+    cid = runtime.new_id("nomntro")
+    cp = runtime.in_own_mount_namespace(f"$RT run --bundle {bundle.path} {cid}")
+    assert cp.returncode == 0, cp.stderr
+    assert kv(cp.stdout)["writable"] == "no"
+
+
+@pytest.mark.deviation("runc", LEFT_MOUNTS)
+@pytest.mark.deviation("crun", LEFT_MOUNTS)
+def test_delete_takes_the_mounts_of_a_container_without_a_mount_namespace(runtime, bundle):
+    # runtime.md: delete MUST delete the resources made during create
+    without_mount_namespace(bundle, "sleep 600")
+    cid = runtime.new_id("nomntdel")
+    count = f"grep -c {bundle.rootfs} /proc/self/mountinfo"
+    cp = runtime.in_own_mount_namespace(
+        f'$RT create --bundle {bundle.path} {cid} || exit 1; echo "created=$({count})"; '
+        f'$RT delete --force {cid}; echo "deleted=$({count})"')
+    assert cp.returncode == 0, cp.stderr
+    out = kv(cp.stdout)
+    assert int(out["created"]) > 0
+    assert out["deleted"] == "0"
+
+
+@pytest.mark.deviation("runc", LEFT_MOUNTS + " when create fails")
+@pytest.mark.deviation("crun", LEFT_MOUNTS + " when create fails")
+def test_a_failed_create_leaves_no_mounts_without_a_mount_namespace(runtime, bundle, tmp_path):
+    without_mount_namespace(bundle, "true")
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(tmp_path / "missing"), "options": ["bind"]})
+    bundle.write()
+    cid = runtime.new_id("nomntfail")
+    cp = runtime.in_own_mount_namespace(
+        f'$RT create --bundle {bundle.path} {cid} && exit 1; '
+        f'echo "left=$(grep -c {bundle.rootfs} /proc/self/mountinfo)"')
+    assert cp.returncode == 0, cp.stderr
+    assert kv(cp.stdout)["left"] == "0"

@@ -44,6 +44,18 @@ def test_missing_program_is_reported_at_create(runtime, bundle):
     no_trace_of(runtime, cid, bundle.path)
 
 
+def test_a_rootfs_that_is_a_symlink_to_the_host_root_is_refused(runtime, bundle):
+    # runc refuses it; crun 1.8 follows the link, so this is no conformance case
+    cid = runtime.new_id()
+    path = bundle(change=lambda c: c["root"].update(path="hostroot"))
+    os.symlink("/", os.path.join(path, "hostroot"))
+    r = runtime("create", "--bundle", path, cid)
+    assert r.returncode == 1
+    assert "invalid rootfs: not an absolute path, or a symlink: hostroot resolves to /" in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+    no_trace_of(runtime, cid, bundle.path)
+
+
 def test_no_runtime_descriptor_reaches_the_container(runtime, bundle):
     cid = runtime.new_id()
     r = runtime("run", "--bundle", bundle(args=["sh", "-c", "ls /proc/self/fd"]), cid, input="")

@@ -75,3 +75,36 @@ def test_version_flag():
     for argv in (["--version"], ["-v"], ["--root", "/r", "-v"]):
         with pytest.raises(ShowVersion):
             parse(argv)
+
+
+def _help(capsys, argv):
+    from runpy_oci.cli.human import run_click
+
+    assert run_click(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_help_speaks_runcs_words_not_spec_paths_or_type_names(capsys):
+    from runpy_oci.cli.table import VERBS
+
+    texts = [_help(capsys, ["--help"])] + [_help(capsys, [name, "--help"]) for name in VERBS]
+    for text in texts:
+        for word in ("TEXT", "INTEGER", "linux.resources"):
+            assert word not in text, text
+    update = _help(capsys, ["update", "--help"])
+    assert "--memory value" in update
+    assert "Memory limit (in bytes)" in update
+    assert "--preserve-fds value" in _help(capsys, ["create", "--help"])
+
+
+@pytest.mark.parametrize("front", ["fast", "click"])
+def test_version_has_runcs_shape(capsys, front):
+    from runpy_oci.cli import main
+    from runpy_oci.cli.human import run_click
+
+    assert (main(["--version"]) if front == "fast" else run_click(["--version"])) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert first.startswith("runpy-oci version ")
+    keys = [line.split(": ", 1)[0] for line in rest]
+    assert keys[0] == "spec" and all(key.isidentifier() for key in keys)
+    assert "-v, --version" in _help(capsys, ["--help"])

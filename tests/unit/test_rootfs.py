@@ -96,3 +96,42 @@ def test_dev_setup_only_for_a_fresh_dev(tmp_path):
     s = load(tmp_path, [{"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind"]}])
     assert not rootfs.needs_dev_setup(s)
     assert not rootfs.needs_dev_setup(load(tmp_path, []))
+
+
+def without_mount_namespace(tmp_path):
+    s = load(tmp_path, [])
+    s.linux.namespaces = [ns for ns in s.linux.namespaces if ns.type != "mount"]
+    return s
+
+
+def test_without_a_mount_namespace_the_rootfs_is_a_private_bind_and_the_runtimes_root_untouched(
+        tmp_path, fake, monkeypatch):
+    s = without_mount_namespace(tmp_path)
+    rootfs.prepare_root(s)  # in the init: the runtime made the bind
+    assert fake.calls == []
+    monkeypatch.setattr(rootfs, "_mountinfo", lambda: iter([(30, 1, str(tmp_path / "rootfs"), [])]))
+    assert rootfs.bind_in_runtime_namespace(s) == 30
+    real = str(tmp_path / "rootfs")
+    assert fake.mounts() == [("mount", real, real, "bind", k.MS_BIND | k.MS_REC, None),
+                             ("mount", None, real, None, k.MS_PRIVATE | k.MS_REC, None)]
+
+
+@pytest.mark.parametrize("stack, released", [
+    ([(30, 1), (31, 30)], False),  # something was mounted over the bind since
+    ([(30, 1)], True),
+    ([(29, 1)], False),  # the bind is gone; 29 is someone else's
+    ([], False),
+])
+def test_release_detaches_the_bind_only_while_it_is_on_top(tmp_path, fake, monkeypatch, stack, released):
+    real = str(tmp_path / "rootfs")
+    (tmp_path / "rootfs").mkdir()
+    mounts = [(mid, parent, real, []) for mid, parent in stack] + [(40, 30, real + "/proc", [])]
+    monkeypatch.setattr(rootfs, "_mountinfo", lambda: iter(mounts))
+    rootfs.release_bind(real, 30)
+    assert fake.calls == ([("umount2", real, k.MNT_DETACH)] if released else [])
+
+
+def test_mountinfo_escapes_are_undone(tmp_path):
+    path = tmp_path / "mountinfo"
+    path.write_text("36 35 98:0 /mnt1 /a\\040b\\134040\\011c rw,noatime master:1 - ext3 /dev/root rw\n")
+    assert list(rootfs._mountinfo(path)) == [(36, 35, "/a b\\040\tc", ["master:1"])]

@@ -70,7 +70,6 @@ DELETE = object()
     ("root.path", "missing", "root.path: "),
     ("linux.namespaces.1.type", "foo", "linux.namespaces[1].type: unknown namespace type 'foo'"),
     ("linux.namespaces.1", {"type": "pid"}, "linux.namespaces[1].type: namespace 'pid' listed twice"),
-    ("linux.namespaces", [{"type": "pid"}], "linux.namespaces: a mount namespace is required"),
     ("mounts.0.destination", DELETE, "mounts[0].destination: required field is missing"),
     ("mounts.0.options", "ro", "mounts[0].options: expected array, got string"),
     ("linux.rootfsPropagation", "sideways", "linux.rootfsPropagation: unknown propagation"),
@@ -78,6 +77,7 @@ DELETE = object()
     ("linux.sysctl", {"net.ipv4.ip_forward": 1}, "linux.sysctl.net.ipv4.ip_forward: expected string, got integer"),
     ("hooks", {"prestart": [{"path": "rel"}]}, "hooks.prestart[0].path: must be an absolute path"),
     ("hostname", 5, "hostname: expected string, got integer"),
+    ("linux.timeOffsets", {"monotonic": None}, "linux.timeOffsets.monotonic: required field is missing"),
 ])
 def test_invalid_fields_are_named(bundle, path, value, message):
     with pytest.raises(ConfigError) as e:
@@ -88,8 +88,46 @@ def test_invalid_fields_are_named(bundle, path, value, message):
 def test_hostname_needs_uts_namespace(bundle):
     config = default_config()
     config["linux"]["namespaces"] = [{"type": "mount"}]
-    with pytest.raises(ConfigError, match="hostname: setting it needs a new uts namespace"):
+    with pytest.raises(ConfigError, match="hostname: setting it needs a uts namespace in linux.namespaces"):
         spec.load(write(bundle, config))
+
+
+def test_no_mount_namespace_is_a_valid_config(bundle):
+    config = default_config()
+    config["linux"]["namespaces"] = [{"type": "pid"}, {"type": "uts"}]
+    assert spec.load(write(bundle, config)).linux.namespace("mount") is None
+
+
+def test_hostname_may_go_to_a_uts_namespace_joined_by_path(bundle):
+    config = default_config()
+    config["linux"]["namespaces"] = [{"type": "mount"}, {"type": "uts", "path": "/proc/1/ns/uts"}]
+    assert spec.load(write(bundle, config)).hostname == config["hostname"]
+
+
+@pytest.mark.parametrize("target", ["rootfs", "{bundle}/rootfs", "/"])
+def test_a_symlinked_rootfs_is_refused(bundle, target):
+    (bundle / "link").symlink_to(target.format(bundle=bundle))
+    config = default_config()
+    config["root"]["path"] = "link"
+    with pytest.raises(ConfigError, match="^root.path: invalid rootfs: not an absolute path, or a symlink: link"):
+        spec.load(write(bundle, config))
+
+
+def test_a_symlink_on_the_way_to_the_rootfs_is_refused(bundle):
+    (bundle / "real").mkdir()
+    (bundle / "real" / "rootfs").mkdir()
+    (bundle / "via").symlink_to("real")
+    config = default_config()
+    config["root"]["path"] = str(bundle / "via" / "rootfs")
+    with pytest.raises(ConfigError, match="invalid rootfs: not an absolute path, or a symlink"):
+        spec.load(write(bundle, config))
+
+
+def test_a_bundle_reached_through_a_symlink_is_fine(bundle, tmp_path_factory):
+    link = tmp_path_factory.mktemp("elsewhere") / "bundle-link"
+    link.symlink_to(bundle)
+    write(bundle, default_config())
+    assert spec.load(str(link)).root_path == str(link / "rootfs")
 
 
 def test_bad_json_is_reported(bundle):

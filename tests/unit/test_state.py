@@ -4,7 +4,7 @@ import os
 import pytest
 
 from runpy_oci.errors import ContainerExists, ContainerNotFound, RuntimeFailure
-from runpy_oci.state import Container, proc_stat, rfc3339_nano
+from runpy_oci.state import Container, proc_stat, rfc3339_nano, validate_id
 
 
 def saved(tmp_path, **data):
@@ -56,3 +56,25 @@ def test_ids_are_reserved_once_and_validated(tmp_path):
 def test_created_timestamp_is_rfc3339_nano():
     assert rfc3339_nano(1_700_000_000_123_456_000) == "2023-11-14T22:13:20.123456Z"
     assert rfc3339_nano(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+
+
+@pytest.mark.parametrize("cid", ["a,b", "a+b", "x.y-z_0", "..."])
+def test_ids_in_runcs_character_range_pass(cid):
+    validate_id(cid)
+
+
+@pytest.mark.parametrize("cid", ["", ".", "..", "a b", "\u00e9", "\u0661", "a\nb", "a*b", "a/b"])
+def test_other_ids_are_refused_in_runcs_words(cid):
+    with pytest.raises(RuntimeFailure, match="^invalid container ID format$"):
+        validate_id(cid)
+
+
+def test_root_and_state_are_private_to_their_owner(tmp_path):
+    # runc's modes: the state holds the hooks' environment
+    root = tmp_path / "root"
+    c = Container.new(str(root), "c1")
+    c.data = {"id": "c1"}
+    c.save()
+    c.close()
+    assert root.stat().st_mode & 0o777 == 0o700
+    assert (root / "c1" / "state.json").stat().st_mode & 0o077 == 0

@@ -1,7 +1,11 @@
 """The containerd-py command line: flags, config file, root lock, clean shutdown."""
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import grpc
 import pytest
@@ -41,13 +45,110 @@ def test_a_second_daemon_on_the_same_root_is_refused(tmp_path):
         result = run_cli("--root", f"{proc.workdir}/root", "--state", str(tmp_path / "state"),
                          "--address", str(tmp_path / "other.sock"))
         assert result.returncode == 1
-        assert "in use by another containerd-py" in result.stderr and str(proc.proc.pid) in result.stderr
-        assert not os.path.exists(tmp_path / "other.sock")
+        assert result.stderr == f"containerd-py: root {proc.workdir}/root is in use by another containerd-py " \
+                                f"(pid {proc.proc.pid})\n"
+        assert os.listdir(tmp_path) == []  # neither its state directory nor its socket
         client = Client(proc.address)
         try:
             assert client.version.Version(empty_pb2.Empty()).version  # the first one is unharmed
         finally:
             client.close()
+
+
+def assert_refused_address(result, address: str, pid: int) -> None:
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"containerd-py: failed to get listener for main endpoint: address {address} "
+                                    f"is in use by another daemon (pid {pid}, ")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def assert_answers(address: str) -> None:
+    client = Client(address)
+    try:
+        assert client.version.Version(empty_pb2.Empty()).version
+    finally:
+        client.close()
+
+
+def test_a_second_daemon_on_the_same_address_is_refused(tmp_path):
+    """containerd would unlink the first one's socket and take the address over."""
+    with running(our_daemon_argv, "cpy-cli") as proc:
+        result = run_cli("--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"), "--address", proc.address)
+        assert_refused_address(result, proc.address, proc.proc.pid)
+        assert os.listdir(tmp_path) == []
+        assert_answers(proc.address)
+
+
+def test_the_address_real_containerd_serves_is_refused(containerd, tmp_path):
+    result = run_cli("--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"),
+                     "--address", containerd.address)
+    assert_refused_address(result, containerd.address, containerd.proc.pid)
+    assert os.listdir(tmp_path) == []
+    assert_answers(containerd.address)
+
+
+def test_a_stale_socket_is_replaced():
+    """A socket nobody listens on is what a killed daemon leaves."""
+    def argv(workdir):
+        with socket.socket(socket.AF_UNIX) as stale:
+            stale.bind(f"{workdir}/containerd.sock")
+        return our_daemon_argv(workdir)
+    with running(argv, "cpy-cli") as proc:
+        assert_answers(proc.address)
+
+
+def test_at_exit_a_socket_that_is_no_longer_its_own_is_left(tmp_path):
+    with running(our_daemon_argv, "cpy-cli") as proc:
+        os.rename(proc.address, tmp_path / "first.sock")  # another daemon took the address over, as containerd does
+        with socket.socket(socket.AF_UNIX) as other:
+            other.bind(proc.address)
+            other.listen()
+            assert proc.stop() == 0
+            assert os.path.exists(proc.address)
+            os.unlink(proc.address)
+
+
+def test_something_else_at_the_address_is_refused(tmp_path):
+    (tmp_path / "not-a-socket").write_text("x")
+    result = run_cli("--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"),
+                     "--address", str(tmp_path / "not-a-socket"))
+    assert (result.returncode, result.stderr) == (1, "containerd-py: failed to get listener for main endpoint: "
+                                                     f"{tmp_path}/not-a-socket exists and is not a socket\n")
+    assert os.listdir(tmp_path) == ["not-a-socket"]
+
+
+NOBODY = 65534
+
+
+def run_as_nobody(*args):
+    return subprocess.run([sys.executable, "-m", "containerd_py.daemon", *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL, user=NOBODY, group=NOBODY, extra_groups=[])
+
+
+@pytest.fixture
+def open_dir():
+    """A directory everybody may reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="cpy-nobody-"))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_as_non_root_a_directory_it_cannot_make_is_one_line(open_dir):
+    open_dir.chmod(0o755)  # nobody may look, not write
+    result = run_as_nobody("--root", str(open_dir / "root"), "--state", str(open_dir / "state"),
+                           "--address", str(open_dir / "state" / "containerd.sock"))
+    assert (result.returncode, result.stderr) == (1, f"containerd-py: mkdir {open_dir}/root: permission denied\n")
+
+
+def test_as_non_root_a_start_that_fails_later_leaves_nothing(open_dir):
+    """Where it may make its directories, the socket's owner (root, by default) cannot be set."""
+    open_dir.chmod(0o777)
+    result = run_as_nobody("--root", str(open_dir / "a" / "root"), "--state", str(open_dir / "a" / "state"),
+                           "--address", str(open_dir / "a" / "state" / "containerd.sock"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == ("containerd-py: failed to get listener for main endpoint: "
+                                              f"chown {open_dir}/a/state/containerd.sock: operation not permitted")
+    assert os.listdir(open_dir) == []
 
 
 def test_config_file_sets_paths_and_flags_win():

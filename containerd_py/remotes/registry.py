@@ -49,7 +49,6 @@ class TransportError(OSError):
 
     def __init__(self, method: str, url: str, cause: BaseException):
         super().__init__(f'failed to do request: {method.capitalize()} "{url}": {_why(url, cause)}')
-        self.cause = cause
 
 
 def _why(url: str, cause: BaseException) -> str:
@@ -108,10 +107,9 @@ class Registry:
             return e
         except urllib.error.URLError as e:
             cause = e.reason if isinstance(e.reason, BaseException) else e
-            https = self.base_url.replace("http://", "https://", 1)
-            if self.config.http_fallback and url.startswith(https + "/") and _speaks_no_tls(cause):
-                self.base_url = "http://" + https[len("https://"):]
-                return self._send(method, self.base_url + url[len(https):], headers, body)
+            if self.config.http_fallback and url.startswith(f"https://{self.config.host}/") and _speaks_no_tls(cause):
+                self.base_url = f"http://{self.config.host}"
+                return self._send(method, "http" + url[len("https"):], headers, body)
             raise TransportError(method, url, cause) from None
 
     def _fetch_token(self, url: str, authorization: str | None) -> dict:

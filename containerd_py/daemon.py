@@ -26,26 +26,44 @@ _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="containerd-py", description="containerd-compatible container daemon")
+    p = argparse.ArgumentParser(
+        prog="containerd-py", description="containerd-compatible container daemon",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"The configuration file is containerd's config.toml (version 2, or 1); these are the keys\n"
+               f"containerd-py understands, with their defaults (others are ignored with a warning):\n\n"
+               + "".join(f"  {line}\n" if line else "\n" for line in configlib.render(configlib.Config()).splitlines()))
     p.add_argument("-c", "--config", help=f"path to the configuration file (default {configlib.DEFAULT_CONFIG})")
     p.add_argument("-l", "--log-level", choices=configlib.LOG_LEVELS, help="set the logging level")
     p.add_argument("-a", "--address", help="address for containerd's GRPC server")
     p.add_argument("--root", help="containerd root directory")
     p.add_argument("--state", help="containerd state directory")
     p.add_argument("-v", "--version", action="store_true", help="print the version")
+    commands = p.add_subparsers(dest="command", metavar="COMMAND")
+    config = commands.add_parser("config", help="information on the containerd-py config")
+    config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
+    config_commands.add_parser("default", help="see the output of the default config")
+    config_commands.add_parser("dump", help="see the output of the config file (-c) as containerd-py reads it")
     return p
 
 
 class _Formatter(logging.Formatter):
-    """logrus' text format, which containerd logs in."""
+    """logrus' text format, which containerd logs in; `extra={"fields": {...}}` adds key=value pairs."""
 
     def format(self, record):
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         level = {"WARNING": "warning", "CRITICAL": "fatal"}.get(record.levelname, record.levelname.lower())
-        msg = record.getMessage().replace('"', '\\"')
+        msg = record.getMessage()
         if record.exc_info:
-            msg += " " + self.formatException(record.exc_info).replace("\n", "\\n")
-        return f'time="{ts}.{int(record.created % 1 * 1e9):09d}Z" level={level} msg="{msg}"'
+            msg += " " + self.formatException(record.exc_info)
+        fields = "".join(f" {key}={_logfmt(str(value))}" for key, value in getattr(record, "fields", {}).items())
+        return f'time="{ts}.{int(record.created % 1 * 1e9):09d}Z" level={level} msg={_logfmt(msg, always=True)}{fields}'
+
+
+def _logfmt(value: str, always: bool = False) -> str:
+    """Quoted as logrus quotes a value: when it has more than [A-Za-z0-9-._/@^+] (the message always)."""
+    if not always and value and all(c.isalnum() and c.isascii() or c in "-._/@^+" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 class RootLock:
@@ -116,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except configlib.ConfigError as e:
         print(f"containerd-py: {args.config or configlib.DEFAULT_CONFIG}: {e}", file=sys.stderr)
         return 1
+    if args.command == "config":
+        print(configlib.render(configlib.Config() if args.config_command == "default" else config), end="")
+        return 0
     for flag, attr in (("address", "address"), ("root", "root"), ("state", "state"), ("log_level", "log_level")):
         if getattr(args, flag):
             setattr(config, attr, getattr(args, flag))
@@ -128,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(_Formatter())
     logging.basicConfig(level=_LEVELS[config.log_level], handlers=[handler])
     started = time.monotonic()
+    for key in config.ignored:
+        log.warning("Ignoring unknown key in TOML", extra={"fields": {"file": args.config or configlib.DEFAULT_CONFIG,
+                                                                      "key": key}})
 
     # Signals only set a flag; everything is torn down from the main thread.
     stop = threading.Event()

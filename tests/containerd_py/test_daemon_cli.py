@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import grpc
@@ -164,6 +165,8 @@ def test_config_file_sets_paths_and_flags_win():
         assert os.path.isdir(f"{proc.workdir}/cfg-state")
         assert not os.path.exists(f"{proc.workdir}/ignored.sock")
         assert_logs_errors_at_debug(proc)
+        assert (f'level=warning msg="Ignoring unknown key in TOML" file={proc.workdir}/config.toml '
+                f'key="plugins io.containerd.grpc.v1.cri"') in proc.log()
 
 
 def test_disabled_plugins_are_not_loaded():
@@ -239,3 +242,56 @@ def test_gc_scheduler_delays_are_go_durations():
     assert configlib.parse('[plugins.scheduler]\nschedule_delay = "2h"\n').gc_schedule_delay == 7200
     with pytest.raises(configlib.ConfigError, match="invalid duration"):
         configlib.parse('version = 2\n[plugins."io.containerd.gc.v1.scheduler"]\nschedule_delay = "soon"\n')
+
+
+def test_config_default_prints_every_key_it_understands():
+    result = run_cli("config", "default")
+    assert result.returncode == 0 and result.stdout == configlib.render(configlib.Config())
+    parsed = configlib.parse(result.stdout)
+    assert parsed == configlib.Config() and parsed.ignored == []
+    help_text = run_cli("--help").stdout  # the format is in the help too
+    assert all(f"  {line}\n" in help_text for line in result.stdout.splitlines() if line)
+
+
+def leaves(table: dict, path=()) -> set[tuple[str, ...]]:
+    return {leaf for key, value in table.items()
+            for leaf in (leaves(value, path + (key,)) if isinstance(value, dict) else {path + (key,)})}
+
+
+def test_config_default_has_containerds_shape():
+    """Every key we print is one `containerd config default` prints, in the same table."""
+    ours = leaves(tomllib.loads(run_cli("config", "default").stdout))
+    theirs = leaves(tomllib.loads(subprocess.run(["containerd", "config", "default"], capture_output=True, text=True,
+                                                 check=True).stdout))
+    assert ours and ours <= theirs, ours - theirs
+
+
+def test_config_dump_shows_the_file_as_read(tmp_path):
+    (tmp_path / "config.toml").write_text('version = 2\nroot = "/srv/r"\n[plugins."io.containerd.gc.v1.scheduler"]\n'
+                                          '  schedule_delay = "90s"\n')
+    dumped = configlib.parse(run_cli("-c", str(tmp_path / "config.toml"), "config", "dump").stdout)
+    assert (dumped.root, dumped.gc_schedule_delay, dumped.state) == ("/srv/r", 90, configlib.DEFAULT_STATE)
+
+
+def test_a_rendered_config_parses_back_to_itself():
+    config = configlib.Config(root="/r \"q\"", state="/s", address="/a.sock", uid=5, gid=6, max_recv_message_size=1,
+                              log_level="debug", disabled_plugins=["io.containerd.snapshotter.v1.native"],
+                              gc_schedule_delay=5400.25, gc_startup_delay=0.000002)
+    assert configlib.parse(configlib.render(config)) == config
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (0.1, "100ms"), (90, "1m30s"), (7200, "2h0m0s"),
+                                           (1.5, "1.5s"), (2e-6, "2µs"), (5e-9, "5ns")])
+def test_durations_print_as_go_prints_them(seconds, text):
+    assert configlib.format_duration(seconds) == text
+    assert configlib.parse_duration(text, "") == pytest.approx(seconds)
+
+
+def test_unknown_keys_and_tables_are_listed_for_a_warning():
+    parsed = configlib.parse('version = 2\noom_score = 0\n[ttrpc]\n  address = ""\n[grpc]\n  tcp_address = ""\n'
+                             '[plugins."io.containerd.grpc.v1.cri"]\n  x = 1\n'
+                             '[plugins."io.containerd.gc.v1.scheduler"]\n  pause_threshold = 0.02\n')
+    assert parsed.ignored == ["oom_score", "ttrpc", "grpc tcp_address", "plugins io.containerd.grpc.v1.cri",
+                              "plugins io.containerd.gc.v1.scheduler pause_threshold"]
+    assert configlib.parse("[plugins.scheduler]\n  pause_threshold = 0.02\n").ignored == [
+        "plugins scheduler pause_threshold"]

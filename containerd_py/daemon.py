@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
         from .server import VERSION
-        print(f"containerd-py {VERSION} {__version__}")
+        print(f"containerd-py {__package__} {VERSION} {__version__}")  # containerd's: name, package, version, revision
         return 0
     try:
         config = configlib.load(args.config or configlib.DEFAULT_CONFIG, required=args.config is not None)

@@ -25,9 +25,17 @@ def run_cli(*args, timeout=60):
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def test_version_flag():
-    result = run_cli("--version")
-    assert result.returncode == 0 and result.stdout.startswith("containerd-py 1.6.")
+@pytest.mark.parametrize("flag", ["--version", "-v"])
+def test_version_flag_in_containerds_shape(flag, client):
+    """`containerd github.com/containerd/containerd 1.6.20 <revision>`: the version and revision are the Version
+    service's."""
+    theirs = subprocess.run(["containerd", flag], capture_output=True, text=True, check=True).stdout.split()
+    result = run_cli(flag)
+    assert result.returncode == 0 and result.stdout.endswith("\n")
+    ours = result.stdout.split()
+    served = client.version.Version(empty_pb2.Empty())
+    assert len(ours) == len(theirs) == 4
+    assert ours == ["containerd-py", "containerd_py", served.version, served.revision]
 
 
 def test_sigterm_removes_the_socket_and_releases_the_root():

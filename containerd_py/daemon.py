@@ -1,4 +1,5 @@
-"""`containerd-py`: the daemon's command line, with containerd's flags.
+"""`containerd-py`: the daemon's command line, with containerd's flags; it runs
+the parts `assembly.py` wires together.
 
 One daemon per root: a lock file in the root refuses a second one, and an
 address another daemon serves is refused too (`endpoint.py`). A start that
@@ -126,7 +127,7 @@ class MadeDirectories:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
-        from .server import VERSION
+        from .assembly import VERSION
         print(f"containerd-py {__package__} {VERSION} {__version__}")  # containerd's: name, package, version, revision
         return 0
     try:
@@ -187,17 +188,17 @@ def _run(config: configlib.Config, stop: threading.Event, started: float) -> int
 
 def _serve(config: configlib.Config, endpoint: Endpoint, stop: threading.Event, started: float) -> None:
     """Serves until `stop`; StartupError when it cannot start, with everything it opened closed."""
-    from .server import VERSION, Daemon  # the server and the stores load only once the lock is ours
+    from .assembly import VERSION, Assembly  # the server and the stores load only once the lock is ours
 
     log.info("starting containerd-py revision=%s version=%s", __version__, VERSION)
     try:
-        daemon = Daemon(config)
+        assembly = Assembly(config)
     except OSError as e:
         raise StartupError(f"failed to load the stores: {describe_os_error(e)}") from None
     except sqlite3.Error as e:
         raise StartupError(f"failed to load the stores: {e}") from None
     try:
-        server = daemon.server()
+        server = assembly.server()
         try:
             endpoint.claim(server.listen_unix, config.uid, config.gid)
             server.start()
@@ -211,7 +212,7 @@ def _serve(config: configlib.Config, endpoint: Endpoint, stop: threading.Event, 
         server.stop(grace=2).wait()
         endpoint.release()
     finally:
-        daemon.close()
+        assembly.close()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Ctr
 from containerd_py import errors
-from containerd_py.diff.apply import apply_layer
+from containerd_py.diff.layer import apply_layer
 from imagebuild import Entry, build_image, compress, dir_, file_, hardlink, layer_tar, oci_archive, symlink
 
 pytestmark = pytest.mark.root

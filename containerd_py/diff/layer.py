@@ -70,14 +70,14 @@ def apply_layer(root: str, stream: BinaryIO, overlay_lowers: list[str] | None = 
     reader = _DigestReader(decompress(stream))
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tf:
-            _Applier(root, overlay_lowers).run(tf)
+            _LayerWriter(root, overlay_lowers).run(tf)
         reader.drain()
     except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as e:
         raise errors.InvalidArgument(f"invalid layer: {e}") from None
     return reader.digest(), reader.size
 
 
-class _Applier:
+class _LayerWriter:
     def __init__(self, root: str, overlay_lowers: list[str] | None = None):
         self.root = root
         self.lowers = overlay_lowers

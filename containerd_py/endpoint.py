@@ -76,7 +76,7 @@ class Endpoint:
             except BlockingIOError:  # a full backlog: somebody listens
                 raise StartupError(f"{_LISTENER}: address {self.path} is in use by another daemon") from None
             except OSError as e:
-                raise StartupError(f"{_LISTENER}: {describe_os_error(e, 'dial unix')}") from None
+                raise StartupError(f"{_LISTENER}: {describe_os_error(e, 'dial unix', self.path)}") from None
             raise StartupError(f"{_LISTENER}: address {self.path} is in use by another daemon ({_peer(probe)})")
 
     def claim(self, listen: Callable[[str], None], uid: int, gid: int) -> None:

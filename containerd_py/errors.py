@@ -1,6 +1,6 @@
 """Domain errors, one class per gRPC status code that containerd uses.
 
-The service layer raises these; server.py turns them into gRPC statuses, so
+The service layer raises these; assembly.py turns them into gRPC statuses, so
 the services stay usable (and testable) without gRPC. Messages read like
 containerd's: the subject first, then the code text (`image "x": not found`).
 """

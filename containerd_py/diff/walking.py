@@ -5,7 +5,7 @@ from ..content.store import ContentStore
 from ..mount import temp_mount
 from ..types import Descriptor, Mount
 from .applier import Applier
-from .apply import apply_layer
+from .layer import apply_layer
 
 MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
 

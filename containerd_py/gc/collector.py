@@ -79,7 +79,7 @@ class Collector:
                         self.end_lease(ns, lease.id, stats)
                 self._collect_namespace(ns, stats)
         if stats.removed:
-            log.info("garbage collected: %d blobs, %d snapshots, %d leases, %d ingests", stats.content,
+            log.debug("garbage collected: %d blobs, %d snapshots, %d leases, %d ingests", stats.content,
                      stats.snapshots, stats.leases, stats.ingests)
         return stats
 

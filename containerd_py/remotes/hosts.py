@@ -3,8 +3,12 @@
 `<hosts_dir>/<host[:port]>/hosts.toml` may hold `server = "http://..."`
 (plain HTTP) or an https server, `ca = "file"` or a list of files, and
 `skip_verify = true`. Plain HTTP is otherwise opted into per call
-(`--plain-http`), never assumed.
+(`--plain-http`), except for a loopback registry (localhost, 127.0.0.0/8,
+::1) that hosts.toml names no server for: that one is tried over HTTPS and,
+when nothing answers in TLS there, over plain HTTP, as containerd and
+docker let a local registry work without a flag.
 """
+import ipaddress
 import os
 import ssl
 import tomllib
@@ -21,6 +25,7 @@ class HostConfig:
     plain_http: bool = False
     ca_files: tuple[str, ...] = field(default_factory=tuple)
     skip_verify: bool = False
+    http_fallback: bool = False  # HTTPS first, plain HTTP when the host does not speak TLS
 
     @property
     def base_url(self) -> str:
@@ -41,7 +46,7 @@ def host_config(host: str, plain_http: bool = False, hosts_dir: str | None = Non
     """The configuration of host: hosts.toml when present, then the plain_http flag on top."""
     path = os.path.join(hosts_dir, host, "hosts.toml") if hosts_dir else ""
     if not path or not os.path.exists(path):
-        return HostConfig(host, plain_http)
+        return HostConfig(host, plain_http, http_fallback=not plain_http and is_loopback(host))
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -60,4 +65,15 @@ def host_config(host: str, plain_http: bool = False, hosts_dir: str | None = Non
         raise errors.InvalidArgument(f"{path}: skip_verify must be true or false")
     base = os.path.dirname(path)
     return HostConfig(host, plain_http or scheme == "http", tuple(os.path.join(base, c) for c in ca_files),
-                      skip_verify)
+                      skip_verify, http_fallback=not plain_http and not server and is_loopback(host))
+
+
+def is_loopback(host: str) -> bool:
+    """host[:port] names this machine: localhost or a loopback address (Go's docker.MatchLocalhost)."""
+    name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

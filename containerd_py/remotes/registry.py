@@ -6,11 +6,15 @@ share between threads: each request opens its own connection.
 
 Transient failures (connection errors, 429 and 5xx answers, a stream that
 ends early) are retried a bounded number of times; a broken download
-resumes where it stopped with a Range request.
+resumes where it stopped with a Range request. Errors read as containerd's
+(`failed to resolve reference "h/r:t": failed to do request: Head "url":
+dial tcp h: connect: connection refused`), naming the host and the step.
 """
 import hashlib
 import http.client
 import json
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +44,33 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class TransportError(OSError):
+    """A request that got no answer: `failed to do request: Head "url": why`."""
+
+    def __init__(self, method: str, url: str, cause: BaseException):
+        super().__init__(f'failed to do request: {method.capitalize()} "{url}": {_why(url, cause)}')
+
+
+def _why(url: str, cause: BaseException) -> str:
+    """What failed, in Go's net/http words where there are such."""
+    hostport = urlsplit(url).netloc
+    if isinstance(cause, ssl.SSLError):
+        return f"tls: {cause}"
+    if isinstance(cause, socket.gaierror):
+        return f"dial tcp: lookup {urlsplit(url).hostname}: {cause.strerror.lower()}"
+    if isinstance(cause, TimeoutError):
+        return f"dial tcp {hostport}: i/o timeout"
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"dial tcp {hostport}: connect: {cause.strerror.lower()}"
+    return str(cause)
+
+
+def _speaks_no_tls(cause: BaseException) -> bool:
+    """An HTTPS attempt failed before any TLS answer: plain HTTP may work (a bad certificate is not that)."""
+    return isinstance(cause, ConnectionRefusedError) or (
+        isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLCertVerificationError))
+
+
 def _error_detail(body: bytes) -> str:
     """The registry's `{"errors": [{"code", "message"}]}` body as text."""
     try:
@@ -66,12 +97,20 @@ class Registry:
     # -- plumbing ------------------------------------------------------------
 
     def _send(self, method: str, url: str, headers: dict[str, str], body=None):
-        """One HTTP exchange; error statuses come back as responses, not exceptions."""
+        """One HTTP exchange; error statuses come back as responses, not exceptions,
+        no answer as TransportError. A loopback host that does not speak TLS is
+        from then on spoken to in plain HTTP."""
         request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
             return self._opener.open(request, timeout=self._timeout)
         except urllib.error.HTTPError as e:
             return e
+        except urllib.error.URLError as e:
+            cause = e.reason if isinstance(e.reason, BaseException) else e
+            if self.config.http_fallback and url.startswith(f"https://{self.config.host}/") and _speaks_no_tls(cause):
+                self.base_url = f"http://{self.config.host}"
+                return self._send(method, "http" + url[len("https"):], headers, body)
+            raise TransportError(method, url, cause) from None
 
     def _fetch_token(self, url: str, authorization: str | None) -> dict:
         with self._send("GET", url, {"Authorization": authorization} if authorization else {}) as resp:
@@ -155,7 +194,8 @@ class Registry:
                 media_type = json.loads(body).get("mediaType", media_type)
             return Descriptor(media_type, digest, len(body))
 
-        return self._retrying(f"resolving {repo}:{obj}", attempt)
+        reference = f"{self.config.host}/{repo}{'@' if obj.startswith('sha256:') else ':'}{obj}"
+        return self._retrying(f'failed to resolve reference "{reference}"', attempt)
 
     def fetch(self, repo: str, desc: Descriptor, write: Callable[[bytes], None], offset: int = 0) -> None:
         """Streams the object's bytes from offset into write.
@@ -184,7 +224,7 @@ class Registry:
                 raise http.client.IncompleteRead(b"", desc.size - position[0])
 
         if offset < desc.size:
-            self._retrying(f"fetching {desc.digest}", attempt)
+            self._retrying(f"failed to fetch {desc.digest}", attempt)
 
     def fetch_bytes(self, repo: str, desc: Descriptor) -> bytes:
         """A small object (a manifest) in memory, verified against its digest."""
@@ -203,7 +243,7 @@ class Registry:
         def attempt():
             with self._request("HEAD", f"/v2/{repo}/blobs/{digest}", scope or self._scope(repo), ok=(200, 404)) as r:
                 return r.status == 200
-        return self._retrying(f"checking blob {digest}", attempt)
+        return self._retrying(f"failed to check blob {digest}", attempt)
 
     def push_blob(self, repo: str, desc: Descriptor, open_blob: Callable[[], BinaryIO],
                   mount_from: tuple[str, ...] = (), chunk_size: int = 0,
@@ -217,7 +257,7 @@ class Registry:
         scope = self._scope(repo, "pull,push")
         if self.blob_exists(repo, desc.digest, scope):
             return "exists"
-        return self._retrying(f"pushing {desc.digest}",
+        return self._retrying(f"failed to push {desc.digest}",
                               lambda: self._upload(repo, desc, open_blob, mount_from, chunk_size, progress))
 
     def _upload(self, repo, desc, open_blob, mount_from, chunk_size, progress) -> str:
@@ -259,7 +299,7 @@ class Registry:
                                {"Content-Type": desc.media_type, "Content-Length": str(len(data))},
                                lambda: data, ok=(201,)):
                 pass
-        self._retrying(f"pushing manifest {desc.digest}", attempt)
+        self._retrying(f"failed to push manifest {desc.digest}", attempt)
 
 
 def _with_digest(location: str, digest: str) -> str:

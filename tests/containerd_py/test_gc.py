@@ -124,3 +124,19 @@ def test_a_deletion_schedules_a_collection():
             assert digest not in blobs(client, "gc"), proc.log()
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("level, logged", [("debug", True), ("info", False)])
+def test_collections_are_logged_at_debug(level, logged):
+    """As containerd does: at info, a daemon that collects often would log little else."""
+    with running(lambda w: our_daemon_argv(w, "-l", level), "cpy-gc") as proc:
+        client = Client(proc.address)
+        try:
+            digest = put(client, "gc", os.urandom(100))
+            collect(client, "gc")
+            assert digest not in blobs(client, "gc")
+        finally:
+            client.close()
+        proc.stop()
+        levels = {line.split()[1] for line in proc.log().splitlines() if "garbage collected: 1 blobs" in line}
+        assert levels == ({"level=debug"} if logged else set()), proc.log()

@@ -4,13 +4,16 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 
 import pytest
 
+from conftest import Ctr
 from containerd_py import errors
-from containerd_py.diff.apply import apply_layer
-from imagebuild import Entry, compress, dir_, file_, hardlink, layer_tar, symlink
+from containerd_py.diff.layer import apply_layer
+from imagebuild import Entry, build_image, compress, dir_, file_, hardlink, layer_tar, oci_archive, symlink
 
 pytestmark = pytest.mark.root
 
@@ -178,6 +181,36 @@ def test_whiteout_cannot_delete_outside(box):
     apply(root, [symlink("out", str(outside)), file_("out/.wh.secret"), file_("../outside/.wh.secret")])
 
 
+HOSTILE_WHITEOUTS = [".wh.", ".wh..", ".wh...", "d/.wh.", "d/.wh..", "d/.wh...", "d/e/../.wh..."]
+
+
+@pytest.mark.parametrize("name", HOSTILE_WHITEOUTS)
+def test_a_whiteout_of_the_directory_or_its_parent_is_refused(box, name):
+    """`.wh..` would remove the directory it is in, `.wh...` its parent; containerd refuses both."""
+    root, _ = box
+    apply(root, [dir_("d"), file_("d/keep", b"k")])
+    with pytest.raises(errors.InvalidArgument, match=r"^invalid whiteout name: \.wh\.\.{0,2}: invalid archive"):
+        apply(root, [file_(name)])
+    assert (root / "d" / "keep").read_bytes() == b"k"
+
+
+@pytest.mark.parametrize("name", HOSTILE_WHITEOUTS)
+def test_overlay_mode_refuses_the_same_whiteouts(box, name):
+    root, outside = box
+    upper = root / "upper"
+    (upper / "d").mkdir(parents=True)
+    with pytest.raises(errors.InvalidArgument, match="invalid whiteout name"):
+        apply_layer(str(upper), io.BytesIO(layer_tar([file_(name)])), [str(outside)])
+    assert os.listdir(upper) == ["d"] and os.listdir(upper / "d") == []
+
+
+def test_a_failing_entry_is_named_without_the_host_path(box):
+    root, _ = box
+    with pytest.raises(errors.Unknown) as e:
+        apply(root, [file_("n" * 300)])
+    assert str(e.value) == f'layer entry "{"n" * 300}": file name too long: unknown'
+
+
 def test_symlink_loop_is_an_error(box):
     root, _ = box
     with pytest.raises(errors.InvalidArgument, match="too many levels"):
@@ -216,3 +249,34 @@ def test_overlay_mode_keeps_hostile_paths_inside_the_upper_dir(box):
     apply_layer(str(upper), io.BytesIO(layer_tar([symlink("l", str(outside)), file_("l/.wh.secret"),
                                                   file_("../../outside/.wh..wh..opq")])), [str(outside)])
     assert stat.S_ISCHR(os.lstat(upper / str(outside).lstrip("/") / "secret").st_mode)
+
+
+# -- through a daemon ------------------------------------------------------
+
+def bad_whiteout_archive(tmp_path) -> str:
+    image = build_image([[dir_("d"), file_("d/keep", b"k")], [file_("d/.wh..")]], compression="none")
+    path = tmp_path / "bad.tar"
+    path.write_bytes(oci_archive(image, "docker.io/library/bad-whiteout:latest"))
+    return str(path)
+
+
+def active_snapshots(c) -> list[str]:
+    return [line for line in c("snapshots", "ls").stdout.splitlines() if line.endswith(" Active")]
+
+
+def test_ctr_import_of_a_bad_whiteout_fails_with_containerds_words(ctr, tmp_path):
+    """ctr unpacks through the Diff service; the failed layer's snapshot is removed."""
+    result = ctr("images", "import", bad_whiteout_archive(tmp_path), check=False)
+    assert result.returncode == 1
+    assert "invalid whiteout name: .wh..: invalid archive" in result.stderr, result.stderr
+    assert not active_snapshots(ctr)
+
+
+def test_in_daemon_import_of_a_bad_whiteout_leaves_no_snapshot(daemon, ns, tmp_path):
+    logged_before = len(daemon.log())
+    result = subprocess.run([sys.executable, "-m", "containerd_py.client", "-a", daemon.address, "-n", ns, "import",
+                             bad_whiteout_archive(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "invalid whiteout name: .wh..: invalid archive" in result.stderr
+    assert not active_snapshots(Ctr(daemon.address, ns))
+    assert "Traceback" not in daemon.log()[logged_before:]

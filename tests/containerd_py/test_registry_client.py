@@ -5,18 +5,21 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from conftest import Ctr
 from containerd_py import errors, mediatypes as mt
 from containerd_py.reference import Reference, parse
 from containerd_py.remotes.auth import load_docker_config, parse_challenges
-from containerd_py.remotes.hosts import host_config
+from containerd_py.remotes.hosts import host_config, is_loopback
 from containerd_py.remotes.registry import Registry
 from containerd_py.types import Descriptor
 from imagebuild import build_image, docker_archive, file_, oci_archive
-from registries import Fault, docker_registry, proxy, skopeo_copy
+from registries import Fault, docker_registry, free_port, proxy, skopeo_copy
 
 pytestmark = pytest.mark.root
 
@@ -214,6 +217,51 @@ def test_htpasswd_basic_auth(basic_registry, tmp_path):
     credentials = load_docker_config(str(tmp_path / "config.json"))[basic_registry.host]
     assert client(basic_registry.host, credentials=credentials).resolve("private", "v1").digest == \
         image.manifest["digest"]
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("localhost", True), ("localhost:5000", True), ("127.0.0.1:5000", True), ("127.3.4.5", True),
+    ("[::1]:5000", True), ("docker.io", False), ("10.0.0.1:5000", False), ("localhost.example.com", False),
+])
+def test_loopback_hosts_are_recognised(host, loopback):
+    assert is_loopback(host) == loopback
+    assert host_config(host).http_fallback == loopback
+    assert not host_config(host, plain_http=True).http_fallback
+
+
+def test_a_loopback_registry_works_over_plain_http_without_a_flag(registry, pushed):
+    name, image = pushed
+    port = registry.host.rsplit(":", 1)[1]
+    for host in (registry.host, f"localhost:{port}"):
+        r = Registry(host_config(host), retries=0)
+        assert r.resolve(name, "v1").digest == image.manifest["digest"]
+        assert r.base_url == f"http://{host}"
+
+
+def test_ctl_pulls_from_a_loopback_registry_without_a_flag(daemon, ns, registry, pushed):
+    name, image = pushed
+    result = subprocess.run([sys.executable, "-m", "containerd_py.client", "-a", daemon.address, "-n", ns, "pull",
+                             "--no-unpack", f"{registry.host}/{name}:v1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"Digest: {image.manifest['digest']}" in result.stdout
+
+
+def closed_port_error(host: str) -> str:
+    return (f'failed to resolve reference "{host}/x:latest": failed to do request: '
+            f'Head "http://{host}/v2/x/manifests/latest": dial tcp {host}: connect: connection refused')
+
+
+def test_a_closed_port_is_named_in_containerds_words():
+    host = f"127.0.0.1:{free_port()}"
+    with pytest.raises(errors.Unavailable) as e:
+        Registry(host_config(host), retries=1, backoff=0).resolve("x", "latest")
+    assert str(e.value) == closed_port_error(host) + " (after 2 attempts): unavailable"
+
+
+def test_ctr_says_the_same_of_a_closed_port(containerd, ns):
+    host = f"127.0.0.1:{free_port()}"
+    result = Ctr(containerd.address, ns)("images", "pull", f"{host}/x:latest", check=False)
+    assert result.stderr.splitlines()[-1] == "ctr: " + closed_port_error(host)
 
 
 def test_https_with_a_custom_ca(tmp_path):

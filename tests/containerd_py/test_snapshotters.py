@@ -6,7 +6,7 @@ import pytest
 
 from conftest import mounted
 from containerd_py import errors
-from containerd_py.diff.apply import apply_layer
+from containerd_py.diff.layer import apply_layer
 from containerd_py.snapshots.native import NativeSnapshotter
 from containerd_py.snapshots.overlay import OverlaySnapshotter
 from containerd_py.snapshots.snapshotter import Info, Kind

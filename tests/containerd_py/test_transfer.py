@@ -15,7 +15,7 @@ from containerd_py.config import Config
 from containerd_py.reference import parse
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
-from containerd_py.server import Daemon
+from containerd_py.assembly import Assembly
 from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import chain_ids, parse_platform
 from containerd_py.transfer.pull import pull
@@ -29,9 +29,9 @@ pytestmark = pytest.mark.root
 @pytest.fixture(params=["local", "remote"])
 def backend(request, tmp_path):
     if request.param == "local":
-        daemon = Daemon(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
-        yield daemon.transfer
-        daemon.close()
+        assembly = Assembly(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
+        yield assembly.transfer
+        assembly.close()
     else:
         conn = Connection(request.getfixturevalue("daemon").address)
         yield RemoteBackend(conn)

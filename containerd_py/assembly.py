@@ -1,4 +1,5 @@
-"""Wires the stores, snapshotters and servicers into one gRPC server."""
+"""The composition root: the stores, snapshotters, task manager and servicers of a
+running containerd-py, wired together into one gRPC server (`daemon.py` runs it)."""
 import logging
 import os
 import sys
@@ -113,7 +114,7 @@ def default_runtime_binary() -> str:
     return beside if os.access(beside, os.X_OK) else "runpy-oci"
 
 
-class Daemon:
+class Assembly:
     """Everything a running containerd-py holds open."""
 
     def __init__(self, config: Config):

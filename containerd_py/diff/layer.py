@@ -5,7 +5,8 @@ resolved as if the directory were `/` (absolute paths, `..` and symlinks
 all stay inside), so a hostile layer cannot write outside it. OCI
 whiteouts delete what lower layers put there: `.wh.<name>` removes one
 entry, `.wh..wh..opq` empties a directory of everything this layer did not
-itself add.
+itself add; a whiteout naming the directory itself or its parent (`.wh.`,
+`.wh..`, `.wh...`) is refused as containerd refuses it.
 
 Given the lower directories of an overlay, the layer is instead written
 straight into the upper directory in overlayfs' own terms, as containerd
@@ -69,14 +70,14 @@ def apply_layer(root: str, stream: BinaryIO, overlay_lowers: list[str] | None = 
     reader = _DigestReader(decompress(stream))
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tf:
-            _Applier(root, overlay_lowers).run(tf)
+            _LayerWriter(root, overlay_lowers).run(tf)
         reader.drain()
     except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as e:
         raise errors.InvalidArgument(f"invalid layer: {e}") from None
     return reader.digest(), reader.size
 
 
-class _Applier:
+class _LayerWriter:
     def __init__(self, root: str, overlay_lowers: list[str] | None = None):
         self.root = root
         self.lowers = overlay_lowers
@@ -85,7 +86,10 @@ class _Applier:
 
     def run(self, tf: tarfile.TarFile) -> None:
         for member in tf:
-            self._entry(tf, member)
+            try:
+                self._entry(tf, member)
+            except OSError as e:  # the entry, not the host path it was written to, names what failed
+                raise errors.Unknown(f"layer entry {q(member.name)}: {(e.strerror or str(e)).lower()}") from None
         # Directory times last: creating entries inside would change them.
         for path, times in reversed(self.dir_times):
             try:
@@ -172,6 +176,8 @@ class _Applier:
         if not rel:
             return  # the root itself: its metadata belongs to the snapshot
         rel_dir, base = posixpath.split(rel)
+        if base.startswith(WHITEOUT_PREFIX) and base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
+            raise errors.InvalidArgument(f"invalid whiteout name: {base}: invalid archive")
         if base.startswith(WHITEOUT_PREFIX) and self.lowers is not None:
             self._overlay_whiteout(m, rel_dir, base)
             return

@@ -8,7 +8,8 @@ Clients (containerd-py-ctl, the tests) still use grpcio's client, and the
 generated *_pb2_grpc modules are theirs; the server routes by the services'
 protobuf descriptors.
 """
-from .server import Server, ServicerContext
+from .call import ServicerContext
+from .server import Server
 from .status import Abort, Cancelled, StatusCode, Termination
 
 __all__ = ["Abort", "Cancelled", "Server", "ServicerContext", "StatusCode", "Termination"]

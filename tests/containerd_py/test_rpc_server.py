@@ -14,7 +14,7 @@ from containerd_py import rpc
 from containerd_py.api.containerd.services import (content_pb2 as content_pb, content_pb2_grpc, events_pb2 as events_pb,
                                                    events_pb2_grpc, images_pb2 as images_pb, images_pb2_grpc,
                                                    version_pb2 as version_pb, version_pb2_grpc)
-from containerd_py.rpc import server as rpc_server
+from containerd_py.rpc import call as rpc_call, connection as rpc_connection
 
 MiB = 1 << 20
 
@@ -173,7 +173,7 @@ def test_bidi_stream_of_big_messages_with_a_slow_handler(served):
         done.set()
         watcher.join()
     assert offsets == [MiB * (i + 1) for i in range(40)]
-    assert 0 < held[0] <= rpc_server.REQUEST_BUFFER + rpc_server.STREAM_WINDOW + MiB
+    assert 0 < held[0] <= rpc_call.REQUEST_BUFFER + rpc_connection.STREAM_WINDOW + MiB
 
 
 def test_client_cancelling_a_server_stream_closes_the_handler(served):

@@ -7,6 +7,9 @@ handler, so a fast client cannot fill the daemon's memory; a response waits
 for the client's window, and for the connection's transport to have sent
 most of what it holds (WRITE_BUFFER), so a client that does not read holds
 its handler back, not the daemon's memory.
+
+A call answered with a status other than OK is logged once, at info (a
+client that went away is told nothing, and nothing is logged).
 """
 import logging
 import struct
@@ -232,6 +235,8 @@ class Call:
         self._arrived.notify_all()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             code, details = StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"  # whatever the handler made of it
+        if code != StatusCode.OK:
+            log.info("%s failed: %s: %s", self.path, code.name, details)
         trailers = [("grpc-status", str(int(code)))]
         if details:
             trailers.append(("grpc-message", quote(details, safe=_MESSAGE_SAFE)))

@@ -119,9 +119,10 @@ class Transport:
                 if sent == len(data):
                     return
                 data = memoryview(data)[sent:]
-                self._listener.call_soon(self._update_interest)
             self._out.append(memoryview(data))
             self.buffered += len(data)
+            if len(self._out) == 1:  # the loop writes the rest once the socket takes more
+                self._listener.call_soon(self._update_interest)
 
     def pause_reading(self) -> None:
         self._listener.call_soon(self._set_reading, False)
@@ -149,10 +150,11 @@ class Transport:
         self._update_interest()
 
     def _update_interest(self) -> None:
-        if self._gone:
-            return
-        events = (selectors.EVENT_READ if self._reading else 0) | (selectors.EVENT_WRITE if self._out else 0)
-        self._listener.watch(self._sock, events, self)
+        with self._lock:
+            if self._gone:
+                return
+            events = (selectors.EVENT_READ if self._reading else 0) | (selectors.EVENT_WRITE if self._out else 0)
+            self._listener.watch(self._sock, events, self)
 
     def on_readable(self) -> None:
         try:

@@ -8,8 +8,9 @@ for the client's window, and for the connection's transport to have sent
 most of what it holds (WRITE_BUFFER), so a client that does not read holds
 its handler back, not the daemon's memory.
 
-A call answered with a status other than OK is logged once, at info (a
-client that went away is told nothing, and nothing is logged).
+A call answered with a status other than OK is logged once: at info, or at
+debug for the NOT_FOUND and ALREADY_EXISTS that containerd's client probes
+for. A client that went away is told nothing, and nothing is logged.
 """
 import logging
 import struct
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 REQUEST_BUFFER = 4 << 20  # bytes of one streaming call's requests held before the client must wait
 WRITE_BUFFER = 1 << 20    # bytes of a connection's output held before a handler sending more must wait
 _PREFIX = struct.Struct(">BI")  # gRPC message: compressed flag, length
+# Answers containerd's client asks for as it goes (a task looked up before a
+# container is removed, a snapshot Stat before each layer's unpack, an image
+# created-or-updated): a successful `ctr run --rm` or pull gets several.
+_PROBE_ANSWERS = {StatusCode.NOT_FOUND, StatusCode.ALREADY_EXISTS}
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
@@ -236,7 +241,8 @@ class Call:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             code, details = StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"  # whatever the handler made of it
         if code != StatusCode.OK:
-            log.info("%s failed: %s: %s", self.path, code.name, details)
+            log.log(logging.DEBUG if code in _PROBE_ANSWERS else logging.INFO,
+                    "%s failed: %s: %s", self.path, code.name, details)
         trailers = [("grpc-status", str(int(code)))]
         if details:
             trailers.append(("grpc-message", quote(details, safe=_MESSAGE_SAFE)))

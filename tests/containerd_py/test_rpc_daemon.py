@@ -122,10 +122,13 @@ def test_idle_connections_cost_no_thread(own_daemon):
 
 
 def test_a_failed_call_is_logged_once_at_info_and_a_good_one_not_at_all(own_daemon):
-    name = f"nope-{uuid.uuid4().hex[:8]}"
-    result = Ctr(own_daemon.address, "default")("tasks", "start", name, check=False)
-    assert result.returncode != 0
+    """...nor a NOT_FOUND, which containerd's client asks for on every `ctr run --rm`."""
+    ns = f"test-{uuid.uuid4().hex[:12]}"
+    ctr = Ctr(own_daemon.address, ns)
+    ctr("leases", "create", "--id", "keeps-it")
+    assert ctr("namespaces", "rm", ns, check=False).returncode != 0
+    assert ctr("tasks", "start", "no-such-container", check=False).returncode != 0
     answers_version(own_daemon)
     lines = [line.split(" ", 1)[1] for line in own_daemon.log().splitlines() if "/containerd.services." in line]
-    assert lines == ['level=info msg="/containerd.services.containers.v1.Containers/Get failed: NOT_FOUND: '
-                     f'container \\"{name}\\" in namespace \\"default\\": not found"']
+    assert lines == ['level=info msg="/containerd.services.namespaces.v1.Namespaces/Delete failed: FAILED_PRECONDITION: '
+                     f'namespace \\"{ns}\\" must be empty, but it still has leases: failed precondition"']

@@ -44,7 +44,7 @@ READ_SIZE = 256 << 10
 FIRST_BACKOFF, MAX_BACKOFF = 0.005, 1.0  # seconds between retries of a failing accept, as Go's net/http
 REMIND_AFTER = 60.0  # seconds: a run of failures is logged again, with its count, no more often
 # Errors of one connection that died in the backlog: the next accept is fine, no back-off.
-_GONE = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.EAGAIN}
+_GONE = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 
 
 def default_max_connections() -> int:
@@ -276,8 +276,12 @@ class Listener:
 
     def close(self) -> None:
         """Closes every connection (each handler sees connection_lost) and ends the loop."""
+        if self.thread is None:  # never started
+            self._shut_down()
+            self._release()
+            return
         self._on_loop(self._shut_down)
-        if self.thread is not None and self.thread is not threading.current_thread():
+        if self.thread is not threading.current_thread():
             self.thread.join()
 
     def _on_loop(self, fn) -> None:
@@ -310,17 +314,28 @@ class Listener:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), fn, args))
 
     def _run(self) -> None:
+        delay = FIRST_BACKOFF
         while self._running:
             try:
                 self._turn()
-                self._loop_trouble.ended()
             except Exception as e:  # noqa: BLE001 - a bug here must not leave the server deaf
                 self._loop_trouble.failed(e)
-                time.sleep(FIRST_BACKOFF)
-        self._selector.close()
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            if self._loop_trouble.failures:
+                self._loop_trouble.ended()
+                delay = FIRST_BACKOFF
+        self._release()
+
+    def _release(self) -> None:
+        """The selector and the wakeup fd, once the loop has ended (or never ran)."""
         with self._wakeup_lock:
+            if self._wakeup is None:
+                return
             os.close(self._wakeup)
             self._wakeup = None
+        self._selector.close()
         self._run_calls()  # queued while the loop ended (a close waiting for them)
 
     def _turn(self) -> None:

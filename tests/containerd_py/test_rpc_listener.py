@@ -215,3 +215,18 @@ def test_a_run_of_failures_is_logged_at_its_start_then_at_most_once_a_minute(cap
     trouble.ended()
     assert [r.getMessage() for r in caplog.records] == [
         "it failed: bad", "it failed: bad (60 times since the last report)", "it works, after 100 failures"]
+
+
+def test_a_failure_of_the_loop_itself_is_logged_and_the_loop_goes_on(serve, caplog):
+    caplog.set_level(logging.INFO, logger=listener_mod.__name__)
+    listener, _, path = serve()
+
+    def bug():
+        raise KeyError("a bug")
+
+    listener.call_soon(bug)
+    with connect(path) as s:
+        assert ask(s, b"alive") == b"ALIVE\n"
+    assert [r.getMessage() for r in caplog.records] == [
+        "test: the connection loop failed: 'a bug'; retrying",
+        "test: the connection loop works again, after 1 failures"]

@@ -15,6 +15,7 @@ from conftest import START_DEADLINE, Ctr, our_daemon_argv, running
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTINGS, no flags, stream 0
+PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"   # its ACK: type 6, flag 1
 
 
 @pytest.fixture
@@ -41,14 +42,22 @@ def threads_of(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
+def says_hello(s: socket.socket) -> bool:
+    """Whether the server, told hello in HTTP/2, answers with its SETTINGS
+    (rather than closing the connection)."""
+    s.settimeout(START_DEADLINE)
+    try:
+        s.sendall(H2_PREFACE + EMPTY_SETTINGS)
+        return len(s.recv(9)) > 0
+    except (BrokenPipeError, ConnectionResetError):  # closed with our hello unread
+        return False
+
+
 def h2_connect(path: str) -> socket.socket:
-    """A connection that has said hello in HTTP/2 and heard the server's SETTINGS,
-    so the server has surely accepted it; then it sits idle."""
+    """A connection the server has surely accepted (it said hello); then it sits idle."""
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)  # blocking: waits while the listen backlog is full
-    s.settimeout(START_DEADLINE)
-    s.sendall(H2_PREFACE + EMPTY_SETTINGS)
-    if len(s.recv(9)) == 0:
+    if not says_hello(s):
         raise AssertionError("the server closed a new connection")
     return s
 
@@ -119,6 +128,30 @@ def test_idle_connections_cost_no_thread(own_daemon):
     finally:
         for s in clients:
             s.close()
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_the_others_go_on():
+    """Under a limit of 256 fds the daemon takes three quarters of them in
+    connections; 300 clients used to exhaust the fds and end the accept thread."""
+    with running(lambda workdir: ["prlimit", "--nofile=256:", "--", *our_daemon_argv(workdir)], "containerd-py") as d:
+        clients, refused = [], 0
+        try:
+            for _ in range(300):
+                clients.append(socket.socket(socket.AF_UNIX))
+                clients[-1].connect(d.address)  # blocking: waits while the listen backlog is full
+            for s in clients:
+                if not says_hello(s):
+                    refused += 1
+                else:  # still served: a PING is answered
+                    s.sendall(PING)
+                    while not (frame := s.recv(9, socket.MSG_PEEK)).startswith(b"\x00\x00\x08\x06\x01"):
+                        s.recv(9 + int.from_bytes(frame[:3], "big"))
+            assert 300 - 256 * 3 // 4 <= refused < 300
+        finally:
+            for s in clients:
+                s.close()
+        answers_version(d)
+        assert f"grpc: a connection over the limit of {256 * 3 // 4} closed" in d.log()
 
 
 def test_a_failed_call_is_logged_once_at_info_and_a_good_one_not_at_all(own_daemon):

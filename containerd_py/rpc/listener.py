@@ -206,7 +206,10 @@ class Transport:
             pass
         self._sock.close()
         if self.handler is not None:
-            self.handler.connection_lost()
+            try:
+                self.handler.connection_lost()
+            except Exception:  # noqa: BLE001 - a handler's bug must not stop the others' closing
+                log.exception("%s: a connection failed at its end", self._listener.name)
 
 
 class Listener:
@@ -267,11 +270,6 @@ class Listener:
 
     def stop_accepting(self) -> None:
         """Closes the listening sockets: a connect fails once this returns."""
-        for sock in self._listeners:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # refuses connects now; the loop closes it
-            except OSError:
-                pass
         self._on_loop(self._close_listeners)
 
     def close(self) -> None:
@@ -287,8 +285,14 @@ class Listener:
     def _on_loop(self, fn) -> None:
         """Runs fn on the loop thread and waits for it, or here if the loop is not running."""
         done = threading.Event()
-        if self.thread is None or self.thread is threading.current_thread() \
-                or not self.call_soon(lambda: (fn(), done.set())):
+
+        def run_then_tell():
+            try:
+                fn()
+            finally:
+                done.set()
+
+        if self.thread is None or self.thread is threading.current_thread() or not self.call_soon(run_then_tell):
             fn()
             return
         done.wait()

@@ -242,7 +242,7 @@ class Call:
             code, details = StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"  # whatever the handler made of it
         if code != StatusCode.OK:
             log.log(logging.DEBUG if code in _PROBE_ANSWERS else logging.INFO,
-                    "%s failed: %s: %s", self.path, code.name, details)
+                    "%s: %s: %s", self.path, code.name, details)
         trailers = [("grpc-status", str(int(code)))]
         if details:
             trailers.append(("grpc-message", quote(details, safe=_MESSAGE_SAFE)))

@@ -163,5 +163,5 @@ def test_a_failed_call_is_logged_once_at_info_and_a_good_one_not_at_all(own_daem
     assert ctr("tasks", "start", "no-such-container", check=False).returncode != 0
     answers_version(own_daemon)
     lines = [line.split(" ", 1)[1] for line in own_daemon.log().splitlines() if "/containerd.services." in line]
-    assert lines == ['level=info msg="/containerd.services.namespaces.v1.Namespaces/Delete failed: FAILED_PRECONDITION: '
+    assert lines == ['level=info msg="/containerd.services.namespaces.v1.Namespaces/Delete: FAILED_PRECONDITION: '
                      f'namespace \\"{ns}\\" must be empty, but it still has leases: failed precondition"']

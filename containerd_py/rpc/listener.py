@@ -20,6 +20,11 @@ peer reads; `buffered` says how much), so a worker sending much waits for
 back a peer whose protocol has no flow control of its own (HTTP/1.1 bodies);
 `close` ends the connection, dropping what the peer has not taken.
 
+An HTTP/1.1 server on h11, say, feeds `h11.Connection.receive_data` in
+data_received (and b"" in eof_received), pauses reading while a request's
+body waits for its worker, writes what h11 makes of the response with
+`write`, and closes once h11 says the connection is done.
+
 It never goes deaf: an error at accept or at a connection's setup (EMFILE,
 ENFILE, ENOMEM, a handler that cannot be made) is logged once for a run of
 them and retried with back-off while the connections already made are
@@ -154,7 +159,7 @@ class Transport:
             if self._gone:
                 return
             events = (selectors.EVENT_READ if self._reading else 0) | (selectors.EVENT_WRITE if self._out else 0)
-            self._listener.watch(self._sock, events, self)
+            self._listener._watch(self._sock, events, self)
 
     def on_readable(self) -> None:
         try:
@@ -199,7 +204,7 @@ class Transport:
             self._gone = self.closed = True
             self._out.clear()
             self.buffered = 0
-        self._listener.forget(self._sock, self)
+        self._listener._forget(self._sock, self)
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -298,7 +303,7 @@ class Listener:
         done.wait()
 
     # -- the loop thread ------------------------------------------------------------------------------------------
-    def watch(self, sock: socket.socket, events: int, data) -> None:
+    def _watch(self, sock: socket.socket, events: int, data) -> None:
         key = self._selector.get_map().get(sock)
         if key is None:
             if events:
@@ -308,7 +313,7 @@ class Listener:
         elif key.events != events:
             self._selector.modify(sock, events, data)
 
-    def forget(self, sock: socket.socket, transport: Transport) -> None:
+    def _forget(self, sock: socket.socket, transport: Transport) -> None:
         if sock in self._selector.get_map():
             self._selector.unregister(sock)
         self.connections.discard(transport)
@@ -414,16 +419,16 @@ class Listener:
         trouble.failed(error)
         delay = min(self._backoff.get(listener, FIRST_BACKOFF / 2) * 2, MAX_BACKOFF)
         self._backoff[listener] = delay
-        self.watch(listener, 0, listener)
+        self._watch(listener, 0, listener)
         self.call_later(delay, self._resume_accepting, listener)
 
     def _resume_accepting(self, listener: socket.socket) -> None:
         if listener in self._listeners:
-            self.watch(listener, selectors.EVENT_READ, listener)
+            self._watch(listener, selectors.EVENT_READ, listener)
 
     def _close_listeners(self) -> None:
         for sock in self._listeners:
-            self.watch(sock, 0, sock)
+            self._watch(sock, 0, sock)
             sock.close()
         self._listeners.clear()
 

@@ -61,7 +61,6 @@ def _abort(context: rpc.ServicerContext, method: str, e: Exception):
         raise e
     if isinstance(e, errors.Error):
         code = next(c for cls, c in _CODES if isinstance(e, cls))
-        log.debug("%s: %s: %s", method, code.name, e)
         context.abort(code, str(e))
     log.exception("%s failed", method)
     context.abort(rpc.StatusCode.UNKNOWN, f"{type(e).__name__}: {e}")

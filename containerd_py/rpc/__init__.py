@@ -7,8 +7,22 @@ half of what all of containerd uses; `h2` and this module take ~2 MiB.
 Clients (containerd-py-ctl, the tests) still use grpcio's client, and the
 generated *_pb2_grpc modules are theirs; the server routes by the services'
 protobuf descriptors.
+
+The accept loop and connection multiplexing under it (listener.py) know no
+protocol: the engine's HTTP/1.1 server uses them too, and imports them
+without h2 or protobuf, which load only when Server is first used.
 """
-from .server import Server, ServicerContext
 from .status import Abort, Cancelled, StatusCode, Termination
+
+
+def __getattr__(name: str):
+    if name == "Server":
+        from .server import Server
+        return Server
+    if name == "ServicerContext":
+        from .call import ServicerContext
+        return ServicerContext
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Abort", "Cancelled", "Server", "ServicerContext", "StatusCode", "Termination"]

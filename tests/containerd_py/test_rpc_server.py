@@ -2,6 +2,7 @@
 and streaming calls, statuses, metadata, deadlines, cancellation, flow
 control, size limits, bad clients and a graceful stop. No root needed: test
 servicers on the real service descriptors, a unix socket in tmp_path."""
+import logging
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ from containerd_py import rpc
 from containerd_py.api.containerd.services import (content_pb2 as content_pb, content_pb2_grpc, events_pb2 as events_pb,
                                                    events_pb2_grpc, images_pb2 as images_pb, images_pb2_grpc,
                                                    version_pb2 as version_pb, version_pb2_grpc)
-from containerd_py.rpc import server as rpc_server
+from containerd_py.rpc import call as rpc_call, connection as rpc_connection
 
 MiB = 1 << 20
 
@@ -173,7 +174,7 @@ def test_bidi_stream_of_big_messages_with_a_slow_handler(served):
         done.set()
         watcher.join()
     assert offsets == [MiB * (i + 1) for i in range(40)]
-    assert 0 < held[0] <= rpc_server.REQUEST_BUFFER + rpc_server.STREAM_WINDOW + MiB
+    assert 0 < held[0] <= rpc_call.REQUEST_BUFFER + rpc_connection.STREAM_WINDOW + MiB
 
 
 def test_client_cancelling_a_server_stream_closes_the_handler(served):
@@ -238,3 +239,25 @@ def test_stop_lets_calls_in_flight_finish_and_takes_no_new_connections(served):
     t.join(10)
     assert result == {"version": "slow"}
     assert stopped.wait(10)
+
+
+def test_a_call_waits_for_a_worker_that_cannot_start_yet(served, monkeypatch, caplog):
+    """A thread limit: the pool's thread start fails three times; the call is
+    served once a worker starts, and the episode is logged once, not per retry."""
+    caplog.set_level(logging.INFO)
+    failures = [3]
+    start = threading.Thread.start
+
+    def limited_start(thread):
+        if thread.name.startswith("grpc_") and failures[0]:
+            failures[0] -= 1
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", limited_start)
+    _, channel, _, _ = served()
+    assert version(channel, "patient").version == "patient"
+    assert failures == [0]
+    assert [r.getMessage() for r in caplog.records if "worker" in r.getMessage()] == [
+        "grpc: cannot start a worker thread: can't start new thread; the call waits, retrying",
+        "grpc: worker threads start again, after 3 failures"]

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time)
+DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time docker.io)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -18,6 +18,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# docker.io is only an oracle for the engine's tests, which start private
+# daemons: a dockerd or containerd its package may have started (where
+# policy-rc.d allows it) would own /run/docker.sock and /run/containerd.
+for unit in docker.socket docker containerd; do
+    if command -v systemctl >/dev/null && systemctl is-active -q "$unit" 2>/dev/null; then
+        echo "setup: stopping $unit, started by its package"
+        systemctl stop "$unit"
+        systemctl disable -q "$unit" 2>/dev/null || true
+    fi
+done
+for pidfile in /run/docker.pid /run/containerd/containerd.pid; do
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "setup: stopping pid $pid ($pidfile), started by its package"
+        kill "$pid"
+    fi
+done
 
 # Debian's python3 by default, not whatever `python3` is first on PATH (here
 # a pyenv build): Debian links libpython into the executable, so an

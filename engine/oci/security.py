@@ -27,11 +27,13 @@ ALL_CAPABILITIES = tuple("CAP_" + name for name in (
     "AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ"
 ).split())
 
-# Go's GOARCH to libseccomp's name, for the profile's archMap.
-_SECCOMP_ARCH = {
-    "386": "SCMP_ARCH_X86", "amd64": "SCMP_ARCH_X86_64", "arm": "SCMP_ARCH_ARM", "arm64": "SCMP_ARCH_AARCH64",
-    "mips64": "SCMP_ARCH_MIPS64", "mips64le": "SCMP_ARCH_MIPSEL64", "ppc64le": "SCMP_ARCH_PPC64LE",
-    "riscv64": "SCMP_ARCH_RISCV64", "s390x": "SCMP_ARCH_S390X",
+# GOARCH to the profile's arch names, and those to libseccomp's (moby's tables).
+_GO_TO_NATIVE = {"386": "x86", "mips64p32": "mips64n32", "mips64le": "mipsel64", "mips64p32le": "mips3l64n32"}
+_NATIVE_TO_SECCOMP = {
+    "x86": "SCMP_ARCH_X86", "amd64": "SCMP_ARCH_X86_64", "arm": "SCMP_ARCH_ARM", "arm64": "SCMP_ARCH_AARCH64",
+    "mips64": "SCMP_ARCH_MIPS64", "mips64n32": "SCMP_ARCH_MIPS64N32", "mipsel64": "SCMP_ARCH_MIPSEL64",
+    "mips3l64n32": "SCMP_ARCH_MIPSEL64N32", "mipsle": "SCMP_ARCH_MIPSEL", "ppc": "SCMP_ARCH_PPC",
+    "ppc64": "SCMP_ARCH_PPC64", "ppc64le": "SCMP_ARCH_PPC64LE", "s390": "SCMP_ARCH_S390", "s390x": "SCMP_ARCH_S390X",
 }
 _PROFILE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp_default.json")
 UNCONFINED = "unconfined"
@@ -167,33 +169,34 @@ def _arg(arg):
     return out
 
 
-def resolve_profile(profile, bounding, arch, kernel):
-    """A Docker seccomp profile to the spec's form, as moby's setupSeccomp:
-    architectures from archMap for this host, only the rules whose
-    includes/excludes hold for these capabilities, arch and kernel."""
+def resolve_profile(profile, bounding, goarch, kernel):
+    """A Docker seccomp profile to the spec's form, as dockerd 20.10's
+    setupSeccomp: architectures from archMap for this host, only the rules
+    whose includes/excludes hold for these capabilities, arch and kernel.
+    20.10 passes on defaultAction, architectures and syscalls only (no
+    defaultErrnoRet, flags or listener)."""
     if not profile.get("defaultAction") and not profile.get("syscalls"):
         return None
     if profile.get("architectures") and profile.get("archMap"):
-        raise InvalidParameter("both 'architectures' and 'archMap' are specified in the seccomp profile, "
+        raise InvalidParameter("'architectures' and 'archMap' were specified in the seccomp profile, "
                                "use either 'architectures' or 'archMap'")
-    spec = {"defaultAction": profile.get("defaultAction", "")}
+    arch = _GO_TO_NATIVE.get(goarch, goarch)
     architectures = list(profile.get("architectures") or ())
-    native = _SECCOMP_ARCH.get(arch)
+    native = _NATIVE_TO_SECCOMP.get(arch)
     for entry in profile.get("archMap") or ():
-        if entry.get("architecture") == native:
+        if native and entry.get("architecture") == native:
             architectures += [native, *(entry.get("subArchitectures") or ())]
             break
+    spec = {"defaultAction": profile.get("defaultAction", "")}
     if architectures:
         spec["architectures"] = architectures
-    for key in ("defaultErrnoRet", "listenerPath", "listenerMetadata", "flags"):
-        if profile.get(key):
-            spec[key] = profile[key]
     syscalls = []
     for rule in profile.get("syscalls") or ():
         if not _applies(rule, bounding, arch, kernel):
             continue
         if rule.get("name") and rule.get("names"):
-            raise InvalidParameter("use 'name' or 'names',but not both")
+            raise InvalidParameter("'name' and 'names' were specified in the seccomp profile, "
+                                   "use either 'name' or 'names'")
         out = {"names": [rule["name"]] if rule.get("name") else list(rule.get("names") or ()),
                "action": rule.get("action", "")}
         if rule.get("errnoRet") is not None:

@@ -1,0 +1,172 @@
+"""engine/oci against dockerd 20.10 itself: for each set of `docker run`
+flags, the config.json dockerd generates equals what engine.oci generates
+from the Config and HostConfig dockerd stored (read back with `docker
+inspect`), the host paths it chose passed in.
+
+Left out of the comparison: hooks (dockerd's libnetwork hook), root.path (its
+overlay mount), the host's network namespace path, and the order of
+additional gids after the primary one (dockerd takes GroupAdd from a Go map,
+so its order varies from run to run).
+"""
+import copy
+import json
+import os
+import subprocess
+
+import pytest
+
+import cgroup_trees
+from engine import oci
+
+pytestmark = pytest.mark.root
+
+INIT = "/usr/bin/docker-init"
+
+CASES = {
+    "defaults": [],
+    "tty": ["-t", "-i"],
+    "network-none": ["--network", "none"],
+    "network-host": ["--network", "host"],
+    "privileged": ["--privileged"],
+    "privileged-readonly-device": ["--privileged", "--read-only", "--device", "/dev/null:/dev/mynull"],
+    "cap-add-all-drop-one": ["--cap-add", "ALL", "--cap-drop", "CAP_NET_RAW"],
+    "cap-drop-all-add-two": ["--cap-drop", "ALL", "--cap-add", "chown", "--cap-add", "CAP_KILL"],
+    "cap-add-sys-admin": ["--cap-add", "SYS_ADMIN", "--cap-add", "sys_ptrace", "--cap-drop", "net_raw"],
+    "seccomp-unconfined-no-new-privileges": ["--security-opt", "seccomp=unconfined",
+                                             "--security-opt", "no-new-privileges"],
+    "user-uid": ["-u", "1000"],
+    "user-name": ["-u", "nobody"],
+    "user-name-group-add": ["-u", "user", "--group-add", "tty", "--group-add", "1000", "--group-add", "42"],
+    "user-uid-gid-unknown": ["-u", "1234:555"],
+    "user-root-group-name": ["-u", "root:tty"],
+    "init": ["--init"],
+    "readonly-tmpfs": ["--read-only", "--tmpfs", "/run", "--tmpfs", "/var/cache:rw,size=10m,mode=1700"],
+    "binds": ["-v", "/etc:/data:ro", "-v", "/usr/share:/x/y",
+              "--mount", "type=bind,src=/usr/lib,dst=/a/b/c,readonly,bind-propagation=private"],
+    "bind-nonrecursive": ["--mount", "type=bind,src=/usr/lib,dst=/q,bind-nonrecursive"],
+    "mount-tmpfs": ["--mount", "type=tmpfs,dst=/scratch,tmpfs-size=1048576,tmpfs-mode=0700"],
+    "bind-over-resolv-conf": ["-v", "/etc/hosts:/etc/resolv.conf:ro"],
+    "memory-cpus": ["-m", "64m", "--memory-swap", "128m", "--memory-reservation", "32m", "--cpus", "1.5",
+                    "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "100", "--oom-kill-disable",
+                    "--memory-swappiness", "10"],
+    "memory-only": ["-m", "32m", "--cpu-quota", "50000", "--cpu-period", "100000", "--pids-limit", "-1"],
+    "ulimits": ["--ulimit", "nofile=1024:2048", "--ulimit", "nproc=50", "--ulimit", "core=-1"],
+    "sysctls": ["--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.msgmax=65536",
+                "--sysctl", "net.ipv4.ping_group_range=0 0"],
+    "devices": ["--device", "/dev/null:/dev/mynull:r", "--device", "/dev/zero",
+                "--device-cgroup-rule", "c 42:* rmw"],
+    "shm-hostname-env-workdir": ["--shm-size", "128m", "-h", "myhost", "--domainname", "example.com",
+                                 "-w", "/tmp/../srv", "-e", "FOO=bar", "-e", "PATH=/bin"],
+    "host-namespaces": ["--ipc", "host", "--pid", "host", "--uts", "host"],
+    "ipc-none": ["--ipc", "none"],
+    "ipc-shareable": ["--ipc", "shareable"],
+    "cgroup-parent-oom-score": ["--cgroup-parent", "/mygroup", "--oom-score-adj", "100"],
+}
+COMMANDS = {"defaults": ("echo", "hi"), "shm-hostname-env-workdir": ()}
+
+
+def normalized(spec: dict) -> dict:
+    spec = copy.deepcopy(spec)
+    spec.pop("hooks", None)
+    spec["root"].pop("path", None)
+    gids = spec["process"]["user"].get("additionalGids", [])
+    spec["process"]["user"]["additionalGids"] = gids[:1] + sorted(gids[1:])
+    for ns in spec["linux"]["namespaces"]:
+        if ns["type"] == "network" and ns.get("path", "").endswith("/netns/default"):
+            ns["path"] = "<the host's>"
+    return spec
+
+
+def differences(ours_, theirs, path=""):
+    """Where two JSON values differ, as `path: ours != dockerd's` lines."""
+    if isinstance(ours_, dict) and isinstance(theirs, dict):
+        return [d for key in sorted(set(ours_) | set(theirs), key=str)
+                for d in differences(ours_.get(key), theirs.get(key), f"{path}.{key}")]
+    if isinstance(ours_, list) and isinstance(theirs, list) and len(ours_) == len(theirs):
+        return [d for i, (a, b) in enumerate(zip(ours_, theirs)) for d in differences(a, b, f"{path}[{i}]")]
+    return [] if ours_ == theirs else [f"{path}: {json.dumps(ours_)} != dockerd's {json.dumps(theirs)}"]
+
+
+def assert_same(ours_: dict, theirs: dict):
+    assert differences(normalized(ours_), normalized(theirs)) == []
+
+
+def ours(dockerd, info: dict, want: dict, shm: str = "", namespace_paths=None) -> dict:
+    """engine.oci's spec from what dockerd stored for the container."""
+    config = oci.parse_config(info["Config"])
+    host_config = oci.parse_host_config(info["HostConfig"])
+    if host_config.ipc_mode == "shareable":
+        shm = os.path.join(os.path.dirname(info["HostnamePath"]), "mounts", "shm")
+    paths = oci.MountPaths(info["ResolvConfPath"], info["HostnamePath"], info["HostsPath"], shm, INIT)
+    namespace_paths = dict(namespace_paths or {})
+    if host_config.network_mode == "host":
+        namespace_paths["network"] = "<the host's>"
+    inputs = oci.SpecInputs(info["Id"], dockerd.rootfs, paths, namespace_paths)
+    return oci.generate(config, host_config, inputs, oci.LocalHost())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_spec_matches_dockerd(dockerd, case):
+    want, info = dockerd.dumped_spec(CASES[case], cmd=COMMANDS.get(case, ("true",)))
+    assert_same(ours(dockerd, info, want), want)
+
+
+def test_custom_seccomp_profile_matches_dockerd(dockerd, tmp_path):
+    profile = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+               "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+               "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                            {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                             "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}]}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    want, info = dockerd.dumped_spec(["--security-opt", f"seccomp={path}"])
+    assert_same(ours(dockerd, info, want), want)
+
+
+@pytest.fixture
+def shared_mount(dockerd):
+    """A tmpfs with shared propagation, as bind sources with [r]shared and
+    [r]slave propagation must be (dockerd checks the host's mountinfo)."""
+    point = os.path.join(dockerd.workdir, "shared")
+    os.makedirs(point, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", point], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", point], check=True)
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", point], check=False)
+
+
+@pytest.mark.parametrize("modes", [("rshared", "rslave"), ("rslave", "private"), ("shared", "slave")])
+def test_bind_propagation_matches_dockerd(dockerd, shared_mount, modes):
+    flags = ["-v", f"{shared_mount}:/one:{modes[0]}", "--mount",
+             f"type=bind,src={shared_mount},dst=/two/deeper,bind-propagation={modes[1]}"]
+    want, info = dockerd.dumped_spec(flags)
+    assert_same(ours(dockerd, info, want), want)
+
+
+@pytest.fixture
+def donor(dockerd):
+    """A running container (runc) whose namespaces another joins, in a cgroup
+    parent of its own that the finalizer removes."""
+    parent = f"/engine-test-donor-{os.getpid()}"
+    cid = dockerd.docker("run", "-d", "--ipc", "shareable", "--cgroup-parent", parent, "busybox",
+                         "sleep", "600").stdout.strip()
+    try:
+        yield dockerd.inspect(cid)
+    finally:
+        dockerd.docker("rm", "-f", cid, check=False)
+        for hierarchy in os.listdir("/sys/fs/cgroup"):
+            tree = f"/sys/fs/cgroup/{hierarchy}{parent}"
+            if os.path.isdir(tree):
+                cgroup_trees.remove(tree)
+
+
+def test_joined_namespaces_match_dockerd(dockerd, donor):
+    ref = f"container:{donor['Id']}"
+    want, info = dockerd.dumped_spec(["--pid", ref, "--ipc", ref, "--network", ref])
+    pid = donor["State"]["Pid"]
+    joined = {kind: f"/proc/{pid}/ns/{name}" for kind, name in (("network", "net"), ("ipc", "ipc"), ("pid", "pid"))}
+    shm = os.path.join(os.path.dirname(donor["HostnamePath"]), "mounts", "shm")
+    assert_same(ours(dockerd, info, want, shm, joined), want)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from leaks import kill_processes_mentioning, mounts_under
+
 REPO = Path(__file__).resolve().parents[2]
 START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
 DOCKER_CLI = next((p for p in ("/usr/bin/docker", "/usr/local/bin/docker") if os.access(p, os.X_OK)), "docker")
@@ -38,12 +40,6 @@ case " $* " in
 esac
 exit 0
 """
-
-
-def mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == path or p.startswith(path.rstrip("/") + "/")]
 
 
 def docker_archive(oci_tar: str, out: str, tag: str) -> None:
@@ -151,25 +147,8 @@ class Dockerd:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
-        forced += _kill_processes_mentioning(self.workdir)
+        forced += kill_processes_mentioning(self.workdir)
         return forced
-
-
-def _kill_processes_mentioning(path: str) -> list[str]:
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(path.encode() in a for a in argv) and int(entry) != os.getpid():
-            found.append(f"pid {entry}: {b' '.join(argv).decode(errors='replace')[:200]}")
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return found
 
 
 @pytest.fixture(scope="session")

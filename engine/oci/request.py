@@ -96,6 +96,11 @@ class _Fields:
                 raise self._type_error(self.struct, key, item, "string")
         return dict(value)
 
+    def obj(self, key):
+        """A nested object as _Fields, or None when absent."""
+        value = self.data.get(key)
+        return None if value is None else _Fields(value, f"{self.struct}.{key}")
+
     def objects(self, key, go_type):
         return [_Fields(item, f"{self.struct}.{key}") for item in self._get(key, (list,), go_type) or ()]
 
@@ -285,17 +290,18 @@ def _namespace_mode(value, what, allowed):
     return value
 
 
+def _mount_fields(item):
+    """One Mounts entry, type-checked into the plain values mounts.parse_mount reads."""
+    bind, tmpfs = item.obj("BindOptions"), item.obj("TmpfsOptions")
+    return {"Type": item.str("Type"), "Source": item.str("Source"), "Target": item.str("Target"),
+            "ReadOnly": item.bool("ReadOnly"), "VolumeOptions": item.data.get("VolumeOptions"),
+            "BindOptions": bind and {"Propagation": bind.str("Propagation"), "NonRecursive": bind.bool("NonRecursive")},
+            "TmpfsOptions": tmpfs and {"SizeBytes": tmpfs.int("SizeBytes"), "Mode": tmpfs.int("Mode", "int")}}
+
+
 def _user_mounts(f):
     user_mounts = [mnt.parse_bind(b) for b in f.strings("Binds") or ()]
-    for item in f.objects("Mounts", "[]mount.Mount"):
-        bind, tmpfs = item.data.get("BindOptions"), item.data.get("TmpfsOptions")
-        plain = {"Type": item.str("Type"), "Source": item.str("Source"), "Target": item.str("Target"),
-                 "ReadOnly": item.bool("ReadOnly"), "VolumeOptions": item.data.get("VolumeOptions"),
-                 "BindOptions": bind and {"Propagation": _Fields(bind, "Mount.BindOptions").str("Propagation"),
-                                          "NonRecursive": _Fields(bind, "Mount.BindOptions").bool("NonRecursive")},
-                 "TmpfsOptions": tmpfs and {"SizeBytes": _Fields(tmpfs, "Mount.TmpfsOptions").int("SizeBytes"),
-                                            "Mode": _Fields(tmpfs, "Mount.TmpfsOptions").int("Mode", "int")}}
-        user_mounts.append(mnt.parse_mount(plain))
+    user_mounts += [mnt.parse_mount(_mount_fields(item)) for item in f.objects("Mounts", "[]mount.Mount")]
     mnt.check_duplicates(user_mounts)
     return user_mounts + mnt.parse_tmpfs(f.str_map("Tmpfs"))
 

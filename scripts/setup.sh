@@ -28,13 +28,13 @@ for unit in docker.socket docker containerd; do
         systemctl disable -q "$unit" 2>/dev/null || true
     fi
 done
-for pidfile in /run/docker.pid /run/containerd/containerd.pid; do
-    pid=$(cat "$pidfile" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        echo "setup: stopping pid $pid ($pidfile), started by its package"
-        kill "$pid"
-    fi
-done
+# Without systemd, docker.io's init script starts dockerd (which starts its
+# containerd) and records it in /run/docker.pid.
+pid=$(cat /run/docker.pid 2>/dev/null || true)
+if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+    echo "setup: stopping dockerd (pid $pid), started by its package"
+    if [ -x /etc/init.d/docker ]; then /etc/init.d/docker stop >/dev/null || kill "$pid"; else kill "$pid"; fi
+fi
 
 # Debian's python3 by default, not whatever `python3` is first on PATH (here
 # a pyenv build): Debian links libpython into the executable, so an

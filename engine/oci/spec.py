@@ -11,7 +11,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from engine.errors import InvalidParameter
+from engine.errors import InvalidParameter, System
 from engine.oci import mounts as mnt
 from engine.oci import security, users
 from engine.oci.request import ContainerConfig, HostConfig
@@ -25,6 +25,7 @@ DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/p
 # null, zero, full, random, urandom, tty, console, ptmx allowed; /dev/pts etc. denied.
 _DEFAULT_DEVICE_RULES = ((False, "", None, None), (True, "c", 1, 5), (True, "c", 1, 3), (True, "c", 1, 9),
                          (True, "c", 1, 8), (True, "c", 5, 0), (True, "c", 5, 1), (False, "c", 10, 229))
+_UINT64 = (1 << 64) - 1  # a ulimit of -1 (unlimited) is RLIM_INFINITY
 _CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 
 
@@ -72,8 +73,8 @@ def _is_container_mode(mode):
 
 def _joined(kind, inputs):
     path = inputs.namespace_paths.get(kind)
-    if not path:
-        raise InvalidParameter(f"no {kind} namespace given to join")
+    if not path:  # the daemon resolves container:<x> to a running container's namespace first
+        raise System(f"no {kind} namespace given to join")
     return {"type": kind, "path": path}
 
 
@@ -185,66 +186,72 @@ def sysctls(config, hc: HostConfig, host) -> dict:
     return values
 
 
+def process(config: ContainerConfig, hc: HostConfig, inputs: SpecInputs, host, hostname, caps) -> dict:
+    """The spec's process: args (behind the init with --init), user, env, cwd, capabilities, rlimits."""
+    args = command(config)
+    if _with_init(hc):
+        if not inputs.paths.init:
+            raise System("--init needs an init binary, and none is configured")
+        args = [mnt.INIT_PATH_IN_CONTAINER, "--", *args]
+    user = users.resolve_user(config.user, hc.group_add, lambda path: host.read_rootfs_file(inputs.rootfs, path))
+    out = {"terminal": True} if config.tty else {}
+    out["user"] = {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)}
+    out["args"] = args
+    out["env"] = environment(config, hostname)
+    out["cwd"] = posixpath.normpath(config.working_dir) if config.working_dir else "/"
+    # As dockerd: a user other than root gets the bounding set only, no effective capabilities.
+    out["capabilities"] = ({"bounding": caps, "effective": caps, "permitted": caps} if user.uid == 0
+                           else {"bounding": caps})
+    if hc.ulimits:
+        out["rlimits"] = [{"type": "RLIMIT_" + u.name.upper(), "hard": u.hard & _UINT64, "soft": u.soft & _UINT64}
+                          for u in hc.ulimits]
+    if hc.security.no_new_privileges:
+        out["noNewPrivileges"] = True
+    out["oomScoreAdj"] = hc.oom_score_adj
+    return out
+
+
+def _with_init(hc):
+    return hc.init and hc.pid_mode != "host" and not _is_container_mode(hc.pid_mode)
+
+
+def linux(config: ContainerConfig, hc: HostConfig, inputs: SpecInputs, host, caps) -> dict:
+    """The spec's linux section but rootfsPropagation (which the mounts decide)."""
+    out = {}
+    if values := sysctls(config, hc, host):
+        out["sysctl"] = values
+    nodes, device_rules = devices(hc, host)
+    out["resources"] = resources(hc, device_rules)
+    parent = hc.cgroup_parent or inputs.default_cgroup_parent
+    out["cgroupsPath"] = posixpath.normpath(posixpath.join(parent, inputs.container_id))
+    out["namespaces"] = namespaces(config, hc, inputs, host)
+    if nodes:
+        out["devices"] = nodes
+    seccomp = security.seccomp_for(hc.security, hc.privileged, caps, host.arch, host.kernel)
+    if seccomp is not None:
+        out["seccomp"] = seccomp
+    # Explicit lists win; otherwise the defaults, none when privileged.
+    for key, given, default in (("maskedPaths", hc.masked_paths, DEFAULT_MASKED_PATHS),
+                                ("readonlyPaths", hc.readonly_paths, DEFAULT_READONLY_PATHS)):
+        paths = given if given is not None else () if hc.privileged else default
+        if paths:
+            out[key] = list(paths)
+    return out
+
+
 def generate(config: ContainerConfig, hc: HostConfig, inputs: SpecInputs, host) -> dict:
     """config.json for the container: ``config`` already merged with the
     image's (request.merge_image_config), ``hc`` parsed by parse_host_config."""
     hostname = config.hostname or inputs.container_id[:12]
-    args = command(config)
-    with_init = hc.init and hc.pid_mode != "host" and not _is_container_mode(hc.pid_mode)
-    if with_init:
-        if not inputs.paths.init:
-            raise InvalidParameter("--init needs an init binary, and none is configured")
-        args = [mnt.INIT_PATH_IN_CONTAINER, "--", *args]
-    user = users.resolve_user(config.user, hc.group_add,
-                              lambda path: host.read_rootfs_file(inputs.rootfs, path))
     caps = security.capabilities(hc.cap_add, hc.cap_drop, hc.privileged)
-
-    process = {}
-    if config.tty:
-        process["terminal"] = True
-    process["user"] = {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)}
-    process["args"] = args
-    process["env"] = environment(config, hostname)
-    process["cwd"] = posixpath.normpath(config.working_dir) if config.working_dir else "/"
-    process["capabilities"] = ({"bounding": caps, "effective": caps, "permitted": caps} if user.uid == 0
-                               else {"bounding": caps})
-    if hc.ulimits:
-        process["rlimits"] = [{"type": "RLIMIT_" + u.name.upper(), "hard": u.hard & 0xFFFF_FFFF_FFFF_FFFF,
-                               "soft": u.soft & 0xFFFF_FFFF_FFFF_FFFF} for u in hc.ulimits]
-    if hc.security.no_new_privileges:
-        process["noNewPrivileges"] = True
-    process["oomScoreAdj"] = hc.oom_score_adj
-
-    spec = {"ociVersion": OCI_VERSION, "process": process, "root": {"path": inputs.rootfs}}
-    if hc.readonly_rootfs:
-        spec["root"]["readonly"] = True
+    spec = {"ociVersion": OCI_VERSION, "process": process(config, hc, inputs, host, hostname, caps),
+            "root": {"path": inputs.rootfs, **({"readonly": True} if hc.readonly_rootfs else {})}}
     if hc.uts_mode != "host":
         spec["hostname"] = hostname
     spec["mounts"], propagation = mnt.spec_mounts(
         hc.mounts, inputs.paths, ipc_mode=hc.ipc_mode, shm_size=hc.shm_size,
-        readonly_rootfs=hc.readonly_rootfs, privileged=hc.privileged, with_init=with_init)
-
-    linux = {}
-    if values := sysctls(config, hc, host):
-        linux["sysctl"] = values
-    nodes, device_rules = devices(hc, host)
-    linux["resources"] = resources(hc, device_rules)
-    parent = hc.cgroup_parent or inputs.default_cgroup_parent
-    linux["cgroupsPath"] = posixpath.normpath(posixpath.join(parent, inputs.container_id))
-    linux["namespaces"] = namespaces(config, hc, inputs, host)
-    if nodes:
-        linux["devices"] = nodes
-    seccomp = security.seccomp_for(hc.security, hc.privileged, caps, host.arch, host.kernel)
-    if seccomp is not None:
-        linux["seccomp"] = seccomp
+        readonly_rootfs=hc.readonly_rootfs, privileged=hc.privileged, with_init=_with_init(hc))
+    spec["linux"] = linux(config, hc, inputs, host, caps)
     if propagation:
-        linux["rootfsPropagation"] = propagation
-    masked = hc.masked_paths if hc.masked_paths is not None else () if hc.privileged else DEFAULT_MASKED_PATHS
-    readonly = (hc.readonly_paths if hc.readonly_paths is not None
-                else () if hc.privileged else DEFAULT_READONLY_PATHS)
-    if masked:
-        linux["maskedPaths"] = list(masked)
-    if readonly:
-        linux["readonlyPaths"] = list(readonly)
-    spec["linux"] = linux
+        spec["linux"]["rootfsPropagation"] = propagation
     return spec

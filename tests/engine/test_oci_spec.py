@@ -180,6 +180,8 @@ def test_init():
     assert mount(s, "/sbin/docker-init") == {"destination": "/sbin/docker-init", "type": "bind",
                                              "source": "/usr/bin/docker-init", "options": ["bind", "ro"]}
     assert spec({"Cmd": ["sh"]}, {"Init": True, "PidMode": "host"})["process"]["args"] == ["sh"]
+    with pytest.raises(System, match="--init needs an init binary"):
+        spec(host_config={"Init": True}, paths=MountPaths())
 
 
 def test_readonly_rootfs_and_tmpfs():
@@ -243,7 +245,7 @@ def test_container_modes_join_the_paths_given():
                                         {"type": "uts"}, {"type": "pid", "path": "/proc/42/ns/pid"},
                                         {"type": "ipc", "path": "/proc/42/ns/ipc"}]
     assert mount(s, "/dev/shm")["source"] == "/data/web/mounts/shm" and "sysctl" not in s["linux"]
-    with pytest.raises(InvalidParameter, match="no pid namespace given to join"):
+    with pytest.raises(System, match="no pid namespace given to join"):
         spec(host_config={"PidMode": "container:web"})
 
 

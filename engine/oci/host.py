@@ -55,6 +55,11 @@ class Host:
     def sysctl_exists(self, name: str) -> bool:
         raise NotImplementedError
 
+    def mount_of(self, path: str) -> tuple[str, str]:
+        """The mount point ``path`` lies on and its mountinfo optional fields
+        ("shared:N", "master:N"...), which say its propagation."""
+        raise NotImplementedError
+
 
 def _kernel_version(release):
     numbers = []
@@ -136,6 +141,19 @@ class LocalHost(Host):
 
     def sysctl_exists(self, name):
         return os.path.exists(os.path.join("/proc/sys", name.replace(".", "/")))
+
+    def mount_of(self, path):
+        """A source that does not exist yet (a bind source made at start) lies
+        on its nearest existing parent's mount."""
+        path = os.path.realpath(path)
+        best, optional = "/", ""
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4].replace("\\040", " ")
+                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                    best, optional = point, " ".join(fields[6:fields.index("-")])
+        return best, optional
 
 
 def _walk_devices(directory):

@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass
 
-from engine.errors import InvalidParameter
+from engine.errors import InvalidParameter, System
 
 RPRIVATE = "rprivate"
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -212,6 +212,20 @@ def check_duplicates(mounts):
         if m.destination in seen:
             raise InvalidParameter(f"Duplicate mount point: {m.destination}")
         seen.add(m.destination)
+
+
+def check_propagation(user_mounts, host):
+    """A bind with [r]shared propagation needs a shared source mount, one with
+    [r]slave a shared or slave one, as dockerd checks at start (its words)."""
+    for m in user_mounts:
+        wanted = {"shared": ("shared:",), "rshared": ("shared:",), "slave": ("shared:", "master:"),
+                  "rslave": ("shared:", "master:")}.get(m.propagation if m.tmpfs_data is None else "")
+        if wanted is None:
+            continue
+        point, optional = host.mount_of(m.source)
+        if not any(field.startswith(wanted) for field in optional.split()):
+            kind = "shared" if len(wanted) == 1 else "shared or slave"
+            raise System(f"path {m.source} is mounted on {point} but it is not a {kind} mount")
 
 
 def _depth(destination):

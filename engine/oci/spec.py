@@ -248,6 +248,7 @@ def generate(config: ContainerConfig, hc: HostConfig, inputs: SpecInputs, host) 
             "root": {"path": inputs.rootfs, **({"readonly": True} if hc.readonly_rootfs else {})}}
     if hc.uts_mode != "host":
         spec["hostname"] = hostname
+    mnt.check_propagation(hc.mounts, host)
     spec["mounts"], propagation = mnt.spec_mounts(
         hc.mounts, inputs.paths, ipc_mode=hc.ipc_mode, shm_size=hc.shm_size,
         readonly_rootfs=hc.readonly_rootfs, privileged=hc.privileged, with_init=_with_init(hc))

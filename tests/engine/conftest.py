@@ -115,6 +115,17 @@ class Dockerd:
     def inspect(self, ref: str) -> dict:
         return json.loads(self.docker("inspect", ref).stdout)[0]
 
+    def start_error(self, flags, image="busybox") -> str:
+        """What `docker start` prints when dockerd refuses to start a
+        container created with FLAGS (removed after)."""
+        cid = self.docker("create", "--runtime", "dump", *flags, image).stdout.strip()
+        try:
+            started = self.docker("start", cid, check=False)
+            assert started.returncode != 0 and not os.path.exists(f"{self.dump_dir}/{cid}.json"), started.stderr
+            return started.stderr
+        finally:
+            self.docker("rm", "-f", cid, check=False)
+
     def dumped_spec(self, flags, image="busybox", cmd=()) -> tuple[dict, dict]:
         """`docker create --runtime dump FLAGS` then `docker start`: the spec
         dockerd generated and the container's inspect (its stored Config and

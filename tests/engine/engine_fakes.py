@@ -19,11 +19,12 @@ class FakeHost(Host):
     online_cpus = "0-1"
     cgroup_version = 1
 
-    def __init__(self, files=None, devices=(NULL, ZERO, FUSE), existing=(), sysctls=True):
+    def __init__(self, files=None, devices=(NULL, ZERO, FUSE), existing=(), sysctls=True, mounts=None):
         self.files = {"/etc/passwd": PASSWD, "/etc/group": GROUP} if files is None else files
         self.devices = {d.path: d for d in devices}
         self.existing = set(existing)
         self.sysctls = sysctls
+        self.mounts = mounts or {"/": "shared:1"}  # mount point -> mountinfo optional fields
         self.reads = []
 
     def read_rootfs_file(self, rootfs, path):
@@ -44,3 +45,7 @@ class FakeHost(Host):
 
     def sysctl_exists(self, name):
         return self.sysctls
+
+    def mount_of(self, path):
+        point = max((p for p in self.mounts if path == p or path.startswith(p.rstrip("/") + "/")), key=len)
+        return point, self.mounts[point]

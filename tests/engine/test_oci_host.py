@@ -58,3 +58,10 @@ def test_all_devices_skips_pts_and_console(host):
     paths = [d.path for d in host.all_devices()]
     assert "/dev/null" in paths and "/dev/console" not in paths
     assert not any(p.startswith(("/dev/pts/", "/dev/shm/", "/dev/mqueue/")) for p in paths)
+
+
+def test_mount_of_a_path(host, tmp_path):
+    assert host.mount_of("/proc/self/status")[0] == "/proc"
+    point, optional = host.mount_of(str(tmp_path / "not" / "made" / "yet"))
+    assert str(tmp_path).startswith(point.rstrip("/") + "/") or point == "/"
+    assert all(":" in field for field in optional.split())

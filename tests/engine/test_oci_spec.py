@@ -303,3 +303,19 @@ def test_cgroup_parent_oom_score_and_paths():
                           "ReadonlyPaths": []})
     assert s["linux"]["cgroupsPath"] == f"/mygroup/{CID}" and s["process"]["oomScoreAdj"] == -500
     assert s["linux"]["maskedPaths"] == ["/proc/x"] and "readonlyPaths" not in s["linux"]
+
+
+@pytest.mark.parametrize("propagation, fields, refused", [
+    ("rshared", "shared:2", None), ("shared", "master:3", "not a shared mount"),
+    ("rslave", "master:3", None), ("slave", "shared:2", None), ("rslave", "", "not a shared or slave mount"),
+    ("rprivate", "", None),
+])
+def test_bind_propagation_needs_a_source_mount_that_gives_it(propagation, fields, refused):
+    host = FakeHost(mounts={"/": "", "/srv": fields})
+    host_config = {"Binds": [f"/srv/data:/data:{propagation}"]}
+    if refused is None:
+        spec(host_config=host_config, host=host)
+        return
+    with pytest.raises(System) as info:
+        spec(host_config=host_config, host=host)
+    assert str(info.value) == f"path /srv/data is mounted on /srv but it is {refused}"

@@ -12,11 +12,13 @@ import copy
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 
 import cgroup_trees
 from engine import oci
+from engine.errors import System
 
 pytestmark = pytest.mark.root
 
@@ -124,18 +126,24 @@ def test_custom_seccomp_profile_matches_dockerd(dockerd, tmp_path):
     assert_same(ours(dockerd, info, want), want)
 
 
-@pytest.fixture
-def shared_mount(dockerd):
-    """A tmpfs with shared propagation, as bind sources with [r]shared and
-    [r]slave propagation must be (dockerd checks the host's mountinfo)."""
-    point = os.path.join(dockerd.workdir, "shared")
+@contextmanager
+def tmpfs_mount(dockerd, name, propagation):
+    """A tmpfs of the test's with the given propagation: dockerd checks a bind
+    source's mount (shared for [r]shared, shared or slave for [r]slave)."""
+    point = os.path.join(dockerd.workdir, name)
     os.makedirs(point, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", point], check=True)
     try:
-        subprocess.run(["mount", "--make-shared", point], check=True)
+        subprocess.run(["mount", f"--make-{propagation}", point], check=True)
         yield point
     finally:
         subprocess.run(["umount", "-l", point], check=False)
+
+
+@pytest.fixture
+def shared_mount(dockerd):
+    with tmpfs_mount(dockerd, "shared", "shared") as point:
+        yield point
 
 
 @pytest.mark.parametrize("modes", [("rshared", "rslave"), ("rslave", "private"), ("shared", "slave")])
@@ -144,6 +152,17 @@ def test_bind_propagation_matches_dockerd(dockerd, shared_mount, modes):
              f"type=bind,src={shared_mount},dst=/two/deeper,bind-propagation={modes[1]}"]
     want, info = dockerd.dumped_spec(flags)
     assert_same(ours(dockerd, info, want), want)
+
+
+@pytest.mark.parametrize("mode", ["rshared", "slave"])
+def test_propagation_a_private_source_cannot_give_is_refused_as_dockerd_does(dockerd, mode):
+    with tmpfs_mount(dockerd, "private", "private") as source:
+        flags = ["-v", f"{source}:/one:{mode}"]
+        error = dockerd.start_error(flags)
+        with pytest.raises(System) as ours_:
+            oci.generate(oci.parse_config({"Cmd": ["true"]}), oci.parse_host_config({"Binds": flags[1:]}),
+                         oci.SpecInputs("c" * 64, dockerd.rootfs), oci.LocalHost())
+    assert f"Error response from daemon: {ours_.value}\n" in error
 
 
 @pytest.fixture

@@ -41,6 +41,9 @@ _FLAG_KEYS = {
     "nostrictatime": "strictatime", "unbindable": "propagation", "runbindable": "propagation",
     **{p: "propagation" for p in PROPAGATIONS},
 }
+# The mountinfo optional fields a bind source's mount needs for a propagation.
+_PROPAGATION_NEEDS = {"shared": ("shared:",), "rshared": ("shared:",), "slave": ("shared:", "master:"),
+                      "rslave": ("shared:", "master:")}
 _TMPFS_DATA_KEYS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
 
 
@@ -218,13 +221,12 @@ def check_propagation(user_mounts, host):
     """A bind with [r]shared propagation needs a shared source mount, one with
     [r]slave a shared or slave one, as dockerd checks at start (its words)."""
     for m in user_mounts:
-        wanted = {"shared": ("shared:",), "rshared": ("shared:",), "slave": ("shared:", "master:"),
-                  "rslave": ("shared:", "master:")}.get(m.propagation if m.tmpfs_data is None else "")
-        if wanted is None:
+        needed = _PROPAGATION_NEEDS.get(m.propagation) if m.tmpfs_data is None else None
+        if needed is None:
             continue
         point, optional = host.mount_of(m.source)
-        if not any(field.startswith(wanted) for field in optional.split()):
-            kind = "shared" if len(wanted) == 1 else "shared or slave"
+        if not any(field.startswith(needed) for field in optional.split()):
+            kind = " or ".join(f[:-1].replace("master", "slave") for f in needed)
             raise System(f"path {m.source} is mounted on {point} but it is not a {kind} mount")
 
 

@@ -1,5 +1,9 @@
 """Real dockerd (Debian's docker.io) as the oracle for the engine's tests.
 
+(Not a conftest.py: containerd_py's tests import their conftest by module
+name, which a second conftest.py in one pytest run could shadow; the test
+module that needs the fixture imports it from here.)
+
 The session fixture starts a private dockerd (its own data-root, exec-root,
 pidfile, socket and supervised containerd) inside a network namespace the
 test creates, with a runtime named "dump" that copies each bundle's

@@ -73,6 +73,11 @@ CASES = {
     "ipc-none": ["--ipc", "none"],
     "ipc-shareable": ["--ipc", "shareable"],
     "cgroup-parent-oom-score": ["--cgroup-parent", "/mygroup", "--oom-score-adj", "100"],
+    "unlimited-swap-pids-mems-blkio": ["-m", "32m", "--memory-swap", "-1", "--pids-limit", "0",
+                                       "--cpuset-mems", "0", "--blkio-weight", "300", "--kernel-memory", "0"],
+    "empty-entrypoint-env-unset": ["--entrypoint", "", "-e", "HOSTNAME", "-e", "A=1=2", "-u", "0:0"],
+    "network-none-no-new-privileges-false": ["--network", "none", "--security-opt", "no-new-privileges=false",
+                                             "--security-opt", "label=disable", "--ipc", "private"],
 }
 COMMANDS = {"defaults": ("echo", "hi"), "shm-hostname-env-workdir": ()}
 

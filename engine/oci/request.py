@@ -177,23 +177,30 @@ class HostConfig:
     readonly_paths: tuple[str, ...] | None = None
 
 
+def _read_config(data, struct) -> ContainerConfig:
+    f = _Fields(data, struct)
+    return ContainerConfig(f.str("Hostname"), f.str("Domainname"), f.str("User"), f.strings("Env") or (),
+                           f.strslice("Cmd"), f.strslice("Entrypoint"), f.str("WorkingDir"), f.bool("Tty"),
+                           f.bool("NetworkDisabled"))
+
+
 def parse_config(data) -> ContainerConfig:
-    f = _Fields(data, "Config")
-    env = f.strings("Env") or ()
-    for entry in env:
+    """The request's Config, checked as dockerd checks it before the image's
+    config is merged in (the image's own values are not checked)."""
+    config = _read_config(data, "Config")
+    for entry in config.env:
         if entry.split("=", 1)[0] == "":
             raise InvalidParameter(f"invalid environment variable: {entry}")
-    working_dir = f.str("WorkingDir")
-    if working_dir and not working_dir.startswith("/"):
-        raise InvalidParameter(f"the working directory '{working_dir}' is invalid, it needs to be an absolute path")
-    return ContainerConfig(f.str("Hostname"), f.str("Domainname"), f.str("User"), env, f.strslice("Cmd"),
-                           f.strslice("Entrypoint"), working_dir, f.bool("Tty"), f.bool("NetworkDisabled"))
+    if config.working_dir and not config.working_dir.startswith("/"):
+        raise InvalidParameter(f"the working directory '{config.working_dir}' is invalid, "
+                               "it needs to be an absolute path")
+    return config
 
 
 def merge_image_config(config: ContainerConfig, image: dict | None) -> ContainerConfig:
     """The image's config fills what the request left out, as dockerd's
     create does: User, WorkingDir, Env keys not set, Cmd and Entrypoint."""
-    image = parse_config(image or {})
+    image = _read_config(image, "Image.Config")
     env = list(config.env)
     keys = {e.split("=", 1)[0] for e in env}
     env += [e for e in image.env if e.split("=", 1)[0] not in keys] if env else image.env

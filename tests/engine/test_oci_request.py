@@ -63,6 +63,11 @@ def test_image_config_fills_what_the_request_left_out():
     assert merge_image_config(parse_config({}), image).env == ("PATH=/img", "LANG=C")
 
 
+def test_the_images_own_values_are_taken_as_they_are():
+    merged = merge_image_config(parse_config({}), {"WorkingDir": "app", "Env": ["=odd"], "Cmd": "sh"})
+    assert (merged.working_dir, merged.env, merged.cmd) == ("app", ("=odd",), ("sh",))
+
+
 def test_a_given_cmd_or_entrypoint_replaces_the_images():
     image = {"Cmd": ["sh"], "Entrypoint": ["/init"]}
     assert merge_image_config(parse_config({"Cmd": ["ls"]}), image).cmd == ("ls",)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time)
+DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 util-linux gcc libseccomp-dev time docker.io)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -17,6 +17,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# docker.io is only an oracle for the engine's tests, which start private
+# daemons: a dockerd or containerd its package may have started (where
+# policy-rc.d allows it) would own /run/docker.sock and /run/containerd.
+for unit in docker.socket docker containerd; do
+    if command -v systemctl >/dev/null && systemctl is-active -q "$unit" 2>/dev/null; then
+        echo "setup: stopping $unit, started by its package"
+        systemctl stop "$unit"
+        systemctl disable -q "$unit" 2>/dev/null || true
+    fi
+done
+# Without systemd, docker.io's init script starts dockerd (which starts its
+# containerd) and records it in /run/docker.pid.
+pid=$(cat /run/docker.pid 2>/dev/null || true)
+if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+    echo "setup: stopping dockerd (pid $pid), started by its package"
+    if [ -x /etc/init.d/docker ]; then /etc/init.d/docker stop >/dev/null || kill "$pid"; else kill "$pid"; fi
 fi
 
 # Debian's python3 by default, not whatever `python3` is first on PATH (here

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests (no root), integration tests (root, real
-# kernel), containerd_py's tests (with containerd's ctr as a peer), and the
+# kernel), containerd_py's tests (with containerd's ctr as a peer), the
+# engine's (real dockerd as the oracle), and the
 # conformance harness run against runpy-oci, real runc and crun.
 # Extra arguments go to every pytest run (e.g. -x, -k NAME).
 set -euo pipefail
@@ -19,7 +20,7 @@ pytest() {
     echo "== pytest $*"
     $py -m pytest -q -p no:cacheprovider --basetemp="$base/$n" "$@" || status=1
 }
-pytest tests/unit tests/integration tests/containerd_py "$@"
+pytest tests/unit tests/integration tests/containerd_py tests/engine "$@"
 for runtime in "$PWD/.venv/bin/runpy-oci" "$(command -v runc)" "$(command -v crun)"; do
     echo "== RUNTIME=$runtime"
     RUNTIME=$runtime pytest tests/conformance "$@"

@@ -21,6 +21,7 @@ import pytest
 from google.protobuf import empty_pb2
 
 import cgroup_trees
+from leaks import kill_processes_mentioning as _kill_processes_mentioning, mounts_under
 from containerd_py import mount as mountlib
 from containerd_py.api.containerd.services import (content_pb2_grpc, diff_pb2_grpc, images_pb2_grpc,
                                                    introspection_pb2_grpc, leases_pb2_grpc, namespaces_pb2_grpc,
@@ -29,12 +30,6 @@ from containerd_py.types import Mount
 
 REPO = Path(__file__).resolve().parents[2]
 START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
-
-
-def mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == path or p.startswith(path.rstrip("/") + "/")]
 
 
 def _unmount_all(path: str) -> list[str]:
@@ -151,26 +146,6 @@ def _remove_tasks(address: str) -> list[str]:
             c("tasks", "rm", "-f", cid, check=False)
         for cid in c("containers", "ls", "-q", check=False).stdout.split():
             c("containers", "rm", cid, check=False)
-    return found
-
-
-def _kill_processes_mentioning(path: str) -> list[str]:
-    """Processes (shims, say) whose command line names a path under `path`: killed, and listed."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(path.encode() in a for a in argv) and int(entry) != os.getpid():
-            found.append(f"pid {entry}: {b' '.join(argv).decode(errors='replace')[:200]}")
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return found
 
 

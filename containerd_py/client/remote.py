@@ -14,12 +14,13 @@ from .. import errors
 from ..api.containerd.services import (content_pb2, content_pb2_grpc, diff_pb2, diff_pb2_grpc, images_pb2,
                                        images_pb2_grpc, leases_pb2, leases_pb2_grpc, namespaces_pb2,
                                        namespaces_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc, version_pb2_grpc)
-from ..content.store import ContentStore, Info, Status, Writer
+from ..content.store import ContentStore, Status, Writer
 from ..diff.applier import Applier
 from ..metadata.store import Image, ImageStore, Namespace
-from ..services.common import (LEASE_KEY, NAMESPACE_KEY, descriptor_from_proto, descriptor_to_proto, mount_from_proto,
-                               mount_to_proto)
-from ..snapshots.snapshotter import Info as SnapshotInfo, Kind, Snapshotter, Usage
+from ..convert import (LEASE_KEY, NAMESPACE_KEY, content_info_from_proto, descriptor_from_proto, descriptor_to_proto,
+                       image_from_proto, mount_from_proto, mount_to_proto, nanoseconds, snapshot_info_from_proto,
+                       status_from_proto)
+from ..snapshots.snapshotter import Snapshotter, Usage
 from ..transfer.backend import Backend, expiry_label
 
 
@@ -57,10 +58,6 @@ def _mapped(fn):
     return wrapper
 
 
-def _ts(t) -> int:
-    return t.seconds * 1_000_000_000 + t.nanos
-
-
 class Connection:
     """A channel to the daemon, and the metadata every call carries."""
 
@@ -82,28 +79,20 @@ class RemoteContentStore(ContentStore):
         self._conn = conn
         self._stub = content_pb2_grpc.ContentStub(conn.channel)
 
-    @staticmethod
-    def _info(i) -> Info:
-        return Info(i.digest, i.size, _ts(i.created_at), _ts(i.updated_at), dict(i.labels))
-
-    @staticmethod
-    def _status(s) -> Status:
-        return Status(s.ref, s.offset, s.total, s.expected, _ts(s.started_at), _ts(s.updated_at))
-
     @_mapped
     def info(self, ns, digest):
-        return self._info(self._stub.Info(content_pb2.InfoRequest(digest=digest), metadata=self._conn.md(ns)).info)
+        return content_info_from_proto(self._stub.Info(content_pb2.InfoRequest(digest=digest), metadata=self._conn.md(ns)).info)
 
     @_mapped
     def update(self, ns, info, paths):
         request = content_pb2.UpdateRequest(info=content_pb2.Info(digest=info.digest, labels=info.labels),
                                             update_mask=field_mask_pb2.FieldMask(paths=paths))
-        return self._info(self._stub.Update(request, metadata=self._conn.md(ns)).info)
+        return content_info_from_proto(self._stub.Update(request, metadata=self._conn.md(ns)).info)
 
     @_mapped
     def list(self, ns, filters):
         responses = self._stub.List(content_pb2.ListContentRequest(filters=filters), metadata=self._conn.md(ns))
-        return [self._info(i) for r in responses for i in r.info]
+        return [content_info_from_proto(i) for r in responses for i in r.info]
 
     @_mapped
     def delete(self, ns, digest):
@@ -118,12 +107,12 @@ class RemoteContentStore(ContentStore):
 
     @_mapped
     def status(self, ns, ref):
-        return self._status(self._stub.Status(content_pb2.StatusRequest(ref=ref), metadata=self._conn.md(ns)).status)
+        return status_from_proto(self._stub.Status(content_pb2.StatusRequest(ref=ref), metadata=self._conn.md(ns)).status)
 
     @_mapped
     def list_statuses(self, ns, filters):
         response = self._stub.ListStatuses(content_pb2.ListStatusesRequest(filters=filters), metadata=self._conn.md(ns))
-        return [self._status(s) for s in response.statuses]
+        return [status_from_proto(s) for s in response.statuses]
 
     @_mapped
     def abort(self, ns, ref):
@@ -178,7 +167,7 @@ class _RemoteWriter(Writer):
 
     def status(self):
         r = self._last
-        return Status(self._ref, r.offset, self._total, "", _ts(r.started_at), _ts(r.updated_at))
+        return Status(self._ref, r.offset, self._total, "", nanoseconds(r.started_at), nanoseconds(r.updated_at))
 
     def digest(self):
         return self._last.digest
@@ -213,33 +202,29 @@ class RemoteImageStore(ImageStore):
         self._stub = images_pb2_grpc.ImagesStub(conn.channel)
 
     @staticmethod
-    def _image(i) -> Image:
-        return Image(i.name, descriptor_from_proto(i.target), dict(i.labels), _ts(i.created_at), _ts(i.updated_at))
-
-    @staticmethod
     def _proto(i: Image):
         return images_pb2.Image(name=i.name, labels=i.labels, target=descriptor_to_proto(i.target))
 
     @_mapped
     def get(self, ns, name):
-        return self._image(self._stub.Get(images_pb2.GetImageRequest(name=name), metadata=self._conn.md(ns)).image)
+        return image_from_proto(self._stub.Get(images_pb2.GetImageRequest(name=name), metadata=self._conn.md(ns)).image)
 
     @_mapped
     def list(self, ns, filters):
         response = self._stub.List(images_pb2.ListImagesRequest(filters=filters), metadata=self._conn.md(ns))
-        return [self._image(i) for i in response.images]
+        return [image_from_proto(i) for i in response.images]
 
     @_mapped
     def create(self, ns, image):
         response = self._stub.Create(images_pb2.CreateImageRequest(image=self._proto(image)),
                                      metadata=self._conn.md(ns))
-        return self._image(response.image)
+        return image_from_proto(response.image)
 
     @_mapped
     def update(self, ns, image, paths):
         request = images_pb2.UpdateImageRequest(image=self._proto(image),
                                                 update_mask=field_mask_pb2.FieldMask(paths=paths) if paths else None)
-        return self._image(self._stub.Update(request, metadata=self._conn.md(ns)).image)
+        return image_from_proto(self._stub.Update(request, metadata=self._conn.md(ns)).image)
 
     @_mapped
     def delete(self, ns, name, sync: bool = False):
@@ -251,21 +236,17 @@ class RemoteSnapshotter(Snapshotter):
         self._conn, self.name, self.root = conn, name, ""
         self._stub = snapshots_pb2_grpc.SnapshotsStub(conn.channel)
 
-    @staticmethod
-    def _info(i) -> SnapshotInfo:
-        return SnapshotInfo(i.name, i.parent, Kind(i.kind), _ts(i.created_at), _ts(i.updated_at), dict(i.labels))
-
     @_mapped
     def stat(self, ns, key):
         request = snapshots_pb2.StatSnapshotRequest(snapshotter=self.name, key=key)
-        return self._info(self._stub.Stat(request, metadata=self._conn.md(ns)).info)
+        return snapshot_info_from_proto(self._stub.Stat(request, metadata=self._conn.md(ns)).info)
 
     @_mapped
     def update(self, ns, info, paths):
         request = snapshots_pb2.UpdateSnapshotRequest(
             snapshotter=self.name, info=snapshots_pb2.Info(name=info.name, labels=info.labels),
             update_mask=field_mask_pb2.FieldMask(paths=paths))
-        return self._info(self._stub.Update(request, metadata=self._conn.md(ns)).info)
+        return snapshot_info_from_proto(self._stub.Update(request, metadata=self._conn.md(ns)).info)
 
     @_mapped
     def usage(self, ns, key):
@@ -301,7 +282,7 @@ class RemoteSnapshotter(Snapshotter):
     def walk(self, ns, filters=()):
         responses = self._stub.List(snapshots_pb2.ListSnapshotsRequest(snapshotter=self.name, filters=list(filters)),
                                     metadata=self._conn.md(ns))
-        return [self._info(i) for r in responses for i in r.info]
+        return [snapshot_info_from_proto(i) for r in responses for i in r.info]
 
     @_mapped
     def cleanup(self):

@@ -2,7 +2,8 @@
 from .. import errors
 from ..api.containerd.services import diff_pb2 as pb
 from ..diff.walking import WalkingDiffer
-from .common import descriptor_from_proto, descriptor_to_proto, mount_from_proto, namespace
+from ..convert import descriptor_from_proto, descriptor_to_proto, mount_from_proto
+from .common import namespace
 
 
 class DiffServicer:

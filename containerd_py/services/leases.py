@@ -4,12 +4,9 @@ from google.protobuf import empty_pb2
 from ..api.containerd.services import leases_pb2 as pb
 from ..gc.collector import Collector
 from ..gc.scheduler import Scheduler
-from ..metadata.store import Lease, LeaseStore, Resource
-from .common import namespace, timestamp
-
-
-def _to_proto(lease: Lease) -> pb.Lease:
-    return pb.Lease(id=lease.id, labels=lease.labels, created_at=timestamp(lease.created_at))
+from ..convert import lease_to_proto
+from ..metadata.store import LeaseStore, Resource
+from .common import namespace
 
 
 class LeasesServicer:
@@ -20,7 +17,7 @@ class LeasesServicer:
 
     def Create(self, request, context):
         lease = self._store.create(namespace(context), request.id, dict(request.labels))
-        return pb.CreateResponse(lease=_to_proto(lease))
+        return pb.CreateResponse(lease=lease_to_proto(lease))
 
     def Delete(self, request, context):
         self._collector.end_lease(namespace(context), request.id)
@@ -29,7 +26,7 @@ class LeasesServicer:
 
     def List(self, request, context):
         leases = self._store.list(namespace(context), list(request.filters))
-        return pb.ListResponse(leases=[_to_proto(lease) for lease in leases])
+        return pb.ListResponse(leases=[lease_to_proto(lease) for lease in leases])
 
     def AddResource(self, request, context):
         resource = Resource(request.resource.id, request.resource.type)

@@ -7,6 +7,7 @@ import uuid
 from . import __version__, errors, rpc
 from .config import Config
 from .containers import Containers
+from .convert import LEASE_KEY
 from .content.local import LocalContentStore
 from .diff.walking import WalkingDiffer
 from .events.exchange import Exchange
@@ -17,7 +18,6 @@ from .metadata.containers import SQLiteContainerStore
 from .metadata.db import Database
 from .metadata.sqlite import SQLiteImageStore, SQLiteLeaseStore, SQLiteNamespaceStore
 from .plugins import Plugin, host_platform
-from .services.common import LEASE_KEY
 from .services.containers import ContainersServicer
 from .services.content import ContentServicer
 from .services.diff import DiffServicer

@@ -48,7 +48,8 @@ def test_pull_ls_rm(daemon, registry, ns, tmp_path):
 
 def test_namespaces(daemon, ns):
     assert ctl(daemon, ns, "namespaces", "create", ns, "a=b").returncode == 0
-    assert f"{ns}  a=b" in ctl(daemon, ns, "namespaces", "ls").stdout.splitlines()
+    # Columns are as wide as the longest name of any test's namespace.
+    assert [ns, "a=b"] in [line.split() for line in ctl(daemon, ns, "namespaces", "ls").stdout.splitlines()]
     assert ctl(daemon, ns, "namespaces", "rm", ns).stdout.split() == [ns]
     assert ns not in ctl(daemon, ns, "namespaces", "ls", "-q").stdout.split()
 

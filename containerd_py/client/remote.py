@@ -15,11 +15,11 @@ from ..api.containerd.services import (content_pb2, content_pb2_grpc, diff_pb2, 
                                        images_pb2_grpc, leases_pb2, leases_pb2_grpc, namespaces_pb2,
                                        namespaces_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc, version_pb2_grpc)
 from ..content.store import ContentStore, Status, Writer
-from ..diff.applier import Applier
-from ..metadata.store import Image, ImageStore, Namespace
 from ..convert import (LEASE_KEY, NAMESPACE_KEY, content_info_from_proto, descriptor_from_proto, descriptor_to_proto,
                        image_from_proto, mount_from_proto, mount_to_proto, nanoseconds, snapshot_info_from_proto,
                        status_from_proto)
+from ..diff.applier import Applier
+from ..metadata.store import Image, ImageStore, Namespace
 from ..snapshots.snapshotter import Snapshotter, Usage
 from ..transfer.backend import Backend, expiry_label
 

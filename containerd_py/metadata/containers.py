@@ -6,7 +6,9 @@ import json
 import time
 
 from .. import errors, identifiers, labels as labelutil
+from ..api.containerd.events import container_pb2 as events
 from ..errors import q
+from ..events.exchange import Exchange
 from ..filters import Filter, adaptor
 from ..types import AnyValue
 from .db import Database
@@ -54,8 +56,10 @@ def _validate(c: Container) -> Container:
 
 
 class SQLiteContainerStore(ContainerStore):
-    def __init__(self, db: Database, namespaces: NamespaceStore):
-        self._db, self._namespaces = db, namespaces
+    """Publishes /containers/create, update and delete: every change passes here."""
+
+    def __init__(self, db: Database, namespaces: NamespaceStore, exchange: Exchange):
+        self._db, self._namespaces, self._exchange = db, namespaces, exchange
         db.create_schema(SCHEMA)
         namespaces.register_resource("containers", self._in_use)
 
@@ -100,6 +104,11 @@ class SQLiteContainerStore(ContainerStore):
             if conn.execute("SELECT 1 FROM containers WHERE namespace=? AND id=?", (ns, c.id)).fetchone():
                 raise errors.AlreadyExists(f"container {q(c.id)}")
             self._write(conn, ns, c)
+        runtime = events.ContainerCreate.Runtime(name=c.runtime)
+        if c.runtime_options is not None:
+            runtime.options.type_url, runtime.options.value = c.runtime_options.type_url, c.runtime_options.value
+        self._exchange.publish(ns, "/containers/create", events.ContainerCreate(id=c.id, image=c.image,
+                                                                                runtime=runtime))
         return c
 
     def update(self, ns, container, paths):
@@ -131,9 +140,12 @@ class SQLiteContainerStore(ContainerStore):
             updated = _validate(updated)
             updated.updated_at = time.time_ns()
             self._write(conn, ns, updated)
+        self._exchange.publish(ns, "/containers/update", events.ContainerUpdate(
+            id=updated.id, image=updated.image, labels=updated.labels, snapshot_key=updated.snapshot_key))
         return updated
 
     def delete(self, ns, container_id):
         with self._db.transaction() as conn:
             if conn.execute("DELETE FROM containers WHERE namespace=? AND id=?", (ns, container_id)).rowcount == 0:
                 raise errors.NotFound(f"cannot delete container {q(container_id)} in namespace {q(ns)}")
+        self._exchange.publish(ns, "/containers/delete", events.ContainerDelete(id=container_id))

@@ -5,9 +5,9 @@ from .. import errors
 from ..api.containerd.events import content_pb2 as events
 from ..api.containerd.services import content_pb2 as pb
 from ..content.store import ContentStore, Info
+from ..convert import content_info_to_proto, status_to_proto, timestamp
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
-from ..convert import content_info_to_proto, status_to_proto, timestamp
 from .common import batched, namespace
 
 _READ_CHUNK = 1 << 20

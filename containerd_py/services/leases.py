@@ -2,9 +2,9 @@
 from google.protobuf import empty_pb2
 
 from ..api.containerd.services import leases_pb2 as pb
+from ..convert import lease_to_proto
 from ..gc.collector import Collector
 from ..gc.scheduler import Scheduler
-from ..convert import lease_to_proto
 from ..metadata.store import LeaseStore, Resource
 from .common import namespace
 

@@ -3,8 +3,8 @@ from google.protobuf import empty_pb2
 
 from ..api.containerd.events import namespace_pb2 as events
 from ..api.containerd.services import namespaces_pb2 as pb
-from ..events.exchange import Exchange
 from ..convert import namespace_from_proto, namespace_to_proto
+from ..events.exchange import Exchange
 from ..metadata.store import NamespaceStore
 from .common import namespace
 

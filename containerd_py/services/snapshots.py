@@ -4,10 +4,10 @@ from google.protobuf import empty_pb2
 from .. import errors
 from ..api.containerd.events import snapshot_pb2 as events
 from ..api.containerd.services import snapshots_pb2 as pb
+from ..convert import mount_to_proto, snapshot_info_to_proto
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import NamespaceStore
-from ..convert import mount_to_proto, snapshot_info_to_proto
 from ..snapshots.snapshotter import Info, Kind, Snapshotter
 from .common import batched, namespace
 
@@ -34,7 +34,6 @@ class SnapshotsServicer:
         sn, ns = self._get(request.snapshotter), namespace(context)
         self._namespaces.ensure(ns)
         mounts = sn.prepare(ns, request.key, request.parent, dict(request.labels))
-        self._exchange.publish(ns, "/snapshot/prepare", events.SnapshotPrepare(key=request.key, parent=request.parent))
         return pb.PrepareSnapshotResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def View(self, request, context):
@@ -48,9 +47,7 @@ class SnapshotsServicer:
         return pb.MountsResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def Commit(self, request, context):
-        ns = namespace(context)
-        self._get(request.snapshotter).commit(ns, request.name, request.key, dict(request.labels))
-        self._exchange.publish(ns, "/snapshot/commit", events.SnapshotCommit(key=request.key, name=request.name))
+        self._get(request.snapshotter).commit(namespace(context), request.name, request.key, dict(request.labels))
         return empty_pb2.Empty()
 
     def Remove(self, request, context):

@@ -79,6 +79,23 @@ def test_pull_fetches_labels_and_unpacks(backend, registry, pushed, ns):
     assert state(backend, ns) == (names, blobs, snaps)
 
 
+def test_an_in_process_pull_publishes_what_one_through_the_services_does(registry, pushed, ns, tmp_path):
+    """The daemon's own pull goes through no servicer; its events come from the stores."""
+    ref, image = pushed
+    daemon = Daemon(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
+    subscriber = daemon.events.subscribe([f"namespace=={ns}"])
+    try:
+        pull(daemon.transfer, ns, registry_client(registry.host), parse(ref))
+        topics = list(iter(lambda: subscriber.next(timeout=0), None))
+    finally:
+        subscriber.close()
+        daemon.close()
+    assert [(e.topic, e.event.type_url) for e in topics if e.topic.startswith("/images/")] == [
+        ("/images/create", "containerd.services.images.v1.ImageCreate")]
+    assert [e.topic for e in topics if e.topic.startswith("/snapshot/")] == \
+        ["/snapshot/prepare", "/snapshot/commit"] * len(image.diff_ids)
+
+
 def test_pull_chooses_the_platform_of_an_index(backend, registry, tmp_path, ns):
     amd, arm = build_image([[file_("arch", b"amd64")]]), build_image([[file_("arch", b"arm64")]], arch="arm64")
     index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [

@@ -24,7 +24,7 @@ _COLUMNS = ("id, labels, image, runtime, runtime_options, spec, snapshotter, sna
             "created_at, updated_at")
 # Fields an update without a mask replaces, and the mask names containerd accepts for them.
 _MUTABLE = {"labels": "labels", "spec": "spec", "extensions": "extensions", "image": "image",
-            "snapshotkey": "snapshot_key"}
+            "snapshotkey": "snapshot_key"}  # labels: by labelutil.merge
 
 
 def _any_to_json(value: AnyValue | None):
@@ -122,11 +122,9 @@ class SQLiteContainerStore(ContainerStore):
                 if container.snapshotter != updated.snapshotter:
                     raise errors.InvalidArgument("container.Snapshotter field is immutable")
                 paths = list(_MUTABLE)
+            updated.labels, paths = labelutil.merge(updated.labels, container.labels, paths)
             for path in paths:
-                if path.startswith("labels."):
-                    key = path[len("labels."):]
-                    updated.labels[key] = container.labels.get(key, "")
-                elif path.startswith("extensions."):
+                if path.startswith("extensions."):
                     key = path[len("extensions."):]
                     if key in container.extensions:
                         updated.extensions[key] = container.extensions[key]

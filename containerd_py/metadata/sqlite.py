@@ -69,12 +69,7 @@ class SQLiteNamespaceStore(NamespaceStore):
     def update(self, namespace, paths):
         with self._db.transaction() as conn:
             current = self.get(namespace.name)
-            if paths:
-                new_labels, rest = labelutil.merge(current.labels, namespace.labels, paths)
-                if rest:
-                    raise errors.InvalidArgument(f"cannot update {q(rest[0])} field on namespace {q(namespace.name)}")
-            else:
-                new_labels = labelutil.clean(namespace.labels)
+            new_labels = labelutil.update(current.labels, namespace.labels, paths, f"namespace {q(namespace.name)}")
             conn.execute("UPDATE namespaces SET labels=? WHERE name=?", (json.dumps(new_labels), namespace.name))
         return Namespace(namespace.name, new_labels)
 

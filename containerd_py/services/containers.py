@@ -15,7 +15,8 @@ class ContainersServicer:
         self._containers = containers
 
     def Get(self, request, context):
-        return pb.GetContainerResponse(container=container_to_proto(self._containers.get(namespace(context), request.id)))
+        found = self._containers.get(namespace(context), request.id)
+        return pb.GetContainerResponse(container=container_to_proto(found))
 
     def List(self, request, context):
         found = self._containers.list(namespace(context), list(request.filters))

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from containerd_py.client.progress import Display
+from containerd_py.client.cli.progress import Display
 from containerd_py.transfer import progress as p
 from containerd_py.types import Descriptor
 from imagebuild import build_image, dir_, file_, oci_archive

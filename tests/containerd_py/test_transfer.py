@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from containerd_py import errors, mediatypes as mt
-from containerd_py.client.remote import Connection, RemoteBackend
+from containerd_py.client.client import RemoteBackend
+from containerd_py.client.connection import Connection
 from containerd_py.config import Config
 from containerd_py.reference import parse
 from containerd_py.remotes.hosts import host_config

@@ -89,8 +89,10 @@ def _attach_and_wait(client: Client, container_id: str, exec_id: str, fifos: FIF
     waiter.start()
     with (_RawTerminal() if fifos.stdio.terminal else contextlib.nullcontext()):
         client.tasks.start(container_id, exec_id)
-        fifos.start()
+        # Before the copying starts: nothing the process says can reach anyone while a signal
+        # to us would still end us instead of reaching it.
         restore = _forward_signals(client, container_id, exec_id, fifos.stdio.terminal)
+        fifos.start()
         try:
             while waiter.is_alive():
                 waiter.join(0.2)

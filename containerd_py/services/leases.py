@@ -1,4 +1,8 @@
 """Leases service. What a lease holds survives garbage collection until the lease ends."""
+import base64
+import os
+import time
+
 from google.protobuf import empty_pb2
 
 from ..api.containerd.services import leases_pb2 as pb
@@ -9,6 +13,12 @@ from ..metadata.store import LeaseStore, Resource
 from .common import namespace
 
 
+def random_id() -> str:
+    """containerd's leases.WithRandomID: the clock's nanoseconds within its second, then
+    three random bytes in URL-safe base64."""
+    return f"{time.time_ns() % 1_000_000_000}-{base64.urlsafe_b64encode(os.urandom(3)).decode()}"
+
+
 class LeasesServicer:
     SERVICE = pb.DESCRIPTOR.services_by_name["Leases"]
 
@@ -16,7 +26,7 @@ class LeasesServicer:
         self._store, self._collector, self._gc = store, collector, gc
 
     def Create(self, request, context):
-        lease = self._store.create(namespace(context), request.id, dict(request.labels))
+        lease = self._store.create(namespace(context), request.id or random_id(), dict(request.labels))
         return pb.CreateResponse(lease=lease_to_proto(lease))
 
     def Delete(self, request, context):

@@ -84,3 +84,15 @@ def test_terminal_display_redraws_in_place():
     assert frames[1] == "aaaaaaaaaaaa: Downloading [===================>                    ] 500B/1.0kB\n\x1b[1A"
     assert out.getvalue().count("\x1b[2A") == 1  # the third update moved up over both rows
     assert frames[-2:] == ["aaaaaaaaaaaa: Download complete\n", "bbbbbbbbbbbb: Waiting\n"]
+
+
+def test_leases(daemon, ns):
+    made = ctl(daemon, ns, "leases", "create", "a=b")
+    assert made.returncode == 0, made.stderr
+    lease_id = made.stdout.strip()
+    named = ctl(daemon, ns, "leases", "create", "--id", "mine", "--expires", "0").stdout
+    assert named == "mine\n"
+    rows = {line.split()[0]: line.split()[2] for line in ctl(daemon, ns, "leases", "ls").stdout.splitlines()[1:]}
+    assert rows["mine"] == "-" and rows[lease_id].startswith("a=b,containerd.io/gc.expire=")
+    assert ctl(daemon, ns, "leases", "rm", lease_id, "mine").stdout.split() == [lease_id, "mine"]
+    assert ctl(daemon, ns, "leases", "ls", "-q").stdout == ""

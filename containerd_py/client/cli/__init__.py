@@ -7,7 +7,7 @@ import sys
 import click
 
 from ... import errors
-from . import images, namespaces, run
+from . import images, leases, namespaces, run
 from .session import Session
 
 DEFAULT_ADDRESS = "/run/containerd-py/containerd.sock"
@@ -25,7 +25,7 @@ def cli(ctx, address, namespace, connect_timeout):
     ctx.obj = Session(address, namespace, connect_timeout)
 
 
-for _command in images.COMMANDS + run.COMMANDS + namespaces.COMMANDS:
+for _command in images.COMMANDS + run.COMMANDS + namespaces.COMMANDS + leases.COMMANDS:
     cli.add_command(_command)
 
 

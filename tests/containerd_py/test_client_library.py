@@ -65,3 +65,28 @@ def test_errors_come_back_as_domain_errors(client):
         client.images.get("nope")
     with pytest.raises(errors.NotFound):
         client.containers.get("nope")
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        yield path + (name,), command
+        if hasattr(command, "commands"):
+            yield from _commands(command, path + (name,))
+
+
+def test_every_ctl_command_and_option_says_what_it_does():
+    from containerd_py.client.cli import cli
+
+    missing = [" ".join(path) for path, command in _commands(cli) if not (command.help or "").strip()]
+    missing += [f"{' '.join(path)} {param.opts[0]}" for path, command in [((), cli), *_commands(cli)]
+                for param in command.params if param.param_type_name == "option" and not param.help]
+    assert missing == []
+
+
+def test_ctl_version_has_ctrs_shape():
+    """ctr --version prints `ctr github.com/containerd/containerd 1.6.20`; ours `containerd-py-ctl <version>`."""
+    from containerd_py import __version__
+
+    for flag in ("--version", "-v"):
+        shown = subprocess.run([sys.executable, "-m", "containerd_py.client", flag], capture_output=True, text=True)
+        assert (shown.returncode, shown.stdout) == (0, f"containerd-py-ctl {__version__}\n")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ... import errors
+from ... import __version__, errors
 from . import images, leases, namespaces, run
 from .session import Session
 
@@ -16,8 +16,11 @@ DEFAULT_ADDRESS = "/run/containerd-py/containerd.sock"
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--address", "-a", envvar="CONTAINERD_ADDRESS", default=DEFAULT_ADDRESS, show_default=True,
               help="The daemon's socket.")
-@click.option("--namespace", "-n", envvar="CONTAINERD_NAMESPACE", default="default", show_default=True)
+@click.option("--namespace", "-n", envvar="CONTAINERD_NAMESPACE", default="default", show_default=True,
+              help="The namespace of images, containers and the rest.")
 @click.option("--connect-timeout", type=float, default=10, show_default=True, help="Seconds to wait for the daemon.")
+@click.version_option(__version__, "--version", "-v", prog_name="containerd-py-ctl", message="%(prog)s %(version)s",
+                      help="Print the version.")
 @click.pass_context
 def cli(ctx, address, namespace, connect_timeout):
     """Images (pull, push, import, export) and containers (run, exec, ps, kill, rm) through a containerd(-py)

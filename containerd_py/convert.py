@@ -7,8 +7,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .api.containerd.services import (containers_pb2, content_pb2, events_pb2, images_pb2, leases_pb2,
                                       namespaces_pb2, snapshots_pb2)
 from .api.containerd.types import descriptor_pb2, mount_pb2, task_pb2
+from .containers import Container
 from .content.store import Info as ContentInfo, Status
-from .metadata.store import Container, Image, Lease, Namespace
+from .metadata.store import Image, Lease, Namespace
 from .snapshots.snapshotter import Info as SnapshotInfo, Kind
 from .types import AnyValue, Descriptor, Envelope, Mount, ProcessState
 

@@ -8,7 +8,7 @@ import tempfile
 import threading
 from typing import BinaryIO
 
-from .tasks import Stdio
+from .tasks_proxy import Stdio
 
 _CHUNK = 32768
 

@@ -12,17 +12,17 @@ from functools import partial
 
 from .. import errors
 from ..api.containerd.runtime import runc_options_pb2
+from ..containers import Container
 from ..errors import q
-from ..metadata.store import Container
 from ..transfer.backend import Backend, expiry_label
 from ..transfer.manifests import chain_ids, read_json, resolve_manifest
 from ..types import AnyValue
 from . import oci
 from .connection import Connection
-from .content import ContentProxy
+from .content_proxy import ContentProxy
 from .proxies import (ContainersProxy, DiffProxy, EventsProxy, ImagesProxy, IntrospectionProxy, LeasesProxy,
                       NamespacesProxy, SnapshotsProxy, VersionProxy)
-from .tasks import Stdio, TasksProxy
+from .tasks_proxy import Stdio, TasksProxy
 
 RUNTIME = "io.containerd.runc.v2"
 SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec"

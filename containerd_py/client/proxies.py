@@ -1,5 +1,5 @@
 """A proxy per service of containerd's API (content and tasks have modules of
-their own): each takes and returns the domain types the daemon's own stores
+their own: content_proxy.py, tasks_proxy.py): each takes and returns the domain types the daemon's own stores
 use, so code written against a store interface (the transfer code) runs in a
 client as it runs in the daemon. Every namespaced call names its namespace,
 as every call of a Go client carries it in its context."""
@@ -15,11 +15,12 @@ from ..api.containerd.services import (containers_pb2, containers_pb2_grpc, diff
                                        events_pb2_grpc, images_pb2, images_pb2_grpc, introspection_pb2,
                                        introspection_pb2_grpc, leases_pb2, leases_pb2_grpc, namespaces_pb2,
                                        namespaces_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc, version_pb2_grpc)
+from ..containers import Container, ContainerStore
 from ..convert import (container_from_proto, container_to_proto, descriptor_from_proto, descriptor_to_proto,
                        envelope_from_proto, image_from_proto, lease_from_proto, mount_from_proto, mount_to_proto,
                        namespace_from_proto, namespace_to_proto, snapshot_info_from_proto)
 from ..diff.applier import Applier
-from ..metadata.store import Container, ContainerStore, Image, ImageStore, LeaseStore, Namespace, Resource
+from ..metadata.store import Image, ImageStore, LeaseStore, Namespace, Resource
 from ..plugins import Platform, Plugin
 from ..snapshots.snapshotter import Snapshotter, Usage
 from ..types import Envelope

@@ -20,7 +20,7 @@ from ...transfer.pull import pull as pull_image
 from .. import oci
 from ..cio import FIFOs
 from ..client import Client, ContainerOptions
-from ..tasks import Stdio
+from ..tasks_proxy import Stdio
 from .images import display, hosts_dir_option, plain_http_option, registry_for
 from .session import table
 

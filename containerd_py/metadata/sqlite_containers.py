@@ -7,12 +7,13 @@ import time
 
 from .. import errors, identifiers, labels as labelutil
 from ..api.containerd.events import container_pb2 as events
+from ..containers import Container, ContainerStore
 from ..errors import q
 from ..events.exchange import Exchange
 from ..filters import Filter, adaptor
 from ..types import AnyValue
 from .db import Database
-from .store import Container, ContainerStore, NamespaceStore
+from .store import NamespaceStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (

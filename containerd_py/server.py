@@ -14,7 +14,7 @@ from .events.exchange import Exchange
 from .gc.collector import Collector
 from .gc.scheduler import Scheduler
 from .metadata import leasing
-from .metadata.containers import SQLiteContainerStore
+from .metadata.sqlite_containers import SQLiteContainerStore
 from .metadata.db import Database
 from .metadata.sqlite import SQLiteImageStore, SQLiteLeaseStore, SQLiteNamespaceStore
 from .plugins import Plugin, host_platform
@@ -153,7 +153,7 @@ class Daemon:
         self.collector = Collector(self.db, self.namespaces, self.content, self.images, self.leases, self.snapshotters,
                                    container_store)
         self.gc = Scheduler(self.collector.collect, config.gc_schedule_delay, config.gc_startup_delay)
-        self.containers = Containers(container_store, self.gc)
+        self.containers = Containers(container_store, self.gc.deleted)
         self.tasks = TaskManager(config.state, self.containers, self.events, default_runtime_binary())
         self.tasks.restore()
         self.transfer = LocalBackend(self.content, self.images, self.snapshotters, self.differ, self.leases,

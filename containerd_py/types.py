@@ -45,6 +45,16 @@ class ProcessState:
 
 
 @dataclass
+class Stdio:
+    """Where a process's streams go: paths the daemon opens (FIFOs, usually), "" for none."""
+
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    terminal: bool = False
+
+
+@dataclass
 class Envelope:
     """An event as the exchange carries it."""
 

@@ -8,7 +8,7 @@ import tempfile
 import threading
 from typing import BinaryIO
 
-from .tasks_proxy import Stdio
+from ..types import Stdio
 
 _CHUNK = 32768
 

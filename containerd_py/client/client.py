@@ -16,13 +16,13 @@ from ..containers import Container
 from ..errors import q
 from ..transfer.backend import Backend, expiry_label
 from ..transfer.manifests import chain_ids, read_json, resolve_manifest
-from ..types import AnyValue
+from ..types import AnyValue, Stdio
 from . import oci
 from .connection import Connection
 from .content_proxy import ContentProxy
 from .proxies import (ContainersProxy, DiffProxy, EventsProxy, ImagesProxy, IntrospectionProxy, LeasesProxy,
                       NamespacesProxy, SnapshotsProxy, VersionProxy)
-from .tasks_proxy import Stdio, TasksProxy
+from .tasks_proxy import TasksProxy
 
 RUNTIME = "io.containerd.runc.v2"
 SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec"

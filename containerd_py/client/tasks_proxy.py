@@ -8,7 +8,7 @@ from google.protobuf import any_pb2
 
 from ..api.containerd.services import tasks_pb2, tasks_pb2_grpc
 from ..convert import any_to_proto, mount_to_proto, nanoseconds, process_from_proto
-from ..types import AnyValue, Mount, ProcessState
+from ..types import AnyValue, Mount, ProcessState, Stdio
 from .connection import Connection, mapped
 
 PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
@@ -18,16 +18,6 @@ PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 class Exit:
     status: int
     exited_at: int  # nanoseconds since the epoch
-
-
-@dataclass
-class Stdio:
-    """Where a process's streams go: paths the daemon opens (FIFOs, usually), "" for none."""
-
-    stdin: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    terminal: bool = False
 
 
 class TasksProxy:

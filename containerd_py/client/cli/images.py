@@ -13,7 +13,7 @@ from ...transfer import archive, manifests
 from ...transfer.pull import pull as pull_image
 from ...transfer.push import push as push_image
 from .progress import Display, human
-from .session import table
+from .session import labels_text, listing, table
 
 
 def display(kinds=frozenset({"layer"}), out=None) -> Display:
@@ -134,16 +134,13 @@ def images():
 def images_ls(session, quiet, filters):
     """List images (FILTERS: containerd's filter syntax, e.g. name~=busybox)."""
     client = session.client
-    rows = [("REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS")]
-    for image in client.images.list(list(filters)):
-        if quiet:
-            click.echo(image.name)
-            continue
+
+    def row(image):
         size, platforms = archive.image_summary(client.backend.content, client.namespace, image.target)
-        rows.append((image.name, image.target.media_type, image.target.digest, human(size),
-                     ",".join(manifests.format_platform(p) for p in platforms) or "-"))
-    if not quiet:
-        table(rows)
+        return (image.name, image.target.media_type, image.target.digest, human(size),
+                ",".join(manifests.format_platform(p) for p in platforms) or "-")
+    listing(client.images.list(list(filters)), quiet, lambda i: i.name, ("REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS"),
+            row)
 
 
 @images.command(name="rm")
@@ -168,13 +165,8 @@ def content():
 @click.pass_obj
 def content_ls(session, quiet, filters):
     """List blobs with their sizes and labels."""
-    infos = session.client.content.list(list(filters))
-    if quiet:
-        for info in infos:
-            click.echo(info.digest)
-        return
-    table([("DIGEST", "SIZE", "LABELS")] + [
-        (i.digest, human(i.size), ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-") for i in infos])
+    listing(session.client.content.list(list(filters)), quiet, lambda i: i.digest, ("DIGEST", "SIZE", "LABELS"),
+            lambda i: (i.digest, human(i.size), labels_text(i.labels) or "-"))
 
 
 @click.group()

@@ -5,7 +5,7 @@ import re
 import click
 
 from ...transfer.backend import expiry_label
-from .session import table
+from .session import labels_text, listing
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(h|m|s|ms|us|ns)")
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -47,15 +47,11 @@ def leases_create(session, lease_id, expires, labels):
 @click.pass_obj
 def leases_ls(session, quiet, filters):
     """List leases with their creation times and labels."""
-    found = session.client.leases.list(list(filters))
-    if quiet:
-        for lease in found:
-            click.echo(lease.id)
-        return
-    table([("ID", "CREATED AT", "LABELS")] + [
-        (lease.id, datetime.datetime.fromtimestamp(lease.created_at // 1_000_000_000, datetime.timezone.utc)
-         .strftime("%Y-%m-%dT%H:%M:%SZ"), ",".join(f"{k}={v}" for k, v in sorted(lease.labels.items())) or "-")
-        for lease in found])
+    def row(lease):
+        created = datetime.datetime.fromtimestamp(lease.created_at // 1_000_000_000, datetime.timezone.utc)
+        return lease.id, created.strftime("%Y-%m-%dT%H:%M:%SZ"), labels_text(lease.labels) or "-"
+    listing(session.client.leases.list(list(filters)), quiet, lambda lease: lease.id, ("ID", "CREATED AT", "LABELS"),
+            row)
 
 
 @leases.command(name="rm")

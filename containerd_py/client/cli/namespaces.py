@@ -1,7 +1,7 @@
 """Namespaces of the daemon."""
 import click
 
-from .session import table
+from .session import labels_text, listing
 
 
 @click.group()
@@ -14,13 +14,8 @@ def namespaces():
 @click.pass_obj
 def namespaces_ls(session, quiet):
     """List namespaces with their labels."""
-    found = session.client.namespaces.list()
-    if quiet:
-        for n in found:
-            click.echo(n.name)
-        return
-    table([("NAME", "LABELS")] + [(n.name, ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())))
-                                  for n in found])
+    listing(session.client.namespaces.list(), quiet, lambda n: n.name, ("NAME", "LABELS"),
+            lambda n: (n.name, labels_text(n.labels)))
 
 
 @namespaces.command(name="create")

@@ -17,12 +17,12 @@ from ... import errors
 from ...reference import parse as parse_reference
 from ...transfer import manifests
 from ...transfer.pull import pull as pull_image
+from ...types import Stdio
 from .. import oci
 from ..cio import FIFOs
 from ..client import Client, ContainerOptions
-from ..tasks_proxy import Stdio
 from .images import display, hosts_dir_option, plain_http_option, registry_for
-from .session import table
+from .session import listing, table
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -236,12 +236,8 @@ def containers():
 @click.pass_obj
 def containers_ls(session, quiet):
     """List containers with their images and runtimes."""
-    found = sorted(session.client.containers.list([]), key=lambda c: c.id)
-    if quiet:
-        for c in found:
-            click.echo(c.id)
-        return
-    table([("CONTAINER", "IMAGE", "RUNTIME")] + [(c.id, c.image or "-", c.runtime) for c in found])
+    listing(sorted(session.client.containers.list([]), key=lambda c: c.id), quiet, lambda c: c.id,
+            ("CONTAINER", "IMAGE", "RUNTIME"), lambda c: (c.id, c.image or "-", c.runtime))
 
 
 @click.command()

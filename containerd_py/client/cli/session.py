@@ -1,5 +1,7 @@
 """What every command gets: the client (connected on first use, so `--help`
-needs no daemon) and the table output ctr prints."""
+needs no daemon) and the listings ctr prints."""
+from collections.abc import Callable, Iterable
+
 import click
 
 from ..client import Client
@@ -21,3 +23,16 @@ def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def listing(items: Iterable, quiet: bool, key: Callable, header: tuple[str, ...], row: Callable) -> None:
+    """The items' keys alone, one a line, with --quiet; a table otherwise."""
+    if quiet:
+        for item in items:
+            click.echo(key(item))
+    else:
+        table([header] + [row(item) for item in items])
+
+
+def labels_text(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

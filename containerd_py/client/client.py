@@ -3,7 +3,6 @@ namespace set once, its services' proxies seen from that namespace, and what
 a user of containers does with them (a container from an image, its task,
 removal), as containerd's Go client offers them."""
 import json
-import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,7 +52,7 @@ class RemoteBackend(Backend):
 
     @contextmanager
     def leased(self, ns: str) -> Iterator[str]:
-        lease_id = self._leases.create(ns, f"containerd-py-ctl-{os.urandom(8).hex()}", expiry_label()).id
+        lease_id = self._leases.create(ns, "", expiry_label()).id  # the daemon makes up its id
         self.conn.lease = lease_id
         failed = True
         try:
@@ -83,7 +82,11 @@ class Client:
         """Fails (Unavailable) unless the daemon answers within timeout seconds."""
         self.address, self.namespace = address, namespace
         self.conn = Connection(address)
-        self.conn.ping(timeout)
+        try:
+            self.conn.ping(timeout)
+        except errors.Error:
+            self.conn.close()
+            raise
         self.backend = RemoteBackend(self.conn)
         self.content = InNamespace(self.backend.content, namespace)
         self.images = InNamespace(self.backend.images, namespace)
@@ -129,8 +132,9 @@ class Client:
     def new_task(self, container_id: str, stdio: Stdio) -> int:
         """The container's task on its snapshot, created (not started); returns its pid."""
         container = self.containers.get(container_id)
-        rootfs = self.snapshots(container.snapshotter).mounts(container.snapshot_key) if container.snapshot_key \
-            else []
+        rootfs = []
+        if container.snapshot_key:
+            rootfs = self.snapshots(container.snapshotter).mounts(container.snapshot_key)
         return self.tasks.create(container_id, rootfs, stdio)
 
     def exec_process(self, container_id: str, exec_id: str, args: list[str], stdio: Stdio, env: list[str] = (),

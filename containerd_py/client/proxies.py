@@ -240,21 +240,37 @@ class NamespacesProxy:
         self._stub.Delete(namespaces_pb2.DeleteNamespaceRequest(name=name))
 
 
-class EventsProxy:
-    def __init__(self, conn: Connection):
-        self._stub = events_pb2_grpc.EventsStub(conn.channel)
+class Subscription:
+    """Events as they come, for one reader to iterate; close() ends the iteration from any thread."""
 
-    def subscribe(self, filters: list[str]) -> Iterator[Envelope]:
-        """Events of every namespace that match filters, as they come, until the caller stops iterating."""
-        stream = self._stub.Subscribe(events_pb2.SubscribeRequest(filters=filters))
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[Envelope]:
         try:
-            for envelope in stream:
+            for envelope in self._stream:
                 yield envelope_from_proto(envelope)
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.CANCELLED:
                 raise domain_error(e) from None
-        finally:
-            stream.cancel()
+
+    def close(self) -> None:
+        self._stream.cancel()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class EventsProxy:
+    def __init__(self, conn: Connection):
+        self._stub = events_pb2_grpc.EventsStub(conn.channel)
+
+    def subscribe(self, filters: list[str]) -> Subscription:
+        """Events of every namespace that match filters."""
+        return Subscription(self._stub.Subscribe(events_pb2.SubscribeRequest(filters=filters)))
 
 
 @dataclass

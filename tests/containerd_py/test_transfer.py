@@ -5,11 +5,15 @@ import io
 import json
 import os
 import tarfile
+import threading
+import time
 import uuid
 
 import pytest
 
 from containerd_py import errors, mediatypes as mt
+from containerd_py.api.containerd.events import container_pb2
+from containerd_py.client import Client
 from containerd_py.client.client import RemoteBackend
 from containerd_py.client.connection import Connection
 from containerd_py.config import Config
@@ -81,20 +85,38 @@ def test_pull_fetches_labels_and_unpacks(backend, registry, pushed, ns):
 
 
 def test_an_in_process_pull_publishes_what_one_through_the_services_does(registry, pushed, ns, tmp_path):
-    """The daemon's own pull goes through no servicer; its events come from the stores."""
+    """The daemon's own pull goes through no servicer; an Events subscriber sees its
+    events all the same, for the stores publish them."""
     ref, image = pushed
     daemon = Daemon(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
-    subscriber = daemon.events.subscribe([f"namespace=={ns}"])
+    server = daemon.server()
+    server.listen_unix(str(tmp_path / "c.sock"))
+    server.start()
+    client = Client(str(tmp_path / "c.sock"), ns)
+    seen = []
+    stream = client.events.subscribe([f"namespace=={ns}"])
+    threading.Thread(target=lambda: seen.extend(stream), daemon=True).start()
+
+    def mark(name: str) -> None:
+        """Publishes a marker until the subscriber has it: then it has all that came before."""
+        deadline = time.monotonic() + 30
+        while not any(e.topic == f"/test/{name}" for e in seen):
+            assert time.monotonic() < deadline, "the subscriber sees no events"
+            daemon.events.publish(ns, f"/test/{name}", container_pb2.ContainerDelete(id=name))
+            time.sleep(0.05)
     try:
+        mark("subscribed")
         pull(daemon.transfer, ns, registry_client(registry.host), parse(ref))
-        topics = list(iter(lambda: subscriber.next(timeout=0), None))
+        mark("pulled")
     finally:
-        subscriber.close()
+        stream.close()
+        client.close()
+        server.stop(grace=0).wait()
         daemon.close()
-    assert [(e.topic, e.event.type_url) for e in topics if e.topic.startswith("/images/")] == [
-        ("/images/create", "containerd.services.images.v1.ImageCreate")]
-    assert [e.topic for e in topics if e.topic.startswith("/snapshot/")] == \
-        ["/snapshot/prepare", "/snapshot/commit"] * len(image.diff_ids)
+    topics = [e.topic for e in seen if not e.topic.startswith("/test/")]
+    assert [t for t in topics if t.startswith("/images/")] == ["/images/create"]
+    assert [t for t in topics if t.startswith("/snapshot/")] == ["/snapshot/prepare", "/snapshot/commit"] * len(
+        image.diff_ids)
 
 
 def test_pull_chooses_the_platform_of_an_index(backend, registry, tmp_path, ns):

@@ -272,14 +272,15 @@ def events(session, filters):
 
     from ...api.containerd.events import container_pb2, image_pb2, snapshot_pb2, task_pb2  # noqa: F401 - decoders
 
-    for env in session.client.events.subscribe(list(filters)):
-        try:
-            cls = symbol_database.Default().GetSymbol(env.event.type_url.rsplit("/", 1)[-1])
-            body = json_format.MessageToJson(cls.FromString(env.event.value), indent=None)
-        except KeyError:
-            body = env.event.type_url
-        stamp = (_EPOCH + datetime.timedelta(microseconds=env.timestamp // 1000)).strftime("%Y-%m-%d %H:%M:%S.%f")
-        click.echo(f"{stamp} {env.namespace} {env.topic} {body}")
+    with session.client.events.subscribe(list(filters)) as subscription:
+        for env in subscription:
+            try:
+                cls = symbol_database.Default().GetSymbol(env.event.type_url.rsplit("/", 1)[-1])
+                body = json_format.MessageToJson(cls.FromString(env.event.value), indent=None)
+            except KeyError:
+                body = env.event.type_url
+            stamp = _EPOCH + datetime.timedelta(microseconds=env.timestamp // 1000)
+            click.echo(f"{stamp:%Y-%m-%d %H:%M:%S.%f} {env.namespace} {env.topic} {body}")
 
 
 COMMANDS = [run, exec_, ps, tasks, containers, kill, rm, events]

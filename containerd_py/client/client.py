@@ -38,7 +38,7 @@ class InNamespace:
 
 
 class RemoteBackend(Backend):
-    """The transfer code's Backend over the proxies; leased() makes their calls carry a lease."""
+    """The transfer code's Backend over the proxies; leased() makes the block's calls carry a lease."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -53,13 +53,12 @@ class RemoteBackend(Backend):
     @contextmanager
     def leased(self, ns: str) -> Iterator[str]:
         lease_id = self._leases.create(ns, "", expiry_label()).id  # the daemon makes up its id
-        self.conn.lease = lease_id
         failed = True
         try:
-            yield lease_id
+            with self.conn.leased(lease_id):
+                yield lease_id
             failed = False
         finally:
-            self.conn.lease = None
             self._leases.delete(ns, lease_id, sync=failed)  # a failure's leftovers are gone before it is reported
 
 

@@ -1,6 +1,8 @@
 """One gRPC channel to a daemon (containerd-py or containerd), the metadata each
 call carries, and the daemon's statuses turned back into domain errors."""
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import wraps
 
 import grpc
@@ -11,6 +13,10 @@ from ..api.containerd.services import version_pb2_grpc
 from ..convert import LEASE_KEY, NAMESPACE_KEY
 
 MESSAGE_LIMIT = 16 << 20
+
+# The lease of the block a call is made in, as a Go client's context carries it:
+# per thread of work (the transfer code copies it into its pools), not per client.
+_leased: ContextVar[tuple["Connection", str] | None] = ContextVar("containerd_py.client.lease", default=None)
 
 _CODES = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound, grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
@@ -48,16 +54,23 @@ def mapped(fn: Callable) -> Callable:
 
 
 class Connection:
-    """A channel to the daemon; `lease`, while set, goes with every namespaced call."""
-
     def __init__(self, address: str):
         self.address = address
         self.channel = grpc.insecure_channel(f"unix:{address}", options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)])
-        self.lease: str | None = None
+
+    @contextmanager
+    def leased(self, lease_id: str) -> Iterator[None]:
+        """The block's namespaced calls on this connection carry the lease."""
+        token = _leased.set((self, lease_id))
+        try:
+            yield
+        finally:
+            _leased.reset(token)
 
     def md(self, ns: str) -> list[tuple[str, str]]:
-        return [(NAMESPACE_KEY, ns)] + ([(LEASE_KEY, self.lease)] if self.lease else [])
+        held = _leased.get()
+        return [(NAMESPACE_KEY, ns)] + ([(LEASE_KEY, held[1])] if held and held[0] is self else [])
 
     def ping(self, timeout: float) -> None:
         """Fails unless the daemon answers within timeout seconds."""

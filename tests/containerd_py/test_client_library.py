@@ -3,11 +3,13 @@ command line and the engine alike, against containerd-py and real containerd."""
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from containerd_py import errors
 from containerd_py.client import Client, ContainerOptions
+from containerd_py.client.connection import Connection
 from containerd_py.snapshots.snapshotter import Kind
 from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM
@@ -93,3 +95,21 @@ def test_ctl_version_has_ctrs_shape():
     for flag in ("--version", "-v"):
         shown = subprocess.run([sys.executable, "-m", "containerd_py.client", flag], capture_output=True, text=True)
         assert (shown.returncode, shown.stdout) == (0, f"containerd-py-ctl {__version__}\n")
+
+
+def test_a_lease_goes_only_with_the_calls_of_its_block():
+    """A client shared by threads (the engine's): one thread's pull lease is not another's."""
+    conn, other = Connection("/nonexistent.sock"), Connection("/nonexistent.sock")
+    seen = {}
+    try:
+        with conn.leased("l1"):
+            outside = threading.Thread(target=lambda: seen.update(thread=conn.md("ns")))
+            outside.start()
+            outside.join()
+            seen.update(block=conn.md("ns"), other=other.md("ns"))
+        seen.update(after=conn.md("ns"))
+    finally:
+        conn.close()
+        other.close()
+    plain = [("containerd-namespace", "ns")]
+    assert seen == {"block": plain + [("containerd-lease", "l1")], "thread": plain, "other": plain, "after": plain}

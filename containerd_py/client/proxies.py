@@ -17,10 +17,10 @@ from ..api.containerd.services import (containers_pb2, containers_pb2_grpc, diff
                                        namespaces_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc, version_pb2_grpc)
 from ..containers import Container, ContainerStore
 from ..convert import (container_from_proto, container_to_proto, descriptor_from_proto, descriptor_to_proto,
-                       envelope_from_proto, image_from_proto, lease_from_proto, mount_from_proto, mount_to_proto,
-                       namespace_from_proto, namespace_to_proto, snapshot_info_from_proto)
+                       envelope_from_proto, image_from_proto, image_to_proto, lease_from_proto, mount_from_proto,
+                       mount_to_proto, namespace_from_proto, namespace_to_proto, snapshot_info_from_proto)
 from ..diff.applier import Applier
-from ..metadata.store import Image, ImageStore, LeaseStore, Namespace, Resource
+from ..metadata.store import ImageStore, LeaseStore, Namespace, Resource
 from ..plugins import Platform, Plugin
 from ..snapshots.snapshotter import Snapshotter, Usage
 from ..types import Envelope
@@ -36,10 +36,6 @@ class ImagesProxy(ImageStore):
         self._conn = conn
         self._stub = images_pb2_grpc.ImagesStub(conn.channel)
 
-    @staticmethod
-    def _proto(i: Image) -> images_pb2.Image:
-        return images_pb2.Image(name=i.name, labels=i.labels, target=descriptor_to_proto(i.target))
-
     @mapped
     def get(self, ns, name):
         return image_from_proto(self._stub.Get(images_pb2.GetImageRequest(name=name), metadata=self._conn.md(ns)).image)
@@ -51,13 +47,13 @@ class ImagesProxy(ImageStore):
 
     @mapped
     def create(self, ns, image):
-        response = self._stub.Create(images_pb2.CreateImageRequest(image=self._proto(image)),
+        response = self._stub.Create(images_pb2.CreateImageRequest(image=image_to_proto(image)),
                                      metadata=self._conn.md(ns))
         return image_from_proto(response.image)
 
     @mapped
     def update(self, ns, image, paths):
-        request = images_pb2.UpdateImageRequest(image=self._proto(image), update_mask=_mask(paths))
+        request = images_pb2.UpdateImageRequest(image=image_to_proto(image), update_mask=_mask(paths))
         return image_from_proto(self._stub.Update(request, metadata=self._conn.md(ns)).image)
 
     @mapped

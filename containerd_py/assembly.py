@@ -8,17 +8,17 @@ import uuid
 from . import __version__, errors, rpc
 from .config import Config
 from .containers import Containers
+from .convert import LEASE_KEY
 from .content.local import LocalContentStore
 from .diff.walking import WalkingDiffer
 from .events.exchange import Exchange
 from .gc.collector import Collector
 from .gc.scheduler import Scheduler
 from .metadata import leasing
-from .metadata.containers import SQLiteContainerStore
+from .metadata.sqlite_containers import SQLiteContainerStore
 from .metadata.db import Database
 from .metadata.sqlite import SQLiteImageStore, SQLiteLeaseStore, SQLiteNamespaceStore
 from .plugins import Plugin, host_platform
-from .services.common import LEASE_KEY
 from .services.containers import ContainersServicer
 from .services.content import ContentServicer
 from .services.diff import DiffServicer
@@ -122,8 +122,9 @@ class Assembly:
         platform = host_platform()
         os.makedirs(os.path.join(root, "io.containerd.metadata.v1.sqlite"), exist_ok=True)
         self.db = Database(os.path.join(root, "io.containerd.metadata.v1.sqlite", "meta.db"))
+        self.events = Exchange()
         self.namespaces = SQLiteNamespaceStore(self.db)
-        self.images = SQLiteImageStore(self.db, self.namespaces)
+        self.images = SQLiteImageStore(self.db, self.namespaces, self.events)
         self.leases = SQLiteLeaseStore(self.db, self.namespaces)
         content_root = os.path.join(root, "io.containerd.content.v1.content")
         self.content = LocalContentStore(content_root, self.db, self.namespaces, self.leases)
@@ -139,7 +140,7 @@ class Assembly:
             try:
                 if cls is OverlaySnapshotter:
                     overlay.supported(sn_root)
-                self.snapshotters[cls.name] = LeasedSnapshotter(cls(sn_root), self.db, self.leases)
+                self.snapshotters[cls.name] = LeasedSnapshotter(cls(sn_root), self.db, self.leases, self.events)
             except OSError as e:
                 plugin.init_error = f"{cls.name} is not supported on {sn_root}: {e}"
                 log.warning("skip loading plugin io.containerd.snapshotter.v1.%s: %s", cls.name, plugin.init_error)
@@ -148,12 +149,11 @@ class Assembly:
 
         self.differ = WalkingDiffer(self.content, os.path.join(config.state, "tmpmounts"))
         # Pull, push, import and export inside the daemon, over the same stores the services use.
-        container_store = SQLiteContainerStore(self.db, self.namespaces)
+        container_store = SQLiteContainerStore(self.db, self.namespaces, self.events)
         self.collector = Collector(self.db, self.namespaces, self.content, self.images, self.leases, self.snapshotters,
                                    container_store)
         self.gc = Scheduler(self.collector.collect, config.gc_schedule_delay, config.gc_startup_delay)
-        self.events = Exchange()
-        self.containers = Containers(container_store, self.events, self.gc)
+        self.containers = Containers(container_store, self.gc.deleted)
         self.tasks = TaskManager(config.state, self.containers, self.events, default_runtime_binary())
         self.tasks.restore()
         self.transfer = LocalBackend(self.content, self.images, self.snapshotters, self.differ, self.leases,
@@ -179,7 +179,7 @@ class Assembly:
                          NamespacesServicer(self.namespaces, self.events),
                          LeasesServicer(self.leases, self.collector, self.gc),
                          ContentServicer(self.content, self.gc, self.events),
-                         ImagesServicer(self.images, self.gc, self.events),
+                         ImagesServicer(self.images, self.gc),
                          SnapshotsServicer(self.snapshotters, self.namespaces, self.gc, self.events),
                          DiffServicer(self.differ), ContainersServicer(self.containers), EventsServicer(self.events),
                          TasksServicer(self.tasks)):

@@ -1,19 +1,59 @@
-"""The containers service layer: the store, plus the events and collections each change causes."""
+"""Containers as the daemon's parts share them: what one is (its record), the
+interface of their store (metadata/sqlite_containers.py implements it), and
+the service over the store that the containers servicer and the task manager
+use, as containerd's `containers` package and its containers service."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from . import errors
 from .errors import q
-from .api.containerd.events import container_pb2 as events
-from .events.exchange import Exchange
-from .gc.scheduler import Scheduler
-from .metadata.store import Container, ContainerStore
+from .types import AnyValue
+
+
+@dataclass
+class Container:
+    """A container's metadata; a task (if any) runs it."""
+
+    id: str
+    runtime: str = ""
+    runtime_options: AnyValue | None = None
+    spec: AnyValue | None = None
+    image: str = ""
+    snapshotter: str = ""
+    snapshot_key: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, AnyValue] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
+
+
+class ContainerStore(ABC):
+    @abstractmethod
+    def get(self, ns: str, container_id: str) -> Container: ...
+
+    @abstractmethod
+    def list(self, ns: str, filters: list[str]) -> list[Container]: ...
+
+    @abstractmethod
+    def create(self, ns: str, container: Container) -> Container: ...
+
+    @abstractmethod
+    def update(self, ns: str, container: Container, paths: list[str]) -> Container:
+        """Without paths, replaces labels, spec, extensions, image and snapshot key;
+        runtime and snapshotter are fixed."""
+
+    @abstractmethod
+    def delete(self, ns: str, container_id: str) -> None: ...
 
 
 class Containers:
-    def __init__(self, store: ContainerStore, exchange: Exchange, gc: Scheduler):
-        self.store, self._exchange, self._gc = store, exchange, gc
+    """The store, vetoed by the containers' users, and the collection a delete calls for."""
+
+    def __init__(self, store: ContainerStore, deleted: Callable[[], None]):
+        self.store, self._deleted = store, deleted
         self._busy: list[Callable[[str, str], bool]] = []
 
     def register_user(self, in_use: Callable[[str, str], bool]) -> None:
@@ -27,25 +67,13 @@ class Containers:
         return self.store.list(ns, filters)
 
     def create(self, ns: str, container: Container) -> Container:
-        created = self.store.create(ns, container)
-        options = created.runtime_options
-        runtime = events.ContainerCreate.Runtime(name=created.runtime)
-        if options is not None:
-            runtime.options.type_url, runtime.options.value = options.type_url, options.value
-        self._exchange.publish(ns, "/containers/create",
-                               events.ContainerCreate(id=created.id, image=created.image, runtime=runtime))
-        return created
+        return self.store.create(ns, container)
 
     def update(self, ns: str, container: Container, paths: list[str]) -> Container:
-        updated = self.store.update(ns, container, paths)
-        self._exchange.publish(ns, "/containers/update", events.ContainerUpdate(
-            id=updated.id, image=updated.image, labels=updated.labels, snapshot_key=updated.snapshot_key))
-        return updated
+        return self.store.update(ns, container, paths)
 
     def delete(self, ns: str, container_id: str) -> None:
         if any(in_use(ns, container_id) for in_use in self._busy):
             raise errors.FailedPrecondition(f"container {q(container_id)} has a task")
         self.store.delete(ns, container_id)
-        self._exchange.publish(ns, "/containers/delete", events.ContainerDelete(id=container_id))
-        self._gc.deleted()
-
+        self._deleted()

@@ -1,5 +1,6 @@
 """Label validation and field-mask updates shared by every labelled object."""
 from . import errors
+from .errors import q
 
 MAX_SIZE = 4096
 
@@ -18,8 +19,8 @@ def clean(labels: dict[str, str]) -> dict[str, str]:
 def merge(current: dict[str, str], new: dict[str, str], paths: list[str]) -> tuple[dict[str, str], list[str]]:
     """Applies the `labels` and `labels.<key>` paths of an update mask.
 
-    Returns the resulting labels and the paths that are not about labels,
-    for the caller to apply or refuse by its own rules.
+    Returns the resulting labels (not yet cleaned) and the paths that are not
+    about labels, for the caller to apply or refuse by its own rules.
     """
     result = dict(current)
     rest = []
@@ -31,4 +32,15 @@ def merge(current: dict[str, str], new: dict[str, str], paths: list[str]) -> tup
             result[key] = new.get(key, "")
         else:
             rest.append(path)
-    return clean(result), rest
+    return result, rest
+
+
+def update(current: dict[str, str], new: dict[str, str], paths: list[str], subject: str) -> dict[str, str]:
+    """The labels of an object whose labels are all an update can change (content,
+    snapshots, namespaces): every one replaced without a mask, else the mask's."""
+    if not paths:
+        return clean(new)
+    merged, rest = merge(current, new, paths)
+    if rest:
+        raise errors.InvalidArgument(f"cannot update {q(rest[0])} field on {subject}")
+    return clean(merged)

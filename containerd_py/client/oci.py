@@ -39,7 +39,7 @@ _DEFAULT = {
 }
 
 
-def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
     """extra's KEY=VALUE entries replace base's of the same key, the rest are appended."""
     out = list(base)
     for item in extra:
@@ -75,8 +75,8 @@ def spec_for(image_config: dict, args: list[str], env: list[str], mounts: list[d
     spec = copy.deepcopy(_DEFAULT)
     config = image_config.get("config") or {}
     process = spec["process"]
-    process["env"] = _merge_env(process["env"], config.get("Env") or [])
-    process["env"] = _merge_env(process["env"], env)
+    process["env"] = merge_env(process["env"], config.get("Env") or [])
+    process["env"] = merge_env(process["env"], env)
     command = (config.get("Entrypoint") or []) + (args or config.get("Cmd") or [])
     if not command:
         raise ValueError("no command given and the image has neither Entrypoint nor Cmd")
@@ -85,6 +85,6 @@ def spec_for(image_config: dict, args: list[str], env: list[str], mounts: list[d
     process["user"] = _user(user or config.get("User", ""))
     process["terminal"] = terminal
     if terminal:
-        process["env"] = _merge_env(process["env"], ["TERM=xterm"])
+        process["env"] = merge_env(process["env"], ["TERM=xterm"])
     spec["mounts"] += mounts
     return spec

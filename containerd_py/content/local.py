@@ -85,12 +85,7 @@ class LocalContentStore(ContentStore):
     def update(self, ns, info, paths):
         with self._db.transaction() as conn:
             current = self.info(ns, info.digest)
-            if paths:
-                new_labels, rest = labelutil.merge(current.labels, info.labels, paths)
-                if rest:
-                    raise errors.InvalidArgument(f"cannot update {q(rest[0])} field on content info {q(info.digest)}")
-            else:
-                new_labels = labelutil.clean(info.labels)
+            new_labels = labelutil.update(current.labels, info.labels, paths, f"content info {q(info.digest)}")
             now = time.time_ns()
             conn.execute("UPDATE content SET labels=?, updated_at=? WHERE namespace=? AND digest=?",
                          (json.dumps(new_labels), now, ns, info.digest))

@@ -7,7 +7,6 @@ import collections
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from google.protobuf import json_format, symbol_database
 from google.protobuf.message import Message
@@ -15,17 +14,9 @@ from google.protobuf.message import Message
 from .. import errors, identifiers
 from ..errors import q
 from ..filters import Filter
-from ..types import AnyValue
+from ..types import AnyValue, Envelope
 
 QUEUE_LIMIT = 1024
-
-
-@dataclass
-class Envelope:
-    timestamp: int  # nanoseconds since the epoch
-    namespace: str
-    topic: str
-    event: AnyValue
 
 
 def validate_topic(topic: str) -> None:

@@ -16,9 +16,10 @@ import logging
 from dataclasses import dataclass, field
 
 from .. import errors
+from ..containers import ContainerStore
 from ..content.local import LocalContentStore
 from ..metadata.db import Database
-from ..metadata.store import ContainerStore, ImageStore, LeaseStore, NamespaceStore
+from ..metadata.store import ImageStore, LeaseStore, NamespaceStore
 from ..snapshots.snapshotter import Snapshotter
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from .. import digest as digests
 from .. import errors, identifiers, labels as labelutil
+from ..api.containerd.events import image_pb2 as events
 from ..errors import q
+from ..events.exchange import Exchange
 from ..filters import Filter, adaptor
 from ..types import Descriptor
 from .db import Database
@@ -67,12 +69,7 @@ class SQLiteNamespaceStore(NamespaceStore):
     def update(self, namespace, paths):
         with self._db.transaction() as conn:
             current = self.get(namespace.name)
-            if paths:
-                new_labels, rest = labelutil.merge(current.labels, namespace.labels, paths)
-                if rest:
-                    raise errors.InvalidArgument(f"cannot update {q(rest[0])} field on namespace {q(namespace.name)}")
-            else:
-                new_labels = labelutil.clean(namespace.labels)
+            new_labels = labelutil.update(current.labels, namespace.labels, paths, f"namespace {q(namespace.name)}")
             conn.execute("UPDATE namespaces SET labels=? WHERE name=?", (json.dumps(new_labels), namespace.name))
         return Namespace(namespace.name, new_labels)
 
@@ -86,9 +83,13 @@ class SQLiteNamespaceStore(NamespaceStore):
 
 
 class SQLiteImageStore(ImageStore):
-    def __init__(self, db: Database, namespaces: NamespaceStore):
+    """Publishes /images/create, update and delete: every change, in-process (a pull
+    by the daemon itself) or through the images service, passes here."""
+
+    def __init__(self, db: Database, namespaces: NamespaceStore, exchange: Exchange):
         self._db = db
         self._namespaces = namespaces
+        self._exchange = exchange
         db.create_schema(SCHEMA)
         namespaces.register_resource("images", self._in_use)
 
@@ -146,6 +147,7 @@ class SQLiteImageStore(ImageStore):
             conn.execute("INSERT INTO images VALUES (?,?,?,?,?,?,?,?,?)",
                          (ns, image.name, json.dumps(image.labels), t.media_type, t.digest, t.size,
                           json.dumps(t.annotations), now, now))
+        self._exchange.publish(ns, "/images/create", events.ImageCreate(name=image.name, labels=image.labels))
         return Image(image.name, t, image.labels, now, now)
 
     def update(self, ns, image, paths):
@@ -182,12 +184,14 @@ class SQLiteImageStore(ImageStore):
                          " WHERE namespace=? AND name=?",
                          (json.dumps(updated.labels), t.media_type, t.digest, t.size, json.dumps(t.annotations),
                           updated.updated_at, ns, image.name))
+        self._exchange.publish(ns, "/images/update", events.ImageUpdate(name=updated.name, labels=updated.labels))
         return updated
 
     def delete(self, ns, name):
         with self._db.transaction() as conn:
             if conn.execute("DELETE FROM images WHERE namespace=? AND name=?", (ns, name)).rowcount == 0:
                 raise errors.NotFound(f"image {q(name)}")
+        self._exchange.publish(ns, "/images/delete", events.ImageDelete(name=name))
 
 
 class SQLiteLeaseStore(LeaseStore):

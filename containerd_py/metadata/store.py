@@ -1,11 +1,12 @@
-"""Interfaces of the metadata stores; every call names its namespace."""
+"""Interfaces of the namespace, image and lease stores, and what they hold; every call names its namespace
+(containers have theirs in containerd_py/containers.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..types import AnyValue, Descriptor
+from ..types import Descriptor
 
 
 @dataclass
@@ -28,23 +29,6 @@ class Lease:
     id: str
     labels: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
-
-
-@dataclass
-class Container:
-    """A container's metadata; a task (if any) runs it."""
-
-    id: str
-    runtime: str = ""
-    runtime_options: AnyValue | None = None
-    spec: AnyValue | None = None
-    image: str = ""
-    snapshotter: str = ""
-    snapshot_key: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    extensions: dict[str, AnyValue] = field(default_factory=dict)
-    created_at: int = 0
-    updated_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,21 +100,3 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def list_resources(self, ns: str, lease_id: str) -> list[Resource]: ...
-
-
-class ContainerStore(ABC):
-    @abstractmethod
-    def get(self, ns: str, container_id: str) -> Container: ...
-
-    @abstractmethod
-    def list(self, ns: str, filters: list[str]) -> list[Container]: ...
-
-    @abstractmethod
-    def create(self, ns: str, container: Container) -> Container: ...
-
-    @abstractmethod
-    def update(self, ns: str, container: Container, paths: list[str]) -> Container:
-        """Without paths, replaces labels, spec, extensions, image and snapshot key; runtime and snapshotter are fixed."""
-
-    @abstractmethod
-    def delete(self, ns: str, container_id: str) -> None: ...

@@ -4,22 +4,13 @@ from google.protobuf import empty_pb2
 from .. import errors
 from ..api.containerd.events import content_pb2 as events
 from ..api.containerd.services import content_pb2 as pb
-from ..content.store import ContentStore, Info, Status
+from ..content.store import ContentStore, Info
+from ..convert import content_info_to_proto, status_to_proto, timestamp
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
-from .common import batched, namespace, timestamp
+from .common import batched, namespace
 
 _READ_CHUNK = 1 << 20
-
-
-def _info_to_proto(i: Info) -> pb.Info:
-    return pb.Info(digest=i.digest, size=i.size, created_at=timestamp(i.created_at),
-                   updated_at=timestamp(i.updated_at), labels=i.labels)
-
-
-def _status_to_proto(s: Status) -> pb.Status:
-    return pb.Status(ref=s.ref, offset=s.offset, total=s.total, expected=s.expected,
-                     started_at=timestamp(s.started_at), updated_at=timestamp(s.updated_at))
 
 
 class ContentServicer:
@@ -29,17 +20,17 @@ class ContentServicer:
         self._store, self._gc, self._exchange = store, gc, exchange
 
     def Info(self, request, context):
-        return pb.InfoResponse(info=_info_to_proto(self._store.info(namespace(context), request.digest)))
+        return pb.InfoResponse(info=content_info_to_proto(self._store.info(namespace(context), request.digest)))
 
     def Update(self, request, context):
         info = Info(request.info.digest, 0, labels=dict(request.info.labels))
         updated = self._store.update(namespace(context), info, list(request.update_mask.paths))
-        return pb.UpdateResponse(info=_info_to_proto(updated))
+        return pb.UpdateResponse(info=content_info_to_proto(updated))
 
     def List(self, request, context):
         infos = self._store.list(namespace(context), list(request.filters))
         for batch in batched(infos):
-            yield pb.ListContentResponse(info=[_info_to_proto(i) for i in batch])
+            yield pb.ListContentResponse(info=[content_info_to_proto(i) for i in batch])
 
     def Delete(self, request, context):
         ns = namespace(context)
@@ -66,11 +57,11 @@ class ContentServicer:
                 size -= len(data)
 
     def Status(self, request, context):
-        return pb.StatusResponse(status=_status_to_proto(self._store.status(namespace(context), request.ref)))
+        return pb.StatusResponse(status=status_to_proto(self._store.status(namespace(context), request.ref)))
 
     def ListStatuses(self, request, context):
         statuses = self._store.list_statuses(namespace(context), list(request.filters))
-        return pb.ListStatusesResponse(statuses=[_status_to_proto(s) for s in statuses])
+        return pb.ListStatusesResponse(statuses=[status_to_proto(s) for s in statuses])
 
     def Abort(self, request, context):
         self._store.abort(namespace(context), request.ref)

@@ -1,8 +1,9 @@
 """Diff service: Apply only; computing diffs (Diff) is not implemented yet."""
 from .. import errors
 from ..api.containerd.services import diff_pb2 as pb
+from ..convert import descriptor_from_proto, descriptor_to_proto, mount_from_proto
 from ..diff.walking import WalkingDiffer
-from .common import descriptor_from_proto, descriptor_to_proto, mount_from_proto, namespace
+from .common import namespace
 
 
 class DiffServicer:

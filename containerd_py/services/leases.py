@@ -1,15 +1,22 @@
 """Leases service. What a lease holds survives garbage collection until the lease ends."""
+import base64
+import os
+import time
+
 from google.protobuf import empty_pb2
 
 from ..api.containerd.services import leases_pb2 as pb
+from ..convert import lease_to_proto
 from ..gc.collector import Collector
 from ..gc.scheduler import Scheduler
-from ..metadata.store import Lease, LeaseStore, Resource
-from .common import namespace, timestamp
+from ..metadata.store import LeaseStore, Resource
+from .common import namespace
 
 
-def _to_proto(lease: Lease) -> pb.Lease:
-    return pb.Lease(id=lease.id, labels=lease.labels, created_at=timestamp(lease.created_at))
+def random_id() -> str:
+    """containerd's leases.WithRandomID: the clock's nanoseconds within its second, then
+    three random bytes in URL-safe base64."""
+    return f"{time.time_ns() % 1_000_000_000}-{base64.urlsafe_b64encode(os.urandom(3)).decode()}"
 
 
 class LeasesServicer:
@@ -19,8 +26,8 @@ class LeasesServicer:
         self._store, self._collector, self._gc = store, collector, gc
 
     def Create(self, request, context):
-        lease = self._store.create(namespace(context), request.id, dict(request.labels))
-        return pb.CreateResponse(lease=_to_proto(lease))
+        lease = self._store.create(namespace(context), request.id or random_id(), dict(request.labels))
+        return pb.CreateResponse(lease=lease_to_proto(lease))
 
     def Delete(self, request, context):
         self._collector.end_lease(namespace(context), request.id)
@@ -29,7 +36,7 @@ class LeasesServicer:
 
     def List(self, request, context):
         leases = self._store.list(namespace(context), list(request.filters))
-        return pb.ListResponse(leases=[_to_proto(lease) for lease in leases])
+        return pb.ListResponse(leases=[lease_to_proto(lease) for lease in leases])
 
     def AddResource(self, request, context):
         resource = Resource(request.resource.id, request.resource.type)

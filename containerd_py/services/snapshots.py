@@ -4,16 +4,12 @@ from google.protobuf import empty_pb2
 from .. import errors
 from ..api.containerd.events import snapshot_pb2 as events
 from ..api.containerd.services import snapshots_pb2 as pb
+from ..convert import mount_to_proto, snapshot_info_to_proto
 from ..events.exchange import Exchange
 from ..gc.scheduler import Scheduler
 from ..metadata.store import NamespaceStore
 from ..snapshots.snapshotter import Info, Kind, Snapshotter
-from .common import batched, mount_to_proto, namespace, timestamp
-
-
-def _info_to_proto(i: Info) -> pb.Info:
-    return pb.Info(name=i.name, parent=i.parent, kind=int(i.kind), labels=i.labels,
-                   created_at=timestamp(i.created_at), updated_at=timestamp(i.updated_at))
+from .common import batched, namespace
 
 
 class SnapshotsServicer:
@@ -38,7 +34,6 @@ class SnapshotsServicer:
         sn, ns = self._get(request.snapshotter), namespace(context)
         self._namespaces.ensure(ns)
         mounts = sn.prepare(ns, request.key, request.parent, dict(request.labels))
-        self._exchange.publish(ns, "/snapshot/prepare", events.SnapshotPrepare(key=request.key, parent=request.parent))
         return pb.PrepareSnapshotResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def View(self, request, context):
@@ -52,9 +47,7 @@ class SnapshotsServicer:
         return pb.MountsResponse(mounts=[mount_to_proto(m) for m in mounts])
 
     def Commit(self, request, context):
-        ns = namespace(context)
-        self._get(request.snapshotter).commit(ns, request.name, request.key, dict(request.labels))
-        self._exchange.publish(ns, "/snapshot/commit", events.SnapshotCommit(key=request.key, name=request.name))
+        self._get(request.snapshotter).commit(namespace(context), request.name, request.key, dict(request.labels))
         return empty_pb2.Empty()
 
     def Remove(self, request, context):
@@ -66,17 +59,17 @@ class SnapshotsServicer:
 
     def Stat(self, request, context):
         info = self._get(request.snapshotter).stat(namespace(context), request.key)
-        return pb.StatSnapshotResponse(info=_info_to_proto(info))
+        return pb.StatSnapshotResponse(info=snapshot_info_to_proto(info))
 
     def Update(self, request, context):
         info = Info(request.info.name, labels=dict(request.info.labels), kind=Kind(request.info.kind))
         updated = self._get(request.snapshotter).update(namespace(context), info, list(request.update_mask.paths))
-        return pb.UpdateSnapshotResponse(info=_info_to_proto(updated))
+        return pb.UpdateSnapshotResponse(info=snapshot_info_to_proto(updated))
 
     def List(self, request, context):
         infos = self._get(request.snapshotter).walk(namespace(context), list(request.filters))
         for batch in batched(infos):
-            yield pb.ListSnapshotsResponse(info=[_info_to_proto(i) for i in batch])
+            yield pb.ListSnapshotsResponse(info=[snapshot_info_to_proto(i) for i in batch])
 
     def Usage(self, request, context):
         usage = self._get(request.snapshotter).usage(namespace(context), request.key)

@@ -93,12 +93,7 @@ class MetaStore:
 
     def update(self, conn, ns: str, info: Info, paths: list[str]) -> Info:
         current = self.get(conn, ns, info.name).info
-        if paths:
-            new_labels, rest = labelutil.merge(current.labels, info.labels, paths)
-            if rest:
-                raise errors.InvalidArgument(f"cannot update {q(rest[0])} field on snapshot {q(info.name)}")
-        else:
-            new_labels = labelutil.clean(info.labels)
+        new_labels = labelutil.update(current.labels, info.labels, paths, f"snapshot {q(info.name)}")
         now = time.time_ns()
         conn.execute("UPDATE snapshots SET labels=?, updated_at=? WHERE namespace=? AND key=?",
                      (json.dumps(new_labels), now, ns, info.name))

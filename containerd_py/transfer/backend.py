@@ -27,7 +27,7 @@ class Backend(ABC):
 LEASE_EXPIRY = datetime.timedelta(hours=24)
 
 
-def expiry_label() -> dict[str, str]:
-    """The label that ends a transfer's lease even if its owner dies (24 hours, as ctr's)."""
-    expires = datetime.datetime.now(datetime.timezone.utc) + LEASE_EXPIRY
+def expiry_label(after: datetime.timedelta = LEASE_EXPIRY) -> dict[str, str]:
+    """The label that ends a lease even if its owner dies (a transfer's: 24 hours, as ctr's)."""
+    expires = datetime.datetime.now(datetime.timezone.utc) + after
     return {"containerd.io/gc.expire": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}

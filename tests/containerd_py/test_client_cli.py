@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from containerd_py.client.progress import Display
+from containerd_py.client.cli.progress import Display
 from containerd_py.transfer import progress as p
 from containerd_py.types import Descriptor
 from imagebuild import build_image, dir_, file_, oci_archive
@@ -48,7 +48,8 @@ def test_pull_ls_rm(daemon, registry, ns, tmp_path):
 
 def test_namespaces(daemon, ns):
     assert ctl(daemon, ns, "namespaces", "create", ns, "a=b").returncode == 0
-    assert f"{ns}  a=b" in ctl(daemon, ns, "namespaces", "ls").stdout.splitlines()
+    # Columns are as wide as the longest name of any test's namespace.
+    assert [ns, "a=b"] in [line.split() for line in ctl(daemon, ns, "namespaces", "ls").stdout.splitlines()]
     assert ctl(daemon, ns, "namespaces", "rm", ns).stdout.split() == [ns]
     assert ns not in ctl(daemon, ns, "namespaces", "ls", "-q").stdout.split()
 
@@ -83,3 +84,15 @@ def test_terminal_display_redraws_in_place():
     assert frames[1] == "aaaaaaaaaaaa: Downloading [===================>                    ] 500B/1.0kB\n\x1b[1A"
     assert out.getvalue().count("\x1b[2A") == 1  # the third update moved up over both rows
     assert frames[-2:] == ["aaaaaaaaaaaa: Download complete\n", "bbbbbbbbbbbb: Waiting\n"]
+
+
+def test_leases(daemon, ns):
+    made = ctl(daemon, ns, "leases", "create", "a=b")
+    assert made.returncode == 0, made.stderr
+    lease_id = made.stdout.strip()
+    named = ctl(daemon, ns, "leases", "create", "--id", "mine", "--expires", "0").stdout
+    assert named == "mine\n"
+    rows = {line.split()[0]: line.split()[2] for line in ctl(daemon, ns, "leases", "ls").stdout.splitlines()[1:]}
+    assert rows["mine"] == "-" and rows[lease_id].startswith("a=b,containerd.io/gc.expire=")
+    assert ctl(daemon, ns, "leases", "rm", lease_id, "mine").stdout.split() == [lease_id, "mine"]
+    assert ctl(daemon, ns, "leases", "ls", "-q").stdout == ""

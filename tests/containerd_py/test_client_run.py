@@ -1,6 +1,7 @@
 """containerd-py-ctl's container verbs as a person uses them: run (--rm, -d, -t,
 -e, --mount, --runtime), exec, ps, kill, rm, events — with the exit statuses and
 the cleanup a user expects."""
+import signal
 import subprocess
 import sys
 import threading
@@ -111,3 +112,21 @@ def test_run_pulls_an_image_it_does_not_have(daemon, ns, registry, busybox_tar):
     assert (r.returncode, r.stdout) == (0, "pulled-and-ran\n"), r.stderr
     assert f"Unable to find image '{ref}' locally" in r.stderr
     assert ref in c("images", "ls").stdout
+
+
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_a_foreground_run_forwards_signals_to_the_container(ctl, sig):
+    """As ctr run does: the container's handler runs, and the run exits with its status.
+    (runc: it starts the container with default dispositions whoever started it.)"""
+    script = f'trap "echo got; exit 3" {sig}; echo ready; while :; do sleep 0.1; done'
+    run = subprocess.Popen([*ctl.argv, "run", "--rm", "--runtime", RUNTIMES["runc"], IMAGE, f"sig{sig.lower()}",
+                            "sh", "-c", script],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline() == "ready\n"  # the trap is set
+        run.send_signal(getattr(signal, f"SIG{sig}"))
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    assert (run.returncode, out) == (3, "got\n"), err

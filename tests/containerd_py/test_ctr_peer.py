@@ -228,3 +228,11 @@ def test_errors_match_containerd(both):
             ("namespaces", "create", "bad/name"), ("content", "rm", "sha256:" + "0" * 64))]
         return [(r.returncode, re.sub(r'time="[^"]*" ', "", r.stderr).strip()) for r in results]
     assert run(both[0]) == run(both[1])
+
+
+def test_a_lease_without_an_id_gets_one_made_up(ctr):
+    """ctr sends no id; containerd's leases service makes one (leases.WithRandomID)."""
+    made = ctr("leases", "create").stdout.strip()
+    assert re.fullmatch(r"\d{1,9}-[A-Za-z0-9_-]{4}", made)
+    assert made in ctr("leases", "ls", "-q").stdout.split()
+    ctr("leases", "rm", made)

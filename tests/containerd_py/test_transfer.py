@@ -5,12 +5,17 @@ import io
 import json
 import os
 import tarfile
+import threading
+import time
 import uuid
 
 import pytest
 
 from containerd_py import errors, mediatypes as mt
-from containerd_py.client.remote import Connection, RemoteBackend
+from containerd_py.api.containerd.events import container_pb2
+from containerd_py.client import Client
+from containerd_py.client.client import RemoteBackend
+from containerd_py.client.connection import Connection
 from containerd_py.config import Config
 from containerd_py.reference import parse
 from containerd_py.remotes.hosts import host_config
@@ -77,6 +82,41 @@ def test_pull_fetches_labels_and_unpacks(backend, registry, pushed, ns):
     # Pulling again changes nothing.
     pull(backend, ns, registry_client(registry.host), parse(ref))
     assert state(backend, ns) == (names, blobs, snaps)
+
+
+def test_an_in_process_pull_publishes_what_one_through_the_services_does(registry, pushed, ns, tmp_path):
+    """The daemon's own pull goes through no servicer; an Events subscriber sees its
+    events all the same, for the stores publish them."""
+    ref, image = pushed
+    daemon = Daemon(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
+    server = daemon.server()
+    server.listen_unix(str(tmp_path / "c.sock"))
+    server.start()
+    client = Client(str(tmp_path / "c.sock"), ns)
+    seen = []
+    stream = client.events.subscribe([f"namespace=={ns}"])
+    threading.Thread(target=lambda: seen.extend(stream), daemon=True).start()
+
+    def mark(name: str) -> None:
+        """Publishes a marker until the subscriber has it: then it has all that came before."""
+        deadline = time.monotonic() + 30
+        while not any(e.topic == f"/test/{name}" for e in seen):
+            assert time.monotonic() < deadline, "the subscriber sees no events"
+            daemon.events.publish(ns, f"/test/{name}", container_pb2.ContainerDelete(id=name))
+            time.sleep(0.05)
+    try:
+        mark("subscribed")
+        pull(daemon.transfer, ns, registry_client(registry.host), parse(ref))
+        mark("pulled")
+    finally:
+        stream.close()
+        client.close()
+        server.stop(grace=0).wait()
+        daemon.close()
+    topics = [e.topic for e in seen if not e.topic.startswith("/test/")]
+    assert [t for t in topics if t.startswith("/images/")] == ["/images/create"]
+    assert [t for t in topics if t.startswith("/snapshot/")] == ["/snapshot/prepare", "/snapshot/commit"] * len(
+        image.diff_ids)
 
 
 def test_pull_chooses_the_platform_of_an_index(backend, registry, tmp_path, ns):

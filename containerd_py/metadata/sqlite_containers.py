@@ -6,11 +6,14 @@ import json
 import time
 
 from .. import errors, identifiers, labels as labelutil
+from ..api.containerd.events import container_pb2 as events
+from ..containers import Container, ContainerStore
 from ..errors import q
+from ..events.exchange import Exchange
 from ..filters import Filter, adaptor
 from ..types import AnyValue
 from .db import Database
-from .store import Container, ContainerStore, NamespaceStore
+from .store import NamespaceStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -22,7 +25,7 @@ _COLUMNS = ("id, labels, image, runtime, runtime_options, spec, snapshotter, sna
             "created_at, updated_at")
 # Fields an update without a mask replaces, and the mask names containerd accepts for them.
 _MUTABLE = {"labels": "labels", "spec": "spec", "extensions": "extensions", "image": "image",
-            "snapshotkey": "snapshot_key"}
+            "snapshotkey": "snapshot_key"}  # labels: by labelutil.merge
 
 
 def _any_to_json(value: AnyValue | None):
@@ -54,8 +57,10 @@ def _validate(c: Container) -> Container:
 
 
 class SQLiteContainerStore(ContainerStore):
-    def __init__(self, db: Database, namespaces: NamespaceStore):
-        self._db, self._namespaces = db, namespaces
+    """Publishes /containers/create, update and delete: every change passes here."""
+
+    def __init__(self, db: Database, namespaces: NamespaceStore, exchange: Exchange):
+        self._db, self._namespaces, self._exchange = db, namespaces, exchange
         db.create_schema(SCHEMA)
         namespaces.register_resource("containers", self._in_use)
 
@@ -100,6 +105,11 @@ class SQLiteContainerStore(ContainerStore):
             if conn.execute("SELECT 1 FROM containers WHERE namespace=? AND id=?", (ns, c.id)).fetchone():
                 raise errors.AlreadyExists(f"container {q(c.id)}")
             self._write(conn, ns, c)
+        runtime = events.ContainerCreate.Runtime(name=c.runtime)
+        if c.runtime_options is not None:
+            runtime.options.type_url, runtime.options.value = c.runtime_options.type_url, c.runtime_options.value
+        self._exchange.publish(ns, "/containers/create", events.ContainerCreate(id=c.id, image=c.image,
+                                                                                runtime=runtime))
         return c
 
     def update(self, ns, container, paths):
@@ -113,11 +123,9 @@ class SQLiteContainerStore(ContainerStore):
                 if container.snapshotter != updated.snapshotter:
                     raise errors.InvalidArgument("container.Snapshotter field is immutable")
                 paths = list(_MUTABLE)
+            updated.labels, paths = labelutil.merge(updated.labels, container.labels, paths)
             for path in paths:
-                if path.startswith("labels."):
-                    key = path[len("labels."):]
-                    updated.labels[key] = container.labels.get(key, "")
-                elif path.startswith("extensions."):
+                if path.startswith("extensions."):
                     key = path[len("extensions."):]
                     if key in container.extensions:
                         updated.extensions[key] = container.extensions[key]
@@ -131,9 +139,12 @@ class SQLiteContainerStore(ContainerStore):
             updated = _validate(updated)
             updated.updated_at = time.time_ns()
             self._write(conn, ns, updated)
+        self._exchange.publish(ns, "/containers/update", events.ContainerUpdate(
+            id=updated.id, image=updated.image, labels=updated.labels, snapshot_key=updated.snapshot_key))
         return updated
 
     def delete(self, ns, container_id):
         with self._db.transaction() as conn:
             if conn.execute("DELETE FROM containers WHERE namespace=? AND id=?", (ns, container_id)).rowcount == 0:
                 raise errors.NotFound(f"cannot delete container {q(container_id)} in namespace {q(ns)}")
+        self._exchange.publish(ns, "/containers/delete", events.ContainerDelete(id=container_id))

@@ -3,8 +3,8 @@ line per change of state otherwise (logs, pipes)."""
 import threading
 from typing import TextIO
 
-from ..transfer import progress as p
-from ..types import Descriptor
+from ...transfer import progress as p
+from ...types import Descriptor
 
 _WORDS = {p.WAITING: "Waiting", p.EXISTS: "Already exists", p.DOWNLOADING: "Downloading",
           p.DOWNLOADED: "Download complete", p.EXTRACTING: "Extracting", p.UNPACKED: "Pull complete",

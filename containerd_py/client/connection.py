@@ -1,0 +1,83 @@
+"""One gRPC channel to a daemon (containerd-py or containerd), the metadata each
+call carries, and the daemon's statuses turned back into domain errors."""
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
+
+import grpc
+from google.protobuf import empty_pb2
+
+from .. import errors
+from ..api.containerd.services import version_pb2_grpc
+from ..convert import LEASE_KEY, NAMESPACE_KEY
+
+MESSAGE_LIMIT = 16 << 20
+
+# The lease of the block a call is made in, as a Go client's context carries it:
+# per thread of work (the transfer code copies it into its pools), not per client.
+_leased: ContextVar[tuple["Connection", str] | None] = ContextVar("containerd_py.client.lease", default=None)
+
+_CODES = {
+    grpc.StatusCode.NOT_FOUND: errors.NotFound, grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument, grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
+    grpc.StatusCode.OUT_OF_RANGE: errors.OutOfRange, grpc.StatusCode.UNIMPLEMENTED: errors.Unimplemented,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+}
+
+
+class DaemonError(errors.Error):
+    """A status the daemon answered that has no domain error class."""
+
+    text = "daemon error"
+
+
+def domain_error(e: grpc.RpcError) -> errors.Error:
+    """The domain error a status stands for, its message as the daemon wrote it."""
+    cls = _CODES.get(e.code(), DaemonError)
+    details = e.details() or ""
+    suffix = f": {cls.text}"
+    return cls(details[:-len(suffix)] if details.endswith(suffix) else details)
+
+
+def mapped(fn: Callable) -> Callable:
+    """A proxy method whose gRPC failures surface as domain errors."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except grpc.RpcError as e:
+            raise domain_error(e) from None
+    return wrapper
+
+
+class Connection:
+    def __init__(self, address: str):
+        self.address = address
+        self.channel = grpc.insecure_channel(f"unix:{address}", options=[
+            ("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)])
+
+    @contextmanager
+    def leased(self, lease_id: str) -> Iterator[None]:
+        """The block's namespaced calls on this connection carry the lease."""
+        token = _leased.set((self, lease_id))
+        try:
+            yield
+        finally:
+            _leased.reset(token)
+
+    def md(self, ns: str) -> list[tuple[str, str]]:
+        held = _leased.get()
+        return [(NAMESPACE_KEY, ns)] + ([(LEASE_KEY, held[1])] if held and held[0] is self else [])
+
+    def ping(self, timeout: float) -> None:
+        """Fails unless the daemon answers within timeout seconds."""
+        try:
+            version_pb2_grpc.VersionStub(self.channel).Version(empty_pb2.Empty(), timeout=timeout)
+        except grpc.RpcError as e:
+            raise errors.Unavailable(f"connecting to {self.address}: {e.details()}") from None
+
+    def close(self) -> None:
+        self.channel.close()

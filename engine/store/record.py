@@ -189,6 +189,30 @@ class Container:
             "AppArmorProfile": self.app_armor_profile, "ExecIDs": exec_ids or None, "HostConfig": self.host_config,
             "GraphDriver": graph_driver or {"Data": None, "Name": self.driver},
             "Mounts": mounts if mounts is not None else [], "Config": self.config,
-            "NetworkSettings": self.network_settings,
+            "NetworkSettings": inspect_network_settings(self.network_settings),
         }
+
+
+_SANDBOX_KEYS = (("Bridge", ""), ("SandboxID", ""), ("HairpinMode", False), ("LinkLocalIPv6Address", ""),
+                 ("LinkLocalIPv6PrefixLen", 0), ("Ports", None), ("SandboxKey", ""), ("SecondaryIPAddresses", None),
+                 ("SecondaryIPv6Addresses", None))
+# inspect's top-level copies of the default ("bridge") network's endpoint, for
+# templates such as {{.NetworkSettings.IPAddress}}
+_DEFAULT_ENDPOINT_KEYS = (("EndpointID", ""), ("Gateway", ""), ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0),
+                          ("IPAddress", ""), ("IPPrefixLen", 0), ("IPv6Gateway", ""), ("MacAddress", ""))
+
+
+def endpoints(network_settings: dict) -> dict:
+    """The Networks map as the API shows it (without the on-disk bookkeeping)."""
+    return {name: {key: value for key, value in (endpoint or {}).items() if key != "IPAMOperational"}
+            for name, endpoint in (network_settings.get("Networks") or {}).items()}
+
+
+def inspect_network_settings(network_settings: dict) -> dict:
+    """config.v2.json's NetworkSettings in inspect's shape."""
+    shown = {key: network_settings.get(key, default) for key, default in _SANDBOX_KEYS}
+    bridge = (network_settings.get("Networks") or {}).get("bridge") or {}
+    shown.update((key, bridge.get(key, default)) for key, default in _DEFAULT_ENDPOINT_KEYS)
+    shown["Networks"] = endpoints(network_settings)
+    return shown
 

@@ -17,6 +17,7 @@ import bisect
 import json
 import logging
 import os
+import secrets
 import shutil
 import threading
 
@@ -36,7 +37,7 @@ REMOVING_PREFIX = ".removing-"
 def write_json_atomically(path: str, value) -> None:
     """``path`` holds the old content or all of the new, whatever happens."""
     directory, base = os.path.split(path)
-    temp = os.path.join(directory, f"{TEMP_PREFIX}{base}")
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{base}-{secrets.token_hex(4)}")  # one per writer
     try:
         with open(temp, "w") as f:
             json.dump(value, f, separators=(",", ":"))

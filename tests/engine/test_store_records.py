@@ -212,3 +212,24 @@ def test_remove_deletes_the_directory_and_everything_in_it(tmp_path):
     assert os.listdir(tmp_path / "containers") == [] and store.all() == []
     again = ContainerStore(store.root)
     assert again.load() == [] and again.all() == []
+
+
+def test_two_saves_of_one_record_at_once_both_finish_whole(tmp_path, monkeypatch):
+    store = new_store(tmp_path)
+    record = added(store, "web")
+    real_dump, nested = store_module.json.dump, []
+
+    def dump_with_a_second_writer_in_between(value, f, **kwargs):
+        if not nested and isinstance(value, dict) and "State" in value:
+            nested.append(True)
+            record.state.exit_code = 2
+            store.save(record)  # the other writer runs its whole save meanwhile
+            value = dict(value, State=dict(value["State"], ExitCode=1))
+        real_dump(value, f, **kwargs)
+
+    monkeypatch.setattr(store_module.json, "dump", dump_with_a_second_writer_in_between)
+    store.save(record)
+    monkeypatch.undo()
+    again = ContainerStore(store.root)
+    assert again.load() == [] and again.get("web").state.exit_code == 1
+    assert sorted(os.listdir(tmp_path / "containers" / record.id)) == ["config.v2.json", "hostconfig.json"]

@@ -9,7 +9,7 @@ zero time "0001-01-01T00:00:00Z" for "never", as dockerd writes and shows them.
 """
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -48,6 +48,26 @@ def new_id() -> str:
         candidate = secrets.token_hex(32)
         if not candidate[:12].isdigit():
             return candidate
+
+
+_JSON_KIND = {str: "string", bool: "boolean", int: "number", list: "array", dict: "object"}
+
+
+def _typed_fields(cls, data: dict, where: str = "") -> dict:
+    """The attributes named in ``cls._KEYS`` from ``data`` (absent or null:
+    the default), each of its field's JSON type, so a hand-edited or damaged
+    record is refused at load, not when a list trips over it."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    found = {}
+    for attr, key in cls._KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        kind = kinds[attr] if kinds[attr] in _JSON_KIND else dict  # "dict | None"
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise TypeError(f"{where}{key} is not a JSON {_JSON_KIND[kind]}")
+        found[attr] = value
+    return found
 
 
 @dataclass
@@ -91,7 +111,7 @@ class State:
 
     @classmethod
     def from_disk(cls, data: dict) -> "State":
-        return cls(**{attr: data[key] for attr, key in cls._KEYS if data.get(key) is not None})
+        return cls(**_typed_fields(cls, data, "State."))
 
     def inspect(self) -> dict:
         shown = {"Status": self.status}
@@ -166,14 +186,18 @@ class Container:
         KeyError/TypeError/ValueError when they are not a container's."""
         if not isinstance(body, dict) or not isinstance(host_config, dict):
             raise TypeError("not a JSON object")
-        plain = {attr: body[key] for attr, key in cls._KEYS if body.get(key) is not None}
+        plain = _typed_fields(cls, body)
         for required in ("id", "name", "created"):
-            if not isinstance(plain.get(required), str):
-                raise KeyError(required)
+            if required not in plain:
+                raise KeyError(dict(cls._KEYS)[required])
         parse_go_time(plain["created"])
         plain.setdefault("image", "")
-        return cls(config=body.get("Config") or {}, host_config=host_config,
-                   state=State.from_disk(body.get("State") or {}), **plain)
+        config, state = body.get("Config"), body.get("State")
+        config, state = {} if config is None else config, {} if state is None else state
+        for key, value in (("Config", config), ("State", state)):
+            if not isinstance(value, dict):
+                raise TypeError(f"{key} is not a JSON object")
+        return cls(config=config, host_config=host_config, state=State.from_disk(state), **plain)
 
     def inspect(self, graph_driver: dict | None = None, mounts: list | None = None,
                 exec_ids: list | None = None) -> dict:

@@ -175,10 +175,21 @@ def test_a_failed_add_leaves_no_directory_and_frees_the_name(tmp_path, monkeypat
     assert added(store, "web").name == "/web"
 
 
+def edit(directory, **changes):
+    path = directory / "config.v2.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), **changes)))
+
+
 @pytest.mark.parametrize("damage, reason", [
     (lambda d: (d / "config.v2.json").write_text('{"ID": "'), "Unterminated string"),
     (lambda d: (d / "config.v2.json").write_text("[]"), "not a JSON object"),
-    (lambda d: (d / "config.v2.json").write_text('{"ID": "x"}'), "missing or invalid field"),
+    (lambda d: (d / "config.v2.json").write_text('{"ID": "x"}'), "missing or invalid field Name"),
+    (lambda d: (d / "config.v2.json").write_text('{"ID": 1}'), "ID is not a JSON string"),
+    (lambda d: edit(d, Config=[]), "Config is not a JSON object"),
+    (lambda d: edit(d, State="running"), "State is not a JSON object"),
+    (lambda d: edit(d, State={"Running": 1}), "State.Running is not a JSON boolean"),
+    (lambda d: edit(d, RestartCount=True), "RestartCount is not a JSON number"),
+    (lambda d: edit(d, Created="yesterday"), "Invalid isoformat string"),
     (lambda d: (d / "config.v2.json").unlink(), "No such file or directory: config.v2.json"),
     (lambda d: (d / "hostconfig.json").write_text("{"), "Expecting property name"),
 ])
@@ -194,6 +205,14 @@ def test_a_corrupt_record_is_skipped_with_a_log_line(tmp_path, caplog, damage, r
     assert [r.id for r in again.all()] == [good.id]
     assert os.path.isdir(tmp_path / "containers" / bad.id)  # left for the user, as dockerd leaves it
     assert added(again, "bad").name == "/bad"
+
+
+def test_a_missing_hostconfig_reads_as_empty_as_dockerd_reads_it(tmp_path):
+    store = new_store(tmp_path)
+    record = added(store, "web")
+    (tmp_path / "containers" / record.id / "hostconfig.json").unlink()
+    again = ContainerStore(store.root)
+    assert again.load() == [] and again.get("web").host_config == {}
 
 
 def test_a_record_in_the_wrong_directory_is_skipped(tmp_path):

@@ -176,8 +176,10 @@ class Container:
     def to_disk(self) -> dict:
         """config.v2.json's body (HostConfig is written apart)."""
         body = {"StreamConfig": {}, "State": self.state.to_disk()}
-        body.update((key, getattr(self, attr)) for attr, key in self._KEYS)
-        body["Config"] = self.config
+        for attr, key in self._KEYS:
+            body[key] = getattr(self, attr)
+            if key == "Args":
+                body["Config"] = self.config  # where dockerd has it
         return body
 
     @classmethod
@@ -194,8 +196,9 @@ class Container:
         plain.setdefault("image", "")
         config, state = body.get("Config"), body.get("State")
         config, state = {} if config is None else config, {} if state is None else state
-        for key, value in (("Config", config), ("State", state)):
-            if not isinstance(value, dict):
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        for key, value in (("Config", config), ("State", state), ("Config.Labels", labels)):
+            if value is not None and not isinstance(value, dict):
                 raise TypeError(f"{key} is not a JSON object")
         return cls(config=config, host_config=host_config, state=State.from_disk(state), **plain)
 

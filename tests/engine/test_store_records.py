@@ -62,6 +62,7 @@ def test_the_record_is_dockerds_layout(tmp_path):
     assert body["ID"] == record.id and body["Name"] == "/web" and body["Config"]["Cmd"] == ["true"]
     assert body["State"]["StartedAt"] == ZERO_TIME and body["State"]["Health"] is None
     assert "HostConfig" not in body
+    assert list(body)[:9] == ["StreamConfig", "State", "ID", "Created", "Managed", "Path", "Args", "Config", "Image"]
     assert json.loads((directory / "hostconfig.json").read_text())["RestartPolicy"]["Name"] == "no"
 
 
@@ -187,6 +188,7 @@ def edit(directory, **changes):
     (lambda d: (d / "config.v2.json").write_text('{"ID": 1}'), "ID is not a JSON string"),
     (lambda d: edit(d, Config=[]), "Config is not a JSON object"),
     (lambda d: edit(d, State="running"), "State is not a JSON object"),
+    (lambda d: edit(d, Config={"Labels": ["a=1"]}), "Config.Labels is not a JSON object"),
     (lambda d: edit(d, State={"Running": 1}), "State.Running is not a JSON boolean"),
     (lambda d: edit(d, RestartCount=True), "RestartCount is not a JSON number"),
     (lambda d: edit(d, Created="yesterday"), "Invalid isoformat string"),

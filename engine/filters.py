@@ -23,10 +23,11 @@ CONTAINER_FILTERS = frozenset(("ancestor", "before", "exited", "id", "isolation"
 IMAGE_FILTERS = frozenset(("dangling", "label", "before", "since", "reference"))
 VOLUME_FILTERS = frozenset(("dangling", "name", "driver", "label"))
 NETWORK_FILTERS = frozenset(("dangling", "driver", "id", "label", "name", "scope", "type"))
-EVENT_FILTERS = frozenset(("config", "container", "daemon", "event", "image", "label", "network", "node",
-                           "plugin", "scope", "secret", "service", "type", "volume"))
 CONTAINER_PRUNE_FILTERS = frozenset(("until", "label", "label!"))
 IMAGE_PRUNE_FILTERS = frozenset(("dangling", "until", "label", "label!"))
+VOLUME_PRUNE_FILTERS = frozenset(("label", "label!"))
+NETWORK_PRUNE_FILTERS = frozenset(("until", "label", "label!"))
+# (events take any name: dockerd does not check them)
 
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")
 

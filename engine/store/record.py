@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from functools import cached_property
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
@@ -169,8 +170,9 @@ class Container:
     def labels(self) -> dict:
         return self.config.get("Labels") or {}
 
-    @property
+    @cached_property
     def created_ns(self) -> int:
+        """Created as a number, for ordering; a record's creation time never changes."""
         return parse_go_time(self.created)
 
     def to_disk(self) -> dict:

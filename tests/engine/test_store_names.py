@@ -1,6 +1,8 @@
 """engine.store's names and references: reserved with the record, freed with
 it, renamed; a reference resolved as dockerd resolves it, in its words
 (measured against dockerd 20.10)."""
+import threading
+
 import pytest
 
 from engine.errors import Conflict, InvalidParameter, NotFound, System, http_status
@@ -170,3 +172,32 @@ def test_an_empty_reference_is_an_invalid_parameter(store):
     with pytest.raises(InvalidParameter) as info:
         store.get("")
     assert str(info.value) == 'invalid name or ID supplied: ""' and http_status(info.value) == 400
+
+
+def test_of_many_creates_racing_for_one_name_exactly_one_gets_it(store):
+    barrier, outcomes = threading.Barrier(8), []
+
+    def create():
+        barrier.wait()
+        try:
+            outcomes.append(added(store, "web").id)
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o != "conflict"]
+    assert len(winners) == 1 and outcomes.count("conflict") == 7 and store.get("web").id == winners[0]
+
+
+def test_two_records_on_disk_with_one_name_load_one_and_report_the_other(store, tmp_path):
+    first = added(store, "web", "1" * 64)
+    second = added(store, "api", "2" * 64)
+    path = tmp_path / "containers" / second.id / "config.v2.json"
+    path.write_text(path.read_text().replace('"/api"', '"/web"'))
+    again = ContainerStore(store.root)
+    assert again.load() == [f'failed to load container {second.id}: name "/web" is already used by {first.id}']
+    assert again.get("web").id == first.id

@@ -200,23 +200,23 @@ class ContainerStore:
 
     def add(self, record: Container) -> None:
         """Writes a new record (its name reserved by :meth:`reserve_name`, or
-        free) and makes it visible; on failure nothing is left, not even the name."""
+        free) and makes it visible; on failure nothing is left, not even the
+        name. The disk is written outside the lock, so lists go on meanwhile."""
         with self._lock:
             if record.id in self._by_id:
                 raise Conflict(f"container {record.id} already exists")
-            holder = self._names.get(record.name)
-            if holder is not None and holder != record.id:
-                raise _conflict(record.name, holder)
-            staging = os.path.join(self.root, CREATING_PREFIX + record.id)
-            try:
-                os.makedirs(staging, mode=0o710)
-                self._write(staging, record)
-                os.rename(staging, self.container_dir(record.id))
-                fsync_dir(self.root)
-            except OSError as err:
-                shutil.rmtree(staging, ignore_errors=True)
-                self.release_name(record.name, record.id)
-                raise System(f"Error saving container {record.id} to disk: {err}") from None
+            self.reserve_name(record.id, record.name)
+        staging = os.path.join(self.root, CREATING_PREFIX + record.id)
+        try:
+            os.makedirs(staging, mode=0o710)
+            self._write(staging, record)
+            os.rename(staging, self.container_dir(record.id))
+            fsync_dir(self.root)
+        except OSError as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.release_name(record.name, record.id)
+            raise System(f"Error saving container {record.id} to disk: {err}") from None
+        with self._lock:
             self._index(record)
 
     @staticmethod

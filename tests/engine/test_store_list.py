@@ -1,6 +1,7 @@
 """engine.store's ``ps``: newest first, all/limit, every container filter,
 the legacy since/before parameters, and no disk access per list."""
 import builtins
+import threading
 
 import pytest
 
@@ -173,3 +174,18 @@ def test_a_list_touches_no_disk(fleet, monkeypatch):
     assert names(fleet.list_containers(all=True, filters_param='{"label":{"com.docker.compose.project=p":true}}'))\
         == ["failed", "up"]
     assert fleet.get("up").name == "/up"
+
+
+def test_a_list_does_not_wait_for_a_create_writing_to_disk(fleet, monkeypatch):
+    real_write, seen = store_module.write_json_atomically, []
+
+    def write_while_listing(path, value):
+        lister = threading.Thread(target=lambda: seen.append(names(fleet.list_containers(all=True))))
+        lister.start()
+        lister.join(timeout=30)  # only guards against a hang: with the lock held it never ends
+        real_write(path, value)
+
+    monkeypatch.setattr(store_module, "write_json_atomically", write_while_listing)
+    added(fleet, "newest", 0)
+    assert seen[0] == ["paused", "failed", "made", "up", "old"]
+    assert names(fleet.list_containers(all=True))[0] == "newest"

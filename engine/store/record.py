@@ -107,6 +107,33 @@ class State:
     def health_status(self) -> str:
         return self.health.get("Status", "none") if self.health else "none"
 
+    # dockerd's transitions (container/state.go), so every service moves a
+    # container's state the same way; ``now`` is a go_time() stamp
+
+    def set_running(self, pid: int, now: str, initial: bool = True) -> None:
+        """The task started (``initial``) or was found running after a restart."""
+        self.error, self.running, self.paused, self.restarting = "", True, False, False
+        self.exit_code, self.pid = 0, pid
+        if initial:
+            self.started_at = now
+
+    def set_stopped(self, exit_code: int, exited_at: str, oom_killed: bool = False) -> None:
+        self.running = self.paused = self.restarting = False
+        self.pid, self.finished_at, self.exit_code, self.oom_killed = 0, exited_at, exit_code, oom_killed
+
+    def set_restarting(self, exit_code: int, exited_at: str, oom_killed: bool = False) -> None:
+        """Exited, and its restart policy will start it again: still "running"
+        to ``ps``, as in dockerd."""
+        self.set_stopped(exit_code, exited_at, oom_killed)
+        self.running = self.restarting = True
+
+    def set_start_failed(self, message: str, exit_code: int = 128) -> None:
+        """A start that never ran the process: dockerd's 127/126 for a missing
+        or non-executable command, 128 otherwise."""
+        self.error = message
+        if self.exit_code == 0:
+            self.exit_code = exit_code
+
     def to_disk(self) -> dict:
         return {key: getattr(self, attr) for attr, key in self._KEYS}
 

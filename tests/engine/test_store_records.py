@@ -254,3 +254,29 @@ def test_two_saves_of_one_record_at_once_both_finish_whole(tmp_path, monkeypatch
     again = ContainerStore(store.root)
     assert again.load() == [] and again.get("web").state.exit_code == 1
     assert sorted(os.listdir(tmp_path / "containers" / record.id)) == ["config.v2.json", "hostconfig.json"]
+
+
+def test_state_transitions_as_dockerds():
+    state = State()
+    state.set_running(42, "2026-12-06T03:00:00Z")
+    assert (state.status, state.pid, state.started_at) == ("running", 42, "2026-12-06T03:00:00Z")
+    state.set_restarting(3, "2026-12-06T03:01:00Z")
+    assert (state.status, state.pid, state.exit_code, state.finished_at) == ("restarting", 0, 3,
+                                                                              "2026-12-06T03:01:00Z")
+    state.set_running(43, "2026-12-06T03:02:00Z")
+    assert (state.status, state.exit_code, state.error) == ("running", 0, "")
+    state.set_stopped(137, "2026-12-06T03:03:00Z", oom_killed=True)
+    assert (state.status, state.pid, state.exit_code, state.oom_killed) == ("exited", 0, 137, True)
+    assert state.started_at == "2026-12-06T03:02:00Z"
+    state.set_running(44, "x", initial=False)  # found running after a restart: its start time stays
+    assert state.started_at == "2026-12-06T03:02:00Z"
+
+
+def test_a_failed_start_keeps_a_code_it_already_has():
+    never = State()
+    never.set_start_failed('exec: "nope": executable file not found in $PATH', 127)
+    assert (never.status, never.exit_code, never.error) == ("created", 127,
+                                                            'exec: "nope": executable file not found in $PATH')
+    ran = State(exit_code=2, started_at="2026-12-06T03:00:00Z")
+    ran.set_start_failed("boom")
+    assert ran.exit_code == 2 and ran.error == "boom"

@@ -100,6 +100,12 @@ class Filters:
         return True
 
 
+    def match_labels(self, labels: dict) -> bool:
+        """The prune endpoints' labels: all of ``label`` and none of ``label!``."""
+        return self.match_kv_list("label", labels) and not (
+            self.contains("label!") and self.match_kv_list("label!", labels))
+
+
 def _ports(kind: str, values: list[str]) -> set[str]:
     """``port[/proto]`` or ``start-end[/proto]`` values as "port/proto" keys."""
     ports = set()

@@ -112,3 +112,12 @@ def test_ancestors_come_from_the_callback_and_an_unknown_image_matches_nothing()
 def test_port_filters_take_ranges_and_protocols():
     folded = ContainerFilter(Filters({"publish": {"8080-8081"}, "expose": {"53/udp"}}))
     assert folded.publish == {"8080/tcp", "8081/tcp"} and folded.expose == {"53/udp"}
+
+
+def test_prune_labels_take_all_of_label_and_none_of_label_not():
+    labels = {"keep": "yes", "tier": "db"}
+    assert Filters({"label": {"tier=db"}}).match_labels(labels)
+    assert not Filters({"label!": {"keep"}}).match_labels(labels)
+    assert Filters({"label!": {"keep=no"}}).match_labels(labels)
+    assert not Filters({"label": {"tier=db"}, "label!": {"keep=yes"}}).match_labels(labels)
+    assert Filters().match_labels({})

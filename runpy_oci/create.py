@@ -24,6 +24,8 @@ Any failure removes all that was made: state dir, cgroup, processes.
 import os
 import time
 
+import _signal
+
 from runpy_oci import kernel as k
 from runpy_oci import namespaces, process, sealed
 from runpy_oci.cgroups import Cgroup
@@ -71,6 +73,7 @@ def create(root, container_id, opts, spec=None, console_sock=None):
     if spec is None:
         spec = spec_loader.load(opts.bundle)
     _check_terminal(spec, opts, console_sock)
+    wait_for_children()
     if spec.process.apparmor_profile or spec.process.selinux_label or spec.linux.mount_label:
         from runpy_oci import lsm
 
@@ -87,6 +90,23 @@ def create(root, container_id, opts, spec=None, console_sock=None):
             hooks.warn_all(spec.hooks, "poststop", _state_json(c.id, spec, 0, "stopped"))
         raise
     return c
+
+
+def wait_for_children():
+    """SIGCHLD at its default: a caller that ignores it would have the kernel
+    reap our children before we wait for them, and pass it on to the container."""
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+
+
+def _socket_activation(spec):
+    """runc: the descriptors of systemd's socket activation (LISTEN_FDS, with
+    LISTEN_PID naming us) go on to the init as its fds 3.., before those of
+    --preserve-fds, and its environment says so. Returns how many."""
+    count = os.environ.get("LISTEN_FDS", "")
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or not count.isdigit() or not int(count):
+        return 0
+    spec.process.env = [*spec.process.env, f"LISTEN_FDS={int(count)}", "LISTEN_PID=1"]
+    return int(count)
 
 
 def _state(container_id, spec, pid, status):
@@ -159,8 +179,9 @@ def _create_in(c, spec, opts, console_sock, made):
         os.set_inheritable(console_fd, False)
     agent_socks = _agent_sockets(spec)
     exec_fd = sealed.helper_fd()
+    passed_fds = _socket_activation(spec) + opts.preserve_fds
     try:
-        init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, opts.preserve_fds,
+        init_args = InitArgs(spec, child, fifo_fd, console_fd, opts.no_pivot, cgroup, passed_fds,
                              agent_socks[1].fileno() if agent_socks else None, exec_fd)
         # Imported before the fork: in a forked child every page an import
         # writes costs a copy-on-write fault.

@@ -21,7 +21,7 @@ from runpy_oci import kernel as k
 from runpy_oci import process as process_settings
 from runpy_oci import sealed
 from runpy_oci.cgroups import Cgroup
-from runpy_oci.create import _agent_sockets, _reap, _to_seccomp_agent, _write_pid_file
+from runpy_oci.create import _agent_sockets, _reap, _to_seccomp_agent, _write_pid_file, wait_for_children
 from runpy_oci.errors import RuntimeFailure, WrongState
 from runpy_oci.state import Container
 from runpy_oci.sync import Channel
@@ -110,6 +110,7 @@ def exec_process(root, container_id, opts):
             relay_sock, console_sock = socket.socketpair()
     if not opts.detach:
         k.get().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    wait_for_children()
     parent, child = Channel.pair()
     console_fd = console_sock.fileno() if console_sock is not None else None
     cgroup = Cgroup(cgroup_paths)
@@ -255,6 +256,7 @@ def _process(a):
                                                                    a.exec_fd))
         if seccomp_filter is not None:
             seccomp_filter.load()
-        sealed.execve(a.exec_fd, exe, proc.args, process_settings.env_dict(proc.env))
+        # EOF on the channel once the program itself runs
+        sealed.execve(a.exec_fd, exe, proc.args, process_settings.env_dict(proc.env), report_fd=a.channel.write_fd)
     except BaseException as e:
         _report_and_exit(a.channel, e)

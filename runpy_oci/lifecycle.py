@@ -58,18 +58,22 @@ def start_loaded(c):
         # init has not died meanwhile, or we would wait forever.
         os.set_blocking(fd, True)
         first = os.read(fd, 1)
-        if first == b"E":  # a startContainer hook failed; the init has given up
-            raise HookFailure(_read_rest(fd))
         os.set_blocking(fd, False)
         delay = 0.0001
-        while not first and not _read_byte(fd):
+        while not first and not (first := _read_byte(fd)):
             if not c.init_alive():
                 # It may have written, exec'd and even exited since our read.
-                if _read_byte(fd):
+                if first := _read_byte(fd):
                     break
                 raise WrongState("cannot start a container that has stopped")
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
+        # The init keeps its end open until the program's exec (or its
+        # death): at EOF the program runs.
+        os.set_blocking(fd, True)
+        rest = _read_rest(fd)
+        if first == b"E":  # a startContainer hook failed; the init has given up
+            raise HookFailure(rest)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)

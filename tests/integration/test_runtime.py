@@ -159,3 +159,36 @@ def test_exec_lsm_flags_where_the_host_has_no_such_lsm(runtime, bundle, tmp_path
                 "system_u:system_r:container_t:s0", cid, "echo", "ok")
     assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
     assert log.read_text().count("ignored: the host has no") == 2
+
+
+def _blocked_on_a_lock(pid):
+    """True while ``pid`` waits for a flock (a "->" line of /proc/locks)."""
+    with open("/proc/locks") as f:
+        return any(line.split()[1] == "->" and line.split()[5] == str(pid) for line in f)
+
+
+def test_delete_force_during_create_makes_the_create_fail(runtime, bundle, tmp_path):
+    go = tmp_path / "go"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.01; done"]}
+    path = bundle(args=["sleep", "600"], change=lambda c: c.update(hooks={"createRuntime": [hook]}))
+    cid = runtime.new_id()
+    argv = [runtime.binary, "--root", runtime.root]
+    with open(tmp_path / "create.err", "w+") as err:
+        create = subprocess.Popen([*argv, "create", "--bundle", path, cid], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            while runtime("state", cid).returncode != 0:  # until create is at work (in its hook)
+                assert create.poll() is None, err.read()
+                time.sleep(0.01)
+            delete = subprocess.Popen([*argv, "delete", "--force", cid], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while not _blocked_on_a_lock(delete.pid):
+                assert delete.poll() is None
+                time.sleep(0.01)
+        finally:
+            go.touch()
+            create.wait(30)
+        assert delete.wait(30) == 0
+        err.seek(0)
+        assert (create.returncode, err.read().count("was deleted (delete --force) while it was being created")) == (1, 1)
+    no_trace_of(runtime, cid, bundle.path)

@@ -11,8 +11,8 @@ handlers, and ``state`` says "running" only then.
 import os
 
 from runpy_oci import kernel as k
-from runpy_oci import namespaces, process, rootfs, sealed
-from runpy_oci.errors import HookFailure, RuntimeFailure
+from runpy_oci import launch, namespaces, process, rootfs, sealed
+from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import Root
 
 
@@ -22,33 +22,20 @@ def run(a):
         exe, seccomp_filter, state = _prepare(a)
         a.channel.send("ready")
         started = _wait_for_start(a.fifo_fd, a.spec.hooks, state)
-        process.close_fds_from(3 + a.preserve_fds, keep=(a.exec_fd, started))  # (both are close-on-exec)
+        process.close_fds_from(3 + a.passed_fds, keep=(a.exec_fd, started))  # (both are close-on-exec)
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
-        proc = a.spec.process
+        proc = a.process
         sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env), report_fd=started)
-    except RuntimeFailure as e:
-        _fail(a, str(e), hook=isinstance(e, HookFailure))
-    except OSError as e:
-        _fail(a, f"{e.strerror}: {e.filename}" if e.filename else str(e))
-    except BaseException as e:  # anything else is a bug; never return into the CLI
-        _fail(a, f"container init: {type(e).__name__}: {e}")
-
-
-def _fail(a, message, hook=False):
-    try:
-        a.channel.send("error", message=message, hook=hook)
-    except OSError:
-        # Already past "ready": the parent is gone; tell whoever reads stderr.
-        os.write(2, f"runpy-oci: {message}\n".encode())
-    os._exit(1)
+    except BaseException as e:  # past "ready", the runtime may be gone: then stderr hears of it
+        launch.child_failed(a.channel, e)
 
 
 def _prepare(a):
     """Everything up to the exec; returns the program, the seccomp filter
     still to load (None if there is none, or it is loaded already) and the
     state for startContainer hooks (None without hooks that need it)."""
-    spec, proc = a.spec, a.spec.process
+    spec, proc = a.spec, a.process
     os.setsid()
     if a.console_fd is not None:
         from runpy_oci import console  # now: no Python library is visible after the pivot

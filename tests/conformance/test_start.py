@@ -46,3 +46,19 @@ def test_a_signal_right_after_start_reaches_the_programs_handler(runtime, bundle
         runtime.check(runtime.delete(cid), "delete")
         assert created.out_path.read_text() == "got\n", f"iteration {n}"
 
+
+
+@pytest.mark.deviation("crun", "wording: 'exec container process `/bad`: Exec format error'")
+def test_a_failed_exec_of_the_program_is_reported_on_its_stderr(runtime, bundle):
+    """The program cannot be exec'd, though it looked runnable at create: as
+    runc, start succeeds, the error goes to the container's stderr, the
+    container stops."""
+    (bundle.rootfs / "bad").write_bytes(b"\x00\x01 not a program")
+    (bundle.rootfs / "bad").chmod(0o755)
+    bundle.set_args("/bad")
+    cid = runtime.new_id("badexec")
+    created = runtime.create(cid, bundle.path)
+    runtime.check(created, "create")
+    runtime.check(runtime.start(cid), "start")
+    runtime.wait_status(cid, "stopped")
+    assert created.err_path.read_text() == "exec /bad: exec format error\n"

@@ -276,8 +276,9 @@ def _wait(pid):
 
 def _enter_foreground(pid):
     """From here on the runtime lives as long as the process: it passes
-    signals on, and collects reference cycles again (the launcher turns the
-    collector off for the short part; see scripts/runpy-oci)."""
+    signals on, also those its caller had blocked, and collects reference
+    cycles again (the launcher turns the collector off for the short part;
+    see scripts/runpy-oci)."""
     import gc
 
     gc.enable()
@@ -289,6 +290,7 @@ def _enter_foreground(pid):
             pass
 
     _set_forwarded(forward)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def restore_signals():

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from .harness import base_config, kv, sh
+from .harness import base_config, kv, sh, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -129,3 +129,24 @@ def test_socket_activation_for_another_process_is_ignored(runtime, bundle, tmp_p
     runtime.check(cp, "run")
     assert fds_of(cp.stdout) == [0, 1, 2], cp.stdout
     assert kv(cp.stdout)["listen_fds"] == "", cp.stdout
+
+
+def test_a_foreground_run_started_with_signals_blocked_still_forwards_them(runtime, bundle, tmp_path):
+    """runc forwards the signals it gets to the container in the foreground,
+    though its caller had them ignored and blocked."""
+    bundle.config["process"]["args"] = sh('trap "echo got TERM; exit 7" TERM; echo ready; '
+                                          'while :; do sleep 0.01; done')
+    bundle.write()
+    state = {"ignore": [int(signal.SIGTERM)], "block": [int(signal.SIGTERM)], "fds": {}, "listen": 0,
+             "listen_pid": None}
+    out, err = tmp_path / "fg.out", tmp_path / "fg.err"
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        p = subprocess.Popen([sys.executable, "-c", LAUNCHER, json.dumps(state),
+                              *runtime.argv("run", "--bundle", bundle.path, runtime.new_id("fg"))],
+                             stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
+    try:
+        wait_for(lambda: out.read_text() == "ready\n", what="the container to trap TERM")
+        p.send_signal(signal.SIGTERM)  # the runtime: the launcher exec'd it
+    finally:
+        cp = runtime.finish(p, out, err)
+    assert (cp.returncode, cp.stdout) == (7, "ready\ngot TERM\n"), cp.stderr

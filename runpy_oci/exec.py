@@ -1,14 +1,9 @@
 """``exec``: another process in a running container.
 
-Process tree: runtime --fork--> stage 1 --fork--> the process. Stage 1 is
-born in the container's cgroup on the unified hierarchy and moves itself on
-the v1 ones, as create's does (``Cgroup.fork`` and ``enter``: nothing is
-moved by pid, which would wait for the kernel), then joins every namespace
-of the container's init (a pid or time namespace applies only to children,
-hence the second fork), reports the process's host pid and exits. The
-process applies its own settings (terminal, rlimits, capabilities, user,
-cwd) and the container's seccomp profile, and execs. Its end of the channel
-is close-on-exec, so EOF there means the program runs.
+Started as the init is (``runpy_oci.launch``): stage 1 joins every namespace
+of the container's init, then forks the process, which applies its own
+settings (terminal, rlimits, capabilities, user, cwd) and the container's
+seccomp profile, and execs. EOF on the channel means the program runs.
 
 With --detach the runtime exits once the program runs; the process, whose
 parent (stage 1) is gone, belongs to the caller's subreaper (a containerd
@@ -18,11 +13,8 @@ with the program's status, as runc does.
 import os
 
 from runpy_oci import kernel as k
-from runpy_oci import namespaces
-from runpy_oci import process as process_settings
-from runpy_oci import sealed
+from runpy_oci import launch, namespaces, process, sealed
 from runpy_oci.cgroups import Cgroup
-from runpy_oci.create import _agent_sockets, _reap, _to_seccomp_agent, _write_pid_file
 from runpy_oci.errors import RuntimeFailure, WrongState
 from runpy_oci.state import Container
 from runpy_oci.sync import Channel
@@ -48,24 +40,6 @@ class ExecOptions:
         self.preserve_fds = preserve_fds
 
 
-class _Args:
-    """What the runtime hands to stage 1 and the process across fork."""
-
-    __slots__ = ("process", "channel", "console_fd", "init_pid", "seccomp", "preserve_fds", "cgroup", "agent_fd",
-                 "exec_fd")
-
-    def __init__(self, process, channel, console_fd, init_pid, seccomp, preserve_fds, cgroup, agent_fd, exec_fd):
-        self.exec_fd = exec_fd  # the sealed exec helper (runpy_oci.sealed)
-        self.cgroup = cgroup
-        self.agent_fd = agent_fd  # a socket for the seccomp listener fd (SCMP_ACT_NOTIFY), or None
-        self.process = process
-        self.channel = channel
-        self.console_fd = console_fd
-        self.init_pid = init_pid
-        self.seccomp = seccomp
-        self.preserve_fds = preserve_fds
-
-
 def load_container(root, container_id, ignore_paused):
     """(init pid, cgroup paths, spec) of a container that can take an exec."""
     from runpy_oci import spec as spec_loader
@@ -86,14 +60,7 @@ def exec_process(root, container_id, opts):
     """Returns the exit status for the runtime to exit with (0 when detached)."""
     init_pid, cgroup_paths, spec = load_container(root, container_id, opts.ignore_paused)
     proc = opts.process(spec)
-    if proc.apparmor_profile or proc.selinux_label:
-        from runpy_oci import lsm
-
-        lsm.check(proc)
-    if proc.terminal and opts.detach and not opts.console_socket:
-        raise RuntimeFailure("cannot allocate tty if runpy-oci will detach without setting console socket")
-    if opts.console_socket and not proc.terminal:
-        raise RuntimeFailure("cannot use console socket if runpy-oci will not detach or allocate tty")
+    launch.check_process(proc, opts.console_socket, relayed=not opts.detach)
     seccomp_filter = None
     if spec.linux.seccomp is not None:
         from runpy_oci import seccomp  # compiled here: libseccomp is not visible in the container
@@ -111,26 +78,27 @@ def exec_process(root, container_id, opts):
             relay_sock, console_sock = socket.socketpair()
     if not opts.detach:
         k.get().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    launch.wait_for_children()
     parent, child = Channel.pair()
-    console_fd = console_sock.fileno() if console_sock is not None else None
-    cgroup = Cgroup(cgroup_paths)
-    agent_socks = _agent_sockets(spec)
+    agent_socks = launch.agent_sockets(spec)
     exec_fd = sealed.helper_fd()
-    a = _Args(proc, child, console_fd, init_pid, seccomp_filter, opts.preserve_fds, cgroup,
-              agent_socks[1].fileno() if agent_socks else None, exec_fd)
-    pid = None
+    a = launch.ProcessArgs(spec, proc, child, Cgroup(cgroup_paths), exec_fd,
+                           console_fd=console_sock.fileno() if console_sock is not None else None,
+                           agent_fd=agent_socks[1].fileno() if agent_socks else None,
+                           passed_fds=opts.preserve_fds, init_pid=init_pid, seccomp=seccomp_filter)
+    stage1 = pid = None
     try:
-        stage1, in_unified = cgroup.fork()
-        if stage1 == 0:
-            parent.close()
-            _stage1(a, in_unified)
-        child.close()
-        pid = _expect_pid(parent)
-        _reap(stage1)
-        _expect_exec(parent, lambda: _to_seccomp_agent(agent_socks[0], container_id, spec, pid, "running"))
+        replies = launch.Replies(parent, "exec: the process exited before it was set up")
+        stage1 = launch.fork_stage1(a, parent, _join_namespaces, _process)
+        pid = replies.until("pid")["pid"]
+        launch.reap_stage1(stage1)
+        stage1 = None
+        replies.until(None, {"seccomp": lambda: launch.to_seccomp_agent(agent_socks[0], container_id, spec, pid,
+                                                                         "running")})
     except BaseException:
-        if pid is not None:
-            _kill(pid)
+        for started in (pid, stage1):
+            if started is not None:
+                launch.kill_and_reap(started)
         raise
     finally:
         parent.close()
@@ -140,51 +108,21 @@ def exec_process(root, container_id, opts):
             sock.close()
         os.close(exec_fd)
     if opts.pid_file:
-        _write_pid_file(opts.pid_file, pid)
+        launch.write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
-    from runpy_oci.run import _wait, enter_foreground
-
-    enter_foreground(pid)
-    if relay_sock is not None:
-        from runpy_oci import console
-        from runpy_oci.run import _alive
-
-        master = console.receive_master(relay_sock)
-        relay_sock.close()
-        console.relay(master, lambda: _alive(pid))
-    return _wait(pid)
+    return launch.follow(pid, relay_sock)
 
 
-def _expect_pid(parent):
-    msg = parent.recv()
-    if msg is None:
-        raise RuntimeFailure("exec: the process exited before it was set up")
-    if msg["type"] == "error":
-        raise RuntimeFailure(msg["message"])
-    return msg["pid"]
+def _join_namespaces(a):
+    """In stage 1: setns into each namespace of the init that is not already
+    ours; without a mount namespace of its own, chroot into its rootfs."""
+    root_fd = namespaces.shared_root(a.init_pid)
+    _setns_all(a.init_pid)
+    namespaces.enter_shared_root(root_fd)
 
 
-def _expect_exec(parent, on_seccomp):
-    """EOF: the channel's close-on-exec end went with the exec; "seccomp": the
-    process's listener fd is on the agent socket; else the error."""
-    while (msg := parent.recv()) is not None:
-        if msg["type"] == "seccomp":
-            on_seccomp()
-        elif msg["type"] == "error":
-            raise RuntimeFailure(msg["message"])
-
-
-def _kill(pid):
-    try:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
-def _join_namespaces(init_pid):
-    """setns into each namespace of the init that is not already ours."""
+def _setns_all(init_pid):
     fds = []
     try:
         for name, flag in _NAMESPACES:
@@ -205,35 +143,6 @@ def _join_namespaces(init_pid):
             os.close(fd)
 
 
-def _report_and_exit(channel, e):
-    """In a child: never return into the CLI."""
-    try:
-        if isinstance(e, RuntimeFailure):
-            msg = str(e)
-        elif isinstance(e, OSError):
-            msg = f"{e.strerror}: {e.filename}" if e.filename else str(e)
-        else:
-            msg = f"exec: {type(e).__name__}: {e}"
-        channel.send("error", message=msg)
-    finally:
-        os._exit(1)
-
-
-def _stage1(a, in_unified):
-    try:
-        a.cgroup.enter(unified=not in_unified)  # first: joining the mount namespace hides the cgroupfs
-        root_fd = namespaces.shared_root(a.init_pid)
-        _join_namespaces(a.init_pid)
-        namespaces.enter_shared_root(root_fd)
-        pid = os.fork()
-        if pid == 0:
-            _process(a)
-        a.channel.send("pid", pid=pid)
-        os._exit(0)
-    except BaseException as e:
-        _report_and_exit(a.channel, e)
-
-
 def _process(a):
     """The exec'd process, in every namespace of the container; never returns."""
     try:
@@ -243,21 +152,21 @@ def _process(a):
 
             os.setsid()
             console.setup_in_container(a.console_fd, proc.console_size, bind_console=False)
-        process_settings.apply_rlimits(proc)
-        process_settings.apply_oom_score_adj(proc)
+        process.apply_rlimits(proc)
+        process.apply_oom_score_adj(proc)
         seccomp_filter = a.seccomp
         if seccomp_filter is not None and (not proc.no_new_privileges or a.agent_fd is not None):
             seccomp_filter.load_for(a.agent_fd, a.channel)  # before the switch without no_new_privs (it takes CAP_SYS_ADMIN then)
             seccomp_filter = None
-        process_settings.make_undumpable()
-        process_settings.switch_user(proc)
-        process_settings.enter_cwd(proc.cwd)
-        exe = process_settings.find_executable(proc)
+        process.make_undumpable()
+        process.switch_user(proc)
+        process.enter_cwd(proc.cwd)
+        exe = process.find_executable(proc)
         # the channel's and the helper's close-on-exec descriptors stay until the exec
-        process_settings.close_fds_from(3 + a.preserve_fds, keep=(a.channel.read_fd, a.channel.write_fd,
-                                                                   a.exec_fd))
+        process.close_fds_from(3 + a.passed_fds, keep=(a.channel.read_fd, a.channel.write_fd, a.exec_fd))
         if seccomp_filter is not None:
             seccomp_filter.load()
-        sealed.execve(a.exec_fd, exe, proc.args, process_settings.env_dict(proc.env))
+        # EOF on the channel once the program itself runs
+        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env), report_fd=a.channel.write_fd)
     except BaseException as e:
-        _report_and_exit(a.channel, e)
+        launch.child_failed(a.channel, e)

@@ -47,7 +47,7 @@ def from_record(data):
 
 def warn_all(hooks, kind, state_json):
     """poststart and poststop: a failure is a warning, and the rest go on (runtime-spec)."""
-    from runpy_oci.cli import log
+    from runpy_oci import log
 
     for i, hook in enumerate(hooks.get(kind, ())):
         try:

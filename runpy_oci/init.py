@@ -3,13 +3,16 @@ forked from the runtime: build the container's world, report ready, wait on
 the exec fifo for ``start``, then exec the user program.
 
 Everything that can fail is done before "ready", so ``create`` reports it;
-after "ready" only the fifo handshake and the exec remain.
+after "ready" only the fifo handshake and the exec remain. The fifo's write
+end stays open until the program's own exec (``sealed.execve``), so
+``start`` returns once the program runs: a signal sent right after finds its
+handlers, and ``state`` says "running" only then.
 """
 import os
 
 from runpy_oci import kernel as k
-from runpy_oci import namespaces, process, rootfs, sealed
-from runpy_oci.errors import HookFailure, RuntimeFailure
+from runpy_oci import launch, namespaces, process, rootfs, sealed
+from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import Root
 
 
@@ -18,34 +21,21 @@ def run(a):
     try:
         exe, seccomp_filter, state = _prepare(a)
         a.channel.send("ready")
-        _wait_for_start(a.fifo_fd, a.spec.hooks, state)
-        process.close_fds_from(3 + a.preserve_fds, keep=(a.exec_fd,))  # (the helper is close-on-exec)
+        started = _wait_for_start(a.fifo_fd, a.spec.hooks, state)
+        process.close_fds_from(3 + a.passed_fds, keep=(a.exec_fd, started))  # (both are close-on-exec)
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
-        proc = a.spec.process
-        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env))
-    except RuntimeFailure as e:
-        _fail(a, str(e), hook=isinstance(e, HookFailure))
-    except OSError as e:
-        _fail(a, f"{e.strerror}: {e.filename}" if e.filename else str(e))
-    except BaseException as e:  # anything else is a bug; never return into the CLI
-        _fail(a, f"container init: {type(e).__name__}: {e}")
-
-
-def _fail(a, message, hook=False):
-    try:
-        a.channel.send("error", message=message, hook=hook)
-    except OSError:
-        # Already past "ready": the parent is gone; tell whoever reads stderr.
-        os.write(2, f"runpy-oci: {message}\n".encode())
-    os._exit(1)
+        proc = a.process
+        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env), report_fd=started)
+    except BaseException as e:  # past "ready", the runtime may be gone: then stderr hears of it
+        launch.child_failed(a.channel, e)
 
 
 def _prepare(a):
     """Everything up to the exec; returns the program, the seccomp filter
     still to load (None if there is none, or it is loaded already) and the
     state for startContainer hooks (None without hooks that need it)."""
-    spec, proc = a.spec, a.spec.process
+    spec, proc = a.spec, a.process
     os.setsid()
     if a.console_fd is not None:
         from runpy_oci import console  # now: no Python library is visible after the pivot
@@ -138,7 +128,8 @@ def _ensure_cwd(cwd):
 def _wait_for_start(fifo_fd, spec_hooks, state):
     """Block until ``start`` opens the exec fifo for reading, run the
     startContainer hooks, then tell it we go ("0"), or why not ("E" and the
-    message: start reports it, and we exit)."""
+    message: start reports it, and we exit). Returns the fifo's write end,
+    to close with the program's exec: ``start`` returns at that EOF."""
     try:
         fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -153,5 +144,5 @@ def _wait_for_start(fifo_fd, spec_hooks, state):
             os.write(fd, b"E" + str(e).encode())
             os._exit(1)
     os.write(fd, b"0")
-    os.close(fd)
+    return fd
 

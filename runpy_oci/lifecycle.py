@@ -7,7 +7,7 @@ import time
 import _signal
 
 from runpy_oci.errors import ContainerNotFound, HookFailure, RuntimeFailure, WrongState
-from runpy_oci.state import Container, container_ids
+from runpy_oci.state import Container, container_ids, validate_id
 
 _SIGNALS = {name[3:]: getattr(_signal, name) for name in dir(_signal) if name.startswith("SIG") and not name.startswith("SIG_")}
 
@@ -58,18 +58,22 @@ def start_loaded(c):
         # init has not died meanwhile, or we would wait forever.
         os.set_blocking(fd, True)
         first = os.read(fd, 1)
-        if first == b"E":  # a startContainer hook failed; the init has given up
-            raise HookFailure(_read_rest(fd))
         os.set_blocking(fd, False)
         delay = 0.0001
-        while not first and not _read_byte(fd):
+        while not first and not (first := _read_byte(fd)):
             if not c.init_alive():
                 # It may have written, exec'd and even exited since our read.
-                if _read_byte(fd):
+                if first := _read_byte(fd):
                     break
                 raise WrongState("cannot start a container that has stopped")
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
+        # The init keeps its end open until the program's exec (or its
+        # death): at EOF the program runs.
+        os.set_blocking(fd, True)
+        rest = _read_rest(fd)
+        if first == b"E":  # a startContainer hook failed; the init has given up
+            raise HookFailure(rest)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
@@ -163,7 +167,14 @@ def _signal_all(c, sig):
             pass
 
 
+# ``delete --force`` leaves this in the container's directory before it waits
+# for the container's lock: a ``create`` still at work sees it and gives up.
+DELETE_REQUESTED = "delete-requested"
+
+
 def delete(root, container_id, force=False):
+    if force:
+        _request_deletion(root, container_id)
     try:
         c = Container.load(root, container_id)
     except ContainerNotFound:
@@ -179,6 +190,20 @@ def delete(root, container_id, force=False):
         destroy(c)
     finally:
         c.close()
+
+
+def _request_deletion(root, container_id):
+    validate_id(container_id)
+    try:
+        os.close(os.open(os.path.join(root, container_id, DELETE_REQUESTED), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                         0o600))
+    except OSError:
+        pass  # nothing there to ask (or to delete: ``load`` says which)
+
+
+def deletion_requested(c):
+    """True once a ``delete --force`` has asked for the container (see DELETE_REQUESTED)."""
+    return os.path.exists(os.path.join(c.dir, DELETE_REQUESTED))
 
 
 def stop(c, timeout=10.0):

@@ -29,7 +29,7 @@ def selinux_enabled() -> bool:
 def check(process, mount_label: str = "") -> None:
     """Refuses (RuntimeFailure) what the host's LSM would have to enforce;
     logs at debug level what it ignores."""
-    from runpy_oci.cli import log
+    from runpy_oci import log
 
     for where, value, on, lsm in (("process.apparmorProfile", process.apparmor_profile, apparmor_enabled, "AppArmor"),
                                   ("process.selinuxLabel", process.selinux_label, selinux_enabled, "SELinux"),

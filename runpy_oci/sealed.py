@@ -50,6 +50,12 @@ def _memfd():
     return fd
 
 
-def execve(helper, path, args, env):
-    """execve(path, args, env), by way of the helper (an fd from ``helper_fd``)."""
-    os.execve(helper, ["runpy-oci-exec", TOKEN, path, *args], env)
+def execve(helper, path, args, env, report_fd=None):
+    """execve(path, args, env), by way of the helper (an fd from ``helper_fd``),
+    which resets the signal state; ``report_fd`` stays open through the
+    helper and closes with the program's exec."""
+    if report_fd is None:
+        report_fd = -1
+    else:
+        os.set_inheritable(report_fd, True)
+    os.execve(helper, ["runpy-oci-exec", TOKEN, str(report_fd), path, *args], env)

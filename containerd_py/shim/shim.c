@@ -139,11 +139,24 @@ static void runtime_error(char *out, size_t size, const char *runtime, int statu
     fclose(f);
 }
 
+/* The runtime (and so the container) starts with none of the shim's own
+   signal settings: no signal ignored, none blocked. */
+static void drop_signal_settings(void) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static pid_t spawn(char **argv, const int stdio[3]) {
     pid_t pid = fork();
     if (pid < 0)
         fail("fork: %s", strerror(errno));
     if (pid == 0) {
+        drop_signal_settings();
         if (chdir(bundle) < 0)
             _exit(127);
         for (int i = 0; i < 3; i++)

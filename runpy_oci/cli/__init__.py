@@ -3,7 +3,7 @@ verb, turn RuntimeFailure into runc's error output and exit status 1."""
 import os
 import sys
 
-from runpy_oci.cli import log
+from runpy_oci import log
 from runpy_oci.cli.table import NeedsHelp, ShowVersion, UsageError, parse
 from runpy_oci.errors import RuntimeFailure
 

@@ -90,16 +90,8 @@ def test_pid_file_names_the_init(runtime, bundle, tmp_path):
     assert json.loads(runtime("state", cid).stdout)["pid"] == pid
     assert runtime("start", cid).returncode == 0
 
-    def cmdline():
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")[:2]
-
-    # start returns once the init has the go; the execs (the helper's, then the
-    # program's) may still be under way (as runc's init's are, after runc start).
-    deadline = time.monotonic() + 10
-    while cmdline() != [b"sleep", b"30"] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert cmdline() == [b"sleep", b"30"]
+    with open(f"/proc/{pid}/cmdline", "rb") as f:  # start returns once the program runs
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"30"]
 
 
 def test_state_of_a_stopped_container_keeps_its_bundle(runtime, bundle):
@@ -179,3 +171,36 @@ def test_exec_lsm_flags_where_the_host_has_no_such_lsm(runtime, bundle, tmp_path
                 "system_u:system_r:container_t:s0", cid, "echo", "ok")
     assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
     assert log.read_text().count("ignored: the host has no") == 2
+
+
+def _blocked_on_a_lock(pid):
+    """True while ``pid`` waits for a flock (a "->" line of /proc/locks)."""
+    with open("/proc/locks") as f:
+        return any(line.split()[1] == "->" and line.split()[5] == str(pid) for line in f)
+
+
+def test_delete_force_during_create_makes_the_create_fail(runtime, bundle, tmp_path):
+    go = tmp_path / "go"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.01; done"]}
+    path = bundle(args=["sleep", "600"], change=lambda c: c.update(hooks={"createRuntime": [hook]}))
+    cid = runtime.new_id()
+    argv = [runtime.binary, "--root", runtime.root]
+    with open(tmp_path / "create.err", "w+") as err:
+        create = subprocess.Popen([*argv, "create", "--bundle", path, cid], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            while runtime("state", cid).returncode != 0:  # until create is at work (in its hook)
+                assert create.poll() is None, err.read()
+                time.sleep(0.01)
+            delete = subprocess.Popen([*argv, "delete", "--force", cid], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while not _blocked_on_a_lock(delete.pid):
+                assert delete.poll() is None
+                time.sleep(0.01)
+        finally:
+            go.touch()
+            create.wait(30)
+        assert delete.wait(30) == 0
+        err.seek(0)
+        assert (create.returncode, err.read().count("was deleted (delete --force) while it was being created")) == (1, 1)
+    no_trace_of(runtime, cid, bundle.path)

@@ -3,7 +3,7 @@ such LSM, refused by name where it has one (runpy-oci applies neither)."""
 import pytest
 
 from runpy_oci import lsm
-from runpy_oci.cli import log
+from runpy_oci import log
 from runpy_oci.errors import RuntimeFailure
 from runpy_oci.spec.fields import Fields
 from runpy_oci.spec.model import Process

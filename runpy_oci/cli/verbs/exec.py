@@ -2,7 +2,8 @@
 container's own process with the command and the flags applied to it."""
 import copy
 
-from runpy_oci.cli import log, root_dir
+from runpy_oci import log
+from runpy_oci.cli import root_dir
 from runpy_oci.errors import ConfigError, RuntimeFailure
 from runpy_oci.exec import ExecOptions, exec_process
 

@@ -1,6 +1,7 @@
 """runc's (logrus) log lines: ``time="..." level=error msg="..."`` or JSON,
 to ``--log`` or stderr. Errors also go to stderr as a plain line when a log
-file is set, so a person always sees them."""
+file is set, so a person always sees them. The CLI configures it from its
+global flags; core modules (hooks, lsm) log through it too."""
 import os
 import sys
 import time

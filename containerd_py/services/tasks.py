@@ -8,7 +8,8 @@ from ..api.containerd.runtime import runc_options_pb2
 from ..api.containerd.services import tasks_pb2 as pb
 from ..api.containerd.types import task_pb2
 from ..tasks import metrics
-from ..tasks.manager import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, TaskManager
+from ..tasks.manager import TaskManager
+from ..tasks.task import CREATED, IO, PAUSED, RUNNING, STOPPED, Process
 from .common import mount_from_proto, namespace, timestamp
 from .events import any_from_proto
 

@@ -16,12 +16,12 @@ from ..errors import q
 from ..events.exchange import Exchange
 from ..filters import Filter
 from ..types import AnyValue, Mount
-from . import runtime as runtimes
+from . import crashpoints, runtime as runtimes
 from .bundle import Bundle
 from .oom import memory_cgroup, oom_kills
 from .publisher import TaskEvents
 from .shim_manager import ShimManager
-from .task import IO, PAUSED, RUNNING, STOPPED, Process, Task
+from .task import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, Task
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,12 @@ class TaskManager:
             with task.lock:
                 bundle.create(container_id, spec, rootfs)
                 os.makedirs(runtime.root, mode=0o711, exist_ok=True)
-                task.save()
-                self._shims.start(task.init)
+                crashpoints.reached("bundle-made")
+                self._shims.start(task.init, task.save)
+                crashpoints.reached("shim-reported")
                 task.memory_cgroup = memory_cgroup(task.init.pid)
                 task.save()
+                crashpoints.reached("created")
         except BaseException:
             self._discard(task)
             raise
@@ -109,9 +111,10 @@ class TaskManager:
             if exec_id:
                 if task.init.status() not in (RUNNING, PAUSED):
                     raise errors.FailedPrecondition(f"task {q(container_id)} is not running")
-                self._shims.start(p)
+                self._shims.start(p, task.save)
             else:
                 task.runtime.start(container_id)
+                crashpoints.reached("started")
             p.started = True
             task.save()
             self._events.started(p)
@@ -269,7 +272,8 @@ class TaskManager:
     # -- after a restart
 
     def restore(self) -> None:
-        """Finds every task a previous daemon left: stopped ones with their exit status, live ones watched again."""
+        """Finds every task a previous daemon left: stopped ones with their exit status, live ones watched
+        again, one it was creating with its pid or, if its create did not succeed, removed (DESIGN.md)."""
         for bundle in Bundle.all(self._state):
             try:
                 task = Task.load(bundle)
@@ -280,3 +284,19 @@ class TaskManager:
             self._tasks[(task.ns, task.id)] = task
             for p in task.processes():
                 self._shims.reattach(p)
+            if not task.init.pid:
+                log.warning("task %s in namespace %s was being created when the daemon ended; removing it",
+                            task.id, task.ns)
+                self._remove(task)
+            elif task.init.status() == CREATED:
+                self._learn_started(task)
+
+    def _learn_started(self, task: Task) -> None:
+        """A start that the earlier daemon ended before recording: the runtime knows it happened."""
+        try:
+            status = task.runtime.state(task.id).get("status")
+        except (errors.Error, ValueError, AttributeError):
+            return
+        if status in (RUNNING, PAUSED):
+            task.init.started, task.paused = True, status == PAUSED
+            task.save()

@@ -42,6 +42,9 @@ class Runtime:
     def start(self, container_id: str) -> None:
         self._run("start", container_id)
 
+    def state(self, container_id: str) -> dict:
+        return json.loads(self._run("state", container_id))
+
     def kill(self, container_id: str, signal: int, all_: bool = False) -> None:
         self._run("kill", *(["--all"] if all_ else []), container_id, str(signal))
 

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import select
+import signal
+import stat
 import subprocess
 import threading
 import time
@@ -13,11 +15,13 @@ from collections.abc import Callable
 
 from .. import errors
 from ..shim import BINARY as SHIM
+from . import crashpoints
 from .task import Process
 
 log = logging.getLogger(__name__)
 
 SHIM_TIMEOUT = 120  # seconds for a shim to report its process started (guards a hang only)
+GO = b"1"  # what a shim waits for on its stdin before it runs the runtime
 
 
 class ShimManager:
@@ -25,34 +29,55 @@ class ShimManager:
         """on_exit(process, status, exited_at) is called once a process's shim has ended."""
         self._on_exit = on_exit
 
-    def start(self, p: Process) -> None:
+    def start(self, p: Process, record: Callable[[], None]) -> None:
         """Has the shim create the process (`create` for an init, `exec --detach` else): returns once
-        it exists, with its pid, and the shim watched."""
+        it exists, with its pid, and the shim watched. `record()` saves the task with the shim's pid
+        before the shim may run the runtime, so a restarted daemon finds every shim that did."""
         t = p.task
         argv = [SHIM, t.id, t.bundle.path, p.name, t.runtime.binary, t.runtime.root,
                 "1" if p.io.terminal else "0", p.io.stdin, p.io.stdout, p.io.stderr, "1" if t.no_pivot else "0"]
         with open(p.file("shim.log"), "ab") as log_file:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file,
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
                                     cwd=t.bundle.path, start_new_session=True, close_fds=True)
-        ready, _, _ = select.select([proc.stdout], [], [], SHIM_TIMEOUT)
-        line = proc.stdout.readline() if ready else b""
-        proc.stdout.close()
         try:
-            report = json.loads(line)
-        except ValueError:
-            report = {"error": f"the shim reported nothing (see {p.file('shim.log')})"}
+            p.shim = proc.pid
+            record()
+            crashpoints.reached("shim-recorded")
+            try:
+                proc.stdin.write(GO)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # it has ended already: it reports nothing, said below
+            report = _read_report(proc.stdout.fileno())
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            p.shim = 0
+            raise
+        finally:
+            proc.stdout.close()
         if "pid" not in report:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+            p.shim = 0
             what = "create" if not p.exec_id else "exec"
-            raise errors.Unknown(f"OCI runtime {what} failed: {report.get('error', 'unknown error')}")
-        p.pid, p.shim = report["pid"], proc.pid
+            error = report.get("error", f"the shim reported nothing (see {p.file('shim.log')})")
+            raise errors.Unknown(f"OCI runtime {what} failed: {error}")
+        p.pid = report["pid"]
         self._watch(p, proc.wait)
 
     def reattach(self, p: Process) -> None:
         """A process an earlier daemon started: stopped if its shim left an exit record or is gone
-        (status 255 then, as containerd reports a task whose shim died), else watched again."""
+        (status 255 then, as containerd reports a task whose shim died), else watched again. One
+        whose create that daemon did not see end gets its pid from the shim, or none if the create
+        failed or never ran (its shim then ended)."""
+        if not p.pid and p.shim:
+            p.pid = _outcome_of_interrupted_create(p)
+            if not p.pid:
+                p.shim = 0
+                return
+            p.started = p.started or bool(p.exec_id)  # an exec runs once created
         if not p.pid:
             return  # an exec never started
         if os.path.exists(p.file("exit")) or not _is_shim_of(p.shim, p):
@@ -97,3 +122,77 @@ def _is_shim_of(pid: int, p: Process) -> bool:
     except OSError:
         return False
     return argv[:1] == [SHIM.encode()] and p.task.bundle.path.encode() in argv and p.name.encode() in argv
+
+
+def _read_report(fd: int) -> dict:
+    """A shim's one JSON line ({"pid": N} or {"error": "..."}), {} if it ends without one."""
+    line = b""
+    while not line.endswith(b"\n"):
+        if not select.select([fd], [], [], SHIM_TIMEOUT)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        line += chunk
+    try:
+        report = json.loads(line)
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _report_pipe_of(shim: int) -> int | None:
+    """A new read end of the pipe a shim reports on (its stdout, then a copy of it, until it has
+    reported): /proc lets any process of the shim's owner open it. None once it has reported."""
+    try:
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{shim}/fd"))
+    except OSError:
+        return None
+    for n in fds[1:] if fds[:1] == [0] else fds:  # its stdin was the daemon's pipe too
+        try:
+            fd = os.open(f"/proc/{shim}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if stat.S_ISFIFO(os.fstat(fd).st_mode) and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+            return fd  # an anonymous pipe: the daemon's, not a FIFO of the container's stdio
+        os.close(fd)
+    return None
+
+
+def _outcome_of_interrupted_create(p: Process) -> int:
+    """The pid of a process whose shim was recorded but whose report its daemon never read: the
+    report, if the shim is still creating (read from its pipe, waiting for it), else the
+    runtime's pid file, if the shim got that far. 0 when the create failed, never ran, or hangs:
+    the shim has then ended (ended here, if it hangs)."""
+    alive = _is_shim_of(p.shim, p)
+    fd = _report_pipe_of(p.shim) if alive else None
+    if fd is not None:
+        try:
+            report = _read_report(fd)
+        finally:
+            os.close(fd)
+        if report:
+            pid = report.get("pid", 0)
+            if not pid:
+                log.warning("task %s: %s failed while the daemon was down: %s", p.task.id, p.name,
+                            report.get("error", "no reason given"))
+                _end_shim(p)
+            return pid
+    try:
+        with open(p.file("pid")) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if not pid and alive:
+        _end_shim(p)
+    return pid
+
+
+def _end_shim(p: Process) -> None:
+    """Kills a shim (and the runtime it runs, in its process group) and waits for it to be gone."""
+    if _is_shim_of(p.shim, p):
+        try:
+            os.killpg(p.shim, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        _wait_pid(p.shim)

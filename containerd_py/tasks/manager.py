@@ -112,6 +112,7 @@ class TaskManager:
                 if task.init.status() not in (RUNNING, PAUSED):
                     raise errors.FailedPrecondition(f"task {q(container_id)} is not running")
                 self._shims.start(p, task.save)
+                crashpoints.reached("exec-shim-reported")
             else:
                 task.runtime.start(container_id)
                 crashpoints.reached("started")

@@ -42,7 +42,7 @@ class ShimManager:
         try:
             p.shim = proc.pid
             record()
-            crashpoints.reached("shim-recorded")
+            crashpoints.reached("exec-shim-recorded" if p.exec_id else "shim-recorded")
             try:
                 proc.stdin.write(GO)
                 proc.stdin.close()

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from conftest import Process, mounts_under, our_daemon_argv, running
+from conftest import Client, Process, mounts_under, our_daemon_argv, running
+from containerd_py.api.containerd.services import tasks_pb2, tasks_pb2_grpc
+from containerd_py.api.containerd.types import task_pb2
 from test_tasks_ctr import IMAGE, RUNPY_OCI, Runner
 
 pytestmark = pytest.mark.root
@@ -65,6 +67,38 @@ def test_a_kill_9_at_each_point_of_create_is_mended_by_a_restart(point, ns, busy
         _restart(daemon, our_daemon_argv).wait_ready()
         try:
             _assert_found_or_gone(r, daemon.workdir, f"{daemon.workdir}/state/runtime/runpy-oci/{ns}", "c1")
+        finally:
+            r.remove_everything()
+
+
+@pytest.mark.parametrize("point", ["exec-shim-recorded", "exec-shim-reported"])
+def test_a_kill_9_during_an_exec_start_is_mended_by_a_restart(point, ns, busybox_tar, monkeypatch):
+    """The exec is found running with its pid, or never started (as a failed start leaves it)."""
+    monkeypatch.setenv("CONTAINERD_PY_CRASH_AT", point)
+    with running(our_daemon_argv, "containerd-py-crash") as daemon:
+        monkeypatch.delenv("CONTAINERD_PY_CRASH_AT")
+        r = Runner(daemon.address, ns, RUNPY_OCI)
+        r("images", "import", str(busybox_tar))
+        try:
+            r.run("-d", IMAGE, "c1", "sleep", "1000")
+            # ctr waits for the output of an exec it failed to start (its FIFOs): not for us to wait
+            execing = subprocess.Popen(["ctr", "--address", daemon.address, "-n", ns, "tasks", "exec", "--detach",
+                                        "--exec-id", "e1", "c1", "sleep", "2000"], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            assert daemon.proc.wait(timeout=HANG_GUARD) == -9
+            execing.kill()
+            execing.wait()
+            _restart(daemon, our_daemon_argv).wait_ready()
+            client = Client(daemon.address)
+            try:
+                e1 = tasks_pb2_grpc.TasksStub(client.channel).Get(
+                    tasks_pb2.GetRequest(container_id="c1", exec_id="e1"), metadata=client.md(ns)).process
+            finally:
+                client.close()
+            if point == "exec-shim-recorded":
+                assert (e1.pid, e1.status) == (0, task_pb2.CREATED)
+            else:
+                assert e1.status == task_pb2.RUNNING and _cmdline(e1.pid) == b"sleep\x002000\x00"
         finally:
             r.remove_everything()
 

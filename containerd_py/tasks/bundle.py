@@ -55,12 +55,12 @@ class Bundle:
         shutil.rmtree(self.path, ignore_errors=True)
 
     def save_record(self, data: dict) -> None:
-        """task.json, replaced whole (temp, fsync, rename): a reader sees the old record or the new."""
+        """task.json, replaced whole (temp, rename): a reader sees the old record or the new. Not
+        fsync'd: it has to outlive the daemon, not the machine, whose end takes the containers
+        along (and an unreadable record after a power loss only has its bundle removed)."""
         path = self.file("task.json")
         with open(path + ".tmp", "w") as f:
             json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
         os.rename(path + ".tmp", path)
 
     def load_record(self) -> dict:

@@ -45,7 +45,7 @@ class ShimManager:
             crashpoints.reached("exec-shim-recorded" if p.exec_id else "shim-recorded")
             try:
                 proc.stdin.write(GO)
-                proc.stdin.close()
+                proc.stdin.flush()
             except BrokenPipeError:
                 pass  # it has ended already: it reports nothing, said below
             report = _read_report(proc.stdout.fileno())
@@ -55,7 +55,11 @@ class ShimManager:
             p.shim = 0
             raise
         finally:
-            proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass
         if "pid" not in report:
             if proc.poll() is None:
                 proc.kill()
@@ -144,11 +148,11 @@ def _read_report(fd: int) -> dict:
 def _report_pipe_of(shim: int) -> int | None:
     """A new read end of the pipe a shim reports on (its stdout, then a copy of it, until it has
     reported): /proc lets any process of the shim's owner open it. None once it has reported."""
-    try:
-        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{shim}/fd"))
+    try:  # not its stdin, which was a pipe of the daemon's too
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{shim}/fd") if fd != "0")
     except OSError:
         return None
-    for n in fds[1:] if fds[:1] == [0] else fds:  # its stdin was the daemon's pipe too
+    for n in fds:
         try:
             fd = os.open(f"/proc/{shim}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:

@@ -41,7 +41,8 @@ def _cmdline(pid: int) -> bytes:
 
 def _assert_found_or_gone(r: Runner, workdir: str, runtime_root: str, cid: str) -> None:
     """The task is listed with a live pid and a status true to it, then `rm -f` removes it; or it is
-    not listed and nothing of it is left. Either way no bundle, rootfs mount or runtime state stays."""
+    not listed and nothing of it is left. Either way no shim, bundle, rootfs mount or runtime state
+    stays."""
     rows = {row.split()[0]: row.split()[1:] for row in r("tasks", "ls").stdout.splitlines()[1:]}
     if cid in rows:
         pid, status = int(rows[cid][0]), rows[cid][1]
@@ -51,6 +52,7 @@ def _assert_found_or_gone(r: Runner, workdir: str, runtime_root: str, cid: str) 
     assert r("tasks", "ls", "-q").stdout == ""
     bundle = os.path.join(workdir, BUNDLES, r.ns, cid)
     assert not os.path.exists(bundle) and not mounts_under(bundle)
+    assert not [e for e in os.listdir("/proc") if e.isdigit() and bundle.encode() in _cmdline(int(e))], "a shim is left"
     assert not os.path.exists(os.path.join(runtime_root, cid))
     r("containers", "rm", cid)
 

@@ -33,12 +33,9 @@ class ShimManager:
         """Has the shim create the process (`create` for an init, `exec --detach` else): returns once
         it exists, with its pid, and the shim watched. `record()` saves the task with the shim's pid
         before the shim may run the runtime, so a restarted daemon finds every shim that did."""
-        t = p.task
-        argv = [SHIM, t.id, t.bundle.path, p.name, t.runtime.binary, t.runtime.root,
-                "1" if p.io.terminal else "0", p.io.stdin, p.io.stdout, p.io.stderr, "1" if t.no_pivot else "0"]
         with open(p.file("shim.log"), "ab") as log_file:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
-                                    cwd=t.bundle.path, start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(shim_argv(p), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
+                                    cwd=p.task.bundle.path, start_new_session=True, close_fds=True)
         try:
             p.shim = proc.pid
             record()
@@ -94,6 +91,12 @@ class ShimManager:
             wait_shim()
             self._on_exit(p, *_read_exit(p))
         threading.Thread(target=watch, daemon=True, name=f"shim-{p.task.id}-{p.name}").start()
+
+
+def shim_argv(p: Process) -> list[str]:
+    t = p.task
+    return [SHIM, t.id, t.bundle.path, p.name, t.runtime.binary, t.runtime.root, "1" if p.io.terminal else "0",
+            p.io.stdin, p.io.stdout, p.io.stderr, "1" if t.no_pivot else "0"]
 
 
 def _read_exit(p: Process) -> tuple[int, int]:

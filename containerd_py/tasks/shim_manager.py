@@ -150,19 +150,22 @@ def _read_report(fd: int) -> dict:
 
 def _report_pipe_of(shim: int) -> int | None:
     """A new read end of the pipe a shim reports on (its stdout, then a copy of it, until it has
-    reported): /proc lets any process of the shim's owner open it. None once it has reported."""
-    try:  # not its stdin, which was a pipe of the daemon's too
-        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{shim}/fd") if fd != "0")
-    except OSError:
-        return None
-    for n in fds:
-        try:
-            fd = os.open(f"/proc/{shim}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    reported): /proc lets any process of the shim's owner open it. None once it has reported.
+    Looked for twice: a shim starting moves the pipe from its stdout to another fd, maybe
+    between the listing of its fds and their opening."""
+    for _ in range(2):
+        try:  # not its stdin, which was a pipe of the daemon's too
+            fds = sorted(int(fd) for fd in os.listdir(f"/proc/{shim}/fd") if fd != "0")
         except OSError:
-            continue
-        if stat.S_ISFIFO(os.fstat(fd).st_mode) and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
-            return fd  # an anonymous pipe: the daemon's, not a FIFO of the container's stdio
-        os.close(fd)
+            return None
+        for n in fds:
+            try:
+                fd = os.open(f"/proc/{shim}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                return fd  # an anonymous pipe: the daemon's, not a FIFO of the container's stdio
+            os.close(fd)
     return None
 
 

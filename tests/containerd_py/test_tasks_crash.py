@@ -3,7 +3,6 @@ leaves a task that a restarted daemon either finds with its real pid or removes
 whole (shim ended, runtime state deleted, rootfs unmounted, bundle removed), and
 `ctr tasks rm -f` works on what it finds."""
 import os
-import select
 import subprocess
 import time
 
@@ -12,6 +11,7 @@ import pytest
 from conftest import Client, Process, mounts_under, our_daemon_argv, running
 from containerd_py.api.containerd.services import tasks_pb2, tasks_pb2_grpc
 from containerd_py.api.containerd.types import task_pb2
+from test_shim_manager import Gate
 from test_tasks_ctr import IMAGE, RUNPY_OCI, Runner
 
 pytestmark = pytest.mark.root
@@ -105,11 +105,6 @@ def test_a_kill_9_during_an_exec_start_is_mended_by_a_restart(point, ns, busybox
             r.remove_everything()
 
 
-def _fifo(path) -> str:
-    os.mkfifo(path)
-    return str(path)
-
-
 def _links(pid: int) -> set[str]:
     links = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -133,22 +128,21 @@ def test_a_kill_9_while_the_runtime_creates_is_mended_by_a_restart(ns, busybox_t
     """The runtime's create is held until the daemon is dead and a new one waits for the shim's
     report: the task is found with the pid the shim reports. (Real containerd 1.6 is no oracle
     here: it kills the runtime's create with the call, then leaves its shim and bundle behind.)"""
-    entered, gate = _fifo(tmp_path / "entered"), _fifo(tmp_path / "gate")
+    gate = Gate(tmp_path)
     runtime = tmp_path / "held-runtime"
     runtime.write_text(f"#!/bin/sh\n# create waits at the gate; every verb is runpy-oci's\n"
-                       f"for a; do [ \"$a\" = create ] && {{ echo > {entered}; read _ < {gate}; break; }}; done\n"
+                       f"for a; do [ \"$a\" = create ] && {{ {gate.shell()}; break; }}; done\n"
                        f"exec {RUNPY_OCI} \"$@\"\n")
     runtime.chmod(0o755)
     with running(our_daemon_argv, "containerd-py-crash") as daemon:
         r = Runner(daemon.address, ns, str(runtime))
         r("images", "import", str(busybox_tar))
-        arrived = os.open(entered, os.O_RDONLY | os.O_NONBLOCK)
         run = None
         try:
             run = subprocess.Popen(["ctr", "--address", daemon.address, "-n", ns, "run", "-d", "--runc-binary",
                                     str(runtime), IMAGE, "c1", "sleep", "1000"], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            assert select.select([arrived], [], [], HANG_GUARD)[0], "the runtime's create never began"
+            gate.arrived()
             daemon.proc.kill()
             daemon.proc.wait()
             again = _restart(daemon, our_daemon_argv)
@@ -156,16 +150,14 @@ def test_a_kill_9_while_the_runtime_creates_is_mended_by_a_restart(ns, busybox_t
             while not _shim_report_pipe_held_by(again.proc.pid, daemon.workdir):
                 assert again.proc.poll() is None and time.monotonic() < end, again.log()
                 time.sleep(0.05)
-            released = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO if the runtime no longer waits
-            os.write(released, b"go\n")
-            os.close(released)
+            gate.release()
             again.wait_ready()
             run.wait(timeout=HANG_GUARD)
             rows = {row.split()[0]: row.split()[1:] for row in r("tasks", "ls").stdout.splitlines()[1:]}
             assert rows["c1"][1] == "CREATED"
             _assert_found_or_gone(r, daemon.workdir, f"{daemon.workdir}/state/runtime/held-runtime/{ns}", "c1")
         finally:
-            os.close(arrived)
+            gate.close()
             if run and run.poll() is None:
                 run.kill()
                 run.wait()

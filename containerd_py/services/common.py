@@ -1,6 +1,6 @@
 """What every servicer needs of a request: its namespace, and batching of streamed lists."""
 from .. import identifiers
-from ..convert import NAMESPACE_KEY, timestamp  # noqa: F401 - timestamp: the task manager still imports it here
+from ..convert import NAMESPACE_KEY
 from ..rpc import ServicerContext
 
 DEFAULT_NAMESPACE = "default"

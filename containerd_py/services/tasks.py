@@ -9,7 +9,8 @@ from ..api.containerd.services import tasks_pb2 as pb
 from ..api.containerd.types import task_pb2
 from ..convert import any_from_proto, mount_from_proto, timestamp
 from ..tasks import metrics
-from ..tasks.manager import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, TaskManager
+from ..tasks.manager import TaskManager
+from ..tasks.task import CREATED, IO, PAUSED, RUNNING, STOPPED, Process
 from .common import namespace
 
 _STATUS = {CREATED: task_pb2.CREATED, RUNNING: task_pb2.RUNNING, STOPPED: task_pb2.STOPPED,

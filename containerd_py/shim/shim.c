@@ -7,10 +7,13 @@
  * usage: containerd-py-shim ID BUNDLE NAME RUNTIME RUNTIME_ROOT TERMINAL STDIN STDOUT STDERR NO_PIVOT
  *   NAME is "init" (runtime create) or "exec-<id>" (runtime exec --detach
  *   --process BUNDLE/NAME.process.json); TERMINAL and NO_PIVOT are 0 or 1.
- * On stdout, one JSON line: {"pid": N} once the process exists, or
- * {"error": "..."}; then stdout is detached. Files in BUNDLE: NAME.pid (the
- * runtime's --pid-file), NAME.exit ({"pid", "status", "exited_at"}: temp,
- * fsync, rename), NAME.winsize ("WIDTH HEIGHT", applied on SIGWINCH).
+ * Starts once a byte arrives on stdin: the daemon has recorded this shim.
+ * Reports one JSON line on the pipe that was its stdout, {"pid": N} once the
+ * process exists or {"error": "..."}, then closes it; a daemon restarted
+ * before that reads the report from the same pipe (via /proc). Files in
+ * BUNDLE: NAME.pid (the runtime's --pid-file), NAME.exit ({"pid", "status",
+ * "exited_at"}: temp, fsync, rename), NAME.winsize ("WIDTH HEIGHT", applied
+ * on SIGWINCH).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -301,6 +304,13 @@ int main(int argc, char **argv) {
     const char *in_path = argv[7], *out_path = argv[8], *err_path = argv[9];
     bundle = argv[2];
     name = argv[3];
+    /* The daemon lets us go once it has recorded our pid: a shim of a daemon killed
+     * before that (stdin at EOF) ends here, having done nothing no one knows of. */
+    char go;
+    if (read(0, &go, 1) != 1) {
+        fprintf(stderr, "the daemon ended before it recorded this shim: nothing done\n");
+        return 1;
+    }
 
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);

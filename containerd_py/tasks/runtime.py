@@ -5,11 +5,17 @@
 """
 import json
 import os
+import shutil
 import subprocess
 
 from .. import errors
+from ..api.containerd.runtime import runc_options_pb2
+from ..errors import q
+from ..types import AnyValue
 
 TIMEOUT = 60  # seconds; a runtime verb that hangs longer is an error, not a hung RPC
+RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runc.v1")
+RUNC_OPTIONS = "containerd.runc.v1.Options"
 
 
 class Runtime:
@@ -25,7 +31,7 @@ class Runtime:
         try:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
         except FileNotFoundError:
-            raise errors.NotFound(f"runtime binary {errors.q(self.binary)}") from None
+            raise errors.NotFound(f"runtime binary {q(self.binary)}") from None
         except subprocess.TimeoutExpired:
             raise errors.Unavailable(f"{self.name} {args[0]} did not finish in {TIMEOUT}s") from None
         if r.returncode != 0:
@@ -35,6 +41,9 @@ class Runtime:
 
     def start(self, container_id: str) -> None:
         self._run("start", container_id)
+
+    def state(self, container_id: str) -> dict:
+        return json.loads(self._run("state", container_id))
 
     def kill(self, container_id: str, signal: int, all_: bool = False) -> None:
         self._run("kill", *(["--all"] if all_ else []), container_id, str(signal))
@@ -56,6 +65,24 @@ class Runtime:
 
     def update(self, container_id: str, resources_json: str) -> None:
         self._run("update", "--resources", resources_json, container_id)
+
+
+def choose(runtime_name: str, options: AnyValue | None, ns: str, state: str,
+           default_binary: str) -> tuple[Runtime, bool]:
+    """The runtime binary and root for a container, and whether it runs without pivot_root: runc's
+    options (the task's, else the container's) may name a binary and a root (ctr's --runc-binary)."""
+    if runtime_name not in RUNTIMES:
+        raise errors.NotFound(f"runtime {q(runtime_name)}")
+    opts = runc_options_pb2.Options()
+    if options is not None and options.type_url.rsplit("/", 1)[-1] == RUNC_OPTIONS:
+        opts.ParseFromString(options.value)
+    binary = opts.binary_name or default_binary
+    found = shutil.which(binary)
+    if found is None:
+        raise errors.NotFound(f"runtime binary {q(binary)}")
+    name = os.path.basename(found)
+    root = os.path.join(opts.root, ns) if opts.root else os.path.join(state, "runtime", name, ns)
+    return Runtime(os.path.abspath(found), root), opts.no_pivot_root
 
 
 def _plain(line: str) -> str:

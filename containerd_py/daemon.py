@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="containerd-py", description="containerd-compatible container daemon",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"The configuration file is containerd's config.toml (version 2, or 1); these are the keys\n"
-               f"containerd-py understands, with their defaults (others are ignored with a warning):\n\n"
+        epilog="The configuration file is containerd's config.toml (version 2, or 1); these are the keys\n"
+               "containerd-py understands, with their defaults (others are ignored with a warning):\n\n"
                + "".join(f"  {line}\n" if line else "\n" for line in configlib.render(configlib.Config()).splitlines()))
     p.add_argument("-c", "--config", help=f"path to the configuration file (default {configlib.DEFAULT_CONFIG})")
     p.add_argument("-l", "--log-level", choices=configlib.LOG_LEVELS, help="set the logging level")

@@ -307,6 +307,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_DFL); /* an ignored SIGTERM (inherited) would never reach the signalfd */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);

@@ -125,16 +125,6 @@ def _last_lines(files: list[str], count: int) -> tuple[list[bytes], int]:
     return found, newest_end
 
 
-def _lines_from(f, buffer: bytes = b"") -> tuple[list[bytes], bytes]:
-    """The whole lines readable from f now, and the part of a line left over."""
-    lines: list[bytes] = []
-    while chunk := f.read(_CHUNK):
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        lines.extend(complete)
-    return lines, buffer
-
-
 class _Filter:
     """since/until and the streams asked for; `done` once past until."""
 
@@ -154,53 +144,60 @@ class _Filter:
                 yield entry
 
 
+class _Cursor:
+    """A log file read by whole lines; a line not finished yet waits for the next read."""
+
+    def __init__(self, f):
+        self.f, self.rest = f, b""
+
+    def lines(self) -> Iterator[bytes]:
+        while chunk := self.f.read(_CHUNK):
+            *complete, self.rest = (self.rest + chunk).split(b"\n")
+            yield from complete
+
+    def inode(self) -> int:
+        return os.fstat(self.f.fileno()).st_ino
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _cursor(path: str, offset: int = 0) -> _Cursor | None:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:  # not there yet, or rotated away since it was listed
+        return None
+    f.seek(offset)
+    return _Cursor(f)
+
+
 def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event | None = None) -> Iterator[Entry]:
     """The entries of the log at `path` (and its rotated files); with `stopped`
     (follow), keeps reading as the log grows and rotates until it is set,
     then reads what is left and ends."""
     keep = _Filter(config)
     files = rotated_files(path)
-    if config.tail >= 0:
-        lines, newest_end = _last_lines(files, config.tail)
-        yield from keep(lines)
-        if stopped is None or keep.done:
-            return
-        current = _open_at(path, newest_end if files and files[-1] == path else 0)
-    else:
-        current = None
-        for name in files:
-            with open(name, "rb") as f:
-                lines, _ = _lines_from(f)
-            if name == path:  # followed from where this read ended
-                current = _open_at(path, sum(len(line) + 1 for line in lines))
+    current = None
+    try:
+        if config.tail >= 0:
+            lines, newest_end = _last_lines(files, config.tail)
             yield from keep(lines)
-            if keep.done:
-                if current:
-                    current.close()
-                return
-        if stopped is None:
-            if current:
-                current.close()
-            return
-        current = current or _open_at(path, 0)
-    yield from _follow(path, current, keep, stopped)
-
-
-def _open_at(path: str, offset: int):
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return None
-    f.seek(offset)
-    return f
-
-
-def _replaced(path: str, f) -> bool:
-    """Whether the log at `path` is now another file than f (rotated)."""
-    try:
-        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
-    except FileNotFoundError:
-        return False
+            if stopped is not None and files and files[-1] == path:
+                current = _cursor(path, newest_end)
+        else:
+            for name in files:
+                if name != path and (rotated := _cursor(name)):
+                    yield from keep(rotated.lines())
+                    rotated.close()
+                    if keep.done:
+                        return
+            if current := _cursor(path):
+                yield from keep(current.lines())
+        if stopped is not None and not keep.done:
+            yield from _follow(path, current, keep, stopped)
+    finally:
+        if current:
+            current.close()
 
 
 def _inode(path: str) -> int:
@@ -210,47 +207,46 @@ def _inode(path: str) -> int:
         return 0
 
 
-def _newer_files(path: str, f) -> list:
-    """After a rotation: the files written after f's, oldest first, opened
-    (f's file is now LOG.k: LOG.k-1 ... LOG.1, LOG), so that no file is
+def _newer_files(path: str, cursor: _Cursor) -> list[_Cursor]:
+    """After a rotation: the files written after the cursor's, oldest first,
+    opened (its file is now LOG.k: LOG.k-1 ... LOG.1, LOG), so that no file is
     skipped when the log rotated more than once between two looks. All of
-    them if f's file is gone; [] while the new LOG is not there yet."""
-    mine = os.fstat(f.fileno()).st_ino
+    them if its file is gone; [] while the new LOG is not there yet."""
+    mine = cursor.inode()
     while True:
         names = rotated_files(path)
         inodes = [_inode(name) for name in names]
         newer = names[inodes.index(mine) + 1:] if mine in inodes else names
-        opened = [f for f in (_open_at(name, 0) for name in newer) if f is not None]
-        if [os.fstat(o.fileno()).st_ino for o in opened] == inodes[len(names) - len(newer):]:
+        opened = [c for c in map(_cursor, newer) if c is not None]
+        if [c.inode() for c in opened] == inodes[len(names) - len(newer):]:
             return opened  # nothing rotated while they were opened
-        for o in opened:
-            o.close()
+        for c in opened:
+            c.close()
 
 
-def _follow(path: str, f, keep: _Filter, stopped: threading.Event) -> Iterator[Entry]:
-    buffer, queue = b"", []
+def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading.Event) -> Iterator[Entry]:
+    queue: list[_Cursor] = []
     try:
         while True:
             last_look = stopped.is_set()  # set before this read: what it finds is all there is
-            if f is None:
-                f = _open_at(path, 0)
-            if f is not None:
-                lines, buffer = _lines_from(f, buffer)
-                yield from keep(lines)
+            if cursor is None:
+                cursor = _cursor(path)
+            if cursor is not None:
+                yield from keep(cursor.lines())
                 if keep.done:
                     return
-                if queue:  # f was rotated away and is now read to its end
-                    f.close()
-                    f, buffer = queue.pop(0), b""
+                if queue:  # rotated away and now read to its end
+                    cursor.close()
+                    cursor = queue.pop(0)
                     continue
-                if _replaced(path, f):
-                    queue = _newer_files(path, f)
+                if _inode(path) not in (0, cursor.inode()):
+                    queue = _newer_files(path, cursor)
                     if queue:
-                        continue  # f once more to its end, then the newer files
+                        continue  # the cursor's file once more to its end, then the newer files
             if last_look:
                 return
             stopped.wait(FOLLOW_POLL)
     finally:
-        for done_with in [f, *queue]:
-            if done_with is not None:
-                done_with.close()
+        for c in [cursor, *queue]:
+            if c is not None:
+                c.close()

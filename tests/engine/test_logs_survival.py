@@ -8,19 +8,16 @@ Run with containerd's own `ctr` against containerd-py and real containerd.
 dockerd with live-restore, for comparison, blocks such a container as soon
 as its FIFO is full, for as long as dockerd is down.
 """
-import glob
 import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-import cgroup_trees
 from engine.logs import jsonfile, log_path, log_uri
 from leaks import kill_processes_mentioning, mounts_under
 from logs_fixtures import entries_of
@@ -92,28 +89,20 @@ class Manager:
         return left + [f"mount {m}" for m in leaked]
 
 
-@pytest.fixture(scope="module")
-def busybox_tar(tmp_path_factory):
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("busybox-static is not installed")
-    out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
-    subprocess.run([str(REPO / "bundles" / "make-busybox-image.py"), str(out)], check=True)
-    return out
+busybox_tar = daemons.busybox_tar  # its fixtures, used here by name
+ns = daemons.ns
 
 
 @pytest.fixture(params=["containerd-py", "containerd"])
-def manager(request):
+def manager(request, ns):
     if request.param == "containerd" and shutil.which("containerd") is None:
         pytest.skip("containerd is not installed")
     m = Manager(request.param)
-    ns = f"test-{uuid.uuid4().hex[:12]}"
     m.ctr = daemons.Ctr(m.address, ns)
     try:
         yield m
     finally:
         left = m.close()
-        for path in glob.glob(f"/sys/fs/cgroup/{ns}") + glob.glob(f"/sys/fs/cgroup/*/{ns}"):
-            left += cgroup_trees.remove(path)
         assert not left, f"left behind: {left}"
 
 

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -146,17 +147,23 @@ def test_no_line_lost_and_no_stall_while_the_manager_is_killed(manager, busybox_
 
 
 def test_a_logging_binary_gets_what_containerd_gives_it(manager, busybox_tar, tmp_path):
-    """containerd's contract for binary:// (its pkg/process/io.go): the query
-    as arguments, CONTAINER_ID and CONTAINER_NAMESPACE, stdout on fd 3,
-    stderr on fd 4, readiness on fd 5."""
-    seen = tmp_path / "seen"
-    script = tmp_path / "logging-binary"
-    script.write_text(f"#!/bin/sh\nexec 5>&-\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID $*\" > {seen}.args\n"
-                      f"cat <&4 > {seen}.err &\ncat <&3 > {seen}.out\nwait\n")
+    """containerd's contract for binary:// (its pkg/process/io.go): the query's
+    keys and values as arguments (decoded as Go's url.ParseQuery does; in
+    any order, as they come from a Go map), CONTAINER_ID and
+    CONTAINER_NAMESPACE, stdout on fd 3, stderr on fd 4, readiness on fd 5."""
+    where = tmp_path / "a dir"
+    where.mkdir()
+    script = where / "logging binary"
+    script.write_text(f"#!/bin/sh\nexec 5>&-\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" > '{where}/env'\n"
+                      f"printf '%s\\n' \"$@\" > '{where}/args'\n"
+                      f"cat <&4 > '{where}/err' &\ncat <&3 > '{where}/out'\nwait\n")
     script.chmod(0o755)
     ctr = manager.ctr
     ctr("images", "import", str(busybox_tar))
-    ctr("run", "--log-uri", f"binary://{script}?only=one", IMAGE, "l1", "sh", "-c", "echo out; echo err >&2")
+    uri = f"binary://{quote(str(script))}?only=one&spaced=a+b%26c%2Fd"
+    ctr("run", "--log-uri", uri, IMAGE, "l1", "sh", "-c", "echo out; echo err >&2")
     ctr("containers", "rm", "l1")
-    assert (tmp_path / "seen.args").read_text() == f"{ctr.ns}/l1 only one\n"
-    assert (tmp_path / "seen.out").read_text() == "out\n" and (tmp_path / "seen.err").read_text() == "err\n"
+    assert (where / "env").read_text() == f"{ctr.ns}/l1\n"
+    args = (where / "args").read_text().splitlines()
+    assert sorted(zip(args[::2], args[1::2])) == [("only", "one"), ("spaced", "a b&c/d")]
+    assert (where / "out").read_text() == "out\n" and (where / "err").read_text() == "err\n"

@@ -146,12 +146,12 @@ def test_no_line_lost_and_no_stall_while_the_manager_is_killed(manager, busybox_
     assert [e.time for e in entries if e.stream == "stdout"] == sorted(e.time for e in entries if e.stream == "stdout")
 
 
-def test_a_logging_binary_gets_what_containerd_gives_it(manager, busybox_tar, tmp_path):
+def test_a_logging_binary_gets_what_containerd_gives_it(manager, busybox_tar):
     """containerd's contract for binary:// (its pkg/process/io.go): the query's
     keys and values as arguments (decoded as Go's url.ParseQuery does; in
     any order, as they come from a Go map), CONTAINER_ID and
     CONTAINER_NAMESPACE, stdout on fd 3, stderr on fd 4, readiness on fd 5."""
-    where = tmp_path / "a dir"
+    where = Path(manager.workdir) / "a dir"  # what runs from there is ended with the manager
     where.mkdir()
     script = where / "logging binary"
     script.write_text(f"#!/bin/sh\nexec 5>&-\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" > '{where}/env'\n"
@@ -167,3 +167,46 @@ def test_a_logging_binary_gets_what_containerd_gives_it(manager, busybox_tar, tm
     args = (where / "args").read_text().splitlines()
     assert sorted(zip(args[::2], args[1::2])) == [("only", "one"), ("spaced", "a b&c/d")]
     assert (where / "out").read_text() == "out\n" and (where / "err").read_text() == "err\n"
+
+
+@pytest.mark.parametrize("manager", ["containerd-py"], indirect=True)
+def test_the_log_is_whole_when_the_exit_is_published(manager, busybox_tar):
+    """containerd-py's shim records the exit only after the logger wrote what
+    the pipes held (real containerd waits for it at the task's delete)."""
+    ctr = manager.ctr
+    ctr("images", "import", str(busybox_tar))
+    log = log_path(f"{manager.workdir}/containers", "burst")
+    os.makedirs(os.path.dirname(log))
+    ctr("run", "-d", "--log-uri", log_uri(log), IMAGE, "burst", "sh", "-c",
+        'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo "$i"; done; echo done >&2')
+    deadline = time.monotonic() + DEADLINE
+    while "STOPPED" not in ctr("tasks", "ls").stdout:
+        assert time.monotonic() < deadline, ctr("tasks", "ls").stdout
+        time.sleep(0.01)
+    entries = list(jsonfile.read(log))
+    ctr("tasks", "rm", "burst")
+    ctr("containers", "rm", "burst")
+    assert sorted(int(e.line) for e in entries if e.stream == "stdout") == list(range(1, 20001))
+    assert [e.line for e in entries if e.stream == "stderr"] == [b"done\n"]
+
+
+@pytest.mark.parametrize("manager", ["containerd-py"], indirect=True)
+def test_the_logger_is_stopped_and_waited_for_before_the_exit(manager, busybox_tar):
+    """A logging binary that takes its time after SIGTERM: the task is
+    reported stopped only once it has exited."""
+    tmp_path = Path(manager.workdir)  # what runs from there is ended with the manager
+    script = tmp_path / "slow-logger"
+    script.write_text(f"#!/bin/sh\ntrap 'sleep 1; echo stopped > {tmp_path}/marker; exit 0' TERM\n"
+                      "exec 5>&-\ncat <&3 >/dev/null & cat <&4 >/dev/null &\nwhile :; do sleep 0.1; done\n")
+    script.chmod(0o755)
+    ctr = manager.ctr
+    ctr("images", "import", str(busybox_tar))
+    ctr("run", "-d", "--log-uri", f"binary://{script}", IMAGE, "slow", "true")
+    deadline = time.monotonic() + DEADLINE
+    while "STOPPED" not in ctr("tasks", "ls").stdout:
+        assert time.monotonic() < deadline, ctr("tasks", "ls").stdout
+        time.sleep(0.01)
+    marked = (tmp_path / "marker").exists()
+    ctr("tasks", "rm", "slow")
+    ctr("containers", "rm", "slow")
+    assert marked

@@ -57,18 +57,20 @@ static void die(const char *what) {
     exit(1);
 }
 
-static void open_log(int flags) {
+static int open_log(int flags) {
     log_fd = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0640);
-    if (log_fd < 0)
-        die(log_path);
     struct stat st;
-    log_size = fstat(log_fd, &st) == 0 ? st.st_size : 0;
+    log_size = log_fd >= 0 && fstat(log_fd, &st) == 0 ? st.st_size : 0;
+    return log_fd;
 }
 
-/* Writes what is buffered; on an error (disk full) it is dropped and said
- * once: the pipes are drained regardless, so the container never blocks. */
+/* Writes what is buffered; on an error (disk full, the log reopened after a
+ * rotation but gone) it is dropped and said once: the pipes are drained
+ * regardless, so the container never blocks, nor dies of a broken pipe. */
 static void flush_out(void) {
     size_t done = 0;
+    if (log_fd < 0)
+        open_log(O_APPEND);
     while (done < out_n) {
         ssize_t w = write(log_fd, out + done, out_n - done);
         if (w < 0 && errno == EINTR)
@@ -92,7 +94,8 @@ static void flush_out(void) {
 static void rotate(void) {
     char from[PATH_MAX], to[PATH_MAX];
     flush_out();
-    close(log_fd);
+    if (log_fd >= 0)
+        close(log_fd);
     if (max_file >= 2) {
         snprintf(to, sizeof to, "%s.%d", log_path, max_file - 1);
         unlink(to);
@@ -316,7 +319,8 @@ int main(int argc, char **argv) {
     if (sigfd < 0)
         die("signalfd");
 
-    open_log(O_APPEND);
+    if (open_log(O_APPEND) < 0)
+        die(log_path);
     if (ready_fd >= 0)
         close(ready_fd); /* ready: the shim hands the container its pipes */
 

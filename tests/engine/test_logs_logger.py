@@ -5,6 +5,7 @@ logfile rotation)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -159,3 +160,17 @@ def test_entries_decode_as_json(tmp_path):
     run(path, [("stdout", bytes(b for b in range(256) if b != 10) + b"\n")])
     (entry,) = entries_of(path)
     assert entry["log"].endswith("\n") and json.loads(json.dumps(entry)) == entry
+
+
+def test_a_log_directory_removed_under_it_drops_lines_but_never_blocks(tmp_path):
+    """`docker rm -f` racing the last output: the rotation finds no directory."""
+    where = tmp_path / "container"
+    where.mkdir()
+    logger = Logger("path", str(where / "c-json.log"), "max-size", "1000", "max-file", "2")
+    logger.write(b"before\n")
+    shutil.rmtree(where)
+    logger.write(b"x" * 100 + b"\n" * 10000)  # rotations into nothing; far more than a pipe holds
+    where.mkdir()
+    logger.write(b"y\n" * 2000)
+    assert logger.close() == 0
+    assert entries_of(where / "c-json.log")[-1]["log"] == "y\n"  # back once the directory is

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import threading
+import time
 from datetime import datetime, timezone
 from json.decoder import scanstring
 from typing import Iterator, NamedTuple
@@ -228,7 +229,8 @@ def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading
     queue: list[_Cursor] = []
     try:
         while True:
-            last_look = stopped.is_set()  # set before this read: what it finds is all there is
+            # Stopped, or past until, before this read: what it finds is all there is.
+            last_look = stopped.is_set() or bool(keep.config.until and time.time_ns() > keep.config.until)
             if cursor is None:
                 cursor = _cursor(path)
             if cursor is not None:

@@ -3,6 +3,7 @@ files: tail, since/until, streams, unfinished and torn lines, follow."""
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -209,3 +210,16 @@ def test_decoding_equals_a_json_decode(text):
                 json.dumps({"log": text, "stream": "stderr", "attrs": {"a": "b"}, "time": "2026-12-06T03:34:23.5Z"}),
                 json.dumps({"time": "2026-12-06T03:34:23.5Z", "stream": "stderr", "log": text})):
         assert jsonfile.decode(raw.encode()) == Entry("stderr", text.encode(), parse_time("2026-12-06T03:34:23.5Z"))
+
+
+def test_follow_ends_at_until_without_being_stopped(log):
+    write_entries(log, numbered(0, 5))
+    got = jsonfile.read(log, ReadConfig(until=T0 + 2000), threading.Event())
+    assert texts(got) == ["0\n", "1\n", "2\n"]
+
+
+def test_follow_ends_once_until_has_passed(log):
+    write_entries(log, numbered(0, 2))
+    until = time.time_ns() + 300_000_000
+    got = jsonfile.read(log, ReadConfig(until=until), threading.Event())
+    assert texts(got) == ["0\n", "1\n"] and time.time_ns() > until

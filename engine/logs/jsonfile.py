@@ -17,6 +17,7 @@ from typing import Iterator, NamedTuple
 
 FOLLOW_POLL = 0.1  # seconds between looks at a followed file
 _CHUNK = 1 << 20
+_TAIL_BLOCK = 1 << 16
 
 
 class Entry(NamedTuple):
@@ -110,7 +111,7 @@ def _last_lines(files: list[str], count: int) -> tuple[list[bytes], int]:
             pos = end = f.seek(0, os.SEEK_END)
             block = b""
             while pos > 0 and block.count(b"\n") <= count - len(found):
-                step = min(_CHUNK, pos)
+                step = min(max(_TAIL_BLOCK, len(block)), pos)  # doubling: few reads for any tail
                 pos -= step
                 f.seek(pos)
                 block = f.read(step) + block

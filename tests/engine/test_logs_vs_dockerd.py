@@ -70,3 +70,38 @@ def test_same_entries_as_dockerds_json_file(dockerd, tmp_path):  # noqa: F811
     assert sorted(strip.sub(b"", line) for line in ours) == sorted(strip.sub(b"", line) for line in theirs)
     assert [(e.stream, e.line) for e in their_entries] == [(json.loads(r)["stream"], json.loads(r)["log"].encode())
                                                           for r in theirs]
+
+
+def test_rotation_as_dockerds(dockerd, tmp_path):  # noqa: F811
+    """--log-opt max-size=2k --log-opt max-file=3: the same files, each rotated
+    one past max-size by less than an entry, the newest lines kept whole.
+    (Where exactly a file ends differs by a few entries: times vary in length.)"""
+    printer = 'i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo "line $i"; done'
+    parent = f"logs-test-{os.getpid()}"
+    cid = dockerd.docker("run", "-d", "--network", "none", "--cgroup-parent", parent, "--log-opt", "max-size=2k",
+                         "--log-opt", "max-file=3", "busybox", "sh", "-c", printer).stdout.strip()
+    try:
+        dockerd.docker("wait", cid)
+        theirs = dockerd.inspect(cid)["LogPath"]
+        their_files = [os.path.basename(f) for f in jsonfile.rotated_files(theirs)]
+        their_lines = [e.line for e in jsonfile.read(theirs)]
+        their_sizes = [os.path.getsize(f) for f in jsonfile.rotated_files(theirs)]
+    finally:
+        dockerd.docker("rm", "-f", cid, check=False)
+        left = [why for path in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}")
+                for why in cgroup_trees.remove(path)]
+        assert not left, f"cgroups left in use: {left}"
+
+    ours = str(tmp_path / f"{cid}-json.log")
+    logger = Logger("path", ours, "max-size", "2000", "max-file", "3")
+    logger.write(b"".join(f"line {i}\n".encode() for i in range(1, 501)))
+    assert logger.close() == 0
+    our_lines = [e.line for e in jsonfile.read(ours)]
+    assert [os.path.basename(f) for f in jsonfile.rotated_files(ours)] == their_files == \
+        [f"{cid}-json.log.2", f"{cid}-json.log.1", f"{cid}-json.log"]
+    for lines in (their_lines, our_lines):
+        numbers = [int(line.split()[1]) for line in lines]
+        assert numbers == list(range(numbers[0], 501))
+    assert abs(len(our_lines) - len(their_lines)) < 5
+    for size in their_sizes[:-1] + [os.path.getsize(f) for f in jsonfile.rotated_files(ours)][:-1]:
+        assert 2000 <= size < 2000 + 80

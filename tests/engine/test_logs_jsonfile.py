@@ -223,3 +223,19 @@ def test_follow_ends_once_until_has_passed(log):
     until = time.time_ns() + 300_000_000
     got = jsonfile.read(log, ReadConfig(until=until), threading.Event())
     assert texts(got) == ["0\n", "1\n"] and time.time_ns() > until
+
+
+def test_follow_from_a_tail_picks_up_the_line_being_written(log):
+    write_entries(log, numbered(0, 2))
+    with open(log, "a") as f:
+        f.write('{"log":"2\\n","stream":"stdout",')
+    stopped, got, reader = follow_in_thread(log, ReadConfig(tail=1))
+    try:
+        wait_for(got, 1)
+        with open(log, "a") as f:
+            f.write(f'"time":"{format_time(T0)}"}}\n')
+        wait_for(got, 2)
+    finally:
+        stopped.set()
+        reader.join()
+    assert texts(got) == ["1\n", "2\n"]

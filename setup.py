@@ -4,7 +4,9 @@
 - runpy-oci-exec, a static helper for the last execve into a container
   (runpy_oci/exec_helper.c), into the runpy_oci package;
 - containerd-py-shim, a small C program (one runs beside every container,
-  see containerd_py/tasks/DESIGN.md), into the containerd_py.shim package.
+  see containerd_py/tasks/DESIGN.md), into the containerd_py.shim package;
+- engine-py-logger, a small C program (one runs beside every container that
+  logs, see engine/logs/DESIGN.md), into the engine.logs package.
 """
 import os
 
@@ -15,6 +17,7 @@ from setuptools.command.build_ext import build_ext
 PROGRAMS = (
     ("runpy_oci/exec_helper.c", "runpy_oci/runpy-oci-exec", ["-static", "-s"]),
     ("containerd_py/shim/shim.c", "containerd_py/shim/containerd-py-shim", []),
+    ("engine/logs/logger.c", "engine/logs/engine-py-logger", []),
 )
 
 

@@ -51,9 +51,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.installed-from
-want=$(cat pyproject.toml setup.py runpy_oci/_build_*.py runpy_oci/exec_helper.c containerd_py/shim/shim.c scripts/runpy-oci | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py runpy_oci/_build_*.py runpy_oci/exec_helper.c containerd_py/shim/shim.c engine/logs/logger.c scripts/runpy-oci | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import runpy_oci._sys' 2>/dev/null \
-        || [ ! -x containerd_py/shim/containerd-py-shim ] || [ ! -x runpy_oci/runpy-oci-exec ]; then
+        || [ ! -x containerd_py/shim/containerd-py-shim ] || [ ! -x runpy_oci/runpy-oci-exec ] \
+        || [ ! -x engine/logs/engine-py-logger ]; then
     echo "setup: installing the Python package and its C extension into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null
     if ! .venv/bin/pip install -q --config-settings editable_mode=compat -e '.[test]' >.venv/install.log 2>&1; then

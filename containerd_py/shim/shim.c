@@ -36,8 +36,11 @@
 #include <unistd.h>
 
 #define RELAY_DRAIN_MS 5000 /* the last output of a terminal, after the process exited */
+#define LOGGER_READY_MS 10000 /* containerd's wait for a logging binary */
+#define LOGGER_STOP_MS 12000  /* and for it to exit after SIGTERM (binaryIOProcTermTimeout) */
 
 static const char *bundle, *name;
+static pid_t logger_pid; /* a binary:// log URI's logging binary, while it runs */
 
 static void path_of(char *out, const char *suffix) {
     snprintf(out, PATH_MAX, "%s/%s.%s", bundle, name, suffix);
@@ -110,6 +113,94 @@ static int open_stdio(const char *path, int write_side) {
     if (fd < 0)
         fail("open %s: %s", path, strerror(errno));
     return fd;
+}
+
+/* %XX and '+' decoded in place, as Go's url.QueryUnescape. */
+static void unescape(char *s, int plus) {
+    char *o = s;
+    for (; *s; s++) {
+        unsigned v;
+        if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
+            *o++ = (char)v;
+            s += 2;
+        } else {
+            *o++ = plus && *s == '+' ? ' ' : *s;
+        }
+    }
+    *o = '\0';
+}
+
+/* A binary:// log URI (ctr's --log-uri), as containerd's shim runs one: the
+ * program at the URI's path with the query's keys and values as arguments,
+ * CONTAINER_ID and CONTAINER_NAMESPACE (the bundle's parent directory) in
+ * its environment, the container's stdout on fd 3, stderr on fd 4, and a
+ * pipe on fd 5 that it closes (or writes to) once ready. out and err get
+ * the write ends for the container. */
+static void start_logger(const char *uri, const char *id, int *out, int *err) {
+    static char spec[PATH_MAX * 2], env_id[PATH_MAX + 32], env_ns[PATH_MAX + 32];
+    char *argv[64];
+    int argc = 0;
+    snprintf(spec, sizeof spec, "%s", uri + strlen("binary://"));
+    char *path = strchr(spec, '/'), *query = strchr(spec, '?');
+    if (query)
+        *query++ = '\0';
+    if (!path)
+        fail("log URI without a path: %s", uri);
+    unescape(path, 0);
+    argv[argc++] = path;
+    for (char *pair = query ? strtok(query, "&") : NULL; pair && argc < 62; pair = strtok(NULL, "&")) {
+        char *value = strchr(pair, '=');
+        if (value)
+            *value++ = '\0';
+        unescape(pair, 1);
+        argv[argc++] = pair;
+        if (value) {
+            unescape(value, 1);
+            argv[argc++] = value;
+        }
+    }
+    argv[argc] = NULL;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", bundle);
+    char *cut = strrchr(parent, '/');
+    if (cut)
+        *cut = '\0';
+    snprintf(env_id, sizeof env_id, "CONTAINER_ID=%s", id);
+    snprintf(env_ns, sizeof env_ns, "CONTAINER_NAMESPACE=%s", strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent);
+    char *envp[] = {env_id, env_ns, NULL};
+
+    int o[2], e[2], ready[2];
+    if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0)
+        fail("log pipes: %s", strerror(errno));
+    logger_pid = fork();
+    if (logger_pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (logger_pid == 0) {
+        int given[3] = {fcntl(o[0], F_DUPFD_CLOEXEC, 10), fcntl(e[0], F_DUPFD_CLOEXEC, 10),
+                        fcntl(ready[1], F_DUPFD_CLOEXEC, 10)};
+        for (int i = 0; i < 3; i++)
+            if (given[i] < 0 || dup2(given[i], 3 + i) < 0)
+                _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGTERM, SIG_DFL);
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    close(o[0]);
+    close(e[0]);
+    close(ready[1]);
+    struct pollfd p = {ready[0], POLLIN, 0};
+    char byte;
+    if (poll(&p, 1, LOGGER_READY_MS) <= 0)
+        fail("timeout waiting for the logging binary %s", path);
+    if (read(ready[0], &byte, 1) < 0) {
+        /* ready all the same: it is there to read its pipes */
+    }
+    close(ready[0]);
+    *out = o[1];
+    *err = e[1];
 }
 
 /* The last "msg" of an error line in the runtime's --log (JSON lines). */
@@ -246,6 +337,29 @@ static long long now_ms(void) {
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* SIGTERM, as containerd's shim sends it: the logger writes what its pipes
+ * hold and exits; the exit is recorded only then, so the log is complete. */
+static void stop_logger(int sigfd) {
+    if (logger_pid <= 0)
+        return;
+    kill(logger_pid, SIGTERM);
+    long long deadline = now_ms() + LOGGER_STOP_MS;
+    int st;
+    while (waitpid(logger_pid, &st, WNOHANG) == 0) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            kill(logger_pid, SIGKILL);
+            waitpid(logger_pid, &st, 0);
+            break;
+        }
+        struct pollfd p = {sigfd, POLLIN, 0};
+        struct signalfd_siginfo si;
+        poll(&p, 1, (int)left);
+        while (read(sigfd, &si, sizeof si) == sizeof si)
+            ;
+    }
+}
+
 /* Reaps children (we are their subreaper) until `pid` is gone, relaying the
  * terminal meanwhile; returns its status as a shell reports it. */
 static int supervise(pid_t pid, int sigfd, int master, int term_in, int term_out) {
@@ -272,6 +386,8 @@ static int supervise(pid_t pid, int sigfd, int master, int term_in, int term_out
                     status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
                     exited_at = now_ms();
                 }
+                if (got == logger_pid)
+                    logger_pid = 0;
             }
             if (got < 0 && errno == ECHILD && status < 0)
                 return 255; /* it was never ours to reap */
@@ -338,7 +454,9 @@ int main(int argc, char **argv) {
     snprintf(log, sizeof log, "%s/log.json", bundle);
     path_of(pid_file, "pid");
     path_of(process_json, "process.json");
-    int stdio[3], server = -1;
+    int stdio[3], server = -1, log_out = -1, log_err = -1;
+    if (strncmp(out_path, "binary://", 9) == 0)
+        start_logger(out_path, id, &log_out, &log_err);
     if (terminal) {
         int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         stdio[0] = stdio[1] = stdio[2] = null_fd;
@@ -352,8 +470,8 @@ int main(int argc, char **argv) {
             fail("console socket %s: %s", console, strerror(errno));
     } else {
         stdio[0] = open_stdio(in_path, 0);
-        stdio[1] = open_stdio(out_path, 1);
-        stdio[2] = open_stdio(err_path, 1);
+        stdio[1] = log_out >= 0 ? log_out : open_stdio(out_path, 1);
+        stdio[2] = log_err >= 0 ? log_err : open_stdio(err_path, 1);
     }
 
     char *rargv[24];
@@ -398,7 +516,7 @@ int main(int argc, char **argv) {
     int master = -1, term_in = -1, term_out = -1;
     if (code == 0 && terminal) {
         master = receive_master(server);
-        term_out = open_stdio(out_path, 1);
+        term_out = log_out >= 0 ? log_out : open_stdio(out_path, 1);
         term_in = *in_path ? open_stdio(in_path, 0) : -1;
         apply_window_size(master); /* a size asked for before the terminal existed */
     }
@@ -419,7 +537,10 @@ int main(int argc, char **argv) {
     fclose(f);
     report("{\"pid\": %d}\n", pid);
 
+    if (terminal && log_err >= 0)
+        close(log_err);
     int status = supervise(pid, sigfd, master, term_in, term_out);
+    stop_logger(sigfd);
     write_exit(pid, status);
     return 0;
 }

@@ -1,0 +1,84 @@
+"""Helpers for the logs tests (a plain module: a conftest.py here would shadow
+containerd_py's, whose tests import from theirs).
+
+- Logger: engine-py-logger started as a containerd shim starts a logging
+  binary: the container's stdout on fd 3, stderr on fd 4, readiness on fd 5.
+- write_entries: a json-file log written directly, for the reader's tests.
+"""
+import fcntl
+import json
+import os
+import signal
+
+from engine.logs import BINARY
+from engine.logs.jsonfile import format_time
+
+
+def _high(fd: int) -> int:
+    """fd moved above 5, so that the dup2s onto 3-5 never clobber one another."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
+class Logger:
+    """A running engine-py-logger; `out`/`err` are the write ends of its pipes."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        out_r, self.out = map(_high, os.pipe())
+        err_r, self.err = map(_high, os.pipe())
+        ready_r, ready_w = map(_high, os.pipe())
+        argv = [BINARY, *args]
+        self.pid = os.posix_spawn(BINARY, argv, env or {"CONTAINER_ID": "c", "CONTAINER_NAMESPACE": "n"},
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, out_r, 3), (os.POSIX_SPAWN_DUP2, err_r, 4),
+                                                (os.POSIX_SPAWN_DUP2, ready_w, 5)])
+        for fd in (out_r, err_r, ready_w):
+            os.close(fd)
+        self.ready = os.read(ready_r, 1) == b""  # closed, not written to, once the log is open
+        os.close(ready_r)
+        self.status = None
+
+    def write(self, data: bytes, stream: str = "stdout") -> None:
+        fd = self.out if stream == "stdout" else self.err
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    def close(self) -> int:
+        """Closes both pipes (the container is gone) and waits for the logger's exit status."""
+        for fd in (self.out, self.err):
+            if fd >= 0:
+                os.close(fd)
+        self.out = self.err = -1
+        return self.wait()
+
+    def terminate(self) -> int:
+        """SIGTERM with the pipes still open, as containerd's shim does on delete."""
+        os.kill(self.pid, signal.SIGTERM)
+        status = self.wait()
+        self.close()
+        return status
+
+    def wait(self) -> int:
+        if self.status is None:
+            _, st = os.waitpid(self.pid, 0)
+            self.status = os.waitstatus_to_exitcode(st)
+        return self.status
+
+
+def entries_of(*paths) -> list[dict]:
+    """Every line of the files as JSON, in order; a line that is not JSON fails the test."""
+    found = []
+    for path in paths:
+        with open(path, "rb") as f:
+            for raw in f:
+                assert raw.endswith(b"\n"), f"unfinished line in {path}: {raw[:80]!r}"
+                found.append(json.loads(raw))
+    return found
+
+
+def write_entries(path, entries, mode: str = "a") -> None:
+    """(stream, text, time in ns) entries as json-file lines."""
+    with open(path, mode) as f:
+        for stream, text, ns in entries:
+            f.write(json.dumps({"log": text, "stream": stream, "time": format_time(ns)}) + "\n")

@@ -13,6 +13,7 @@ import pytest
 
 from containerd_py import errors, mediatypes as mt
 from containerd_py.api.containerd.events import container_pb2
+from containerd_py.assembly import Assembly
 from containerd_py.client import Client
 from containerd_py.client.client import RemoteBackend
 from containerd_py.client.connection import Connection
@@ -20,7 +21,6 @@ from containerd_py.config import Config
 from containerd_py.reference import parse
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
-from containerd_py.assembly import Assembly
 from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import chain_ids, parse_platform
 from containerd_py.transfer.pull import pull
@@ -88,7 +88,7 @@ def test_an_in_process_pull_publishes_what_one_through_the_services_does(registr
     """The daemon's own pull goes through no servicer; an Events subscriber sees its
     events all the same, for the stores publish them."""
     ref, image = pushed
-    daemon = Daemon(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
+    daemon = Assembly(Config(root=str(tmp_path / "root"), state=str(tmp_path / "state")))
     server = daemon.server()
     server.listen_unix(str(tmp_path / "c.sock"))
     server.start()

@@ -7,13 +7,10 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from test_tasks_ctr import IMAGE, RUNTIMES
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("ctr") is None, reason="ctr (Debian package containerd) not installed")]
-
-IMAGE = "docker.io/library/busybox:latest"
-RUNTIMES = {"runpy-oci": str(REPO / ".venv" / "bin" / "runpy-oci"), "runc": "/usr/sbin/runc"}
 
 
 @pytest.fixture(params=sorted(RUNTIMES))

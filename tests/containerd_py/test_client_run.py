@@ -114,12 +114,12 @@ def test_run_pulls_an_image_it_does_not_have(daemon, ns, registry, busybox_tar):
     assert ref in c("images", "ls").stdout
 
 
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
 @pytest.mark.parametrize("sig", ["TERM", "INT"])
-def test_a_foreground_run_forwards_signals_to_the_container(ctl, sig):
-    """As ctr run does: the container's handler runs, and the run exits with its status.
-    (runc: it starts the container with default dispositions whoever started it.)"""
+def test_a_foreground_run_forwards_signals_to_the_container(ctl, sig, runtime):
+    """As ctr run does: the container's handler runs, and the run exits with its status."""
     script = f'trap "echo got; exit 3" {sig}; echo ready; while :; do sleep 0.1; done'
-    run = subprocess.Popen([*ctl.argv, "run", "--rm", "--runtime", RUNTIMES["runc"], IMAGE, f"sig{sig.lower()}",
+    run = subprocess.Popen([*ctl.argv, "run", "--rm", "--runtime", RUNTIMES[runtime], IMAGE, f"sig{sig.lower()}",
                             "sh", "-c", script],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,8 @@ from ..api.containerd.types import task_pb2
 from ..convert import any_from_proto, mount_from_proto, timestamp
 from ..tasks import metrics
 from ..tasks.manager import TaskManager
-from ..tasks.task import CREATED, IO, PAUSED, RUNNING, STOPPED, Process
+from ..tasks.task import CREATED, PAUSED, RUNNING, STOPPED, Process
+from ..types import Stdio
 from .common import namespace
 
 _STATUS = {CREATED: task_pb2.CREATED, RUNNING: task_pb2.RUNNING, STOPPED: task_pb2.STOPPED,
@@ -40,7 +41,7 @@ class TasksServicer:
     def Create(self, request, context):
         if request.HasField("checkpoint") and request.checkpoint.digest:
             raise errors.Unimplemented("restoring a task from a checkpoint")
-        io = IO(request.stdin, request.stdout, request.stderr, request.terminal)
+        io = Stdio(request.stdin, request.stdout, request.stderr, request.terminal)
         options = any_from_proto(request.options) if request.HasField("options") else None
         p = self._tasks.create(namespace(context), request.container_id,
                                [mount_from_proto(m) for m in request.rootfs], io, options)
@@ -69,7 +70,7 @@ class TasksServicer:
         return empty_pb2.Empty()
 
     def Exec(self, request, context):
-        io = IO(request.stdin, request.stdout, request.stderr, request.terminal)
+        io = Stdio(request.stdin, request.stdout, request.stderr, request.terminal)
         spec = any_from_proto(request.spec) if request.HasField("spec") else None
         self._tasks.exec(namespace(context), request.container_id, request.exec_id, io, spec)
         return empty_pb2.Empty()

@@ -15,13 +15,13 @@ from ..containers import Containers
 from ..errors import q
 from ..events.exchange import Exchange
 from ..filters import Filter
-from ..types import AnyValue, Mount
+from ..types import AnyValue, Mount, Stdio
 from . import crashpoints, runtime as runtimes
 from .bundle import Bundle
 from .oom import memory_cgroup, oom_kills
 from .publisher import TaskEvents
 from .shim_manager import ShimManager
-from .task import CREATED, IO, PAUSED, RUNNING, STOPPED, Process, Task
+from .task import CREATED, PAUSED, RUNNING, STOPPED, Process, Task
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class TaskManager:
 
     # -- the task's init
 
-    def create(self, ns: str, container_id: str, rootfs: list[Mount], io: IO, options: AnyValue | None) -> Process:
+    def create(self, ns: str, container_id: str, rootfs: list[Mount], io: Stdio, options: AnyValue | None) -> Process:
         container = self._containers.get(ns, container_id)
         if container.spec is None:
             raise errors.InvalidArgument(f"container {q(container_id)} has no spec")
@@ -172,7 +172,7 @@ class TaskManager:
 
     # -- exec'd processes
 
-    def exec(self, ns: str, container_id: str, exec_id: str, io: IO, spec: AnyValue | None) -> None:
+    def exec(self, ns: str, container_id: str, exec_id: str, io: Stdio, spec: AnyValue | None) -> None:
         task = self._task(ns, container_id)
         if not exec_id:
             raise errors.InvalidArgument("exec id must not be empty")

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from .. import errors
 from ..errors import q
+from ..types import Stdio
 from .bundle import Bundle
 from .runtime import Runtime
 
 CREATED, RUNNING, STOPPED, PAUSED = "created", "running", "stopped", "paused"
 
 
-@dataclass
-class IO:
-    stdin: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    terminal: bool = False
-
-
 class Process:
     """A task's init (exec_id "") or an exec'd process, as its shim reports it."""
 
-    def __init__(self, task: Task, exec_id: str, io: IO, pid: int = 0, started: bool = False, shim: int = 0):
+    def __init__(self, task: Task, exec_id: str, io: Stdio, pid: int = 0, started: bool = False, shim: int = 0):
         self.task, self.exec_id, self.io, self.pid, self.started, self.shim = task, exec_id, io, pid, started, shim
         self.exit_status, self.exited_at = 0, 0
         self._exited = threading.Event()
@@ -60,7 +53,7 @@ class Process:
 
 
 class Task:
-    def __init__(self, ns: str, container_id: str, bundle: Bundle, runtime: Runtime, io: IO, no_pivot: bool):
+    def __init__(self, ns: str, container_id: str, bundle: Bundle, runtime: Runtime, io: Stdio, no_pivot: bool):
         self.ns, self.id, self.bundle, self.runtime, self.no_pivot = ns, container_id, bundle, runtime, no_pivot
         self.paused = False
         self.memory_cgroup = ""  # where its OOM kills are counted (found once the init exists)
@@ -94,10 +87,10 @@ class Task:
         """The task a bundle's task.json records (OSError, ValueError or KeyError when it cannot be read)."""
         data = bundle.load_record()
         init = data["init"]
-        task = cls(data["namespace"], data["id"], bundle, Runtime(data["binary"], data["root"]), IO(**init["io"]),
+        task = cls(data["namespace"], data["id"], bundle, Runtime(data["binary"], data["root"]), Stdio(**init["io"]),
                    data["no_pivot"])
         task.paused, task.memory_cgroup = data["paused"], data["memory_cgroup"]
         task.init.pid, task.init.started, task.init.shim = init["pid"], init["started"], init["shim"]
         for exec_id, rec in data["execs"].items():
-            task.execs[exec_id] = Process(task, exec_id, IO(**rec["io"]), rec["pid"], rec["started"], rec["shim"])
+            task.execs[exec_id] = Process(task, exec_id, Stdio(**rec["io"]), rec["pid"], rec["started"], rec["shim"])
         return task

@@ -13,7 +13,8 @@ from containerd_py.tasks import shim_manager
 from containerd_py.tasks.bundle import Bundle
 from containerd_py.tasks.runtime import Runtime
 from containerd_py.tasks.shim_manager import ShimManager, shim_argv
-from containerd_py.tasks.task import IO, Task
+from containerd_py.tasks.task import Task
+from containerd_py.types import Stdio
 
 HANG_GUARD = 30  # seconds; only guards a hang, never asserted on
 
@@ -69,7 +70,7 @@ echo $! > "$pid_file"
         runtime.chmod(0o755)
         os.makedirs(tmp_path / "bundle")
         task = Task("ns", "c1", Bundle(str(tmp_path / "bundle")), Runtime(str(runtime), str(tmp_path / "root")),
-                    IO(), False)
+                    Stdio(), False)
         shim = subprocess.Popen(shim_argv(task.init), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, cwd=task.bundle.path, start_new_session=True)
         shims.append(shim)

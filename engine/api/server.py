@@ -155,6 +155,8 @@ class Connection:
             elif isinstance(event, h11.ConnectionClosed):
                 if self.request is None:
                     self.transport.close()
+                else:  # as Go's server cancels the request's context: a stream in flight ends
+                    self.request.disconnected.set()
                 return
 
     def _start(self, event: h11.Request) -> None:

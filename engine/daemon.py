@@ -238,8 +238,8 @@ def parse_host(host: str) -> str:
     raise StartupError(f'invalid argument "{host}" for "-H, --host" flag: Invalid bind address format: {host}')
 
 
-def _tcp_listener(host: str) -> socket.socket:
-    """A loopback TCP listener; any other address is refused, as dockerd refuses it without TLS."""
+def _tcp_address(host: str) -> tuple[str, str]:
+    """(address, port) of a loopback tcp:// host; any other is refused, as dockerd refuses it without TLS."""
     address, _, port = host[len("tcp://"):].rpartition(":")
     address = address.strip("[]")
     try:
@@ -248,6 +248,11 @@ def _tcp_listener(host: str) -> socket.socket:
         loopback = False
     if not loopback:
         raise StartupError(f"failed to load listeners: API is accessible on http://{address}:{port} {_ATTACK_SURFACE}")
+    return address, port
+
+
+def _tcp_listener(host: str) -> socket.socket:
+    address, port = _tcp_address(host)
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -308,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"engine-py version {VERSION}")
         return 0
     try:
-        config = load_config(args)
         if os.geteuid() != 0:
             raise StartupError("engine-py needs to be started with root privileges")
+        config = load_config(args)
     except StartupError as e:
         print(f"engine-py: {e}", file=sys.stderr)
         return 1
@@ -330,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(config: Config, stop: threading.Event) -> None:
     unix_paths = [h[len("unix://"):] for h in config.hosts if h.startswith("unix://")]
+    for host in config.hosts:  # refused before anything is made
+        if host.startswith("tcp://"):
+            _tcp_address(host)
     endpoints = [Endpoint(path) for path in unix_paths]
     for endpoint in endpoints:
         endpoint.refuse_if_served()  # before anything is made

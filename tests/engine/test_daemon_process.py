@@ -1,0 +1,175 @@
+"""`engine-py` as a process: the real docker CLIs (28 and Debian's 20.10)
+print its Server section; a start that cannot be is refused in one line
+(another engine on the data-root, a socket another daemon serves, a
+non-loopback TCP address, an unknown daemon.json key, non-root) and leaves
+nothing; SIGTERM stops it and removes its socket and pidfile."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+ENGINE = str(Path(sys.executable).with_name("engine-py"))
+CLIS = [p for p in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(p, os.X_OK)]
+START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
+
+
+class Engine:
+    """One engine-py under a test's directory, with its own daemon.json (empty unless given)."""
+
+    def __init__(self, workdir: Path, *flags, config: dict | None = None, data_root: Path | None = None):
+        self.workdir = workdir
+        workdir.mkdir(exist_ok=True)
+        self.socket = workdir / "engine.sock"
+        self.data_root = data_root or workdir / "data"
+        self.exec_root = workdir / "exec"
+        (workdir / "daemon.json").write_text(json.dumps(config or {}))
+        self.argv = [ENGINE, "-H", f"unix://{self.socket}", "--data-root", str(self.data_root),
+                     "--exec-root", str(self.exec_root), "--config-file", str(workdir / "daemon.json"), *flags]
+        self.proc = None
+
+    def run(self, prefix=()) -> subprocess.CompletedProcess:
+        """Starts it expecting a refusal: its exit and output."""
+        return subprocess.run([*prefix, *self.argv], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    def start(self) -> "Engine":
+        self.log = open(self.workdir / "engine.log", "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_DEADLINE
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"engine-py did not start: {(self.workdir / 'engine.log').read_text()}")
+            time.sleep(0.05)
+        return self
+
+    def _answers(self) -> bool:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(self.socket))
+                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                return s.recv(64).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
+
+    def docker(self, cli: str, *args) -> subprocess.CompletedProcess:
+        return subprocess.run([cli, "-H", f"unix://{self.socket}", *args], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("engine-py did not stop on SIGTERM")
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def engines(tmp_path):
+    made = []
+
+    def make(name="engine", *flags, **kwargs):
+        engine = Engine(tmp_path / name, *flags, **kwargs)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.stop()
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_the_docker_cli_prints_the_engines_server_section(engines, cli):
+    engine = engines().start()
+    out = engine.docker(cli, "version")
+    assert out.returncode == 0, out.stderr
+    server = out.stdout.split("Server:", 1)[1]
+    assert "engine-py" in server.splitlines()[0]
+    assert "API version:      1.41 (minimum version 1.24)" in server
+    assert " containerd:\n" in server and " runc:\n" in server
+    template = engine.docker(cli, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}")
+    assert template.stdout.split() == ["0.1.0", "1.41", "linux"]
+
+
+def test_sigterm_stops_serving_and_removes_socket_and_pidfile(engines):
+    engine = engines().start()
+    pidfile = engine.exec_root / "engine-py.pid"
+    assert pidfile.read_text() == str(engine.proc.pid)
+    assert engine.stop() == 0
+    assert not engine.socket.exists() and not pidfile.exists()
+    assert (engine.data_root / "engine-py.lock").exists()  # the data-root stays, unlocked
+
+
+def test_a_second_engine_on_the_same_data_root_is_refused(engines):
+    first = engines("first").start()
+    second = engines("second", data_root=first.data_root)
+    out = second.run()
+    assert out.returncode == 1
+    assert out.stderr == (f"engine-py: data-root {first.data_root} is in use by another engine-py "
+                          f"(pid {first.proc.pid})\n")
+    assert not second.socket.exists() and not second.exec_root.exists()
+    assert first._answers()
+
+
+def test_a_socket_another_daemon_serves_is_refused(engines):
+    first = engines("first").start()
+    second = engines("second", "-H", f"unix://{first.socket}")
+    second.argv[1:3] = []  # only the first one's socket
+    out = second.run()
+    assert out.returncode == 1
+    assert f"address {first.socket} is in use by another daemon (pid {first.proc.pid}" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+    assert not second.data_root.exists() and first._answers()
+
+
+def test_a_non_loopback_tcp_address_is_refused(engines):
+    engine = engines("engine", "-H", "tcp://0.0.0.0:2375")
+    out = engine.run()
+    assert out.returncode == 1
+    assert out.stderr.startswith("engine-py: failed to load listeners: API is accessible on http://0.0.0.0:2375 "
+                                 "without encryption.")
+    assert len(out.stderr.splitlines()) == 1
+    assert not engine.socket.exists() and not engine.data_root.exists() and not engine.exec_root.exists()
+
+
+def test_a_loopback_tcp_address_is_served(engines):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engines("engine", "-H", f"tcp://127.0.0.1:{port}").start()
+    out = subprocess.run([CLIS[0], "-H", f"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.APIVersion}}"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.stdout.strip() == "1.41", out.stderr
+
+
+def test_an_unknown_daemon_json_key_is_refused(engines):
+    engine = engines("engine", config={"storage-driver": "overlay2"})
+    out = engine.run()
+    assert out.returncode == 1
+    assert out.stderr == (f"engine-py: unable to configure the Docker daemon with file {engine.workdir}/daemon.json: "
+                          "the following directives don't match any configuration option: storage-driver\n")
+    assert not engine.data_root.exists()
+
+
+def test_non_root_is_told_in_one_line(engines, tmp_path):
+    tmp_path.chmod(0o755)
+    engine = engines()
+    out = engine.run(prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
+    assert out.returncode == 1
+    assert out.stderr == "engine-py: engine-py needs to be started with root privileges\n"
+    assert not engine.data_root.exists()

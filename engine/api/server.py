@@ -129,7 +129,6 @@ class Connection:
                     inflow.end()
             if self.request is not None:
                 self.request.disconnected.set()
-        self.server.forget(self)
 
     # -- under the lock ---------------------------------------------------------------------------------------------
     def _next_events(self) -> None:
@@ -271,11 +270,10 @@ class Server:
         self.router = router
         self.server_header = server_header
         self._pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="api")
-        self.listener = Listener(self._connect, max_connections, name="api")
-        self._connections: set[Connection] = set()
-        self._lock = threading.Lock()
+        self.listener = Listener(lambda transport: Connection(self, transport), max_connections, name="api")
         self._no_worker = Trouble("api: cannot start a worker thread: {error}; the request waits for one",
                                   "api: worker threads start again, after {count} failures")
+        self.stopping = False
 
     def listen_unix(self, path: str) -> None:
         self.listener.listen_unix(path)
@@ -288,25 +286,18 @@ class Server:
 
     def stop(self) -> None:
         """No new connections; those open are closed (streams in flight see `disconnected`)."""
+        self.stopping = True
         self.listener.stop_accepting()
         self.listener.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _connect(self, transport: Transport) -> Connection:
-        conn = Connection(self, transport)
-        with self._lock:
-            self._connections.add(conn)
-        return conn
-
-    def forget(self, conn: Connection) -> None:
-        with self._lock:
-            self._connections.discard(conn)
-
     def dispatch(self, conn: Connection, request: Request) -> None:
         try:
             self._pool.submit(self._serve, conn, request)
-        except RuntimeError as e:  # queued, but no thread could start for it; a free worker takes it
-            self._no_worker.failed(e)
+        except RuntimeError as e:
+            if self.stopping:  # the pool is shut down: the connection is being closed
+                return
+            self._no_worker.failed(e)  # queued, but no thread could start for it: a worker takes it once free
         else:
             self._no_worker.ended()
 

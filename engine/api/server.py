@@ -165,6 +165,8 @@ class Connection:
         for name, value in event.headers:
             name, value = name.decode("latin-1"), value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if self.h11.they_are_waiting_for_100_continue:  # as Go's server: the body is wanted (curl waits for this)
+            self._write(h11.InformationalResponse(status_code=100, reason=b"Continue", headers=[]))
         body = Inflow(self.transport.pause_reading, self.transport.resume_reading)
         self.request = Request(event.method.decode("latin-1"), path, parse_query(query), headers, "", body)
         self.server.dispatch(self, self.request)

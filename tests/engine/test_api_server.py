@@ -218,6 +218,14 @@ def test_a_large_body_is_streamed_to_the_route_and_an_unread_one_skipped(client)
     assert client.get("/_ping")[2] == b"OK"  # the same connection, past the skipped body
 
 
+def test_a_client_expecting_100_continue_is_told_to_send_its_body(client):
+    client.sock.sendall(client.h11.send(h11.Request(method="POST", target="/length", headers=[
+        ("Host", "x"), ("Content-Length", "3"), ("Expect", "100-continue")])))
+    assert client.next_event().status_code == 100
+    client.sock.sendall(client.h11.send(h11.Data(data=b"abc")) + client.h11.send(h11.EndOfMessage()))
+    assert client.reply()[::2] == (200, b"3\n")
+
+
 def test_keep_alive_serves_requests_on_one_connection(api, client):
     server = api[2]
     for _ in range(5):

@@ -13,11 +13,12 @@ def _containerd_py_version() -> tuple[str, str]:
 
 
 class Assembly:
-    def __init__(self, config):
+    def __init__(self, config, own_containerd: bool):
+        """`own_containerd`: the engine runs containerd-py itself (another containerd's
+        version is known once the engine talks to it)."""
         self.config = config
-        external = bool(config.containerd)  # its version is known once the engine talks to it
         self.system = SystemService(config.runtimes[config.default_runtime],
-                                    (lambda: ("", "")) if external else _containerd_py_version)
+                                    _containerd_py_version if own_containerd else (lambda: ("", "")))
         self.router = Router()
         system_routes.add_routes(self.router, self.system)
 

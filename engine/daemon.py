@@ -293,6 +293,15 @@ class DataRootLock:
         os.close(self._fd)
 
 
+def _running(pid: int) -> bool:
+    """Alive, not a zombie its parent has yet to reap (the reaper may be slow)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def write_pidfile(path: str) -> None:
     """dockerd's pidfile: refused while the pid in it is a live process."""
     try:
@@ -300,7 +309,7 @@ def write_pidfile(path: str) -> None:
             pid = int(f.read().strip() or 0)
     except (OSError, ValueError):
         pid = 0
-    if pid > 0 and os.path.exists(f"/proc/{pid}"):
+    if pid > 0 and _running(pid):
         raise StartupError(f"failed to start daemon: pid file found, ensure engine-py is not running or delete {path}")
     with open(path, "w") as f:
         f.write(f"{os.getpid()}")
@@ -368,12 +377,29 @@ def _run(config: Config, stop: threading.Event) -> None:
 
 
 def _serve(config: Config, endpoints: list[Endpoint], stop: threading.Event) -> None:
-    from engine.assembly import Assembly  # the server and the services load once the data-root is ours
-    from engine.services.system import VERSION
+    from engine.supervisor import ContainerdSupervisor  # what serves loads once the data-root is ours
 
     log.info("Starting up")
     started = time.monotonic()
-    server = Assembly(config).server()
+    supervisor = None
+    if not config.containerd:  # as dockerd without --containerd: a containerd of its own
+        supervisor = ContainerdSupervisor(config.data_root, config.exec_root, config.log_level)
+        supervisor.start()
+        config.containerd = supervisor.address
+    try:
+        _serve_api(config, endpoints, stop, own_containerd=supervisor is not None, started=started)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+    log.info("Daemon shutdown complete")
+
+
+def _serve_api(config: Config, endpoints: list[Endpoint], stop: threading.Event, own_containerd: bool,
+               started: float) -> None:
+    from engine.assembly import Assembly
+    from engine.services.system import VERSION
+
+    server = Assembly(config, own_containerd).server()
     claimed = []
     try:
         for host in config.hosts:
@@ -400,7 +426,6 @@ def _serve(config: Config, endpoints: list[Endpoint], stop: threading.Event) -> 
     server.stop()
     for endpoint in endpoints:
         endpoint.release()
-    log.info("Daemon shutdown complete")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 print its Server section; a start that cannot be is refused in one line
 (another engine on the data-root, a socket another daemon serves, a
 non-loopback TCP address, an unknown daemon.json key, non-root) and leaves
-nothing; SIGTERM stops it and removes its socket and pidfile."""
+nothing; SIGTERM stops it and removes its socket and pidfile. Without
+--containerd it runs its own containerd-py, restarts it when it dies,
+adopts it after a kill -9 of the engine, and stops it with itself."""
 import json
 import os
 import signal
@@ -13,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from leaks import kill_processes_mentioning
 
 pytestmark = pytest.mark.root
 
@@ -91,6 +95,8 @@ def engines(tmp_path):
     yield make
     for engine in made:
         engine.stop()
+    left = kill_processes_mentioning(str(tmp_path))
+    assert not left, f"processes left behind: {left}"
 
 
 @pytest.mark.parametrize("cli", CLIS)
@@ -173,3 +179,64 @@ def test_non_root_is_told_in_one_line(engines, tmp_path):
     assert out.returncode == 1
     assert out.stderr == "engine-py: engine-py needs to be started with root privileges\n"
     assert not engine.data_root.exists()
+
+
+def containerd_pid(engine) -> int:
+    return int((engine.exec_root / "containerd" / "containerd.pid").read_text())
+
+
+def ctr_version(engine) -> str:
+    out = subprocess.run(["ctr", "--address", str(engine.exec_root / "containerd" / "containerd.sock"), "version"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return out.stdout
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + START_DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def test_the_engine_runs_restarts_and_stops_its_own_containerd(engines):
+    engine = engines().start()
+    first = containerd_pid(engine)
+    assert "containerd-py" in ctr_version(engine)
+    root = engine.data_root / "containerd"
+    assert root.is_dir() and str(root) in (Path("/proc") / str(first) / "cmdline").read_text()
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: containerd_pid(engine) != first and "containerd-py" in ctr_version(engine),
+             "containerd-py started again")
+    second = containerd_pid(engine)
+    assert "containerd-py exited; restarting it" in (engine.workdir / "engine.log").read_text()
+    assert engine.stop() == 0
+    assert not running(second) and not (engine.exec_root / "containerd" / "containerd.pid").exists()
+
+
+def test_a_restarted_engine_adopts_its_containerd(engines):
+    engine = engines().start()
+    pid = containerd_pid(engine)
+    engine.proc.kill()
+    engine.proc.wait()
+    assert running(pid)  # a kill -9 of the engine leaves its containerd-py (and so the containers) running
+    engine.log.close()
+    again = engines().start()
+    assert containerd_pid(again) == pid
+    assert "containerd-py is already running" in (again.workdir / "engine.log").read_text()
+    assert again.stop() == 0
+    assert not running(pid)
+
+
+def test_with_containerd_given_none_is_started(engines):
+    engine = engines("engine", "--containerd", "/run/some/containerd.sock").start()
+    assert not (engine.exec_root / "containerd").exists()
+    out = engine.docker(CLIS[0], "version", "--format", "{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}")
+    assert out.stdout.split()[1] == "containerd="

@@ -265,9 +265,13 @@ class Connection:
 
 
 class Server:
-    """`listen_unix`/`add` sockets, `start`; `stop()` ends serving."""
+    """`listen_unix`/`add` sockets, `start`; `stop()` ends serving.
 
-    def __init__(self, router: Router, max_workers: int = 128, server_header: str = "engine-py (linux)",
+    A request holds its worker for as long as its reply takes, and a stream
+    (events, logs -f, wait, attach) for its whole life, as a goroutine holds
+    dockerd's: hence many workers (an idle thread costs a stack, not CPU)."""
+
+    def __init__(self, router: Router, max_workers: int = 1024, server_header: str = "engine-py (linux)",
                  max_connections: int | None = None):
         self.router = router
         self.server_header = server_header
@@ -305,6 +309,7 @@ class Server:
 
     # -- a worker -----------------------------------------------------------------------------------------------------
     def _serve(self, conn: Connection, request: Request) -> None:
+        log.debug("Calling %s %s", request.method, request.path)
         try:
             reply = self._route(request)
         except Exception as e:  # noqa: BLE001 - every failure is the client's answer, never the server's end

@@ -121,6 +121,16 @@ def test_sigterm_stops_serving_and_removes_socket_and_pidfile(engines):
     assert (engine.data_root / "engine-py.lock").exists()  # the data-root stays, unlocked
 
 
+def test_sigterm_stops_it_while_clients_are_connected(engines):
+    engine = engines().start()
+    with socket.socket(socket.AF_UNIX) as idle, socket.socket(socket.AF_UNIX) as halfway:
+        idle.connect(str(engine.socket))
+        halfway.connect(str(engine.socket))
+        halfway.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        assert engine.stop() == 0
+        assert idle.recv(10) == b""  # closed by the engine
+
+
 def test_a_second_engine_on_the_same_data_root_is_refused(engines):
     first = engines("first").start()
     second = engines("second", data_root=first.data_root)

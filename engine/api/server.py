@@ -18,6 +18,7 @@ import re
 import threading
 from concurrent import futures
 from typing import Callable
+from urllib.parse import unquote
 
 import h11
 
@@ -161,6 +162,7 @@ class Connection:
     def _start(self, event: h11.Request) -> None:
         target = event.target.decode("latin-1")
         path, _, query = target.partition("?")
+        path = unquote(path)  # routes match the decoded path, as gorilla/mux matches Go's URL.Path
         headers: dict[str, str] = {}
         for name, value in event.headers:
             name, value = name.decode("latin-1"), value.decode("latin-1")

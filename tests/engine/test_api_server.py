@@ -164,6 +164,10 @@ def test_a_name_with_slashes_matches_a_rest_of_path_parameter(client):
         {"name": "docker.io/library/busybox:latest"}
 
 
+def test_the_path_is_decoded_before_routing(client):
+    assert json.loads(client.get("/v1.41/containers/a%20b/json")[2])["name"] == "a b"
+
+
 def test_query_parameters_reach_the_route(client):
     body = client.get("/query?all=1&filters=%7B%22label%22%3A%5B%22a%22%5D%7D")[2]
     assert json.loads(body) == {"all": True, "filters": '{"label":["a"]}'}

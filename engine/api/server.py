@@ -241,11 +241,10 @@ class Connection:
             if upgrade:
                 self._write(h11.InformationalResponse(status_code=101, reason=b"UPGRADED", headers=[
                     ("Content-Type", hijack.content_type), ("Connection", "Upgrade"), ("Upgrade", "tcp")]))
-                leftover, closed = self.h11.trailing_data
             else:
                 # h11 would frame a reply to an HTTP/1.1 client; dockerd's hijacked one is bare.
                 self.transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {hijack.content_type}\r\n\r\n".encode())
-                leftover, closed = self.h11.trailing_data
+            leftover, closed = self.h11.trailing_data  # what came after the request, unparsed
             request.body.discard()
             self.raw.feed(bytes(leftover))
             if closed or self.lost:

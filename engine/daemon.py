@@ -347,6 +347,7 @@ def _run(config: Config, stop: threading.Event) -> None:
     for host in config.hosts:  # refused before anything is made
         if host.startswith("tcp://"):
             _tcp_address(host)
+    gid = _socket_gid(config)
     endpoints = [Endpoint(path) for path in unix_paths]
     for endpoint in endpoints:
         endpoint.refuse_if_served()  # before anything is made
@@ -364,7 +365,7 @@ def _run(config: Config, stop: threading.Event) -> None:
         made.remove(with_contents=False)
         raise e if isinstance(e, StartupError) else StartupError(describe_os_error(e)) from None
     try:
-        _serve(config, endpoints, stop)
+        _serve(config, endpoints, gid, stop)
     except StartupError:
         made.remove(with_contents=True)  # the lock proves them ours
         raise
@@ -376,7 +377,7 @@ def _run(config: Config, stop: threading.Event) -> None:
         lock.release()
 
 
-def _serve(config: Config, endpoints: list[Endpoint], stop: threading.Event) -> None:
+def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: threading.Event) -> None:
     from engine.supervisor import ContainerdSupervisor  # what serves loads once the data-root is ours
 
     log.info("Starting up")
@@ -387,14 +388,14 @@ def _serve(config: Config, endpoints: list[Endpoint], stop: threading.Event) -> 
         supervisor.start()
         config.containerd = supervisor.address
     try:
-        _serve_api(config, endpoints, stop, own_containerd=supervisor is not None, started=started)
+        _serve_api(config, endpoints, gid, stop, own_containerd=supervisor is not None, started=started)
     finally:
         if supervisor is not None:
             supervisor.stop()
     log.info("Daemon shutdown complete")
 
 
-def _serve_api(config: Config, endpoints: list[Endpoint], stop: threading.Event, own_containerd: bool,
+def _serve_api(config: Config, endpoints: list[Endpoint], gid: int, stop: threading.Event, own_containerd: bool,
                started: float) -> None:
     from engine.assembly import Assembly
     from engine.services.system import VERSION
@@ -407,7 +408,6 @@ def _serve_api(config: Config, endpoints: list[Endpoint], stop: threading.Event,
                 server.add(_tcp_listener(host))
                 log.warning("Binding to IP address without --tlsverify is insecure and gives root access on this "
                             "machine to everyone who has access to your network.", extra={"fields": {"host": host}})
-        gid = _socket_gid(config)
         for endpoint in endpoints:
             endpoint.claim(server.listen_unix, 0, gid)
             claimed.append(endpoint)

@@ -5,6 +5,7 @@ non-loopback TCP address, an unknown daemon.json key, non-root) and leaves
 nothing; SIGTERM stops it and removes its socket and pidfile. Without
 --containerd it runs its own containerd-py, restarts it when it dies,
 adopts it after a kill -9 of the engine, and stops it with itself."""
+import grp
 import json
 import os
 import signal
@@ -171,6 +172,20 @@ def test_a_loopback_tcp_address_is_served(engines):
     out = subprocess.run([CLIS[0], "-H", f"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.APIVersion}}"],
                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert out.stdout.strip() == "1.41", out.stderr
+
+
+def test_the_socket_belongs_to_the_group_given(engines):
+    engine = engines("engine", "--group", "nogroup").start()
+    st = engine.socket.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, grp.getgrnam("nogroup").gr_gid, 0o660)
+
+
+def test_a_missing_group_given_is_refused(engines):
+    engine = engines("engine", "--group", "no-such-group-here")
+    out = engine.run()
+    assert out.returncode == 1
+    assert out.stderr == "engine-py: can't create unix socket: group no-such-group-here not found\n"
+    assert not engine.data_root.exists() and not engine.exec_root.exists()
 
 
 def test_an_unknown_daemon_json_key_is_refused(engines):

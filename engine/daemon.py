@@ -16,11 +16,11 @@ import ipaddress
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -315,6 +315,36 @@ def write_pidfile(path: str) -> None:
         f.write(f"{os.getpid()}")
 
 
+class Signals:
+    """SIGTERM and SIGINT, waited for in the main thread. The kernel may deliver
+    a signal to any thread, and CPython does not wake a main thread blocked on
+    a lock for one that another thread took (its handler would run only once
+    the main thread wakes for some other reason), so the wait is a select on
+    the signal wakeup fd, which the C-level handler writes whichever thread it runs in."""
+
+    NAMES = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupt"}
+
+    def __init__(self):
+        self._wakeup, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write_end)
+        self.received: int | None = None
+        for sig in self.NAMES:
+            signal.signal(sig, self._caught)
+
+    def _caught(self, signum, frame) -> None:
+        self.received = signum
+
+    def wait(self) -> str:
+        """Blocks until one of them comes; its name as dockerd logs it."""
+        while self.received is None:
+            select.select([self._wakeup], [], [])
+            try:
+                os.read(self._wakeup, 512)
+            except BlockingIOError:
+                pass
+        return self.NAMES[self.received]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
@@ -331,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(LogrusFormatter())
     logging.basicConfig(level=_LEVELS[config.log_level.lower()], handlers=[handler])
-    stop = threading.Event()  # signals only set it; everything is torn down from the main thread
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.set())
+    stop = Signals()  # everything is torn down from the main thread
     try:
         _run(config, stop)
     except StartupError as e:
@@ -342,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(config: Config, stop: threading.Event) -> None:
+def _run(config: Config, stop: "Signals") -> None:
     unix_paths = [h[len("unix://"):] for h in config.hosts if h.startswith("unix://")]
     for host in config.hosts:  # refused before anything is made
         if host.startswith("tcp://"):
@@ -377,7 +405,7 @@ def _run(config: Config, stop: threading.Event) -> None:
         lock.release()
 
 
-def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: threading.Event) -> None:
+def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals") -> None:
     from engine.supervisor import ContainerdSupervisor  # what serves loads once the data-root is ours
 
     log.info("Starting up")
@@ -388,19 +416,21 @@ def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: threading.
         supervisor.start()
         config.containerd = supervisor.address
     try:
-        _serve_api(config, endpoints, gid, stop, own_containerd=supervisor is not None, started=started)
+        # Another containerd's version is known once the engine talks to it (over its Version service).
+        containerd_version = supervisor.version if supervisor is not None else (lambda: ("", ""))
+        _serve_api(config, endpoints, gid, stop, containerd_version, started)
     finally:
         if supervisor is not None:
             supervisor.stop()
     log.info("Daemon shutdown complete")
 
 
-def _serve_api(config: Config, endpoints: list[Endpoint], gid: int, stop: threading.Event, own_containerd: bool,
+def _serve_api(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals", containerd_version,
                started: float) -> None:
     from engine.assembly import Assembly
     from engine.services.system import VERSION
 
-    server = Assembly(config, own_containerd).server()
+    server = Assembly(config, containerd_version).server()
     claimed = []
     try:
         for host in config.hosts:
@@ -421,8 +451,7 @@ def _serve_api(config: Config, endpoints: list[Endpoint], gid: int, stop: thread
         log.info("API listen on %s", host.split("://", 1)[1])
     log.info("Daemon has completed initialization", extra={"fields": {"version": VERSION,
                                                                          "took": f"{time.monotonic() - started:.3f}s"}})
-    stop.wait()
-    log.info("Processing signal 'terminated'")
+    log.info("Processing signal '%s'", stop.wait())
     server.stop()
     for endpoint in endpoints:
         endpoint.release()

@@ -64,6 +64,17 @@ class ContainerdSupervisor:
         return [sys.executable, "-m", PROGRAM, "--root", self.root, "--state", self.state, "--address", self.address,
                 "-c", self.config, "-l", self.log_level]
 
+    def version(self) -> tuple[str, str]:
+        """(version, revision) as `containerd-py --version` prints them (containerd's
+        form: name, package, version, revision); asked in a process of its own, so
+        the engine does not load containerd-py's server to learn a string."""
+        try:
+            out = subprocess.run([sys.executable, "-m", PROGRAM, "--version"], capture_output=True, text=True,
+                                 timeout=60, stdin=subprocess.DEVNULL).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            return "", ""
+        return (out[2], out[3]) if len(out) == 4 else ("", "")
+
     def _spawn(self) -> None:
         # Its log lines go where the engine's go, as dockerd passes containerd's on.
         self._child = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, start_new_session=True)

@@ -109,6 +109,7 @@ def test_the_docker_cli_prints_the_engines_server_section(engines, cli):
     assert "engine-py" in server.splitlines()[0]
     assert "API version:      1.41 (minimum version 1.24)" in server
     assert " containerd:\n" in server and " runc:\n" in server
+    assert "Version:          1.6.0+containerd-py." in server  # the containerd-py it runs
     template = engine.docker(cli, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}")
     assert template.stdout.split() == ["0.1.0", "1.41", "linux"]
 
@@ -126,6 +127,10 @@ def test_sigterm_stops_it_while_clients_are_connected(engines):
     engine = engines().start()
     with socket.socket(socket.AF_UNIX) as idle, socket.socket(socket.AF_UNIX) as halfway:
         idle.connect(str(engine.socket))
+        idle.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"OK"):  # answered: accepted, and now idle between requests
+            reply += idle.recv(4096)
         halfway.connect(str(engine.socket))
         halfway.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         assert engine.stop() == 0

@@ -1,0 +1,1 @@
+"""The engine's backend: what the API routes (and tests) call."""

@@ -7,17 +7,14 @@ fails says why in one line and removes the directories it made. SIGTERM or
 SIGINT stop it cleanly, removing its socket if it is still its own.
 """
 import argparse
-import fcntl
 import logging
 import os
-import shutil
-import signal
 import sqlite3
 import sys
-import threading
 import time
 
 from . import __version__, config as configlib
+from .daemon_support import LogrusFormatter, MadeDirectories, RootLock, Signals
 from .endpoint import Endpoint, StartupError, describe_os_error
 
 log = logging.getLogger("containerd-py")
@@ -47,83 +44,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Formatter(logging.Formatter):
-    """logrus' text format, which containerd logs in; `extra={"fields": {...}}` adds key=value pairs."""
-
-    def format(self, record):
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        level = {"WARNING": "warning", "CRITICAL": "fatal"}.get(record.levelname, record.levelname.lower())
-        msg = record.getMessage()
-        if record.exc_info:
-            msg += " " + self.formatException(record.exc_info)
-        fields = "".join(f" {key}={_logfmt(str(value))}" for key, value in getattr(record, "fields", {}).items())
-        return f'time="{ts}.{int(record.created % 1 * 1e9):09d}Z" level={level} msg={_logfmt(msg, always=True)}{fields}'
-
-
-def _logfmt(value: str, always: bool = False) -> str:
-    """Quoted as logrus quotes a value: when it has more than [A-Za-z0-9-._/@^+] (the message always)."""
-    if not always and value and all(c.isalnum() and c.isascii() or c in "-._/@^+" for c in value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-class RootLock:
-    """An exclusive flock on <root>/containerd-py.lock, held for the daemon's life."""
-
-    def __init__(self, root: str):
-        self.path = os.path.join(root, "containerd-py.lock")
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as e:
-            raise StartupError(describe_os_error(e, "open")) from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
-            os.close(self._fd)
-            raise StartupError(f"root {root} is in use by another containerd-py (pid {holder or 'unknown'})") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
-
-    def release(self) -> None:
-        os.close(self._fd)
-
-
-class MadeDirectories:
-    """The directories a start creates, removed again when the start fails: a
-    daemon that cannot start (as non-root, say) leaves nothing behind."""
-
-    def __init__(self):
-        self._made: list[str] = []
-
-    def create(self, path: str) -> None:
-        missing = []
-        while not os.path.isdir(path):
-            missing.append(path)
-            path = os.path.dirname(path)
-        for path in reversed(missing):
-            try:
-                os.mkdir(path, 0o711)
-            except FileExistsError:
-                if not os.path.isdir(path):
-                    raise StartupError(f"mkdir {path}: not a directory") from None
-                continue  # made meanwhile by someone else: theirs
-            except OSError as e:
-                raise StartupError(describe_os_error(e, "mkdir")) from None
-            self._made.append(path)
-
-    def remove(self, with_contents: bool) -> None:
-        """Only empty ones unless `with_contents` (once the root lock proves the contents ours)."""
-        for path in reversed(self._made):
-            if with_contents:
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
@@ -147,17 +67,14 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_arenas(2)
     handler = logging.StreamHandler()
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(LogrusFormatter())
     logging.basicConfig(level=_LEVELS[config.log_level], handlers=[handler])
     started = time.monotonic()
     for key in config.ignored:
         log.warning("Ignoring unknown key in TOML", extra={"fields": {"file": args.config or configlib.DEFAULT_CONFIG,
                                                                       "key": key}})
 
-    # Signals only set a flag; everything is torn down from the main thread.
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.set())
+    stop = Signals()  # everything is torn down from the main thread
     try:
         return _run(config, stop, started)
     except StartupError as e:
@@ -165,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(config: configlib.Config, stop: threading.Event, started: float) -> int:
+def _run(config: configlib.Config, stop: Signals, started: float) -> int:
     endpoint = Endpoint(config.address)
     endpoint.refuse_if_served()  # before anything is made
     made = MadeDirectories()
     try:
         for path in (config.root, config.state, os.path.dirname(config.address)):
             made.create(path)
-        lock = RootLock(config.root)
+        lock = RootLock(config.root, "containerd-py")
     except StartupError:
         made.remove(with_contents=False)
         raise
@@ -186,7 +103,7 @@ def _run(config: configlib.Config, stop: threading.Event, started: float) -> int
     return 0
 
 
-def _serve(config: configlib.Config, endpoint: Endpoint, stop: threading.Event, started: float) -> None:
+def _serve(config: configlib.Config, endpoint: Endpoint, stop: Signals, started: float) -> None:
     """Serves until `stop`; StartupError when it cannot start, with everything it opened closed."""
     from .assembly import VERSION, Assembly  # the server and the stores load only once the lock is ours
 

@@ -10,21 +10,18 @@ removes the directories it made. SIGTERM or SIGINT stop serving; containers
 (once there are any) are left running.
 """
 import argparse
-import fcntl
 import grp
 import ipaddress
 import json
 import logging
 import os
-import select
 import shutil
-import signal
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
 
-from containerd_py.daemon import MadeDirectories, _Formatter as LogrusFormatter
+from containerd_py.daemon_support import LogrusFormatter, MadeDirectories, RootLock, Signals
 from containerd_py.endpoint import Endpoint, StartupError, describe_os_error
 
 log = logging.getLogger("engine-py")
@@ -274,25 +271,6 @@ def _socket_gid(config: Config) -> int:
         return 0  # dockerd's default group "docker" may not exist: root's then
 
 
-class DataRootLock:
-    """An exclusive flock on <data-root>/engine-py.lock for the daemon's life:
-    a second engine on the same data-root is refused, naming it and the holder."""
-
-    def __init__(self, data_root: str):
-        self._fd = os.open(os.path.join(data_root, "engine-py.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
-            raise StartupError(f"data-root {data_root} is in use by another engine-py (pid {holder})") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
-
-    def release(self) -> None:
-        os.close(self._fd)
-
-
 def _running(pid: int) -> bool:
     """Alive, not a zombie its parent has yet to reap (the reaper may be slow)."""
     try:
@@ -313,36 +291,6 @@ def write_pidfile(path: str) -> None:
         raise StartupError(f"failed to start daemon: pid file found, ensure engine-py is not running or delete {path}")
     with open(path, "w") as f:
         f.write(f"{os.getpid()}")
-
-
-class Signals:
-    """SIGTERM and SIGINT, waited for in the main thread. The kernel may deliver
-    a signal to any thread, and CPython does not wake a main thread blocked on
-    a lock for one that another thread took (its handler would run only once
-    the main thread wakes for some other reason), so the wait is a select on
-    the signal wakeup fd, which the C-level handler writes whichever thread it runs in."""
-
-    NAMES = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupt"}
-
-    def __init__(self):
-        self._wakeup, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(write_end)
-        self.received: int | None = None
-        for sig in self.NAMES:
-            signal.signal(sig, self._caught)
-
-    def _caught(self, signum, frame) -> None:
-        self.received = signum
-
-    def wait(self) -> str:
-        """Blocks until one of them comes; its name as dockerd logs it."""
-        while self.received is None:
-            select.select([self._wakeup], [], [])
-            try:
-                os.read(self._wakeup, 512)
-            except BlockingIOError:
-                pass
-        return self.NAMES[self.received]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,7 +333,7 @@ def _run(config: Config, stop: "Signals") -> None:
         for path in (config.data_root, config.exec_root, *{os.path.dirname(p) for p in unix_paths}):
             made.create(path)
         os.chmod(config.exec_root, 0o700)
-        lock = DataRootLock(config.data_root)
+        lock = RootLock(config.data_root, "engine-py", "data-root")
         write_pidfile(config.pidfile)
     except (StartupError, OSError) as e:
         if lock is not None:

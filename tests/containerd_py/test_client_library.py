@@ -15,7 +15,7 @@ from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from test_tasks_ctr import IMAGE
 
-SERVER_SIDE = ("containerd_py.services", "containerd_py.server", "containerd_py.daemon", "containerd_py.rpc",
+SERVER_SIDE = ("containerd_py.services", "containerd_py.assembly", "containerd_py.daemon", "containerd_py.rpc",
                "containerd_py.metadata.sqlite", "containerd_py.metadata.db", "containerd_py.events.exchange",
                "containerd_py.tasks", "containerd_py.gc", "containerd_py.content.local", "containerd_py.diff.walking",
                "containerd_py.snapshots.leased", "containerd_py.snapshots.overlay", "containerd_py.snapshots.native",

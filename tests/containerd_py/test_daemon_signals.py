@@ -1,4 +1,4 @@
-"""engine.daemon.Signals: a SIGTERM the kernel gives another thread still
+"""containerd_py.daemon_support.Signals: a SIGTERM the kernel gives another thread still
 wakes the main thread's wait (a threading.Event wait never woke for one:
 a third of the engine's stops hung)."""
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 SCRIPT = """
 import signal, threading, time
-from engine.daemon import Signals
+from containerd_py.daemon_support import Signals
 
 signals = Signals()
 main_thread = threading.get_native_id()
@@ -35,7 +35,7 @@ def test_a_signal_taken_by_another_thread_ends_the_wait():
 
 
 def test_sigint_is_named_as_dockerd_names_it():
-    script = "import os, signal\nfrom engine.daemon import Signals\ns = Signals()\nos.kill(os.getpid(), signal.SIGINT)\n" \
+    script = "import os, signal\nfrom containerd_py.daemon_support import Signals\ns = Signals()\nos.kill(os.getpid(), signal.SIGINT)\n" \
              "print(s.wait())"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.stdout == "interrupt\n", out.stderr

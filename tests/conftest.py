@@ -42,3 +42,14 @@ def pytest_sessionfinish(session, exitstatus):
     if left:
         print(f"\nthe run left {len(left)} cgroup(s) behind (removed where empty): " + ", ".join(left[-10:]))
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def dockerd():
+    """One private real dockerd for the whole run, shared by every engine test
+    that compares with it (tests/engine/dockerd_oracle.py; that directory is on
+    sys.path once one of its modules is collected)."""
+    from dockerd_oracle import running_dockerd
+
+    with running_dockerd() as daemon:
+        yield daemon

@@ -1,10 +1,11 @@
 """Real dockerd (Debian's docker.io) as the oracle for the engine's tests.
 
 (Not a conftest.py: containerd_py's tests import their conftest by module
-name, which a second conftest.py in one pytest run could shadow; the test
-module that needs the fixture imports it from here.)
+name, which a second conftest.py in one pytest run could shadow. The
+session fixture `dockerd` in tests/conftest.py runs `running_dockerd()`, so
+one dockerd serves every module of a run.)
 
-The session fixture starts a private dockerd (its own data-root, exec-root,
+`running_dockerd()` starts a private dockerd (its own data-root, exec-root,
 pidfile, socket and supervised containerd) inside a network namespace the
 test creates, with a runtime named "dump" that copies each bundle's
 config.json aside and fails, so every `docker start` yields the spec dockerd
@@ -12,6 +13,7 @@ generated and runs nothing. The finalizer removes every container, stops the
 daemons, unmounts and deletes everything under its directory and the
 namespace, and fails the run if something had to be forced.
 """
+import contextlib
 import gzip
 import io
 import json
@@ -166,13 +168,13 @@ class Dockerd:
         return forced
 
 
-@pytest.fixture(scope="session")
-def dockerd():
+@contextlib.contextmanager
+def running_dockerd():
     """A private dockerd 20.10 with busybox loaded and the dump runtime."""
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed: scripts/setup.sh installs Debian's docker.io")
     workdir = tempfile.mkdtemp(prefix="engine-dockerd-", dir="/var/tmp")
-    netns = f"engine-test-{os.getpid()}"
+    netns = f"engine-test-{os.path.basename(workdir)}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     daemon = Dockerd(workdir, netns)
     forced, leaked = [], []

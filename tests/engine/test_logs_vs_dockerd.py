@@ -10,7 +10,6 @@ import re
 import pytest
 
 import cgroup_trees
-from dockerd_oracle import dockerd  # noqa: F401  (the session fixture)
 from engine.logs import jsonfile
 from logs_fixtures import Logger
 

@@ -25,7 +25,6 @@ from urllib.parse import quote
 import pytest
 
 import cgroup_trees
-from dockerd_oracle import dockerd  # noqa: F401  (the session fixture)
 from engine import oci
 from engine.errors import InvalidParameter, System, http_status
 from engine.names import validate_name

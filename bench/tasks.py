@@ -24,7 +24,6 @@ container, task, daemon and mount it made, also on failure or Ctrl-C, and
 lists anything left behind. See bench/README.md. Needs root. Python 3.11
 standard library only. Only local unix sockets: no network.
 """
-import os
 import collections
 import os
 import shutil

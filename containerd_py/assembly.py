@@ -42,26 +42,12 @@ log = logging.getLogger(__name__)
 # The containerd release whose API we speak, and ours after the "+".
 VERSION = f"1.6.0+containerd-py.{__version__}"
 
-_CODES = [
-    (errors.NotFound, rpc.StatusCode.NOT_FOUND),
-    (errors.AlreadyExists, rpc.StatusCode.ALREADY_EXISTS),
-    (errors.FailedPrecondition, rpc.StatusCode.FAILED_PRECONDITION),
-    (errors.InvalidArgument, rpc.StatusCode.INVALID_ARGUMENT),
-    (errors.Unavailable, rpc.StatusCode.UNAVAILABLE),
-    (errors.OutOfRange, rpc.StatusCode.OUT_OF_RANGE),
-    (errors.Unimplemented, rpc.StatusCode.UNIMPLEMENTED),
-    (errors.Unauthenticated, rpc.StatusCode.UNAUTHENTICATED),
-    (errors.PermissionDenied, rpc.StatusCode.PERMISSION_DENIED),
-    (errors.Unknown, rpc.StatusCode.UNKNOWN),
-]
-
 
 def _abort(context: rpc.ServicerContext, method: str, e: Exception):
     if isinstance(e, rpc.Termination):
         raise e
     if isinstance(e, errors.Error):
-        code = next(c for cls, c in _CODES if isinstance(e, cls))
-        context.abort(code, str(e))
+        context.abort(rpc.StatusCode[e.code], str(e))
     log.exception("%s failed", method)
     context.abort(rpc.StatusCode.UNKNOWN, f"{type(e).__name__}: {e}")
 

@@ -125,12 +125,13 @@ def lease_from_proto(lease: leases_pb2.Lease) -> Lease:
     return Lease(lease.id, dict(lease.labels), nanoseconds(lease.created_at))
 
 
-_STATUS_NAMES = {task_pb2.CREATED: "created", task_pb2.RUNNING: "running", task_pb2.STOPPED: "stopped",
-                 task_pb2.PAUSED: "paused", task_pb2.PAUSING: "pausing", task_pb2.UNKNOWN: "unknown"}
+def task_status_to_proto(status: str) -> int:
+    """A process status as the domain names it ("running") to the enum's value: the names are the enum's."""
+    return task_pb2.Status.Value(status.upper())
 
 
 def process_from_proto(p: task_pb2.Process) -> ProcessState:
-    return ProcessState(p.container_id, p.id, p.pid, _STATUS_NAMES[p.status], p.exit_status,
+    return ProcessState(p.container_id, p.id, p.pid, task_pb2.Status.Name(p.status).lower(), p.exit_status,
                         nanoseconds(p.exited_at), p.stdin, p.stdout, p.stderr, p.terminal)
 
 

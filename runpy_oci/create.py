@@ -21,7 +21,6 @@ from runpy_oci import kernel as k
 from runpy_oci import launch, namespaces, rootfs, sealed
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import HookFailure, RuntimeFailure
-from runpy_oci.lifecycle import deletion_requested
 from runpy_oci.state import Container, proc_stat, rfc3339_nano
 from runpy_oci.sync import Channel
 
@@ -160,7 +159,7 @@ def _create_in(c, spec, opts, console_sock, made):
         from runpy_oci import hooks
 
         c.data["hooks"] = hooks.record(spec.hooks)
-    if deletion_requested(c):
+    if c.deletion_requested():
         raise RuntimeFailure(f"container {c.id} was deleted (delete --force) while it was being created")
     c.save()
     if opts.pid_file:

@@ -7,7 +7,7 @@ import time
 import _signal
 
 from runpy_oci.errors import ContainerNotFound, HookFailure, RuntimeFailure, WrongState
-from runpy_oci.state import Container, container_ids, validate_id
+from runpy_oci.state import DELETE_REQUESTED, Container, container_ids, validate_id
 
 _SIGNALS = {name[3:]: getattr(_signal, name) for name in dir(_signal) if name.startswith("SIG") and not name.startswith("SIG_")}
 
@@ -167,11 +167,6 @@ def _signal_all(c, sig):
             pass
 
 
-# ``delete --force`` leaves this in the container's directory before it waits
-# for the container's lock: a ``create`` still at work sees it and gives up.
-DELETE_REQUESTED = "delete-requested"
-
-
 def delete(root, container_id, force=False):
     if force:
         _request_deletion(root, container_id)
@@ -199,11 +194,6 @@ def _request_deletion(root, container_id):
                          0o600))
     except OSError:
         pass  # nothing there to ask (or to delete: ``load`` says which)
-
-
-def deletion_requested(c):
-    """True once a ``delete --force`` has asked for the container (see DELETE_REQUESTED)."""
-    return os.path.exists(os.path.join(c.dir, DELETE_REQUESTED))
 
 
 def stop(c, timeout=10.0):

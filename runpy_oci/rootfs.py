@@ -6,13 +6,9 @@ import stat
 
 from runpy_oci import devices
 from runpy_oci import kernel as k
+from runpy_oci.cgroups import unescape_mountinfo
 from runpy_oci.errors import RuntimeFailure
 from runpy_oci.mounts import PROPAGATION_OPTIONS, MountOptions, fd_path, kept_flags
-
-
-# what mountinfo writes as octal escapes; the backslash last, so that its
-# escape cannot form another one
-_MOUNTINFO_ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))
 
 
 def _mountinfo(path="/proc/self/mountinfo"):
@@ -20,10 +16,7 @@ def _mountinfo(path="/proc/self/mountinfo"):
     with open(path) as f:
         for line in f:
             fields = line.split(" - ", 1)[0].split(" ")
-            mp = fields[4]
-            for code, char in _MOUNTINFO_ESCAPES:
-                mp = mp.replace(code, char)
-            yield int(fields[0]), int(fields[1]), mp, fields[6:]
+            yield int(fields[0]), int(fields[1]), unescape_mountinfo(fields[4]), fields[6:]
 
 
 def _parent_mount(path):

@@ -17,6 +17,9 @@ from runpy_oci.errors import ContainerExists, ContainerNotFound, RuntimeFailure
 OCI_VERSION = "1.2.0"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+# ``delete --force`` leaves this in the container's directory before it waits
+# for the container's lock: a ``create`` still at work sees it and gives up.
+DELETE_REQUESTED = "delete-requested"
 
 
 # runc's ``^[\w+-\.]+$``: in Go's syntax ``+-\.`` is the range from "+" to ".",
@@ -171,6 +174,10 @@ class Container:
     @property
     def pid(self):
         return self.data.get("pid", 0)
+
+    def deletion_requested(self):
+        """True once a ``delete --force`` has asked for the container (see DELETE_REQUESTED)."""
+        return os.path.exists(os.path.join(self.dir, DELETE_REQUESTED))
 
     def init_alive(self):
         """True while the recorded init process (same pid, same start time) lives."""

@@ -18,14 +18,9 @@ MESSAGE_LIMIT = 16 << 20
 # per thread of work (the transfer code copies it into its pools), not per client.
 _leased: ContextVar[tuple["Connection", str] | None] = ContextVar("containerd_py.client.lease", default=None)
 
-_CODES = {
-    grpc.StatusCode.NOT_FOUND: errors.NotFound, grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument, grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
-    grpc.StatusCode.OUT_OF_RANGE: errors.OutOfRange, grpc.StatusCode.UNIMPLEMENTED: errors.Unimplemented,
-    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
-    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
-}
+# The status each domain error class stands for; UNKNOWN, said by any daemon of its own failures,
+# stays a DaemonError.
+_CODES = {getattr(grpc.StatusCode, cls.code): cls for cls in errors.Error.__subclasses__() if cls.code != "UNKNOWN"}
 
 
 class DaemonError(errors.Error):

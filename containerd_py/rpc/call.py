@@ -17,12 +17,16 @@ import struct
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import h2.exceptions
 from google.protobuf.message import DecodeError
 
 from .status import Abort, Cancelled, StatusCode
+
+if TYPE_CHECKING:  # connection.py imports this module
+    from .connection import Connection
 
 log = logging.getLogger(__name__)
 

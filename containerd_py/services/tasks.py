@@ -7,21 +7,18 @@ from .. import errors, rpc
 from ..api.containerd.runtime import runc_options_pb2
 from ..api.containerd.services import tasks_pb2 as pb
 from ..api.containerd.types import task_pb2
-from ..convert import any_from_proto, mount_from_proto, timestamp
+from ..convert import any_from_proto, mount_from_proto, task_status_to_proto, timestamp
 from ..tasks import metrics
 from ..tasks.manager import TaskManager
-from ..tasks.task import CREATED, PAUSED, RUNNING, STOPPED, Process
+from ..tasks.task import PAUSED, RUNNING, STOPPED, Process
 from ..types import Stdio
 from .common import namespace
-
-_STATUS = {CREATED: task_pb2.CREATED, RUNNING: task_pb2.RUNNING, STOPPED: task_pb2.STOPPED,
-           PAUSED: task_pb2.PAUSED}
 
 
 def process_to_proto(p: Process) -> task_pb2.Process:
     status = p.status()
-    out = task_pb2.Process(container_id=p.task.id, id=p.id, pid=p.pid, status=_STATUS[status], stdin=p.io.stdin,
-                           stdout=p.io.stdout, stderr=p.io.stderr, terminal=p.io.terminal)
+    out = task_pb2.Process(container_id=p.task.id, id=p.id, pid=p.pid, status=task_status_to_proto(status),
+                           stdin=p.io.stdin, stdout=p.io.stdout, stderr=p.io.stderr, terminal=p.io.terminal)
     if status == STOPPED:
         out.exit_status = p.exit_status
         out.exited_at.CopyFrom(timestamp(p.exited_at))

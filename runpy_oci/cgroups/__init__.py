@@ -58,7 +58,9 @@ def _write(path, text):
         os.close(fd)
 
 
-def _unescape(field):
+def unescape_mountinfo(field):
+    """A mountinfo field as it is: the octal escapes the kernel writes undone,
+    the backslash's last, so that its escape cannot form another one."""
     return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
@@ -68,7 +70,7 @@ def hierarchies(mountinfo="/proc/self/mountinfo"):
     for line in _lines(mountinfo):
         left, _, right = line.partition(" - ")
         fstype, _source, super_opts = right.split(" ", 2)
-        mountpoint = _unescape(left.split(" ")[4])
+        mountpoint = unescape_mountinfo(left.split(" ")[4])
         if fstype == "cgroup2":
             key = ("cgroup2",)
             if key not in seen:

@@ -37,6 +37,7 @@ DANGLING = "moby-dangling@"
 LAST_TAG_LABEL = "io.engine-py.last-tag-time"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 ZERO_UNIX = -62135596800
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 # (container id, running) of each container whose image is the given image ID
 InUse = Callable[[str], list[tuple[str, bool]]]
@@ -113,6 +114,8 @@ class ImageView:
         """Its references, sorted as dockerd lists them (names not in docker's form are not shown)."""
         refs = []
         for name in self.names:
+            if name.startswith(DANGLING):
+                continue
             try:
                 refs.append(parse_normalized(name))
             except InvalidParameter:
@@ -282,12 +285,11 @@ class ImageService:
                     any(familiar_match(p, r) for p in filters.get("reference"))]
             tags = [r.familiar() for r in refs if not r.digest] or None
             digests = [r.familiar() for r in refs if r.digest] or None
-            if not view.refs or (filters.contains("reference") and not refs and view.refs):
-                if view.refs or filters.contains("reference") or (
-                        filters.contains("dangling") and not dangling_only):
+            if not refs:
+                if filters.contains("reference") or (filters.contains("dangling") and not dangling_only):
                     continue
                 tags, digests = ["<none>:<none>"], ["<none>@<none>"]
-            elif dangling_only:
+            elif dangling_only and tags:
                 continue
             size = self._size(view)
             summaries.append({"Containers": -1, "Created": created, "Id": view.id, "Labels": labels,
@@ -442,8 +444,9 @@ class DeleteConflict(Conflict):
 
 
 def _is_digest(text: str) -> bool:
-    algorithm, colon, hex_ = text.partition(":")
-    return bool(colon and algorithm and hex_)
+    """go-digest's Parse: a known algorithm and its length of lowercase hex."""
+    algorithm, _, hex_ = text.partition(":")
+    return _DIGEST_LENGTHS.get(algorithm) == len(hex_) and all(c in "0123456789abcdef" for c in hex_)
 
 
 def _pull_error(ref: Named, error: BaseException) -> EngineError:

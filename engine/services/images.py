@@ -226,7 +226,7 @@ class ImageService:
         return Registry(config, credentials)
 
     def _pull_stream(self, ref: Named, cref, registry: Registry, up_to_date: bool) -> Iterator[dict]:
-        yield {"status": f"Pulling from {ref.familiar_name}", "id": ref.tag or ref.digest}
+        yield {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest}
         messages: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -302,8 +302,11 @@ class ImageService:
         return sum(self.door.layer_size(c) for c in view.resolved.chain_ids)
 
     def inspect(self, ref_or_id: str) -> dict:
-        """GET /images/{name}/json."""
-        view = self.get(ref_or_id)
+        """GET /images/{name}/json; its lookup errors say which name, as dockerd's do."""
+        try:
+            view = self.get(ref_or_id)
+        except (NotFound, InvalidParameter) as e:
+            raise type(e)(f"no such image: {ref_or_id}: {e}") from None
         config, size = view.config, self._size(view)
         last_tag = max((v for k, v in view.labels.items() if k == LAST_TAG_LABEL), default=ZERO_TIME)
         result = {

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from containerd_py import errors as cerrors
 from containerd_py import reference as creference
@@ -216,7 +217,10 @@ class ImageService:
             raise _pull_error(ref, e) from None
         existing = self.door.get(str(ref))
         up_to_date = existing is not None and existing.target.digest == target.digest
-        return self._pull_stream(ref, cref, registry, up_to_date)
+        local = Catalog(self.door).by_id.values()
+        progress = partial(PullProgress, local_configs=frozenset(v.id for v in local),
+                           local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
+        return self._pull_stream(ref, cref, registry, up_to_date, progress)
 
     def _registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
         try:
@@ -225,14 +229,15 @@ class ImageService:
             raise System(str(e)) from None
         return Registry(config, credentials)
 
-    def _pull_stream(self, ref: Named, cref, registry: Registry, up_to_date: bool) -> Iterator[dict]:
+    def _pull_stream(self, ref: Named, cref, registry: Registry, up_to_date: bool,
+                     progress: Callable[..., PullProgress]) -> Iterator[dict]:
         yield {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest}
         messages: queue.Queue = queue.Queue()
         outcome: dict = {}
 
         def run():
             try:
-                outcome["image"] = self.door.pull(registry, cref, PullProgress(messages.put, quiet=up_to_date))
+                outcome["image"] = self.door.pull(registry, cref, progress(messages.put))
             except BaseException as e:  # reported to the client as the stream's last message
                 outcome["error"] = e
             finally:

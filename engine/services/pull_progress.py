@@ -45,44 +45,50 @@ def _message(status: str, layer_id: str, current: int | None = None, total: int 
 
 
 class PullProgress(p.Progress):
-    """quiet: no layer messages (dockerd shows none when the image is up to date)."""
+    """local_configs, local_layers: digests of the images already here. As dockerd, a pull
+    whose config is here shows no layer at all, and a layer already here shows as Already exists."""
 
-    def __init__(self, emit: Callable[[dict], None], quiet: bool = False):
-        self._emit, self._quiet = emit, quiet
+    def __init__(self, emit: Callable[[dict], None], local_configs: frozenset[str] = frozenset(),
+                 local_layers: frozenset[str] = frozenset()):
+        self._emit, self._local_configs, self._local_layers = emit, local_configs, local_layers
+        self._quiet = False
         self._said: dict[str, str] = {}  # digest -> last status reported
         self._reported_at: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def update(self, kind, desc, status, current=0):
-        if kind != "layer" or self._quiet:
-            return
-        layer_id = desc.digest.split(":")[-1][:12]
         with self._lock:
-            for message in self._messages(desc, layer_id, status, current):
+            if kind == "config" and status == p.WAITING and desc.digest in self._local_configs:
+                self._quiet = True  # announced before any layer: the transfer lists a manifest's children first
+            if kind != "layer" or self._quiet:
+                return
+            for message in self._messages(desc, desc.digest.split(":")[-1][:12], status, current):
                 self._emit(message)
 
     def _messages(self, desc, layer_id: str, status: str, current: int) -> list[dict]:
         said = self._said.get(desc.digest)
         out = []
         if status == p.WAITING:
-            self._said[desc.digest] = status  # announced with its first byte, or as Already exists
+            known = desc.digest in self._local_layers
+            out.append(_message("Already exists" if known else "Pulling fs layer", layer_id))
+            self._said[desc.digest] = p.EXISTS if known else p.WAITING
         elif status == p.EXISTS:
             if said in (None, p.WAITING):
                 out.append(_message("Already exists", layer_id))
-            elif said == p.DOWNLOADED:  # the layer was unpacked meanwhile by another pull
+                self._said[desc.digest] = p.EXISTS
+            elif said == p.DOWNLOADED:  # unpacked meanwhile by another pull
                 out.append(_message("Pull complete", layer_id))
-            self._said[desc.digest] = p.EXISTS if said in (None, p.WAITING) else p.UNPACKED
+                self._said[desc.digest] = p.UNPACKED
         elif status == p.DOWNLOADING:
-            if said in (None, p.WAITING):
+            if said is None:
                 out.append(_message("Pulling fs layer", layer_id))
-                self._reported_at[desc.digest] = 0
             step = max(_UPDATE_EVERY, desc.size // 100)
             if current - self._reported_at.get(desc.digest, 0) > step or current == desc.size:
                 self._reported_at[desc.digest] = current
                 out.append(_message("Downloading", layer_id, current, desc.size))
             self._said[desc.digest] = status
         elif status == p.DOWNLOADED:
-            if said in (None, p.WAITING):
+            if said is None:
                 out.append(_message("Pulling fs layer", layer_id))
             out += [_message("Verifying Checksum", layer_id), _message("Download complete", layer_id)]
             self._said[desc.digest] = status

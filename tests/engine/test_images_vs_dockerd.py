@@ -114,6 +114,7 @@ def both(dockerd, daemon, registry, tmp_path_factory):  # noqa: F811
     archive = tmp_path_factory.mktemp("rich") / "rich.tar"
     archive.write_bytes(oci_archive(rich_image(), "rich:1.0"))
     skopeo_copy(str(archive), registry, "rich:1.0")
+    skopeo_copy(str(archive), registry, "other/rich:2")
     service, _, client = make_service(daemon.address)
     with registry_in(dockerd.netns, registry):
         status, theirs = dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/rich&tag=1.0")
@@ -122,7 +123,10 @@ def both(dockerd, daemon, registry, tmp_path_factory):  # noqa: F811
         again = (dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/rich&tag=1.0")[1],
                  list(service.pull(f"{registry.host}/rich", "1.0")))
         missing = (dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/nosuch&tag=1.0"))
-    yield theirs, ours, again, missing, service
+        second_name = (dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/other/rich&tag=2")[1],
+                       list(service.pull(f"{registry.host}/other/rich", "2")))
+    yield theirs, ours, again + second_name, missing, service
+    dockerd.docker("rmi", f"{registry.host}/other/rich:2", check=False)
     dockerd.docker("rmi", f"{registry.host}/rich:1.0", check=False)
     for image in client.images.list([]):
         client.images.delete(image.name, sync=True)
@@ -139,9 +143,11 @@ def test_pull_stream_matches_dockerd(both):
     assert bars and all(progress_text(**m["progressDetail"]) == m["progress"] for m in bars)
 
 
-def test_repeated_pull_matches_dockerd(both):
-    _, _, (theirs, ours), _, _ = both
+def test_repeated_pull_and_pull_under_another_name_match_dockerd(both):
+    """No layer messages at all: dockerd shows none once it has the image's config."""
+    _, _, (theirs, ours, theirs_other, ours_other), _, _ = both
     assert ours == theirs
+    assert ours_other == theirs_other
 
 
 def test_pull_of_a_missing_image_matches_dockerd(both, registry):  # noqa: F811

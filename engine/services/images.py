@@ -214,7 +214,7 @@ class ImageService:
         except cerrors.NotFound:
             raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown") from None
         except (cerrors.Error, OSError) as e:
-            raise _pull_error(ref, e) from None
+            raise _pull_error(e) from None
         existing = self.door.get(str(ref))
         up_to_date = existing is not None and existing.target.digest == target.digest
         local = Catalog(self.door).by_id.values()
@@ -247,7 +247,7 @@ class ImageService:
         while (message := messages.get()) is not None:
             yield message
         if "error" in outcome:
-            text = str(_pull_error(ref, outcome["error"]))
+            text = str(_pull_error(outcome["error"]))
             yield {"errorDetail": {"message": text}, "error": text}
             return
         target = outcome["image"].target
@@ -457,14 +457,13 @@ def _is_digest(text: str) -> bool:
     return _DIGEST_LENGTHS.get(algorithm) == len(hex_) and all(c in "0123456789abcdef" for c in hex_)
 
 
-def _pull_error(ref: Named, error: BaseException) -> EngineError:
-    """A pull's failure in the class dockerd gives it."""
+def _pull_error(error: BaseException) -> EngineError:
+    """A pull's failure in the class dockerd gives it, worded by the layer that found it."""
     if isinstance(error, EngineError):
         return error
-    if isinstance(error, cerrors.Unauthenticated):
-        return Unauthorized(f"Head \"{ref.name}\": {error}")
-    if isinstance(error, cerrors.NotFound):
-        return NotFound(str(error))
-    if isinstance(error, (OSError, cerrors.Unavailable)):
-        return Unavailable(str(error))
-    return System(str(error))
+    text = str(error.args[0]) if isinstance(error, cerrors.Error) and error.args else str(error)
+    for cls, engine_cls in ((cerrors.Unauthenticated, Unauthorized), (cerrors.PermissionDenied, Unauthorized),
+                            (cerrors.NotFound, NotFound), (cerrors.Unavailable, Unavailable), (OSError, Unavailable)):
+        if isinstance(error, cls):
+            return engine_cls(text)
+    return System(text)

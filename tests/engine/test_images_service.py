@@ -2,6 +2,7 @@
 pull), pulling from a local docker-registry: each operation's JSON in
 dockerd's shape, the progress stream's sequence, and the errors in dockerd's
 words and classes."""
+import base64
 import importlib.util
 import json
 import sys
@@ -30,11 +31,11 @@ def _containerd_py_conftest():
 
 _cpy = _containerd_py_conftest()
 busybox_tar, containerd, daemon, registry = _cpy.busybox_tar, _cpy.containerd, _cpy.daemon, _cpy.registry
-from registries import skopeo_copy  # noqa: E402  (needs the conftest above)
+from registries import Fault, docker_registry, proxy, skopeo_copy  # noqa: E402  (needs the conftest above)
 
 from containerd_py.client import Client  # noqa: E402
 from engine.containerd.images import ContainerdImages  # noqa: E402
-from engine.errors import Conflict, InvalidParameter, NotFound, http_status  # noqa: E402
+from engine.errors import Conflict, InvalidParameter, NotFound, Unauthorized, http_status  # noqa: E402
 from engine.filters import Filters  # noqa: E402
 from engine.services.images import ImageService  # noqa: E402
 
@@ -122,6 +123,29 @@ def test_pull_errors_before_the_stream_are_raised_in_dockerd_words(images, serve
         images.pull(f"{served.host}/nosuch")
     assert str(e.value) == f"manifest for {served.host}/nosuch:latest not found: manifest unknown: manifest unknown"
     assert http_status(e.value) == 404
+
+
+def test_a_pull_failing_midway_ends_its_stream_with_the_error_and_leaves_nothing(images, served):
+    with proxy(served) as front:
+        front.faults.append(Fault("/blobs/", "corrupt"))
+        stream = images.pull(f"{front.host}/busybox")  # the manifest resolves: the failure comes in the stream
+        messages = list(stream)
+    assert messages[0] == {"status": "Pulling from busybox", "id": "latest"}
+    last = messages[-1]
+    assert set(last) == {"errorDetail", "error"} and last["errorDetail"] == {"message": last["error"]}
+    assert "sha256:" in last["error"]
+    assert images.door.list() == [] and images.list() == []
+    assert images.door.client.content.list([]) == []
+
+
+def test_pull_from_a_registry_with_a_password_takes_x_registry_auth(images, busybox_tar):
+    with docker_registry(htpasswd_user=("user", "secret")) as private:
+        skopeo_copy(str(busybox_tar), private, "busybox:latest")
+        with pytest.raises(Unauthorized):
+            images.pull(f"{private.host}/busybox")
+        auth = base64.urlsafe_b64encode(json.dumps({"username": "user", "password": "secret"}).encode()).decode()
+        messages = list(images.pull(f"{private.host}/busybox", "latest", auth))
+    assert messages[-1] == {"status": f"Status: Downloaded newer image for {private.host}/busybox:latest"}
 
 
 def test_list_and_inspect_in_dockerd_shape(images, served):

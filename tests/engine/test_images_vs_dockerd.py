@@ -234,3 +234,14 @@ def test_list_filters_match_dockerd(both, dockerd, registry, filters):  # noqa: 
               (s["RepoTags"] or [])]
     ours = [{k: v for k, v in s.items() if k not in UNCOMPARED} for s in service.list(Filters.parse(raw))]
     assert ours == theirs
+
+
+@pytest.mark.parametrize("image,tag", [("BusyBox", ""), ("a:b:c", ""), ("busybox", "bad:tag"), ("-x", ""),
+                                       ("a" * 64, ""), ("busybox", "sha256:" + "0" * 63)])
+def test_pull_reference_errors_match_dockerd(both, dockerd, image, tag):
+    *_, service = both
+    query = urllib.parse.urlencode({"fromImage": image, "tag": tag})
+    status, (body,) = dockerd_api(dockerd, "POST", f"/images/create?{query}")
+    with pytest.raises(EngineError) as e:
+        service.pull(image, tag)
+    assert (http_status(e.value), str(e.value)) == (status, body["message"])

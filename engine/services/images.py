@@ -19,7 +19,6 @@ import datetime
 import json
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +27,7 @@ from containerd_py import errors as cerrors
 from containerd_py import reference as creference
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
+from containerd_py.types import Descriptor
 from engine.containerd.images import ContainerdImages, Resolved
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, System, Unauthorized, Unavailable
 from engine.filters import IMAGE_FILTERS, Filters
@@ -107,6 +107,7 @@ class ImageView:
 
     id: str
     resolved: Resolved
+    target: Descriptor  # what its (first) name points at
     names: list[str] = field(default_factory=list)  # containerd image names
     labels: dict[str, str] = field(default_factory=dict)  # of all its names, merged
 
@@ -143,7 +144,8 @@ class Catalog:
                 resolved = door.resolve(image.target)
             except cerrors.Error:
                 continue  # content missing or not for this platform: not an image the engine can show
-            view = self.by_id.setdefault(resolved.config_digest, ImageView(resolved.config_digest, resolved))
+            view = self.by_id.setdefault(resolved.config_digest,
+                                         ImageView(resolved.config_digest, resolved, image.target))
             view.names.append(image.name)
             view.labels.update(image.labels)
             self.by_name[image.name] = view
@@ -236,8 +238,13 @@ class ImageService:
         outcome: dict = {}
 
         def run():
+            """The whole pull, names included, even when the client has gone meanwhile."""
             try:
-                outcome["image"] = self.door.pull(registry, cref, progress(messages.put))
+                target = self.door.pull(registry, cref, progress(messages.put)).target
+                if ref.tag:
+                    self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
+                self._drop_dangling(target)
+                outcome["target"] = target
             except BaseException as e:  # reported to the client as the stream's last message
                 outcome["error"] = e
             finally:
@@ -250,11 +257,7 @@ class ImageService:
             text = str(_pull_error(outcome["error"]))
             yield {"errorDetail": {"message": text}, "error": text}
             return
-        target = outcome["image"].target
-        if ref.tag:
-            self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
-        self._drop_dangling(target)
-        yield {"status": f"Digest: {target.digest}"}
+        yield {"status": f"Digest: {outcome['target'].digest}"}
         verb = "Image is up to date for" if up_to_date else "Downloaded newer image for"
         yield {"status": f"Status: {verb} {ref.familiar()}"}
 
@@ -266,8 +269,8 @@ class ImageService:
 
     # -- list, inspect, history -------------------------------------------------
 
-    def list(self, filters: Filters = Filters(), all_: bool = False) -> list[dict]:
-        """GET /images/json, newest first."""
+    def list(self, filters: Filters = Filters()) -> list[dict]:
+        """GET /images/json, newest first (its `all` adds nothing: no image here has a parent)."""
         filters.validate(IMAGE_FILTERS)
         catalog = Catalog(self.door)
         dangling_only = False
@@ -359,8 +362,7 @@ class ImageService:
         if tag:
             ref = ref.trimmed().with_tag(tag)
         ref = ref.tag_name_only()
-        view = self.get(source)
-        target = next(self.door.get(n) for n in view.names).target
+        target = self.get(source).target
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.door.put(str(ref), target, {LAST_TAG_LABEL: go_time(stamp)})
         self._drop_dangling(target)
@@ -399,8 +401,7 @@ class ImageService:
         """Removes refs' names. keep: the image stays under its dangling name (a container uses
         it); collect: the last removal waits until containerd has collected what it held."""
         if keep:
-            target = self.door.get(view.names[0]).target
-            self.door.put(DANGLING + target.digest, target)
+            self.door.put(DANGLING + view.target.digest, view.target)
         for i, ref in enumerate(refs):
             try:
                 self.door.delete(str(ref), sync=collect and i == len(refs) - 1)

@@ -5,9 +5,9 @@ reference package): `busybox` is `docker.io/library/busybox`, shown back as
 import re
 from dataclasses import dataclass
 
+from containerd_py.reference import DOCKER_HUB, Reference
 from engine.errors import InvalidParameter
 
-DOCKER_HUB = "docker.io"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
 
@@ -27,45 +27,32 @@ INVALID_FORMAT = "invalid reference format"
 
 
 @dataclass(frozen=True)
-class Named:
-    """A normalised reference: domain/path, with a tag, a digest, both or neither."""
-
-    domain: str
-    path: str
-    tag: str = ""
-    digest: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.domain}/{self.path}"
+class Named(Reference):
+    """A normalised reference: host/repository, with a tag, a digest, both or neither
+    (containerd_py's Reference, which the transfer code pulls, with docker's forms on top)."""
 
     @property
     def familiar_name(self) -> str:
-        if self.domain != DOCKER_HUB:
+        if self.host != DOCKER_HUB:
             return self.name
-        return self.path.removeprefix("library/") if self.path.count("/") == 1 else self.path
+        path = self.repository
+        return path.removeprefix("library/") if path.count("/") == 1 else path
 
     def familiar(self) -> str:
         """How dockerd shows it: `busybox:latest`, `127.0.0.1:5000/x@sha256:...`."""
-        return self.familiar_name + self._suffix()
-
-    def __str__(self) -> str:
-        return self.name + self._suffix()
-
-    def _suffix(self) -> str:
-        return (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+        return self.familiar_name + str(self)[len(self.name):]
 
     def tag_name_only(self) -> "Named":
         """With `latest` when it has neither tag nor digest (reference.TagNameOnly)."""
-        return self if self.tag or self.digest else Named(self.domain, self.path, DEFAULT_TAG)
+        return self if self.tag or self.digest else Named(self.host, self.repository, DEFAULT_TAG)
 
     def with_tag(self, tag: str) -> "Named":
         if not _TAG_ONLY.match(tag):
             raise InvalidParameter("invalid tag format")
-        return Named(self.domain, self.path, tag)
+        return Named(self.host, self.repository, tag)
 
     def trimmed(self) -> "Named":
-        return Named(self.domain, self.path)
+        return Named(self.host, self.repository)
 
 
 def parse_normalized(text: str) -> Named:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from containerd_py import errors as cerrors
-from containerd_py import reference as creference
+from containerd_py import reference as reference
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
 from containerd_py.types import Descriptor
@@ -157,7 +157,7 @@ class Catalog:
             if ref in self.by_id:
                 return self.by_id[ref]
             raise NotFound(f"No such image: {ref}")
-        named = ref if not ref.digest else Named(ref.domain, ref.path, "", ref.digest)
+        named = ref if not ref.digest else Named(ref.host, ref.repository, "", ref.digest)
         view = self.by_name.get(str(named.tag_name_only()))
         if view is not None:
             return view
@@ -207,12 +207,11 @@ class ImageService:
         returns the progress messages of the pull; its later failure is the last message."""
         ref = parse_normalized(from_image)
         if tag:
-            ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.domain, ref.path, "", tag)
+            ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
         ref = ref.tag_name_only()
-        registry = self._registry(ref.domain, decode_auth(registry_auth))
-        cref = creference.Reference(ref.domain, ref.path, ref.tag, ref.digest)
+        registry = self._registry(ref.host, decode_auth(registry_auth))
         try:
-            target = self.door.resolve_remote(registry, cref)
+            target = self.door.resolve_remote(registry, ref)
         except cerrors.NotFound:
             raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown") from None
         except (cerrors.Error, OSError) as e:
@@ -222,7 +221,7 @@ class ImageService:
         local = Catalog(self.door).by_id.values()
         progress = partial(PullProgress, local_configs=frozenset(v.id for v in local),
                            local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
-        return self._pull_stream(ref, cref, registry, up_to_date, progress)
+        return self._pull_stream(ref, registry, up_to_date, progress)
 
     def _registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
         try:
@@ -231,16 +230,16 @@ class ImageService:
             raise System(str(e)) from None
         return Registry(config, credentials)
 
-    def _pull_stream(self, ref: Named, cref, registry: Registry, up_to_date: bool,
+    def _pull_stream(self, ref: Named, registry: Registry, up_to_date: bool,
                      progress: Callable[..., PullProgress]) -> Iterator[dict]:
-        yield {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest}
+        yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.digest}
         messages: queue.Queue = queue.Queue()
         outcome: dict = {}
 
         def run():
             """The whole pull, names included, even when the client has gone meanwhile."""
             try:
-                target = self.door.pull(registry, cref, progress(messages.put)).target
+                target = self.door.pull(registry, ref, progress(messages.put)).target
                 if ref.tag:
                     self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
                 self._drop_dangling(target)
@@ -381,7 +380,7 @@ class ImageService:
                     raise Conflict(f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - '
                                    f"container {users[0][0][:12]} is using its referenced image {short_id(view.id)}")
             parsed = parse_normalized(ref_or_id)
-            parsed = Named(parsed.domain, parsed.path, "", parsed.digest) if parsed.digest else parsed.tag_name_only()
+            parsed = Named(parsed.host, parsed.repository, "", parsed.digest) if parsed.digest else parsed.tag_name_only()
             remaining = [r for r in refs if r != parsed]
             untag = [parsed]
             if not parsed.digest and not any(not r.digest and r.name == parsed.name for r in remaining):

@@ -212,11 +212,17 @@ def test_tag_adds_a_name_with_its_time_and_remove_untags_then_deletes(images, se
     assert images.list() == []
 
 
-def test_remove_conflicts_with_containers_as_dockerd(images, served):
+def pulled_for_a_container(images, served, running: bool) -> tuple[str, str]:
+    """busybox pulled, and a container said to use it: its reference and ID."""
     ref = f"{served.host}/busybox"
     pull(images, ref)
     image_id = images.inspect(ref)["Id"]
-    images.users.by_image[image_id] = [("c0ffee" * 10 + "abcd", False)]
+    images.users.by_image[image_id] = [("c0ffee" * 10 + "abcd", running)]
+    return ref, image_id
+
+
+def test_remove_conflicts_with_containers_as_dockerd(images, served):
+    ref, image_id = pulled_for_a_container(images, served, running=False)
     with pytest.raises(Conflict) as e:
         images.remove(ref)
     assert str(e.value) == (f'conflict: unable to remove repository reference "{ref}" (must force) - container '
@@ -245,10 +251,7 @@ def test_remove_conflicts_with_containers_as_dockerd(images, served):
 
 
 def test_remove_by_name_of_an_image_a_stopped_container_uses_deletes_it_when_forced(images, served):
-    ref = f"{served.host}/busybox"
-    pull(images, ref)
-    image_id = images.inspect(ref)["Id"]
-    images.users.by_image[image_id] = [("c0ffee" * 10 + "abcd", False)]
+    ref, image_id = pulled_for_a_container(images, served, running=False)
     assert {"Deleted": image_id} in images.remove(ref, force=True)
 
 

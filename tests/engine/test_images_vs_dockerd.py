@@ -116,6 +116,8 @@ def both(dockerd, daemon, registry, tmp_path_factory):  # noqa: F811
     archive.write_bytes(oci_archive(rich_image(), "rich:1.0"))
     skopeo_copy(str(archive), registry, "rich:1.0")
     skopeo_copy(str(archive), registry, "other/rich:2")
+    archive.write_bytes(oci_archive(rich_image(), "gone:1"))  # another image: its layer's bytes are random
+    skopeo_copy(str(archive), registry, "gone:1")
     service, _, client = make_service(daemon.address)
     with registry_in(dockerd.netns, registry):
         status, theirs = dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/rich&tag=1.0")
@@ -245,3 +247,27 @@ def test_pull_reference_errors_match_dockerd(both, dockerd, image, tag):
     with pytest.raises(EngineError) as e:
         service.pull(image, tag)
     assert (http_status(e.value), str(e.value)) == (status, body["message"])
+
+
+def test_remove_matches_dockerd(both, dockerd, registry):  # noqa: F811
+    """Refused while a (stopped) container uses it, by name and by ID; then untagged and deleted."""
+    *_, service = both
+    ref = f"{registry.host}/gone:1"
+    with registry_in(dockerd.netns, registry):
+        assert dockerd_api(dockerd, "POST", f"/images/create?fromImage={registry.host}/gone&tag=1")[0] == 200
+    list(service.pull(ref))
+    image_id = service.inspect(ref)["Id"]
+    container = dockerd.docker("create", "--runtime", "dump", ref).stdout.strip()
+    service.in_use.by_image[image_id] = [(container, False)]
+    try:
+        for name in (ref, image_id[7:19]):
+            status, (theirs,) = dockerd_api(dockerd, "DELETE", f"/images/{urllib.parse.quote(name, safe='')}")
+            with pytest.raises(EngineError) as e:
+                service.remove(name)
+            assert (http_status(e.value), str(e.value)) == (status, theirs["message"])
+    finally:
+        dockerd.docker("rm", container)
+        service.in_use.by_image.clear()
+    status, (theirs,) = dockerd_api(dockerd, "DELETE", f"/images/{urllib.parse.quote(ref, safe='')}")
+    assert status == 200
+    assert service.remove(ref) == theirs

@@ -172,7 +172,7 @@ def dockerd():
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed: scripts/setup.sh installs Debian's docker.io")
     workdir = tempfile.mkdtemp(prefix="engine-dockerd-", dir="/var/tmp")
-    netns = f"engine-test-{os.getpid()}"
+    netns = f"engine-test-{os.path.basename(workdir)}"  # one per test module that imports the fixture
     subprocess.run(["ip", "netns", "add", netns], check=True)
     daemon = Dockerd(workdir, netns)
     forced, leaked = [], []

@@ -232,7 +232,7 @@ class ImageService:
 
     def _pull_stream(self, ref: Named, registry: Registry, up_to_date: bool,
                      progress: Callable[..., PullProgress]) -> Iterator[dict]:
-        yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.digest}
+        yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.familiar()}
         messages: queue.Queue = queue.Queue()
         outcome: dict = {}
 

@@ -271,3 +271,24 @@ def test_remove_matches_dockerd(both, dockerd, registry):  # noqa: F811
     status, (theirs,) = dockerd_api(dockerd, "DELETE", f"/images/{urllib.parse.quote(ref, safe='')}")
     assert status == 200
     assert service.remove(ref) == theirs
+
+
+def test_pull_by_digest_then_tag_match_dockerd(both, dockerd, registry):  # noqa: F811
+    """(Last: it adds names the other comparisons do not expect.)"""
+    *_, service = both
+    ref = f"{registry.host}/rich:1.0"
+    digest_ref = service.inspect(ref)["RepoDigests"][0]
+    with registry_in(dockerd.netns, registry):
+        _, theirs = dockerd_api(dockerd, "POST", f"/images/create?fromImage={urllib.parse.quote(digest_ref)}")
+    assert list(service.pull(digest_ref)) == theirs
+
+    query = urllib.parse.urlencode({"repo": "mine/rich", "tag": "v2"})
+    assert dockerd_api(dockerd, "POST", f"/images/{urllib.parse.quote(ref, safe='')}/tag?{query}")[0] == 201
+    service.tag(ref, "mine/rich", "v2")
+    _, (theirs,) = dockerd_api(dockerd, "GET", "/images/mine/rich:v2/json")
+    ours = service.inspect("mine/rich:v2")
+    assert ours["RepoTags"] == theirs["RepoTags"] and ours["RepoDigests"] == theirs["RepoDigests"]
+    assert ours["Metadata"]["LastTagTime"] != "0001-01-01T00:00:00Z" != theirs["Metadata"]["LastTagTime"]
+    _, (theirs_history,) = dockerd_api(dockerd, "GET", "/images/mine/rich:v2/history")
+    assert [h["Tags"] for h in service.history("mine/rich:v2")] == [h["Tags"] for h in theirs_history]
+    dockerd.docker("rmi", "mine/rich:v2")

@@ -42,6 +42,8 @@ _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 # (container id, running) of each container whose image is the given image ID
 InUse = Callable[[str], list[tuple[str, bool]]]
+# (action, id, name) of an image event, as dockerd's LogImageEvent logs it: pull, tag, untag, delete
+Publish = Callable[[str, str, str], None]
 
 _CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
                 "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
@@ -192,8 +194,9 @@ def is_single_reference(refs: list[Named]) -> bool:
 
 class ImageService:
     def __init__(self, door: ContainerdImages, in_use: InUse = lambda image_id: [],
-                 insecure_registries: tuple[str, ...] = (), hosts_dir: str | None = None):
-        self.door, self.in_use = door, in_use
+                 publish: Publish = lambda action, id_, name: None, insecure_registries: tuple[str, ...] = (),
+                 hosts_dir: str | None = None):
+        self.door, self.in_use, self.publish = door, in_use, publish
         self.insecure_registries, self.hosts_dir = frozenset(insecure_registries), hosts_dir
 
     def get(self, ref_or_id: str) -> ImageView:
@@ -244,6 +247,7 @@ class ImageService:
                     self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
                 self._drop_dangling(target)
                 outcome["target"] = target
+                self.publish("pull", ref.familiar(), ref.familiar())
             except BaseException as e:  # reported to the client as the stream's last message
                 outcome["error"] = e
             finally:
@@ -361,10 +365,11 @@ class ImageService:
         if tag:
             ref = ref.trimmed().with_tag(tag)
         ref = ref.tag_name_only()
-        target = self.get(source).target
+        view = self.get(source)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self.door.put(str(ref), target, {LAST_TAG_LABEL: go_time(stamp)})
-        self._drop_dangling(target)
+        self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp)})
+        self.publish("tag", view.id, ref.familiar())
+        self._drop_dangling(view.target)
         return ref
 
     def remove(self, ref_or_id: str, force: bool = False) -> list[dict]:
@@ -407,6 +412,7 @@ class ImageService:
             except cerrors.NotFound:
                 pass
             records.append({"Untagged": ref.familiar()})
+            self.publish("untag", view.id, view.id)
 
     def _check_conflict(self, view: ImageView, force: bool, active_references: bool) -> None:
         """moby's checkImageDeleteConflict: a running user always; references and stopped users unless forced."""
@@ -437,6 +443,7 @@ class ImageService:
         self._untag(view, refs + [r for r in view.refs if r not in refs], records, collect=True)
         others = {c for v in Catalog(self.door).by_id.values() for c in v.resolved.chain_ids}
         records.append({"Deleted": view.id})
+        self.publish("delete", view.id, view.id)
         gone = [c for c in reversed(view.resolved.chain_ids) if c not in others]
         records += [{"Deleted": c} for c in gone]
         self.door.forget_layers(tuple(gone))

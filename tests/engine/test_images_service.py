@@ -71,7 +71,8 @@ def images(request):
     """The service over our daemon or over real containerd, in a namespace of the test's own."""
     service, users, client = make_service(request.getfixturevalue(
         "daemon" if request.param == "containerd-py" else "containerd").address)
-    service.users = users
+    service.users, service.events = users, []
+    service.publish = lambda *event: service.events.append(event)
     yield service
     for image in client.images.list([]):
         client.images.delete(image.name, sync=True)
@@ -213,6 +214,10 @@ def test_tag_adds_a_name_with_its_time_and_remove_untags_then_deletes(images, se
                                   {"Deleted": info["Id"]}, {"Deleted": layers[0]}]
     assert images.list() == []
     assert images.door.client.snapshots("overlayfs").walk() == []  # collected before the answer
+    image_id = info["Id"]
+    assert images.events == [("pull", f"{ref}:latest", f"{ref}:latest"), ("tag", image_id, "mine:v1"),
+                             ("untag", image_id, image_id), ("untag", image_id, image_id),
+                             ("untag", image_id, image_id), ("delete", image_id, image_id)]
 
 
 def pulled_for_a_container(images, served, running: bool) -> tuple[str, str]:

@@ -384,8 +384,9 @@ class ImageService:
                 if users:
                     raise Conflict(f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - '
                                    f"container {users[0][0][:12]} is using its referenced image {short_id(view.id)}")
-            parsed = parse_normalized(ref_or_id)
-            parsed = Named(parsed.host, parsed.repository, "", parsed.digest) if parsed.digest else parsed.tag_name_only()
+            parsed = parse_normalized(ref_or_id)  # as the reference store keys it: a digest drops the tag
+            parsed = Named(parsed.host, parsed.repository, "", parsed.digest) if parsed.digest else \
+                parsed.tag_name_only()
             remaining = [r for r in refs if r != parsed]
             untag = [parsed]
             if not parsed.digest and not any(not r.digest and r.name == parsed.name for r in remaining):

@@ -35,7 +35,8 @@ def test_layers_are_announced_in_manifest_order_then_downloaded_and_extracted():
         ("Downloading", "222222222222", 2_000_000),  # 100 bytes is no step; 1 % of 100 MB is
         ("Downloading", "222222222222", 100_000_000), ("Verifying Checksum", "222222222222", None),
         ("Download complete", "222222222222", None),
-        ("Extracting", "111111111111", 0), ("Extracting", "111111111111", 1000), ("Pull complete", "111111111111", None),
+        ("Extracting", "111111111111", 0), ("Extracting", "111111111111", 1000),
+        ("Pull complete", "111111111111", None),
         ("Extracting", "222222222222", 0), ("Extracting", "222222222222", 100_000_000),
         ("Pull complete", "222222222222", None)]
 

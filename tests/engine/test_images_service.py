@@ -272,9 +272,9 @@ def test_remove_by_id_of_an_image_in_two_repositories_must_be_forced(images, ser
                                        "is referenced in multiple repositories$"):
         images.remove(image_id)
     records = images.remove(image_id, force=True)
-    assert [r for r in records if "Untagged" in r] == [{"Untagged": f"{ref}:latest"}, {"Untagged": records[1]["Untagged"]},
-                                                        {"Untagged": "mine:latest"}]
-    assert records[1]["Untagged"].startswith(f"{ref}@sha256:")
+    untagged = [r["Untagged"] for r in records if "Untagged" in r]
+    assert untagged == [f"{ref}:latest", untagged[1], "mine:latest"]
+    assert untagged[1].startswith(f"{ref}@sha256:")
     assert {"Deleted": image_id} in records
 
 

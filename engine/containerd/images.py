@@ -1,17 +1,20 @@
 """The image side of the engine's door to containerd: images by name in the
 engine's namespace, what their targets resolve to (manifest, config, layer
-chain), layer sizes from the snapshotter, and pulls through containerd_py's
+chain), layer sizes as dockerd counts them, and pulls through containerd_py's
 transfer code running over the client's proxies (as `containerd-py-ctl pull`
 does). Nothing here touches containerd's directories on disk.
 
 Everything takes a `containerd_py.client.Client`; containerd's errors are
 passed through as containerd_py's domain errors for the image service to word.
 """
+import tarfile
 import threading
 from dataclasses import dataclass
 
 from containerd_py import errors
 from containerd_py.client import Client
+from containerd_py.content.store import Info
+from containerd_py.diff.compression import decompress
 from containerd_py.metadata.store import Image
 from containerd_py.reference import Reference
 from containerd_py.remotes.registry import Registry
@@ -21,6 +24,7 @@ from containerd_py.transfer.pull import pull as transfer_pull
 from containerd_py.types import Descriptor
 
 SNAPSHOTTER = "overlayfs"
+SIZE_LABEL = "io.engine-py.layer.size"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,9 @@ class ContainerdImages:
     def __init__(self, client: Client, snapshotter: str = SNAPSHOTTER):
         self.client, self.snapshotter = client, snapshotter
         self._resolved: dict[str, Resolved] = {}  # target digest -> what it resolves to
-        self._layer_sizes: dict[str, int] = {}  # chain id -> bytes of that layer's snapshot
+        self._layer_sizes: dict[str, int] = {}  # layer digest -> dockerd's size of it
         self._lock = threading.Lock()
+        self._sizing = threading.Lock()
 
     def list(self) -> list[Image]:
         return self.client.images.list([])
@@ -79,25 +84,37 @@ class ContainerdImages:
             self._resolved[target.digest] = resolved
         return resolved
 
-    def layer_size(self, chain_id: str) -> int:
-        """Bytes the committed snapshot of one layer holds (0 when it is not unpacked)."""
+    def layer_size(self, layer: Descriptor) -> int:
+        """dockerd's size of a layer: the bytes of its files, a symlink counting its target's length
+        and a hard link nothing (its graph driver's measure of the unpacked layer). Read once from
+        the layer's content and kept on it as a label, so no restart reads it again."""
         with self._lock:
-            known = self._layer_sizes.get(chain_id)
+            known = self._layer_sizes.get(layer.digest)
         if known is not None:
             return known
-        try:
-            size = self.client.snapshots(self.snapshotter).usage(chain_id).size
-        except errors.NotFound:
-            return 0
-        with self._lock:
-            self._layer_sizes[chain_id] = size  # committed snapshots do not change
-        return size
+        with self._sizing:  # one reading of a layer at a time: a second asker finds it done
+            with self._lock:
+                known = self._layer_sizes.get(layer.digest)
+            if known is None:
+                try:
+                    known = self._stored_or_measured_size(layer.digest)
+                except errors.NotFound:
+                    return 0  # not fetched (yet)
+                with self._lock:
+                    self._layer_sizes[layer.digest] = known
+        return known
 
-    def forget_layers(self, chain: tuple[str, ...]) -> None:
-        """Drops cached sizes of layers that may have been collected."""
-        with self._lock:
-            for chain_id in chain:
-                self._layer_sizes.pop(chain_id, None)
+    def _stored_or_measured_size(self, digest: str) -> int:
+        content = self.client.content
+        label = content.info(digest).labels.get(SIZE_LABEL, "")
+        if label.isdigit():
+            return int(label)
+        size = 0
+        with content.open(digest) as blob, tarfile.open(fileobj=decompress(blob), mode="r|") as tf:
+            for member in tf:
+                size += member.size if member.isreg() else len(member.linkname) if member.issym() else 0
+        content.update(Info(digest, 0, labels={SIZE_LABEL: str(size)}), [f"labels.{SIZE_LABEL}"])
+        return size
 
     def pull(self, registry: Registry, ref: Reference, progress: Progress) -> Image:
         """Fetches ref into the content store, records it under str(ref) and unpacks it."""

@@ -20,6 +20,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,6 +28,7 @@ from containerd_py import errors as cerrors
 from containerd_py import reference as reference
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
+from containerd_py.transfer.progress import DOWNLOADED, EXISTS, Progress
 from containerd_py.types import Descriptor
 from engine.containerd.images import ContainerdImages, Resolved
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, System, Unauthorized, Unavailable
@@ -242,7 +244,8 @@ class ImageService:
         def run():
             """The whole pull, names included, even when the client has gone meanwhile."""
             try:
-                target = self.door.pull(registry, ref, progress(messages.put)).target
+                with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
+                    target = self.door.pull(registry, ref, _Sizing(progress(messages.put), self.door, sizing)).target
                 if ref.tag:
                     self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
                 self._drop_dangling(target)
@@ -310,7 +313,7 @@ class ImageService:
         return summaries
 
     def _size(self, view: ImageView) -> int:
-        return sum(self.door.layer_size(c) for c in view.resolved.chain_ids)
+        return sum(self.door.layer_size(layer) for layer in view.resolved.layers)
 
     def inspect(self, ref_or_id: str) -> dict:
         """GET /images/{name}/json; its lookup errors say which name, as dockerd's do."""
@@ -345,8 +348,8 @@ class ImageService:
         for h in view.config.get("history") or []:
             size = 0
             if not h.get("empty_layer"):
-                if layer < len(view.resolved.chain_ids):
-                    size = self.door.layer_size(view.resolved.chain_ids[layer])
+                if layer < len(view.resolved.layers):
+                    size = self.door.layer_size(view.resolved.layers[layer])
                 layer += 1
             entries.insert(0, {"Comment": h.get("comment", ""), "Created": unix_time(h.get("created", "")),
                                "CreatedBy": h.get("created_by", ""), "Id": "<missing>", "Size": size, "Tags": None})
@@ -447,8 +450,20 @@ class ImageService:
         self.publish("delete", view.id, view.id)
         gone = [c for c in reversed(view.resolved.chain_ids) if c not in others]
         records += [{"Deleted": c} for c in gone]
-        self.door.forget_layers(tuple(gone))
         return records
+
+
+class _Sizing(Progress):
+    """Passes updates on, and has each layer sized as soon as its content is in, beside the rest
+    of the pull, so that the list that follows a pull finds the sizes known."""
+
+    def __init__(self, inner: Progress, door: ContainerdImages, pool: ThreadPoolExecutor):
+        self.inner, self.door, self.pool = inner, door, pool
+
+    def update(self, kind, desc, status, current=0):
+        self.inner.update(kind, desc, status, current)
+        if kind == "layer" and status in (DOWNLOADED, EXISTS):
+            self.pool.submit(self.door.layer_size, desc)  # a failure here is measured again when asked
 
 
 class DeleteConflict(Conflict):

@@ -34,7 +34,7 @@ busybox_tar, containerd, daemon, registry = _cpy.busybox_tar, _cpy.containerd, _
 from registries import Fault, docker_registry, proxy, skopeo_copy  # noqa: E402  (needs the conftest above)
 
 from containerd_py.client import Client  # noqa: E402
-from engine.containerd.images import ContainerdImages  # noqa: E402
+from engine.containerd.images import SIZE_LABEL, ContainerdImages  # noqa: E402
 from engine.errors import Conflict, InvalidParameter, NotFound, Unauthorized, http_status  # noqa: E402
 from engine.filters import Filters  # noqa: E402
 from engine.services.images import ImageService  # noqa: E402
@@ -162,6 +162,9 @@ def test_list_and_inspect_in_dockerd_shape(images, served):
     assert summary["RepoDigests"] == [f"{ref}@{target}"]
     assert summary["Created"] == 1599999999 + 1  # 2020-09-13T12:26:40Z, the archive's config
     assert summary["Size"] == summary["VirtualSize"] > 0
+    # Measured once, kept on the layer's content for the next daemon to read.
+    (layer,) = images.door.resolve(images.door.get(f"{ref}:latest").target).layers
+    assert images.door.client.content.info(layer.digest).labels[SIZE_LABEL] == str(summary["Size"])
     assert (summary["ParentId"], summary["SharedSize"], summary["Containers"], summary["Labels"]) == ("", -1, -1, None)
 
     info = images.inspect(f"{ref}:latest")

@@ -209,7 +209,10 @@ class ImageService:
 
     def pull(self, from_image: str, tag: str = "", registry_auth: str | None = None) -> Iterator[dict]:
         """Checks the reference and reaches the registry (failures raise, for an HTTP error), then
-        returns the progress messages of the pull; its later failure is the last message."""
+        returns the progress messages of the pull; its later failure is the last message.
+
+        No tag means `latest` (dockerd would pull every tag: `docker pull -a`, not done yet);
+        insecure_registries are host[:port] names (dockerd also takes CIDRs there)."""
         ref = parse_normalized(from_image)
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)

@@ -254,6 +254,9 @@ def test_remove_conflicts_with_containers_as_dockerd(images, served):
     with pytest.raises(Conflict, match=f"^conflict: unable to delete {image_id[7:19]} \\(cannot be forced\\) - image "
                                        "is being used by running container c0ffeec0ffee$"):
         images.remove(image_id, force=True)
+    images.tag(image_id, "again")  # named again, it is no longer dangling
+    assert [i.name for i in images.door.list()] == ["docker.io/library/again:latest"]
+    assert images.remove("again", force=True) == [{"Untagged": "again:latest"}]
 
     # A stopped user does not keep a forced removal from deleting it (its snapshot keeps its layers).
     images.users.by_image[image_id] = [("c0ffee" * 10 + "abcd", False)]

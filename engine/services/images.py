@@ -1,0 +1,495 @@
+"""The image backend the API's image routes call: pull (as a stream of
+dockerd's progress messages), list, inspect, tag, remove, history, in
+dockerd 20.10's shapes and words.
+
+Images live in containerd's image store under their normalised names
+(`docker.io/library/busybox:latest`, and after a pull by tag also
+`docker.io/library/busybox@sha256:...`, as dockerd records the digest
+reference); an image is what dockerd calls one: its config digest is its ID
+and every name resolving to that config is one of its references. An image
+that loses its last name while a container still uses it keeps a
+`moby-dangling@<digest>` name (moby's own convention with containerd) so
+containerd does not collect it; it lists as `<none>:<none>`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+
+from containerd_py import errors as cerrors
+from containerd_py import reference as reference
+from containerd_py.remotes.hosts import host_config
+from containerd_py.remotes.registry import Registry
+from containerd_py.transfer.progress import DOWNLOADED, EXISTS, Progress
+from containerd_py.types import Descriptor
+from engine.containerd.images import ContainerdImages, Resolved
+from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, System, Unauthorized, Unavailable
+from engine.filters import IMAGE_FILTERS, Filters
+from engine.reference import Named, familiar_match, parse_any, parse_normalized
+from engine.services.pull_progress import PullProgress
+
+DANGLING = "moby-dangling@"
+LAST_TAG_LABEL = "io.engine-py.last-tag-time"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+ZERO_UNIX = -62135596800
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+# (container id, running) of each container whose image is the given image ID
+InUse = Callable[[str], list[tuple[str, bool]]]
+# (action, id, name) of an image event, as dockerd's LogImageEvent logs it: pull, tag, untag, delete
+Publish = Callable[[str, str, str], None]
+
+_CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+                "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
+                "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal",
+                "StopTimeout", "Shell")
+_CONFIG_OMITEMPTY = frozenset(("ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress",
+                               "StopSignal", "StopTimeout", "Shell"))
+_CONFIG_ZERO = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+                "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Image": "",
+                "WorkingDir": ""}
+
+
+def short_id(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def go_config(obj: dict | None) -> dict:
+    """A container config as Go's container.Config marshals it: every key, zero values filled in."""
+    obj = obj or {}
+    return {k: obj.get(k, _CONFIG_ZERO.get(k)) for k in _CONFIG_KEYS if k not in _CONFIG_OMITEMPTY or obj.get(k)}
+
+
+def go_time(text: str) -> str:
+    """An RFC 3339 time as Go's RFC3339Nano writes it back (no trailing zeros in the fraction)."""
+    if not text:
+        return ZERO_TIME
+    head, dot, rest = text.partition(".")
+    if not dot:
+        return text
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    fraction = rest[:digits].rstrip("0")
+    return head + (f".{fraction}" if fraction else "") + rest[digits:]
+
+
+def unix_time(text: str) -> int:
+    if not text:
+        return ZERO_UNIX
+    head, dot, rest = text.partition(".")
+    zone = rest.lstrip("0123456789") if dot else ""
+    try:
+        moment = datetime.datetime.fromisoformat((head + zone if dot else text).replace("Z", "+00:00"))
+    except ValueError:
+        return ZERO_UNIX
+    return int(moment.timestamp())
+
+
+def decode_auth(header: str | None) -> tuple[str, str] | None:
+    """X-Registry-Auth (base64url JSON); dockerd goes on without credentials when it does not decode."""
+    if not header:
+        return None
+    try:
+        config = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(config, dict) or not config.get("username"):
+        return None
+    return str(config["username"]), str(config.get("password") or "")
+
+
+@dataclass
+class ImageView:
+    """One image (one config digest) and the names in containerd that lead to it."""
+
+    id: str
+    resolved: Resolved
+    target: Descriptor  # what its (first) name points at
+    names: list[str] = field(default_factory=list)  # containerd image names
+    labels: dict[str, str] = field(default_factory=dict)  # of all its names, merged
+
+    @property
+    def refs(self) -> list[Named]:
+        """Its references, sorted as dockerd lists them (names not in docker's form are not shown)."""
+        refs = []
+        for name in self.names:
+            if name.startswith(DANGLING):
+                continue
+            try:
+                refs.append(parse_normalized(name))
+            except InvalidParameter:
+                continue
+        return sorted(refs, key=lambda r: r.familiar())
+
+    @property
+    def config(self) -> dict:
+        return self.resolved.config
+
+    @property
+    def created(self) -> str:
+        return self.config.get("created") or ""
+
+
+class Catalog:
+    """A snapshot of the namespace's images, grouped by ID, for one request."""
+
+    def __init__(self, door: ContainerdImages):
+        self.by_id: dict[str, ImageView] = {}
+        self.by_name: dict[str, ImageView] = {}
+        for image in door.list():
+            try:
+                resolved = door.resolve(image.target)
+            except cerrors.Error:
+                continue  # content missing or not for this platform: not an image the engine can show
+            view = self.by_id.setdefault(resolved.config_digest,
+                                         ImageView(resolved.config_digest, resolved, image.target))
+            view.names.append(image.name)
+            view.labels.update(image.labels)
+            self.by_name[image.name] = view
+
+    def find(self, ref_or_id: str) -> ImageView:
+        """dockerd's GetImage: a reference, then an ID or ID prefix; NotFound in its words."""
+        ref = parse_any(ref_or_id)
+        if isinstance(ref, str):
+            if ref in self.by_id:
+                return self.by_id[ref]
+            raise NotFound(f"No such image: {ref}")
+        named = ref if not ref.digest else Named(ref.host, ref.repository, "", ref.digest)
+        view = self.by_name.get(str(named.tag_name_only()))
+        if view is not None:
+            return view
+        found = self._by_prefix(ref_or_id)
+        if found is None:
+            raise NotFound(f"No such image: {ref.tag_name_only().familiar()}")
+        return found
+
+    def _by_prefix(self, text: str) -> ImageView | None:
+        prefix = text.removeprefix("sha256:")
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return None
+        found = [v for i, v in self.by_id.items() if i[7:].startswith(prefix)]
+        return found[0] if len(found) == 1 else None
+
+
+def is_single_reference(refs: list[Named]) -> bool:
+    """moby's isSingleReference: at most one tag, and digests of that repository only."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    single, canonical = None, set()
+    for ref in refs:
+        if ref.digest:
+            canonical.add(ref.name)
+        elif single is None:
+            single = ref
+        else:
+            return False
+    single = single or refs[0]
+    return len(canonical) == 1 and single.name in canonical
+
+
+class ImageService:
+    def __init__(self, door: ContainerdImages, in_use: InUse = lambda image_id: [],
+                 publish: Publish = lambda action, id_, name: None, insecure_registries: tuple[str, ...] = (),
+                 hosts_dir: str | None = None):
+        self.door, self.in_use, self.publish = door, in_use, publish
+        self.insecure_registries, self.hosts_dir = frozenset(insecure_registries), hosts_dir
+
+    def get(self, ref_or_id: str) -> ImageView:
+        """The image a container would be made from (NotFound, InvalidParameter in dockerd's words)."""
+        return Catalog(self.door).find(ref_or_id)
+
+    # -- pull ------------------------------------------------------------------
+
+    def pull(self, from_image: str, tag: str = "", registry_auth: str | None = None) -> Iterator[dict]:
+        """Checks the reference and reaches the registry (failures raise, for an HTTP error), then
+        returns the progress messages of the pull; its later failure is the last message.
+
+        No tag means `latest` (dockerd would pull every tag: `docker pull -a`, not done yet);
+        insecure_registries are host[:port] names (dockerd also takes CIDRs there)."""
+        ref = parse_normalized(from_image)
+        if tag:
+            ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
+        ref = ref.tag_name_only()
+        registry = self._registry(ref.host, decode_auth(registry_auth))
+        try:
+            target = self.door.resolve_remote(registry, ref)
+        except cerrors.NotFound:
+            raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown") from None
+        except (cerrors.Error, OSError) as e:
+            raise _pull_error(e) from None
+        existing = self.door.get(str(ref))
+        up_to_date = existing is not None and existing.target.digest == target.digest
+        local = Catalog(self.door).by_id.values()
+        progress = partial(PullProgress, local_configs=frozenset(v.id for v in local),
+                           local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
+        return self._pull_stream(ref, registry, up_to_date, progress)
+
+    def _registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
+        try:
+            config = host_config(host, host in self.insecure_registries, self.hosts_dir)
+        except cerrors.Error as e:
+            raise System(str(e)) from None
+        return Registry(config, credentials)
+
+    def _pull_stream(self, ref: Named, registry: Registry, up_to_date: bool,
+                     progress: Callable[..., PullProgress]) -> Iterator[dict]:
+        yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.familiar()}
+        messages: queue.Queue = queue.Queue()
+        outcome: dict = {}
+
+        def run():
+            """The whole pull, names included, even when the client has gone meanwhile."""
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
+                    target = self.door.pull(registry, ref, _Sizing(progress(messages.put), self.door, sizing)).target
+                if ref.tag:
+                    self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
+                self._drop_dangling(target)
+                outcome["target"] = target
+                self.publish("pull", ref.familiar(), ref.familiar())
+            except BaseException as e:  # reported to the client as the stream's last message
+                outcome["error"] = e
+            finally:
+                messages.put(None)
+
+        threading.Thread(target=run, name=f"pull {ref}", daemon=True).start()
+        while (message := messages.get()) is not None:
+            yield message
+        if "error" in outcome:
+            text = str(_pull_error(outcome["error"]))
+            yield {"errorDetail": {"message": text}, "error": text}
+            return
+        yield {"status": f"Digest: {outcome['target'].digest}"}
+        verb = "Image is up to date for" if up_to_date else "Downloaded newer image for"
+        yield {"status": f"Status: {verb} {ref.familiar()}"}
+
+    def _drop_dangling(self, target) -> None:
+        try:
+            self.door.delete(DANGLING + target.digest)
+        except cerrors.NotFound:
+            pass
+
+    # -- list, inspect, history -------------------------------------------------
+
+    def list(self, filters: Filters = Filters()) -> list[dict]:
+        """GET /images/json, newest first (its `all` adds nothing: no image here has a parent)."""
+        filters.validate(IMAGE_FILTERS)
+        catalog = Catalog(self.door)
+        dangling_only = False
+        if filters.contains("dangling"):
+            if filters.exact_match("dangling", "true") and filters.get("dangling"):
+                dangling_only = True
+            elif not filters.exact_match("dangling", "false"):
+                raise InvalidParameter(f"Invalid filter 'dangling=[{' '.join(filters.get('dangling'))}]'")
+        before = [unix_time(catalog.find(r).created) for r in filters.get("before")]
+        since = [unix_time(catalog.find(r).created) for r in filters.get("since")]
+        summaries = []
+        for view in catalog.by_id.values():
+            created = unix_time(view.created)
+            if any(created >= b for b in before) or any(created <= s for s in since):
+                continue
+            labels = (view.config.get("config") or {}).get("Labels")
+            if filters.contains("label") and not filters.match_kv_list("label", labels or {}):
+                continue
+            refs = [r for r in view.refs if not filters.contains("reference") or
+                    any(familiar_match(p, r) for p in filters.get("reference"))]
+            tags = [r.familiar() for r in refs if not r.digest] or None
+            digests = [r.familiar() for r in refs if r.digest] or None
+            if not refs:
+                if filters.contains("reference") or (filters.contains("dangling") and not dangling_only):
+                    continue
+                tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+            elif dangling_only and tags:
+                continue
+            size = self._size(view)
+            summaries.append({"Containers": -1, "Created": created, "Id": view.id, "Labels": labels,
+                              "ParentId": "", "RepoDigests": digests, "RepoTags": tags, "SharedSize": -1,
+                              "Size": size, "VirtualSize": size})
+        summaries.sort(key=lambda s: s["Created"], reverse=True)
+        return summaries
+
+    def _size(self, view: ImageView) -> int:
+        return sum(self.door.layer_size(layer) for layer in view.resolved.layers)
+
+    def inspect(self, ref_or_id: str) -> dict:
+        """GET /images/{name}/json; its lookup errors say which name, as dockerd's do."""
+        try:
+            view = self.get(ref_or_id)
+        except (NotFound, InvalidParameter) as e:
+            raise type(e)(f"no such image: {ref_or_id}: {e}") from None
+        config, size = view.config, self._size(view)
+        last_tag = max((v for k, v in view.labels.items() if k == LAST_TAG_LABEL), default=ZERO_TIME)
+        result = {
+            "Id": view.id, "RepoTags": [r.familiar() for r in view.refs if not r.digest],
+            "RepoDigests": [r.familiar() for r in view.refs if r.digest], "Parent": "",
+            "Comment": config.get("comment", ""), "Created": go_time(view.created),
+            "Container": config.get("container", ""), "ContainerConfig": go_config(config.get("container_config")),
+            "DockerVersion": config.get("docker_version", ""), "Author": config.get("author", ""),
+            "Config": go_config(config["config"]) if config.get("config") is not None else None,
+            "Architecture": config.get("architecture", ""), "Variant": config.get("variant", ""),
+            "Os": config.get("os", ""), "OsVersion": config.get("os.version", ""), "Size": size, "VirtualSize": size,
+            "GraphDriver": {"Data": None, "Name": self.door.snapshotter},
+            "RootFS": {"Type": "layers", "Layers": list((config.get("rootfs") or {}).get("diff_ids") or [])},
+            "Metadata": {"LastTagTime": last_tag},
+        }
+        for omitempty in ("Variant", "OsVersion"):
+            if not result[omitempty]:
+                del result[omitempty]
+        return result
+
+    def history(self, ref_or_id: str) -> list[dict]:
+        """GET /images/{name}/history: newest first, the image's ID and tags on the top entry only."""
+        view = self.get(ref_or_id)
+        entries, layer = [], 0
+        for h in view.config.get("history") or []:
+            size = 0
+            if not h.get("empty_layer"):
+                if layer < len(view.resolved.layers):
+                    size = self.door.layer_size(view.resolved.layers[layer])
+                layer += 1
+            entries.insert(0, {"Comment": h.get("comment", ""), "Created": unix_time(h.get("created", "")),
+                               "CreatedBy": h.get("created_by", ""), "Id": "<missing>", "Size": size, "Tags": None})
+        if entries:
+            entries[0]["Id"] = view.id
+            entries[0]["Tags"] = [r.familiar() for r in view.refs if not r.digest] or None
+        return entries
+
+    # -- tag, remove ------------------------------------------------------------
+
+    def tag(self, source: str, repo: str, tag: str = "") -> Named:
+        """POST /images/{name}/tag; returns the new reference (201)."""
+        ref = parse_normalized(repo)
+        if ref.digest:
+            raise InvalidParameter("refusing to create a tag with a digest reference")
+        if tag:
+            ref = ref.trimmed().with_tag(tag)
+        ref = ref.tag_name_only()
+        view = self.get(source)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp)})
+        self.publish("tag", view.id, ref.familiar())
+        self._drop_dangling(view.target)
+        return ref
+
+    def remove(self, ref_or_id: str, force: bool = False) -> list[dict]:
+        """DELETE /images/{name}: dockerd's ImageDelete, its Untagged/Deleted records and conflicts."""
+        catalog = Catalog(self.door)
+        view = catalog.find(ref_or_id)
+        refs, records = view.refs, []
+        by_id = view.id.startswith(ref_or_id) or view.id.startswith("sha256:" + ref_or_id)
+        if not by_id:
+            if not force and is_single_reference(refs):
+                users = self.in_use(view.id)
+                if users:
+                    raise Conflict(f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - '
+                                   f"container {users[0][0][:12]} is using its referenced image {short_id(view.id)}")
+            parsed = parse_normalized(ref_or_id)  # as the reference store keys it: a digest drops the tag
+            parsed = Named(parsed.host, parsed.repository, "", parsed.digest) if parsed.digest else \
+                parsed.tag_name_only()
+            remaining = [r for r in refs if r != parsed]
+            untag = [parsed]
+            if not parsed.digest and not any(not r.digest and r.name == parsed.name for r in remaining):
+                untag += [r for r in remaining if r.digest and r.name == parsed.name]
+                remaining = [r for r in remaining if r not in untag]
+            if remaining:
+                self._untag(view, untag, records)
+                return records
+            return self._delete(view, untag, records, force, quiet=True)
+        if is_single_reference(refs):
+            self._check_conflict(view, force, active_references=False)
+            return self._delete(view, refs, records, force, quiet=False)
+        return self._delete(view, refs, records, force, quiet=False, active_references=not force)
+
+    def _untag(self, view: ImageView, refs: list[Named], records: list[dict], keep: bool = False,
+               collect: bool = False) -> None:
+        """Removes refs' names. keep: the image stays under its dangling name (a container uses
+        it); collect: the last removal waits until containerd has collected what it held."""
+        if keep:
+            self.door.put(DANGLING + view.target.digest, view.target)
+        for i, ref in enumerate(refs):
+            try:
+                self.door.delete(str(ref), sync=collect and i == len(refs) - 1)
+            except cerrors.NotFound:
+                pass
+            records.append({"Untagged": ref.familiar()})
+            self.publish("untag", view.id, view.id)
+
+    def _check_conflict(self, view: ImageView, force: bool, active_references: bool) -> None:
+        """moby's checkImageDeleteConflict: a running user always; references and stopped users unless forced."""
+        users = self.in_use(view.id)
+        running = next((u for u in users if u[1]), None)
+        if running:
+            raise DeleteConflict(view.id, True, f"image is being used by running container {running[0][:12]}")
+        if not force and active_references and view.refs:
+            raise DeleteConflict(view.id, False, "image is referenced in multiple repositories")
+        stopped = next((u for u in users if not u[1]), None)
+        if stopped and not force:
+            raise DeleteConflict(view.id, False, f"image is being used by stopped container {stopped[0][:12]}")
+
+    def _delete(self, view: ImageView, refs: list[Named], records: list[dict], force: bool, quiet: bool,
+                active_references: bool = False) -> list[dict]:
+        """Untags refs, then removes the image and reports the layers no other image holds, unless
+        a container holds it: quiet (after removing a name) leaves it dangling, else that is the error."""
+        try:
+            self._check_conflict(view, force, active_references)
+        except DeleteConflict:
+            if not quiet:
+                raise
+            self._untag(view, refs, records, keep=True)
+            return records
+        for name in view.names:
+            if name.startswith(DANGLING):
+                self.door.delete(name, sync=not view.refs)
+        self._untag(view, refs + [r for r in view.refs if r not in refs], records, collect=True)
+        others = {c for v in Catalog(self.door).by_id.values() for c in v.resolved.chain_ids}
+        records.append({"Deleted": view.id})
+        self.publish("delete", view.id, view.id)
+        gone = [c for c in reversed(view.resolved.chain_ids) if c not in others]
+        records += [{"Deleted": c} for c in gone]
+        return records
+
+
+class _Sizing(Progress):
+    """Passes updates on, and has each layer sized as soon as its content is in, beside the rest
+    of the pull, so that the list that follows a pull finds the sizes known."""
+
+    def __init__(self, inner: Progress, door: ContainerdImages, pool: ThreadPoolExecutor):
+        self.inner, self.door, self.pool = inner, door, pool
+
+    def update(self, kind, desc, status, current=0):
+        self.inner.update(kind, desc, status, current)
+        if kind == "layer" and status in (DOWNLOADED, EXISTS):
+            self.pool.submit(self.door.layer_size, desc)  # a failure here is measured again when asked
+
+
+class DeleteConflict(Conflict):
+    """moby's imageDeleteConflict: hard ones (a running container) cannot be forced."""
+
+    def __init__(self, image_id: str, hard: bool, message: str):
+        super().__init__(f"conflict: unable to delete {short_id(image_id)} "
+                         f"({'cannot be forced' if hard else 'must be forced'}) - {message}")
+
+
+def _is_digest(text: str) -> bool:
+    """go-digest's Parse: a known algorithm and its length of lowercase hex."""
+    algorithm, _, hex_ = text.partition(":")
+    return _DIGEST_LENGTHS.get(algorithm) == len(hex_) and all(c in "0123456789abcdef" for c in hex_)
+
+
+def _pull_error(error: BaseException) -> EngineError:
+    """A pull's failure in the class dockerd gives it, worded by the layer that found it."""
+    if isinstance(error, EngineError):
+        return error
+    text = str(error.args[0]) if isinstance(error, cerrors.Error) and error.args else str(error)
+    for cls, engine_cls in ((cerrors.Unauthenticated, Unauthorized), (cerrors.PermissionDenied, Unauthorized),
+                            (cerrors.NotFound, NotFound), (cerrors.Unavailable, Unavailable), (OSError, Unavailable)):
+        if isinstance(error, cls):
+            return engine_cls(text)
+    return System(text)

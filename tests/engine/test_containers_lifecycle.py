@@ -24,3 +24,119 @@ def test_echo_runs_and_its_exit_code_is_recorded(engine):
     assert _output(engine, record) == "hi\n"
     with pytest.raises(NotModified):
         service.stop("echoer")
+
+
+def _running(service, cmd, name=None, **host_config):
+    record = service.create({"Image": "busybox", "Cmd": cmd}, host_config, name)
+    service.start(record.id)
+    return record
+
+
+# A shell that says when its trap is set, so a signal never races it. USR1, not
+# TERM: this branch's containerd-py shim hands its children SIGTERM ignored, which
+# a shell cannot trap (fixed on main); test_containers_containerd.py stops with
+# SIGTERM over real containerd.
+TRAPPING = ["sh", "-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"]
+
+
+def _wait_for_output(engine, record, text):
+    import time
+    while text not in _output(engine, record):
+        assert record.state.running, _output(engine, record)
+        time.sleep(0.05)
+
+
+def test_stop_sends_the_stop_signal_which_the_container_handles(engine):
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": TRAPPING, "StopSignal": "SIGUSR1"}, {})
+    service.start(record.id)
+    _wait_for_output(engine, record, "ready")
+    service.stop(record.id, timeout=-1)
+    assert (record.state.status, record.state.exit_code) == ("exited", 7)
+    assert _output(engine, record) == "ready\ngot USR1\n"
+    assert record.has_been_manually_stopped
+
+
+@pytest.mark.parametrize("sig", ["USR1", "SIGUSR1", "sigusr1", "10", 10])
+def test_kill_takes_signal_names_and_numbers(engine, sig):
+    service = engine.service
+    record = _running(service, TRAPPING)
+    _wait_for_output(engine, record, "ready")
+    service.kill(record.id, sig)
+    assert service.wait(record.id) == {"StatusCode": 7, "Error": None}
+
+
+def test_kill_of_a_stopped_container_and_a_bad_signal_are_refused(engine):
+    from engine.errors import InvalidParameter
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["true"]}, {}, "quiet")
+    with pytest.raises(Conflict, match=f"^Cannot kill container: quiet: Container {record.id} is not running$"):
+        service.kill("quiet")
+    with pytest.raises(InvalidParameter, match="^Invalid signal: SIGNOPE$"):
+        service.kill("quiet", "SIGNOPE")
+
+
+def test_rm_of_a_running_container_needs_force(engine):
+    service = engine.service
+    record = _running(service, ["sleep", "1000"], "sleeper")
+    with pytest.raises(Conflict, match=f"^You cannot remove a running container {record.id}. Stop the container "
+                                       "before attempting removal or force remove$"):
+        service.remove("sleeper")
+    assert record.state.running
+    service.remove("sleeper", force=True)
+    assert service.store.find_exact(record.id) is None
+    assert engine.client.containers.list([]) == []
+    assert engine.client.snapshots("overlayfs").walk([f"name=={record.id}"]) == []
+
+
+def _eventually(check):
+    """Polls until check() holds; the deadline only guards against a hang."""
+    import time
+    deadline = time.monotonic() + 60
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_auto_remove_removes_the_container_once_it_exits(engine):
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["true"]}, {"AutoRemove": True}, "brief")
+    service.start("brief")
+    _eventually(lambda: service.store.find_exact(record.id) is None)
+    assert engine.client.containers.list([]) == []
+    assert engine.client.snapshots("overlayfs").walk([f"name=={record.id}"]) == []
+
+
+def test_wait_for_the_next_exit_and_for_removal(engine):
+    import threading
+    service = engine.service
+    record = _running(service, TRAPPING, "waited")
+    _wait_for_output(engine, record, "ready")
+    results = {}
+    waiters = [threading.Thread(target=lambda c=c: results.setdefault(c, service.wait("waited", c)))
+               for c in ("next-exit", "removed")]
+    for waiter in waiters:
+        waiter.start()
+    service.kill("waited", "USR1")
+    waiters[0].join()
+    assert results == {"next-exit": {"StatusCode": 7, "Error": None}}
+    service.remove("waited")
+    waiters[1].join()
+    assert results["removed"] == {"StatusCode": 7, "Error": None}
+
+
+def test_restart_pause_and_unpause(engine):
+    service = engine.service
+    record = _running(service, TRAPPING)
+    _wait_for_output(engine, record, "ready")
+    first_pid = record.state.pid
+    service.pause(record.id)
+    assert record.state.status == "paused"
+    with pytest.raises(Conflict, match="is already paused"):
+        service.pause(record.id)
+    service.unpause(record.id)
+    assert record.state.status == "running"
+    service.restart(record.id, timeout=0)
+    assert record.state.status == "running" and record.state.pid != first_pid
+    with pytest.raises(NotModified):
+        service.start(record.id)

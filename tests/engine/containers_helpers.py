@@ -6,6 +6,7 @@ use (tests/engine has no conftest.py)."""
 import glob
 import importlib.util
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,3 +108,29 @@ def engine_on(address: str, data_root: Path, busybox_tar: Path, **options):
 def engine(containerd_py, busybox, tmp_path):
     with engine_on(containerd_py.address, tmp_path / "data", busybox) as made:
         yield made
+
+
+# A shell that says when its trap is set, so a signal never races it. USR1, not
+# TERM: this branch's containerd-py shim hands its children SIGTERM ignored, which
+# a shell cannot trap (fixed on main); test_containers_containerd.py stops with
+# SIGTERM over real containerd.
+TRAPPING = ["sh", "-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"]
+
+
+def output(engine, record) -> str:
+    """What the container printed on stdout (the default log sink's file)."""
+    with open(engine.service.store.container_dir(record.id) + "/stdout.log") as f:
+        return f.read()
+
+
+def eventually(check):
+    """Polls until check() holds; the deadline only guards against a hang."""
+    deadline = time.monotonic() + 60
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def wait_for_output(engine, record, text):
+    eventually(lambda: text in output(engine, record) or not record.state.running)
+    assert text in output(engine, record), output(engine, record)

@@ -2,15 +2,11 @@
 stop, kill, remove, as dockerd does them."""
 import pytest
 
-from containers_helpers import busybox, containerd_py, engine  # noqa: F401 (fixtures)
+from containers_helpers import TRAPPING, busybox, containerd_py, engine  # noqa: F401 (fixtures)
+from containers_helpers import eventually, output, wait_for_output
 from engine.errors import Conflict, NotModified
 
 pytestmark = pytest.mark.root
-
-
-def _output(engine, record) -> str:
-    with open(engine.service.store.container_dir(record.id) + "/stdout.log") as f:
-        return f.read()
 
 
 def test_echo_runs_and_its_exit_code_is_recorded(engine):
@@ -21,7 +17,7 @@ def test_echo_runs_and_its_exit_code_is_recorded(engine):
     service.start("echoer")
     assert service.wait("echoer") == {"StatusCode": 3, "Error": None}
     assert record.state.status == "exited" and record.state.exit_code == 3
-    assert _output(engine, record) == "hi\n"
+    assert output(engine, record) == "hi\n"
     with pytest.raises(NotModified):
         service.stop("echoer")
 
@@ -32,36 +28,32 @@ def _running(service, cmd, name=None, **host_config):
     return record
 
 
-# A shell that says when its trap is set, so a signal never races it. USR1, not
-# TERM: this branch's containerd-py shim hands its children SIGTERM ignored, which
-# a shell cannot trap (fixed on main); test_containers_containerd.py stops with
-# SIGTERM over real containerd.
-TRAPPING = ["sh", "-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"]
-
-
-def _wait_for_output(engine, record, text):
-    import time
-    while text not in _output(engine, record):
-        assert record.state.running, _output(engine, record)
-        time.sleep(0.05)
-
-
 def test_stop_sends_the_stop_signal_which_the_container_handles(engine):
     service = engine.service
     record = service.create({"Image": "busybox", "Cmd": TRAPPING, "StopSignal": "SIGUSR1"}, {})
     service.start(record.id)
-    _wait_for_output(engine, record, "ready")
+    wait_for_output(engine, record, "ready")
     service.stop(record.id, timeout=-1)
     assert (record.state.status, record.state.exit_code) == ("exited", 7)
-    assert _output(engine, record) == "ready\ngot USR1\n"
+    assert output(engine, record) == "ready\ngot USR1\n"
     assert record.has_been_manually_stopped
+
+
+def test_stop_kills_after_the_timeout_when_the_stop_signal_is_ignored(engine):
+    service = engine.service
+    record = service.create({"Image": "busybox", "StopSignal": "USR1",
+                             "Cmd": ["sh", "-c", "trap '' USR1; echo ready; while :; do sleep 0.1; done"]}, {})
+    service.start(record.id)
+    wait_for_output(engine, record, "ready")
+    service.stop(record.id, timeout=0)
+    assert (record.state.status, record.state.exit_code) == ("exited", 137)
 
 
 @pytest.mark.parametrize("sig", ["USR1", "SIGUSR1", "sigusr1", "10", 10])
 def test_kill_takes_signal_names_and_numbers(engine, sig):
     service = engine.service
     record = _running(service, TRAPPING)
-    _wait_for_output(engine, record, "ready")
+    wait_for_output(engine, record, "ready")
     service.kill(record.id, sig)
     assert service.wait(record.id) == {"StatusCode": 7, "Error": None}
 
@@ -89,20 +81,11 @@ def test_rm_of_a_running_container_needs_force(engine):
     assert engine.client.snapshots("overlayfs").walk([f"name=={record.id}"]) == []
 
 
-def _eventually(check):
-    """Polls until check() holds; the deadline only guards against a hang."""
-    import time
-    deadline = time.monotonic() + 60
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def test_auto_remove_removes_the_container_once_it_exits(engine):
     service = engine.service
     record = service.create({"Image": "busybox", "Cmd": ["true"]}, {"AutoRemove": True}, "brief")
     service.start("brief")
-    _eventually(lambda: service.store.find_exact(record.id) is None)
+    eventually(lambda: service.store.find_exact(record.id) is None)
     assert engine.client.containers.list([]) == []
     assert engine.client.snapshots("overlayfs").walk([f"name=={record.id}"]) == []
 
@@ -111,7 +94,7 @@ def test_wait_for_the_next_exit_and_for_removal(engine):
     import threading
     service = engine.service
     record = _running(service, TRAPPING, "waited")
-    _wait_for_output(engine, record, "ready")
+    wait_for_output(engine, record, "ready")
     results = {}
     waiters = [threading.Thread(target=lambda c=c: results.setdefault(c, service.wait("waited", c)))
                for c in ("next-exit", "removed")]
@@ -128,7 +111,7 @@ def test_wait_for_the_next_exit_and_for_removal(engine):
 def test_restart_pause_and_unpause(engine):
     service = engine.service
     record = _running(service, TRAPPING)
-    _wait_for_output(engine, record, "ready")
+    wait_for_output(engine, record, "ready")
     first_pid = record.state.pid
     service.pause(record.id)
     assert record.state.status == "paused"

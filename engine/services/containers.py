@@ -377,7 +377,7 @@ class ContainerService:
         with self._locks[record.id]:
             record.has_been_manually_stopped = True
             self.store.save(record)
-        stop_signal = parse_signal(record.config.get("StopSignal") or "SIGTERM")
+        stop_signal = self._stop_signal(record)
         seen = self._exit_count(record.id)
         if self._signal(record, stop_signal) and self._wait_exit(record.id, seen, None if timeout < 0 else timeout):
             return
@@ -385,12 +385,12 @@ class ContainerService:
             self._wait_exit(record.id, seen, None)
 
     def _signal(self, record: Container, number: int) -> bool:
-        """Sends the signal to a running task; False when it had exited already."""
+        """Sends the signal to a running task; False when it had exited
+        already. A paused container sent its stop signal or SIGKILL is
+        resumed to receive it, as dockerd does."""
         with self._locks[record.id]:
             if not record.state.running:
                 return False
-            if record.state.paused and number != signal.SIGKILL:
-                raise Conflict(f"Container {record.id} is paused. Unpause the container before stopping or killing")
             try:
                 self.tasks.kill(record.id, number)
             except NotFound:
@@ -399,7 +399,15 @@ class ContainerService:
                 if "not running" in str(err) or "stopped" in str(err):
                     return False
                 raise
+            if record.state.paused and number in (signal.SIGKILL, self._stop_signal(record)):
+                self.tasks.resume(record.id)
+                record.state.paused = False
+                self.store.save(record)
             return True
+
+    @staticmethod
+    def _stop_signal(record: Container) -> int:
+        return parse_signal(record.config.get("StopSignal") or "SIGTERM")
 
     def _exit_count(self, container_id: str) -> int:
         with self._changed:

@@ -96,3 +96,29 @@ def test_a_created_container_has_its_network_files_and_runtime(engine):
         assert "127.0.0.1\tlocalhost\n" in f.read()
     assert record.host_config["Runtime"] == "runpy-oci"
     assert os.path.dirname(record.resolv_conf_path) == service.store.container_dir(record.id)
+
+
+def _spec(engine, record) -> dict:
+    import json
+    return json.loads(engine.client.containers.get(record.id).spec.value)
+
+
+def test_network_modes_none_host_and_another_containers(engine):
+    from containers_helpers import TRAPPING, wait_for_output
+    service = engine.service
+    private = _spec(engine, service.create(ECHO, {}))
+    assert {"type": "network"} in private["linux"]["namespaces"]  # loopback only, until networking exists
+    host = service.create(ECHO, {"NetworkMode": "host"})
+    assert "network" not in {n["type"] for n in _spec(engine, host)["linux"]["namespaces"]}
+    with open(host.hosts_path) as f, open("/etc/hosts") as g:
+        assert f.read() == g.read()
+    with pytest.raises(Conflict, match="^cannot join network of a non running container: "):
+        service.create(ECHO, {"NetworkMode": f"container:{host.id}"})
+    owner = service.create({"Image": "busybox", "Cmd": TRAPPING}, {}, "owner")
+    service.start("owner")
+    wait_for_output(engine, owner, "ready")
+    joined = service.create(ECHO, {"NetworkMode": "container:owner"})
+    assert {"type": "network", "path": f"/proc/{owner.state.pid}/ns/net"} in _spec(engine, joined)["linux"]["namespaces"]
+    assert (joined.hosts_path, joined.resolv_conf_path) == (owner.hosts_path, owner.resolv_conf_path)
+    service.start(joined.id)
+    assert service.wait(joined.id) == {"StatusCode": 0, "Error": None}

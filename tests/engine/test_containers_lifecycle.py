@@ -110,7 +110,8 @@ def test_wait_for_the_next_exit_and_for_removal(engine):
 
 def test_restart_pause_and_unpause(engine):
     service = engine.service
-    record = _running(service, TRAPPING)
+    record = service.create({"Image": "busybox", "Cmd": TRAPPING, "StopSignal": "USR1"}, {})
+    service.start(record.id)
     wait_for_output(engine, record, "ready")
     first_pid = record.state.pid
     service.pause(record.id)
@@ -119,6 +120,9 @@ def test_restart_pause_and_unpause(engine):
         service.pause(record.id)
     service.unpause(record.id)
     assert record.state.status == "running"
+    service.pause(record.id)
+    service.stop(record.id, timeout=-1)  # resumed to take its stop signal, as in dockerd
+    assert (record.state.status, record.state.exit_code) == ("exited", 7)
     service.restart(record.id, timeout=0)
     assert record.state.status == "running" and record.state.pid != first_pid
     with pytest.raises(NotModified):

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +26,7 @@ from containerd_py.mount import temp_mount
 from containerd_py.types import Stdio
 
 from engine import oci
-from engine.containerd.tasks import ContainerdTasks, TaskExit, task_events
+from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -162,8 +163,12 @@ class ContainerService:
 
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
-                 default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT):
+                 default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
+                 resolve_image: Callable[[str], ImageForContainer] | None = None):
+        """``resolve_image`` finds a create's image (the image service's lookup
+        by name, ID or digest once assembled; by name in containerd by default)."""
         self.store, self.tasks, self.data_root = store, tasks, data_root
+        self.resolve_image = resolve_image or tasks.image
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -197,7 +202,7 @@ class ContainerService:
             raise InvalidParameter(f"Unknown runtime specified {runtime}")
         if not config.get("Image"):
             raise InvalidParameter("Config.Image: image name is required")
-        image = self.tasks.image(config["Image"])
+        image = self.resolve_image(config["Image"])
         merged = oci.merge_image_config(parsed, image.config)
         container_id = new_id()
         hostname = config.get("Hostname") or container_id[:12]

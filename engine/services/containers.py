@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -205,7 +206,8 @@ class ContainerService:
         image = self.resolve_image(config["Image"])
         merged = oci.merge_image_config(parsed, image.config)
         container_id = new_id()
-        hostname = config.get("Hostname") or container_id[:12]
+        hostname = config.get("Hostname") or (socket.gethostname() if parsed_hc.network_mode == "host"
+                                              else container_id[:12])
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
@@ -217,7 +219,8 @@ class ContainerService:
             args = oci.spec.command(merged)
             record.path, record.args = args[0], args[1:]
             files = self._network_files(record, parsed_hc)
-            record.hostname_path, record.hosts_path, record.resolv_conf_path = files.hostname, files.hosts, files.resolv_conf
+            record.hostname_path, record.hosts_path = files.hostname, files.hosts
+            record.resolv_conf_path = files.resolv_conf
             mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
             undo.append(lambda: self.tasks.remove_snapshot(container_id))
             spec = self._spec(record, merged, parsed_hc, files, mounts)
@@ -254,11 +257,11 @@ class ContainerService:
     def _spec(self, record: Container, merged, hc, files: NetworkFiles, mounts) -> dict:
         """dockerd's spec, with the image's users read from the prepared snapshot."""
         namespace_paths = {}
-        if hc.network_mode.startswith("container:"):
-            namespace_paths["network"] = f"/proc/{self._running_for_join(hc.network_mode[10:]).state.pid}/ns/net"
-        for kind, mode in (("ipc", hc.ipc_mode), ("pid", hc.pid_mode)):
+        for kind, proc_name, mode in (("network", "net", hc.network_mode), ("ipc", "ipc", hc.ipc_mode),
+                                      ("pid", "pid", hc.pid_mode)):
             if mode.startswith("container:"):
-                namespace_paths[kind] = f"/proc/{self._running_for_join(mode[10:]).state.pid}/ns/{kind}"
+                joined = self._running_for_join(mode.partition(":")[2])
+                namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
         inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts),
                                 namespace_paths, self.cgroup_parent)
         parent = os.path.join(self.data_root, "tmp")

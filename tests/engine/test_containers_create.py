@@ -2,6 +2,7 @@
 fails at any point leaves nothing (no record, name, snapshot, containerd
 container, directory or mount)."""
 import os
+import socket
 
 import pytest
 
@@ -112,13 +113,15 @@ def test_network_modes_none_host_and_another_containers(engine):
     assert "network" not in {n["type"] for n in _spec(engine, host)["linux"]["namespaces"]}
     with open(host.hosts_path) as f, open("/etc/hosts") as g:
         assert f.read() == g.read()
+    assert host.config["Hostname"] == socket.gethostname()  # as dockerd, the host's name with its network
     with pytest.raises(Conflict, match="^cannot join network of a non running container: "):
         service.create(ECHO, {"NetworkMode": f"container:{host.id}"})
     owner = service.create({"Image": "busybox", "Cmd": TRAPPING}, {}, "owner")
     service.start("owner")
     wait_for_output(engine, owner, "ready")
     joined = service.create(ECHO, {"NetworkMode": "container:owner"})
-    assert {"type": "network", "path": f"/proc/{owner.state.pid}/ns/net"} in _spec(engine, joined)["linux"]["namespaces"]
+    joined_namespaces = _spec(engine, joined)["linux"]["namespaces"]
+    assert {"type": "network", "path": f"/proc/{owner.state.pid}/ns/net"} in joined_namespaces
     assert (joined.hosts_path, joined.resolv_conf_path) == (owner.hosts_path, owner.resolv_conf_path)
     service.start(joined.id)
     assert service.wait(joined.id) == {"StatusCode": 0, "Error": None}

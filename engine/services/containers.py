@@ -28,7 +28,7 @@ from containerd_py.types import Stdio
 
 from engine import oci
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
-from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System
+from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.store import Container, ContainerStore, go_time, new_id
 
 log = logging.getLogger(__name__)
@@ -350,26 +350,35 @@ class ContainerService:
     def reconcile(self) -> None:
         """Matches the records with containerd's tasks, as at engine start:
         exits that happened meanwhile are recorded with their codes, running
-        tasks kept, --rm containers that exited removed."""
+        tasks kept, --rm containers that exited removed. A container that
+        cannot be matched is reported and the others go on; containerd
+        gone (503) ends the round, to be done again once it is back."""
         for record in self.store.all():
-            with self._locks[record.id]:
-                task = self.tasks.task_state(record.id)
-                if task is not None and task.status in ("running", "paused", "pausing"):
-                    if not record.state.running or record.state.pid != task.pid:
-                        record.state.set_running(task.pid, go_time(), initial=False)
-                    record.state.paused = task.status != "running"
-                    self.store.save(record)
-                    continue
-                if record.state.running:
-                    exited = TaskExit(record.id, task.exit_status, task.exited_at) if task is not None else \
-                        TaskExit(record.id, UNKNOWN_EXIT, 0)
-                    self._exited(exited)
-                    continue
-                if task is not None:  # stopped or created, and never recorded as running
-                    self.tasks.delete_task(record.id)
-            if record.host_config.get("AutoRemove") and not record.state.running and \
-                    record.state.status == "exited" and self.store.find_exact(record.id):
-                self.remove(record.id)
+            try:
+                self._reconcile(record)
+            except Unavailable:
+                raise
+            except EngineError as err:
+                log.error("restoring container %s: %s", record.id, err)
+
+    def _reconcile(self, record: Container) -> None:
+        with self._locks[record.id]:
+            task = self.tasks.task_state(record.id)
+            if task is not None and task.status in ("running", "paused", "pausing"):
+                if not record.state.running or record.state.pid != task.pid:
+                    record.state.set_running(task.pid, go_time(), initial=False)
+                record.state.paused = task.status != "running"
+                self.store.save(record)
+                return
+            if record.state.running:
+                self._exited(TaskExit(record.id, task.exit_status, task.exited_at) if task is not None
+                             else TaskExit(record.id, UNKNOWN_EXIT, 0))
+                return
+            if task is not None:  # stopped or created, and never recorded as running
+                self.tasks.delete_task(record.id)
+        if record.host_config.get("AutoRemove") and record.state.status == "exited" \
+                and self.store.find_exact(record.id):
+            self.remove(record.id)
 
     # -- stop, kill, restart, pause ----------------------------------------------------
 

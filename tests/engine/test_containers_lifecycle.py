@@ -127,3 +127,12 @@ def test_restart_pause_and_unpause(engine):
     assert record.state.status == "running" and record.state.pid != first_pid
     with pytest.raises(NotModified):
         service.start(record.id)
+
+
+def test_an_oom_kill_is_recorded(engine):
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["tail", "/dev/zero"]},  # a line without end
+                            {"Memory": 16 << 20, "MemorySwap": 16 << 20})
+    service.start(record.id)
+    assert service.wait(record.id)["StatusCode"] == 137
+    assert record.state.oom_killed

@@ -136,3 +136,12 @@ def test_an_oom_kill_is_recorded(engine):
     service.start(record.id)
     assert service.wait(record.id)["StatusCode"] == 137
     assert record.state.oom_killed
+
+
+@pytest.mark.parametrize("runtime", ["runpy-oci", "runc"])  # crun refuses this host's hybrid cgroups
+def test_each_installed_runtime_runs_a_container(engine, runtime):
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["sh", "-c", "echo hi; exit 5"]}, {"Runtime": runtime})
+    service.start(record.id)
+    assert service.wait(record.id) == {"StatusCode": 5, "Error": None}
+    assert (output(engine, record), record.host_config["Runtime"]) == ("hi\n", runtime)

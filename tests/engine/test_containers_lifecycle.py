@@ -145,3 +145,13 @@ def test_each_installed_runtime_runs_a_container(engine, runtime):
     service.start(record.id)
     assert service.wait(record.id) == {"StatusCode": 5, "Error": None}
     assert (output(engine, record), record.host_config["Runtime"]) == ("hi\n", runtime)
+
+
+def test_a_start_that_cannot_run_the_command_records_127_and_leaves_no_task(engine):
+    from engine.errors import System
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["/no/such/command"]}, {})
+    with pytest.raises(System) as err:
+        service.start(record.id)
+    assert (record.state.status, record.state.exit_code, record.state.error) == ("created", 127, str(err.value))
+    assert engine.client.tasks.list() == []

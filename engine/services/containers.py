@@ -280,7 +280,7 @@ class ContainerService:
             if state.running:
                 raise NotModified(f"container {record.id} is already running")
             if state.removal_in_progress or state.dead:
-                raise Conflict(f"container is marked for removal and cannot be started")
+                raise Conflict("container is marked for removal and cannot be started")
             try:
                 self.tasks.create_task(record.id, self.log_sink.stdio(record))
                 pid = self.tasks.start_task(record.id)

@@ -160,7 +160,9 @@ class _RootfsHost:
 
 
 class ContainerService:
-    """Containers' lifecycle over a record store and containerd."""
+    """Containers' lifecycle over a record store and containerd. The engine
+    builds one at start (it subscribes to containerd's exits at once), calls
+    ``reconcile()`` once, and ``close()`` when it stops."""
 
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,

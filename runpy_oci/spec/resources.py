@@ -59,7 +59,8 @@ class Cpu:
 
     def __init__(self, f):
         self.path = f.path
-        self.shares = f.int("shares", minimum=2, maximum=262144)
+        # 0 is runc's "not set": dockerd writes shares always, 0 without --cpu-shares
+        self.shares = f.int("shares", minimum=2, maximum=262144) if f.int("shares") != 0 else None
         self.quota = _int64(f, "quota", minimum=-1)
         self.burst = _uint64(f, "burst")
         self.period = f.int("period", minimum=1000, maximum=1000000)
@@ -114,7 +115,8 @@ class BlockIO:
 
     def __init__(self, f):
         self.path = f.path
-        self.weight = f.int("weight", minimum=10, maximum=1000)
+        # 0 is runc's "not set": dockerd writes the weight always, 0 without --blkio-weight
+        self.weight = f.int("weight", minimum=10, maximum=1000) if f.int("weight") != 0 else None
         self.leaf_weight = f.int("leafWeight", minimum=10, maximum=1000)
         self.weight_device = [BlockDevice(d, False) for d in f.obj_list("weightDevice")]
         # spec key -> entries, only for the keys given

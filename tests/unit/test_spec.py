@@ -151,3 +151,15 @@ def test_default_config_is_not_shared_between_calls():
     b = copy.deepcopy(a)
     a["mounts"][0]["destination"] = "/elsewhere"
     assert default_config() == b
+
+
+@pytest.mark.parametrize("section,key,minimum", [("cpu", "shares", 2), ("blockIO", "weight", 10)])
+def test_a_zero_cpu_shares_or_blkio_weight_is_unset_as_in_runc(bundle, section, key, minimum):
+    """dockerd writes both always, 0 without --cpu-shares or --blkio-weight."""
+    config = default_config()
+    config["linux"]["resources"] = {section: {key: 0}}
+    loaded = spec.load(write(bundle, config)).linux.resources
+    assert getattr(loaded.cpu if section == "cpu" else loaded.block_io, key) is None
+    config["linux"]["resources"] = {section: {key: 1}}
+    with pytest.raises(ConfigError, match=f"linux.resources.{section}.{key}: 1 is below the minimum {minimum}"):
+        spec.load(write(bundle, config))

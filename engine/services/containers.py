@@ -1,0 +1,533 @@
+"""The container backend the API's routes call: create, start, stop, kill,
+restart, pause, wait, remove, rename, and the reconcile at engine start.
+
+The record (engine/store) is the engine's truth about a container; what
+runs is containerd's (engine/containerd/tasks.py). Exits reach the record
+through containerd's events, watched by one thread from construction on, and
+through ``reconcile`` for those that happened while the engine was away — so
+a container's exit is recorded whether or not anybody was waiting for it.
+
+Every change of a container happens under that container's lock, so an exit
+event cannot overtake the start that caused it.
+"""
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from containerd_py.mount import temp_mount
+from containerd_py.types import Stdio
+
+from engine import oci
+from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
+from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
+from engine.store import Container, ContainerStore, go_time, new_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNTIME = "runpy-oci"
+DEFAULT_STOP_TIMEOUT = 10  # seconds, dockerd's
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
+_RESUBSCRIBE_DELAY = 0.5
+
+
+def installed_runtimes() -> dict[str, str]:
+    """The runtimes table: runpy-oci (the default), and runc and crun where installed."""
+    found = {DEFAULT_RUNTIME: shutil.which(DEFAULT_RUNTIME) or os.path.join(os.path.dirname(sys.executable),
+                                                                          DEFAULT_RUNTIME)}
+    for name in ("runc", "crun"):
+        if path := shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"):
+            found[name] = path
+    return found
+
+
+def parse_signal(text: str | int) -> int:
+    """A signal as docker takes it: a number, or a name with or without SIG
+    ("KILL", "SIGKILL", "sigterm")."""
+    text = str(text).strip()
+    if text.isdigit():
+        number = int(text)
+        if number == 0 or number >= signal.NSIG:
+            raise InvalidParameter(f"Invalid signal: {text}")
+        return number
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidParameter(f"Invalid signal: {text}") from None
+
+
+# -- where a task's output goes ----------------------------------------------------
+
+
+class LogSink(Protocol):
+    """The seam between containers and logging: ``stdio`` names where the
+    shim sends a task's output (paths or URIs such as ``file://`` and
+    ``binary://``, which the shim opens itself, so output never depends on
+    the engine being up); ``closed`` is called once the task is gone."""
+
+    def stdio(self, record: Container) -> Stdio: ...
+
+    def closed(self, record: Container) -> None: ...
+
+
+class FileLogSink:
+    """The default until the json-file logger plugs in: stdout and stderr
+    appended raw to files in the container's directory."""
+
+    def __init__(self, store: ContainerStore):
+        self.store = store
+
+    def stdio(self, record: Container) -> Stdio:
+        directory = self.store.container_dir(record.id)
+        tty = bool(record.config.get("Tty"))
+        return Stdio("", f"file://{directory}/stdout.log", "" if tty else f"file://{directory}/stderr.log", tty)
+
+    def closed(self, record: Container) -> None:
+        pass
+
+
+# -- the per-container files --------------------------------------------------------
+
+_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+          "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+
+
+def resolv_conf(host_text: str) -> str:
+    """The host's resolv.conf without loopback nameservers (unreachable from
+    the container's network namespace), dockerd's public defaults if none is left."""
+    kept = [line for line in host_text.splitlines(keepends=True)
+            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
+                    and line.split()[1].startswith(("127.", "::1")))]
+    if not any(line.split()[:1] == ["nameserver"] for line in kept):
+        kept.append(_DEFAULT_NAMESERVERS)
+    return "".join(kept)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class NetworkFiles:
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf of a container, written
+    under its directory and bind-mounted (or those of the container whose
+    network it joins)."""
+    hostname: str
+    hosts: str
+    resolv_conf: str
+    own: bool = True
+
+    @classmethod
+    def under(cls, directory: str) -> "NetworkFiles":
+        return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
+
+    def write(self, hostname: str, host_network: bool) -> None:
+        hosts = _read("/etc/hosts") if host_network else _HOSTS + (f"127.0.1.1\t{hostname}\n" if hostname else "")
+        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
+                           (self.resolv_conf, resolv_conf(_read("/etc/resolv.conf")))):
+            with open(path, "w") as f:
+                f.write(text)
+
+
+class _RootfsHost:
+    """The machine as the spec generator sees it, with the image's files
+    (/etc/passwd, /etc/group) read from the container's mounted snapshot."""
+
+    def __init__(self, host: oci.Host, mounted: str):
+        self._host, self._mounted = host, mounted
+
+    def __getattr__(self, name):
+        return getattr(self._host, name)
+
+    def read_rootfs_file(self, rootfs: str, path: str) -> bytes | None:
+        return self._host.read_rootfs_file(self._mounted, path)
+
+
+class ContainerService:
+    """Containers' lifecycle over a record store and containerd. The engine
+    builds one at start (it subscribes to containerd's exits at once), calls
+    ``reconcile()`` once, and ``close()`` when it stops."""
+
+    def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
+                 log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
+                 default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
+                 resolve_image: Callable[[str], ImageForContainer] | None = None):
+        """``resolve_image`` finds a create's image (the image service's lookup
+        by name, ID or digest once assembled; by name in containerd by default)."""
+        self.store, self.tasks, self.data_root = store, tasks, data_root
+        self.resolve_image = resolve_image or tasks.image
+        self.host = host or oci.LocalHost()
+        self.log_sink = log_sink or FileLogSink(store)
+        self.runtimes = runtimes if runtimes is not None else installed_runtimes()
+        self.default_runtime, self.cgroup_parent = default_runtime, cgroup_parent
+        self._locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
+        self._changed = threading.Condition()  # notified at every exit and removal
+        self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
+        self._oom: set[str] = set()
+        self._closing = False
+        self._subscription = self.tasks.subscribe_exits()
+        self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        """Stops watching containerd; containers keep running."""
+        self._closing = True
+        self._subscription.close()
+        self._watcher.join()
+
+    # -- create ------------------------------------------------------------------
+
+    def create(self, config: dict, host_config: dict | None, name: str | None = None) -> Container:
+        """A container as ``docker create`` makes it; on any failure nothing is
+        left of it (record, name, snapshot, containerd container)."""
+        config, host_config = dict(config or {}), dict(host_config or {})
+        parsed_hc = oci.parse_host_config(host_config)
+        parsed = oci.parse_config(config)
+        oci.check_against_host(parsed_hc, self.host)
+        runtime = host_config.get("Runtime") or self.default_runtime
+        if runtime not in self.runtimes:
+            raise InvalidParameter(f"Unknown runtime specified {runtime}")
+        if not config.get("Image"):
+            raise InvalidParameter("Config.Image: image name is required")
+        image = self.resolve_image(config["Image"])
+        merged = oci.merge_image_config(parsed, image.config)
+        container_id = new_id()
+        hostname = config.get("Hostname") or (socket.gethostname() if parsed_hc.network_mode == "host"
+                                              else container_id[:12])
+        record = Container(
+            container_id, self.store.reserve_name(container_id, name), image.id,
+            {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
+             "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
+             "WorkingDir": merged.working_dir, "User": merged.user},
+            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter)
+        undo = [lambda: self.store.release_name(record.name, container_id)]
+        try:
+            args = oci.spec.command(merged)
+            record.path, record.args = args[0], args[1:]
+            files = self._network_files(record, parsed_hc)
+            record.hostname_path, record.hosts_path = files.hostname, files.hosts
+            record.resolv_conf_path = files.resolv_conf
+            mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
+            undo.append(lambda: self.tasks.remove_snapshot(container_id))
+            spec = self._spec(record, merged, parsed_hc, files, mounts)
+            self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
+            undo.append(lambda: self.tasks.delete_container(container_id))
+            self.store.add(record)
+            undo.append(lambda: self.store.remove(container_id))
+            if files.own:
+                files.write(hostname, parsed_hc.network_mode == "host")
+        except BaseException as err:
+            for step in reversed(undo):
+                try:
+                    step()
+                except EngineError as failed:
+                    log.error("undoing the create of %s: %s", container_id, failed)
+            if isinstance(err, OSError):
+                raise System(f"creating container {container_id}: {err}") from None
+            raise
+        return record
+
+    def _network_files(self, record: Container, hc) -> NetworkFiles:
+        """The container's own files, or with --network container:<x>, x's."""
+        if hc.network_mode.startswith("container:"):
+            joined = self._running_for_join(hc.network_mode.partition(":")[2])
+            return NetworkFiles(joined.hostname_path, joined.hosts_path, joined.resolv_conf_path, own=False)
+        return NetworkFiles.under(self.store.container_dir(record.id))
+
+    def _running_for_join(self, ref: str) -> Container:
+        joined = self.store.get(ref)
+        if not joined.state.running:
+            raise Conflict(f"cannot join network of a non running container: {joined.id}")
+        return joined
+
+    def _spec(self, record: Container, merged, hc, files: NetworkFiles, mounts) -> dict:
+        """dockerd's spec, with the image's users read from the prepared snapshot."""
+        namespace_paths = {}
+        for kind, proc_name, mode in (("network", "net", hc.network_mode), ("ipc", "ipc", hc.ipc_mode),
+                                      ("pid", "pid", hc.pid_mode)):
+            if mode.startswith("container:"):
+                joined = self._running_for_join(mode.partition(":")[2])
+                namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
+        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts),
+                                namespace_paths, self.cgroup_parent)
+        parent = os.path.join(self.data_root, "tmp")
+        with temp_mount(mounts, parent) as mounted:
+            return oci.generate(merged, hc, inputs, _RootfsHost(self.host, mounted))
+
+    # -- start and exits ---------------------------------------------------------------
+
+    def start(self, ref: str) -> None:
+        """Runs the container's task; 304 when it runs already."""
+        record = self.store.get(ref)
+        with self._locks[record.id]:
+            state = record.state
+            if state.paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if state.running:
+                raise NotModified(f"container {record.id} is already running")
+            if state.removal_in_progress or state.dead:
+                raise Conflict("container is marked for removal and cannot be started")
+            try:
+                self.tasks.create_task(record.id, self.log_sink.stdio(record))
+                pid = self.tasks.start_task(record.id)
+            except EngineError as err:
+                self._start_failed(record, err)
+            state.set_running(pid, go_time())
+            record.has_been_started_before, record.has_been_manually_stopped = True, False
+            self.store.save(record)
+
+    def _start_failed(self, record: Container, err: EngineError):
+        """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
+        self.tasks.delete_task(record.id)
+        self.log_sink.closed(record)
+        message = str(err)
+        code = 127 if ("no such file" in message or "not found" in message) else \
+            126 if "permission denied" in message else 128
+        record.state.set_start_failed(message, code)
+        self.store.save(record)
+        raise System(message) from None
+
+    def _watch_exits(self) -> None:
+        """Records every exit containerd reports; after losing containerd,
+        subscribes again and reconciles what happened meanwhile."""
+        subscription = self._subscription
+        while not self._closing:
+            try:
+                for event in task_events(subscription):
+                    if isinstance(event, TaskExit):
+                        self._exited(event)
+                    else:
+                        self._oom.add(event)
+                if self._closing:
+                    return
+            except EngineError as err:
+                log.warning("watching container exits: %s", err)
+            time.sleep(_RESUBSCRIBE_DELAY)
+            try:
+                subscription = self._subscription = self.tasks.subscribe_exits()
+                self.reconcile()
+            except EngineError as err:
+                log.warning("watching container exits: %s", err)
+
+    def _exited(self, event: TaskExit) -> None:
+        """The task's exit recorded (once), the task deleted, --rm honoured."""
+        try:
+            record = self.store.get_by_id(event.container_id)
+        except NotFound:
+            return
+        with self._locks[record.id]:
+            if not record.state.running:
+                return
+            gone = self.tasks.delete_task(record.id) or event
+            self.log_sink.closed(record)
+            record.state.set_stopped(gone.exit_code, go_time(gone.exited_at or time.time_ns()),
+                                     oom_killed=record.id in self._oom)
+            self._oom.discard(record.id)
+            self.store.save(record)
+            with self._changed:
+                self._exits[record.id] += 1
+                self._changed.notify_all()
+        if record.host_config.get("AutoRemove"):
+            try:
+                self.remove(record.id)
+            except EngineError as err:
+                log.error("removing %s after its exit (--rm): %s", record.id, err)
+
+    def reconcile(self) -> None:
+        """Matches the records with containerd's tasks, as at engine start:
+        exits that happened meanwhile are recorded with their codes, running
+        tasks kept, --rm containers that exited removed. A container that
+        cannot be matched is reported and the others go on; containerd
+        gone (503) ends the round, to be done again once it is back."""
+        for record in self.store.all():
+            try:
+                self._reconcile(record)
+            except Unavailable:
+                raise
+            except EngineError as err:
+                log.error("restoring container %s: %s", record.id, err)
+
+    def _reconcile(self, record: Container) -> None:
+        with self._locks[record.id]:
+            task = self.tasks.task_state(record.id)
+            if task is not None and task.status in ("running", "paused", "pausing"):
+                if not record.state.running or record.state.pid != task.pid:
+                    record.state.set_running(task.pid, go_time(), initial=False)
+                record.state.paused = task.status != "running"
+                self.store.save(record)
+                return
+            if record.state.running:
+                self._exited(TaskExit(record.id, task.exit_status, task.exited_at) if task is not None
+                             else TaskExit(record.id, UNKNOWN_EXIT, 0))
+                return
+            if task is not None:  # stopped or created, and never recorded as running
+                self.tasks.delete_task(record.id)
+        if record.host_config.get("AutoRemove") and record.state.status == "exited" \
+                and self.store.find_exact(record.id):
+            self.remove(record.id)
+
+    # -- stop, kill, restart, pause ----------------------------------------------------
+
+    def stop(self, ref: str, timeout: int | None = None) -> None:
+        """StopSignal, then SIGKILL after ``timeout`` seconds (the container's
+        StopTimeout, or 10; -1 waits for ever); 304 when not running."""
+        record = self.store.get(ref)
+        if not record.state.running:
+            raise NotModified(f"container {record.id} is already stopped")
+        if timeout is None:
+            timeout = record.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        with self._locks[record.id]:
+            record.has_been_manually_stopped = True
+            self.store.save(record)
+        stop_signal = self._stop_signal(record)
+        seen = self._exit_count(record.id)
+        if self._signal(record, stop_signal) and self._wait_exit(record.id, seen, None if timeout < 0 else timeout):
+            return
+        if self._signal(record, signal.SIGKILL):
+            self._wait_exit(record.id, seen, None)
+
+    def _signal(self, record: Container, number: int) -> bool:
+        """Sends the signal to a running task; False when it had exited
+        already. A paused container sent its stop signal or SIGKILL is
+        resumed to receive it, as dockerd does."""
+        with self._locks[record.id]:
+            if not record.state.running:
+                return False
+            try:
+                self.tasks.kill(record.id, number)
+            except NotFound:
+                return False  # exited: its event is on its way
+            except Conflict as err:
+                if "not running" in str(err) or "stopped" in str(err):
+                    return False
+                raise
+            if record.state.paused and number in (signal.SIGKILL, self._stop_signal(record)):
+                self.tasks.resume(record.id)
+                record.state.paused = False
+                self.store.save(record)
+            return True
+
+    @staticmethod
+    def _stop_signal(record: Container) -> int:
+        return parse_signal(record.config.get("StopSignal") or "SIGTERM")
+
+    def _exit_count(self, container_id: str) -> int:
+        with self._changed:
+            return self._exits[container_id]
+
+    def _wait_exit(self, container_id: str, seen: int, timeout: float | None) -> bool:
+        """Until an exit after the ``seen``-th is recorded; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._exits[container_id] > seen, timeout)
+
+    def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
+        """Sends ``sig`` (a name or number as docker takes them); 409 when not running."""
+        number = parse_signal(sig)
+        record = self.store.get(ref)
+        seen = self._exit_count(record.id)
+        if not self._signal(record, number):
+            raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        if number == signal.SIGKILL:
+            self._wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        try:
+            self.stop(ref, timeout)
+        except NotModified:
+            pass
+        self.start(ref)
+
+    def pause(self, ref: str) -> None:
+        self._pause(ref, True)
+
+    def unpause(self, ref: str) -> None:
+        self._pause(ref, False)
+
+    def _pause(self, ref: str, paused: bool) -> None:
+        record = self.store.get(ref)
+        with self._locks[record.id]:
+            state = record.state
+            if not state.running:
+                raise Conflict(f"Container {record.id} is not running")
+            if paused and state.paused:
+                raise Conflict(f"Container {record.id} is already paused")
+            if not paused and not state.paused:
+                raise Conflict(f"Container {record.id} is not paused")
+            (self.tasks.pause if paused else self.tasks.resume)(record.id)
+            state.paused = paused
+            self.store.save(record)
+
+    # -- wait, remove, rename ----------------------------------------------------------
+
+    def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> dict:
+        """``POST /containers/<id>/wait``'s body once ``condition`` holds."""
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        record = self.store.get(ref)
+        seen = self._exit_count(record.id)
+
+        def met() -> bool:
+            if condition == "removed":
+                return self.store.find_exact(record.id) is None
+            if condition == "next-exit":
+                return self._exits[record.id] > seen
+            return not record.state.running
+
+        with self._changed:
+            if not self._changed.wait_for(met, timeout):
+                raise System(f"timed out waiting for container {record.id}")
+        error = record.state.error
+        return {"StatusCode": record.state.exit_code, "Error": {"Message": error} if error else None}
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        """``docker rm`` (``-f`` kills first); 409 for a running container without it."""
+        record = self.store.get(ref)
+        if record.state.running:
+            if not force:
+                status = record.state.status
+                procedure = "Stop the container before attempting removal or force remove"
+                if status == "paused":
+                    procedure = "Unpause and then " + procedure.lower()
+                raise Conflict(f"You cannot remove a {status} container {record.id}. {procedure}")
+            seen = self._exit_count(record.id)
+            if self._signal(record, signal.SIGKILL):
+                self._wait_exit(record.id, seen, None)
+        with self._locks[record.id]:
+            if self.store.find_exact(record.id) is None:
+                return  # removed meanwhile (--rm)
+            if record.state.running:
+                raise Conflict(f"You cannot remove a running container {record.id}. "
+                               "Stop the container before attempting removal or force remove")
+            record.state.removal_in_progress = True
+            try:
+                self.tasks.remove(record.id)
+            except EngineError as err:
+                record.state.removal_in_progress = False
+                raise System(f"unable to remove container {record.id}: {err}") from None
+            self.store.remove(record.id)
+        with self._changed:
+            self._exits.pop(record.id, None)
+            self._changed.notify_all()
+        self._locks.pop(record.id, None)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        record = self.store.get(ref)
+        with self._locks[record.id]:
+            self.store.rename(record.id, new_name)

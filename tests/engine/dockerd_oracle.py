@@ -175,10 +175,10 @@ def running_dockerd():
         pytest.fail("dockerd is not installed: scripts/setup.sh installs Debian's docker.io")
     workdir = tempfile.mkdtemp(prefix="engine-dockerd-", dir="/var/tmp")
     netns = f"engine-test-{os.path.basename(workdir)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
     daemon = Dockerd(workdir, netns)
     forced, leaked = [], []
     try:
+        subprocess.run(["ip", "netns", "add", netns], check=True)  # inside: a failure still removes workdir
         daemon.start()
         oci_tar = f"{workdir}/busybox-oci.tar"
         subprocess.run(["python3", str(REPO / "bundles/make-busybox-image.py"), oci_tar], check=True,

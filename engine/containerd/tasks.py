@@ -102,6 +102,12 @@ class ContainerdTasks:
 
     # -- containers ------------------------------------------------------------
 
+    def leased(self):
+        """A block whose snapshots and containers a lease holds until the block ends:
+        containerd's collector removes an active snapshot nothing references, and
+        a snapshot is unreferenced until its container's record names it."""
+        return self.client.backend.leased(self.client.namespace)
+
     def prepare_snapshot(self, container_id: str, parent: str) -> list[Mount]:
         with engine_errors():
             return self.snapshots.prepare(container_id, parent)

@@ -223,11 +223,12 @@ class ContainerService:
             files = self._network_files(record, parsed_hc)
             record.hostname_path, record.hosts_path = files.hostname, files.hosts
             record.resolv_conf_path = files.resolv_conf
-            mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
-            undo.append(lambda: self.tasks.remove_snapshot(container_id))
-            spec = self._spec(record, merged, parsed_hc, files, mounts)
-            self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
-            undo.append(lambda: self.tasks.delete_container(container_id))
+            with self.tasks.leased():
+                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
+                undo.append(lambda: self.tasks.remove_snapshot(container_id))
+                spec = self._spec(record, merged, parsed_hc, files, mounts)
+                self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
+                undo.append(lambda: self.tasks.delete_container(container_id))
             self.store.add(record)
             undo.append(lambda: self.store.remove(container_id))
             if files.own:

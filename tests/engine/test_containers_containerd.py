@@ -46,3 +46,21 @@ def test_the_lifecycle_over_containerd_with_runc(engine):
     runtimes = {(c.runtime, runc_options_pb2.Options.FromString(c.runtime_options.value).binary_name)
                 for c in engine.client.containers.list([])}
     assert runtimes == {("io.containerd.runc.v2", service.runtimes["runc"])}
+
+
+def test_a_collection_during_create_leaves_the_snapshot(engine, monkeypatch):
+    """containerd collects an active snapshot that nothing references; until the
+    containerd container names it, a lease must: a collection forced in the
+    middle of the create (by a synchronous lease delete) leaves it in place."""
+    service = engine.service
+    make_spec = service._spec
+
+    def spec_after_a_collection(*args):
+        lease = engine.client.leases.create()
+        engine.client.leases.delete(lease.id, sync=True)  # runs the collector before it answers
+        return make_spec(*args)
+
+    monkeypatch.setattr(service, "_spec", spec_after_a_collection)
+    service.create({"Image": "busybox", "Cmd": ["true"]}, {"Runtime": "runc"}, "collected")
+    service.start("collected")
+    assert service.wait("collected") == {"StatusCode": 0, "Error": None}

@@ -119,14 +119,15 @@ class Client:
             runtime_options = AnyValue(runc_options_pb2.Options.DESCRIPTOR.full_name,
                                        runc_options_pb2.Options(binary_name=opts.runtime).SerializeToString())
         snapshots = self.snapshots(opts.snapshotter)
-        snapshots.prepare(container_id, chain_ids(manifest.diff_ids)[-1] if manifest.diff_ids else "")
-        try:
-            return self.containers.create(Container(
-                container_id, RUNTIME, runtime_options, AnyValue(SPEC_TYPE, json.dumps(spec).encode()), image.name,
-                opts.snapshotter, container_id))
-        except errors.Error:
-            snapshots.remove(container_id)
-            raise
+        with self.backend.leased(self.namespace):  # the collector takes a snapshot no container names yet
+            snapshots.prepare(container_id, chain_ids(manifest.diff_ids)[-1] if manifest.diff_ids else "")
+            try:
+                return self.containers.create(Container(
+                    container_id, RUNTIME, runtime_options, AnyValue(SPEC_TYPE, json.dumps(spec).encode()),
+                    image.name, opts.snapshotter, container_id))
+            except errors.Error:
+                snapshots.remove(container_id)
+                raise
 
     def new_task(self, container_id: str, stdio: Stdio) -> int:
         """The container's task on its snapshot, created (not started); returns its pid."""

@@ -20,6 +20,7 @@ from containerd_py.containers import Container as ContainerdContainer
 from containerd_py.transfer.manifests import chain_ids, read_json, resolve_manifest
 from containerd_py.types import AnyValue, Mount, ProcessState, Stdio
 
+from engine import reference
 from engine.errors import Conflict, InvalidParameter, NotFound, System, Unavailable
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -57,16 +58,13 @@ class TaskExit:
 
 
 def docker_reference(ref: str) -> str:
-    """A short name as docker expands it: busybox -> docker.io/library/busybox:latest."""
-    name, _, digest = ref.partition("@")
-    first = name.split("/", 1)[0]
-    if "/" not in name:
-        name = "docker.io/library/" + name
-    elif not ("." in first or ":" in first or first == "localhost"):
-        name = "docker.io/" + name
-    if not digest and ":" not in name.rsplit("/", 1)[-1]:
-        name += ":latest"
-    return name + ("@" + digest if digest else "")
+    """A short name as docker expands it (busybox -> docker.io/library/busybox:latest),
+    through engine.reference; what does not parse as a name is looked up as given."""
+    try:
+        named = reference.parse_normalized(ref)
+    except InvalidParameter:
+        return ref
+    return str(named.tag_name_only())
 
 
 class ContainerdTasks:

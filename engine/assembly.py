@@ -4,6 +4,7 @@ import os
 from typing import Callable
 
 from engine.api.routes import containers as container_routes
+from engine.api.routes import images as image_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
@@ -11,7 +12,10 @@ from engine.containerd.images import ContainerdImages
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
+from engine.services.image_archive import ImageArchives
+from engine.services.image_push import PushService
 from engine.services.images import ImageService
+from engine.services.registries import RegistryAccess
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -41,6 +45,8 @@ class Assembly:
         self.router = Router()
         system_routes.add_routes(self.router, self.system)
         container_routes.add_routes(self.router, self.containers, self.views)
+        image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
+                                RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""

@@ -70,15 +70,14 @@ class PushService:
     def _local_tags(self, ref: Named) -> list[tuple[Named, ImageView]]:
         """What to push: the tag asked for, or every tag of the repository (dockerd's words when none)."""
         catalog = self.images.catalog()
-        if ref.tag:
-            view = catalog.by_name.get(str(ref))
-            if view is None:
-                raise NotFound(f"tag does not exist: {ref.familiar()}")
-            return [(ref, view)]
         tags = sorted((r for v in catalog.by_id.values() for r in v.refs if r.name == ref.name and r.tag),
                       key=lambda r: r.tag)
         if not tags:
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
+        if ref.tag:
+            if ref not in tags:
+                raise NotFound(f"tag does not exist: {ref.familiar()}")
+            tags = [ref]
         return [(r, catalog.by_name[str(r)]) for r in tags]
 
     def _push_one(self, registry, ref: Named, view: ImageView) -> Iterator[dict]:
@@ -92,6 +91,9 @@ class PushService:
             return next((r for r in self.door.source_repositories(ref.host, digest) if r != ref.repository), "")
 
         def work(emit):
+            # One request first, alone: the registry's challenge is then known to the concurrent uploads
+            # (containerd_py's Authorizer takes a second 401 of one challenge for refused credentials).
+            registry.blob_exists(ref.repository, view.id)
             return self.door.push(registry, ref, str(ref), PushProgress(emit, diff_ids, mounted_from))
 
         target = yield from in_thread(work, f"push {ref}")

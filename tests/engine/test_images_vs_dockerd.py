@@ -71,8 +71,10 @@ def registry_in(netns: str, registry):
                                  f"{registry.workdir}/config.yml"], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        probe = ["nsenter", f"--net=/run/netns/{netns}", "python3", "-c",
-                 f"import urllib.request; urllib.request.urlopen('http://{registry.host}/v2/', timeout=5)"]
+        probe = ["nsenter", f"--net=/run/netns/{netns}", "python3", "-c",  # an answer, 401 included, is up
+                 "import urllib.error, urllib.request\ntry:\n"
+                 f"    urllib.request.urlopen('http://{registry.host}/v2/', timeout=5)\n"
+                 "except urllib.error.HTTPError:\n    pass"]
         deadline = time.monotonic() + START_DEADLINE
         while subprocess.run(probe, capture_output=True).returncode != 0:
             assert proc.poll() is None and time.monotonic() < deadline, "the namespace's registry did not start"

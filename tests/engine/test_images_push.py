@@ -1,0 +1,179 @@
+"""pull, push, login and search through the docker CLI at engine-py, against
+loopback docker-registry processes served inside the engine's network
+namespace and dockerd's, so that both daemons reach one registry under one
+name and their output can be compared line by line."""
+import contextlib
+import io
+import os
+import re
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+
+from test_images_service import busybox_tar, daemon, registry  # noqa: F401  (fixtures)
+from test_images_vs_dockerd import registry_in
+from dockerd_oracle import DOCKER_CLI
+from registries import docker_registry, skopeo_copy
+
+from engine.errors import InvalidParameter, Unauthorized
+from engine.services.registries import RegistryAccess
+
+pytestmark = pytest.mark.root
+CLIS = ("28", "20.10")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def reachable(engine_py, dockerd, registry):  # noqa: F811
+    """The session's registry, on its address inside both daemons' namespaces too."""
+    with registry_in(engine_py.netns, registry), registry_in(dockerd.netns, registry):
+        yield registry
+
+
+@contextlib.contextmanager
+def private_registry(engine_py, dockerd):
+    """A registry with a password (user/secret), reachable by both daemons."""
+    with docker_registry(htpasswd_user=("user", "secret")) as private, registry_in(engine_py.netns, private), \
+            registry_in(dockerd.netns, private):
+        yield private
+
+
+def masked(text: str) -> list[str]:
+    """Output lines with digests and sizes made comparable; dockerd's racy Waiting left out."""
+    lines = [re.sub(r"sha256:[0-9a-f]{64}", "sha256:X", line) for line in text.splitlines()]
+    lines = [re.sub(r"size: \d+", "size: N", line) for line in lines]
+    return [line for line in lines if not line.endswith(": Waiting")]
+
+
+def fresh_layer(tmp_path) -> str:
+    """A root filesystem tar no registry has seen: its layer is pushed, not found or mounted."""
+    path = tmp_path / "rootfs.tar"
+    data = uuid.uuid4().hex.encode() * 50
+    with tarfile.open(path, "w") as tf:
+        info = tarfile.TarInfo("data")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+@pytest.fixture
+def both_imported(engine_py, dockerd, reachable, tmp_path):
+    """The same root filesystem imported into both daemons as <registry>/<fresh repo>:v1 each."""
+    rootfs = fresh_layer(tmp_path)
+    ours, theirs = f"{reachable.host}/{unique('ours')}:v1", f"{reachable.host}/{unique('theirs')}:v1"
+    engine_py.docker("import", rootfs, ours)
+    dockerd.docker("import", rootfs, theirs)
+    yield ours, theirs
+    engine_py.docker("rmi", "-f", ours, check=False)
+    dockerd.docker("rmi", "-f", theirs, check=False)
+
+
+def test_push_output_matches_dockerd(engine_py, dockerd, both_imported):
+    ours, theirs = both_imported
+    pushed = engine_py.docker("push", ours, cli="20.10").stdout
+    expected = masked(dockerd.docker("push", theirs).stdout.replace(theirs.split(":v1")[0], ours.split(":v1")[0]))
+    assert masked(pushed) == expected
+    assert masked(pushed)[0] == f"The push refers to repository [{ours.split(':v1')[0]}]"
+    assert re.fullmatch(r"[0-9a-f]{12}: Pushed", masked(pushed)[-2])
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed)[1]
+    assert f"{ours.split(':v1')[0]}@{digest}" in engine_py.docker("inspect", "-f", "{{.RepoDigests}}", ours).stdout
+    # Again: the registry has the layer.
+    again = masked(engine_py.docker("push", ours, cli="20.10").stdout)
+    assert again == masked(dockerd.docker("push", theirs).stdout.replace(theirs.split(":v1")[0],
+                                                                         ours.split(":v1")[0]))
+    assert again[-2].endswith(": Layer already exists")
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_push_then_pull_back(engine_py, reachable, cli):
+    name = f"{reachable.host}/{unique('round')}:v1"
+    repo = name.rsplit(":", 1)[0]
+    engine_py.docker("tag", "busybox", name)
+    try:
+        pushed = engine_py.docker("push", name, cli=cli).stdout.splitlines()
+        assert pushed[0] == f"The push refers to repository [{repo}]"
+        assert re.fullmatch(r"v1: digest: sha256:[0-9a-f]{64} size: \d+", pushed[-1])
+        engine_py.docker("rmi", name, cli=cli)
+        pulled = engine_py.docker("pull", name, cli=cli).stdout.splitlines()
+        assert pulled[0] == f"v1: Pulling from {repo.split('/', 1)[1]}"
+        assert pulled[-3:] == [f"Digest: {pushed[-1].split()[2]}", f"Status: Downloaded newer image for {name}", name]
+    finally:
+        engine_py.docker("rmi", name, check=False)
+
+
+def test_push_errors_match_dockerd(engine_py, dockerd, reachable):
+    for name in (f"{reachable.host}/nosuch-repo:v1", f"{reachable.host}/nosuch-repo", "Bad/Name"):
+        ours = engine_py.docker("push", name, check=False, cli="20.10")
+        theirs = dockerd.docker("push", name, check=False)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+def dockerd_login(dockerd, tmp_path, host: str, password: str) -> subprocess.CompletedProcess:
+    """`docker login` at dockerd, keeping what it stores in a directory of the test's own."""
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "dockerd-config")}
+    return subprocess.run([DOCKER_CLI, "-H", f"unix://{dockerd.socket}", "login", "-u", "user", "--password-stdin",
+                           host], input=password, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_login_checks_the_credentials_as_dockerd(engine_py, dockerd, busybox_tar, tmp_path):  # noqa: F811
+    with private_registry(engine_py, dockerd) as private:
+        skopeo_copy(str(busybox_tar), private, "secret/busybox:1")
+        name = f"{private.host}/secret/busybox:1"
+        refused = engine_py.docker("pull", name, check=False, cli="20.10")  # 28 would ask for a login
+        assert refused.returncode == 1, refused.stderr
+        for password in ("wrong", "secret"):
+            ours = engine_py.docker("login", "-u", "user", "--password-stdin", private.host, input=password,
+                                    check=False, cli="20.10")
+            theirs = dockerd_login(dockerd, tmp_path, private.host, password)
+            where = re.compile(r"stored unencrypted in \S+")  # each CLI's own config directory
+            assert (ours.returncode, ours.stdout, where.sub("", ours.stderr)) == \
+                (theirs.returncode, theirs.stdout, where.sub("", theirs.stderr))
+        # The CLI now sends the stored credentials: pull and push work.
+        assert engine_py.docker("pull", name).stdout.splitlines()[-1] == name
+        engine_py.docker("tag", name, f"{private.host}/secret/copy:2")
+        assert "2: digest: sha256:" in engine_py.docker("push", f"{private.host}/secret/copy:2").stdout
+        engine_py.docker("rmi", name, f"{private.host}/secret/copy:2")
+        engine_py.docker("logout", private.host)
+
+
+def test_search_answers_from_the_registry_catalog(engine_py, reachable, busybox_tar):  # noqa: F811
+    repo = unique("searchable")
+    skopeo_copy(str(busybox_tar), reachable, f"{repo}/thing:1")
+    found = engine_py.docker("search", "--format", "{{.Name}} {{.StarCount}}", f"{reachable.host}/{repo}").stdout
+    assert found.splitlines() == [f"{reachable.host}/{repo}/thing 0"]
+    assert engine_py.docker("search", f"{reachable.host}/nothing-like-it-{repo}").stdout.splitlines()[1:] == []
+    bad = engine_py.docker("search", "--filter", "stars=x", f"{reachable.host}/{repo}", check=False)
+    assert bad.returncode == 1 and "Invalid filter 'stars=x'" in bad.stderr
+
+
+def test_search_of_a_plain_term_asks_the_mirror(registry, busybox_tar):  # noqa: F811
+    skopeo_copy(str(busybox_tar), registry, "library/mirrored:1")
+    access = RegistryAccess(mirrors=(f"http://{registry.host}",))
+    found = access.search("mirrored")
+    assert found == [{"star_count": 0, "is_official": True, "name": "mirrored", "is_automated": False,
+                      "description": ""}]
+    assert access.search("mirrored", filters_param='{"is-official":{"false":true}}') == []
+    assert access.search("mirrored", limit="1") == found
+    for limit, message in (("0", "Limit 0 is outside the range of [1, 100]"),
+                           ("x", 'strconv.Atoi: parsing "x": invalid syntax')):
+        with pytest.raises(InvalidParameter, match=f"^{re.escape(message)}$"):
+            access.search("mirrored", limit=limit)
+    with pytest.raises(InvalidParameter, match=r"^Invalid filter 'is-official=\[maybe\]'$"):
+        access.search("mirrored", filters_param='{"is-official":{"maybe":true}}')
+    with pytest.raises(InvalidParameter, match="^Invalid filter 'nope'$"):
+        access.search("mirrored", filters_param='{"nope":{"1":true}}')
+
+
+def test_login_service_words(busybox_tar):  # noqa: F811
+    with docker_registry(htpasswd_user=("user", "secret")) as private:
+        access = RegistryAccess()
+        assert access.login({"username": "user", "password": "secret", "serveraddress": private.host}) == \
+            {"IdentityToken": "", "Status": "Login Succeeded"}
+        with pytest.raises(Unauthorized) as e:
+            access.login({"username": "user", "password": "nope", "serveraddress": f"http://{private.host}"})
+        assert str(e.value) == f"login attempt to http://{private.host}/v2/ failed with status: 401 Unauthorized"

@@ -147,8 +147,7 @@ class ImageArchives:
             if previous is not None and previous.id != image_id:
                 yield _line(f"The image {ref.familiar()} already exists, renaming the old one with ID "
                             f"{previous.id} to empty string")
-                if not any(n != str(ref) and not n.startswith(DANGLING) for n in previous.names):
-                    self.door.put(DANGLING + previous.target.digest, previous.target)
+            self.images.keep_when_unnamed(str(ref), image.target)
             self.door.put(str(ref), image.target)
             self.images.drop_dangling(image.target)
             yield _line(f"Loaded image: {ref.familiar()}")

@@ -229,6 +229,7 @@ class ImageService:
             raise registry_error(e) from None
         existing = self.door.get(str(ref))
         up_to_date = existing is not None and existing.target.digest == target.digest
+        self.keep_when_unnamed(str(ref), target)
         local = Catalog(self.door).by_id.values()
         progress = partial(PullProgress, local_configs=frozenset(v.id for v in local),
                            local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
@@ -264,6 +265,15 @@ class ImageService:
         yield {"status": f"Digest: {target.digest}"}
         verb = "Image is up to date for" if up_to_date else "Downloaded newer image for"
         yield {"status": f"Status: {verb} {ref.familiar()}"}
+
+    def keep_when_unnamed(self, name: str, new_target: Descriptor) -> None:
+        """name is about to lead to new_target: the image it leaves keeps a dangling name when nothing
+        else names it, as dockerd keeps such an image, as <none>."""
+        previous = self.door.get(name)
+        if previous is None or previous.target.digest == new_target.digest:
+            return
+        if not any(i.name != name and i.target.digest == previous.target.digest for i in self.door.list()):
+            self.door.put(DANGLING + previous.target.digest, previous.target)
 
     def drop_dangling(self, target) -> None:
         """The image has a name now: its stand-in name goes."""
@@ -369,6 +379,7 @@ class ImageService:
         ref = ref.tag_name_only()
         view = self.get(source)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.keep_when_unnamed(str(ref), view.target)
         self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp)})
         self.publish("tag", view.id, ref.familiar())
         self.drop_dangling(view.target)

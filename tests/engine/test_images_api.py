@@ -2,12 +2,14 @@
 images, inspect, history, tag, rmi, save, load, import, image prune; a
 loopback registry (served inside the engine's network namespace) for pull,
 push, login and search in test_images_push.py."""
-import io
 import json
 import tarfile
 import uuid
 
 import pytest
+
+import test_images_service  # noqa: F401  (puts containerd_py's test helpers on the path)
+from imagebuild import file_, layer_tar
 
 CLIS = ("28", "20.10")
 pytestmark = pytest.mark.root
@@ -27,11 +29,7 @@ def tagged(engine_py):
 
 
 def rootfs_tar(path, files: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(layer_tar([file_(name, data, 0o755) for name, data in files.items()]))
 
 
 @pytest.mark.parametrize("cli", CLIS)

@@ -9,12 +9,17 @@ import tarfile
 import pytest
 
 from test_images_service import busybox_tar, containerd, daemon, images, registry  # noqa: F401  (fixtures)
+from imagebuild import file_, layer_tar  # noqa: E402  (on the path once test_images_service is imported)
 
 from engine.errors import InvalidParameter, NotFound
 from engine.services.image_archive import ImageArchives
 from engine.services.image_changes import apply_changes
 
 pytestmark = pytest.mark.root
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    return layer_tar([file_(name, data) for name, data in files.items()])
 BUSYBOX = "docker.io/library/busybox:latest"  # the name make-busybox-image.py gives it
 
 
@@ -137,13 +142,3 @@ def test_changes_as_the_builder_applies_them():
                       "OnBuild": ["RUN true"]}
     with pytest.raises(InvalidParameter, match="^run is not a valid change command$"):
         apply_changes({}, ["RUN x"])
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()

@@ -3,11 +3,9 @@ loopback docker-registry processes served inside the engine's network
 namespace and dockerd's, so that both daemons reach one registry under one
 name and their output can be compared line by line."""
 import contextlib
-import io
 import os
 import re
 import subprocess
-import tarfile
 import uuid
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from test_images_service import busybox_tar, daemon, registry  # noqa: F401  (fixtures)
 from test_images_vs_dockerd import registry_in
 from dockerd_oracle import DOCKER_CLI
+from imagebuild import file_, layer_tar
 from registries import docker_registry, skopeo_copy
 
 from engine.errors import InvalidParameter, Unauthorized
@@ -53,11 +52,7 @@ def masked(text: str) -> list[str]:
 def fresh_layer(tmp_path) -> str:
     """A root filesystem tar no registry has seen: its layer is pushed, not found or mounted."""
     path = tmp_path / "rootfs.tar"
-    data = uuid.uuid4().hex.encode() * 50
-    with tarfile.open(path, "w") as tf:
-        info = tarfile.TarInfo("data")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(layer_tar([file_("data", uuid.uuid4().hex.encode() * 50)]))
     return str(path)
 
 

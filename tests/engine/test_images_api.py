@@ -2,6 +2,7 @@
 images, inspect, history, tag, rmi, save, load, import, image prune; a
 loopback registry (served inside the engine's network namespace) for pull,
 push, login and search in test_images_push.py."""
+import io
 import json
 import tarfile
 import uuid
@@ -10,6 +11,7 @@ import pytest
 
 import test_images_service  # noqa: F401  (puts containerd_py's test helpers on the path)
 from imagebuild import file_, layer_tar
+from test_vs_dockerd import UnixConnection
 
 CLIS = ("28", "20.10")
 pytestmark = pytest.mark.root
@@ -164,3 +166,28 @@ def test_image_prune_removes_dangling_images_only(engine_py, tmp_path, cli):
     assert "busybox" in engine_py.docker("images", "--format", "{{.Repository}}", cli=cli).stdout.split()
     bad = engine_py.docker("image", "prune", "-f", "--filter", "nosuch=1", check=False, cli=cli)
     assert bad.returncode == 1 and "Invalid filter 'nosuch'" in bad.stderr
+
+
+def api(socket_path: str, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, bytes]:
+    conn = UnixConnection(socket_path)
+    try:
+        conn.request(method, f"/v1.41{path}", body=body)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_single_image_get_and_load_with_progress_as_dockerd(engine_py, dockerd):
+    """GET /images/{name}/get and a load that is not quiet, through the API as dockerd answers them."""
+    status, headers, body = api(engine_py.socket, "GET", "/images/busybox/get")
+    assert (status, headers["content-type"]) == (200, "application/x-tar")
+    with tarfile.open(fileobj=io.BytesIO(body)) as tf:
+        assert json.load(tf.extractfile("manifest.json"))[0]["RepoTags"] == ["busybox:latest"]
+    for daemon in (engine_py, dockerd):
+        status, headers, reply = api(daemon.socket, "POST", "/images/load?quiet=0", body)
+        messages = [json.loads(line) for line in reply.splitlines()]
+        assert (status, headers["content-type"]) == (200, "application/json")
+        assert messages[-1] == {"stream": "Loaded image: busybox:latest\n"}, daemon
+    ours, theirs = (api(d.socket, "GET", "/images/nosuch/get") for d in (engine_py, dockerd))
+    assert (ours[0], json.loads(ours[2])) == (theirs[0], json.loads(theirs[2]))

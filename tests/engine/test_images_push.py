@@ -172,3 +172,38 @@ def test_login_service_words(busybox_tar):  # noqa: F811
         with pytest.raises(Unauthorized) as e:
             access.login({"username": "user", "password": "nope", "serveraddress": f"http://{private.host}"})
         assert str(e.value) == f"login attempt to http://{private.host}/v2/ failed with status: 401 Unauthorized"
+
+
+def test_pull_output_matches_dockerd(engine_py, dockerd, reachable, tmp_path):
+    """Both pull one image (the same blobs) from the registry: the same lines, dockerd's racy
+    Waiting and Verifying Checksum left out (it may skip them on a fast transfer)."""
+    rootfs = fresh_layer(tmp_path)
+    name = f"{reachable.host}/{unique('pulled')}:v1"
+    engine_py.docker("import", rootfs, name)
+    engine_py.docker("push", name)
+    engine_py.docker("rmi", name)
+    racy = (": Waiting", ": Verifying Checksum")
+    try:
+        ours = [line for line in engine_py.docker("pull", name, cli="20.10").stdout.splitlines()
+                if not line.endswith(racy)]
+        theirs = [line for line in dockerd.docker("pull", name).stdout.splitlines() if not line.endswith(racy)]
+        assert ours == theirs
+        assert ours[-1] == name and re.fullmatch(r"[0-9a-f]{12}: Pull complete", ours[-4])
+        again = engine_py.docker("pull", name, cli="20.10").stdout
+        assert again == dockerd.docker("pull", name).stdout
+        assert f"Status: Image is up to date for {name}" in again
+    finally:
+        engine_py.docker("rmi", name, check=False)
+        dockerd.docker("rmi", name, check=False)
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_push_without_a_tag(engine_py, dockerd, reachable, cli):
+    repo = f"{reachable.host}/{unique('tags')}"
+    for tag in ("a", "b"):
+        engine_py.docker("tag", "busybox", f"{repo}:{tag}")
+    try:
+        pushed = engine_py.docker("push", "--all-tags", repo, cli=cli).stdout
+        assert re.search(r"^a: digest: sha256:", pushed, re.M) and re.search(r"^b: digest: sha256:", pushed, re.M)
+    finally:
+        engine_py.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)

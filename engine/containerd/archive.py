@@ -42,7 +42,7 @@ class Archived:
     target: Descriptor
 
 
-def write_blob(client: Client, chunks: Iterable[bytes], labels: dict[str, str] | None = None) -> tuple[str, int]:
+def write_blob(client: Client, chunks: Iterable[bytes]) -> tuple[str, int]:
     """Stores the bytes as one blob; returns (digest, size). Call inside a lease."""
     content, ref = client.content, f"engine-{os.urandom(8).hex()}"
     writer = content.writer(ref, 0, "")
@@ -57,7 +57,7 @@ def write_blob(client: Client, chunks: Iterable[bytes], labels: dict[str, str] |
                     size += len(chunk)
             digest = "sha256:" + hasher.hexdigest()
             try:
-                writer.commit(size, digest, labels or {})
+                writer.commit(size, digest, {})
             except errors.AlreadyExists:
                 pass
             committed = True
@@ -70,22 +70,18 @@ def write_blob(client: Client, chunks: Iterable[bytes], labels: dict[str, str] |
     return digest, size
 
 
-def write_json(client: Client, obj, media_type: str, labels: dict[str, str] | None = None) -> Descriptor:
-    data = canonical_json(obj)
-    digest, size = write_blob(client, [data], labels)
-    return Descriptor(media_type, digest, size)
+def write_json(client: Client, obj, media_type: str) -> Descriptor:
+    return Descriptor(media_type, *write_blob(client, [canonical_json(obj)]))
 
 
 def write_manifest(client: Client, config: Descriptor, layers: list[Descriptor]) -> Descriptor:
     """A docker v2 manifest over config and layers, labelled so that it keeps them from the collector."""
     body = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST, "config": to_json(config),
             "layers": [to_json(layer) for layer in layers]}
-    return Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [canonical_json(body)]))
-
-
-def label_manifest(client: Client, manifest: Descriptor, config: Descriptor, layers: list[Descriptor]) -> None:
+    manifest = Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [canonical_json(body)]))
     labels = gc_labels(manifest, [config, *layers])
     client.content.update(Info(manifest.digest, 0, labels=labels), [f"labels.{k}" for k in labels])
+    return manifest
 
 
 def read_chunks(stream: BinaryIO) -> Iterator[bytes]:

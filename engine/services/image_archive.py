@@ -182,7 +182,6 @@ class ImageArchives:
                     "history": [{"created": created, "comment": message}], "os": "linux",
                     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}, mt.DOCKER_CONFIG)
                 manifest = archive.write_manifest(self.client, config, [layer])
-                archive.label_manifest(self.client, manifest, config, [layer])
                 self.door.put(DANGLING + manifest.digest, manifest)
                 archive.unpack_image(self.client, manifest, self.door.snapshotter)
         except cerrors.InvalidArgument as e:
@@ -211,7 +210,7 @@ def _line(text: str) -> dict:
 
 def _go_json(obj) -> bytes:
     """As Go's json.Encoder writes it: compact, a newline after."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return archive.canonical_json(obj) + b"\n"
 
 
 def _v1_layers(view: ImageView) -> Iterator[tuple[str, bytes, object, int]]:

@@ -71,6 +71,13 @@ class ContainerdImages:
         """sync: returns once what only this name held (content, snapshots) is collected."""
         self.client.images.delete(name, sync=sync)
 
+    def has_snapshot(self, key: str) -> bool:
+        try:
+            self.client.snapshots(self.snapshotter).stat(key)
+        except errors.NotFound:
+            return False
+        return True
+
     def resolve(self, target: Descriptor) -> Resolved:
         """The target's manifest and config for linux/amd64, read once per digest."""
         with self._lock:

@@ -455,10 +455,10 @@ class ImageService:
             if name.startswith(DANGLING):
                 self.door.delete(name, sync=not view.refs)
         self._untag(view, refs + [r for r in view.refs if r not in refs], records, collect=True)
-        others = {c for v in Catalog(self.door).by_id.values() for c in v.resolved.chain_ids}
         records.append({"Deleted": view.id})
         self.publish("delete", view.id, view.id)
-        gone = [c for c in reversed(view.resolved.chain_ids) if c not in others]
+        # Collected by now: a layer another image or a container's snapshot still holds is there.
+        gone = [c for c in reversed(view.resolved.chain_ids) if not self.door.has_snapshot(c)]
         records += [{"Deleted": c} for c in gone]
         return records
 

@@ -191,3 +191,26 @@ def test_single_image_get_and_load_with_progress_as_dockerd(engine_py, dockerd):
         assert messages[-1] == {"stream": "Loaded image: busybox:latest\n"}, daemon
     ours, theirs = (api(d.socket, "GET", "/images/nosuch/get") for d in (engine_py, dockerd))
     assert (ours[0], json.loads(ours[2])) == (theirs[0], json.loads(theirs[2]))
+
+
+def test_rmi_of_an_image_a_container_uses_as_dockerd(engine_py, dockerd, tmp_path):
+    """Refused (409) by name and by ID while a created container uses it; forced, the name goes."""
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs_tar(rootfs, {"bin/true": b"x"})
+    name = f"{unique('used')}:v1"
+    outputs = []
+    for daemon, flags in ((engine_py, ()), (dockerd, ("--runtime", "dump"))):
+        image_id = daemon.docker("import", str(rootfs), name).stdout.strip()
+        container = daemon.docker("create", *flags, name, "/bin/true").stdout.strip()
+        try:
+            by_name = daemon.docker("rmi", name, check=False)
+            by_id = daemon.docker("rmi", image_id[7:19], check=False)
+            forced = daemon.docker("rmi", "-f", name)
+            mask = lambda text: text.replace(image_id, "I").replace(container[:12], "C").replace(image_id[7:19], "I")
+            outputs.append([(r.returncode, mask(r.stdout), mask(r.stderr)) for r in (by_name, by_id, forced)])
+        finally:
+            daemon.docker("rm", "-f", container)
+            daemon.docker("rmi", "-f", image_id, check=False)
+    ours, theirs = outputs
+    assert ours[0][0] == 1 and "(must force) - container C is using its referenced image I" in ours[0][2]
+    assert ours == theirs

@@ -32,7 +32,8 @@ class Assembly:
         self.store = ContainerStore(os.path.join(config.data_root, "containers"))
         self.store.load()
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users,
-                                   insecure_registries=tuple(config.insecure_registries))
+                                   insecure_registries=tuple(config.insecure_registries),
+                                   mirrors=tuple(config.registry_mirrors))
         self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent,

@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from urllib.parse import urlsplit
 
 from containerd_py import errors as cerrors
 from containerd_py import reference as reference
+from containerd_py.reference import DOCKER_HUB
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
 from containerd_py.transfer.progress import DOWNLOADED, EXISTS, Progress
@@ -196,9 +198,11 @@ def is_single_reference(refs: list[Named]) -> bool:
 class ImageService:
     def __init__(self, door: ContainerdImages, in_use: InUse = lambda image_id: [],
                  publish: Publish = lambda action, id_, name: None, insecure_registries: tuple[str, ...] = (),
-                 hosts_dir: str | None = None):
+                 hosts_dir: str | None = None, mirrors: tuple[str, ...] = ()):
+        """mirrors: registry-mirrors URLs, asked before Docker Hub for its images, as dockerd does."""
         self.door, self.in_use, self.publish = door, in_use, publish
         self.insecure_registries, self.hosts_dir = frozenset(insecure_registries), hosts_dir
+        self.mirrors = [mirror_host(url) for url in mirrors]
 
     def catalog(self) -> Catalog:
         """The namespace's images now."""
@@ -220,13 +224,7 @@ class ImageService:
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
         ref = ref.tag_name_only()
-        registry = self.registry(ref.host, decode_auth(registry_auth))
-        try:
-            target = self.door.resolve_remote(registry, ref)
-        except cerrors.NotFound:
-            raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown") from None
-        except (cerrors.Error, OSError) as e:
-            raise registry_error(e) from None
+        registry, target = self._resolve(ref, decode_auth(registry_auth))
         existing = self.door.get(str(ref))
         up_to_date = existing is not None and existing.target.digest == target.digest
         self.keep_when_unnamed(str(ref), target)
@@ -235,10 +233,29 @@ class ImageService:
                            local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
         return self._pull_stream(ref, registry, up_to_date, progress)
 
-    def registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
+    def _resolve(self, ref: Named, credentials: tuple[str, str] | None) -> tuple[Registry, Descriptor]:
+        """Where ref is pulled from and what it names there: Docker Hub's images from the first
+        mirror that has them, else from the Hub."""
+        hosts = [*self.mirrors, (ref.host, False)] if ref.host == DOCKER_HUB else [(ref.host, False)]
+        missing = False  # a registry that answered said it has no such manifest
+        for i, (host, plain_http) in enumerate(hosts):
+            registry = self.registry(host, credentials, plain_http)
+            try:
+                return registry, self.door.resolve_remote(registry, ref)
+            except (cerrors.Error, OSError) as e:
+                missing = missing or isinstance(e, cerrors.NotFound)
+                if i < len(hosts) - 1:
+                    continue
+                if missing and isinstance(e, (cerrors.NotFound, cerrors.Unavailable, OSError)):
+                    raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: "
+                                   "manifest unknown") from None
+                raise registry_error(e) from None
+        raise AssertionError("unreachable")
+
+    def registry(self, host: str, credentials: tuple[str, str] | None, plain_http: bool = False) -> Registry:
         """A client of the registry at host, over plain HTTP where dockerd would speak it."""
         try:
-            config = host_config(host, host in self.insecure_registries, self.hosts_dir)
+            config = host_config(host, plain_http or host in self.insecure_registries, self.hosts_dir)
         except cerrors.Error as e:
             raise System(str(e)) from None
         return Registry(config, credentials)
@@ -482,6 +499,12 @@ class DeleteConflict(Conflict):
     def __init__(self, image_id: str, hard: bool, message: str):
         super().__init__(f"conflict: unable to delete {short_id(image_id)} "
                          f"({'cannot be forced' if hard else 'must be forced'}) - {message}")
+
+
+def mirror_host(url: str) -> tuple[str, bool]:
+    """A registry-mirrors entry (a URL) as (host[:port], whether it is plain HTTP)."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    return parts.netloc, parts.scheme == "http"
 
 
 def _is_digest(text: str) -> bool:

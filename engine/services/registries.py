@@ -21,6 +21,7 @@ from containerd_py.remotes.hosts import HostConfig, host_config
 from containerd_py.remotes.registry import TransportError, _speaks_no_tls
 from engine.errors import InvalidParameter, System, Unauthorized, Unavailable
 from engine.filters import Filters
+from engine.services.images import mirror_host
 
 SEARCH_FILTERS = frozenset(("is-automated", "is-official", "stars"))
 DEFAULT_LIMIT = 25
@@ -68,9 +69,9 @@ class _Session:
 class RegistryAccess:
     def __init__(self, insecure_registries: tuple[str, ...] = (), mirrors: tuple[str, ...] = (),
                  hosts_dir: str | None = None):
-        plain_mirrors = {urlsplit(m).netloc for m in mirrors if m.startswith("http://")}
-        self.insecure = frozenset(insecure_registries) | plain_mirrors
-        self.mirrors, self.hosts_dir = tuple(mirrors), hosts_dir
+        self.mirrors = [mirror_host(url) for url in mirrors]
+        self.insecure = frozenset(insecure_registries) | {host for host, plain_http in self.mirrors if plain_http}
+        self.hosts_dir = hosts_dir
 
     def _session(self, host: str, credentials: tuple[str, str] | None) -> _Session:
         try:
@@ -138,8 +139,7 @@ class RegistryAccess:
         if slash and (any(c in first for c in ".:") or first == "localhost") and first not in _HUB_ADDRESSES:
             return first, rest, False
         if self.mirrors:
-            mirror = urlsplit(self.mirrors[0])
-            return mirror.netloc, term, True
+            return self.mirrors[0][0], term, True
         return DOCKER_HUB, term, True
 
     def _catalog(self, host: str, credentials: tuple[str, str] | None) -> list[str]:

@@ -16,7 +16,10 @@ from dockerd_oracle import DOCKER_CLI
 from imagebuild import file_, layer_tar
 from registries import docker_registry, skopeo_copy
 
-from engine.errors import InvalidParameter, Unauthorized
+from containerd_py.client import Client
+from engine.containerd.images import ContainerdImages
+from engine.errors import InvalidParameter, NotFound, Unauthorized
+from engine.services.images import ImageService
 from engine.services.registries import RegistryAccess
 
 pytestmark = pytest.mark.root
@@ -207,3 +210,22 @@ def test_push_without_a_tag(engine_py, dockerd, reachable, cli):
         assert re.search(r"^a: digest: sha256:", pushed, re.M) and re.search(r"^b: digest: sha256:", pushed, re.M)
     finally:
         engine_py.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)
+
+
+def test_docker_hub_images_are_pulled_from_the_mirror(daemon, registry, busybox_tar):  # noqa: F811
+    """registry-mirrors: a short name is asked of the first mirror that answers (one that does
+    not is passed over), and named as Docker Hub's image."""
+    skopeo_copy(str(busybox_tar), registry, "library/mirrored:1")
+    client = Client(daemon.address, unique("engine"))
+    try:
+        service = ImageService(ContainerdImages(client), mirrors=("http://127.0.0.1:1", f"http://{registry.host}"))
+        messages = list(service.pull("mirrored", "1"))
+        assert messages[0] == {"status": "Pulling from library/mirrored", "id": "1"}
+        assert messages[-1] == {"status": "Status: Downloaded newer image for mirrored:1"}
+        assert service.inspect("mirrored:1")["RepoTags"] == ["mirrored:1"]
+        with pytest.raises(NotFound, match="^manifest for nosuch:latest not found"):
+            ImageService(ContainerdImages(client), mirrors=(f"http://{registry.host}",)).pull("nosuch")
+    finally:
+        for image in client.images.list([]):
+            client.images.delete(image.name, sync=True)
+        client.close()

@@ -3,6 +3,7 @@ routes from the daemon's configuration. Nothing else constructs them."""
 import os
 from typing import Callable
 
+from engine import init
 from engine.api.routes import containers as container_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
@@ -31,7 +32,7 @@ class Assembly:
                                    insecure_registries=tuple(config.insecure_registries))
         self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
-                                           cgroup_parent=config.cgroup_parent,
+                                           cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
                                            resolve_image=self._image_for_container)
         self.containers.reconcile()
         self.views = ContainerViews(self.store)

@@ -26,7 +26,7 @@ from typing import Protocol
 from containerd_py.mount import temp_mount
 from containerd_py.types import Stdio
 
-from engine import oci
+from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.store import Container, ContainerStore, go_time, new_id
@@ -168,7 +168,7 @@ class ContainerService:
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
-                 resolve_image: Callable[[str], ImageForContainer] | None = None):
+                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY):
         """``resolve_image`` finds a create's image (the image service's lookup
         by name, ID or digest once assembled; by name in containerd by default)."""
         self.store, self.tasks, self.data_root = store, tasks, data_root
@@ -176,7 +176,7 @@ class ContainerService:
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
-        self.default_runtime, self.cgroup_parent = default_runtime, cgroup_parent
+        self.default_runtime, self.cgroup_parent, self.init_path = default_runtime, cgroup_parent, init_path
         self._locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
         self._changed = threading.Condition()  # notified at every exit and removal
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
@@ -266,7 +266,8 @@ class ContainerService:
             if mode.startswith("container:"):
                 joined = self._running_for_join(mode.partition(":")[2])
                 namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
-        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts),
+        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
+                                                                    init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
         parent = os.path.join(self.data_root, "tmp")
         with temp_mount(mounts, parent) as mounted:

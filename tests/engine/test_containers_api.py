@@ -148,3 +148,15 @@ def test_rm_of_a_running_container_matches_dockerd(engine_py, dockerd, name):
         daemon.docker("rm", "-f", name)
         results.append((refused.returncode, refused.stderr.replace(cid.strip(), "<id>")))
     assert results[0] == results[1]
+
+
+def test_init_forwards_the_stop_signal_and_reaps_as_dockerd(engine_py, dockerd, name):
+    """busybox sleep as pid 1 ignores SIGTERM (137 after the timeout); behind --init it dies of it (143)."""
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("run", "-d", "--init", "--name", name, "--network", "none", "busybox", "sh", "-c",
+                      "sleep 1000 & sleep 1000")
+        daemon.docker("stop", "-t", "30", name)
+        results.append(daemon.docker("inspect", "-f", "{{.State.ExitCode}} {{.Path}} {{.Args}}", name).stdout.strip())
+        daemon.docker("rm", name)
+    assert results[0] == results[1] == "143 sh [-c sleep 1000 & sleep 1000]"

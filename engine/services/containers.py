@@ -192,6 +192,10 @@ class ContainerService:
         self._subscription.close()
         self._watcher.join()
 
+    def locked(self, container_id: str) -> threading.RLock:
+        """The lock every change of the container happens under (for the services beside this one)."""
+        return self._locks[container_id]
+
     # -- create ------------------------------------------------------------------
 
     def create(self, config: dict, host_config: dict | None, name: str | None = None) -> Container:

@@ -3,6 +3,7 @@ remove, rename, prune, inspect and list, each decoding the request, calling
 the container service (or its read-only views) and encoding dockerd's reply."""
 from engine.errors import InvalidParameter
 from engine.services.container_prune import prune_containers
+from engine.services.container_update import update_container
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 
@@ -79,6 +80,9 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         containers.rename(request.params["name"], request.arg("name") or "")
         return NO_CONTENT
 
+    def update(request: Request):
+        return json_reply(update_container(containers, request.params["name"], request.json()))
+
     def prune(request: Request):
         return json_reply(prune_containers(containers, request.arg("filters")))
 
@@ -94,7 +98,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
     router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", list_)
     for verb, handler in (("start", start), ("stop", stop), ("restart", restart), ("kill", kill),
-                          ("pause", pause), ("unpause", unpause), ("wait", wait), ("rename", rename)):
+                          ("pause", pause), ("unpause", unpause), ("wait", wait), ("rename", rename), ("update", update)):
         router.add("POST", f"/containers/{{name}}/{verb}", handler)
     router.add("GET", "/containers/{name}/json", inspect)
     router.add("DELETE", "/containers/{name}", remove)

@@ -220,7 +220,8 @@ class ContainerService:
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
              "WorkingDir": merged.working_dir, "User": merged.user},
-            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter)
+            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
+            mount_points=oci.mounts.recorded_mount_points(host_config))
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
             args = oci.spec.command(merged)

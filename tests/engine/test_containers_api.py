@@ -191,3 +191,18 @@ def test_update_refusals_match_dockerd(engine_py, dockerd, name):
                         (("--memory", "1m"), ("--cpus", "1", "--cpu-period", "1000"))])
         daemon.docker("rm", name)
     assert results[0] == results[1]
+
+
+def test_inspect_mounts_match_dockerd(engine_py, dockerd, name, tmp_path):
+    flags = ("-v", f"{tmp_path}:/data:ro", "--mount", f"type=bind,src={tmp_path},dst=/x",
+             "--mount", "type=tmpfs,dst=/t", "--tmpfs", "/y", "-v", f"{tmp_path}:/z")
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("create", "--name", name, *flags, "busybox", "true")
+        results.append((daemon.docker("inspect", "-f", "{{json .Mounts}}", name).stdout,
+                        daemon.docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Mounts}}").stdout))
+        daemon.docker("rm", name)
+    ours, theirs = ([json.loads(r[0]), r[1]] for r in results)
+    by_destination = lambda mounts: sorted(mounts, key=lambda m: m["Destination"])  # noqa: E731 (dockerd's order is a Go map's)
+    assert by_destination(ours[0]) == by_destination(theirs[0])
+    assert sorted(ours[1].strip().split(",")) == sorted(theirs[1].strip().split(","))

@@ -492,9 +492,9 @@ class ContainerService:
         """A wait checked now (404, bad condition), to be waited out later:
         ``waiter(...)(timeout, cancelled)`` is the wait's body once the
         condition holds, or None once ``cancelled`` is set (the client has gone)."""
+        record = self.store.get(ref)
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
-        record = self.store.get(ref)
         seen = self._exit_count(record.id)
 
         def met() -> bool:

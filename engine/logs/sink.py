@@ -50,7 +50,10 @@ class LoggerSink:
                  opts: dict[str, str] | None = None):
         self.containers_dir, self.exec_root = containers_dir, exec_root
         self.driver, self.opts = driver, dict(opts or {})
-        validate_log_config(self.driver, self.opts)
+        try:
+            validate_log_config(self.driver, self.opts)
+        except ValueError as err:  # the daemon's default, refused at its start as dockerd refuses it
+            raise InvalidParameter(f"failed to set log opts: {err}") from None
         self._lock = threading.Lock()
         self._stdin: dict[str, int] = {}  # container ID -> the engine's end of its stdin FIFO
 

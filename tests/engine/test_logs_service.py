@@ -83,7 +83,7 @@ def test_daemon_default_opts_apply_to_its_driver_only(containerd_py, busybox, tm
         assert plain.host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2"}}
         assert own.host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "1m"}}
         assert none.host_config["LogConfig"] == {"Type": "none", "Config": {}}
-    with pytest.raises(ValueError, match="max-file cannot be less than 1"):
+    with pytest.raises(InvalidParameter, match="failed to set log opts: max-file cannot be less than 1"):
         LoggerSink(str(tmp_path), str(tmp_path), "json-file", {"max-file": "0"})
 
 

@@ -5,14 +5,17 @@ from typing import Callable
 
 from engine import init
 from engine.api.routes import containers as container_routes
+from engine.api.routes import logs as logs_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
 from engine.containerd.images import ContainerdImages
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
+from engine.logs.sink import LoggerSink
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 from engine.services.images import ImageService
+from engine.services.logs import LogService
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -30,7 +33,9 @@ class Assembly:
         self.store.load()
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users,
                                    insecure_registries=tuple(config.insecure_registries))
+        self.log_sink = LoggerSink(self.store.root, config.exec_root, config.log_driver, config.log_opts)
         self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
+                                           log_sink=self.log_sink,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
                                            resolve_image=self._image_for_container)
@@ -42,6 +47,7 @@ class Assembly:
         self.router = Router()
         system_routes.add_routes(self.router, self.system)
         container_routes.add_routes(self.router, self.containers, self.views)
+        logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""

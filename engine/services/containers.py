@@ -75,11 +75,17 @@ class LogSink(Protocol):
     """The seam between containers and logging: ``stdio`` names where the
     shim sends a task's output (paths or URIs such as ``file://`` and
     ``binary://``, which the shim opens itself, so output never depends on
-    the engine being up); ``closed`` is called once the task is gone."""
+    the engine being up); ``closed`` is called once the task is gone.
+    ``configure`` completes a create's HostConfig (LogConfig) or refuses it;
+    ``removed`` is called once the container is gone."""
+
+    def configure(self, host_config: dict) -> dict: ...
 
     def stdio(self, record: Container) -> Stdio: ...
 
     def closed(self, record: Container) -> None: ...
+
+    def removed(self, record: Container) -> None: ...
 
 
 class FileLogSink:
@@ -89,12 +95,18 @@ class FileLogSink:
     def __init__(self, store: ContainerStore):
         self.store = store
 
+    def configure(self, host_config: dict) -> dict:
+        return host_config
+
     def stdio(self, record: Container) -> Stdio:
         directory = self.store.container_dir(record.id)
         tty = bool(record.config.get("Tty"))
         return Stdio("", f"file://{directory}/stdout.log", "" if tty else f"file://{directory}/stderr.log", tty)
 
     def closed(self, record: Container) -> None:
+        pass
+
+    def removed(self, record: Container) -> None:
         pass
 
 
@@ -201,7 +213,7 @@ class ContainerService:
     def create(self, config: dict, host_config: dict | None, name: str | None = None) -> Container:
         """A container as ``docker create`` makes it; on any failure nothing is
         left of it (record, name, snapshot, containerd container)."""
-        config, host_config = dict(config or {}), dict(host_config or {})
+        config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
         parsed_hc = oci.parse_host_config(host_config)
         parsed = oci.parse_config(config)
         oci.check_against_host(parsed_hc, self.host)
@@ -405,11 +417,11 @@ class ContainerService:
             record.has_been_manually_stopped = True
             self.store.save(record)
         stop_signal = self._stop_signal(record)
-        seen = self._exit_count(record.id)
-        if self._signal(record, stop_signal) and self._wait_exit(record.id, seen, None if timeout < 0 else timeout):
+        seen = self.exit_count(record.id)
+        if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
             return
         if self._signal(record, signal.SIGKILL):
-            self._wait_exit(record.id, seen, None)
+            self.wait_exit(record.id, seen, None)
 
     def _signal(self, record: Container, number: int) -> bool:
         """Sends the signal to a running task; False when it had exited
@@ -436,24 +448,27 @@ class ContainerService:
     def _stop_signal(record: Container) -> int:
         return parse_signal(record.config.get("StopSignal") or "SIGTERM")
 
-    def _exit_count(self, container_id: str) -> int:
+    def exit_count(self, container_id: str) -> int:
+        """Exits recorded so far, for ``wait_exit``."""
         with self._changed:
-            return self._exits[container_id]
+            return self._exits.get(container_id, 0)
 
-    def _wait_exit(self, container_id: str, seen: int, timeout: float | None) -> bool:
-        """Until an exit after the ``seen``-th is recorded; False on timeout."""
+    def wait_exit(self, container_id: str, seen: int, timeout: float | None) -> bool:
+        """Until an exit after the ``seen``-th is recorded (its log is whole
+        then) or the container is removed; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._exits[container_id] > seen, timeout)
+            return self._changed.wait_for(lambda: self._exits.get(container_id, 0) > seen
+                                          or self.store.find_exact(container_id) is None, timeout)
 
     def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
         """Sends ``sig`` (a name or number as docker takes them); 409 when not running."""
         number = parse_signal(sig)
         record = self.store.get(ref)
-        seen = self._exit_count(record.id)
+        seen = self.exit_count(record.id)
         if not self._signal(record, number):
             raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
         if number == signal.SIGKILL:
-            self._wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
+            self.wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
 
     def restart(self, ref: str, timeout: int | None = None) -> None:
         try:
@@ -495,7 +510,7 @@ class ContainerService:
         record = self.store.get(ref)
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
-        seen = self._exit_count(record.id)
+        seen = self.exit_count(record.id)
 
         def met() -> bool:
             if condition == "removed":
@@ -527,9 +542,9 @@ class ContainerService:
                 if status == "paused":
                     procedure = "Unpause and then " + procedure.lower()
                 raise Conflict(f"You cannot remove a {status} container {record.id}. {procedure}")
-            seen = self._exit_count(record.id)
+            seen = self.exit_count(record.id)
             if self._signal(record, signal.SIGKILL):
-                self._wait_exit(record.id, seen, None)
+                self.wait_exit(record.id, seen, None)
         with self._locks[record.id]:
             if self.store.find_exact(record.id) is None:
                 return  # removed meanwhile (--rm)
@@ -543,6 +558,7 @@ class ContainerService:
                 record.state.removal_in_progress = False
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
+            self.log_sink.removed(record)
         with self._changed:
             self._exits.pop(record.id, None)
             self._changed.notify_all()

@@ -141,6 +141,19 @@ def test_a_tty_exec_and_its_detach_keys(engine, execs):
     eventually(lambda: execs.inspect(exec_id)["ExitCode"] is not None)
 
 
+def test_an_attached_start_ends_when_the_container_stops(engine, execs):
+    import threading
+    record = _running(engine)
+    client = Client()
+    exec_id = execs.create(record.id, {"AttachStdout": True, "Cmd": ["sh", "-c", "echo up; exec sleep 1000"]})
+    attached = threading.Thread(target=execs.start, args=(exec_id, client.attached()))
+    attached.start()
+    eventually(lambda: bytes(client.out) == b"up\n")
+    engine.service.kill(record.id)
+    attached.join()
+    assert (execs.inspect(exec_id)["Running"], execs.inspect(exec_id)["ExitCode"]) == (False, 137)
+
+
 def test_detached_runs_in_the_background(engine, execs):
     record = _running(engine)
     exec_id = execs.create(record.id, {"Cmd": ["sh", "-c", "echo dropped; exit 5"]})

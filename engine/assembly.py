@@ -6,14 +6,17 @@ from typing import Callable
 from engine import init
 from engine.api.routes import containers as container_routes
 from engine.api.routes import logs as logs_routes
+from engine.api.routes import exec as exec_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
+from engine.containerd.exec import ContainerdExecs
 from engine.containerd.images import ContainerdImages
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
 from engine.logs.sink import LoggerSink
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
+from engine.services.exec import ExecService
 from engine.services.images import ImageService
 from engine.services.logs import LogService
 from engine.services.system import VERSION, SystemService
@@ -40,7 +43,8 @@ class Assembly:
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
                                            resolve_image=self._image_for_container)
         self.containers.reconcile()
-        self.views = ContainerViews(self.store)
+        self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
+        self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of)
         self.system = SystemService(config.runtimes[config.default_runtime],
                                     containerd_version or self._containerd_version)
 
@@ -48,6 +52,7 @@ class Assembly:
         system_routes.add_routes(self.router, self.system)
         container_routes.add_routes(self.router, self.containers, self.views)
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
+        exec_routes.add_routes(self.router, self.execs)
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""

@@ -27,7 +27,7 @@ from containerd_py.mount import temp_mount
 from containerd_py.types import Stdio
 
 from engine import init, oci
-from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
+from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -172,6 +172,23 @@ class _RootfsHost:
         return self._host.read_rootfs_file(self._mounted, path)
 
 
+class ExecExits(Protocol):
+    """The exec service's side of the exit watch: the exits of exec'd
+    processes, and a reconcile of its own after containerd was away."""
+
+    def exited(self, event: ExecExit) -> None: ...
+
+    def reconcile(self) -> None: ...
+
+
+class _NoExecs:
+    def exited(self, event: ExecExit) -> None:
+        pass
+
+    def reconcile(self) -> None:
+        pass
+
+
 class ContainerService:
     """Containers' lifecycle over a record store and containerd. The engine
     builds one at start (it subscribes to containerd's exits at once), calls
@@ -194,9 +211,14 @@ class ContainerService:
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
         self._oom: set[str] = set()
         self._closing = False
+        self._exec_exits: ExecExits = _NoExecs()
         self._subscription = self.tasks.subscribe_exits()
         self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
         self._watcher.start()
+
+    def watch_execs(self, listener: ExecExits) -> None:
+        """Exits of exec'd processes go to ``listener`` (the exec service): one watch of containerd's events."""
+        self._exec_exits = listener
 
     def close(self) -> None:
         """Stops watching containerd; containers keep running."""
@@ -332,6 +354,8 @@ class ContainerService:
                 for event in task_events(subscription):
                     if isinstance(event, TaskExit):
                         self._exited(event)
+                    elif isinstance(event, ExecExit):
+                        self._exec_exits.exited(event)
                     else:
                         self._oom.add(event)
                 if self._closing:
@@ -342,6 +366,7 @@ class ContainerService:
             try:
                 subscription = self._subscription = self.tasks.subscribe_exits()
                 self.reconcile()
+                self._exec_exits.reconcile()
             except EngineError as err:
                 log.warning("watching container exits: %s", err)
 

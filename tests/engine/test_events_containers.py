@@ -1,0 +1,62 @@
+"""The container service's events over a private containerd-py: the actions
+and attributes dockerd logs for each verb, in its order (kill before the die
+it causes, die before stop)."""
+import signal
+
+import pytest
+
+from containers_helpers import TRAPPING, busybox, containerd_py, engine_on, wait_for_output  # noqa: F401 (fixtures)
+from engine.filters import Filters
+from engine.services.events import EventsService
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def bus_and_engine(containerd_py, busybox, tmp_path):  # noqa: F811
+    bus = EventsService()
+    with engine_on(containerd_py.address, tmp_path / "data", busybox, publish=bus.container) as engine:
+        yield bus, engine
+
+
+def seen(bus) -> list[tuple[str, dict]]:
+    past, subscription = bus.subscribe(0, None, Filters())
+    subscription.close()
+    return [(e["Action"], e["Actor"]["Attributes"]) for e in past]
+
+
+def test_each_verb_logs_dockerds_events(bus_and_engine):
+    bus, engine = bus_and_engine
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": TRAPPING, "StopSignal": "SIGUSR1", "Labels": {"a": "b"}},
+                            {}, "ev")
+    service.start(record.id)
+    wait_for_output(engine, record, "ready")
+    service.pause("ev")
+    service.unpause("ev")
+    service.rename("ev", "ev2")
+    service.stop("ev2", timeout=-1)
+    service.restart("ev2")
+    service.remove("ev2", force=True)
+    base = {"a": "b", "image": "busybox"}
+    usr1, kill = str(int(signal.SIGUSR1)), str(int(signal.SIGKILL))
+    assert seen(bus) == [
+        ("create", {**base, "name": "ev"}), ("start", {**base, "name": "ev"}), ("pause", {**base, "name": "ev"}),
+        ("unpause", {**base, "name": "ev"}), ("rename", {**base, "name": "ev2", "oldName": "/ev"}),
+        ("kill", {**base, "name": "ev2", "signal": usr1}), ("die", {**base, "name": "ev2", "exitCode": "7"}),
+        ("stop", {**base, "name": "ev2"}), ("start", {**base, "name": "ev2"}), ("restart", {**base, "name": "ev2"}),
+        ("kill", {**base, "name": "ev2", "signal": kill}), ("die", {**base, "name": "ev2", "exitCode": "137"}),
+        ("destroy", {**base, "name": "ev2"}),
+    ]
+
+
+def test_an_exit_of_its_own_logs_die_with_its_code_and_rm_destroy(bus_and_engine):
+    bus, engine = bus_and_engine
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 3"]}, {"AutoRemove": True})
+    service.start(record.id)
+    service.wait(record.id, "removed")
+    name = record.name.lstrip("/")
+    assert [(action, attributes.get("exitCode")) for action, attributes in seen(bus)] == [
+        ("create", None), ("start", None), ("die", "3"), ("destroy", None)]
+    assert all(attributes["name"] == name for _, attributes in seen(bus))

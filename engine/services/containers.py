@@ -38,6 +38,7 @@ DEFAULT_STOP_TIMEOUT = 10  # seconds, dockerd's
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
 _RESUBSCRIBE_DELAY = 0.5
+_CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
 # (record, action, attributes) of a container event, as dockerd's LogContainerEventWithAttributes
 Publish = Callable[[Container, str, dict | None], None]
 
@@ -491,6 +492,12 @@ class ContainerService:
 
     def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> dict:
         """``POST /containers/<id>/wait``'s body once ``condition`` holds."""
+        return self.waiter(ref, condition)(timeout)
+
+    def waiter(self, ref: str, condition: str = "not-running") -> Callable[..., dict | None]:
+        """A wait checked now (404, bad condition), to be waited out later:
+        ``waiter(...)(timeout, cancelled)`` is the wait's body once the
+        condition holds, or None once ``cancelled`` is set (the client has gone)."""
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
         record = self.store.get(ref)
@@ -503,11 +510,18 @@ class ContainerService:
                 return self._exits[record.id] > seen
             return not record.state.running
 
-        with self._changed:
-            if not self._changed.wait_for(met, timeout):
-                raise System(f"timed out waiting for container {record.id}")
-        error = record.state.error
-        return {"StatusCode": record.state.exit_code, "Error": {"Message": error} if error else None}
+        def wait(timeout: float | None = None, cancelled: threading.Event | None = None) -> dict | None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._changed:
+                while not self._changed.wait_for(met, _CANCEL_POLL if cancelled else timeout):
+                    if cancelled is not None and cancelled.is_set():
+                        return None
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise System(f"timed out waiting for container {record.id}")
+            error = record.state.error
+            return {"StatusCode": record.state.exit_code, "Error": {"Message": error} if error else None}
+
+        return wait
 
     def remove(self, ref: str, force: bool = False) -> None:
         """``docker rm`` (``-f`` kills first); 409 for a running container without it."""

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.services.images import Catalog, ImageService
 from engine.services.system import VERSION, SystemService
 from engine.store.record import go_time
 
@@ -33,6 +34,12 @@ NETWORK_DRIVERS = ["host", "null"]  # `--network host` and `none`; bridge arrive
 LOG_DRIVERS = ["json-file"]
 SWARM_INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None}
+
+
+def image_layers(images: ImageService) -> dict[str, dict[str, int]]:
+    """Each image's layers (digest -> size), which df's shared sizes count."""
+    return {view.id: {layer.digest: images.door.layer_size(layer) for layer in view.resolved.layers}
+            for view in Catalog(images.door).by_id.values()}
 
 
 def engine_id(data_root: str) -> str:

@@ -348,6 +348,8 @@ class ContainerService:
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
             self.store.save(record)
+            if record.state.oom_killed:
+                self.publish(record, "oom")
             self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             with self._changed:
                 self._exits[record.id] += 1

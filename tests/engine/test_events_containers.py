@@ -60,3 +60,14 @@ def test_an_exit_of_its_own_logs_die_with_its_code_and_rm_destroy(bus_and_engine
     assert [(action, attributes.get("exitCode")) for action, attributes in seen(bus)] == [
         ("create", None), ("start", None), ("die", "3"), ("destroy", None)]
     assert all(attributes["name"] == name for _, attributes in seen(bus))
+
+
+def test_an_oom_kill_logs_oom_before_die(bus_and_engine):
+    bus, engine = bus_and_engine
+    service = engine.service
+    record = service.create({"Image": "busybox", "Cmd": ["tail", "/dev/zero"]},  # a line without end
+                            {"Memory": 16 << 20, "MemorySwap": 16 << 20})
+    service.start(record.id)
+    service.wait(record.id)
+    assert [(action, attributes.get("exitCode")) for action, attributes in seen(bus)] == [
+        ("create", None), ("start", None), ("oom", None), ("die", "137")]

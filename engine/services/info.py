@@ -6,7 +6,8 @@ The machine's facts (cgroup features, memory, the OS) are read from files
 under a root (`/` but in tests), as dockerd's sysinfo reads them. Warnings
 are dockerd's for missing cgroup features, and one of ours: there is no
 bridge network yet (#7), so a container without --network has only
-loopback. dockerd's IP-forwarding and bridge-nf warnings wait for that bridge.
+loopback. dockerd's IP-forwarding and bridge-nf warnings wait for that bridge;
+its warning for a TCP socket without TLS is here (every TCP socket is one).
 """
 import logging
 import os
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 NO_BRIDGE_WARNING = ("WARNING: bridge networking is not available yet: containers without --network "
                      "get only a loopback interface")
+# dockerd 20.10's fillAPIInfo warning for a TCP socket (there is no TLS here)
+PLAIN_TCP_WARNING = ("WARNING: API is accessible on http://{address} without encryption.\n"
+                     "         Access to the remote API is equivalent to root access on the host. Refer\n"
+                     "         to the 'Docker daemon attack surface' section in the documentation for\n"
+                     "         more information: https://docs.docker.com/go/attack-surface/")
 SNAPSHOTTER_DRIVER_TYPE = ["driver-type", "io.containerd.snapshotter.v1"]  # moby's with containerd's image store
 ENGINE_ID_FILE = "engine-id"
 INDEX_SERVER = "https://index.docker.io/v1/"
@@ -205,8 +211,13 @@ class InfoService:
             "LiveRestoreEnabled": bool(self.config.live_restore), "Isolation": "", "InitBinary": "",
             "ContainerdCommit": _commit(components.get("containerd", "")),
             "RuncCommit": _commit(components.get("runc", "")), "InitCommit": _commit(""),
-            "SecurityOptions": security, "Warnings": cgroups.warnings() + [NO_BRIDGE_WARNING],
+            "SecurityOptions": security,
+            "Warnings": cgroups.warnings() + self._api_warnings() + [NO_BRIDGE_WARNING],
         }
+
+    def _api_warnings(self) -> list[str]:
+        return [PLAIN_TCP_WARNING.format(address=host.partition("://")[2]) for host in self.config.hosts
+                if host.startswith("tcp://")]
 
     def _registry_config(self) -> dict:
         """dockerd's ServiceConfig: CIDRs and hosts given as insecure, docker.io the official index."""

@@ -140,6 +140,12 @@ def test_missing_cgroup_features_are_dockerds_warnings(make, tmp_path):
                                 "WARNING: No cpuset support", NO_BRIDGE_WARNING]
 
 
+def test_a_tcp_socket_is_warned_of_as_dockerd_does(make):
+    warnings = make(hosts=["unix:///run/x.sock", "tcp://127.0.0.1:2375"]).info()["Warnings"]
+    assert warnings[0].startswith("WARNING: API is accessible on http://127.0.0.1:2375 without encryption.\n")
+    assert warnings[0].endswith("https://docs.docker.com/go/attack-surface/") and warnings[1:] == [NO_BRIDGE_WARNING]
+
+
 def test_cgroup_v2_is_read_from_its_controllers(make, tmp_path):
     machine = machine_tree(tmp_path / "v2", cgroup_files=["system.slice/memory.swap.max"],
                            v2_controllers="cpuset cpu io memory pids\n")

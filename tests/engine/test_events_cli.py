@@ -4,24 +4,11 @@ fields compared with real dockerd's for the same verbs."""
 import json
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from engine_daemon import DOCKER_CLIS
-
-CLIS = ("28", "20.10")
-
-
-def unique(prefix: str = "ev") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def name(engine_py):
-    made = unique()
-    yield made
-    engine_py.docker("rm", "-f", made, check=False)
+from test_containers_api import CLIS, name, unique  # noqa: F401 (a fixture)
 
 
 def events(daemon, since: float, *args, cli=None) -> list[dict]:

@@ -2,19 +2,17 @@
 printed without errors, the lines dockerd's reply makes the same CLI print,
 `--format '{{json .}}'` with dockerd's keys, and /system/df's fields."""
 import json
-import uuid
 
 import pytest
 
 from engine.services.info import NO_BRIDGE_WARNING
 from test_api_server import Client
-
-CLIS = ("28", "20.10")
+from test_containers_api import CLIS, unique
 
 
 @pytest.fixture
 def running(engine_py):
-    name = f"info-{uuid.uuid4().hex[:8]}"
+    name = unique("info")
     engine_py.docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
     yield name
     engine_py.docker("rm", "-f", name, check=False)

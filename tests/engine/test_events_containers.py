@@ -1,12 +1,18 @@
 """The container service's events over a private containerd-py: the actions
 and attributes dockerd logs for each verb, in its order (kill before the die
-it causes, die before stop)."""
+it causes, die before stop); and the image service's, as the assembly wires them."""
 import signal
+import uuid
 
 import pytest
 
+from containerd_py.transfer import archive
+from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from containers_helpers import TRAPPING, busybox, containerd_py, engine_on, wait_for_output  # noqa: F401 (fixtures)
+from engine.assembly import Assembly
+from engine.daemon import Config
 from engine.filters import Filters
+from engine.services.containers import installed_runtimes
 from engine.services.events import EventsService
 
 pytestmark = pytest.mark.root
@@ -71,3 +77,26 @@ def test_an_oom_kill_logs_oom_before_die(bus_and_engine):
     service.wait(record.id)
     assert [(action, attributes.get("exitCode")) for action, attributes in seen(bus)] == [
         ("create", None), ("start", None), ("oom", None), ("die", "137")]
+
+
+def test_the_assembly_publishes_image_events_as_dockerd(containerd_py, busybox, tmp_path):  # noqa: F811
+    """`docker tag busybox mytag:1` then `docker rmi mytag:1` logged what dockerd 20.10 logged (recorded)."""
+    namespace = f"engine-test-{uuid.uuid4().hex[:12]}"
+    config = Config(containerd=containerd_py.address, containerd_namespace=namespace,
+                    data_root=str(tmp_path / "data"), runtimes=installed_runtimes())
+    assembly = Assembly(config, lambda: ("", ""))
+    try:
+        with open(busybox, "rb") as f:
+            archive.import_archive(assembly.client.backend, namespace, f, DEFAULT_PLATFORM, "overlayfs")
+        image_id = assembly.images.get("busybox").id
+        assembly.images.tag("busybox", "mytag:1")
+        assembly.images.remove("mytag:1")
+        past, subscription = assembly.events.subscribe(0, None, Filters())
+        subscription.close()
+        assert [(e["status"], e["id"], e["Type"], e["Actor"]) for e in past] == [
+            ("tag", image_id, "image", {"ID": image_id, "Attributes": {"name": "mytag:1"}}),
+            ("untag", image_id, "image", {"ID": image_id, "Attributes": {"name": image_id}})]
+    finally:
+        for image in assembly.client.images.list([]):
+            assembly.client.images.delete(image.name, sync=True)
+        assembly.close()

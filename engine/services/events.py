@@ -115,7 +115,7 @@ class Subscription:
             self._queue.append(event)
             self._ready.notify()
 
-    def next(self, timeout: float | None) -> dict | None:
+    def next(self, timeout: float) -> dict | None:
         """The next message, or None after `timeout` seconds without one."""
         with self._ready:
             if not self._queue and not self._ready.wait_for(lambda: self._queue, timeout):
@@ -130,9 +130,9 @@ class EventsService:
     """The bus. `container` and `image` are what services call (their
     `publish`); `stream` is what `GET /events` returns."""
 
-    def __init__(self, clock_ns: Callable[[], int] = time.time_ns, limit: int = EVENTS_LIMIT):
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns):
         self._clock_ns = clock_ns
-        self._recent: deque[dict] = deque(maxlen=limit)
+        self._recent: deque[dict] = deque(maxlen=EVENTS_LIMIT)
         self._subscribers: list[Subscription] = []
         self._lock = threading.Lock()
 

@@ -39,6 +39,8 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
 _RESUBSCRIBE_DELAY = 0.5
 _CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
+# (record, action, attributes) of a container event, as dockerd's LogContainerEventWithAttributes
+Publish = Callable[[Container, str, dict | None], None]
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -197,10 +199,12 @@ class ContainerService:
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
-                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY):
+                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
+                 publish: Publish = lambda record, action, attributes=None: None):
         """``resolve_image`` finds a create's image (the image service's lookup
-        by name, ID or digest once assembled; by name in containerd by default)."""
-        self.store, self.tasks, self.data_root = store, tasks, data_root
+        by name, ID or digest once assembled; by name in containerd by default);
+        ``publish`` reports events (the events service once assembled)."""
+        self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
@@ -282,6 +286,7 @@ class ContainerService:
             if isinstance(err, OSError):
                 raise System(f"creating container {container_id}: {err}") from None
             raise
+        self.publish(record, "create")
         return record
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
@@ -333,6 +338,7 @@ class ContainerService:
             state.set_running(pid, go_time())
             record.has_been_started_before, record.has_been_manually_stopped = True, False
             self.store.save(record)
+            self.publish(record, "start")
 
     def _start_failed(self, record: Container, err: EngineError):
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
@@ -385,6 +391,9 @@ class ContainerService:
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
             self.store.save(record)
+            if record.state.oom_killed:
+                self.publish(record, "oom")
+            self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()
@@ -444,9 +453,11 @@ class ContainerService:
         stop_signal = self._stop_signal(record)
         seen = self.exit_count(record.id)
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
+            self.publish(record, "stop")
             return
         if self._signal(record, signal.SIGKILL):
             self.wait_exit(record.id, seen, None)
+        self.publish(record, "stop")
 
     def _signal(self, record: Container, number: int) -> bool:
         """Sends the signal to a running task; False when it had exited
@@ -463,6 +474,7 @@ class ContainerService:
                 if "not running" in str(err) or "stopped" in str(err):
                     return False
                 raise
+            self.publish(record, "kill", {"signal": str(number)})  # under the lock: before the "die" it causes
             if record.state.paused and number in (signal.SIGKILL, self._stop_signal(record)):
                 self.tasks.resume(record.id)
                 record.state.paused = False
@@ -501,6 +513,7 @@ class ContainerService:
         except NotModified:
             pass
         self.start(ref)
+        self.publish(self.store.get(ref), "restart")
 
     def pause(self, ref: str) -> None:
         self._pause(ref, True)
@@ -521,6 +534,7 @@ class ContainerService:
             (self.tasks.pause if paused else self.tasks.resume)(record.id)
             state.paused = paused
             self.store.save(record)
+            self.publish(record, "pause" if paused else "unpause")
 
     # -- wait, remove, rename ----------------------------------------------------------
 
@@ -584,6 +598,7 @@ class ContainerService:
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
             self.log_sink.removed(record)
+        self.publish(record, "destroy")
         with self._changed:
             self._exits.pop(record.id, None)
             self._changed.notify_all()
@@ -592,4 +607,5 @@ class ContainerService:
     def rename(self, ref: str, new_name: str) -> None:
         record = self.store.get(ref)
         with self._locks[record.id]:
-            self.store.rename(record.id, new_name)
+            old_name = self.store.rename(record.id, new_name)
+        self.publish(record, "rename", {"oldName": old_name})

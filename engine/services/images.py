@@ -253,7 +253,7 @@ class ImageService:
                     self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
                 self._drop_dangling(target)
                 outcome["target"] = target
-                self.publish("pull", ref.familiar(), ref.familiar())
+                self.publish("pull", ref.familiar(), ref.familiar_name)  # dockerd: ID busybox:latest, name busybox
             except BaseException as e:  # reported to the client as the stream's last message
                 outcome["error"] = e
             finally:

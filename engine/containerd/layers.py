@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from containerd_py import errors as cerrors
 from containerd_py.client import Client
 from containerd_py.content.store import Info
-from containerd_py.metadata.store import Image
 from containerd_py.mount import readonly, temp_mount
-from containerd_py.transfer.manifests import DEFAULT_PLATFORM, read_json, resolve_manifest
+from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from containerd_py.transfer.unpack import unpack
 from containerd_py.types import Descriptor
 
@@ -80,15 +79,6 @@ class ContainerdLayers:
             raise System(f"the diff service gave layer {layer.digest} without its {UNCOMPRESSED_LABEL} label")
         return layer, diff_id
 
-    def image_of(self, name: str) -> tuple[Descriptor, dict, list[Descriptor]]:
-        """An image by name: its manifest's config descriptor, its config, its layers."""
-        with engine_errors():
-            image = self.client.images.get(name)
-            manifest = resolve_manifest(self.client.backend.content, self.client.namespace, image.target,
-                                        DEFAULT_PLATFORM)
-            config = read_json(self.client.backend.content, self.client.namespace, manifest.config)
-        return manifest.config, config, list(manifest.layers)
-
     def store_json(self, obj: dict, media_type: str, labels: dict[str, str]) -> Descriptor:
         """A JSON blob in the content store (its references to other blobs as GC labels)."""
         data = json.dumps(obj, separators=(",", ":")).encode()
@@ -105,12 +95,7 @@ class ContainerdLayers:
                 writer.close()
         return Descriptor(media_type, digest, len(data))
 
-    def name_image(self, name: str, target: Descriptor) -> None:
-        """Points ``name`` at the manifest (made, or moved from another image), unpacked."""
+    def unpack(self, target: Descriptor) -> None:
+        """The image's layers as snapshots (only the new ones are applied), so containers can run from it."""
         with engine_errors():
             unpack(self.client.backend, self.client.namespace, target, DEFAULT_PLATFORM, self.snapshotter)
-            image = Image(name, target, {})
-            try:
-                self.client.images.create(image)
-            except cerrors.AlreadyExists:
-                self.client.images.update(image, ["target"])

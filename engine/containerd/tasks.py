@@ -161,6 +161,10 @@ class ContainerdTasks:
         with engine_errors():
             self.client.tasks.kill(container_id, signal, all_=False)
 
+    def update_resources(self, container_id: str, resources: dict) -> None:
+        with engine_errors():
+            self.client.tasks.update(container_id, resources)
+
     def pause(self, container_id: str) -> None:
         with engine_errors():
             self.client.tasks.pause(container_id)

@@ -5,8 +5,9 @@ from typing import Callable
 
 from engine import init
 from engine.api.routes import containers as container_routes
-from engine.api.routes import logs as logs_routes
 from engine.api.routes import exec as exec_routes
+from engine.api.routes import images as image_routes
+from engine.api.routes import logs as logs_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
@@ -19,9 +20,12 @@ from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 from engine.services.events import EventsService
 from engine.services.exec import ExecService
+from engine.services.image_archive import ImageArchives
+from engine.services.image_push import PushService
 from engine.services.images import ImageService
 from engine.services.info import InfoService, image_layers
 from engine.services.logs import LogService
+from engine.services.registries import RegistryAccess
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -60,6 +64,8 @@ class Assembly:
         container_routes.add_routes(self.router, self.containers, self.views)
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
+        image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
+                                RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""

@@ -285,7 +285,8 @@ class EngineBench(benchlib.Bench):
         the listed count, half of them in compose project x (docker ps)."""
         a = self.args
         log(f"memory: {a.running} running containers per daemon; docker ps with {a.listed} ...")
-        for i in range(a.listed):
+        total = max(a.listed, a.running)
+        for i in range(total):
             project = "x" if i % 2 == 0 else "y"
             verb = "run" if i < a.running else "create"
             for d in rotate(self.daemons, i):
@@ -295,8 +296,8 @@ class EngineBench(benchlib.Bench):
             if i + 1 == a.running:
                 time.sleep(a.settle)
                 self.read_memory("rss_running")
-        half = (a.listed + 1) // 2
-        self.timed("ps_all", "ps", "-a", "-q", "--no-trunc", check_out=lambda out: len(out.split()) == a.listed)
+        half = (total + 1) // 2
+        self.timed("ps_all", "ps", "-a", "-q", "--no-trunc", check_out=lambda out: len(out.split()) == total)
         self.timed("ps_label", "ps", "-a", "--filter", f"label={PROJECT_LABEL}=x",
                    check_out=lambda out: len(out.splitlines()) == half + 1)
         for d in self.daemons:
@@ -306,11 +307,8 @@ class EngineBench(benchlib.Bench):
         """Cold pulls of the big image: `docker rmi` (untimed) after each."""
         a = self.args
         log(f"docker pull of the {a.size_mb:g} MB image: {a.pulls} cold pull(s) per daemon ...")
-        serving = [d for d in self.daemons if self.serves(d, "pull", "pull", "-q", self.pull_ref)]
-        for d in serving:   # the first pull was the try: make the next one cold
-            if not self.docker(d, "rmi", self.pull_ref, what="rmi").ok:
-                serving.remove(d)
-                self.unavailable[(d.name, "pull")] = "rmi failed, so no pull after the first could be cold"
+        serving = [d for d in self.daemons if self.serves(d, "pull", "pull", "-q", self.pull_ref)
+                   and self.cold_again(d)]
 
         def one(d):
             r = self.docker(d, "pull", "-q", self.pull_ref, what="pull")
@@ -318,6 +316,13 @@ class EngineBench(benchlib.Bench):
             return r.ms if r.ok and removed else None
         self.record("pull", side_by_side(serving, a.pulls, one) if serving else {})
         self.read_memory("rss_end")
+
+    def cold_again(self, daemon):
+        """After the untimed first pull: removes the image so the next pull is cold."""
+        if self.docker(daemon, "rmi", self.pull_ref, what="rmi").ok:
+            return True
+        self.unavailable[(daemon.name, "pull")] = "docker rmi failed, so no pull after the first could be cold"
+        return False
 
     # -- memory -------------------------------------------------------------------
     def read_memory(self, key):

@@ -1,19 +1,65 @@
-"""The composition root: builds the services and the API's routes from the
-daemon's configuration. Nothing else constructs them."""
+"""The composition root: builds the stores, the services and the API's
+routes from the daemon's configuration. Nothing else constructs them."""
+import os
 from typing import Callable
 
+from engine import init
+from engine.api.routes import containers as container_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
+from engine.containerd import connect
+from engine.containerd.images import ContainerdImages
+from engine.containerd.tasks import ContainerdTasks, ImageForContainer
+from engine.services.container_views import ContainerViews
+from engine.services.containers import ContainerService
+from engine.services.images import ImageService
 from engine.services.system import VERSION, SystemService
+from engine.store import ContainerStore
 
 
 class Assembly:
-    def __init__(self, config, containerd_version: Callable[[], tuple[str, str]]):
-        """`containerd_version()`: (version, revision) of the containerd the engine uses."""
+    """Everything the API serves, over one containerd connection; ``close()``
+    stops watching containerd and leaves the containers running."""
+
+    def __init__(self, config, containerd_version: Callable[[], tuple[str, str]] | None = None):
+        """``containerd_version()``: (version, revision) of the containerd the
+        engine runs; another containerd is asked over its Version service."""
         self.config = config
-        self.system = SystemService(config.runtimes[config.default_runtime], containerd_version)
+        self.client = connect(config.containerd, config.containerd_namespace)
+        self.store = ContainerStore(os.path.join(config.data_root, "containers"))
+        self.store.load()
+        self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users,
+                                   insecure_registries=tuple(config.insecure_registries))
+        self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
+                                           runtimes=config.runtimes, default_runtime=config.default_runtime,
+                                           cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
+                                           resolve_image=self._image_for_container)
+        self.containers.reconcile()
+        self.views = ContainerViews(self.store)
+        self.system = SystemService(config.runtimes[config.default_runtime],
+                                    containerd_version or self._containerd_version)
+
         self.router = Router()
         system_routes.add_routes(self.router, self.system)
+        container_routes.add_routes(self.router, self.containers, self.views)
+
+    def _image_for_container(self, ref: str) -> ImageForContainer:
+        """A create's image as the image service finds it (name, ID, ID prefix or digest)."""
+        view = self.images.get(ref)
+        chain = view.resolved.chain_ids
+        return ImageForContainer(view.names[0] if view.names else ref, view.id,
+                                 view.config.get("config") or {}, chain[-1] if chain else "")
+
+    def _containerd_version(self) -> tuple[str, str]:
+        version = self.client.version.version()
+        return version.version, version.revision
+
+    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(record.id, record.state.running) for record in self.store.all() if record.image == image_id]
 
     def server(self) -> Server:
         return Server(self.router, server_header=f"engine-py/{VERSION} (linux)")
+
+    def close(self) -> None:
+        self.containers.close()
+        self.client.close()

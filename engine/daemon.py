@@ -54,6 +54,8 @@ class Config:
     registry_mirrors: list[str] = field(default_factory=list)
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
+    init_path: str = ""  # the init of --init; "" for engine-py-init
+    cgroup_parent: str = "/docker"  # containers' cgroups go under it, as dockerd's cgroupfs driver puts them
     explicit_group: bool = False  # --group or "group" given: a missing group is an error, not root's gid
 
 
@@ -68,6 +70,7 @@ FILE_KEYS = {
     "insecure-registries": ("insecure_registries", "insecure-registry"),
     "registry-mirrors": ("registry_mirrors", "registry-mirror"),
     "log-driver": ("log_driver", "log-driver"), "log-opts": ("log_opts", "log-opt"),
+    "cgroup-parent": ("cgroup_parent", "cgroup-parent"), "init-path": ("init_path", "init-path"),
 }
 
 
@@ -92,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", action="append", help="preferred registry mirror")
     p.add_argument("--log-driver", help="default driver for container logs (default json-file)")
     p.add_argument("--log-opt", action="append", metavar="KEY=VALUE", help="default log driver options for containers")
+    p.add_argument("--cgroup-parent", help="parent cgroup for all containers (default /docker)")
+    p.add_argument("--init-path", help="path to the init of --init (default: engine-py-init)")
     p.add_argument("-v", "--version", action="store_true", help="print version information and quit")
     return p
 
@@ -364,8 +369,7 @@ def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals")
         supervisor.start()
         config.containerd = supervisor.address
     try:
-        # Another containerd's version is known once the engine talks to it (over its Version service).
-        containerd_version = supervisor.version if supervisor is not None else (lambda: ("", ""))
+        containerd_version = supervisor.version if supervisor is not None else None
         _serve_api(config, endpoints, gid, stop, containerd_version, started)
     finally:
         if supervisor is not None:
@@ -376,9 +380,21 @@ def _serve(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals")
 def _serve_api(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals", containerd_version,
                started: float) -> None:
     from engine.assembly import Assembly
+    from engine.errors import EngineError
+
+    try:
+        assembly = Assembly(config, containerd_version)
+    except EngineError as e:
+        raise StartupError(str(e)) from None
+    try:
+        _listen(config, endpoints, gid, stop, assembly.server(), started)
+    finally:
+        assembly.close()
+
+
+def _listen(config: Config, endpoints: list[Endpoint], gid: int, stop: "Signals", server, started: float) -> None:
     from engine.services.system import VERSION
 
-    server = Assembly(config, containerd_version).server()
     claimed = []
     try:
         for host in config.hosts:

@@ -12,3 +12,12 @@ def remove(path: str) -> list[str]:
         except OSError as e:
             left.append(f"{sub}: {e.strerror}")
     return left
+
+
+def remove_in_every_hierarchy(relative: str) -> list[str]:
+    """`remove` of /<relative> under each mounted hierarchy (cgroup v1's and the cgroup2 one beside them)."""
+    left = []
+    for hierarchy in (e.path for e in os.scandir("/sys/fs/cgroup") if e.is_dir()):
+        if os.path.isdir(hierarchy + relative):
+            left += remove(hierarchy + relative)
+    return left

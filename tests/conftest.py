@@ -53,3 +53,13 @@ def dockerd():
 
     with running_dockerd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def engine_py():
+    """One private engine-py for the whole run, with busybox loaded
+    (tests/engine/engine_daemon.py); `engine_py.docker(...)` runs the docker CLI at it."""
+    from engine_daemon import running_engine
+
+    with running_engine() as engine:
+        yield engine

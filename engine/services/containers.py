@@ -26,7 +26,7 @@ from typing import Protocol
 from containerd_py.mount import temp_mount
 from containerd_py.types import Stdio
 
-from engine import oci
+from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.store import Container, ContainerStore, go_time, new_id
@@ -38,6 +38,7 @@ DEFAULT_STOP_TIMEOUT = 10  # seconds, dockerd's
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
 _RESUBSCRIBE_DELAY = 0.5
+_CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -167,7 +168,7 @@ class ContainerService:
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
-                 resolve_image: Callable[[str], ImageForContainer] | None = None):
+                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY):
         """``resolve_image`` finds a create's image (the image service's lookup
         by name, ID or digest once assembled; by name in containerd by default)."""
         self.store, self.tasks, self.data_root = store, tasks, data_root
@@ -175,7 +176,7 @@ class ContainerService:
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
-        self.default_runtime, self.cgroup_parent = default_runtime, cgroup_parent
+        self.default_runtime, self.cgroup_parent, self.init_path = default_runtime, cgroup_parent, init_path
         self._locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
         self._changed = threading.Condition()  # notified at every exit and removal
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
@@ -265,7 +266,8 @@ class ContainerService:
             if mode.startswith("container:"):
                 joined = self._running_for_join(mode.partition(":")[2])
                 namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
-        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts),
+        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
+                                                                    init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
         parent = os.path.join(self.data_root, "tmp")
         with temp_mount(mounts, parent) as mounted:
@@ -479,6 +481,12 @@ class ContainerService:
 
     def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> dict:
         """``POST /containers/<id>/wait``'s body once ``condition`` holds."""
+        return self.waiter(ref, condition)(timeout)
+
+    def waiter(self, ref: str, condition: str = "not-running") -> Callable[..., dict | None]:
+        """A wait checked now (404, bad condition), to be waited out later:
+        ``waiter(...)(timeout, cancelled)`` is the wait's body once the
+        condition holds, or None once ``cancelled`` is set (the client has gone)."""
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
         record = self.store.get(ref)
@@ -491,11 +499,18 @@ class ContainerService:
                 return self._exits[record.id] > seen
             return not record.state.running
 
-        with self._changed:
-            if not self._changed.wait_for(met, timeout):
-                raise System(f"timed out waiting for container {record.id}")
-        error = record.state.error
-        return {"StatusCode": record.state.exit_code, "Error": {"Message": error} if error else None}
+        def wait(timeout: float | None = None, cancelled: threading.Event | None = None) -> dict | None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._changed:
+                while not self._changed.wait_for(met, _CANCEL_POLL if cancelled else timeout):
+                    if cancelled is not None and cancelled.is_set():
+                        return None
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise System(f"timed out waiting for container {record.id}")
+            error = record.state.error
+            return {"StatusCode": record.state.exit_code, "Error": {"Message": error} if error else None}
+
+        return wait
 
     def remove(self, ref: str, force: bool = False) -> None:
         """``docker rm`` (``-f`` kills first); 409 for a running container without it."""

@@ -76,7 +76,7 @@ def _ports(network_settings: dict) -> list:
     return ports
 
 
-def _mounts(mount_points: dict) -> list:
+def mounts_shown(mount_points: dict) -> list:
     shown = []
     for destination, point in mount_points.items():
         entry = {"Type": point.get("Type", "")}
@@ -106,6 +106,6 @@ def summary(record: Container, image: str | None = None, sizes: tuple[int, int] 
         "Labels": record.labels, "State": record.state.status, "Status": status_text(record.state, now_ns or time.time_ns()),
         "HostConfig": {"NetworkMode": record.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": endpoints(record.network_settings)},
-        "Mounts": _mounts(record.mount_points),
+        "Mounts": mounts_shown(record.mount_points),
     })
     return entry

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+import cgroup_trees
 from leaks import kill_processes_mentioning, mounts_under
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +88,7 @@ class Dockerd:
         self.dump_dir = f"{workdir}/dump"
         self.rootfs = f"{workdir}/rootfs"
         self.log_path = f"{workdir}/dockerd.log"
+        self.cgroup_parent = f"/{os.path.basename(workdir)}"  # where the containers it runs (runc) go
         self.proc = None
 
     def start(self):
@@ -100,7 +102,7 @@ class Dockerd:
                 "--pidfile", f"{self.workdir}/dockerd.pid", "-H", f"unix://{self.socket}",
                 "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
                 "--add-runtime", f"dump={runtime}", "--add-runtime", f"runpy={RUNPY_OCI}",
-                "--init-path", "/usr/bin/docker-init"]
+                "--init-path", "/usr/bin/docker-init", "--cgroup-parent", self.cgroup_parent]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -195,6 +197,7 @@ def running_dockerd():
         leaked = mounts_under(workdir)
         for point in reversed(leaked):
             subprocess.run(["umount", "-l", point], check=False)
+        forced += cgroup_trees.remove_in_every_hierarchy(daemon.cgroup_parent)
         subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
     # dockerd leaves its data-root bind mount and netns/default file mounted

@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+from containers_helpers import containerd_py  # noqa: F401  (fixture)
 from leaks import kill_processes_mentioning
 
 pytestmark = pytest.mark.root
@@ -265,8 +267,15 @@ def test_a_restarted_engine_adopts_its_containerd(engines):
     assert not running(pid)
 
 
-def test_with_containerd_given_none_is_started(engines):
-    engine = engines("engine", "--containerd", "/run/some/containerd.sock").start()
+def test_with_containerd_given_none_is_started(engines, containerd_py):
+    namespace = f"engine-test-{uuid.uuid4().hex[:8]}"
+    engine = engines("engine", "--containerd", containerd_py.address, "--containerd-namespace", namespace).start()
     assert not (engine.exec_root / "containerd").exists()
     out = engine.docker(CLIS[0], "version", "--format", "{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}")
-    assert out.stdout.split()[1] == "containerd="
+    assert out.stdout.split()[1].startswith("containerd=1.6.0+containerd-py")
+
+
+def test_an_unreachable_containerd_is_refused_naming_it(engines):
+    refused = engines("engine", "--containerd", "/run/some/containerd.sock").run()
+    assert refused.returncode == 1
+    assert "engine-py: failed to connect to containerd at /run/some/containerd.sock" in refused.stderr

@@ -1,0 +1,106 @@
+"""Containers' routes: create, start, stop, kill, restart, pause, wait,
+remove, rename, prune, inspect and list, each decoding the request, calling
+the container service (or its read-only views) and encoding dockerd's reply."""
+from engine.errors import InvalidParameter
+from engine.services.container_prune import prune_containers
+from engine.services.container_views import ContainerViews
+from engine.services.containers import ContainerService
+
+from ..http import Reply, Request, Streamed, json_reply
+from ..streams import json_message
+
+NO_CONTENT = Reply(204, b"", "")
+
+
+def _int_arg(request: Request, name: str) -> int | None:
+    value = request.arg(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+
+
+def _create_body(request: Request) -> tuple[dict, dict]:
+    body = request.json()
+    if body is None:
+        raise InvalidParameter("config cannot be empty in order to create a container")
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: the body is not a JSON object")
+    host_config = body.pop("HostConfig", None) or {}
+    body.pop("NetworkingConfig", None)
+    if not isinstance(host_config, dict):
+        raise InvalidParameter("invalid JSON: HostConfig is not a JSON object")
+    return body, host_config
+
+
+def add_routes(router, containers: ContainerService, views: ContainerViews) -> None:
+    def create(request: Request):
+        config, host_config = _create_body(request)
+        record = containers.create(config, host_config, request.arg("name") or None)
+        return json_reply({"Id": record.id, "Warnings": []}, 201)
+
+    def start(request: Request):
+        containers.start(request.params["name"])
+        return NO_CONTENT
+
+    def stop(request: Request):
+        containers.stop(request.params["name"], _int_arg(request, "t"))
+        return NO_CONTENT
+
+    def restart(request: Request):
+        containers.restart(request.params["name"], _int_arg(request, "t"))
+        return NO_CONTENT
+
+    def kill(request: Request):
+        containers.kill(request.params["name"], request.arg("signal") or "SIGKILL")
+        return NO_CONTENT
+
+    def pause(request: Request):
+        containers.pause(request.params["name"])
+        return NO_CONTENT
+
+    def unpause(request: Request):
+        containers.unpause(request.params["name"])
+        return NO_CONTENT
+
+    def wait(request: Request):
+        """Headers at once (the CLI waits on them before it starts the
+        container), the body when the condition holds."""
+        waiter = containers.waiter(request.params["name"], request.arg("condition") or "not-running")
+        return Streamed(_waited(waiter, request))
+
+    def remove(request: Request):
+        containers.remove(request.params["name"], force=request.bool_arg("force"))
+        return NO_CONTENT
+
+    def rename(request: Request):
+        containers.rename(request.params["name"], request.arg("name") or "")
+        return NO_CONTENT
+
+    def prune(request: Request):
+        return json_reply(prune_containers(containers, request.arg("filters")))
+
+    def inspect(request: Request):
+        return json_reply(views.inspect(request.params["name"]))
+
+    def list_(request: Request):
+        return json_reply(views.list(all=request.bool_arg("all"), limit=_int_arg(request, "limit") or -1,
+                                     filters=request.arg("filters"), since=request.arg("since") or "",
+                                     before=request.arg("before") or "", size=request.bool_arg("size")))
+
+    router.add("POST", "/containers/create", create)
+    router.add("POST", "/containers/prune", prune)
+    router.add("GET", "/containers/json", list_)
+    for verb, handler in (("start", start), ("stop", stop), ("restart", restart), ("kill", kill),
+                          ("pause", pause), ("unpause", unpause), ("wait", wait), ("rename", rename)):
+        router.add("POST", f"/containers/{{name}}/{verb}", handler)
+    router.add("GET", "/containers/{name}/json", inspect)
+    router.add("DELETE", "/containers/{name}", remove)
+
+
+def _waited(waiter, request: Request):
+    body = waiter(cancelled=request.disconnected)
+    if body is not None:
+        yield json_message(body)

@@ -1,0 +1,162 @@
+"""The container verbs through the real docker CLI (28 and 20.10) at engine-py,
+and what a user sees of them compared with real dockerd: exit codes, the
+messages of refusals, inspect's fields."""
+import json
+import uuid
+
+import pytest
+
+CLIS = ("28", "20.10")
+
+
+def unique(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def name(engine_py):
+    made = unique()
+    yield made
+    engine_py.docker("rm", "-f", made, check=False)
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_run_detached_then_ps_inspect_stop_start_rm(engine_py, name, cli):
+    docker = engine_py.docker
+    cid = docker("run", "-d", "--name", name, "-e", "A=1", "--label", "x=y", "busybox", "sleep", "1000",
+                 cli=cli).stdout.strip()
+    assert len(cid) == 64
+    listed = docker("ps", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Command}} {{.Status}}", cli=cli).stdout
+    assert f'{cid} {name} "sleep 1000" Up' in listed
+    shown = docker("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.Config.Env}} {{.Name}} "
+                   "{{.HostConfig.Memory}} {{.Config.Labels.x}}", name, cli=cli).stdout.split(" ", 3)
+    assert shown[:3] == ["running", "true", "[A=1"]
+    assert f"/{name} 0 y" in shown[3]
+    assert docker("stop", "-t", "1", name, cli=cli).stdout.strip() == name
+    state = json.loads(docker("inspect", name, cli=cli).stdout)[0]["State"]
+    assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 137)  # sleep ignores TERM
+    assert docker("start", name, cli=cli).stdout.strip() == name
+    assert docker("inspect", "-f", "{{.State.Running}}", name, cli=cli).stdout.strip() == "true"
+    assert docker("rm", "-f", name, cli=cli).stdout.strip() == name
+    gone = docker("inspect", name, check=False, cli=cli)
+    assert gone.returncode == 1 and f"No such object: {name}" in gone.stderr
+
+
+def test_wait_gives_the_exit_code(engine_py, name):
+    docker = engine_py.docker
+    docker("create", "--name", name, "busybox", "sh", "-c", "exit 3")
+    docker("start", name)
+    assert docker("wait", name).stdout.strip() == "3"
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "3"
+
+
+def test_kill_with_a_signal_and_pause(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "busybox", "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done")
+    docker("pause", name)
+    assert docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", name).stdout.split() == ["paused", "true"]
+    assert "Up" in docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
+    docker("unpause", name)
+    docker("kill", "-s", "USR1", name)
+    assert docker("wait", name).stdout.strip() == "9"
+
+
+def test_rename_and_prefix_lookup(engine_py, name):
+    docker = engine_py.docker
+    cid = docker("create", "busybox", "true").stdout.strip()
+    try:
+        docker("rename", cid[:10], name)
+        assert docker("inspect", "-f", "{{.Id}}", name).stdout.strip() == cid
+    finally:
+        docker("rm", cid, check=False)
+
+
+def test_ps_filters_and_prune(engine_py):
+    docker = engine_py.docker
+    project = unique("p")
+    made = [docker("create", "--label", f"com.docker.compose.project={project}", "--label", f"n={i}",
+                   "busybox", "true").stdout.strip() for i in range(3)]
+    try:
+        listed = docker("ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={project}").stdout
+        assert listed.split() == made[::-1]
+        one = docker("ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={project}",
+                     "--filter", "label=n=1").stdout
+        assert one.split() == [made[1]]
+        assert docker("ps", "-aq", "--no-trunc", "--filter", "status=running",
+                      "--filter", f"label=com.docker.compose.project={project}").stdout == ""
+        pruned = docker("container", "prune", "-f", "--filter", f"label=com.docker.compose.project={project}").stdout
+        assert all(cid in pruned for cid in made)
+        assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
+    finally:
+        docker("rm", "-f", *made, check=False)
+
+
+# -- refusals, compared with dockerd ---------------------------------------------------------------------------------
+
+def both(engine_py, dockerd, *args):
+    """(ours, theirs): exit code and stderr of the same docker command (the
+    CLI the dockerd fixture uses: 20.10's)."""
+    ours = engine_py.docker(*args, check=False, cli="20.10")
+    theirs = dockerd.docker(*args, check=False)
+    return (ours.returncode, ours.stderr.strip()), (theirs.returncode, theirs.stderr.strip())
+
+
+@pytest.mark.parametrize("args", [
+    ("start", "nosuchcontainer"),
+    ("stop", "nosuchcontainer"),
+    ("rm", "nosuchcontainer"),
+    ("create", "--name", "bad/name", "busybox"),
+    ("create", "--runtime", "nosuch", "busybox"),
+    ("ps", "--filter", "nosuch=1"),
+    ("ps", "--filter", "status=sleepy"),
+    ("wait", "nosuchcontainer"),
+    ("kill", "-s", "NOSUCH", "nosuchcontainer"),
+])
+def test_refusals_match_dockerd(engine_py, dockerd, args):
+    ours, theirs = both(engine_py, dockerd, *args)
+    assert ours == theirs
+
+
+def test_name_conflict_matches_dockerd(engine_py, dockerd, name):
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        first = daemon.docker("create", "--name", name, "busybox", "true").stdout.strip()
+        again = daemon.docker("create", "--name", name, "busybox", "true", check=False)
+        daemon.docker("rm", name)
+        results.append((again.returncode, again.stderr.replace(first, "<id>")))
+    assert results[0] == results[1]
+    assert 'Conflict. The container name "/' in results[0][1]
+
+
+def test_start_of_started_and_stop_of_stopped_match_dockerd(engine_py, dockerd, name):
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+        again = daemon.docker("start", name, check=False)
+        daemon.docker("kill", name)
+        stopped = daemon.docker("stop", name, check=False)
+        daemon.docker("rm", name)
+        results.append([(r.returncode, r.stdout, r.stderr) for r in (again, stopped)])
+    assert results[0] == results[1]
+
+
+def test_rm_of_a_running_container_matches_dockerd(engine_py, dockerd, name):
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        cid = daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000").stdout
+        refused = daemon.docker("rm", name, check=False)
+        daemon.docker("rm", "-f", name)
+        results.append((refused.returncode, refused.stderr.replace(cid.strip(), "<id>")))
+    assert results[0] == results[1]
+
+
+def test_init_forwards_the_stop_signal_and_reaps_as_dockerd(engine_py, dockerd, name):
+    """busybox sleep as pid 1 ignores SIGTERM (137 after the timeout); behind --init it dies of it (143)."""
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("run", "-d", "--init", "--name", name, "--network", "none", "busybox", "sh", "-c",
+                      "sleep 1000 & sleep 1000")
+        daemon.docker("stop", "-t", "30", name)
+        results.append(daemon.docker("inspect", "-f", "{{.State.ExitCode}} {{.Path}} {{.Args}}", name).stdout.strip())
+        daemon.docker("rm", name)
+    assert results[0] == results[1] == "143 sh [-c sleep 1000 & sleep 1000]"

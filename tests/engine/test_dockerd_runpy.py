@@ -7,33 +7,20 @@ Each scenario runs once with runc, dockerd's own runtime, and once with
 runpy-oci, and what a user sees (output, exit codes, state) must be the same
 and as expected.
 """
-import glob
 import json
-import os
 import subprocess
 import time
 import uuid
 
 import pytest
 
-import cgroup_trees
 from dockerd_oracle import RUNPY_OCI
 
 pytestmark = pytest.mark.root
 
-PARENT = f"runpy-test-{os.getpid()}"  # the containers' cgroup parent, removed after the module
-
 # A shell that says when its traps are set, so a signal never races them.
 TRAPPING = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; trap 'echo got USR1; exit 8' USR1; echo ready; "
             "while :; do sleep 0.1; done"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cgroup_parent():
-    yield
-    left = [why for path in glob.glob(f"/sys/fs/cgroup/*/{PARENT}") + glob.glob(f"/sys/fs/cgroup/{PARENT}")
-            for why in cgroup_trees.remove(path)]
-    assert not left, f"cgroups left in use: {left}"
 
 
 def name(runtime: str) -> str:
@@ -41,9 +28,8 @@ def name(runtime: str) -> str:
 
 
 def docker_run(dockerd, runtime: str, *args, check=True):
-    """`docker run --runtime RUNTIME` without a network, in this module's cgroup parent."""
-    return dockerd.docker("run", "--runtime", runtime, "--network", "none", "--cgroup-parent", PARENT, *args,
-                          check=check)
+    """`docker run --runtime RUNTIME` without a network."""
+    return dockerd.docker("run", "--runtime", runtime, "--network", "none", *args, check=check)
 
 
 def wait_for(dockerd, container: str, text: str) -> None:

@@ -60,12 +60,14 @@ ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
 
 
 def start_engine(tmp, netns, engine, namespace):
-    """engine-py in netns with private data-root, exec-root, pidfile, socket and
-    containerd namespace; its own containerd-py (supervised) in exec-root."""
+    """engine-py in netns with private data-root, exec-root, pidfile, socket,
+    containerd namespace and cgroup parent (named as the namespace); its own
+    containerd-py (supervised) in exec-root."""
     workdir = _workdir(tmp, "ours")
     argv = [engine, "--data-root", f"{workdir}/data", "--exec-root", f"{workdir}/exec",
             "--pidfile", f"{workdir}/engine.pid", "-H", f"unix://{workdir}/engine.sock",
-            "--config-file", f"{workdir}/daemon.json", "--containerd-namespace", namespace]
+            "--config-file", f"{workdir}/daemon.json", "--containerd-namespace", namespace,
+            "--cgroup-parent", f"/{namespace}"]
     svc = _daemon("ours", netns, argv, workdir, "engine.sock")
     svc.containerd = f"{workdir}/exec/containerd/containerd.sock"
     return svc
@@ -77,7 +79,7 @@ def start_dockerd(tmp, netns, dockerd, cgroup_parent):
     workdir = _workdir(tmp, "dockerd")
     argv = [dockerd, "--data-root", f"{workdir}/data", "--exec-root", f"{workdir}/exec",
             "--pidfile", f"{workdir}/dockerd.pid", "-H", f"unix://{workdir}/docker.sock",
-            "--config-file", f"{workdir}/daemon.json", "--cgroup-parent", cgroup_parent,
+            "--config-file", f"{workdir}/daemon.json", "--cgroup-parent", f"/{cgroup_parent}",
             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false"]
     return _daemon("dockerd", netns, argv, workdir, "docker.sock")
 
@@ -212,7 +214,8 @@ class EngineBench(benchlib.Bench):
         def one(d):
             r = self.docker(d, *args, what=verb)
             if r.ok and check_out and not check_out(r.out):
-                self.error(d.name, verb, "-", f"unexpected output: {r.out[:200]!r}")
+                self.error(d.name, verb, "-", f"unexpected output: {len(r.out.splitlines())} lines:"
+                           f" {r.out[:120]!r}")
                 return None
             return r.ms if r.ok else None
         samples = side_by_side(serving, self.args.runs, one) if serving else {}
@@ -285,6 +288,8 @@ class EngineBench(benchlib.Bench):
         the listed count, half of them in compose project x (docker ps)."""
         a = self.args
         log(f"memory: {a.running} running containers per daemon; docker ps with {a.listed} ...")
+        for d in self.daemons:   # what earlier phases left (a `run --rm` that failed half-way)
+            self.remove_containers(d)
         total = max(a.listed, a.running)
         for i in range(total):
             project = "x" if i % 2 == 0 else "y"

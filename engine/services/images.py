@@ -24,7 +24,6 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from containerd_py import errors as cerrors
-from containerd_py import reference as reference
 from containerd_py.reference import DOCKER_HUB
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
@@ -271,7 +270,7 @@ class ImageService:
             if ref.tag:
                 self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
             self.drop_dangling(target)
-            self.publish("pull", ref.familiar(), ref.familiar())
+            self.publish("pull", ref.familiar(), ref.familiar_name)  # dockerd: ID busybox:latest, name busybox
             return target
 
         try:

@@ -5,6 +5,7 @@ push, login and search in test_images_push.py."""
 import io
 import json
 import tarfile
+import time
 import uuid
 
 import pytest
@@ -214,3 +215,31 @@ def test_rmi_of_an_image_a_container_uses_as_dockerd(engine_py, dockerd, tmp_pat
     ours, theirs = outputs
     assert ours[0][0] == 1 and "(must force) - container C is using its referenced image I" in ours[0][2]
     assert ours == theirs
+
+
+def image_events(daemon, since: str, until: str) -> list[str]:
+    return daemon.docker("events", "--since", since, "--until", until, "--filter", "type=image", "--format",
+                         "{{.Action}} {{.Actor.Attributes.name}}").stdout.splitlines()
+
+
+def test_image_events_as_dockerd(engine_py, dockerd, tmp_path):
+    """tag, save, load, rmi and import, seen by `docker events` on both daemons."""
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs_tar(rootfs, {"x": b"x"})
+    name = f"{unique('evented')}:v1"
+    seen = []
+    for daemon in (engine_py, dockerd):
+        since = f"{time.time():.9f}"
+        daemon.docker("tag", "busybox", name)
+        daemon.docker("save", "-o", str(tmp_path / "x.tar"), name)
+        daemon.docker("rmi", name)
+        daemon.docker("load", "-i", str(tmp_path / "x.tar"))
+        daemon.docker("rmi", name)
+        image_id = daemon.docker("import", str(rootfs)).stdout.strip()
+        daemon.docker("rmi", image_id)
+        events = image_events(daemon, since, f"{time.time():.9f}")
+        busybox_id = daemon.docker("inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+        seen.append([e.replace(busybox_id, "B").replace(image_id, "I") for e in events])
+    ours, theirs = seen
+    assert ours == theirs
+    assert ours[0] == f"tag {name}" and "save B" in ours and "load B" in ours and "import I" in ours

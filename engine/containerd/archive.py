@@ -12,7 +12,7 @@ import json
 import os
 import tarfile
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,6 +40,11 @@ class Archived:
     """One image an archive holds: its names as written there (full references, maybe none)."""
     names: list[str]
     target: Descriptor
+
+
+def leased(client: Client) -> AbstractContextManager[str]:
+    """A temporary lease: what the block writes stays until an image names it, and goes if it fails."""
+    return client.backend.leased(client.namespace)
 
 
 def write_blob(client: Client, chunks: Iterable[bytes]) -> tuple[str, int]:

@@ -129,7 +129,7 @@ class ImageArchives:
     def load(self, read, quiet: bool = True) -> Iterator[dict]:
         """The archive from read(n), loaded; its report (and failure) as stream messages."""
         try:
-            with self.client.backend.leased(self.client.namespace):
+            with archive.leased(self.client):
                 for image in archive.read_archive(self.client, archive.Readable(read)):
                     yield from self._load_one(image, quiet)
         except (cerrors.Error, InvalidParameter, NotFound) as e:
@@ -175,7 +175,7 @@ class ImageArchives:
         message = message or f"Imported from {source}"
         created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
-            with self.client.backend.leased(self.client.namespace):
+            with archive.leased(self.client):
                 layer, diff_id = archive.write_layer(self.client, archive.Readable(read))
                 config = archive.write_json(self.client, {
                     "architecture": "amd64", "comment": message, "config": container_config,

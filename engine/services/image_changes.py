@@ -5,8 +5,10 @@ import json
 import shlex
 
 from engine.errors import InvalidParameter
+from engine.timestamps import parse_duration
 
-ALLOWED = ("cmd", "entrypoint", "env", "expose", "label", "onbuild", "user", "volume", "workdir", "stopsignal")
+ALLOWED = ("cmd", "entrypoint", "healthcheck", "env", "expose", "label", "onbuild", "user", "volume", "workdir")
+_HEALTH_DURATIONS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod"}
 
 
 def apply_changes(config: dict, changes: list[str]) -> dict:
@@ -95,6 +97,31 @@ def _onbuild(config, rest, name):
     config["OnBuild"] = list(config.get("OnBuild") or []) + [rest]
 
 
+def _healthcheck(config, rest, name):
+    """`NONE`, or `[--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD command`."""
+    if rest.upper() == "NONE":
+        config["Healthcheck"] = {"Test": ["NONE"]}
+        return
+    check: dict = {}
+    while rest.startswith("--"):
+        flag, _, rest = rest.partition(" ")
+        key, _, value = flag[2:].partition("=")
+        if key in _HEALTH_DURATIONS and parse_duration(value) is not None:
+            check[_HEALTH_DURATIONS[key]] = parse_duration(value)
+        elif key == "retries" and value.isdigit():
+            check["Retries"] = int(value)
+        else:
+            raise InvalidParameter(f"Unknown flag: {key}" if key not in (*_HEALTH_DURATIONS, "retries")
+                                   else f"invalid value for --{key}: {value}")
+        rest = rest.lstrip()
+    instruction, _, command = rest.partition(" ")
+    if instruction.upper() != "CMD":
+        raise InvalidParameter(f'Unknown type "{instruction.upper()}" in HEALTHCHECK (try CMD)')
+    parsed = _json_list(command.strip())
+    config["Healthcheck"] = {"Test": ["CMD", *parsed] if parsed is not None else ["CMD-SHELL", command.strip()],
+                             **check}
+
+
 def _setter(key):
     def apply(config, rest, name):
         config[key] = rest
@@ -103,4 +130,4 @@ def _setter(key):
 
 _APPLY = {"cmd": _cmd, "entrypoint": _entrypoint, "env": _env, "label": _label, "expose": _expose,
           "volume": _volume, "onbuild": _onbuild, "user": _setter("User"), "workdir": _setter("WorkingDir"),
-          "stopsignal": _setter("StopSignal")}
+          "healthcheck": _healthcheck}

@@ -135,10 +135,14 @@ def test_import_refusals_leave_nothing(images):  # noqa: F811
 def test_changes_as_the_builder_applies_them():
     config = apply_changes({}, ["CMD echo hi", 'ENTRYPOINT ["/init"]', "ENV A=1 B='two words'", "ENV C 3",
                                 "LABEL a=b", "EXPOSE 80 53/udp", "USER nobody", "WORKDIR /w", "VOLUME /v /x",
-                                "STOPSIGNAL SIGINT", "ONBUILD RUN true", "ENV A=9"])
+                                "HEALTHCHECK --interval=5s --retries=3 CMD wget -q x", "ONBUILD RUN true", "ENV A=9"])
     assert config == {"Cmd": ["/bin/sh", "-c", "echo hi"], "Entrypoint": ["/init"], "Env": ["B=two words", "C=3",
                       "A=9"], "Labels": {"a": "b"}, "ExposedPorts": {"80/tcp": {}, "53/udp": {}}, "User": "nobody",
-                      "WorkingDir": "/w", "Volumes": {"/v": {}, "/x": {}}, "StopSignal": "SIGINT",
+                      "WorkingDir": "/w", "Volumes": {"/v": {}, "/x": {}},
+                      "Healthcheck": {"Test": ["CMD-SHELL", "wget -q x"], "Interval": 5_000_000_000, "Retries": 3},
                       "OnBuild": ["RUN true"]}
-    with pytest.raises(InvalidParameter, match="^run is not a valid change command$"):
-        apply_changes({}, ["RUN x"])
+    assert apply_changes({}, ['HEALTHCHECK CMD ["true"]', "HEALTHCHECK NONE"]) == {"Healthcheck": {"Test": ["NONE"]}}
+    assert apply_changes({}, ['HEALTHCHECK CMD ["true"]'])["Healthcheck"] == {"Test": ["CMD", "true"]}
+    for line in ("RUN x", "STOPSIGNAL SIGINT"):
+        with pytest.raises(InvalidParameter, match=f"^{line.split()[0].lower()} is not a valid change command$"):
+            apply_changes({}, [line])

@@ -145,13 +145,16 @@ def test_import_with_changes_as_dockerd(engine_py, dockerd, tmp_path, cli):
         dockerd.docker("rmi", name, check=False)
 
 
-def test_import_errors(engine_py, tmp_path):
+def test_import_errors_as_dockerd(engine_py, dockerd, tmp_path):
     rootfs = tmp_path / "rootfs.tar"
     rootfs_tar(rootfs, {"a": b"a"})
-    bad_change = engine_py.docker("import", "--change", "FROM busybox", str(rootfs), check=False)
-    assert bad_change.returncode == 1 and "from is not a valid change command" in bad_change.stderr
-    bad_repo = engine_py.docker("import", str(rootfs), "Bad", check=False)
-    assert bad_repo.returncode == 1 and "invalid reference format" in bad_repo.stderr
+    for args in (["--change", "FROM busybox"], ["--change", "STOPSIGNAL 9"], ["--change", "FOO x"],
+                 [str(rootfs), "Bad"], [str(rootfs), "x@sha256:" + "a" * 64]):
+        if args[0].startswith("--"):
+            args = [*args, str(rootfs)]
+        ours = engine_py.docker("import", *args, check=False, cli="20.10")
+        theirs = dockerd.docker("import", *args, check=False)
+        assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) != (0, "")
 
 
 @pytest.mark.parametrize("cli", CLIS)
@@ -243,3 +246,20 @@ def test_image_events_as_dockerd(engine_py, dockerd, tmp_path):
     ours, theirs = seen
     assert ours == theirs
     assert ours[0] == f"tag {name}" and "save B" in ours and "load B" in ours and "import I" in ours
+
+
+def test_save_and_load_of_several_images(engine_py, tagged, tmp_path):
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs_tar(rootfs, {unique("f"): b"other"})
+    other = f"{unique('other')}:v2"
+    engine_py.docker("import", str(rootfs), other)
+    try:
+        archive = tmp_path / "two.tar"
+        engine_py.docker("save", "-o", str(archive), tagged, other)
+        with tarfile.open(archive) as tf:
+            assert [e["RepoTags"] for e in json.load(tf.extractfile("manifest.json"))] == [[tagged], [other]]
+        engine_py.docker("rmi", tagged, other)
+        assert engine_py.docker("load", "-i", str(archive)).stdout.splitlines() == [
+            f"Loaded image: {tagged}", f"Loaded image: {other}"]
+    finally:
+        engine_py.docker("rmi", other, check=False)

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from urllib.parse import urlsplit
 
 from containerd_py import errors as cerrors
 from containerd_py.reference import DOCKER_HUB
@@ -34,6 +33,7 @@ from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, Sys
 from engine.filters import IMAGE_FILTERS, Filters
 from engine.reference import Named, familiar_match, parse_any, parse_normalized
 from engine.services.pull_progress import PullProgress
+from engine.services.registries import mirror_host, repository_tags
 from engine.services.streaming import error_message, in_thread
 
 DANGLING = "moby-dangling@"
@@ -217,37 +217,48 @@ class ImageService:
         """Checks the reference and reaches the registry (failures raise, for an HTTP error), then
         returns the progress messages of the pull; its later failure is the last message.
 
-        No tag means `latest` (dockerd would pull every tag: `docker pull -a`, not done yet);
+        A name without a tag pulls every tag of the repository (`docker pull -a`), as dockerd does;
         insecure_registries are host[:port] names (dockerd also takes CIDRs there)."""
-        ref = parse_normalized(from_image)
+        ref = parse_normalized(from_image.removesuffix(":"))  # "pull -a" may send "name:", dockerd says
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
-        ref = ref.tag_name_only()
-        registry, target = self._resolve(ref, decode_auth(registry_auth))
+        credentials = decode_auth(registry_auth)
+        if ref.tag or ref.digest:
+            return self._pull_stream([self._pull_of(ref, *self._resolve(ref, credentials))], ref)
+        registry, tags = self._first_answer(ref, credentials, lambda r: repository_tags(
+            r.config, credentials, ref.repository), f"repository {ref.familiar_name} not found")
+        try:
+            pulls = [self._pull_of(t, registry, self.door.resolve_remote(registry, t))
+                     for t in (ref.with_tag(name) for name in tags)]  # in the registry's order, as dockerd
+        except (cerrors.Error, OSError) as e:
+            raise registry_error(e) from None
+        return self._pull_stream(pulls, ref)
+
+    def _pull_of(self, ref: Named, registry: Registry, target: Descriptor) -> tuple[Named, Registry, bool]:
+        """(ref, where from, whether it is here already); the image the name leaves is kept."""
         existing = self.door.get(str(ref))
-        up_to_date = existing is not None and existing.target.digest == target.digest
         self.keep_when_unnamed(str(ref), target)
-        local = Catalog(self.door).by_id.values()
-        progress = partial(PullProgress, local_configs=frozenset(v.id for v in local),
-                           local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
-        return self._pull_stream(ref, registry, up_to_date, progress)
+        return ref, registry, existing is not None and existing.target.digest == target.digest
 
     def _resolve(self, ref: Named, credentials: tuple[str, str] | None) -> tuple[Registry, Descriptor]:
-        """Where ref is pulled from and what it names there: Docker Hub's images from the first
-        mirror that has them, else from the Hub."""
+        return self._first_answer(ref, credentials, lambda registry: self.door.resolve_remote(registry, ref),
+                                  f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown")
+
+    def _first_answer(self, ref: Named, credentials, ask: Callable[[Registry], object], not_found: str):
+        """(registry, its answer) from the first registry that answers: for Docker Hub's images its
+        mirrors first, then the Hub. NotFound (not_found) when one that answered has nothing."""
         hosts = [*self.mirrors, (ref.host, False)] if ref.host == DOCKER_HUB else [(ref.host, False)]
-        missing = False  # a registry that answered said it has no such manifest
+        missing = False  # a registry that answered said it has no such thing
         for i, (host, plain_http) in enumerate(hosts):
             registry = self.registry(host, credentials, plain_http)
             try:
-                return registry, self.door.resolve_remote(registry, ref)
-            except (cerrors.Error, OSError) as e:
+                return registry, ask(registry)
+            except (cerrors.Error, OSError, Unavailable) as e:
                 missing = missing or isinstance(e, cerrors.NotFound)
                 if i < len(hosts) - 1:
                     continue
-                if missing and isinstance(e, (cerrors.NotFound, cerrors.Unavailable, OSError)):
-                    raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: "
-                                   "manifest unknown") from None
+                if missing and isinstance(e, (cerrors.NotFound, cerrors.Unavailable, OSError, Unavailable)):
+                    raise NotFound(not_found) from None
                 raise registry_error(e) from None
         raise AssertionError("unreachable")
 
@@ -259,28 +270,34 @@ class ImageService:
             raise System(str(e)) from None
         return Registry(config, credentials)
 
-    def _pull_stream(self, ref: Named, registry: Registry, up_to_date: bool,
-                     progress: Callable[..., PullProgress]) -> Iterator[dict]:
-        yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.familiar()}
+    def _pull_stream(self, pulls: list[tuple[Named, Registry, bool]], shown: Named) -> Iterator[dict]:
+        """Each tag's pull in turn; the status line names what was asked for (a tag, or a repository)."""
+        newer = False
+        for ref, registry, up_to_date in pulls:
+            yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.familiar()}
+            try:
+                target = yield from in_thread(partial(self._pull_one, ref, registry), f"pull {ref}")
+            except Exception as e:  # noqa: BLE001 - the stream's last message
+                yield error_message(str(registry_error(e)))
+                return
+            yield {"status": f"Digest: {target.digest}"}
+            newer = newer or not up_to_date
+        verb = "Downloaded newer image for" if newer else "Image is up to date for"
+        yield {"status": f"Status: {verb} {shown.familiar()}"}
 
-        def work(emit):
-            """The whole pull, names included, even when the client has gone meanwhile."""
-            with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
-                target = self.door.pull(registry, ref, _Sizing(progress(emit), self.door, sizing)).target
-            if ref.tag:
-                self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
-            self.drop_dangling(target)
-            self.publish("pull", ref.familiar(), ref.familiar_name)  # dockerd: ID busybox:latest, name busybox
-            return target
-
-        try:
-            target = yield from in_thread(work, f"pull {ref}")
-        except Exception as e:  # noqa: BLE001 - the stream's last message
-            yield error_message(str(registry_error(e)))
-            return
-        yield {"status": f"Digest: {target.digest}"}
-        verb = "Image is up to date for" if up_to_date else "Downloaded newer image for"
-        yield {"status": f"Status: {verb} {ref.familiar()}"}
+    def _pull_one(self, ref: Named, registry: Registry, emit) -> Descriptor:
+        """The whole pull, names included, even when the client has gone meanwhile. Layers of the
+        images here now (an earlier tag's included) show as there already."""
+        local = Catalog(self.door).by_id.values()
+        progress = PullProgress(emit, frozenset(v.id for v in local),
+                                frozenset(layer.digest for v in local for layer in v.resolved.layers))
+        with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
+            target = self.door.pull(registry, ref, _Sizing(progress, self.door, sizing)).target
+        if ref.tag:
+            self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
+        self.drop_dangling(target)
+        self.publish("pull", ref.familiar(), ref.familiar_name)  # dockerd: ID busybox:latest, name busybox
+        return target
 
     def keep_when_unnamed(self, name: str, new_target: Descriptor) -> None:
         """name is about to lead to new_target: the image it leaves keeps a dangling name when nothing
@@ -498,12 +515,6 @@ class DeleteConflict(Conflict):
     def __init__(self, image_id: str, hard: bool, message: str):
         super().__init__(f"conflict: unable to delete {short_id(image_id)} "
                          f"({'cannot be forced' if hard else 'must be forced'}) - {message}")
-
-
-def mirror_host(url: str) -> tuple[str, bool]:
-    """A registry-mirrors entry (a URL) as (host[:port], whether it is plain HTTP)."""
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    return parts.netloc, parts.scheme == "http"
 
 
 def _is_digest(text: str) -> bool:

@@ -21,7 +21,6 @@ from containerd_py.remotes.hosts import HostConfig, host_config
 from containerd_py.remotes.registry import TransportError, _speaks_no_tls
 from engine.errors import InvalidParameter, System, Unauthorized, Unavailable
 from engine.filters import Filters
-from engine.services.images import mirror_host
 
 SEARCH_FILTERS = frozenset(("is-automated", "is-official", "stars"))
 DEFAULT_LIMIT = 25
@@ -143,21 +142,40 @@ class RegistryAccess:
         return DOCKER_HUB, term, True
 
     def _catalog(self, host: str, credentials: tuple[str, str] | None) -> list[str]:
-        session = self._session(host, credentials)
-        repos, path = [], "/v2/_catalog?n=1000"
-        while path:
-            try:
-                resp = session.get(path, "registry:catalog:*")
-            except cerrors.Unauthenticated as e:
-                raise Unauthorized(f"unauthorized: {e.args[0]}") from None
-            with resp:
-                if resp.status != 200:
-                    raise (Unauthorized if resp.status == 401 else System)(
-                        f"{session.base_url}/v2/_catalog: {resp.status} {resp.reason}")
-                repos += json.loads(resp.read()).get("repositories") or []
-                link = resp.headers.get("Link", "")
-            path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
-        return repos
+        return _listed(self._session(host, credentials), "/v2/_catalog?n=1000", "registry:catalog:*",
+                       "repositories")
+
+
+def repository_tags(config: HostConfig, credentials: tuple[str, str] | None, repo: str) -> list[str]:
+    """The tags of a repository of the registry (`docker pull -a`); NotFound when it has no such repository."""
+    return _listed(_Session(config, credentials), f"/v2/{repo}/tags/list?n=1000", f"repository:{repo}:pull",
+                   "tags")
+
+
+def _listed(session: _Session, path: str, scope: str, key: str) -> list[str]:
+    """A list the registry answers in pages (`Link: <next>`), every page's `key` joined."""
+    items = []
+    while path:
+        try:
+            resp = session.get(path, scope)
+        except cerrors.Unauthenticated as e:
+            raise Unauthorized(f"unauthorized: {e.args[0]}") from None
+        with resp:
+            url = f"{session.base_url}{path.split('?')[0]}"
+            if resp.status == 404:
+                raise cerrors.NotFound(f"{url}: {resp.status} {resp.reason}")
+            if resp.status != 200:
+                raise (Unauthorized if resp.status == 401 else System)(f"{url}: {resp.status} {resp.reason}")
+            items += json.loads(resp.read()).get(key) or []
+            link = resp.headers.get("Link", "")
+        path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
+    return items
+
+
+def mirror_host(url: str) -> tuple[str, bool]:
+    """A registry-mirrors entry (a URL) as (host[:port], whether it is plain HTTP)."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    return parts.netloc, parts.scheme == "http"
 
 
 def _bool_filter(wanted: Filters, name: str) -> bool | None:

@@ -224,8 +224,28 @@ def test_docker_hub_images_are_pulled_from_the_mirror(daemon, registry, busybox_
         assert messages[-1] == {"status": "Status: Downloaded newer image for mirrored:1"}
         assert service.inspect("mirrored:1")["RepoTags"] == ["mirrored:1"]
         with pytest.raises(NotFound, match="^manifest for nosuch:latest not found"):
+            ImageService(ContainerdImages(client), mirrors=(f"http://{registry.host}",)).pull("nosuch", "latest")
+        with pytest.raises(NotFound, match="^repository nosuch not found$"):  # every tag: none
             ImageService(ContainerdImages(client), mirrors=(f"http://{registry.host}",)).pull("nosuch")
     finally:
         for image in client.images.list([]):
             client.images.delete(image.name, sync=True)
         client.close()
+
+
+def test_pull_of_every_tag_matches_dockerd(engine_py, dockerd, reachable, tmp_path):
+    repo = f"{reachable.host}/{unique('every')}"
+    engine_py.docker("import", fresh_layer(tmp_path), f"{repo}:a")
+    engine_py.docker("tag", f"{repo}:a", f"{repo}:b")
+    engine_py.docker("push", "--all-tags", repo)
+    engine_py.docker("rmi", f"{repo}:a", f"{repo}:b")
+    racy = (": Waiting", ": Verifying Checksum")
+    try:
+        ours = [line for line in engine_py.docker("pull", "-a", repo, cli="20.10").stdout.splitlines()
+                if not line.endswith(racy)]
+        theirs = [line for line in dockerd.docker("pull", "-a", repo).stdout.splitlines() if not line.endswith(racy)]
+        assert ours == theirs
+        assert ours[-2:] == [f"Status: Downloaded newer image for {repo}", repo]
+    finally:
+        engine_py.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)
+        dockerd.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)

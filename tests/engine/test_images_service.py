@@ -79,7 +79,7 @@ def images(request):
     client.close()
 
 
-def pull(service, ref, tag=""):
+def pull(service, ref, tag="latest"):
     return list(service.pull(ref, tag))
 
 
@@ -123,7 +123,7 @@ def test_pull_errors_before_the_stream_are_raised_in_dockerd_words(images, serve
     with pytest.raises(InvalidParameter, match="^invalid reference format$"):
         images.pull("a:b:c")
     with pytest.raises(NotFound) as e:
-        images.pull(f"{served.host}/nosuch")
+        images.pull(f"{served.host}/nosuch", "latest")
     assert str(e.value) == f"manifest for {served.host}/nosuch:latest not found: manifest unknown: manifest unknown"
     assert http_status(e.value) == 404
 
@@ -149,6 +149,23 @@ def test_pull_from_a_registry_with_a_password_takes_x_registry_auth(images, busy
         auth = base64.urlsafe_b64encode(json.dumps({"username": "user", "password": "secret"}).encode()).decode()
         messages = list(images.pull(f"{private.host}/busybox", "latest", auth))
     assert messages[-1] == {"status": f"Status: Downloaded newer image for {private.host}/busybox:latest"}
+
+
+def test_a_name_without_a_tag_pulls_every_tag(images, served, busybox_tar):
+    """dockerd's `pull -a`: each tag in turn, the repository named in the status line."""
+    for tag in ("a", "b"):
+        skopeo_copy(str(busybox_tar), served, f"alltags/busybox:{tag}")
+    ref = f"{served.host}/alltags/busybox"
+    messages = list(images.pull(ref))
+    starts = [m for m in messages if m["status"].startswith("Pulling from")]
+    assert sorted(m["id"] for m in starts) == ["a", "b"]  # in the registry's order
+    assert {m["status"] for m in starts} == {"Pulling from alltags/busybox"}
+    assert len([m for m in messages if m["status"].startswith("Digest: sha256:")]) == 2
+    assert messages[-1] == {"status": f"Status: Downloaded newer image for {ref}"}
+    assert images.inspect(f"{ref}:a")["RepoTags"] == [f"{ref}:a", f"{ref}:b"]
+    assert list(images.pull(ref))[-1] == {"status": f"Status: Image is up to date for {ref}"}
+    with pytest.raises(NotFound, match=f"^repository {served.host}/nosuch not found$"):
+        images.pull(f"{served.host}/nosuch")
 
 
 def test_list_and_inspect_in_dockerd_shape(images, served):

@@ -140,6 +140,8 @@ def test_import_with_changes_as_dockerd(engine_py, dockerd, tmp_path, cli):
         ours = engine_py.docker("inspect", "-f", fields, name, cli="20.10").stdout  # the dockerd fixture's CLI
         assert ours == dockerd.docker("inspect", "-f", fields, name).stdout
         assert engine_py.docker("inspect", "-f", "{{.Id}}", name).stdout.strip() == out
+        history = ("history", "--format", "{{.CreatedBy}}|{{.Comment}}|{{.Size}}", name)
+        assert engine_py.docker(*history, cli="20.10").stdout == dockerd.docker(*history).stdout
     finally:
         engine_py.docker("rmi", name, check=False)
         dockerd.docker("rmi", name, check=False)

@@ -13,28 +13,34 @@ lines applied to its config.
 """
 import datetime
 import hashlib
+import io
 import json
 import shutil
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from containerd_py import errors as cerrors
 from containerd_py import mediatypes as mt
 from containerd_py.transfer import progress as p
 from engine.containerd import archive
-from engine.errors import InvalidParameter, NotFound, Unimplemented
+from containerd_py.remotes.registry import TransportError
+from engine.errors import Forbidden, InvalidParameter, NotFound, System, Unauthorized
 from engine.reference import Named, parse_any, parse_normalized
 from engine.services.image_changes import apply_changes
 from engine.services.images import DANGLING, ImageService, ImageView, go_config, go_time, unix_time
-from engine.services.pull_progress import layer_message
-from engine.services.streaming import error_message
+from engine.services.pull_progress import due, layer_message, progress_text
+from engine.services.streaming import error_message, in_thread
 from engine.services.system import VERSION
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _V1_KEYS = ("comment", "created", "container", "container_config", "docker_version", "author", "config",
             "architecture", "variant", "os")
 _BLOCK = 512
+_TIMEOUT = 60  # seconds without an answer before a download is given up
 
 
 class ImageArchives:
@@ -161,22 +167,40 @@ class ImageArchives:
     # -- import ---------------------------------------------------------------
 
     def import_image(self, read, source: str = "-", repo: str = "", tag: str = "", message: str = "",
-                     changes: Iterable[str] = ()) -> dict:
-        """A one-layer image of the tar from read(n); returns dockerd's last message (its ID)."""
+                     changes: Iterable[str] = ()) -> Iterator[dict]:
+        """A one-layer image of a root filesystem tar: the request's body (source "-", dockerd's
+        errors raised, for an HTTP error) or what a URL serves (reported as dockerd reports it:
+        Downloading from, Importing bars, then the image's ID)."""
         ref = None
         if repo:
             ref = parse_normalized(repo)
             if ref.digest:
                 raise InvalidParameter("cannot import digest reference")
             ref = (ref.with_tag(tag) if tag else ref).tag_name_only()
-        if source != "-":
-            raise Unimplemented("importing from a URL is not supported: send the archive (fromSrc=-)")
         container_config = go_config(apply_changes({}, list(changes)))
-        message = message or f"Imported from {source}"
+        if source == "-":
+            return iter([self._import(archive.Readable(read), ref, container_config, message or "Imported from -")])
+        url = source if "://" in source else f"http://{source}"
+        return self._import_stream(_download(url), url, ref, container_config, message or f"Imported from {url}")
+
+    def _import_stream(self, response, url: str, ref: Named | None, container_config: dict,
+                       message: str) -> Iterator[dict]:
+        with response:
+            yield {"status": f"Downloading from {url}"}
+            total = int(response.headers.get("Content-Length") or -1)
+            try:
+                done = yield from in_thread(lambda emit: self._import(
+                    _Importing(response, total, emit), ref, container_config, message), f"import {url}")
+            except Exception as e:  # noqa: BLE001 - the stream's last message
+                yield error_message(str(e.args[0]) if isinstance(e, cerrors.Error) else str(e))
+                return
+        yield done
+
+    def _import(self, source: BinaryIO, ref: Named | None, container_config: dict, message: str) -> dict:
         created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
             with archive.leased(self.client):
-                layer, diff_id = archive.write_layer(self.client, archive.Readable(read))
+                layer, diff_id = archive.write_layer(self.client, source)
                 config = archive.write_json(self.client, {
                     "architecture": "amd64", "comment": message, "config": container_config,
                     "container_config": go_config({}), "created": created, "docker_version": VERSION,
@@ -191,6 +215,41 @@ class ImageArchives:
         if ref is not None:
             self.images.tag(config.digest, str(ref))
         return {"status": config.digest}
+
+
+def _download(url: str):
+    """The response for url, or dockerd's error (remote.GetWithStatusError) before any output."""
+    try:
+        return urllib.request.urlopen(url, timeout=_TIMEOUT)
+    except urllib.error.HTTPError as e:
+        with e:
+            body = e.read(64 << 10).strip().decode(errors="replace")
+        text = f"failed to GET {url} with status {e.code} {e.reason}: {body}"
+        raise {400: InvalidParameter, 401: Unauthorized, 403: Forbidden, 404: NotFound}.get(e.code, System)(text) \
+            from None
+    except (urllib.error.URLError, ValueError) as e:
+        cause = e.reason if isinstance(getattr(e, "reason", None), BaseException) else e
+        raise System(str(TransportError("GET", url, cause)).removeprefix("failed to do request: ")) from None
+
+
+class _Importing(io.RawIOBase):
+    """A download read through, reported as dockerd's `Importing` progress."""
+
+    def __init__(self, response, total: int, emit):
+        self._response, self._total, self._emit = response, total, emit
+        self._done = self._reported = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._response.readinto(buffer)
+        self._done += n
+        if due(self._reported, self._done, self._total) or not n:
+            self._reported = self._done
+            self._emit({"status": "Importing", "progressDetail": {"current": self._done, "total": self._total},
+                        "progress": progress_text(self._done, self._total)})
+        return n
 
 
 class _LoadProgress(p.Progress):

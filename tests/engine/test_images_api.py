@@ -2,8 +2,11 @@
 images, inspect, history, tag, rmi, save, load, import, image prune; a
 loopback registry (served inside the engine's network namespace) for pull,
 push, login and search in test_images_push.py."""
+import contextlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -12,6 +15,8 @@ import pytest
 
 import test_images_service  # noqa: F401  (puts containerd_py's test helpers on the path)
 from imagebuild import file_, layer_tar
+from engine_daemon import START_DEADLINE
+from registries import free_port
 from test_vs_dockerd import UnixConnection
 
 CLIS = ("28", "20.10")
@@ -265,3 +270,44 @@ def test_save_and_load_of_several_images(engine_py, tagged, tmp_path):
             f"Loaded image: {tagged}", f"Loaded image: {other}"]
     finally:
         engine_py.docker("rmi", other, check=False)
+
+
+@contextlib.contextmanager
+def served_files(netns: str, directory, port: int):
+    """python's http.server for directory on 127.0.0.1:port inside netns."""
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "http.server", "-b",
+                             "127.0.0.1", "-d", str(directory), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+    probe = ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c",
+             f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()"]
+    deadline = time.monotonic() + START_DEADLINE
+    try:
+        while subprocess.run(probe, capture_output=True).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "http.server did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_import_from_a_url_as_dockerd(engine_py, dockerd, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    rootfs_tar(site / "rootfs.tar", {"x": b"from a url"})
+    port = free_port()
+    name = f"{unique('fetched')}:v1"
+    outputs = []
+    for daemon in (engine_py, dockerd):
+        with served_files(daemon.netns, site, port) as url:
+            ok = daemon.docker("import", f"{url}/rootfs.tar", name, **({"cli": "20.10"} if daemon is engine_py else {}))
+            missing = daemon.docker("import", f"{url}/nosuch.tar", check=False,
+                                    **({"cli": "20.10"} if daemon is engine_py else {}))
+        image_id = ok.stdout.splitlines()[-1]
+        comment = daemon.docker("inspect", "-f", "{{.Comment}}", name).stdout
+        daemon.docker("rmi", name)
+        outputs.append((ok.stdout.replace(image_id, "I"), comment, missing.returncode, missing.stderr))
+    ours, theirs = outputs
+    assert ours[0] == f"Downloading from http://127.0.0.1:{port}/rootfs.tar\nI\n"
+    assert ours == theirs

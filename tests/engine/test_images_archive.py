@@ -113,7 +113,7 @@ def test_import_makes_a_one_layer_image_with_changes(images):  # noqa: F811
     done = archives.import_image(reader(_tar({"bin/app": b"#!/bin/sh\n"})), repo="imported", tag="1",
                                  changes=['CMD ["/bin/app"]', "ENV A=1"], message="made here")
     info = images.inspect("imported:1")
-    assert done == {"status": info["Id"]}
+    assert list(done) == [{"status": info["Id"]}]
     assert info["Comment"] == "made here" and len(info["RootFS"]["Layers"]) == 1
     assert info["Config"]["Cmd"] == ["/bin/app"] and info["Config"]["Env"] == ["A=1"]
     assert images.history("imported:1")[0]["Comment"] == "made here"

@@ -25,10 +25,9 @@ def add_routes(router, images: ImageService, archives: ImageArchives, pushes: Pu
         if request.arg("fromImage"):
             return _json_stream(images.pull(request.arg("fromImage"), request.arg("tag") or "",
                                             request.headers.get("x-registry-auth")))
-        done = archives.import_image(request.body.read, request.arg("fromSrc") or "", request.arg("repo") or "",
-                                     request.arg("tag") or "", request.arg("message") or "",
-                                     request.query.get("changes", []))
-        return _json_stream([done])
+        return _json_stream(archives.import_image(request.body.read, request.arg("fromSrc") or "",
+                                                  request.arg("repo") or "", request.arg("tag") or "",
+                                                  request.arg("message") or "", request.query.get("changes", [])))
 
     def listing(request: Request):
         return json_reply(images.list(Filters.parse(request.arg("filters"))))

@@ -13,10 +13,11 @@ digest reference it now has in the registry, as dockerd records it.
 import threading
 from collections.abc import Callable, Iterator
 
+from containerd_py import errors as cerrors
 from containerd_py.transfer import progress as p
 from engine.errors import NotFound
 from engine.reference import Named, parse_normalized
-from engine.services.images import ImageService, ImageView, decode_auth, registry_error
+from engine.services.images import NO_CREDENTIALS, ImageService, ImageView, decode_auth, registry_error
 from engine.services.pull_progress import due, layer_message
 from engine.services.streaming import Emit, error_message, in_thread
 
@@ -60,12 +61,14 @@ class PushService:
 
     def _stream(self, ref: Named, registry_auth: str | None) -> Iterator[dict]:
         yield {"status": f"The push refers to repository [{ref.name}]"}
+        credentials = decode_auth(registry_auth)
         try:
-            registry = self.images.registry(ref.host, decode_auth(registry_auth))
+            registry = self.images.registry(ref.host, credentials)
             for tagged, view in self._local_tags(ref):
                 yield from self._push_one(registry, tagged, view)
         except Exception as e:  # noqa: BLE001 - the stream's last message
-            yield error_message(str(registry_error(e)))
+            anonymous = isinstance(e, cerrors.Unauthenticated) and not credentials
+            yield error_message(NO_CREDENTIALS if anonymous else str(registry_error(e)))
 
     def _local_tags(self, ref: Named) -> list[tuple[Named, ImageView]]:
         """What to push: the tag asked for, or every tag of the repository (dockerd's words when none)."""

@@ -40,6 +40,7 @@ DANGLING = "moby-dangling@"
 LAST_TAG_LABEL = "io.engine-py.last-tag-time"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 ZERO_UNIX = -62135596800
+NO_CREDENTIALS = "no basic auth credentials"  # dockerd's error when a registry wants some and none were sent
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 # (container id, running) of each container whose image is the given image ID
@@ -241,7 +242,16 @@ class ImageService:
         return ref, registry, existing is not None and existing.target.digest == target.digest
 
     def _resolve(self, ref: Named, credentials: tuple[str, str] | None) -> tuple[Registry, Descriptor]:
-        return self._first_answer(ref, credentials, lambda registry: self.door.resolve_remote(registry, ref),
+        def ask(registry: Registry) -> Descriptor:
+            try:
+                return self.door.resolve_remote(registry, ref)
+            except cerrors.Unauthenticated:
+                if credentials:
+                    raise
+                raise System(f'Head "{registry.base_url}/v2/{ref.repository}/manifests/{ref.object}": '
+                             f"{NO_CREDENTIALS}") from None  # dockerd's words (a 500: the CLI asks no login)
+
+        return self._first_answer(ref, credentials, ask,
                                   f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown")
 
     def _first_answer(self, ref: Named, credentials, ask: Callable[[Registry], object], not_found: str):

@@ -59,6 +59,15 @@ def test_filters_by_event_type_label_and_image(engine_py, name, cli):
     assert events(engine_py, since, "--filter", "type=image", cli=cli) == []
 
 
+@pytest.mark.parametrize("cli", CLIS)
+def test_an_attached_run_logs_attach_before_start(engine_py, name, cli):
+    since = time.time()
+    engine_py.docker("run", "--name", name, "busybox", "sh", "-c", "exit 4", check=False, cli=cli)
+    assert [(e["Action"], e["Actor"]["Attributes"].get("exitCode"))
+            for e in events(engine_py, since, "--filter", f"container={name}", cli=cli)] == [
+        ("create", None), ("attach", None), ("start", None), ("die", "4")]
+
+
 def listeners(engine_py) -> int:
     return int(engine_py.docker("info", "--format", "{{.NEventsListener}}").stdout)
 

@@ -68,6 +68,21 @@ def test_an_attached_run_logs_attach_before_start(engine_py, name, cli):
         ("create", None), ("attach", None), ("start", None), ("die", "4")]
 
 
+def test_an_exec_logs_create_start_and_die(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    since = time.time()
+    docker("exec", name, "sh", "-c", "exit 3", check=False)
+    docker("exec", name, "true")
+    seen = events(engine_py, since, "--filter", f"container={name}")
+    assert [e["Action"] for e in seen] == ["exec_create: sh -c exit 3", "exec_start: sh -c exit 3", "exec_die",
+                                           "exec_create: true ", "exec_start: true ", "exec_die"]
+    assert [e["Actor"]["Attributes"].get("exitCode") for e in seen if e["Action"] == "exec_die"] == ["3", "0"]
+    assert len({e["Actor"]["Attributes"]["execID"] for e in seen}) == 2
+    started = events(engine_py, since, "--filter", f"container={name}", "--filter", "event=exec_start")
+    assert [e["Action"] for e in started] == ["exec_start: sh -c exit 3", "exec_start: true "]  # by prefix
+
+
 def listeners(engine_py) -> int:
     return int(engine_py.docker("info", "--format", "{{.NEventsListener}}").stdout)
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine import init
 from engine.services.images import Catalog, ImageService
 from engine.services.system import VERSION, SystemService
 from engine.store.record import go_time
@@ -209,7 +210,8 @@ class InfoService:
             "Name": platform.node(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": VERSION,
             "Runtimes": {name: {"path": path} for name, path in sorted(self.config.runtimes.items())},
             "DefaultRuntime": self.config.default_runtime, "Swarm": SWARM_INACTIVE,
-            "LiveRestoreEnabled": bool(self.config.live_restore), "Isolation": "", "InitBinary": "",
+            "LiveRestoreEnabled": bool(self.config.live_restore), "Isolation": "",
+            "InitBinary": self.config.init_path or init.BINARY,
             "ContainerdCommit": _commit(components.get("containerd", "")),
             "RuncCommit": _commit(components.get("runc", "")), "InitCommit": _commit(""),
             "SecurityOptions": security,

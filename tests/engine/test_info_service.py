@@ -120,6 +120,8 @@ def test_info_counts_states_and_reports_the_engines_own_values(make):
     assert info["SecurityOptions"] == ["name=seccomp,profile=default"]
     assert info["Warnings"] == [NO_BRIDGE_WARNING]
     assert info["DockerRootDir"].endswith("/data") and info["CgroupDriver"] == "cgroupfs"
+    assert info["InitBinary"].endswith("/engine-py-init")
+    assert make(init_path="/usr/bin/docker-init").info()["InitBinary"] == "/usr/bin/docker-init"
 
 
 def test_machine_facts_come_from_its_files(make):

@@ -171,7 +171,7 @@ class InfoService:
     def __init__(self, config, system: SystemService, snapshotter: str, containers: Callable[[], list],
                  images: Callable[[], list[dict]], image_layers: Callable[[], dict[str, dict[str, int]]],
                  container_summaries: Callable[[], list[dict]], container_size: Callable[[str], int],
-                 listeners: Callable[[], int] = lambda: 0, machine: Machine | None = None):
+                 listeners: Callable[[], int], machine: Machine | None = None):
         self.config, self.system, self.snapshotter = config, system, snapshotter
         self.containers, self.images, self.image_layers = containers, images, image_layers
         self.container_summaries, self.container_size, self.listeners = container_summaries, container_size, listeners

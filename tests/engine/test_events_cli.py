@@ -83,6 +83,14 @@ def test_an_exec_logs_create_start_and_die(engine_py, name):
     assert [e["Action"] for e in started] == ["exec_start: sh -c exit 3", "exec_start: true "]  # by prefix
 
 
+def test_update_logs_its_event(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    since = time.time()
+    docker("update", "--memory", "64m", name)
+    assert [e["Action"] for e in events(engine_py, since, "--filter", f"container={name}")] == ["update"]
+
+
 def listeners(engine_py) -> int:
     return int(engine_py.docker("info", "--format", "{{.NEventsListener}}").stdout)
 

@@ -131,13 +131,15 @@ def test_fields_as_dockerds_for_the_same_verbs(engine_py, dockerd):
     assert [action for action, _ in ours] == ["create", "rename", "destroy"]
 
 
-def test_image_events_as_dockerds(engine_py, dockerd):
-    """`docker tag` then `docker rmi` of the new name (busybox keeps its own)."""
+def test_image_events_as_dockerds(engine_py, dockerd, tmp_path):
+    """`docker tag` then `docker rmi` of the new name (busybox keeps its own), `docker save`."""
     def scenario(daemon):
         tag = unique("tagged")
+        saved = tmp_path / f"{tag}.tar"
         since = time.time()
         daemon.docker("tag", "busybox", f"{tag}:1")
         daemon.docker("rmi", f"{tag}:1")
+        daemon.docker("save", "-o", str(saved), "busybox")
         image_id = daemon.docker("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
         seen = [e for e in events(daemon, since, "--filter", "type=image") if e["id"] == image_id]
         return [(e["Action"], e["Actor"]["Attributes"]["name"].replace(tag, "<tag>").replace(image_id, "<id>"),
@@ -145,4 +147,4 @@ def test_image_events_as_dockerds(engine_py, dockerd):
 
     ours, theirs = scenario(engine_py.cli("20.10")), scenario(dockerd)
     assert ours == theirs
-    assert [(action, name) for action, name, _ in ours] == [("tag", "<tag>:1"), ("untag", "<id>")]
+    assert [(action, name) for action, name, _ in ours] == [("tag", "<tag>:1"), ("untag", "<id>"), ("save", "<id>")]

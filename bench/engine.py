@@ -7,9 +7,8 @@ Starts our engine (engine-py with its own containerd-py, default runtime
 runpy-oci) and real dockerd (Debian's docker.io with its own containerd and
 runc), each with private directories, socket and pidfile, inside a network
 namespace the bench makes (dockerd with `--bridge none --iptables=false`),
-loads the same busybox image into both (bundles/make-busybox-image.py: into
-our engine's containerd namespace with `ctr images import`, into dockerd
-with `docker load`), and drives both with the same docker CLI:
+loads the same busybox image into both (bundles/make-busybox-image.py, as a
+docker-archive, with `docker load`), and drives both with the same docker CLI:
 
   * `docker run --rm --network none busybox true`;
   * 50 x (`docker run -d` + `docker rm -f`) with 4 in flight: containers/s;
@@ -68,9 +67,7 @@ def start_engine(tmp, netns, engine, namespace):
             "--pidfile", f"{workdir}/engine.pid", "-H", f"unix://{workdir}/engine.sock",
             "--config-file", f"{workdir}/daemon.json", "--containerd-namespace", namespace,
             "--cgroup-parent", f"/{namespace}"]
-    svc = _daemon("ours", netns, argv, workdir, "engine.sock")
-    svc.containerd = f"{workdir}/exec/containerd/containerd.sock"
-    return svc
+    return _daemon("ours", netns, argv, workdir, "engine.sock")
 
 
 def start_dockerd(tmp, netns, dockerd, cgroup_parent):
@@ -114,7 +111,6 @@ class EngineBench(benchlib.Bench):
     tools = (("docker", "/usr/local/bin/docker", "the client (docker CLI 28)"),
              ("engine-py", os.path.join(benchlib.VENV_BIN, "engine-py"), "our engine"),
              ("dockerd", shutil.which("dockerd") or "/usr/sbin/dockerd", "Debian's docker.io"),
-             ("ctr", shutil.which("ctr") or "/usr/bin/ctr", "imports busybox into our engine's containerd-py"),
              ("registry", "/usr/bin/docker-registry", "docker-registry"),
              ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
 
@@ -163,10 +159,8 @@ class EngineBench(benchlib.Bench):
         self.services += self.daemons
         for d in self.daemons:
             benchsys.wait_answering(d, d.socket, self.docker_argv(d, "version"))
-        ours, dockerd = self.daemons
-        self.tool([a.ctr, "--address", ours.containerd, "-n", f"{self.tag}-engine", "images", "import", oci_tar],
-                  "ctr images import (ours)")
-        self.tool(self.docker_argv(dockerd, "load", "-q", "-i", docker_tar), "docker load (dockerd)")
+        for d in self.daemons:
+            self.tool(self.docker_argv(d, "load", "-q", "-i", docker_tar), f"docker load ({d.name})")
         self.results["versions"] = {
             "client": benchsys.version([a.docker, "--version"]),
             **{d.name: self.docker(d, "version", "--format", "{{.Server.Version}} (containerd {{range .Server.Components}}"

@@ -201,8 +201,9 @@ class EngineBench(benchlib.Bench):
         return status == 0
 
     def timed(self, verb, *args, check_out=None):
-        """{daemon: [ms or None]}: runs samples of `docker ARGS` on each daemon
-        that serves it, interleaved; check_out(stdout) must hold for a sample to count."""
+        """Samples of `docker ARGS` (ms) on each daemon that serves it,
+        interleaved, into results["verbs"][verb]; check_out(stdout) must hold
+        for a sample to count."""
         serving = [d for d in self.daemons if self.serves(d, verb, *args)]
 
         def one(d):
@@ -216,6 +217,7 @@ class EngineBench(benchlib.Bench):
         self.record(verb, samples)
 
     def record(self, verb, samples):
+        """{daemon: summary with its failures, or None where it was not sampled} of {daemon: [ms or None]}."""
         self.results["verbs"][verb] = {d.name: ({"failed": samples[d.name].count(None),
                                                  **(self.summary(samples[d.name]) or {})}
                                                 if d.name in samples else None) for d in self.daemons}

@@ -237,6 +237,8 @@ class EngineBench(benchlib.Bench):
         self.throughput()
         self.running_and_listed()
         self.pulls()
+        self.results["client_alone_ms"] = self.summary(
+            [self.command("client", [a.docker, "--version"], "--version").ms for _ in range(a.runs)])
 
     def exec_and_logs(self):
         a = self.args
@@ -368,6 +370,7 @@ class EngineBench(benchlib.Bench):
             r = ratio(med(per.get("ours")), med(per.get("dockerd")))
             R["summary"][key] = {"ratio": r, "target": target}
             table.row(label.format(**fields), cells, [r, target])
+        print(f"  for scale: the docker CLI alone (`docker --version`, no daemon) takes {cell(R['client_alone_ms'])} ms")
         print()
         print("memory: VmRSS (PSS) in MiB summed over each side's processes:")
         for name, m in R["memory"].items():

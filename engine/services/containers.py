@@ -349,6 +349,11 @@ class ContainerService:
             126 if "permission denied" in message else 128
         record.state.set_start_failed(message, code)
         self.store.save(record)
+        if record.host_config.get("AutoRemove"):  # as dockerd: `run --rm`'s wait for the removal ends
+            try:
+                self.remove(record.id)
+            except EngineError as failed:
+                log.error("removing %s after its failed start (--rm): %s", record.id, failed)
         raise System(message) from None
 
     def _watch_exits(self) -> None:

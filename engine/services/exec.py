@@ -120,7 +120,14 @@ class ExecService:
         with self._lock:
             self._forget_ended()
             self._instances[instance.id] = instance
+        self._publish(record, "exec_create", instance)
         return instance.id
+
+    def _publish(self, record: Container, action: str, instance: ExecInstance) -> None:
+        """dockerd's exec event: the command after the action ("exec_start: sh -c true"; with a space
+        after a lone command, as its Entrypoint + " " + Args), the exec's ID an attribute."""
+        self.containers.publish(record, f"{action}: {instance.entrypoint} {' '.join(instance.args)}",
+                                {"execID": instance.id})
 
     def _active(self, ref: str) -> Container:
         """The running container, or dockerd's refusal (getActiveContainer)."""
@@ -187,6 +194,7 @@ class ExecService:
             if instance.running:
                 raise Conflict(f"Error: Exec command {instance.id} is already running")
             instance.running = True
+        self._publish(record, "exec_start", instance)
         stdin = client is not None and client.read is not None and instance.open_stdin
         attached = None if client is None else Attached(
             client.read if stdin else None, client.stdout if instance.open_stdout else None,
@@ -250,6 +258,9 @@ class ExecService:
                 return
             instance.running, instance.exit_code, instance.ended_at = False, event.exit_code, time.monotonic()
             io = instance.io
+        record = self.containers.store.find_exact(event.container_id)
+        if record is not None:
+            self.containers.publish(record, "exec_die", {"execID": instance.id, "exitCode": str(event.exit_code)})
         if io is not None:
             io.exited()
         try:

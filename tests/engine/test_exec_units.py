@@ -1,5 +1,7 @@
 """The exec service's pure parts: detach keys as dockerd reads and watches
 them, and the reconcile of exits missed while containerd was away."""
+from types import SimpleNamespace
+
 import pytest
 
 from containerd_py.types import ProcessState
@@ -32,6 +34,8 @@ def test_the_escape_filter_holds_a_beginning_and_lets_a_broken_one_go():
 
 
 class _Containers:
+    store = SimpleNamespace(find_exact=lambda ref: None)  # no record: the exec_die events go nowhere
+
     def watch_execs(self, listener):
         self.listener = listener
 

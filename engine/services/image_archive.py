@@ -113,7 +113,6 @@ class ImageArchives:
                     if layer_paths else ""
             manifest.append({"Config": config_name, "RepoTags": [t.familiar() for t in tags] or None,
                              "Layers": layer_paths})
-            self.images.publish("save", view.id, view.id)
         now = int(datetime.datetime.now().timestamp())
         if repositories:
             yield from _file("repositories", _go_json(repositories), now)

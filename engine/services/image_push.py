@@ -24,6 +24,11 @@ from engine.services.streaming import Emit, error_message, in_thread
 _DONE = {p.PUSHED: "Pushed", p.ALREADY_PUSHED: "Layer already exists"}
 
 
+def _layer_id(diff_ids: dict[str, str], digest: str) -> str:
+    """How dockerd names a layer it pushes: its diff ID, short."""
+    return diff_ids.get(digest, digest).split(":")[-1][:12]
+
+
 class PushProgress(p.Progress):
     """Transfer updates as dockerd's per-layer messages (configs and manifests are not shown)."""
 
@@ -35,7 +40,7 @@ class PushProgress(p.Progress):
     def update(self, kind, desc, status, current=0):
         if kind != "layer":
             return
-        layer_id = self._diff_ids.get(desc.digest, desc.digest).split(":")[-1][:12]
+        layer_id = _layer_id(self._diff_ids, desc.digest)
         with self._lock:
             if status == p.UPLOADING:
                 if due(self._reported_at.get(desc.digest, 0), current, desc.size):
@@ -88,7 +93,7 @@ class PushService:
         diff_ids = dict(zip((layer.digest for layer in resolved.layers),
                             (view.config.get("rootfs") or {}).get("diff_ids") or []))
         for layer in reversed(resolved.layers):  # top first, as dockerd prepares them
-            yield layer_message("Preparing", diff_ids.get(layer.digest, layer.digest).split(":")[-1][:12])
+            yield layer_message("Preparing", _layer_id(diff_ids, layer.digest))
 
         def mounted_from(digest: str) -> str:
             return next((r for r in self.door.source_repositories(ref.host, digest) if r != ref.repository), "")

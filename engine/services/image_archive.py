@@ -27,12 +27,12 @@ from containerd_py import errors as cerrors
 from containerd_py import mediatypes as mt
 from containerd_py.transfer import progress as p
 from engine.containerd import archive
-from containerd_py.remotes.registry import TransportError
 from engine.errors import Forbidden, InvalidParameter, NotFound, System, Unauthorized
 from engine.reference import Named, parse_any, parse_normalized
 from engine.services.image_changes import apply_changes
 from engine.services.images import DANGLING, ImageService, ImageView, go_config, go_time, unix_time
 from engine.services.pull_progress import due, layer_message, progress_text
+from engine.services.registries import no_answer
 from engine.services.streaming import error_message, in_thread
 from engine.services.system import VERSION
 
@@ -229,7 +229,7 @@ def _download(url: str):
             from None
     except (urllib.error.URLError, ValueError) as e:
         cause = e.reason if isinstance(getattr(e, "reason", None), BaseException) else e
-        raise System(str(TransportError("GET", url, cause)).removeprefix("failed to do request: ")) from None
+        raise System(no_answer("GET", url, cause)) from None
 
 
 class _Importing(io.RawIOBase):

@@ -1,13 +1,16 @@
 """The image backend the API's image routes call: pull (as a stream of
-dockerd's progress messages), list, inspect, tag, remove, history, in
-dockerd 20.10's shapes and words.
+dockerd's progress messages; every tag when none is named; Docker Hub's
+images from the registry-mirrors first), list, inspect, tag, remove,
+history, in dockerd 20.10's shapes and words. Push, save/load/import, prune
+and login/search have modules of their own beside this one.
 
 Images live in containerd's image store under their normalised names
 (`docker.io/library/busybox:latest`, and after a pull by tag also
 `docker.io/library/busybox@sha256:...`, as dockerd records the digest
 reference); an image is what dockerd calls one: its config digest is its ID
 and every name resolving to that config is one of its references. An image
-that loses its last name while a container still uses it keeps a
+that loses its last name while a container still uses it, or because the
+name moved to another image (tag, pull, load, import), keeps a
 `moby-dangling@<digest>` name (moby's own convention with containerd) so
 containerd does not collect it; it lists as `<none>:<none>`.
 """

@@ -28,6 +28,11 @@ _HUB_ADDRESSES = ("", "https://index.docker.io/v1/", "index.docker.io", "docker.
 _TIMEOUT = 30
 
 
+def no_answer(method: str, url: str, cause: BaseException) -> str:
+    """A request that got no answer, in Go's net/http words: `Get "url": dial tcp ...: connection refused`."""
+    return str(TransportError(method, url, cause)).removeprefix("failed to do request: ")
+
+
 class _Session:
     """Requests to one registry, with its authorization state; HTTPS falls back to HTTP where allowed."""
 
@@ -48,7 +53,7 @@ class _Session:
             if self.config.http_fallback and self.base_url.startswith("https:") and _speaks_no_tls(cause):
                 self.base_url = "http" + self.base_url[len("https"):]
                 return self.send(path, authorization)
-            raise Unavailable(str(TransportError("GET", url, cause)).removeprefix("failed to do request: ")) from None
+            raise Unavailable(no_answer("GET", url, cause)) from None
 
     def _token(self, url: str, authorization: str | None) -> dict:
         with self.send(url, authorization) as resp:

@@ -2,6 +2,7 @@
 containerd: the archive's layout, load's stream messages (quiet or not, an
 OCI archive, an unnamed image, a name taken from another image), and
 nothing left when an archive or a layer is refused."""
+import gzip
 import io
 import json
 import tarfile
@@ -9,6 +10,7 @@ import tarfile
 import pytest
 
 from test_images_service import busybox_tar, containerd, daemon, images, registry  # noqa: F401  (fixtures)
+from dockerd_oracle import docker_archive
 from imagebuild import file_, layer_tar  # noqa: E402  (on the path once test_images_service is imported)
 
 from engine.errors import InvalidParameter, NotFound
@@ -146,3 +148,18 @@ def test_changes_as_the_builder_applies_them():
     for line in ("RUN x", "STOPSIGNAL SIGINT"):
         with pytest.raises(InvalidParameter, match=f"^{line.split()[0].lower()} is not a valid change command$"):
             apply_changes({}, [line])
+
+
+def test_load_of_a_docker_archive_with_compressed_layers(images, busybox_tar, tmp_path):  # noqa: F811
+    """docker 25's save and dockerd_oracle.docker_archive keep the blobs compressed, under blobs/."""
+    archive = tmp_path / "docker.tar"
+    docker_archive(str(busybox_tar), str(archive), "gz/busybox:1")
+    assert load(ImageArchives(images), archive.read_bytes()) == [{"stream": "Loaded image: gz/busybox:1\n"}]
+    assert images.inspect("gz/busybox:1")["Config"]["Cmd"] == ["sh"]
+
+
+def test_import_of_a_gzip_tarball(images):  # noqa: F811
+    (done,) = ImageArchives(images).import_image(reader(gzip.compress(_tar({"z": b"zipped"}))), repo="gz")
+    info = images.inspect("gz")
+    assert done == {"status": info["Id"]}
+    assert info["RootFS"]["Layers"][0] == images.door.resolve(images.get("gz").target).layers[0].digest

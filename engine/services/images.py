@@ -36,7 +36,7 @@ from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, Sys
 from engine.filters import IMAGE_FILTERS, Filters
 from engine.reference import Named, familiar_match, parse_any, parse_normalized
 from engine.services.pull_progress import PullProgress
-from engine.services.registries import mirror_host, repository_tags
+from engine.services.registries import is_insecure, mirror_host, repository_tags
 from engine.services.streaming import error_message, in_thread
 
 DANGLING = "moby-dangling@"
@@ -222,7 +222,7 @@ class ImageService:
         returns the progress messages of the pull; its later failure is the last message.
 
         A name without a tag pulls every tag of the repository (`docker pull -a`), as dockerd does;
-        insecure_registries are host[:port] names (dockerd also takes CIDRs there)."""
+        insecure_registries are host[:port] names or CIDRs, as dockerd's."""
         ref = parse_normalized(from_image.removesuffix(":"))  # "pull -a" may send "name:", dockerd says
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
@@ -278,7 +278,7 @@ class ImageService:
     def registry(self, host: str, credentials: tuple[str, str] | None, plain_http: bool = False) -> Registry:
         """A client of the registry at host, over plain HTTP where dockerd would speak it."""
         try:
-            config = host_config(host, plain_http or host in self.insecure_registries, self.hosts_dir)
+            config = host_config(host, plain_http or is_insecure(host, self.insecure_registries), self.hosts_dir)
         except cerrors.Error as e:
             raise System(str(e)) from None
         return Registry(config, credentials)

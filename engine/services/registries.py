@@ -9,6 +9,7 @@ search has no Docker Hub index to ask here: a term naming a registry
 plain term in the catalog of the first `registry-mirrors` entry (Docker
 Hub's stand-in), each match in dockerd's search-result shape.
 """
+import ipaddress
 import json
 import urllib.error
 import urllib.request
@@ -79,7 +80,7 @@ class RegistryAccess:
 
     def _session(self, host: str, credentials: tuple[str, str] | None) -> _Session:
         try:
-            return _Session(host_config(host, host in self.insecure, self.hosts_dir), credentials)
+            return _Session(host_config(host, is_insecure(host, self.insecure), self.hosts_dir), credentials)
         except cerrors.Error as e:
             raise System(str(e.args[0])) from None
 
@@ -175,6 +176,24 @@ def _listed(session: _Session, path: str, scope: str, key: str) -> list[str]:
             link = resp.headers.get("Link", "")
         path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
     return items
+
+
+def is_insecure(host: str, insecure_registries) -> bool:
+    """dockerd's insecure-registries: host[:port] names, or CIDRs an IP address host is in."""
+    if host in insecure_registries:
+        return True
+    name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    for entry in insecure_registries:
+        try:
+            if "/" in entry and address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def mirror_host(url: str) -> tuple[str, bool]:

@@ -19,6 +19,7 @@ from engine.errors import NotFound
 from engine.reference import Named, parse_normalized
 from engine.services.images import NO_CREDENTIALS, ImageService, ImageView, decode_auth, registry_error
 from engine.services.pull_progress import due, layer_message
+from engine.services.registries import ping
 from engine.services.streaming import Emit, error_message, in_thread
 
 _DONE = {p.PUSHED: "Pushed", p.ALREADY_PUSHED: "Layer already exists"}
@@ -69,7 +70,9 @@ class PushService:
         credentials = decode_auth(registry_auth)
         try:
             registry = self.images.registry(ref.host, credentials)
-            for tagged, view in self._local_tags(ref):
+            tags = self._local_tags(ref)
+            ping(registry.config)
+            for tagged, view in tags:
                 yield from self._push_one(registry, tagged, view)
         except Exception as e:  # noqa: BLE001 - the stream's last message
             anonymous = isinstance(e, cerrors.Unauthenticated) and not credentials

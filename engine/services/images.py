@@ -36,7 +36,7 @@ from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, Sys
 from engine.filters import IMAGE_FILTERS, Filters
 from engine.reference import Named, familiar_match, parse_any, parse_normalized
 from engine.services.pull_progress import PullProgress
-from engine.services.registries import is_insecure, mirror_host, repository_tags
+from engine.services.registries import is_insecure, mirror_host, ping, repository_tags
 from engine.services.streaming import error_message, in_thread
 
 DANGLING = "moby-dangling@"
@@ -265,6 +265,7 @@ class ImageService:
         for i, (host, plain_http) in enumerate(hosts):
             registry = self.registry(host, credentials, plain_http)
             try:
+                ping(registry.config)
                 return registry, ask(registry)
             except (cerrors.Error, OSError, Unavailable) as e:
                 missing = missing or isinstance(e, cerrors.NotFound)

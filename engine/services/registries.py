@@ -152,6 +152,15 @@ class RegistryAccess:
                        "repositories")
 
 
+def ping(config: HostConfig) -> str:
+    """dockerd's first request to a registry (GET /v2/; any answer will do): a registry that does
+    not answer fails here, in dockerd's words, before anything is asked of it. Returns the base URL
+    that answered (plain HTTP after a loopback registry's fallback)."""
+    session = _Session(config, None)
+    session.send("/v2/").close()
+    return session.base_url
+
+
 def repository_tags(config: HostConfig, credentials: tuple[str, str] | None, repo: str) -> list[str]:
     """The tags of a repository of the registry (`docker pull -a`); NotFound when it has no such repository."""
     return _listed(_Session(config, credentials), f"/v2/{repo}/tags/list?n=1000", f"repository:{repo}:pull",

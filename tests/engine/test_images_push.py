@@ -14,7 +14,7 @@ from test_images_service import busybox_tar, daemon, registry  # noqa: F401  (fi
 from test_images_vs_dockerd import registry_in
 from dockerd_oracle import DOCKER_CLI
 from imagebuild import file_, layer_tar
-from registries import docker_registry, skopeo_copy
+from registries import docker_registry, free_port, skopeo_copy
 
 from containerd_py.client import Client
 from engine.containerd.images import ContainerdImages
@@ -263,3 +263,19 @@ def test_insecure_registries_take_names_and_cidrs():
     assert is_insecure("[fd00::1]:5000", entries) and is_insecure("10.1.2.3", entries)
     assert not is_insecure("10.2.0.1:5000", entries) and not is_insecure("myreg", entries)
     assert not is_insecure("example.com:5000", entries)
+
+
+def test_a_registry_that_does_not_answer_as_dockerd(engine_py, dockerd):
+    """dockerd asks a registry's /v2/ first: its words for a pull and a push nothing answers."""
+    name = f"127.0.0.1:{free_port()}/{unique('nobody')}:v1"
+    subprocess.run(["ip", "-n", dockerd.netns, "link", "set", "lo", "up"], check=True)  # as the engine's
+    engine_py.docker("tag", "busybox", name)
+    dockerd.docker("tag", "busybox", name)
+    try:
+        for verb in ("pull", "push"):
+            ours = engine_py.docker(verb, name, check=False, cli="20.10")
+            theirs = dockerd.docker(verb, name, check=False)
+            assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+    finally:
+        engine_py.docker("rmi", name, check=False)
+        dockerd.docker("rmi", name, check=False)

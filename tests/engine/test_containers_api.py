@@ -3,6 +3,7 @@ and what a user sees of them compared with real dockerd: exit codes, the
 messages of refusals, inspect's fields."""
 import json
 import os
+import re
 import socket
 import uuid
 
@@ -256,3 +257,12 @@ def test_etc_files_match_dockerd(engine_py, dockerd, network, extra):
         results.append(daemon.docker("run", "--rm", *flags, "busybox", "sh", "-c",
                                      "hostname; echo; cat /etc/hosts; echo; cat /etc/hostname").stdout)
     assert results[0] == results[1]
+
+
+def test_sizes_of_a_container_s_writable_layer(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "--name", name, "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1024", "count=300")
+    listed = docker("ps", "-a", "-s", "--filter", f"name={name}", "--format", "{{.Size}}").stdout
+    assert re.match(r"^3[01]\d\.?\d*kB \(virtual 2\.\d+MB\)$", listed.strip()), listed  # 300 KiB, and the image
+    shown = json.loads(docker("inspect", "-s", name).stdout)[0]
+    assert shown["SizeRw"] >= 300 * 1024 and shown["SizeRootFs"] > shown["SizeRw"]

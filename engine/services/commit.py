@@ -154,17 +154,18 @@ class CommitService:
         if base is None:
             raise NotFound(f"No such image: {record.image}")
         paused_here = pause and record.state.running and not record.state.paused
-        if paused_here:
-            self.containers.pause(record.id)
-        try:
-            with self.layers.leased():
-                manifest_types = _OCI_TYPES if any(".oci." in layer.media_type for layer in base.resolved.layers) \
-                    else _DOCKER_TYPES
-                layer, diff_id = self.layers.diff(record.id, manifest_types[2])
-        finally:
+        manifest_types = _OCI_TYPES if any(".oci." in layer.media_type for layer in base.resolved.layers) \
+            else _DOCKER_TYPES
+        with self.layers.leased():  # the new blobs and snapshot stay until the image names them
             if paused_here:
-                self.containers.unpause(record.id)
-        return self._store(record, base.resolved, new_config, layer, diff_id, manifest_types, name, comment, author)
+                self.containers.pause(record.id)
+            try:
+                layer, diff_id = self.layers.diff(record.id, manifest_types[2])
+            finally:
+                if paused_here:
+                    self.containers.unpause(record.id)
+            return self._store(record, base.resolved, new_config, layer, diff_id, manifest_types, name, comment,
+                               author)
 
     @staticmethod
     def _name(repo: str, tag: str) -> str | None:
@@ -197,12 +198,11 @@ class CommitService:
                                                                                                    else [diff_id])}}
         image_config = {k: v for k, v in image_config.items() if v is not None}
         layers = list(base.layers) + ([] if empty else [layer])
-        with self.layers.leased():
-            config_desc = self.layers.store_json(image_config, types[1], {})
-            manifest = {"schemaVersion": 2, "mediaType": types[0], "config": to_json(config_desc),
-                        "layers": [to_json(desc) for desc in layers]}
-            manifest_desc = Descriptor(types[0], "", 0)
-            manifest_desc = self.layers.store_json(manifest, types[0], gc_labels(manifest_desc, [config_desc] + layers))
-            self.layers.unpack(manifest_desc)
-            self.images.put(name or DANGLING + manifest_desc.digest, manifest_desc)
+        config_desc = self.layers.store_json(image_config, types[1], {})
+        manifest = {"schemaVersion": 2, "mediaType": types[0], "config": to_json(config_desc),
+                    "layers": [to_json(desc) for desc in layers]}
+        manifest_desc = self.layers.store_json(manifest, types[0],
+                                               gc_labels(Descriptor(types[0], "", 0), [config_desc] + layers))
+        self.layers.unpack(manifest_desc)
+        self.images.put(name or DANGLING + manifest_desc.digest, manifest_desc)
         return config_desc.digest

@@ -4,15 +4,20 @@ import os
 from typing import Callable
 
 from engine import init
+from engine.api.routes import container_io as container_io_routes
 from engine.api.routes import containers as container_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
 from engine.containerd.images import ContainerdImages
+from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
+from engine.services.commit import CommitService
+from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 from engine.services.images import ImageService
+from engine.services.stats import StatsService
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -42,6 +47,10 @@ class Assembly:
         self.router = Router()
         system_routes.add_routes(self.router, self.system)
         container_routes.add_routes(self.router, self.containers, self.views)
+        layers = ContainerdLayers(self.client, os.path.join(config.data_root, "tmp"))
+        container_io_routes.add_routes(
+            self.router, StatsService(self.store, config.cgroup_parent, self.containers.host.cgroup_version),
+            ContainerFiles(self.store, layers), CommitService(self.containers, layers, self.images.door))
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""

@@ -1,0 +1,152 @@
+"""docker top, stats --no-stream, diff, export, cp and commit through the
+real docker CLI at engine-py, compared with real dockerd where the output is
+comparable."""
+import io
+import json
+import os
+import tarfile
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.root
+CLIS = ("28", "20.10")
+SLEEP = ("sh", "-c", "echo ready; while :; do sleep 0.1; done")
+
+
+def unique(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def name(engine_py, dockerd):
+    made = unique()
+    yield made
+    engine_py.docker("rm", "-f", made, check=False)
+    dockerd.docker("rm", "-f", made, check=False)
+
+
+def _ran(daemon, name: str, script: str, *flags: str) -> None:
+    """A busybox container that ran the script to its end (detached: no attach needed)."""
+    daemon.docker("run", "-d", "--name", name, "--network", "none", *flags, "busybox", "sh", "-c", script)
+    assert daemon.docker("wait", name).stdout.strip() == "0"
+
+
+def _daemons(engine_py, dockerd):
+    """Ours through the CLI the dockerd fixture uses (20.10), and dockerd."""
+    return {"ours": engine_py.cli("20.10"), "dockerd": dockerd}
+
+
+def test_diff_lists_what_dockerd_lists(engine_py, dockerd, name):
+    script = "mkdir -p /tmp/new && echo x > /tmp/new/f && rm /bin/ls && echo y >> /etc/passwd && touch /root/.ash"
+    shown = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        _ran(daemon, name, script)
+        shown[who] = sorted(daemon.docker("diff", name).stdout.splitlines())
+        daemon.docker("rm", name)
+    assert shown["ours"] == shown["dockerd"]
+    assert "D /bin/ls" in shown["ours"] and "A /tmp/new/f" in shown["ours"]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_top_shows_the_containers_processes(engine_py, name, cli):
+    engine_py.docker("run", "-d", "--name", name, "busybox", *SLEEP, cli=cli)
+    lines = engine_py.docker("top", name, cli=cli).stdout.splitlines()
+    assert lines[0].split()[:3] == ["UID", "PID", "PPID"]
+    assert any("while :" in line for line in lines[1:])
+    assert "sleep" in engine_py.docker("top", name, "-o", "pid,comm", cli=cli).stdout
+
+
+def test_top_of_a_stopped_container_is_refused_as_dockerd_refuses_it(engine_py, dockerd, name):
+    said = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        cid = daemon.docker("create", "--name", name, "busybox", "true").stdout.strip()
+        r = daemon.docker("top", name, check=False)
+        said[who] = (r.returncode, r.stderr.replace(cid, "<id>"))
+        daemon.docker("rm", name)
+    assert said["ours"] == said["dockerd"]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_stats_no_stream_prints_a_row(engine_py, name, cli):
+    engine_py.docker("run", "-d", "--name", name, "busybox", *SLEEP, cli=cli)
+    out = engine_py.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}",
+                           name, cli=cli).stdout.split()
+    assert out[0] == name and out[1].endswith("B") and out[-2] != "0" and out[-1].endswith("%")
+    one = json.loads(engine_py.docker("stats", "--no-stream", "--format", "{{json .}}", name, cli=cli).stdout)
+    assert one["Name"] == name and one["NetIO"] == "0B / 0B"
+
+
+def test_export_is_the_containers_tree(engine_py, name, tmp_path):
+    _ran(engine_py, name, "echo exported > /greeting")
+    engine_py.docker("export", "-o", str(tmp_path / "out.tar"), name)
+    with tarfile.open(tmp_path / "out.tar") as tf:
+        assert tf.extractfile("greeting").read() == b"exported\n"
+        assert "bin/busybox" in tf.getnames()
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "running"])
+def test_cp_both_ways_as_with_dockerd(engine_py, dockerd, name, tmp_path, running):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "file").write_text("to the container\n")
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        if running:
+            daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", *SLEEP)
+        else:
+            daemon.docker("create", "--name", name, "--network", "none", "busybox")
+        daemon.docker("cp", str(tmp_path / "in"), f"{name}:/tmp/")
+        daemon.docker("cp", str(tmp_path / "in" / "file"), f"{name}:/etc/copied")
+        out = tmp_path / who
+        out.mkdir()
+        daemon.docker("cp", f"{name}:/tmp/in", str(out))
+        daemon.docker("cp", f"{name}:/etc/copied", str(out / "copied"))
+        daemon.docker("cp", f"{name}:/bin", str(out / "bin"))
+        missing = daemon.docker("cp", f"{name}:/nothing", str(out), check=False)
+        assert missing.returncode == 1
+        (out / "missing").write_text(missing.stderr)
+        daemon.docker("rm", "-f", name)
+    for who in ("ours", "dockerd"):
+        assert (tmp_path / who / "in" / "file").read_text() == "to the container\n"
+        assert (tmp_path / who / "copied").read_text() == "to the container\n"
+    assert (tmp_path / "ours" / "missing").read_text() == (tmp_path / "dockerd" / "missing").read_text()
+    assert sorted(os.listdir(tmp_path / "ours" / "bin")) == sorted(os.listdir(tmp_path / "dockerd" / "bin"))
+    assert os.path.islink(tmp_path / "ours" / "bin" / "ls") == os.path.islink(tmp_path / "dockerd" / "bin" / "ls")
+
+
+def test_cp_to_stdout_is_a_tar_with_the_paths_name(engine_py, name):
+    _ran(engine_py, name, "mkdir /d && echo 1 > /d/one")
+    raw = engine_py.docker("cp", f"{name}:/d", "-", check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw.encode("latin-1"))) as tf:
+        assert tf.getnames() == ["d", "d/one"]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_commit_makes_an_image_a_container_runs_from(engine_py, name, cli):
+    image, child = unique("committed"), unique()
+    docker = engine_py.cli(cli).docker
+    _ran(engine_py.cli(cli), name, "echo from the layer > /greeting")
+    image_id = docker("commit", "-m", "a message", "-a", "someone", "-c", "CMD cat /greeting", "-c", "ENV MARK=1",
+                      name, f"{image}:v1").stdout.strip()
+    assert image_id.startswith("sha256:")
+    try:
+        docker("run", "-d", "--name", child, f"{image}:v1")
+        assert docker("wait", child).stdout.strip() == "0"
+        shown = docker("inspect", "-f", "{{.Image}} {{.Config.Cmd}} {{.Config.Env}}", child).stdout
+        assert shown.startswith(f"{image_id} [/bin/sh -c cat /greeting] [")
+        assert "MARK=1" in shown
+        copied = docker("cp", f"{child}:/greeting", "-").stdout
+        with tarfile.open(fileobj=io.BytesIO(copied.encode())) as tf:
+            assert tf.extractfile("greeting").read() == b"from the layer\n"
+    finally:
+        docker("rm", "-f", child, check=False)
+
+
+def test_commit_refusals_match_dockerd(engine_py, dockerd, name):
+    said = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("create", "--name", name, "busybox", "true")
+        said[who] = [daemon.docker(*args, check=False) for args in (
+            ("commit", "nosuchcontainer", "x"), ("commit", "-c", "FROM busybox", name, "x"),
+            ("commit", name, "UPPER"))]
+        daemon.docker("rm", name)
+    assert [(r.returncode, r.stderr) for r in said["ours"]] == [(r.returncode, r.stderr) for r in said["dockerd"]]

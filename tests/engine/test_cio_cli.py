@@ -150,3 +150,24 @@ def test_commit_refusals_match_dockerd(engine_py, dockerd, name):
             ("commit", name, "UPPER"))]
         daemon.docker("rm", name)
     assert [(r.returncode, r.stderr) for r in said["ours"]] == [(r.returncode, r.stderr) for r in said["dockerd"]]
+
+
+@pytest.mark.parametrize("network", [[], ["--network", "none"], ["--network", "host"]], ids=["default", "none", "host"])
+def test_ports_in_inspect_and_docker_port_as_dockerd_without_a_bridge(engine_py, dockerd, name, network):
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("create", "--name", name, *network, "--expose", "80", "-p", "8080:90",
+                      "-p", "127.0.0.1:8081:91/udp", "busybox", "sleep", "100")
+        states = []
+        for step in ("created", "start", "kill"):
+            if step != "created":
+                daemon.docker(step, name)
+            shown = json.loads(daemon.docker("inspect", name).stdout)[0]
+            port, port_90 = daemon.docker("port", name, check=False), daemon.docker("port", name, "90", check=False)
+            states.append((shown["NetworkSettings"]["Ports"], shown["HostConfig"]["PortBindings"],
+                           sorted(shown["Config"]["ExposedPorts"]), port.stdout, port_90.returncode,
+                           port_90.stderr))
+        daemon.docker("rm", "-f", name)
+        seen[who] = states
+    assert seen["ours"] == seen["dockerd"]
+    assert seen["ours"][1][0] == {}

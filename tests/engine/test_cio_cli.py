@@ -4,6 +4,7 @@ comparable."""
 import io
 import json
 import os
+import subprocess
 import tarfile
 import uuid
 
@@ -171,3 +172,41 @@ def test_ports_in_inspect_and_docker_port_as_dockerd_without_a_bridge(engine_py,
         seen[who] = states
     assert seen["ours"] == seen["dockerd"]
     assert seen["ours"][1][0] == {}
+
+
+def _key_paths(obj, prefix="") -> set[str]:
+    if not isinstance(obj, dict):
+        return {prefix}
+    return {path for key, value in obj.items() for path in _key_paths(value, f"{prefix}.{key}")}
+
+
+def _api_get(socket: str, path: str) -> bytes:
+    return subprocess.run(["curl", "-sf", "--unix-socket", socket, f"http://docker{path}"], capture_output=True,
+                          check=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize("query", ["stream=false", "stream=false&one-shot=true"])
+def test_stats_json_has_dockerds_keys(engine_py, dockerd, name, query):
+    """The same key paths (memory.stat's keys apart, which follow the kernel) for a running container."""
+    shapes = {}
+    for who, daemon, socket in (("ours", engine_py.cli("20.10"), engine_py.socket), ("dockerd", dockerd,
+                                                                                       dockerd.socket)):
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", *SLEEP)
+        sample = json.loads(_api_get(socket, f"/containers/{name}/stats?{query}"))
+        sample["memory_stats"].pop("stats")
+        shapes[who] = _key_paths(sample)
+        daemon.docker("rm", "-f", name)
+    assert shapes["ours"] == shapes["dockerd"]
+
+
+def test_stats_stream_sends_a_sample_each_second_with_the_previous_one(engine_py, name):
+    engine_py.docker("run", "-d", "--name", name, "busybox", *SLEEP)
+    stream = subprocess.Popen(["curl", "-sN", "--unix-socket", engine_py.socket,
+                               f"http://docker/containers/{name}/stats"], stdout=subprocess.PIPE)
+    try:
+        first, second = json.loads(stream.stdout.readline()), json.loads(stream.stdout.readline())
+    finally:
+        stream.kill()
+        stream.wait()
+    assert second["preread"] == first["read"] and second["precpu_stats"] == first["cpu_stats"]
+    assert second["pids_stats"]["current"] >= 1

@@ -24,7 +24,7 @@ def walk(root: str, name: str, skip: frozenset[str] = frozenset()) -> Iterator[t
 def _below(path: str, arcname: str, rel: str, skip: frozenset[str]) -> Iterator[tuple[str, str]]:
     for child in sorted(os.listdir(path)):
         full, child_rel = os.path.join(path, child), f"{rel}/{child}"
-        child_name = f"{arcname}/{child}" if arcname not in ("", ".") else child  # Go's names below "."
+        child_name = f"{arcname.rstrip('/')}/{child}" if arcname else child  # "./a" below ".", "/a" below "/"
         yield full, child_name
         if child_rel not in skip and os.path.isdir(full) and not os.path.islink(full):
             yield from _below(full, child_name, child_rel, skip)

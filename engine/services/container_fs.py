@@ -12,13 +12,18 @@ import base64
 import json
 import os
 import posixpath
+import shutil
 import stat
+import tarfile
+import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from containerd_py import errors as cerrors
 from containerd_py.diff.changes import changes
+from containerd_py.diff.compression import decompress
 from containerd_py.diff.layer import apply_layer
 from containerd_py.diff.tarstream import tar_stream, walk
 
@@ -103,40 +108,43 @@ class ContainerFiles:
 
     # -- the archive API (docker cp) -----------------------------------------------------------
 
-    def _resolve(self, root: str, ref: str, path: str) -> tuple[str, str]:
-        """(the host path of ``path`` in the container, its absolute form); 400 for an empty path."""
+    def _locate(self, root: str, running: bool, ref: str, path: str) -> tuple[str, str]:
+        """(the host path of ``path`` in the container, its absolute form): the
+        directory resolved inside the root, the last element as it is. Below
+        /proc and /sys of a running container there is nothing, as in dockerd's
+        view of it; 404 in dockerd's words for what is not there."""
         if not path:
             raise InvalidParameter("Path cannot be empty")
         absolute = absolute_path(path)
         directory, base = posixpath.split(absolute)
-        return scoped_path(root, directory).rstrip("/") + "/" + base, absolute
+        located = scoped_path(root, directory).rstrip("/") + "/" + base
+        inside = posixpath.normpath(located[len(root):])
+        if running and inside.startswith(tuple(kernel + "/" for kernel in _KERNEL_FILESYSTEMS - {"/dev"})) \
+                or not os.path.lexists(located):
+            raise NotFound(f"Could not find the file {path} in container {ref}")
+        return located, absolute
 
-    def _stat(self, root: str, ref: str, path: str) -> tuple[dict, str, str]:
-        resolved, absolute = self._resolve(root, ref, path)
-        try:
-            st = os.lstat(resolved)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"Could not find the file {path} in container {ref}") from None
+    def _stat(self, root: str, running: bool, ref: str, path: str) -> tuple[dict, str, str]:
+        located, absolute = self._locate(root, running, ref, path)
+        st = os.lstat(located)
         link_target = ""
         if stat.S_ISLNK(st.st_mode):
             inside = os.path.relpath(scoped_path(root, absolute), root)
             link_target = "/" if inside == "." else "/" + inside
-        name = posixpath.basename(absolute.rstrip("/")) or "/"
-        if absolute.endswith("/."):
-            name = "."
-        described = {"name": name, "size": st.st_size, "mode": go_file_mode(st.st_mode),
+        described = {"name": _archive_name(absolute), "size": st.st_size, "mode": go_file_mode(st.st_mode),
                      "mtime": go_time(st.st_mtime_ns), "linkTarget": link_target}
-        return described, resolved, absolute
+        return described, located, absolute
 
     def stat_path(self, ref: str, path: str) -> dict:
         """``HEAD /containers/<id>/archive``: the path's stat, as the header carries it."""
         record = self.store.get(ref)
         with self._root(record) as root:
-            return self._stat(root, ref, path)[0]
+            return self._stat(root, record.state.running, ref, path)[0]
 
     def archive(self, ref: str, path: str) -> tuple[dict, Iterator[bytes]]:
         """``GET /containers/<id>/archive``: the stat, and the path (with all
-        below it) as a tar whose entries start with the path's own name."""
+        below it) as a tar whose entries start with the path's own name, as
+        dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/")."""
         record = self.store.get(ref)
         described = self.stat_path(ref, path)  # errors before any byte is sent
         return described, self._archive(record, ref, path)
@@ -144,20 +152,24 @@ class ContainerFiles:
     def _archive(self, record: Container, ref: str, path: str) -> Iterator[bytes]:
         try:
             with self._root(record) as root:
-                _, resolved, absolute = self._stat(root, ref, path)
-                top = "." if absolute.endswith("/.") else posixpath.basename(absolute.rstrip("/")) or "."
-                skip = _KERNEL_FILESYSTEMS if record.state.running and resolved.rstrip("/.") == root else frozenset()
-                yield from tar_stream(walk(resolved.removesuffix("/."), top, skip))
+                running = record.state.running
+                _, located, absolute = self._stat(root, running, ref, path)
+                source = located.removesuffix("/.")
+                skip = _KERNEL_FILESYSTEMS if running and source.rstrip("/") == root else frozenset()
+                yield from tar_stream(walk(source, _archive_name(absolute), skip))
         except OSError as err:
             raise System(f"copying {path} from container {record.id}: {err}") from None
 
-    def extract(self, ref: str, path: str, content: BinaryIO) -> None:
+    def extract(self, ref: str, path: str, content: BinaryIO, no_overwrite_dir_non_dir: bool = False) -> None:
         """``PUT /containers/<id>/archive``: the tar extracted into the
-        directory ``path`` names (symlinks followed), paths kept inside it."""
+        directory ``path`` names (symlinks followed), paths kept inside it;
+        with ``no_overwrite_dir_non_dir`` (the CLI always asks for it) nothing
+        is extracted when an entry would put a file where a directory is or
+        the other way round."""
         record = self.store.get(ref)
         if not path:
             raise InvalidParameter("Path cannot be empty")
-        with self._root(record, writable=True) as root:
+        with self._root(record, writable=True) as root, tempfile.TemporaryFile() as spooled:
             target = scoped_path(root, absolute_path(path))
             try:
                 is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
@@ -168,11 +180,50 @@ class ContainerFiles:
             if record.host_config.get("ReadonlyRootfs"):
                 raise InvalidParameter("container rootfs is marked read-only")
             try:
+                if no_overwrite_dir_non_dir:
+                    shutil.copyfileobj(content, spooled)
+                    spooled.seek(0)
+                    _check_kinds(target, spooled)
+                    spooled.seek(0)
+                    content = spooled
                 apply_layer(target, content)
             except cerrors.Error as err:
                 raise InvalidParameter(str(err)) from None
             except OSError as err:
                 raise System(f"extracting into {path} in container {record.id}: {err}") from None
+
+
+def _archive_name(absolute: str) -> str:
+    """The name the path's own entry has in its archive (and its stat)."""
+    if absolute == "/":
+        return "/"
+    if absolute.endswith("/."):
+        return "."
+    return posixpath.basename(absolute.rstrip("/"))
+
+
+def _check_kinds(target: str, tar_file: BinaryIO) -> None:
+    """dockerd's NoOverwriteDirNonDir, entry by entry against what is there
+    (named as dockerd's chrooted extraction names them: under "/")."""
+    try:
+        with tarfile.open(fileobj=decompress(tar_file), mode="r|") as tf:
+            for member in tf:
+                name = posixpath.normpath("/" + member.name)
+                if name == "/":
+                    continue
+                directory, base = posixpath.split(name)
+                try:
+                    existing = os.lstat(scoped_path(target, directory).rstrip("/") + "/" + base)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                if stat.S_ISDIR(existing.st_mode) and not member.isdir():
+                    raise System(f'Error processing tar file(exit status 1): cannot overwrite directory "{name}" '
+                                 f'with non-directory "/"')
+                if not stat.S_ISDIR(existing.st_mode) and member.isdir():
+                    raise System(f'Error processing tar file(exit status 1): cannot overwrite non-directory '
+                                 f'"{name}" with directory "/"')
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        raise InvalidParameter(f"invalid tar: {err}") from None
 
 
 def encode_path_stat(described: dict) -> str:

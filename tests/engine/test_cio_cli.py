@@ -210,3 +210,43 @@ def test_stats_stream_sends_a_sample_each_second_with_the_previous_one(engine_py
         stream.wait()
     assert second["preread"] == first["read"] and second["precpu_stats"] == first["cpu_stats"]
     assert second["pids_stats"]["current"] >= 1
+
+
+def _listing(top) -> list[str]:
+    """Every path under top with its kind (d, l -> target, f)."""
+    found = []
+    for directory, dirs, files in os.walk(top):
+        for entry in sorted(dirs + files):
+            full = os.path.join(directory, entry)
+            kind = f"l->{os.readlink(full)}" if os.path.islink(full) else "d" if os.path.isdir(full) else "f"
+            found.append(f"{os.path.relpath(full, top)} {kind}")
+    return sorted(found)
+
+
+def test_cp_edge_cases_match_dockerd(engine_py, dockerd, name, tmp_path):
+    """Trailing "/.", symlinks with and without -L, a file where a directory is,
+    kernel filesystems of a running container: the same outcome and the same tree."""
+    (tmp_path / "bin").write_text("a file named bin\n")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("x")
+    script = "mkdir -p /dir/sub && echo a > /dir/a && ln -s /dir /ln && ln -s a /dir/rel && echo ready && sleep 100"
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c", script)
+        while daemon.docker("cp", f"{name}:/dir/rel", "-", check=False).returncode != 0:
+            pass  # the script has not made it yet
+        out = tmp_path / who
+        out.mkdir()
+        results = []
+        for args in ([f"{name}:/dir/.", f"{out}/dot"], [f"{name}:/ln", f"{out}/ln"], ["-L", f"{name}:/ln", f"{out}/lnL"],
+                     [f"{name}:/dir/rel", f"{out}/rel"], ["-L", f"{name}:/dir/rel", f"{out}/relL"],
+                     [f"{tmp_path}/bin", f"{name}:/"], [f"{tmp_path}/d", f"{name}:/dir/a"],
+                     [f"{tmp_path}/d", f"{name}:/nonexist/x"], [f"{tmp_path}/d", f"{name}:/newdir"],
+                     [f"{name}:/newdir", f"{out}/newdir"], [f"{name}:/proc/1/status", f"{out}/status"],
+                     [f"{name}:/bin/ls", f"{out}/ls"]):
+            r = daemon.docker("cp", *args, check=False)
+            results.append((r.returncode, r.stderr.replace(str(out), "<out>")))
+        seen[who] = (results, _listing(out))
+        daemon.docker("rm", "-f", name)
+    assert seen["ours"][0] == seen["dockerd"][0]
+    assert seen["ours"][1] == seen["dockerd"][1]

@@ -59,7 +59,8 @@ def add_routes(router, stats: StatsService, files: ContainerFiles, committer: Co
         return Streamed(chunks, content_type=TAR, headers=[(PATH_STAT_HEADER, encode_path_stat(described))])
 
     def archive_put(request: Request):
-        files.extract(request.params["name"], request.arg("path") or "", io.BufferedReader(_Body(request)))
+        files.extract(request.params["name"], request.arg("path") or "", io.BufferedReader(_Body(request)),
+                      request.bool_arg("noOverwriteDirNonDir"))
         return Reply(200, b"", "")
 
     def commit(request: Request):

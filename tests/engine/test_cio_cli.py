@@ -250,3 +250,29 @@ def test_cp_edge_cases_match_dockerd(engine_py, dockerd, name, tmp_path):
         daemon.docker("rm", "-f", name)
     assert seen["ours"][0] == seen["dockerd"][0]
     assert seen["ours"][1] == seen["dockerd"][1]
+
+
+@pytest.mark.parametrize("args", [
+    ("top", "nosuchcontainer"), ("diff", "nosuchcontainer"), ("export", "nosuchcontainer"),
+    ("stats", "--no-stream", "nosuchcontainer"), ("cp", "nosuchcontainer:/etc", "-"),
+    ("port", "nosuchcontainer"), ("commit", "nosuchcontainer"),
+])
+def test_missing_container_refusals_match_dockerd(engine_py, dockerd, args):
+    ours = engine_py.docker(*args, check=False, cli="20.10")
+    theirs = dockerd.docker(*args, check=False)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+
+
+def test_export_of_a_running_container_and_top_with_ps_options_as_dockerd(engine_py, dockerd, name, tmp_path):
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+        daemon.docker("export", "-o", str(tmp_path / f"{who}.tar"), name)
+        with tarfile.open(tmp_path / f"{who}.tar") as tf:
+            exported = sorted(tf.getnames())
+        top = daemon.docker("top", name, "-o", "pid,args").stdout.splitlines()
+        bad = daemon.docker("top", name, "-o", "user=PID", check=False)
+        seen[who] = ([n for n in exported if n.startswith(("bin/ls", "etc/passwd", "proc"))],
+                     top[0].split(), [line.split(None, 1)[1] for line in top[1:]], bad.returncode, bad.stderr)
+        daemon.docker("rm", "-f", name)
+    assert seen["ours"] == seen["dockerd"]

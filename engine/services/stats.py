@@ -11,7 +11,6 @@ import posixpath
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 from engine.errors import Conflict, InvalidParameter, System

@@ -69,8 +69,10 @@ class Assembly:
         container_routes.add_routes(self.router, self.containers, self.views)
         layers = ContainerdLayers(self.client, os.path.join(config.data_root, "tmp"))
         container_io_routes.add_routes(
-            self.router, StatsService(self.store, config.cgroup_parent, self.containers.host.cgroup_version),
-            ContainerFiles(self.store, layers), CommitService(self.containers, layers, self.images.door))
+            self.router, StatsService(self.store, config.cgroup_parent, self.containers.host.cgroup_version,
+                                      publish=self.events.container),
+            ContainerFiles(self.store, layers, self.events.container),
+            CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),

@@ -159,13 +159,17 @@ class CommitService:
         with self.layers.leased():  # the new blobs and snapshot stay until the image names them
             if paused_here:
                 self.containers.pause(record.id)
-            try:
+            try:  # paused until the commit is told, as dockerd's deferred unpause
                 layer, diff_id = self.layers.diff(record.id, manifest_types[2])
+                image_id = self._store(record, base.resolved, new_config, layer, diff_id, manifest_types, name,
+                                       comment, author)
+                image_ref = parse_normalized(name).familiar() if name else ""
+                self.containers.publish(record, "commit", {"comment": comment, "imageID": image_id,
+                                                           "imageRef": image_ref})
             finally:
                 if paused_here:
                     self.containers.unpause(record.id)
-            return self._store(record, base.resolved, new_config, layer, diff_id, manifest_types, name, comment,
-                               author)
+        return image_id
 
     @staticmethod
     def _name(repo: str, tag: str) -> str | None:

@@ -30,6 +30,7 @@ from containerd_py.diff.tarstream import tar_stream, walk
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, NotFound, System
 from engine.oci.host import scoped_path
+from engine.services.containers import Publish
 from engine.store import Container, ContainerStore, go_time
 
 PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -65,8 +66,9 @@ def absolute_path(path: str) -> str:
 
 
 class ContainerFiles:
-    def __init__(self, store: ContainerStore, layers: ContainerdLayers):
-        self.store, self.layers = store, layers
+    def __init__(self, store: ContainerStore, layers: ContainerdLayers, publish: Publish = lambda *event: None):
+        """``publish(record, action)`` reports dockerd's events: export, archive-path, extract-to-dir."""
+        self.store, self.layers, self.publish = store, layers, publish
 
     @contextmanager
     def _root(self, record: Container, writable: bool = False) -> Iterator[str]:
@@ -97,6 +99,7 @@ class ContainerFiles:
         """``GET /containers/<id>/export``: the container's tree as a tar,
         streamed; the snapshot stays mounted until the stream ends or is closed."""
         record = self.store.get(ref)
+        self.publish(record, "export")
         return self._export(record)
 
     def _export(self, record: Container) -> Iterator[bytes]:
@@ -147,6 +150,7 @@ class ContainerFiles:
         dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/")."""
         record = self.store.get(ref)
         described = self.stat_path(ref, path)  # errors before any byte is sent
+        self.publish(record, "archive-path")
         return described, self._archive(record, ref, path)
 
     def _archive(self, record: Container, ref: str, path: str) -> Iterator[bytes]:
@@ -187,6 +191,7 @@ class ContainerFiles:
                     spooled.seek(0)
                     content = spooled
                 apply_layer(target, content)
+                self.publish(record, "extract-to-dir")
             except cerrors.Error as err:
                 raise InvalidParameter(str(err)) from None
             except OSError as err:

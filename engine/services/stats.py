@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from engine.errors import Conflict, InvalidParameter, System
+from engine.services.containers import Publish
 from engine.store import Container, ContainerStore, go_time
 from engine.store.record import ZERO_TIME
 
@@ -190,9 +191,11 @@ class StatsService:
     """top and stats over the container records; ``cgroup_parent`` and
     ``cgroup_version`` are the container service's."""
 
-    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT):
+    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT,
+                 publish: Publish = lambda *event: None):
+        """``publish(record, action)`` reports dockerd's "top" event."""
         self.store, self.cgroup_parent, self.cgroup_version = store, cgroup_parent, cgroup_version
-        self.cgroup_root = cgroup_root
+        self.cgroup_root, self.publish = cgroup_root, publish
         self.machine_memory = _machine_memory()
 
     def cgroup(self, record: Container) -> CgroupReader:
@@ -218,7 +221,9 @@ class StatsService:
             if found.returncode != 0:
                 first = found.stderr.decode(errors="replace").split("\n", 1)[0]
                 raise System(f"ps: {first or f'exit status {found.returncode}'}")
-        return parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        listed = parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        self.publish(record, "top")
+        return listed
 
     def _running(self, ref: str) -> Container:
         record = self.store.get(ref)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 import uuid
 
 import pytest
@@ -275,4 +276,26 @@ def test_export_of_a_running_container_and_top_with_ps_options_as_dockerd(engine
         seen[who] = ([n for n in exported if n.startswith(("bin/ls", "etc/passwd", "proc"))],
                      top[0].split(), [line.split(None, 1)[1] for line in top[1:]], bad.returncode, bad.stderr)
         daemon.docker("rm", "-f", name)
+    assert seen["ours"] == seen["dockerd"]
+
+
+def test_events_of_top_export_cp_and_commit_as_dockerds(engine_py, dockerd, name, tmp_path):
+    (tmp_path / "f").write_text("f")
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        since = time.time()
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+        daemon.docker("top", name)
+        daemon.docker("export", "-o", str(tmp_path / "export.tar"), name)
+        daemon.docker("cp", f"{name}:/etc/passwd", str(tmp_path / f"passwd-{who}"))
+        daemon.docker("cp", str(tmp_path / "f"), f"{name}:/tmp/")
+        image = daemon.docker("commit", "-m", "why", name, "eventful:v1").stdout.strip()
+        daemon.docker("rm", "-f", name)
+        daemon.docker("rmi", image)
+        out = daemon.docker("events", "--since", f"{since:.9f}", "--until", f"{time.time():.9f}", "--filter",
+                            f"container={name}", "--format", "{{json .}}").stdout
+        happened = [json.loads(line) for line in out.splitlines()]
+        commit = next(e for e in happened if e["Action"] == "commit")["Actor"]["Attributes"]
+        assert commit["imageID"] == image
+        seen[who] = ([e["Action"] for e in happened], commit["comment"], commit["imageRef"])
     assert seen["ours"] == seen["dockerd"]

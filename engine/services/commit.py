@@ -22,6 +22,7 @@ from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.reference import parse_normalized
 from engine.services.containers import ContainerService
 from engine.services.images import DANGLING, Catalog, go_config
+from engine.services.system import VERSION
 
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"  # a tar of nothing
 _DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
@@ -128,7 +129,7 @@ def merge(user: dict, container: dict) -> dict:
         if merged.get("Entrypoint") is None:
             merged["Entrypoint"] = container.get("Entrypoint")
     if not merged.get("Volumes"):
-        merged["Volumes"] = container.get("Volumes")
+        merged["Volumes"] = container.get("Volumes") or None
     if container.get("Healthcheck") and not merged.get("Healthcheck"):
         merged["Healthcheck"] = container["Healthcheck"]
     return merged
@@ -149,7 +150,8 @@ class CommitService:
         record = self.containers.store.get(ref)
         if record.state.removal_in_progress or record.state.dead:
             raise Conflict(f"You cannot commit container {record.id} which is being removed")
-        new_config = merge(apply_changes(config or {}, list(changes)), record.config)
+        # the request's config, else the container's own (what the CLI leaves it to), under the changes
+        new_config = merge(apply_changes(record.config if config is None else config, list(changes)), record.config)
         base = Catalog(self.images).by_id.get(record.image)
         if base is None:
             raise NotFound(f"No such image: {record.image}")
@@ -195,7 +197,8 @@ class CommitService:
         image_config = {
             "architecture": base_config.get("architecture", "amd64"), "author": author or base_config.get("author"),
             "comment": comment or None, "config": go_config(new_config), "container": record.id,
-            "container_config": go_config(record.config), "created": created, "history": history,
+            "container_config": go_config(record.config), "created": created, "docker_version": VERSION,
+            "history": history,
             "os": base_config.get("os", "linux"),
             "rootfs": {"type": "layers",
                        "diff_ids": list((base_config.get("rootfs") or {}).get("diff_ids") or []) + ([] if empty

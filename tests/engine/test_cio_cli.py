@@ -299,3 +299,21 @@ def test_events_of_top_export_cp_and_commit_as_dockerds(engine_py, dockerd, name
         assert commit["imageID"] == image
         seen[who] = ([e["Action"] for e in happened], commit["comment"], commit["imageRef"])
     assert seen["ours"] == seen["dockerd"]
+
+
+def test_a_committed_images_inspect_and_history_as_dockerds(engine_py, dockerd, name):
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        cid = daemon.docker("run", "-d", "--name", name, "--network", "none", "-e", "X=1", "-w", "/tmp", "busybox",
+                            "sh", "-c", "echo hi > /f; sleep 100").stdout.strip()
+        image = daemon.docker("commit", "-a", "me", "-m", "msg", "-c", "EXPOSE 80", "-c", "LABEL a=b", "-c",
+                              "USER nobody", "-c", 'ENTRYPOINT ["/bin/sh"]', name, "inspected:v1").stdout.strip()
+        shown = json.loads(daemon.docker("image", "inspect", image).stdout)[0]
+        history = daemon.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}",
+                                image).stdout.splitlines()
+        daemon.docker("rm", "-f", name)
+        daemon.docker("rmi", image)
+        config = dict(shown["Config"], Hostname=shown["Config"]["Hostname"] == cid[:12])
+        seen[who] = (config, shown["Author"], shown["Comment"], shown["Container"] == cid,
+                     len(shown["RootFS"]["Layers"]), shown["RepoTags"], history[0], len(history))
+    assert seen["ours"] == seen["dockerd"]

@@ -317,3 +317,16 @@ def test_a_committed_images_inspect_and_history_as_dockerds(engine_py, dockerd, 
         seen[who] = (config, shown["Author"], shown["Comment"], shown["Container"] == cid,
                      len(shown["RootFS"]["Layers"]), shown["RepoTags"], history[0], len(history))
     assert seen["ours"] == seen["dockerd"]
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["created", "running"])
+def test_cp_into_a_read_only_container_is_refused_as_by_dockerd(engine_py, dockerd, name, tmp_path, running):
+    (tmp_path / "f").write_text("f")
+    said = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("run" if running else "create", *(["-d"] if running else []), "--name", name, "--read-only",
+                      "--network", "none", "busybox", "sleep", "100")
+        r = daemon.docker("cp", str(tmp_path / "f"), f"{name}:/tmp/", check=False)
+        said[who] = (r.returncode, r.stderr)
+        daemon.docker("rm", "-f", name)
+    assert said["ours"] == said["dockerd"]

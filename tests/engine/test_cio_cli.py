@@ -330,3 +330,17 @@ def test_cp_into_a_read_only_container_is_refused_as_by_dockerd(engine_py, docke
         said[who] = (r.returncode, r.stderr)
         daemon.docker("rm", "-f", name)
     assert said["ours"] == said["dockerd"]
+
+
+def test_stats_of_all_running_containers_and_of_a_paused_one_as_dockerds(engine_py, dockerd, name):
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        for suffix in ("a", "b"):
+            daemon.docker("run", "-d", "--name", f"{name}-{suffix}", "--network", "none", "busybox", "sleep", "100")
+        daemon.docker("pause", f"{name}-a")
+        listed = daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.NetIO}} {{.PIDs}}").stdout
+        top = daemon.docker("top", f"{name}-a", check=False)
+        seen[who] = (sorted(line for line in listed.splitlines() if line.startswith(name)), top.returncode)
+        daemon.docker("rm", "-f", f"{name}-a", f"{name}-b")
+    assert seen["ours"] == seen["dockerd"]
+    assert len(seen["ours"][0]) == 2

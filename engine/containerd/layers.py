@@ -8,7 +8,7 @@ tree is mounted from the mounts containerd hands out.
 import json
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from containerd_py import errors as cerrors
 from containerd_py.client import Client
@@ -36,11 +36,20 @@ class ContainerdLayers:
 
     @contextmanager
     def mounted(self, container_id: str, writable: bool = False) -> Iterator[str]:
-        """The container's snapshot mounted (read-only unless ``writable``); a
-        failing mount is an OSError, as is any error of the block."""
+        """The container's snapshot mounted (read-only unless ``writable``)."""
         with engine_errors():
             mounts = self.snapshots.mounts(container_id)
-        with temp_mount(mounts if writable else readonly(mounts), self.mount_dir) as root:
+        with self._temp_mount(mounts if writable else readonly(mounts), container_id) as root:
+            yield root
+
+    @contextmanager
+    def _temp_mount(self, mounts: list, container_id: str) -> Iterator[str]:
+        """The mounts on a fresh directory; a mount that fails is a 500 naming the container."""
+        with ExitStack() as stack:
+            try:
+                root = stack.enter_context(temp_mount(mounts, self.mount_dir))
+            except OSError as err:
+                raise System(f"mounting the filesystem of container {container_id}: {err}") from None
             yield root
 
     @contextmanager
@@ -64,7 +73,7 @@ class ContainerdLayers:
     def with_parent(self, container_id: str) -> Iterator[tuple[str, str]]:
         """(the container's tree, its image's tree), both mounted read-only."""
         with self.leased(), self.parent_view(container_id) as parent_mounts, self.mounted(container_id) as root, \
-                temp_mount(parent_mounts, self.mount_dir) as parent:
+                self._temp_mount(parent_mounts, container_id) as parent:
             yield root, parent
 
     # -- commit ----------------------------------------------------------------------

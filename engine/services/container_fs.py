@@ -77,11 +77,8 @@ class ContainerFiles:
         if pid:
             yield f"/proc/{pid}/root"
             return
-        try:
-            with self.layers.mounted(record.id, writable) as root:
-                yield root
-        except OSError as err:
-            raise System(f"mounting the filesystem of container {record.id}: {err}") from None
+        with self.layers.mounted(record.id, writable) as root:
+            yield root
 
     # -- diff and export -----------------------------------------------------------------
 

@@ -141,6 +141,7 @@ def test_commit_makes_an_image_a_container_runs_from(engine_py, name, cli):
             assert tf.extractfile("greeting").read() == b"from the layer\n"
     finally:
         docker("rm", "-f", child, check=False)
+        docker("rmi", image_id)
 
 
 def test_commit_refusals_match_dockerd(engine_py, dockerd, name):

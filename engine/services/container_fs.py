@@ -29,7 +29,8 @@ from containerd_py.diff.tarstream import tar_stream, walk
 
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, NotFound, System
-from engine.oci.host import scoped_path
+from engine.oci.host import LocalHost, scoped_path
+from engine.oci.users import resolve_user
 from engine.services.containers import Publish
 from engine.store import Container, ContainerStore, go_time
 
@@ -69,6 +70,7 @@ class ContainerFiles:
     def __init__(self, store: ContainerStore, layers: ContainerdLayers, publish: Publish = lambda *event: None):
         """``publish(record, action)`` reports dockerd's events: export, archive-path, extract-to-dir."""
         self.store, self.layers, self.publish = store, layers, publish
+        self.host = LocalHost()  # reads the container's /etc/passwd for cp -a
 
     @contextmanager
     def _root(self, record: Container, writable: bool = False) -> Iterator[str]:
@@ -161,15 +163,18 @@ class ContainerFiles:
         except OSError as err:
             raise System(f"copying {path} from container {record.id}: {err}") from None
 
-    def extract(self, ref: str, path: str, content: BinaryIO, no_overwrite_dir_non_dir: bool = False) -> None:
+    def extract(self, ref: str, path: str, content: BinaryIO, no_overwrite_dir_non_dir: bool = False,
+                copy_uid_gid: bool = False) -> None:
         """``PUT /containers/<id>/archive``: the tar extracted into the
-        directory ``path`` names (symlinks followed), paths kept inside it;
-        with ``no_overwrite_dir_non_dir`` (the CLI always asks for it) nothing
+        directory ``path`` names (symlinks followed), paths kept inside it.
+        With ``no_overwrite_dir_non_dir`` (the CLI always asks for it) nothing
         is extracted when an entry would put a file where a directory is or
-        the other way round."""
+        the other way round; with ``copy_uid_gid`` (``cp -a``) what is
+        extracted belongs to the container's user, when it has one."""
         record = self.store.get(ref)
         if not path:
             raise InvalidParameter("Path cannot be empty")
+        user = (record.config.get("User") or "") if copy_uid_gid else ""
         with self._root(record, writable=True) as root, tempfile.TemporaryFile() as spooled:
             target = scoped_path(root, absolute_path(path))
             try:
@@ -181,13 +186,18 @@ class ContainerFiles:
             if record.host_config.get("ReadonlyRootfs"):
                 raise InvalidParameter("container rootfs is marked read-only")
             try:
-                if no_overwrite_dir_non_dir:
+                extracted = []
+                if no_overwrite_dir_non_dir or user:
                     shutil.copyfileobj(content, spooled)
                     spooled.seek(0)
-                    _check_kinds(target, spooled)
+                    extracted = _entries(target, spooled, no_overwrite_dir_non_dir)
                     spooled.seek(0)
                     content = spooled
                 apply_layer(target, content)
+                if user:
+                    owner = resolve_user(user, [], lambda file: self.host.read_rootfs_file(root, file))
+                    for located in extracted:
+                        os.lchown(located, owner.uid, owner.gid)
                 self.publish(record, "extract-to-dir")
             except cerrors.Error as err:
                 raise InvalidParameter(str(err)) from None
@@ -204,9 +214,11 @@ def _archive_name(absolute: str) -> str:
     return posixpath.basename(absolute.rstrip("/"))
 
 
-def _check_kinds(target: str, tar_file: BinaryIO) -> None:
-    """dockerd's NoOverwriteDirNonDir, entry by entry against what is there
-    (named as dockerd's chrooted extraction names them: under "/")."""
+def _entries(target: str, tar_file: BinaryIO, check_kinds: bool) -> list[str]:
+    """Where each entry of the tar goes under target; with ``check_kinds``,
+    dockerd's NoOverwriteDirNonDir against what is there (the entries named
+    as dockerd's chrooted extraction names them: under "/")."""
+    located = []
     try:
         with tarfile.open(fileobj=decompress(tar_file), mode="r|") as tf:
             for member in tf:
@@ -214,18 +226,20 @@ def _check_kinds(target: str, tar_file: BinaryIO) -> None:
                 if name == "/":
                     continue
                 directory, base = posixpath.split(name)
+                located.append(scoped_path(target, directory).rstrip("/") + "/" + base)
                 try:
-                    existing = os.lstat(scoped_path(target, directory).rstrip("/") + "/" + base)
+                    existing = os.lstat(located[-1])
                 except (FileNotFoundError, NotADirectoryError):
                     continue
-                if stat.S_ISDIR(existing.st_mode) and not member.isdir():
+                if check_kinds and stat.S_ISDIR(existing.st_mode) and not member.isdir():
                     raise System(f'Error processing tar file(exit status 1): cannot overwrite directory "{name}" '
                                  f'with non-directory "/"')
-                if not stat.S_ISDIR(existing.st_mode) and member.isdir():
+                if check_kinds and not stat.S_ISDIR(existing.st_mode) and member.isdir():
                     raise System(f'Error processing tar file(exit status 1): cannot overwrite non-directory '
                                  f'"{name}" with directory "/"')
     except (tarfile.TarError, EOFError, zlib.error) as err:
         raise InvalidParameter(f"invalid tar: {err}") from None
+    return located
 
 
 def encode_path_stat(described: dict) -> str:

@@ -345,3 +345,16 @@ def test_stats_of_all_running_containers_and_of_a_paused_one_as_dockerds(engine_
         daemon.docker("rm", "-f", f"{name}-a", f"{name}-b")
     assert seen["ours"] == seen["dockerd"]
     assert len(seen["ours"][0]) == 2
+
+
+def test_cp_keeps_the_archives_owners_and_cp_a_gives_them_to_the_containers_user(engine_py, dockerd, name, tmp_path):
+    (tmp_path / "owned").write_text("x")
+    os.chown(tmp_path / "owned", 1234, 4321)
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("run", "-d", "--name", name, "--network", "none", "--user", "nobody", "busybox", "sleep", "100")
+        daemon.docker("cp", str(tmp_path / "owned"), f"{name}:/tmp/plain")
+        daemon.docker("cp", "-a", str(tmp_path / "owned"), f"{name}:/tmp/archive")
+        seen[who] = daemon.docker("exec", name, "stat", "-c", "%n %u %g", "/tmp/plain", "/tmp/archive").stdout
+        daemon.docker("rm", "-f", name)
+    assert seen["ours"] == seen["dockerd"] == "/tmp/plain 1234 4321\n/tmp/archive 65534 65534\n"

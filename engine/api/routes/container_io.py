@@ -60,7 +60,7 @@ def add_routes(router, stats: StatsService, files: ContainerFiles, committer: Co
 
     def archive_put(request: Request):
         files.extract(request.params["name"], request.arg("path") or "", io.BufferedReader(_Body(request)),
-                      request.bool_arg("noOverwriteDirNonDir"))
+                      request.bool_arg("noOverwriteDirNonDir"), request.bool_arg("copyUIDGID"))
         return Reply(200, b"", "")
 
     def commit(request: Request):

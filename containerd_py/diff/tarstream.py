@@ -52,7 +52,9 @@ def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:
     links: dict[tuple[int, int], str] = {}
     for path, arcname in entries:
         if path is None:
-            yield tarfile.TarInfo(arcname).tobuf(tarfile.PAX_FORMAT)
+            whiteout = tarfile.TarInfo(arcname)
+            whiteout.mode = 0  # as containerd writes them
+            yield whiteout.tobuf(tarfile.PAX_FORMAT)
             continue
         st = os.lstat(path)
         if stat.S_ISSOCK(st.st_mode):

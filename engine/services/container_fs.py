@@ -57,8 +57,7 @@ def go_file_mode(mode: int) -> int:
 def absolute_path(path: str) -> str:
     """dockerd's PreserveTrailingDotOrSeparator(Join("/", path), path): the
     path made absolute and clean, keeping a trailing "/." or "/"."""
-    cleaned = posixpath.normpath("/" + path)
-    cleaned = "/" if cleaned == "//" else cleaned
+    cleaned = posixpath.normpath("/" + path.lstrip("/"))  # normpath keeps a leading "//"
     if path.endswith("/.") or path == ".":
         return cleaned.rstrip("/") + "/."
     if path.endswith("/") and not cleaned.endswith("/"):

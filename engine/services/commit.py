@@ -11,6 +11,7 @@ unless asked not to be, as dockerd does.
 """
 import datetime
 import json
+import re
 import shlex
 
 from containerd_py.transfer.manifests import gc_labels, to_json
@@ -30,28 +31,37 @@ _DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
                  "application/vnd.docker.image.rootfs.diff.tar.gzip")
 _OCI_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json",
               "application/vnd.oci.image.layer.v1.tar+gzip")
-COMMIT_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME",
-                       "WORKDIR")
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+                   "h": 3_600_000_000_000}
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_HEALTHCHECK_OPTIONS = {"--interval": "Interval", "--timeout": "Timeout", "--start-period": "StartPeriod",
+                        "--retries": "Retries"}
+
+
+def _json_array(text: str) -> list[str] | None:
+    """The exec form's JSON array of strings, or None when the text is not one."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, list) and all(isinstance(a, str) for a in parsed) else None
 
 
 def _json_or_shell(text: str) -> list[str]:
     """An exec-form (JSON array) argument, or the shell form run by /bin/sh -c."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(isinstance(a, str) for a in parsed):
-            return parsed
-    return ["/bin/sh", "-c", stripped]
+    parsed = _json_array(text) if text.startswith("[") else None
+    return parsed if parsed is not None else ["/bin/sh", "-c", text]
 
 
 def _pairs(instruction: str, text: str) -> list[tuple[str, str]]:
     """ENV and LABEL arguments: key=value words, or the old form "key value"."""
     words = shlex.split(text)
-    if words and "=" not in words[0]:
-        key, _, value = text.strip().partition(" ")
+    if not words:
+        raise InvalidParameter(f"{instruction} requires at least one argument")
+    if "=" not in words[0]:
+        key, _, value = text.partition(" ")
+        if not value.strip():
+            raise InvalidParameter(f"{instruction} must have two arguments")
         return [(key, value.strip())]
     pairs = []
     for word in words:
@@ -63,48 +73,103 @@ def _pairs(instruction: str, text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _one(instruction: str, text: str) -> str:
+    if not text:
+        raise InvalidParameter(f"{instruction} requires exactly one argument")
+    return text
+
+
+def go_duration(text: str) -> int:
+    """Go's time.ParseDuration, in nanoseconds ("1m30s", "500ms")."""
+    if text == "0":
+        return 0
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise InvalidParameter(f'time: invalid duration "{text}"')
+    return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+
+
+def _healthcheck(text: str) -> dict:
+    """HEALTHCHECK [--interval=... --timeout=... --start-period=... --retries=...] CMD command | NONE."""
+    words = text.split()
+    check: dict = {}
+    while words and words[0].startswith("--"):
+        flag, _, value = words.pop(0).partition("=")
+        if flag not in _HEALTHCHECK_OPTIONS:
+            raise InvalidParameter(f"Unknown flag: {flag.lstrip('-')}")
+        check[_HEALTHCHECK_OPTIONS[flag]] = int(value) if flag == "--retries" else go_duration(value)
+    kind = words[0].upper() if words else ""
+    if kind == "NONE":
+        return {"Test": ["NONE"]}
+    if kind != "CMD" or len(words) < 2:
+        raise InvalidParameter("Missing command after HEALTHCHECK CMD" if kind == "CMD"
+                               else f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    command = text[text.upper().index("CMD") + 3:].strip()
+    exec_form = _json_array(command) if command.startswith("[") else None
+    return {"Test": ["CMD", *exec_form] if exec_form is not None else ["CMD-SHELL", command], **check}
+
+
+def _set_cmd(config: dict, text: str, state: dict) -> None:
+    config["Cmd"], state["cmd_set"] = _json_or_shell(text), True
+
+
+def _set_entrypoint(config: dict, text: str, state: dict) -> None:
+    config["Entrypoint"] = _json_or_shell(text)
+    if not state["cmd_set"]:
+        config["Cmd"] = None  # a new entrypoint drops the inherited command, as in a Dockerfile
+
+
+def _add_env(config: dict, text: str, state: dict) -> None:
+    env = list(config.get("Env") or [])
+    for key, value in _pairs("ENV", text):
+        env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value}"]
+    config["Env"] = env
+
+
+def _add_ports(config: dict, text: str, state: dict) -> None:
+    if not text:
+        raise InvalidParameter("EXPOSE requires at least one argument")
+    config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
+                              **{port if "/" in port else f"{port}/tcp": {} for port in text.split()}}
+
+
+def _add_volumes(config: dict, text: str, state: dict) -> None:
+    paths = (_json_array(text) if text.startswith("[") else None) or text.split()
+    if not paths:
+        raise InvalidParameter("VOLUME requires at least one argument")
+    config["Volumes"] = {**(config.get("Volumes") or {}), **{path: {} for path in paths}}
+
+
+def _set_workdir(config: dict, text: str, state: dict) -> None:
+    path = _one("WORKDIR", text)
+    config["WorkingDir"] = path if path.startswith("/") else \
+        "/" + "/".join(filter(None, [(config.get("WorkingDir") or "").strip("/"), path]))
+
+
+# the instructions dockerd's commit takes (its validCommitCommands), each applied to the config
+_INSTRUCTIONS = {
+    "CMD": _set_cmd, "ENTRYPOINT": _set_entrypoint, "ENV": _add_env, "EXPOSE": _add_ports,
+    "HEALTHCHECK": lambda config, text, state: config.update(Healthcheck=_healthcheck(text)),
+    "LABEL": lambda config, text, state: config.update(Labels={**(config.get("Labels") or {}),
+                                                              **dict(_pairs("LABEL", text))}),
+    "ONBUILD": lambda config, text, state: config.update(OnBuild=(config.get("OnBuild") or []) + [text]),
+    "USER": lambda config, text, state: config.update(User=_one("USER", text)),
+    "VOLUME": _add_volumes, "WORKDIR": _set_workdir,
+}
+
+
 def apply_changes(config: dict, changes: list[str]) -> dict:
     """The Dockerfile-like ``--change`` instructions applied to an image config
     (dockerd's BuildFromConfig with the instructions a commit allows)."""
-    config, cmd_set = dict(config), False
+    config, state = dict(config), {"cmd_set": False}
     for line in changes:
         instruction, _, rest = line.strip().partition(" ")
-        instruction = instruction.upper()
         if not instruction:
             continue
-        if instruction not in COMMIT_INSTRUCTIONS:
+        apply = _INSTRUCTIONS.get(instruction.upper())
+        if apply is None:
             raise InvalidParameter(f"{instruction.lower()} is not a valid change command")
-        rest = rest.strip()
-        if instruction == "CMD":
-            config["Cmd"], cmd_set = _json_or_shell(rest), True
-        elif instruction == "ENTRYPOINT":
-            config["Entrypoint"] = _json_or_shell(rest)
-            if not cmd_set:
-                config["Cmd"] = None  # a new entrypoint drops the inherited command, as in a Dockerfile
-        elif instruction == "ENV":
-            env = [e for e in config.get("Env") or []]
-            for key, value in _pairs("ENV", rest):
-                env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value}"]
-            config["Env"] = env
-        elif instruction == "LABEL":
-            config["Labels"] = {**(config.get("Labels") or {}), **dict(_pairs("LABEL", rest))}
-        elif instruction == "EXPOSE":
-            ports = dict(config.get("ExposedPorts") or {})
-            for port in rest.split():
-                ports[port if "/" in port else f"{port}/tcp"] = {}
-            config["ExposedPorts"] = ports
-        elif instruction == "VOLUME":
-            paths = _json_or_shell(rest) if rest.startswith("[") else rest.split()
-            config["Volumes"] = {**(config.get("Volumes") or {}), **{p: {} for p in paths}}
-        elif instruction == "WORKDIR":
-            config["WorkingDir"] = rest if rest.startswith("/") else \
-                "/" + "/".join(filter(None, [(config.get("WorkingDir") or "").strip("/"), rest]))
-        elif instruction == "USER":
-            config["User"] = rest
-        elif instruction == "STOPSIGNAL":
-            config["StopSignal"] = rest
-        elif instruction == "ONBUILD":
-            config["OnBuild"] = (config.get("OnBuild") or []) + [rest]
+        apply(config, rest.strip(), state)
     return config
 
 

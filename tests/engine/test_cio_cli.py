@@ -150,6 +150,8 @@ def test_commit_refusals_match_dockerd(engine_py, dockerd, name):
         daemon.docker("create", "--name", name, "busybox", "true")
         said[who] = [daemon.docker(*args, check=False) for args in (
             ("commit", "nosuchcontainer", "x"), ("commit", "-c", "FROM busybox", name, "x"),
+            ("commit", "-c", "STOPSIGNAL INT", name, "x"), ("commit", "-c", "ENV a", name, "x"),
+            ("commit", "-c", "LABEL", name, "x"), ("commit", "-c", "USER", name, "x"),
             ("commit", name, "UPPER"))]
         daemon.docker("rm", name)
     assert [(r.returncode, r.stderr) for r in said["ours"]] == [(r.returncode, r.stderr) for r in said["dockerd"]]

@@ -30,13 +30,28 @@ def test_modes_as_gos_file_mode_numbers_them(mode, expected):
 def test_change_instructions_in_their_forms():
     config = apply_changes({"WorkingDir": "/app", "Env": ["A=1"]}, [
         'CMD ["echo", "hi"]', "ENV B 2", "ENV C=3 D=\"four four\"", "WORKDIR sub", "VOLUME /data /logs",
-        'VOLUME ["/json"]', "EXPOSE 53/udp", "STOPSIGNAL SIGINT", "USER 1000:1000", "ONBUILD RUN true", "   "])
+        'VOLUME ["/json"]', "EXPOSE 53/udp", "USER 1000:1000", "ONBUILD RUN true", "   ",
+        "HEALTHCHECK --interval=1m30s --retries=3 CMD wget -q localhost"])
     assert config["Cmd"] == ["echo", "hi"]
     assert config["Env"] == ["A=1", "B=2", "C=3", "D=four four"]
     assert config["WorkingDir"] == "/app/sub"
     assert config["Volumes"] == {"/data": {}, "/logs": {}, "/json": {}}
     assert config["ExposedPorts"] == {"53/udp": {}}
-    assert (config["StopSignal"], config["User"], config["OnBuild"]) == ("SIGINT", "1000:1000", ["RUN true"])
+    assert (config["User"], config["OnBuild"]) == ("1000:1000", ["RUN true"])
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 90_000_000_000,
+                                     "Retries": 3}
+    assert apply_changes({}, ['HEALTHCHECK CMD ["true"]', "HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ("STOPSIGNAL SIGINT", "stopsignal is not a valid change command"), ("ENV", "ENV requires at least one argument"),
+    ("ENV a", "ENV must have two arguments"), ("LABEL a", "LABEL must have two arguments"),
+    ("EXPOSE", "EXPOSE requires at least one argument"), ("WORKDIR", "WORKDIR requires exactly one argument"),
+    ("USER", "USER requires exactly one argument"), ("HEALTHCHECK --interval=5x CMD true", 'invalid duration "5x"'),
+])
+def test_bad_change_instructions_in_dockerds_words(change, message):
+    with pytest.raises(InvalidParameter, match=message):
+        apply_changes({}, [change])
 
 
 def test_an_entrypoint_keeps_a_cmd_set_before_it_only():

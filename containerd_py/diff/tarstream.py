@@ -8,6 +8,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 _CHUNK = 1 << 20
+_CAPABILITY = "security.capability"  # the one xattr docker's and containerd's archives carry
 _TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE, stat.S_IFCHR: tarfile.CHRTYPE,
           stat.S_IFBLK: tarfile.BLKTYPE, stat.S_IFIFO: tarfile.FIFOTYPE}
 
@@ -43,7 +44,17 @@ def tar_info(path: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
         info.linkname = os.readlink(path)
     elif kind in (stat.S_IFCHR, stat.S_IFBLK):
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    if kind == stat.S_IFREG and (capability := file_capability(path)) is not None:
+        info.pax_headers = {f"SCHILY.xattr.{_CAPABILITY}": capability.decode("utf-8", "surrogateescape")}
     return info
+
+
+def file_capability(path: str) -> bytes | None:
+    """The file's security.capability xattr (not followed), None without one."""
+    try:
+        return os.getxattr(path, _CAPABILITY, follow_symlinks=False)
+    except OSError:
+        return None
 
 
 def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:

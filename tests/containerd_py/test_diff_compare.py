@@ -14,6 +14,7 @@ from containerd_py.client import Client
 from test_ctr_peer import NAME, busybox_layers, chain_id
 from imagebuild import build_image, oci_archive
 
+CAPABILITY = "SCHILY.xattr.security.capability"
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("ctr") is None, reason="ctr (Debian package containerd) not installed")]
 
@@ -31,12 +32,14 @@ def _changed(client: Client, parent: str) -> None:
         os.chmod(f"{root}/bin/true", 0o700)
         os.symlink("/etc/passwd", f"{root}/etc/link")
         os.link(f"{root}/new/deeper/file", f"{root}/new/hard")
+        subprocess.run(["setcap", "cap_net_raw+ep", f"{root}/new/deeper/file"], check=True)
 
 
 def _entries(layer: bytes) -> list[tuple]:
     with tarfile.open(fileobj=io.BytesIO(layer)) as tf:
         return [(m.name.rstrip("/"), m.type, m.mode, m.uid, m.gid, m.size, m.linkname,
-                 tf.extractfile(m).read() if m.isreg() else b"") for m in tf.getmembers()]
+                 tf.extractfile(m).read() if m.isreg() else b"", m.pax_headers.get(CAPABILITY))
+                for m in tf.getmembers()]
 
 
 def test_a_snapshots_diff_is_the_layer_containerd_makes(both, tmp_path):
@@ -59,4 +62,5 @@ def test_a_snapshots_diff_is_the_layer_containerd_makes(both, tmp_path):
         layers.append(_entries(made.stdout))
     assert layers[0] == layers[1]
     names = [entry[0] for entry in layers[0]]
+    assert [entry[-1] is not None for entry in layers[0] if entry[0] == "new/deeper/file"] == [True]
     assert ".wh.home" in names and "var/cache/.wh.b" in names and "home/x" not in names

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from engine.errors import Conflict, InvalidParameter, System
 from engine.services.containers import Publish
+from engine.services.info import Machine
 from engine.store import Container, ContainerStore, go_time
 from engine.store.record import ZERO_TIME
 
@@ -86,13 +87,6 @@ def _system_cpu_usage() -> int:
         fields = line.split()
         if fields and fields[0] == "cpu":
             return sum(int(v) for v in fields[1:8]) * _NS // _CLOCK_TICKS
-    return 0
-
-
-def _machine_memory() -> int:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
     return 0
 
 
@@ -196,7 +190,7 @@ class StatsService:
         """``publish(record, action)`` reports dockerd's "top" event."""
         self.store, self.cgroup_parent, self.cgroup_version = store, cgroup_parent, cgroup_version
         self.cgroup_root, self.publish = cgroup_root, publish
-        self.machine_memory = _machine_memory()
+        self.machine_memory = Machine().mem_total()
 
     def cgroup(self, record: Container) -> CgroupReader:
         """The container's cgroup, where the spec put it (engine.oci.spec: parent/ID)."""

@@ -360,3 +360,21 @@ def test_cp_keeps_the_archives_owners_and_cp_a_gives_them_to_the_containers_user
         seen[who] = daemon.docker("exec", name, "stat", "-c", "%n %u %g", "/tmp/plain", "/tmp/archive").stdout
         daemon.docker("rm", "-f", name)
     assert seen["ours"] == seen["dockerd"] == "/tmp/plain 1234 4321\n/tmp/archive 65534 65534\n"
+
+
+@pytest.mark.parametrize("changes", [
+    ["CMD"], ["CMD echo a", 'ENTRYPOINT ["/bin/sh", "-c"]'], ['ENTRYPOINT ["top"]'], ["ENV A 1", "ENV B=2 C=\"3 3\""],
+    ["HEALTHCHECK --interval=5s --retries=2 CMD true"], ["HEALTHCHECK NONE"], ['VOLUME ["/a", "/b"]', "VOLUME /c"],
+    ["ONBUILD RUN true", "WORKDIR /x", "WORKDIR y", "USER nobody", "EXPOSE 80 53/udp", "LABEL k=v"],
+], ids=["empty-cmd", "cmd-then-entrypoint", "entrypoint", "env", "healthcheck", "no-healthcheck", "volumes", "rest"])
+def test_commit_changes_give_dockerds_config(engine_py, dockerd, name, changes):
+    configs = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        daemon.docker("create", "--name", name, "--network", "none", "busybox", "sh", "-c", "true")
+        flags = [flag for change in changes for flag in ("-c", change)]
+        image = daemon.docker("commit", *flags, name).stdout.strip()
+        configs[who] = json.loads(daemon.docker("image", "inspect", image).stdout)[0]["Config"]
+        configs[who]["Hostname"] = None  # the container's own ID
+        daemon.docker("rm", name)
+        daemon.docker("rmi", image)
+    assert configs["ours"] == configs["dockerd"]

@@ -5,8 +5,9 @@ import stat
 import pytest
 
 from engine.errors import InvalidParameter
-from engine.services.commit import CommitService, apply_changes, merge
+from engine.services.commit import CommitService, merge
 from engine.services.container_fs import absolute_path, go_file_mode
+from engine.services.image_changes import apply_changes
 
 
 @pytest.mark.parametrize("given, expected", [

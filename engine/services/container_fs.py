@@ -9,6 +9,7 @@ are resolved inside the container's root as dockerd resolves them: symlinks
 followed within it, the last element left as it is.
 """
 import base64
+import io
 import json
 import os
 import posixpath
@@ -27,6 +28,7 @@ from containerd_py.diff.compression import decompress
 from containerd_py.diff.layer import apply_layer
 from containerd_py.diff.tarstream import tar_stream, walk
 
+from engine.containerd.archive import Readable
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, NotFound, System
 from engine.oci.host import LocalHost, scoped_path
@@ -162,14 +164,15 @@ class ContainerFiles:
         except OSError as err:
             raise System(f"copying {path} from container {record.id}: {err}") from None
 
-    def extract(self, ref: str, path: str, content: BinaryIO, no_overwrite_dir_non_dir: bool = False,
+    def extract(self, ref: str, path: str, content, no_overwrite_dir_non_dir: bool = False,
                 copy_uid_gid: bool = False) -> None:
         """``PUT /containers/<id>/archive``: the tar extracted into the
         directory ``path`` names (symlinks followed), paths kept inside it.
         With ``no_overwrite_dir_non_dir`` (the CLI always asks for it) nothing
         is extracted when an entry would put a file where a directory is or
         the other way round; with ``copy_uid_gid`` (``cp -a``) what is
-        extracted belongs to the container's user, when it has one."""
+        extracted belongs to the container's user, when it has one.
+        ``content`` is anything with ``read(n)`` (a request's body)."""
         record = self.store.get(ref)
         if not path:
             raise InvalidParameter("Path cannot be empty")
@@ -184,6 +187,7 @@ class ContainerFiles:
                 raise InvalidParameter("extraction point is not a directory")
             if record.host_config.get("ReadonlyRootfs"):
                 raise InvalidParameter("container rootfs is marked read-only")
+            content = io.BufferedReader(Readable(content.read))
             try:
                 extracted = []
                 if no_overwrite_dir_non_dir or user:

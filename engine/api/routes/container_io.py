@@ -1,8 +1,6 @@
 """What goes in and out of a container: top, stats, changes, export, the
 archive API of ``docker cp``, and commit; each decodes the request, calls
 its service and encodes dockerd's reply."""
-import io
-
 from engine.services.commit import CommitService
 from engine.services.container_fs import PATH_STAT_HEADER, ContainerFiles, encode_path_stat
 from engine.services.stats import StatsService
@@ -11,21 +9,6 @@ from ..http import Reply, Request, Streamed, json_reply
 from ..streams import json_message
 
 TAR = "application/x-tar"
-
-
-class _Body(io.RawIOBase):
-    """A request's body as a file (what a tar reader takes)."""
-
-    def __init__(self, request: Request):
-        self._read = request.body.read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
 
 
 def _bool_or(request: Request, name: str, default: bool) -> bool:
@@ -59,7 +42,7 @@ def add_routes(router, stats: StatsService, files: ContainerFiles, committer: Co
         return Streamed(chunks, content_type=TAR, headers=[(PATH_STAT_HEADER, encode_path_stat(described))])
 
     def archive_put(request: Request):
-        files.extract(request.params["name"], request.arg("path") or "", io.BufferedReader(_Body(request)),
+        files.extract(request.params["name"], request.arg("path") or "", request.body,
                       request.bool_arg("noOverwriteDirNonDir"), request.bool_arg("copyUIDGID"))
         return Reply(200, b"", "")
 

@@ -27,6 +27,8 @@ from containerd_py.diff.changes import changes
 from containerd_py.diff.compression import decompress
 from containerd_py.diff.layer import apply_layer
 from containerd_py.diff.tarstream import tar_stream, walk
+from containerd_py.mount import mount, unmount
+from containerd_py.types import Mount
 
 from engine.containerd.archive import Readable
 from engine.containerd.layers import ContainerdLayers
@@ -74,13 +76,16 @@ class ContainerFiles:
         self.host = LocalHost()  # reads the container's /etc/passwd for cp -a
 
     @contextmanager
-    def _root(self, record: Container, writable: bool = False) -> Iterator[str]:
-        """The container's tree as its processes see it when it runs; its snapshot mounted otherwise."""
+    def _root(self, record: Container) -> Iterator[str]:
+        """The container's tree as its processes see it when it runs; its
+        snapshot mounted otherwise, with its bind mounts over it, their mount
+        points made where missing (as dockerd mounts a stopped container's
+        volumes for a copy)."""
         pid = record.state.pid if record.state.running else 0
         if pid:
             yield f"/proc/{pid}/root"
             return
-        with self.layers.mounted(record.id, writable) as root:
+        with self.layers.mounted(record.id, writable=True) as root, _binds_mounted(record, root):
             yield root
 
     # -- diff and export -----------------------------------------------------------------
@@ -177,7 +182,7 @@ class ContainerFiles:
         if not path:
             raise InvalidParameter("Path cannot be empty")
         user = (record.config.get("User") or "") if copy_uid_gid else ""
-        with self._root(record, writable=True) as root, tempfile.TemporaryFile() as spooled:
+        with self._root(record) as root, tempfile.TemporaryFile() as spooled:
             target = scoped_path(root, absolute_path(path))
             try:
                 is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
@@ -185,7 +190,7 @@ class ContainerFiles:
                 raise NotFound(f"Could not find the file {path} in container {ref}") from None
             if not is_dir:
                 raise InvalidParameter("extraction point is not a directory")
-            if record.host_config.get("ReadonlyRootfs"):
+            if not _in_writable_volume(record, absolute_path(path)) and record.host_config.get("ReadonlyRootfs"):
                 raise InvalidParameter("container rootfs is marked read-only")
             content = io.BufferedReader(Readable(content.read))
             try:
@@ -206,6 +211,50 @@ class ContainerFiles:
                 raise InvalidParameter(str(err)) from None
             except OSError as err:
                 raise System(f"extracting into {path} in container {record.id}: {err}") from None
+
+
+@contextmanager
+def _binds_mounted(record: Container, root: str) -> Iterator[None]:
+    """The container's bind mounts over its mounted tree, parents first, for
+    the block; a missing mount point is made, as the runtime would make it."""
+    done = []
+    try:
+        for point in sorted(record.mount_points.values(), key=lambda p: p["Destination"]):
+            if point.get("Type") != "bind":
+                continue
+            target = scoped_path(root, point["Destination"])
+            try:
+                if not os.path.lexists(target):
+                    _make_mount_point(target, os.path.isdir(point["Source"]))
+                mount(Mount("bind", point["Source"], ["rbind", "rw" if point.get("RW") else "ro"]), target)
+            except OSError as err:
+                raise System(f"mounting {point['Source']} on {point['Destination']} of container "
+                             f"{record.id}: {err}") from None
+            done.append(target)
+        yield
+    finally:
+        for target in reversed(done):
+            unmount(target)
+
+
+def _make_mount_point(target: str, directory: bool) -> None:
+    if directory:
+        os.makedirs(target, 0o755)
+    else:
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        open(target, "a").close()
+
+
+def _in_writable_volume(record: Container, absolute: str) -> bool:
+    """dockerd's checkIfPathIsInAVolume: whether the path lies in a mount of
+    the container; one that is read-only is refused."""
+    for point in record.mount_points.values():
+        inside = posixpath.relpath(absolute, point["Destination"])
+        if inside == "." or not inside.startswith(".."):
+            if not point.get("RW"):
+                raise InvalidParameter("mounted volume is marked read-only")
+            return True
+    return False
 
 
 def _archive_name(absolute: str) -> str:

@@ -378,3 +378,26 @@ def test_commit_changes_give_dockerds_config(engine_py, dockerd, name, changes):
         daemon.docker("rm", name)
         daemon.docker("rmi", image)
     assert configs["ours"] == configs["dockerd"]
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["created", "running"])
+def test_cp_through_a_containers_binds_as_dockerd(engine_py, dockerd, name, tmp_path, running):
+    """A copy into and out of a bind mount reaches its source, stopped or running; a read-only one
+    refuses a copy in; a read-only rootfs takes one into a writable bind."""
+    (tmp_path / "f").write_text("copied in\n")
+    seen = {}
+    for who, daemon in _daemons(engine_py, dockerd).items():
+        rw, ro = tmp_path / f"{who}-rw", tmp_path / f"{who}-ro"
+        rw.mkdir()
+        ro.mkdir()
+        (ro / "there").write_text("from the host\n")
+        daemon.docker("run" if running else "create", *(["-d"] if running else []), "--name", name, "--network",
+                      "none", "--read-only", "-v", f"{rw}:/data", "-v", f"{ro}:/etc/ro:ro", "busybox", "sleep", "100")
+        into_rw = daemon.docker("cp", str(tmp_path / "f"), f"{name}:/data/", check=False)
+        into_ro = daemon.docker("cp", str(tmp_path / "f"), f"{name}:/etc/ro/", check=False)
+        out = daemon.docker("cp", f"{name}:/etc/ro/there", "-", check=False)
+        daemon.docker("rm", "-f", name)
+        seen[who] = (into_rw.returncode, into_rw.stderr, into_ro.returncode, into_ro.stderr, out.returncode,
+                     "from the host" in out.stdout, sorted(os.listdir(rw)), sorted(os.listdir(ro)))
+    assert seen["ours"] == seen["dockerd"]
+    assert seen["ours"][6] == ["f"]

@@ -5,20 +5,15 @@ import tarfile
 
 import pytest
 
-from containers_helpers import busybox, engine_on, output, real_containerd  # noqa: F401 (fixtures)
+from containers_helpers import busybox, output, real_containerd  # noqa: F401 (fixtures)
 from engine.containerd.images import ContainerdImages
 from engine.containerd.layers import ContainerdLayers
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
+from test_containers_containerd import engine  # noqa: F401 (the service over real containerd)
 
 pytestmark = pytest.mark.root
 RUNC = {"Runtime": "runc"}
-
-
-@pytest.fixture
-def engine(real_containerd, busybox, tmp_path):
-    with engine_on(real_containerd.address, tmp_path / "data", busybox) as made:
-        yield made
 
 
 def test_diff_cp_and_commit_over_containerd(engine):

@@ -4,6 +4,8 @@ issue adds the container's own addresses and its networks' names)."""
 import os
 from dataclasses import dataclass
 
+from engine.textfiles import read_or_empty
+
 _HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
           "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 _DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
@@ -18,14 +20,6 @@ def resolv_conf(host_text: str) -> str:
     if not any(line.split()[:1] == ["nameserver"] for line in kept):
         kept.append(_DEFAULT_NAMESERVERS)
     return "".join(kept)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 @dataclass(frozen=True)
@@ -47,11 +41,11 @@ class NetworkFiles:
         with host networking the host's file is copied — unless there are
         extra hosts, which go below the defaults as in any other mode."""
         if host_network and not extra_hosts:
-            hosts = _read("/etc/hosts")
+            hosts = read_or_empty("/etc/hosts")
         else:
             extra = (entry.partition(":") for entry in extra_hosts)
             hosts = _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)
         for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(_read("/etc/resolv.conf")))):
+                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
             with open(path, "w") as f:
                 f.write(text)

@@ -18,6 +18,7 @@ from engine.services.containers import Publish
 from engine.services.info import Machine
 from engine.store import Container, ContainerStore, go_time
 from engine.store.record import ZERO_TIME
+from engine.textfiles import read_or_empty
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 STATS_INTERVAL = 1.0  # seconds between samples of a stream, dockerd's collector's
@@ -41,14 +42,6 @@ _MEMORY_V2 = ("anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_map
               "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault", "workingset_refault",
               "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan", "pgsteal", "pgactivate",
               "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc")
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _number(text: str) -> int:
@@ -83,7 +76,7 @@ def _blkio_entries(text: str) -> list[dict]:
 
 def _system_cpu_usage() -> int:
     """The host's CPU time in nanoseconds, from /proc/stat's "cpu" line, as dockerd computes it."""
-    for line in _read("/proc/stat").splitlines():
+    for line in read_or_empty("/proc/stat").splitlines():
         fields = line.split()
         if fields and fields[0] == "cpu":
             return sum(int(v) for v in fields[1:8]) * _NS // _CLOCK_TICKS
@@ -99,7 +92,7 @@ class CgroupReader:
 
     def file(self, controller: str, name: str) -> str:
         base = self.root if self.version == 2 else os.path.join(self.root, controller)
-        return _read(os.path.join(base, self.path, name))
+        return read_or_empty(os.path.join(base, self.path, name))
 
     def pids(self) -> list[int]:
         return sorted({int(p) for p in self.file("pids", "cgroup.procs").split() if p.isdigit()})

@@ -23,6 +23,7 @@ from engine import init
 from engine.services.images import Catalog, ImageService
 from engine.services.system import VERSION, SystemService
 from engine.store.record import go_time
+from engine.textfiles import read_or_empty
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +109,7 @@ class Machine:
         return os.path.join(self.root, path.lstrip("/"))
 
     def _read(self, path: str) -> str:
-        try:
-            with open(self._path(path)) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_or_empty(self._path(path))
 
     def _exists(self, path: str) -> bool:
         return os.path.exists(self._path(path))

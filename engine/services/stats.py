@@ -14,8 +14,11 @@ import threading
 from collections.abc import Iterator
 
 from engine.errors import Conflict, InvalidParameter, System
+from engine.services.containers import Publish
+from engine.services.info import Machine
 from engine.store import Container, ContainerStore, go_time
 from engine.store.record import ZERO_TIME
+from engine.textfiles import read_or_empty
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 STATS_INTERVAL = 1.0  # seconds between samples of a stream, dockerd's collector's
@@ -39,14 +42,6 @@ _MEMORY_V2 = ("anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_map
               "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault", "workingset_refault",
               "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan", "pgsteal", "pgactivate",
               "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc")
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _number(text: str) -> int:
@@ -81,17 +76,10 @@ def _blkio_entries(text: str) -> list[dict]:
 
 def _system_cpu_usage() -> int:
     """The host's CPU time in nanoseconds, from /proc/stat's "cpu" line, as dockerd computes it."""
-    for line in _read("/proc/stat").splitlines():
+    for line in read_or_empty("/proc/stat").splitlines():
         fields = line.split()
         if fields and fields[0] == "cpu":
             return sum(int(v) for v in fields[1:8]) * _NS // _CLOCK_TICKS
-    return 0
-
-
-def _machine_memory() -> int:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
     return 0
 
 
@@ -104,7 +92,7 @@ class CgroupReader:
 
     def file(self, controller: str, name: str) -> str:
         base = self.root if self.version == 2 else os.path.join(self.root, controller)
-        return _read(os.path.join(base, self.path, name))
+        return read_or_empty(os.path.join(base, self.path, name))
 
     def pids(self) -> list[int]:
         return sorted({int(p) for p in self.file("pids", "cgroup.procs").split() if p.isdigit()})
@@ -190,10 +178,12 @@ class StatsService:
     """top and stats over the container records; ``cgroup_parent`` and
     ``cgroup_version`` are the container service's."""
 
-    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT):
+    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT,
+                 publish: Publish = lambda *event: None):
+        """``publish(record, action)`` reports dockerd's "top" event."""
         self.store, self.cgroup_parent, self.cgroup_version = store, cgroup_parent, cgroup_version
-        self.cgroup_root = cgroup_root
-        self.machine_memory = _machine_memory()
+        self.cgroup_root, self.publish = cgroup_root, publish
+        self.machine_memory = Machine().mem_total()
 
     def cgroup(self, record: Container) -> CgroupReader:
         """The container's cgroup, where the spec put it (engine.oci.spec: parent/ID)."""
@@ -218,7 +208,9 @@ class StatsService:
             if found.returncode != 0:
                 first = found.stderr.decode(errors="replace").split("\n", 1)[0]
                 raise System(f"ps: {first or f'exit status {found.returncode}'}")
-        return parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        listed = parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        self.publish(record, "top")
+        return listed
 
     def _running(self, ref: str) -> Container:
         record = self.store.get(ref)

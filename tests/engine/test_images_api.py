@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import uuid
 
 import pytest
 
@@ -17,14 +16,11 @@ import test_images_service  # noqa: F401  (puts containerd_py's test helpers on 
 from imagebuild import file_, layer_tar
 from engine_daemon import START_DEADLINE
 from registries import free_port
+from test_containers_api import unique
 from test_vs_dockerd import UnixConnection
 
 CLIS = ("28", "20.10")
 pytestmark = pytest.mark.root
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

@@ -2,28 +2,18 @@
 remove, save, load, import, prune, and pull, push, login and search at a
 loopback registry inside the engine's network namespace."""
 import json
-import uuid
 
 import docker
 import pytest
 
+from test_containers_api import unique
+from test_containers_dockerpy import client  # noqa: F401  (a fixture)
 from test_images_push import private_registry, reachable  # noqa: F401  (fixtures)
 from test_images_service import busybox_tar, daemon, registry  # noqa: F401
 from imagebuild import file_, layer_tar
 from registries import skopeo_copy
 
 pytestmark = pytest.mark.root
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def client(engine_py):
-    made = docker.DockerClient(base_url=engine_py.host, version="auto")
-    yield made
-    made.close()
 
 
 def test_list_get_history_tag_remove(client):

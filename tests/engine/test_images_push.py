@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from test_images_service import busybox_tar, daemon, registry  # noqa: F401  (fixtures)
+from test_containers_api import unique
 from test_images_vs_dockerd import registry_in
 from dockerd_oracle import DOCKER_CLI
 from imagebuild import file_, layer_tar
@@ -24,10 +25,6 @@ from engine.services.registries import RegistryAccess, is_insecure
 
 pytestmark = pytest.mark.root
 CLIS = ("28", "20.10")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")

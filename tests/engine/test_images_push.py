@@ -276,3 +276,21 @@ def test_a_registry_that_does_not_answer_as_dockerd(engine_py, dockerd):
     finally:
         engine_py.docker("rmi", name, check=False)
         dockerd.docker("rmi", name, check=False)
+
+
+def test_a_layer_pushed_to_another_repository_is_mounted_as_dockerd(engine_py, dockerd, both_imported):
+    """The second repository of the registry gets the layer by a cross-repository mount."""
+    outputs = []
+    for daemon, first in ((engine_py, both_imported[0]), (dockerd, both_imported[1])):
+        repo = first.split(":v1")[0]
+        second = f"{repo}-again:v1"
+        daemon.docker("push", first)
+        daemon.docker("tag", first, second)
+        try:
+            pushed = daemon.docker("push", second, **({"cli": "20.10"} if daemon is engine_py else {})).stdout
+        finally:
+            daemon.docker("rmi", second)
+        outputs.append(masked(pushed.replace(repo, "REPO").replace(repo.split("/", 1)[1], "REPO")))
+    ours, theirs = outputs
+    assert re.fullmatch(r"[0-9a-f]{12}: Mounted from REPO", ours[-2])
+    assert ours == theirs

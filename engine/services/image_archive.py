@@ -27,7 +27,7 @@ from containerd_py import errors as cerrors
 from containerd_py import mediatypes as mt
 from containerd_py.transfer import progress as p
 from engine.containerd import archive
-from engine.errors import Forbidden, InvalidParameter, NotFound, System, Unauthorized
+from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System, Unauthorized
 from engine.reference import Named, parse_any, parse_normalized
 from engine.services.image_changes import apply_changes
 from engine.services.images import DANGLING, ImageService, ImageView, go_config, go_time, unix_time
@@ -138,8 +138,8 @@ class ImageArchives:
             with archive.leased(self.client):
                 for image in archive.read_archive(self.client, archive.Readable(read)):
                     yield from self._load_one(image, quiet)
-        except (cerrors.Error, InvalidParameter, NotFound) as e:
-            yield error_message(str(e.args[0]) if e.args else str(e))
+        except (cerrors.Error, EngineError, OSError) as e:  # the stream's last message
+            yield error_message(str(e.args[0]) if isinstance(e, cerrors.Error) and e.args else str(e))
 
     def _load_one(self, image: archive.Archived, quiet: bool) -> Iterator[dict]:
         shown: list[dict] = []

@@ -217,12 +217,14 @@ class ImageService:
 
     # -- pull ------------------------------------------------------------------
 
-    def pull(self, from_image: str, tag: str = "", registry_auth: str | None = None) -> Iterator[dict]:
+    def pull(self, from_image: str, tag: str = "", registry_auth: str | None = None,
+             platform: str = "") -> Iterator[dict]:
         """Checks the reference and reaches the registry (failures raise, for an HTTP error), then
         returns the progress messages of the pull; its later failure is the last message.
 
         A name without a tag pulls every tag of the repository (`docker pull -a`), as dockerd does;
         insecure_registries are host[:port] names or CIDRs, as dockerd's."""
+        check_platform(platform)
         ref = parse_normalized(from_image.removesuffix(":"))  # "pull -a" may send "name:", dockerd says
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
@@ -529,6 +531,18 @@ class DeleteConflict(Conflict):
     def __init__(self, image_id: str, hard: bool, message: str):
         super().__init__(f"conflict: unable to delete {short_id(image_id)} "
                          f"({'cannot be forced' if hard else 'must be forced'}) - {message}")
+
+
+def check_platform(text: str) -> None:
+    """The engine pulls and runs linux/amd64 images: another platform asked for is refused rather
+    than swapped for that one; a malformed one in containerd's platforms.Parse words."""
+    if not text:
+        return
+    parts = text.lower().split("/")
+    if len(parts) > 3 or not all(parts):
+        raise InvalidParameter(f'"{text}": unknown operating system or architecture: invalid argument')
+    if parts[0] != "linux" or parts[1:2] not in ([], ["amd64"], ["x86_64"], ["x86-64"]):
+        raise InvalidParameter(f"image platform {text} is not supported: engine-py pulls linux/amd64 images")
 
 
 def _is_digest(text: str) -> bool:

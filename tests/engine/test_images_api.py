@@ -307,3 +307,10 @@ def test_import_from_a_url_as_dockerd(engine_py, dockerd, tmp_path):
     ours, theirs = outputs
     assert ours[0] == f"Downloading from http://127.0.0.1:{port}/rootfs.tar\nI\n"
     assert ours == theirs
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_pull_for_another_platform_is_refused(engine_py, cli):
+    refused = engine_py.docker("pull", "--platform", "linux/arm64", "busybox", check=False, cli=cli)
+    assert refused.returncode == 1
+    assert "image platform linux/arm64 is not supported: engine-py pulls linux/amd64 images" in refused.stderr

@@ -128,6 +128,18 @@ def test_pull_errors_before_the_stream_are_raised_in_dockerd_words(images, serve
     assert http_status(e.value) == 404
 
 
+def test_a_pull_for_another_platform_is_refused(images, served):
+    for platform in ("linux/amd64", "linux", "Linux/x86_64"):
+        assert list(images.pull(f"{served.host}/busybox", "latest", platform=platform))[-1]["status"].startswith(
+            "Status: ")
+    with pytest.raises(InvalidParameter, match="^image platform linux/arm64 is not supported: engine-py pulls "
+                                               "linux/amd64 images$"):
+        images.pull(f"{served.host}/busybox", "latest", platform="linux/arm64")
+    with pytest.raises(InvalidParameter, match='^"a//b": unknown operating system or architecture: '
+                                               'invalid argument$'):
+        images.pull(f"{served.host}/busybox", "latest", platform="a//b")
+
+
 def test_a_pull_failing_midway_ends_its_stream_with_the_error_and_leaves_nothing(images, served):
     with proxy(served) as front:
         front.faults.append(Fault("/blobs/", "corrupt"))

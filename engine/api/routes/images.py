@@ -24,7 +24,7 @@ def add_routes(router, images: ImageService, archives: ImageArchives, pushes: Pu
         """A pull (fromImage) or an import (fromSrc); errors before the first message are HTTP errors."""
         if request.arg("fromImage"):
             return _json_stream(images.pull(request.arg("fromImage"), request.arg("tag") or "",
-                                            request.headers.get("x-registry-auth")))
+                                            request.headers.get("x-registry-auth"), request.arg("platform") or ""))
         return _json_stream(archives.import_image(request.body.read, request.arg("fromSrc") or "",
                                                   request.arg("repo") or "", request.arg("tag") or "",
                                                   request.arg("message") or "", request.query.get("changes", [])))

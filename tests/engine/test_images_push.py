@@ -21,7 +21,7 @@ from containerd_py.client import Client
 from engine.containerd.images import ContainerdImages
 from engine.errors import InvalidParameter, NotFound, Unauthorized
 from engine.services.images import ImageService
-from engine.services.registries import RegistryAccess, is_insecure
+from engine.services.registries import RegistryAccess
 
 pytestmark = pytest.mark.root
 CLIS = ("28", "20.10")
@@ -204,7 +204,7 @@ def test_pull_output_matches_dockerd(engine_py, dockerd, reachable, tmp_path):
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_push_without_a_tag(engine_py, dockerd, reachable, cli):
+def test_push_without_a_tag(engine_py, reachable, cli):
     repo = f"{reachable.host}/{unique('tags')}"
     for tag in ("a", "b"):
         engine_py.docker("tag", "busybox", f"{repo}:{tag}")
@@ -252,14 +252,6 @@ def test_pull_of_every_tag_matches_dockerd(engine_py, dockerd, reachable, tmp_pa
     finally:
         engine_py.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)
         dockerd.docker("rmi", f"{repo}:a", f"{repo}:b", check=False)
-
-
-def test_insecure_registries_take_names_and_cidrs():
-    entries = ("myreg:5000", "10.1.0.0/16", "fd00::/8", "not a cidr/x")
-    assert is_insecure("myreg:5000", entries) and is_insecure("10.1.2.3:5000", entries)
-    assert is_insecure("[fd00::1]:5000", entries) and is_insecure("10.1.2.3", entries)
-    assert not is_insecure("10.2.0.1:5000", entries) and not is_insecure("myreg", entries)
-    assert not is_insecure("example.com:5000", entries)
 
 
 def test_a_registry_that_does_not_answer_as_dockerd(engine_py, dockerd):

@@ -222,7 +222,7 @@ class ContainerService:
             record.hostname_path, record.hosts_path = files.hostname, files.hosts
             record.resolv_conf_path = files.resolv_conf
             with self.tasks.leased():
-                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
+                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id, self._fill_init_layer)
                 undo.append(lambda: self.tasks.remove_snapshot(container_id))
                 spec = self._spec(record, merged, parsed_hc, files, mounts)
                 self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
@@ -242,6 +242,10 @@ class ContainerService:
             raise
         self.publish(record, "create")
         return record
+
+    def _fill_init_layer(self, mounts) -> None:
+        with temp_mount(mounts, os.path.join(self.data_root, "tmp")) as mounted:
+            oci.init_layer.set_up(mounted)
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
         """The container's own files, or with --network container:<x>, x's."""

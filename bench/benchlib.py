@@ -60,7 +60,7 @@ def summary(xs, method="exclusive"):
 
 def med(s):
     """The median of a summary, or None."""
-    return s["median"] if s else None
+    return s.get("median") if s else None
 
 
 def ratio(a, b):

@@ -170,6 +170,15 @@ class ContainerdTasks:
         with engine_errors():
             self.client.tasks.kill(container_id, signal, all_=False)
 
+    def update_resources(self, container_id: str, resources: dict) -> None:
+        with engine_errors():
+            self.client.tasks.update(container_id, resources)
+
+    def resize(self, container_id: str, width: int, height: int) -> None:
+        """The task's terminal size (the init process's)."""
+        with engine_errors():
+            self.client.tasks.resize_pty(container_id, "", width, height)
+
     def pause(self, container_id: str) -> None:
         with engine_errors():
             self.client.tasks.pause(container_id)

@@ -173,30 +173,47 @@ def _cursor(path: str, offset: int = 0) -> _Cursor | None:
     return _Cursor(f)
 
 
-def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event | None = None) -> Iterator[Entry]:
+def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event | None = None,
+         idle=None) -> Iterator[Entry]:
     """The entries of the log at `path` (and its rotated files); with `stopped`
     (follow), keeps reading as the log grows and rotates until it is set,
-    then reads what is left and ends."""
-    keep = _Filter(config)
+    then reads what is left and ends. A follow yields `idle` (when given)
+    whenever it has caught up after entries: the reader's cue to send what
+    it has gathered before the wait for more.
+
+    A tail is taken at the call, not at the first entry: a follow with
+    tail 0 (attach) sees what is written after the call."""
     files = rotated_files(path)
+    if config.tail < 0:
+        return _all(path, files, _Filter(config), stopped, idle)
+    lines, newest_end = _last_lines(files, config.tail)
+    current = _cursor(path, newest_end) if stopped is not None and files and files[-1] == path else None
+    return _tail(path, lines, current, _Filter(config), stopped, idle)
+
+
+def _tail(path, lines, current, keep, stopped, idle) -> Iterator[Entry]:
+    try:
+        yield from keep(lines)
+        if stopped is not None and not keep.done:
+            yield from _follow(path, current, keep, stopped, idle)
+    finally:
+        if current:
+            current.close()
+
+
+def _all(path, files, keep, stopped, idle) -> Iterator[Entry]:
     current = None
     try:
-        if config.tail >= 0:
-            lines, newest_end = _last_lines(files, config.tail)
-            yield from keep(lines)
-            if stopped is not None and files and files[-1] == path:
-                current = _cursor(path, newest_end)
-        else:
-            for name in files:
-                if name != path and (rotated := _cursor(name)):
-                    yield from keep(rotated.lines())
-                    rotated.close()
-                    if keep.done:
-                        return
-            if current := _cursor(path):
-                yield from keep(current.lines())
+        for name in files:
+            if name != path and (rotated := _cursor(name)):
+                yield from keep(rotated.lines())
+                rotated.close()
+                if keep.done:
+                    return
+        if current := _cursor(path):
+            yield from keep(current.lines())
         if stopped is not None and not keep.done:
-            yield from _follow(path, current, keep, stopped)
+            yield from _follow(path, current, keep, stopped, idle)
     finally:
         if current:
             current.close()
@@ -226,8 +243,9 @@ def _newer_files(path: str, cursor: _Cursor) -> list[_Cursor]:
             c.close()
 
 
-def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading.Event) -> Iterator[Entry]:
+def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading.Event, idle) -> Iterator[Entry]:
     queue: list[_Cursor] = []
+    caught_up = False
     try:
         while True:
             # Stopped, or past until, before this read: what it finds is all there is.
@@ -235,7 +253,9 @@ def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading
             if cursor is None:
                 cursor = _cursor(path)
             if cursor is not None:
-                yield from keep(cursor.lines())
+                for entry in keep(cursor.lines()):
+                    caught_up = False
+                    yield entry
                 if keep.done:
                     return
                 if queue:  # rotated away and now read to its end
@@ -248,6 +268,9 @@ def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading
                         continue  # the cursor's file once more to its end, then the newer files
             if last_look:
                 return
+            if idle is not None and not caught_up:
+                caught_up = True
+                yield idle
             stopped.wait(FOLLOW_POLL)
     finally:
         for c in [cursor, *queue]:

@@ -39,6 +39,8 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
 _RESUBSCRIBE_DELAY = 0.5
 _CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
+# (record, action, attributes) of a container event, as dockerd's LogContainerEventWithAttributes
+Publish = Callable[[Container, str, dict | None], None]
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -75,11 +77,17 @@ class LogSink(Protocol):
     """The seam between containers and logging: ``stdio`` names where the
     shim sends a task's output (paths or URIs such as ``file://`` and
     ``binary://``, which the shim opens itself, so output never depends on
-    the engine being up); ``closed`` is called once the task is gone."""
+    the engine being up); ``closed`` is called once the task is gone.
+    ``configure`` completes a create's HostConfig (LogConfig) or refuses it;
+    ``removed`` is called once the container is gone."""
+
+    def configure(self, host_config: dict) -> dict: ...
 
     def stdio(self, record: Container) -> Stdio: ...
 
     def closed(self, record: Container) -> None: ...
+
+    def removed(self, record: Container) -> None: ...
 
 
 class FileLogSink:
@@ -89,12 +97,18 @@ class FileLogSink:
     def __init__(self, store: ContainerStore):
         self.store = store
 
+    def configure(self, host_config: dict) -> dict:
+        return host_config
+
     def stdio(self, record: Container) -> Stdio:
         directory = self.store.container_dir(record.id)
         tty = bool(record.config.get("Tty"))
         return Stdio("", f"file://{directory}/stdout.log", "" if tty else f"file://{directory}/stderr.log", tty)
 
     def closed(self, record: Container) -> None:
+        pass
+
+    def removed(self, record: Container) -> None:
         pass
 
 
@@ -185,10 +199,12 @@ class ContainerService:
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
-                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY):
+                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
+                 publish: Publish = lambda record, action, attributes=None: None):
         """``resolve_image`` finds a create's image (the image service's lookup
-        by name, ID or digest once assembled; by name in containerd by default)."""
-        self.store, self.tasks, self.data_root = store, tasks, data_root
+        by name, ID or digest once assembled; by name in containerd by default);
+        ``publish`` reports events (the events service once assembled)."""
+        self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
@@ -214,12 +230,16 @@ class ContainerService:
         self._subscription.close()
         self._watcher.join()
 
+    def locked(self, container_id: str) -> threading.RLock:
+        """The lock every change of the container happens under (for the services beside this one)."""
+        return self._locks[container_id]
+
     # -- create ------------------------------------------------------------------
 
     def create(self, config: dict, host_config: dict | None, name: str | None = None) -> Container:
         """A container as ``docker create`` makes it; on any failure nothing is
         left of it (record, name, snapshot, containerd container)."""
-        config, host_config = dict(config or {}), dict(host_config or {})
+        config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
         parsed_hc = oci.parse_host_config(host_config)
         parsed = oci.parse_config(config)
         oci.check_against_host(parsed_hc, self.host)
@@ -238,7 +258,8 @@ class ContainerService:
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
              "WorkingDir": merged.working_dir, "User": merged.user},
-            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter)
+            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
+            mount_points=oci.mounts.recorded_mount_points(host_config))
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
             args = oci.spec.command(merged)
@@ -265,6 +286,7 @@ class ContainerService:
             if isinstance(err, OSError):
                 raise System(f"creating container {container_id}: {err}") from None
             raise
+        self.publish(record, "create")
         return record
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
@@ -316,6 +338,7 @@ class ContainerService:
             state.set_running(pid, go_time())
             record.has_been_started_before, record.has_been_manually_stopped = True, False
             self.store.save(record)
+            self.publish(record, "start")
 
     def _start_failed(self, record: Container, err: EngineError):
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
@@ -368,6 +391,9 @@ class ContainerService:
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
             self.store.save(record)
+            if record.state.oom_killed:
+                self.publish(record, "oom")
+            self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()
@@ -425,11 +451,13 @@ class ContainerService:
             record.has_been_manually_stopped = True
             self.store.save(record)
         stop_signal = self._stop_signal(record)
-        seen = self._exit_count(record.id)
-        if self._signal(record, stop_signal) and self._wait_exit(record.id, seen, None if timeout < 0 else timeout):
+        seen = self.exit_count(record.id)
+        if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
+            self.publish(record, "stop")
             return
         if self._signal(record, signal.SIGKILL):
-            self._wait_exit(record.id, seen, None)
+            self.wait_exit(record.id, seen, None)
+        self.publish(record, "stop")
 
     def _signal(self, record: Container, number: int) -> bool:
         """Sends the signal to a running task; False when it had exited
@@ -446,6 +474,7 @@ class ContainerService:
                 if "not running" in str(err) or "stopped" in str(err):
                     return False
                 raise
+            self.publish(record, "kill", {"signal": str(number)})  # under the lock: before the "die" it causes
             if record.state.paused and number in (signal.SIGKILL, self._stop_signal(record)):
                 self.tasks.resume(record.id)
                 record.state.paused = False
@@ -456,24 +485,27 @@ class ContainerService:
     def _stop_signal(record: Container) -> int:
         return parse_signal(record.config.get("StopSignal") or "SIGTERM")
 
-    def _exit_count(self, container_id: str) -> int:
+    def exit_count(self, container_id: str) -> int:
+        """Exits recorded so far, for ``wait_exit``."""
         with self._changed:
-            return self._exits[container_id]
+            return self._exits.get(container_id, 0)
 
-    def _wait_exit(self, container_id: str, seen: int, timeout: float | None) -> bool:
-        """Until an exit after the ``seen``-th is recorded; False on timeout."""
+    def wait_exit(self, container_id: str, seen: int, timeout: float | None) -> bool:
+        """Until an exit after the ``seen``-th is recorded (its log is whole
+        then) or the container is removed; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._exits[container_id] > seen, timeout)
+            return self._changed.wait_for(lambda: self._exits.get(container_id, 0) > seen
+                                          or self.store.find_exact(container_id) is None, timeout)
 
     def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
         """Sends ``sig`` (a name or number as docker takes them); 409 when not running."""
         number = parse_signal(sig)
         record = self.store.get(ref)
-        seen = self._exit_count(record.id)
+        seen = self.exit_count(record.id)
         if not self._signal(record, number):
             raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
         if number == signal.SIGKILL:
-            self._wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
+            self.wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
 
     def restart(self, ref: str, timeout: int | None = None) -> None:
         try:
@@ -481,6 +513,7 @@ class ContainerService:
         except NotModified:
             pass
         self.start(ref)
+        self.publish(self.store.get(ref), "restart")
 
     def pause(self, ref: str) -> None:
         self._pause(ref, True)
@@ -501,6 +534,7 @@ class ContainerService:
             (self.tasks.pause if paused else self.tasks.resume)(record.id)
             state.paused = paused
             self.store.save(record)
+            self.publish(record, "pause" if paused else "unpause")
 
     # -- wait, remove, rename ----------------------------------------------------------
 
@@ -512,10 +546,10 @@ class ContainerService:
         """A wait checked now (404, bad condition), to be waited out later:
         ``waiter(...)(timeout, cancelled)`` is the wait's body once the
         condition holds, or None once ``cancelled`` is set (the client has gone)."""
+        record = self.store.get(ref)
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
-        record = self.store.get(ref)
-        seen = self._exit_count(record.id)
+        seen = self.exit_count(record.id)
 
         def met() -> bool:
             if condition == "removed":
@@ -547,9 +581,9 @@ class ContainerService:
                 if status == "paused":
                     procedure = "Unpause and then " + procedure.lower()
                 raise Conflict(f"You cannot remove a {status} container {record.id}. {procedure}")
-            seen = self._exit_count(record.id)
+            seen = self.exit_count(record.id)
             if self._signal(record, signal.SIGKILL):
-                self._wait_exit(record.id, seen, None)
+                self.wait_exit(record.id, seen, None)
         with self._locks[record.id]:
             if self.store.find_exact(record.id) is None:
                 return  # removed meanwhile (--rm)
@@ -563,6 +597,8 @@ class ContainerService:
                 record.state.removal_in_progress = False
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
+            self.log_sink.removed(record)
+        self.publish(record, "destroy")
         with self._changed:
             self._exits.pop(record.id, None)
             self._changed.notify_all()
@@ -571,4 +607,5 @@ class ContainerService:
     def rename(self, ref: str, new_name: str) -> None:
         record = self.store.get(ref)
         with self._locks[record.id]:
-            self.store.rename(record.id, new_name)
+            old_name = self.store.rename(record.id, new_name)
+        self.publish(record, "rename", {"oldName": old_name})

@@ -160,3 +160,49 @@ def test_init_forwards_the_stop_signal_and_reaps_as_dockerd(engine_py, dockerd, 
         results.append(daemon.docker("inspect", "-f", "{{.State.ExitCode}} {{.Path}} {{.Args}}", name).stdout.strip())
         daemon.docker("rm", name)
     assert results[0] == results[1] == "143 sh [-c sleep 1000 & sleep 1000]"
+
+
+def _cgroup_value(engine_py, pid: str, controller: str, name: str) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        path = next(line.split(":", 2)[2].strip() for line in f if f":{controller}:" in line
+                    or line.split(":")[1].split(",").count(controller))
+    with open(f"/sys/fs/cgroup/{controller}{path}/{name}") as f:
+        return f.read().strip()
+
+
+def test_update_changes_a_running_container_s_limits(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "--memory", "64m", "--memory-swap", "-1", "busybox", "sleep", "1000")
+    docker("update", "--memory", "96m", "--pids-limit", "50", "--cpu-shares", "512", name)
+    shown = docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}",
+                   name).stdout.split()
+    assert shown == [str(96 << 20), "50", "512"]
+    pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    assert _cgroup_value(engine_py, pid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+    assert _cgroup_value(engine_py, pid, "pids", "pids.max") == "50"
+    assert _cgroup_value(engine_py, pid, "cpu", "cpu.shares") == "512"
+
+
+def test_update_refusals_match_dockerd(engine_py, dockerd, name):
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("create", "--name", name, "--memory", "64m", "busybox", "true")
+        results.append([daemon.docker("update", *flags, name, check=False).stderr for flags in
+                        (("--memory", "1m"), ("--cpus", "1", "--cpu-period", "1000"))])
+        daemon.docker("rm", name)
+    assert results[0] == results[1]
+
+
+def test_inspect_mounts_match_dockerd(engine_py, dockerd, name, tmp_path):
+    flags = ("-v", f"{tmp_path}:/data:ro", "--mount", f"type=bind,src={tmp_path},dst=/x",
+             "--mount", "type=tmpfs,dst=/t", "--tmpfs", "/y", "-v", f"{tmp_path}:/z")
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("create", "--name", name, *flags, "busybox", "true")
+        results.append((daemon.docker("inspect", "-f", "{{json .Mounts}}", name).stdout,
+                        daemon.docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Mounts}}").stdout))
+        daemon.docker("rm", name)
+    ours, theirs = ([json.loads(r[0]), r[1]] for r in results)
+    by_destination = lambda mounts: sorted(mounts, key=lambda m: m["Destination"])  # noqa: E731 (dockerd's order is a Go map's)
+    assert by_destination(ours[0]) == by_destination(theirs[0])
+    assert sorted(ours[1].strip().split(",")) == sorted(theirs[1].strip().split(","))

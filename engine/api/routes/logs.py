@@ -1,0 +1,86 @@
+"""`/containers/{name}/logs`, `/attach` and `/resize`: dockerd's replies over
+the log service. Output is raw under a TTY and multiplexed (8-byte frames)
+without; it is sent in batches, each flushed once the log is caught up."""
+import threading
+
+from engine.errors import InvalidParameter
+from engine.logs.jsonfile import format_time
+from engine.services.logs import (DEFAULT_DETACH_KEYS, AttachRequest, LogService, LogsRequest, parse_detach_keys,
+                                  parse_tail, parse_timestamp)
+
+from ..http import Hijack, Reply, Streamed
+from ..streams import STDERR, STDOUT, frame
+
+BATCH = 64 << 10  # bytes gathered before they are sent, when more is already there
+_CAUGHT_UP = object()
+_STREAMS = {"stdout": STDOUT, "stderr": STDERR}
+
+
+def batches(entries, tty: bool, timestamps: bool = False):
+    """The entries as the client reads them, in chunks of about BATCH bytes,
+    each sent as soon as the log is caught up (`_CAUGHT_UP` from the follow)."""
+    pending, size = [], 0
+    for entry in entries:
+        if entry is not _CAUGHT_UP:
+            data = (format_time(entry.time).encode() + b" " + entry.line) if timestamps else entry.line
+            data = data if tty else frame(_STREAMS[entry.stream], data)
+            pending.append(data)
+            size += len(data)
+            if size < BATCH:
+                continue
+        if pending:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def _int_arg(request, name: str) -> int:
+    value = request.arg(name) or "0"
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+
+
+def add_routes(router, logs: LogService) -> None:
+    def get_logs(request):
+        stdout, stderr = request.bool_arg("stdout"), request.bool_arg("stderr")
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        wanted = LogsRequest(stdout, stderr, parse_timestamp(request.arg("since"), "since"),
+                             parse_timestamp(request.arg("until"), "until"), parse_tail(request.arg("tail")),
+                             request.bool_arg("follow"))
+        tty, entries = logs.logs(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
+        return Streamed(batches(entries, tty, request.bool_arg("timestamps")),
+                        content_type="application/vnd.docker.raw-stream")
+
+    def attach(request):
+        wanted = AttachRequest(request.bool_arg("stdin"), request.bool_arg("stdout"), request.bool_arg("stderr"),
+                               request.bool_arg("logs"), request.bool_arg("stream"),
+                               parse_detach_keys(request.arg("detachKeys") or DEFAULT_DETACH_KEYS))
+        attachment = logs.attach(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
+
+        def serve(stream):
+            relay = None
+            if attachment.wants_stdin:
+                relay = threading.Thread(target=attachment.relay_stdin, args=(stream.read,),
+                                         name="attach-stdin", daemon=True)
+                relay.start()
+            try:
+                for chunk in batches(attachment.output(), attachment.tty):
+                    stream.write(chunk)
+            except BrokenPipeError:
+                pass  # the client has gone
+            finally:
+                attachment.close()
+
+        return Hijack(serve)  # API 1.41's content type for both (the multiplexed one came with 1.42)
+
+    def resize(request):
+        logs.resize(request.params["name"], _int_arg(request, "h"), _int_arg(request, "w"))
+        return Reply(200, b"", "text/plain; charset=utf-8")
+
+    router.add("GET", "/containers/{name}/logs", get_logs)
+    router.add("POST", "/containers/{name}/attach", attach)
+    router.add("POST", "/containers/{name}/resize", resize)

@@ -1,0 +1,166 @@
+"""The container service's LogSink: a task's output goes through
+engine-py-logger, which the shim starts from a `binary://` log URI (see
+DESIGN.md), and its stdin, for a container created with OpenStdin, comes
+from a FIFO under the exec-root that the engine holds open.
+
+With the json-file driver the logger writes the container's log; with
+`none` it writes a small rotating file under the exec-root instead, which
+only attach reads (`docker logs` is refused, as dockerd refuses it).
+"""
+import errno
+import logging
+import os
+import shutil
+import threading
+
+from containerd_py.types import Stdio
+
+from engine.errors import InvalidParameter, System, Unimplemented
+from engine.logs import log_path, log_uri, rotation
+
+log = logging.getLogger(__name__)
+
+JSON_FILE, NONE = "json-file", "none"
+DRIVERS = (JSON_FILE, NONE)
+BUILT_IN_OPTS = ("mode", "max-buffer-size")  # dockerd's, taken by every driver
+# The file attach follows under `none`: on the exec-root's tmpfs, so kept small.
+ATTACH_MAX_SIZE, ATTACH_MAX_FILE = 512 << 10, 2
+STDIN_FIFO = "init-stdin"
+ATTACH_LOG = "attach-json.log"
+
+
+def validate_log_config(driver: str, opts: dict[str, str]) -> None:
+    """dockerd's logger.ValidateLogOpts for the drivers there are; raises
+    ValueError with dockerd's message."""
+    if driver == NONE:
+        return
+    if driver not in DRIVERS:
+        raise ValueError(f"logger: no log driver named '{driver}' is registered")
+    rotation({key: value for key, value in opts.items() if key not in BUILT_IN_OPTS})
+
+
+class LoggerSink:
+    """LogSink (engine.services.containers) through engine-py-logger.
+
+    ``containers_dir`` holds the json-file logs (<data-root>/containers),
+    ``exec_root`` the stdin FIFOs; ``driver``/``opts`` are the daemon's default (daemon.json's log-driver
+    and log-opts), filled into a create's LogConfig as dockerd fills them."""
+
+    def __init__(self, containers_dir: str, exec_root: str, driver: str = JSON_FILE,
+                 opts: dict[str, str] | None = None):
+        self.containers_dir, self.exec_root = containers_dir, exec_root
+        self.driver, self.opts = driver, dict(opts or {})
+        try:
+            validate_log_config(self.driver, self.opts)
+        except ValueError as err:  # the daemon's default, refused at its start as dockerd refuses it
+            raise InvalidParameter(f"failed to set log opts: {err}") from None
+        self._lock = threading.Lock()
+        self._stdin: dict[str, int] = {}  # container ID -> the engine's end of its stdin FIFO
+
+    # -- LogSink --------------------------------------------------------------------------------
+
+    def configure(self, host_config: dict) -> dict:
+        """HostConfig with its LogConfig completed from the daemon's default;
+        bad options refused with dockerd's message (400)."""
+        config = dict(host_config.get("LogConfig") or {})
+        driver, opts = config.get("Type") or self.driver, dict(config.get("Config") or {})
+        if driver == self.driver:  # dockerd's mergeAndVerifyLogConfig: the daemon's opts under the container's
+            opts = {**self.opts, **opts}
+        try:
+            validate_log_config(driver, opts)
+        except ValueError as err:
+            raise InvalidParameter(str(err)) from None
+        return {**host_config, "LogConfig": {"Type": driver, "Config": opts}}
+
+    def stdio(self, record) -> Stdio:
+        """The task's IO: the logger's URI for stdout and stderr (a TTY's
+        console goes to stdout), the stdin FIFO for an OpenStdin container."""
+        run_dir = self._run_dir(record.id)
+        os.makedirs(run_dir, exist_ok=True)
+        uri = log_uri(*self._log_file(record))
+        record.log_path = log_path(self.containers_dir, record.id) if self._driver(record) == JSON_FILE else ""
+        stdin = self._open_stdin(record.id, run_dir) if record.config.get("OpenStdin") else ""
+        return Stdio(stdin, uri, uri, bool(record.config.get("Tty")))
+
+    def closed(self, record) -> None:
+        """The task is gone: the engine's end of its stdin goes too."""
+        self.close_stdin(record.id)
+        try:
+            os.unlink(os.path.join(self._run_dir(record.id), STDIN_FIFO))
+        except FileNotFoundError:
+            pass
+
+    def removed(self, record) -> None:
+        """The container is gone: its directory under the exec-root too."""
+        self.close_stdin(record.id)
+        shutil.rmtree(self._run_dir(record.id), ignore_errors=True)
+
+    # -- for logs and attach ----------------------------------------------------------------------
+
+    def readable_log(self, record) -> str:
+        """The json-file log `docker logs` reads; dockerd's 501 for `none`."""
+        if self._driver(record) != JSON_FILE:
+            raise Unimplemented("configured logging driver does not support reading")
+        return log_path(self.containers_dir, record.id)
+
+    def output_log(self, record) -> str:
+        """The file the logger writes whatever the driver: what attach follows."""
+        return self._log_file(record)[0]
+
+    def stdin(self, container_id: str) -> int | None:
+        """The engine's (non-blocking) end of the container's stdin FIFO, while
+        it is open; after an engine restart it is opened again, by path."""
+        with self._lock:
+            fd = self._stdin.get(container_id)
+            if fd is None:
+                try:
+                    fd = self._stdin[container_id] = _open_fifo(
+                        os.path.join(self._run_dir(container_id), STDIN_FIFO))
+                except FileNotFoundError:
+                    return None
+            return fd
+
+    def close_stdin(self, container_id: str) -> None:
+        """EOF for the container's stdin (StdinOnce), unless a writer of its own holds the FIFO."""
+        with self._lock:
+            fd = self._stdin.pop(container_id, None)
+        if fd is not None:
+            os.close(fd)
+
+    # -- inside ------------------------------------------------------------------------------------
+
+    def _driver(self, record) -> str:
+        return (record.host_config.get("LogConfig") or {}).get("Type") or self.driver
+
+    def _run_dir(self, container_id: str) -> str:
+        return os.path.join(self.exec_root, "containers", container_id)
+
+    def _log_file(self, record) -> tuple[str, int, int]:
+        """(path, max size, max files) of what the logger writes."""
+        if self._driver(record) == JSON_FILE:
+            opts = (record.host_config.get("LogConfig") or {}).get("Config") or {}
+            return (log_path(self.containers_dir, record.id),
+                    *rotation({k: v for k, v in opts.items() if k not in BUILT_IN_OPTS}))
+        return os.path.join(self._run_dir(record.id), ATTACH_LOG), ATTACH_MAX_SIZE, ATTACH_MAX_FILE
+
+    def _open_stdin(self, container_id: str, run_dir: str) -> str:
+        """A new FIFO, the engine's end opened read-write (so neither side
+        waits for the other); the shim opens it for reading."""
+        self.close_stdin(container_id)
+        path = os.path.join(run_dir, STDIN_FIFO)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        try:
+            os.mkfifo(path, 0o600)
+            fd = _open_fifo(path)
+        except OSError as err:
+            raise System(f"creating the stdin of {container_id}: {os.strerror(err.errno or errno.EIO)}: {path}")
+        with self._lock:
+            self._stdin[container_id] = fd
+        return path
+
+
+def _open_fifo(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)

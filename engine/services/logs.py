@@ -1,0 +1,256 @@
+"""`docker logs` and `docker attach` over the file the container's logger
+writes (engine/logs): the engine never copies a container's output, so
+attach follows that file from now, as `logs --follow` follows it from where
+it is asked to start (engine/logs/DESIGN.md).
+
+Both end once the container's exit is recorded, which is when its log is
+whole; attach with stdin relays the client's bytes into the container's
+stdin FIFO (engine/logs/sink.py), with docker's detach keys under a TTY.
+"""
+import errno
+import os
+import select
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from engine.errors import Conflict, InvalidParameter
+from engine.logs import jsonfile
+from engine.logs.jsonfile import Entry, ReadConfig
+from engine.logs.sink import LoggerSink
+from engine.services.containers import ContainerService
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+# moby's term.ASCII: ctrl-@ is 0, ctrl-a 1 ... ctrl-z 26, then ctrl-[ ctrl-\ ctrl-] ctrl-^ ctrl-_
+_CTRL = {f"ctrl-{key}": code for code, key in enumerate("@abcdefghijklmnopqrstuvwxyz[\\]^_")}
+_STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet, or full
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """moby's term.ToBytes ("ctrl-p,ctrl-q", "a,ctrl-x"); dockerd's 400 otherwise."""
+    codes = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key.lower() in _CTRL:
+            codes.append(_CTRL[key.lower()])
+        else:
+            raise InvalidParameter(f"Invalid detach keys ({text}) provided")
+    return bytes(codes)
+
+
+def parse_timestamp(text: str | None, name: str) -> int:
+    """dockerd's since/until: seconds since the epoch with an optional
+    fraction ("1700000000.5"); ns since the epoch, 0 for none."""
+    if not text:
+        return 0
+    seconds, _, fraction = text.partition(".")
+    if not seconds.lstrip("-").isdigit() or (fraction and not fraction.isdigit()):
+        raise InvalidParameter(f'invalid value for "{name}": failed to parse value as time or duration: "{text}"')
+    return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def parse_tail(text: str | None) -> int:
+    """"all" (or nothing) is -1; a number is a count of entries."""
+    if not text or text == "all":
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidParameter(f'invalid value for "tail": strconv.Atoi: parsing "{text}": invalid syntax') from None
+
+
+class ExitOrEnd:
+    """What jsonfile.read's follow waits on (an Event's is_set/wait): the
+    container's next exit after construction (its log is whole then), or
+    any of ``ends`` (the client gone, the attach over)."""
+
+    def __init__(self, containers: ContainerService, container_id: str, *ends: threading.Event):
+        self.containers, self.container_id, self.ends = containers, container_id, ends
+        self.seen = containers.exit_count(container_id)
+
+    def is_set(self) -> bool:
+        return any(end.is_set() for end in self.ends) or self.containers.wait_exit(self.container_id, self.seen, 0)
+
+    def wait(self, timeout: float) -> bool:
+        return self.is_set() or self.containers.wait_exit(self.container_id, self.seen, timeout) or self.is_set()
+
+
+class ExitedAlready:
+    """A follow of a container that is not running: what is there, then the end."""
+
+    @staticmethod
+    def is_set() -> bool:
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class LogsRequest:
+    stdout: bool = True
+    stderr: bool = True
+    since: int = 0
+    until: int = 0
+    tail: int = -1
+    follow: bool = False
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    stdin: bool = False
+    stdout: bool = False
+    stderr: bool = False
+    logs: bool = False
+    stream: bool = False
+    detach_keys: bytes = b"\x10\x11"
+
+
+class DetachKeys:
+    """Finds the detach sequence in what the client types: bytes that could
+    begin it are held back until it is complete (the attach ends, they are
+    dropped) or broken (they go on to the container)."""
+
+    def __init__(self, keys: bytes):
+        self.keys, self.held = keys, b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(what the container gets, whether the sequence is complete)."""
+        passed = bytearray()
+        for byte in data:
+            candidate = self.held + bytes((byte,))
+            if self.keys.startswith(candidate):
+                self.held = candidate
+                if candidate == self.keys:
+                    return bytes(passed), True
+                continue
+            passed += self.held
+            self.held = b""
+            if self.keys[:1] == bytes((byte,)):
+                self.held = bytes((byte,))
+            else:
+                passed.append(byte)
+        return bytes(passed), False
+
+
+class Attachment:
+    """One attach: ``output()`` for the client, ``relay_stdin(read)`` on a
+    thread of its own when stdin was asked for, ``close()`` at the end."""
+
+    def __init__(self, service: "LogService", record, request: AttachRequest, disconnected: threading.Event,
+                 idle=None):
+        self.service, self.record, self.request = service, record, request
+        self.tty = bool(record.config.get("Tty"))
+        self.ended = threading.Event()  # detached, or the client's stdin ended the attach
+        self.detached = False
+        self.stopped = ExitOrEnd(service.containers, record.id, self.ended, disconnected)
+        self.wants_stdin = request.stdin and bool(record.config.get("OpenStdin"))
+        self._output = self._read(idle)  # "now" is the attach's time, not the first read's
+
+    def _read(self, idle) -> Iterator[Entry]:
+        request = self.request
+        if not (request.stdout or request.stderr) or not (request.stream or request.logs):
+            return iter(())
+        config = ReadConfig(request.stdout, request.stderr, tail=-1 if request.logs else 0)
+        return jsonfile.read(self.service.sink.output_log(self.record), config,
+                             self.stopped if request.stream else None, idle)
+
+    def output(self) -> Iterator[Entry]:
+        """The container's output from the attach on (from the start of its
+        log with ``logs``) until its exit, or until the attach ends; ``idle``
+        (given to attach) as jsonfile.read yields it."""
+        yield from self._output
+        while self.request.stream and not self.stopped.wait(jsonfile.FOLLOW_POLL):
+            pass  # no output asked for: the attach still lasts as long as the container
+
+    def relay_stdin(self, read: Callable[[int], bytes]) -> None:
+        """The client's bytes into the container's stdin until they end: then,
+        as dockerd, StdinOnce without a TTY closes the container's stdin and
+        output goes on; otherwise the attach ends. The detach keys (TTY only,
+        as in dockerd) end it too."""
+        keys = DetachKeys(self.request.detach_keys) if self.tty and self.request.detach_keys else None
+        sink, container_id = self.service.sink, self.record.id
+        while not self.stopped.is_set():
+            data = read(32 << 10)
+            if not data:
+                break
+            detached = False
+            if keys is not None:
+                data, detached = keys.feed(data)
+            if data and not self._write_stdin(data):
+                return
+            if detached:
+                self.detached = True
+                self.ended.set()
+                return
+        if self.record.config.get("StdinOnce") and not self.tty:
+            sink.close_stdin(container_id)
+        else:
+            self.ended.set()
+
+    def _write_stdin(self, data: bytes) -> bool:
+        """Whole, waiting for the stdin to exist (an attach comes before the
+        start) and to drain; False once the attach is over."""
+        view = memoryview(data)
+        while view:
+            fd = self.service.sink.stdin(self.record.id)
+            if fd is None:
+                if self.stopped.wait(_STDIN_POLL):
+                    return False
+                continue
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                select.select([], [fd], [], _STDIN_POLL)
+                if self.stopped.is_set():
+                    return False
+            except OSError as err:
+                if err.errno in (errno.EBADF, errno.EPIPE):  # closed under us (StdinOnce, the exit)
+                    return False
+                raise
+        return True
+
+    def close(self) -> None:
+        """The first attach's end closes a StdinOnce container's stdin."""
+        self.ended.set()
+        if self.wants_stdin and self.record.config.get("StdinOnce"):
+            self.service.sink.close_stdin(self.record.id)
+
+
+class LogService:
+    """Logs, attach and resize of the containers of a ContainerService."""
+
+    def __init__(self, containers: ContainerService, sink: LoggerSink):
+        self.containers, self.sink = containers, sink
+
+    def logs(self, ref: str, request: LogsRequest, disconnected: threading.Event,
+             idle=None) -> tuple[bool, Iterator[Entry]]:
+        """(the container has a TTY, its entries); with ``follow`` they go on
+        until its exit is recorded or the client goes (``idle`` as
+        jsonfile.read yields it)."""
+        record = self.containers.store.get(ref)
+        if not (request.stdout or request.stderr):
+            raise InvalidParameter("You must choose at least one stream")
+        path = self.sink.readable_log(record)
+        config = ReadConfig(request.stdout, request.stderr, request.since, request.until, request.tail)
+        stopped = None
+        if request.follow:
+            stopped = ExitOrEnd(self.containers, record.id, disconnected)
+            if not record.state.running:  # read after the count: an exit in between is seen either way
+                stopped = ExitedAlready()
+        return bool(record.config.get("Tty")), jsonfile.read(path, config, stopped, idle)
+
+    def attach(self, ref: str, request: AttachRequest, disconnected: threading.Event, idle=None) -> Attachment:
+        record = self.containers.store.get(ref)
+        if record.state.paused:
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        if record.state.restarting:
+            raise Conflict("You cannot attach to a restarting container, wait until it is running")
+        return Attachment(self, record, request, disconnected, idle)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        record = self.containers.store.get(ref)
+        if not record.state.running:
+            raise Conflict(f"Container {record.id} is not running")
+        self.containers.tasks.resize(record.id, width, height)

@@ -64,6 +64,11 @@ class ExecInstance:
     io: ExecIO | None = None
     started: threading.Event = field(default_factory=threading.Event)  # the process runs, or could not start
 
+    @property
+    def command_line(self) -> str:
+        """As dockerd's events name it (with its trailing space when there are no arguments)."""
+        return f"{self.entrypoint} {' '.join(self.args)}"
+
     def inspect(self) -> dict:
         """``GET /exec/<id>/json``, dockerd's shape."""
         process_config = {"tty": self.tty, "entrypoint": self.entrypoint, "arguments": self.args,
@@ -120,6 +125,7 @@ class ExecService:
         with self._lock:
             self._forget_ended()
             self._instances[instance.id] = instance
+        self.containers.publish(record, f"exec_create: {instance.command_line}", {"execID": instance.id})
         return instance.id
 
     def _active(self, ref: str) -> Container:
@@ -187,6 +193,7 @@ class ExecService:
             if instance.running:
                 raise Conflict(f"Error: Exec command {instance.id} is already running")
             instance.running = True
+        self.containers.publish(record, f"exec_start: {instance.command_line}", {"execID": instance.id})
         stdin = client is not None and client.read is not None and instance.open_stdin
         attached = None if client is None else Attached(
             client.read if stdin else None, client.stdout if instance.open_stdout else None,
@@ -206,6 +213,8 @@ class ExecService:
                  lambda: self.execs.close_stdin(record.id, instance.id))
         if attached is not None:
             io.detached.wait()
+            if io.keys_typed:
+                self.containers.publish(record, "exec_detach", {"execID": instance.id})
 
     def _start_failed(self, instance: ExecInstance, io: ExecIO | None) -> None:
         if io is not None:
@@ -256,6 +265,9 @@ class ExecService:
             self.execs.delete(event.container_id, event.exec_id)
         except EngineError as err:
             log.warning("removing exec %s of container %s: %s", event.exec_id, event.container_id, err)
+        record = self.containers.store.find_exact(event.container_id)
+        if record is not None:
+            self.containers.publish(record, "exec_die", {"execID": event.exec_id, "exitCode": str(event.exit_code)})
 
     def reconcile(self) -> None:
         """After containerd was away: exits of running execs that happened meanwhile."""

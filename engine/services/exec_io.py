@@ -95,6 +95,7 @@ class ExecIO:
         self._sinks: dict[str, Callable[[bytes], None] | None] = {"stdout": None, "stderr": None}
         self._lock = threading.Lock()
         self.detached = threading.Event()  # the client's attach is over (also set when the relay ends)
+        self.keys_typed = False  # it ended by the client's detach keys
         try:
             for name in ("stdin", "stdout", "stderr"):
                 if getattr(self.stdio, name):
@@ -199,8 +200,8 @@ class ExecIO:
         try:
             while data := read(_CHUNK):
                 if escape is not None:
-                    data, detached = escape.feed(data)
-                    if detached:
+                    data, self.keys_typed = escape.feed(data)
+                    if self.keys_typed:
                         break
                 if data:
                     os.write(writer, data)

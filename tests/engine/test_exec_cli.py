@@ -53,6 +53,7 @@ def container(request):
 
 def scenario(docker: Docker, name: str) -> dict:
     """What a user sees of each exec, in a form both daemons can be compared in."""
+    since = f"{time.time() - 1:.3f}"
     seen = {
         "echo": docker.run("exec", name, "echo", "hi"),
         "streams": docker.run("exec", name, "sh", "-c", "echo out; echo err >&2"),
@@ -73,14 +74,14 @@ def scenario(docker: Docker, name: str) -> dict:
     }
     docker.ok("exec", "-d", name, "sh", "-c", "echo detached > /tmp/d; exec sleep 1000")
     seen["ExecIDs with a detached exec"] = docker.ok("inspect", "-f", "{{len .ExecIDs}}", name)
-    deadline = time.monotonic() + 60
-    while docker.run("exec", name, "cat", "/tmp/d")[1] != "detached\n":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    seen["detached output"] = docker.run("exec", name, "sh", "-c", "until [ -s /tmp/d ]; do sleep 0.05; done; cat /tmp/d")
     container_id = docker.ok("inspect", "-f", "{{.Id}}", name).strip()
     docker.ok("stop", "-t", "0", name)
     code, out, err = docker.run("exec", name, "true")
     seen["not running"] = (code, out, err.replace(container_id, "<id>"))
+    events = docker.ok("events", "--since", since, "--until", f"{time.time() + 1:.3f}", "--filter",
+                       f"container={name}", "--format", "{{.Action}}{{with .Actor.Attributes.exitCode}} exit {{.}}{{end}}")
+    seen["exec events"] = sorted(line for line in events.splitlines() if line.startswith("exec_"))
     return seen
 
 
@@ -120,7 +121,10 @@ def test_exec_through_the_cli(engine_py, container, tmp_path, cli):
     said = "Error response from daemon" if cli == "28" else "Error"  # 20.10 inspects the container first
     assert seen["no such container"] == (1, "", f"{said}: No such container: nosuch-container\n")
     assert seen["ExecIDs with a detached exec"] == "1\n"
+    assert seen["detached output"] == (0, "detached\n", "")
     assert seen["not running"] == (1, "", "Error response from daemon: Container <id> is not running\n")
+    assert "exec_create: sh -c exit 3" in seen["exec events"] and "exec_die exit 3" in seen["exec events"]
+    assert "exec_start: echo hi" in seen["exec events"] and "exec_create: pwd " in seen["exec events"]
 
 
 def test_exec_as_dockerd_does_it(engine_py, dockerd, container, tmp_path):

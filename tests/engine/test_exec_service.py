@@ -135,8 +135,12 @@ def test_a_tty_exec_and_its_detach_keys(engine, execs):
     assert client.out.startswith(b"/dev/pts/") and client.out.endswith(b"\r\n")
     client = Client(b"typed\r", b"\x10", b"\x11")
     exec_id = execs.create(record.id, {"AttachStdin": True, "AttachStdout": True, "Tty": True, "Cmd": ["cat"]})
+    published = []
+    engine.service.publish = lambda record, action, attributes=None: published.append((action, attributes))
     execs.start(exec_id, client.attached())  # returns at the detach keys; cat goes on
     assert execs.inspect(exec_id)["Running"] and execs.ids_of(record.id) == [exec_id]
+    assert [event for event in published if event[1]["execID"] == exec_id] == [
+        ("exec_start: cat ", {"execID": exec_id}), ("exec_detach", {"execID": exec_id})]
     engine.service.kill(record.id)
     eventually(lambda: execs.inspect(exec_id)["ExitCode"] is not None)
 

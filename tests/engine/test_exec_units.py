@@ -32,6 +32,18 @@ def test_the_escape_filter_holds_a_beginning_and_lets_a_broken_one_go():
 
 
 class _Containers:
+    """The container service as the exec service's exits see it: a store, published events."""
+
+    def __init__(self):
+        self.published = []
+        self.store = self
+
+    def find_exact(self, container_id):
+        return f"record of {container_id}"
+
+    def publish(self, record, action, attributes=None):
+        self.published.append((record, action, attributes))
+
     def watch_execs(self, listener):
         self.listener = listener
 
@@ -67,5 +79,8 @@ def test_reconcile_records_exits_missed_while_containerd_was_away(tmp_path):
     assert (running.running, running.exit_code) == (True, None)
     assert (lost.running, lost.exit_code) == (False, UNKNOWN_EXIT)
     assert execs.deleted == ["gone-meanwhile", "lost"]
+    assert containers.published == [
+        ("record of c1", "exec_die", {"execID": "gone-meanwhile", "exitCode": "4"}),
+        ("record of c1", "exec_die", {"execID": "lost", "exitCode": str(UNKNOWN_EXIT)})]
     service.exited(ExecExit("c1", "gone-meanwhile", 9, 0))  # a late event changes nothing
     assert exited.exit_code == 4

@@ -166,6 +166,13 @@ def test_detached_runs_in_the_background(engine, execs):
     assert execs.inspect(exec_id)["Running"] is False
 
 
+def test_a_start_with_no_stream_asked_for_returns_at_once(engine, execs):
+    record = running_container(engine)
+    exec_id = execs.create(record.id, {"Cmd": ["sleep", "1000"]})  # no Attach*: the client's streams are not used
+    execs.start(exec_id, Client().attached())
+    assert execs.inspect(exec_id)["Running"] is True
+
+
 def test_a_background_child_holding_the_output_does_not_hold_the_start(engine, execs):
     record = running_container(engine)
     exec_id, client = run_exec(execs, record, ["sh", "-c", "sleep 1000 & echo started"])

@@ -89,14 +89,14 @@ class ExecIO:
         paths = {name: os.path.join(directory, name) for name in ("stdin", "stdout", "stderr")}
         self.stdio = Stdio(paths["stdin"] if stdin else "", paths["stdout"], "" if tty else paths["stderr"], tty)
         self._outputs: dict[int, str] = {}
-        self._stdin = -1
-        self._wake_r, self._wake_w = os.pipe()
+        self._stdin = self._wake_r = self._wake_w = -1
         self._exited_at: float | None = None
         self._sinks: dict[str, Callable[[bytes], None] | None] = {"stdout": None, "stderr": None}
         self._lock = threading.Lock()
         self.detached = threading.Event()  # the client's attach is over (also set when the relay ends)
         self.keys_typed = False  # it ended by the client's detach keys
         try:
+            self._wake_r, self._wake_w = os.pipe()
             for name in ("stdin", "stdout", "stderr"):
                 if getattr(self.stdio, name):
                     os.mkfifo(paths[name], 0o600)

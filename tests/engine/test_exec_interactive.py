@@ -25,12 +25,12 @@ DEADLINE = 60  # seconds; only guards against a hang
 class Terminal:
     """The docker CLI running on a pty of ROWSxCOLS."""
 
-    def __init__(self, host: str, config_dir: str, args: list[str], rows: int, cols: int):
+    def __init__(self, cli: str, host: str, config_dir: str, args: list[str], rows: int, cols: int):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: its stdin is the pty's slave
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             env = {**os.environ, "DOCKER_HOST": host, "DOCKER_CONFIG": config_dir}
-            os.execve(DOCKER_CLIS["20.10"], [DOCKER_CLIS["20.10"], *args], env)
+            os.execve(DOCKER_CLIS[cli], [DOCKER_CLIS[cli], *args], env)
         self.seen = b""
 
     def expect(self, text: bytes) -> bytes:
@@ -68,13 +68,13 @@ class Terminal:
                 time.sleep(0.05)
 
 
-def _interactive(daemon, tmp_path) -> dict:
+def _interactive(daemon, cli_version: str, tmp_path) -> dict:
     host, config = f"unix://{daemon.socket}", str(tmp_path)
     cli = docker.DockerClient(base_url=host, version="auto")
     name = f"it-{uuid.uuid4().hex[:8]}"
     container = cli.containers.run("busybox", ["sleep", "1000"], name=name, detach=True)
     try:
-        terminal = Terminal(host, config, ["exec", "-it", name, "sh"], 33, 101)
+        terminal = Terminal(cli_version, host, config, ["exec", "-it", name, "sh"], 33, 101)
         terminal.expect(b"# ")
         terminal.type(b"stty size; echo mark-$((6*7))\r")
         seen = terminal.expect(b"mark-42\r\n")
@@ -89,11 +89,12 @@ def _interactive(daemon, tmp_path) -> dict:
         cli.close()
 
 
-def test_an_interactive_terminal_as_with_dockerd(engine_py, dockerd, tmp_path):
-    ours = _interactive(engine_py, tmp_path)
+@pytest.mark.parametrize("cli", ["28", "20.10"])
+def test_an_interactive_terminal_as_with_dockerd(engine_py, dockerd, tmp_path, cli):
+    ours = _interactive(engine_py, cli, tmp_path)
     assert ours == {"size": "33 101", "detached with": 1, "said": True,
                     "execs left": 1}
-    assert ours == _interactive(dockerd, tmp_path)
+    assert ours == _interactive(dockerd, cli, tmp_path)
 
 
 def _exec_runs(daemon) -> dict:

@@ -110,6 +110,15 @@ def test_no_new_privileges_is_the_containers(engine, execs):
     assert status == {"CapEff": "00000000a80425fb", "NoNewPrivs": "1"}  # dockerd's default capabilities
 
 
+def test_a_fifo_for_etc_passwd_does_not_hold_the_engine(engine, execs):
+    """The user is looked up in the running container's own files, which it may have made hostile."""
+    record = running_container(engine, Cmd=["sh", "-c", "rm /etc/passwd && mkfifo /etc/passwd && exec sleep 1000"])
+    eventually(lambda: execs.inspect(run_exec(execs, record, ["test", "-p", "/etc/passwd"])[0])["ExitCode"] == 0)
+    exec_id = execs.create(record.id, {"Cmd": ["true"], "User": "nobody"})
+    with pytest.raises(System, match="^unable to find user nobody: no matching entries in passwd file$"):
+        execs.start(exec_id, Client().attached())
+
+
 def test_privileged_asks_for_every_capability(engine, execs, monkeypatch):
     """The spec only: this host withholds CAP_SYS_RESOURCE, so no runtime can grant them all here."""
     record = running_container(engine)

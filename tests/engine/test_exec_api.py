@@ -58,8 +58,13 @@ def _answers(daemon) -> dict:
             "no such exec to resize": call(daemon, "POST", "/exec/nosuch/resize?h=10&w=10"),
             "a bad height": call(daemon, "POST", f"/exec/{exec_id}/resize?h=x&w=10"),
         }
+        container.pause()
+        answers["paused, by name"] = call(daemon, "POST", f"/containers/{container.name}/exec", {"Cmd": ["true"]})
+        answers["paused, to start"] = call(daemon, "POST", f"/exec/{exec_id}/start", {"Detach": True})
+        container.unpause()
         answers["still serving"] = call(daemon, "GET", "/_ping")
         return {key: tuple(str(part).replace(c, "<c>").replace(stopped.id, "<stopped>").replace(exec_id, "<exec>")
+                           .replace(container.name, "<name>")
                            for part in value) for key, value in answers.items()}
     finally:
         container.remove(force=True)

@@ -127,6 +127,21 @@ def test_exec_through_the_cli(engine_py, container, tmp_path, cli):
     assert "exec_start: echo hi" in seen["exec events"] and "exec_create: pwd " in seen["exec events"]
 
 
+def test_a_command_that_cannot_start_is_told_as_dockerd_tells_it(engine_py, dockerd, container, tmp_path):
+    """With runc on both sides the runtime's words are the same, and the engine passes them on untouched."""
+    told = []
+    for daemon, runtime in ((engine_py, ["--runtime", "runc"]), (dockerd, [])):
+        docker = Docker(f"unix://{daemon.socket}", "20.10", str(tmp_path))
+        name = f"x-{uuid.uuid4().hex[:8]}"
+        docker.ok("run", "-d", *runtime, "--name", name, "busybox", "sleep", "1000")
+        try:
+            told.append(docker.run("exec", name, "no-such-command"))
+        finally:
+            docker.run("rm", "-f", name)
+    assert told[0] == told[1]
+    assert told[0][0] == 126 and told[0][1].endswith("executable file not found in $PATH: unknown\r\n")
+
+
 def test_exec_as_dockerd_does_it(engine_py, dockerd, container, tmp_path):
     ours = scenario(*container(engine_py, "20.10", str(tmp_path)))
     theirs = scenario(*container(dockerd, "20.10", str(tmp_path)))

@@ -90,6 +90,19 @@ def console_size(value) -> list[int] | None:
     return list(value)
 
 
+@dataclass(frozen=True)
+class StartOptions:
+    """``POST /exec/<id>/start``'s body (dockerd's ExecStartCheck)."""
+    detach: bool
+    tty: bool
+    console_size: list[int] | None
+
+    @classmethod
+    def parse(cls, body) -> "StartOptions":
+        fields = JsonFields(body, "ExecStartCheck")
+        return cls(fields.bool("Detach"), fields.bool("Tty"), console_size(fields.data.get("ConsoleSize")))
+
+
 class ExecService:
     """Exec instances of the containers of one ContainerService."""
 

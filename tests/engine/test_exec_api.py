@@ -54,6 +54,7 @@ def _answers(daemon) -> dict:
             "a string command": call(daemon, "POST", f"/containers/{c}/exec", {"Cmd": "true"}),
             "a bad tty flag": call(daemon, "POST", f"/containers/{c}/exec", {"Cmd": ["true"], "Tty": "yes"}),
             "no such exec to start": call(daemon, "POST", "/exec/nosuch/start", {"Detach": True}),
+            "a bad detach flag": call(daemon, "POST", "/exec/nosuch/start", {"Detach": "yes"}),
             "no such exec to inspect": call(daemon, "GET", "/exec/nosuch/json"),
             "no such exec to resize": call(daemon, "POST", "/exec/nosuch/resize?h=10&w=10"),
             "a bad height": call(daemon, "POST", f"/exec/{exec_id}/resize?h=x&w=10"),

@@ -7,9 +7,8 @@ Starts our engine (engine-py with its own containerd-py, default runtime
 runpy-oci) and real dockerd (Debian's docker.io with its own containerd and
 runc), each with private directories, socket and pidfile, inside a network
 namespace the bench makes (dockerd with `--bridge none --iptables=false`),
-loads the same busybox image into both (bundles/make-busybox-image.py: into
-our engine's containerd namespace with `ctr images import`, into dockerd
-with `docker load`), and drives both with the same docker CLI:
+loads the same busybox image into both (bundles/make-busybox-image.py, as a
+docker-archive, with `docker load`), and drives both with the same docker CLI:
 
   * `docker run --rm --network none busybox true`;
   * 50 x (`docker run -d` + `docker rm -f`) with 4 in flight: containers/s;
@@ -68,9 +67,7 @@ def start_engine(tmp, netns, engine, namespace):
             "--pidfile", f"{workdir}/engine.pid", "-H", f"unix://{workdir}/engine.sock",
             "--config-file", f"{workdir}/daemon.json", "--containerd-namespace", namespace,
             "--cgroup-parent", f"/{namespace}"]
-    svc = _daemon("ours", netns, argv, workdir, "engine.sock")
-    svc.containerd = f"{workdir}/exec/containerd/containerd.sock"
-    return svc
+    return _daemon("ours", netns, argv, workdir, "engine.sock")
 
 
 def start_dockerd(tmp, netns, dockerd, cgroup_parent):
@@ -114,7 +111,6 @@ class EngineBench(benchlib.Bench):
     tools = (("docker", "/usr/local/bin/docker", "the client (docker CLI 28)"),
              ("engine-py", os.path.join(benchlib.VENV_BIN, "engine-py"), "our engine"),
              ("dockerd", shutil.which("dockerd") or "/usr/sbin/dockerd", "Debian's docker.io"),
-             ("ctr", shutil.which("ctr") or "/usr/bin/ctr", "imports busybox into our engine's containerd-py"),
              ("registry", "/usr/bin/docker-registry", "docker-registry"),
              ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
 
@@ -163,10 +159,8 @@ class EngineBench(benchlib.Bench):
         self.services += self.daemons
         for d in self.daemons:
             benchsys.wait_answering(d, d.socket, self.docker_argv(d, "version"))
-        ours, dockerd = self.daemons
-        self.tool([a.ctr, "--address", ours.containerd, "-n", f"{self.tag}-engine", "images", "import", oci_tar],
-                  "ctr images import (ours)")
-        self.tool(self.docker_argv(dockerd, "load", "-q", "-i", docker_tar), "docker load (dockerd)")
+        for d in self.daemons:
+            self.tool(self.docker_argv(d, "load", "-q", "-i", docker_tar), f"docker load ({d.name})")
         self.results["versions"] = {
             "client": benchsys.version([a.docker, "--version"]),
             **{d.name: self.docker(d, "version", "--format", "{{.Server.Version}} (containerd {{range .Server.Components}}"
@@ -207,8 +201,9 @@ class EngineBench(benchlib.Bench):
         return status == 0
 
     def timed(self, verb, *args, check_out=None):
-        """{daemon: [ms or None]}: runs samples of `docker ARGS` on each daemon
-        that serves it, interleaved; check_out(stdout) must hold for a sample to count."""
+        """Samples of `docker ARGS` (ms) on each daemon that serves it,
+        interleaved, into results["verbs"][verb]; check_out(stdout) must hold
+        for a sample to count."""
         serving = [d for d in self.daemons if self.serves(d, verb, *args)]
 
         def one(d):
@@ -222,6 +217,7 @@ class EngineBench(benchlib.Bench):
         self.record(verb, samples)
 
     def record(self, verb, samples):
+        """{daemon: summary with its failures, or None where it was not sampled} of {daemon: [ms or None]}."""
         self.results["verbs"][verb] = {d.name: ({"failed": samples[d.name].count(None),
                                                  **(self.summary(samples[d.name]) or {})}
                                                 if d.name in samples else None) for d in self.daemons}
@@ -241,6 +237,8 @@ class EngineBench(benchlib.Bench):
         self.throughput()
         self.running_and_listed()
         self.pulls()
+        self.results["client_alone_ms"] = self.summary(
+            [self.command("client", [a.docker, "--version"], "--version").ms for _ in range(a.runs)])
 
     def exec_and_logs(self):
         a = self.args
@@ -372,6 +370,7 @@ class EngineBench(benchlib.Bench):
             r = ratio(med(per.get("ours")), med(per.get("dockerd")))
             R["summary"][key] = {"ratio": r, "target": target}
             table.row(label.format(**fields), cells, [r, target])
+        print(f"  for scale: the docker CLI alone (`docker --version`, no daemon) takes {cell(R['client_alone_ms'])} ms")
         print()
         print("memory: VmRSS (PSS) in MiB summed over each side's processes:")
         for name, m in R["memory"].items():

@@ -52,12 +52,14 @@ class Assembly:
                                            resolve_image=self._image_for_container, publish=self.events.container)
         self.containers.reconcile()
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
-        self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of)
+        self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
+                                    container_size=self.containers.tasks.snapshot_usage,
+                                    image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()})
         self.system = SystemService(config.runtimes[config.default_runtime],
                                     containerd_version or self._containerd_version)
         self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,
                                 lambda: image_layers(self.images), lambda: self.views.list(all=True, size=True),
-                                lambda: self.events.listeners)
+                                self.containers.tasks.snapshot_usage, lambda: self.events.listeners)
 
         self.router = Router()
         system_routes.add_routes(self.router, self.system, self.info, self.events)

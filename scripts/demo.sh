@@ -20,7 +20,7 @@ ctl=(.venv/bin/containerd-py-ctl --address "$socket")
 daemon_pid=""
 engine=$work/engine
 engine_ns=runpy-demo-$$   # the engine's network namespace and its containers' cgroup parent
-engine_namespace=demo    # the engine's containerd namespace
+engine_namespace=demo    # the engine's containerd namespace (its images and containers there)
 docker=(docker -H "unix://$engine/engine.sock")
 engine_pid=""
 cleanup() {
@@ -82,9 +82,8 @@ for _ in $(seq 200); do
     kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine-py.log" >&2; exit 1; }
     sleep 0.1
 done
-echo "== the busybox image into the engine's containerd namespace ($engine_namespace)"
-.venv/bin/containerd-py-ctl --address "$engine/exec/containerd/containerd.sock" -n "$engine_namespace" \
-    import "$work/busybox.tar"
+echo "== docker load: the same busybox image (an OCI archive) into the engine"
+"${docker[@]}" load -i "$work/busybox.tar"
 echo "== docker run --rm busybox: through engine-py -> containerd-py -> runpy-oci"
 "${docker[@]}" run --rm busybox \
     sh -c 'echo "hello from a container run by engine-py through containerd-py with runpy-oci (pid $$, host $(hostname))"'

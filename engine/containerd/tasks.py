@@ -131,6 +131,15 @@ class ContainerdTasks:
         except cerrors.Error as err:
             raise System(f"removing the snapshot of {container_id}: {err}") from None
 
+    def snapshot_usage(self, container_id: str) -> int:
+        """The bytes in the container's writable layer (0 once its snapshot is gone)."""
+        try:
+            return self.snapshots.usage(container_id).size
+        except cerrors.NotFound:
+            return 0
+        except cerrors.Error as err:
+            raise System(f"measuring the snapshot of {container_id}: {err}") from None
+
     def create_container(self, container_id: str, image_name: str, spec: dict, runtime_binary: str,
                          labels: dict | None = None) -> None:
         """containerd's record of the container, run by the runc shim with ``runtime_binary``."""

@@ -38,4 +38,5 @@ def update_container(containers, ref: str, body: dict | None) -> dict:
             containers.tasks.update_resources(record.id, limits)
         record.host_config = changed
         containers.store.save(record)
+    containers.publish(record, "update")
     return {"Warnings": []}

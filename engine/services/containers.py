@@ -10,6 +10,7 @@ a container's exit is recorded whether or not anybody was waiting for it.
 Every change of a container happens under that container's lock, so an exit
 event cannot overtake the start that caused it.
 """
+import dataclasses
 import logging
 import os
 import shutil
@@ -20,7 +21,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from containerd_py.mount import temp_mount
@@ -29,6 +29,7 @@ from containerd_py.types import Stdio
 from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
+from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
 log = logging.getLogger(__name__)
@@ -110,54 +111,6 @@ class FileLogSink:
 
     def removed(self, record: Container) -> None:
         pass
-
-
-# -- the per-container files --------------------------------------------------------
-
-_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-          "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-
-
-def resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf without loopback nameservers (unreachable from
-    the container's network namespace), dockerd's public defaults if none is left."""
-    kept = [line for line in host_text.splitlines(keepends=True)
-            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
-                    and line.split()[1].startswith(("127.", "::1")))]
-    if not any(line.split()[:1] == ["nameserver"] for line in kept):
-        kept.append(_DEFAULT_NAMESERVERS)
-    return "".join(kept)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-@dataclass(frozen=True)
-class NetworkFiles:
-    """/etc/hostname, /etc/hosts, /etc/resolv.conf of a container, written
-    under its directory and bind-mounted (or those of the container whose
-    network it joins)."""
-    hostname: str
-    hosts: str
-    resolv_conf: str
-    own: bool = True
-
-    @classmethod
-    def under(cls, directory: str) -> "NetworkFiles":
-        return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
-
-    def write(self, hostname: str, host_network: bool) -> None:
-        hosts = _read("/etc/hosts") if host_network else _HOSTS + (f"127.0.1.1\t{hostname}\n" if hostname else "")
-        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(_read("/etc/resolv.conf")))):
-            with open(path, "w") as f:
-                f.write(text)
 
 
 class _RootfsHost:
@@ -245,6 +198,7 @@ class ContainerService:
         container_id = new_id()
         hostname = config.get("Hostname") or (socket.gethostname() if parsed_hc.network_mode == "host"
                                               else container_id[:12])
+        merged = dataclasses.replace(merged, hostname=hostname)  # the spec's, as dockerd's from the stored config
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
@@ -268,7 +222,7 @@ class ContainerService:
             self.store.add(record)
             undo.append(lambda: self.store.remove(container_id))
             if files.own:
-                files.write(hostname, parsed_hc.network_mode == "host")
+                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [])
         except BaseException as err:
             for step in reversed(undo):
                 try:
@@ -341,6 +295,11 @@ class ContainerService:
             126 if "permission denied" in message else 128
         record.state.set_start_failed(message, code)
         self.store.save(record)
+        if record.host_config.get("AutoRemove"):  # as dockerd: `run --rm`'s wait for the removal ends
+            try:
+                self.remove(record.id)
+            except EngineError as failed:
+                log.error("removing %s after its failed start (--rm): %s", record.id, failed)
         raise System(message) from None
 
     def _watch_exits(self) -> None:

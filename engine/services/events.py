@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from engine.errors import InvalidParameter
 from engine.filters import Filters
@@ -186,31 +186,43 @@ class EventsService:
                 self._subscribers.remove(subscription)
 
     def stream(self, since: str | None, until: str | None, filters_param: str | None,
-               client_gone: threading.Event) -> Iterator[dict]:
-        """`GET /events`: the arguments are checked here (a bad one raises at
-        once, for an HTTP error); the messages follow from the iterator, which
-        ends at `until` or when the client has gone."""
+               client_gone: threading.Event) -> "EventStream":
+        """`GET /events`: the arguments are checked (a bad one raises, for an
+        HTTP error) and the subscription made before the reply's headers go
+        out, so a client that acts once it has them misses nothing of it."""
         since_ns, until_ns = parse_timestamp(since), parse_timestamp(until)
         if until_ns is not None and since_ns is not None and until_ns < since_ns:
             raise InvalidParameter(f"`since` time ({since}) cannot be after `until` time ({until})")
-        return self._follow(since_ns, until_ns, Filters.parse(filters_param), client_gone)
+        past, subscription = self.subscribe(since_ns, until_ns, Filters.parse(filters_param))
+        return EventStream(past, subscription, until_ns, client_gone, self._clock_ns)
 
-    def _follow(self, since_ns: int | None, until_ns: int | None, filters: Filters,
-                client_gone: threading.Event) -> Iterator[dict]:
-        """Subscribes at the first message asked for (after the reply's headers,
-        as dockerd), so that an iterator never started holds no subscription."""
-        past, subscription = self.subscribe(since_ns, until_ns, filters)
-        try:
-            yield from past
-            while not client_gone.is_set():
-                wait = DISCONNECT_POLL
-                if until_ns is not None:
-                    left = (until_ns - self._clock_ns()) / 1e9
-                    if left <= 0:
-                        return
-                    wait = min(wait, left)
-                event = subscription.next(wait)
-                if event is not None:
-                    yield event
-        finally:
-            subscription.close()
+
+class EventStream:
+    """A subscriber's messages: the kept ones, then new ones until `until`
+    or until the client has gone. `close()` ends the subscription, also when
+    the stream was never read (a generator's `finally` would not run then)."""
+
+    def __init__(self, past: list[dict], subscription: Subscription, until_ns: int | None,
+                 client_gone: threading.Event, clock_ns: Callable[[], int]):
+        self._past, self._subscription = deque(past), subscription
+        self._until_ns, self._client_gone, self._clock_ns = until_ns, client_gone, clock_ns
+
+    def __iter__(self) -> "EventStream":
+        return self
+
+    def __next__(self) -> dict:
+        if self._past:
+            return self._past.popleft()
+        until = self._until_ns
+        while not self._client_gone.is_set():
+            left = DISCONNECT_POLL if until is None else max(0.0, (until - self._clock_ns()) / 1e9)
+            event = self._subscription.next(min(left, DISCONNECT_POLL))
+            if event is not None and (until is None or event["timeNano"] <= until):
+                return event
+            if until is not None and (event is not None or left == 0):
+                break  # `until` has come: what happened by then is sent, nothing after
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        self._subscription.close()

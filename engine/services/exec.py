@@ -64,11 +64,6 @@ class ExecInstance:
     io: ExecIO | None = None
     started: threading.Event = field(default_factory=threading.Event)  # the process runs, or could not start
 
-    @property
-    def command_line(self) -> str:
-        """As dockerd's events name it (with its trailing space when there are no arguments)."""
-        return f"{self.entrypoint} {' '.join(self.args)}"
-
     def inspect(self) -> dict:
         """``GET /exec/<id>/json``, dockerd's shape."""
         process_config = {"tty": self.tty, "entrypoint": self.entrypoint, "arguments": self.args,
@@ -138,8 +133,14 @@ class ExecService:
         with self._lock:
             self._forget_ended()
             self._instances[instance.id] = instance
-        self.containers.publish(record, f"exec_create: {instance.command_line}", {"execID": instance.id})
+        self._publish(record, "exec_create", instance)
         return instance.id
+
+    def _publish(self, record: Container, action: str, instance: ExecInstance) -> None:
+        """dockerd's exec event: the command after the action ("exec_start: sh -c true"; with a space
+        after a lone command, as its Entrypoint + " " + Args), the exec's ID an attribute."""
+        self.containers.publish(record, f"{action}: {instance.entrypoint} {' '.join(instance.args)}",
+                                {"execID": instance.id})
 
     def _active(self, ref: str) -> Container:
         """The running container, or dockerd's refusal (getActiveContainer)."""
@@ -207,7 +208,7 @@ class ExecService:
             if instance.running:
                 raise Conflict(f"Error: Exec command {instance.id} is already running")
             instance.running = True
-        self.containers.publish(record, f"exec_start: {instance.command_line}", {"execID": instance.id})
+        self._publish(record, "exec_start", instance)
         client = client or Attached()
         attached = Attached(client.read if instance.open_stdin else None,
                             client.stdout if instance.open_stdout else None,
@@ -276,15 +277,15 @@ class ExecService:
                 return
             instance.running, instance.exit_code, instance.ended_at = False, event.exit_code, time.monotonic()
             io = instance.io
+        record = self.containers.store.find_exact(event.container_id)
+        if record is not None:
+            self.containers.publish(record, "exec_die", {"execID": instance.id, "exitCode": str(event.exit_code)})
         if io is not None:
             io.exited()
         try:
             self.execs.delete(event.container_id, event.exec_id)
         except EngineError as err:
             log.warning("removing exec %s of container %s: %s", event.exec_id, event.container_id, err)
-        record = self.containers.store.find_exact(event.container_id)
-        if record is not None:
-            self.containers.publish(record, "exec_die", {"execID": event.exec_id, "exitCode": str(event.exit_code)})
 
     def reconcile(self) -> None:
         """After containerd was away: exits of running execs that happened meanwhile."""

@@ -101,6 +101,7 @@ class ImageArchives:
             config_name = view.id.split(":")[1] + ".json"
             yield from _file(config_name, archive.read_blob(self.client, view.id),
                              max(unix_time(view.created), 0))
+            self.images.publish("save", view.id, view.id)  # as dockerd's exporter, once the image is written
             for tag in tags:
                 repositories.setdefault(tag.familiar_name, {})[tag.tag] = layer_paths[-1].split("/")[0] \
                     if layer_paths else ""

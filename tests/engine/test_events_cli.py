@@ -59,6 +59,38 @@ def test_filters_by_event_type_label_and_image(engine_py, name, cli):
     assert events(engine_py, since, "--filter", "type=image", cli=cli) == []
 
 
+@pytest.mark.parametrize("cli", CLIS)
+def test_an_attached_run_logs_attach_before_start(engine_py, name, cli):
+    since = time.time()
+    engine_py.docker("run", "--name", name, "busybox", "sh", "-c", "exit 4", check=False, cli=cli)
+    assert [(e["Action"], e["Actor"]["Attributes"].get("exitCode"))
+            for e in events(engine_py, since, "--filter", f"container={name}", cli=cli)] == [
+        ("create", None), ("attach", None), ("start", None), ("die", "4")]
+
+
+def test_an_exec_logs_create_start_and_die(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    since = time.time()
+    docker("exec", name, "sh", "-c", "exit 3", check=False)
+    docker("exec", name, "true")
+    seen = events(engine_py, since, "--filter", f"container={name}")
+    assert [e["Action"] for e in seen] == ["exec_create: sh -c exit 3", "exec_start: sh -c exit 3", "exec_die",
+                                           "exec_create: true ", "exec_start: true ", "exec_die"]
+    assert [e["Actor"]["Attributes"].get("exitCode") for e in seen if e["Action"] == "exec_die"] == ["3", "0"]
+    assert len({e["Actor"]["Attributes"]["execID"] for e in seen}) == 2
+    started = events(engine_py, since, "--filter", f"container={name}", "--filter", "event=exec_start")
+    assert [e["Action"] for e in started] == ["exec_start: sh -c exit 3", "exec_start: true "]  # by prefix
+
+
+def test_update_logs_its_event(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    since = time.time()
+    docker("update", "--memory", "64m", name)
+    assert [e["Action"] for e in events(engine_py, since, "--filter", f"container={name}")] == ["update"]
+
+
 def listeners(engine_py) -> int:
     return int(engine_py.docker("info", "--format", "{{.NEventsListener}}").stdout)
 
@@ -97,3 +129,22 @@ def test_fields_as_dockerds_for_the_same_verbs(engine_py, dockerd):
     ours, theirs = scenario(engine_py.cli("20.10")), scenario(dockerd)
     assert ours == theirs
     assert [action for action, _ in ours] == ["create", "rename", "destroy"]
+
+
+def test_image_events_as_dockerds(engine_py, dockerd, tmp_path):
+    """`docker tag` then `docker rmi` of the new name (busybox keeps its own), `docker save`."""
+    def scenario(daemon):
+        tag = unique("tagged")
+        saved = tmp_path / f"{tag}.tar"
+        since = time.time()
+        daemon.docker("tag", "busybox", f"{tag}:1")
+        daemon.docker("rmi", f"{tag}:1")
+        daemon.docker("save", "-o", str(saved), "busybox")
+        image_id = daemon.docker("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+        seen = [e for e in events(daemon, since, "--filter", "type=image") if e["id"] == image_id]
+        return [(e["Action"], e["Actor"]["Attributes"]["name"].replace(tag, "<tag>").replace(image_id, "<id>"),
+                 shape(e)) for e in seen]
+
+    ours, theirs = scenario(engine_py.cli("20.10")), scenario(dockerd)
+    assert ours == theirs
+    assert [(action, name) for action, name, _ in ours] == [("tag", "<tag>:1"), ("untag", "<id>"), ("save", "<id>")]

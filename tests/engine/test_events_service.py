@@ -150,8 +150,16 @@ def test_a_stream_with_until_past_sends_the_kept_messages_and_ends(bus):
     bus._clock_ns.now_ns += 10
     bus.container(record(), "start")
     stream = bus.stream("0", cli_time(bus._clock_ns.now_ns), None, threading.Event())
-    assert bus.listeners == 0  # subscribed once iterated, so an unread stream holds nothing
     assert [e["Action"] for e in stream] == ["create", "start"]
+    assert bus.listeners == 0
+
+
+def test_a_stream_is_subscribed_before_it_is_read_and_closing_it_unsubscribes(bus):
+    stream = bus.stream(None, None, None, threading.Event())
+    bus.container(record(), "start")  # after the headers, before the first read: not missed
+    assert next(stream)["Action"] == "start" and bus.listeners == 1
+    bus.stream(None, None, None, threading.Event()).close()  # never read
+    stream.close()
     assert bus.listeners == 0
 
 
@@ -162,8 +170,6 @@ def test_a_stream_follows_new_messages_that_pass_its_filters():
     first = []
     reader = threading.Thread(target=lambda: first.extend([next(stream)]))
     reader.start()
-    while bus.listeners == 0:
-        threading.Event().wait(0.01)
     bus.container(record(), "die")
     bus.container(record(), "start")
     reader.join()
@@ -179,8 +185,6 @@ def test_a_stream_ends_at_until_in_the_future(bus, monkeypatch):
     got = []
     reader = threading.Thread(target=lambda: got.extend(stream))
     reader.start()
-    while bus.listeners == 0:
-        threading.Event().wait(0.01)
     bus.container(record(), "start")
     clock.now_ns += 5_000_000_001
     reader.join()
@@ -193,8 +197,6 @@ def test_a_stream_ends_when_its_client_goes(bus, monkeypatch):
     stream = bus.stream(None, None, None, gone)
     reader = threading.Thread(target=lambda: list(stream))
     reader.start()
-    while bus.listeners == 0:
-        threading.Event().wait(0.01)
     gone.set()
     reader.join()
     assert bus.listeners == 0

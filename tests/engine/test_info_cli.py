@@ -73,3 +73,17 @@ def test_system_df_api_has_dockerds_fields(engine_py, dockerd):
     assert set(ours["Images"][0]) == set(theirs["Images"][0])
     assert (ours["Volumes"], ours["BuildCache"], ours["BuilderSize"]) == ([], [], 0)
     assert ours["LayersSize"] == sum(image["Size"] for image in ours["Images"])  # busybox alone: no shared layer
+
+
+def test_system_df_measures_a_containers_writable_layer(engine_py, running):
+    engine_py.docker("exec", running, "sh", "-c", "head -c 100000 /dev/zero > /written")
+    client = Client(engine_py.socket)
+    try:
+        usage = json.loads(client.get("/system/df")[2])
+    finally:
+        client.close()
+    (container,) = [c for c in usage["Containers"] if c["Names"] == [f"/{running}"]]
+    (image,) = [i for i in usage["Images"] if i["Id"] == container["ImageID"]]
+    assert container["SizeRw"] >= 100000 and container["SizeRootFs"] == container["SizeRw"] + image["Size"]
+    shown = engine_py.docker("system", "df", "-v", "--format", "{{json .}}").stdout
+    assert running in shown

@@ -87,8 +87,8 @@ def make(tmp_path):
         layers = {BUSYBOX: {"sha256:l1": 100, "sha256:l2": 20}, OTHER: {"sha256:l1": 100, "sha256:l3": 3}}
         return InfoService(config, FakeSystem(), "overlayfs", lambda: list(records),
                            lambda: [image_summary(BUSYBOX, 120), image_summary(OTHER, 103)], lambda: layers,
-                           lambda: [{"Id": r.id, "SizeRw": 0, "SizeRootFs": 120} for r in records],
-                           lambda: 3, machine or machine_tree(tmp_path / "root"))
+                           lambda: [{"Id": r.id, "ImageID": r.image, "SizeRw": 0, "SizeRootFs": 0} for r in records],
+                           lambda container_id: 7, lambda: 3, machine or machine_tree(tmp_path / "root"))
     return make
 
 
@@ -120,6 +120,8 @@ def test_info_counts_states_and_reports_the_engines_own_values(make):
     assert info["SecurityOptions"] == ["name=seccomp,profile=default"]
     assert info["Warnings"] == [NO_BRIDGE_WARNING]
     assert info["DockerRootDir"].endswith("/data") and info["CgroupDriver"] == "cgroupfs"
+    assert info["InitBinary"].endswith("/engine-py-init")
+    assert make(init_path="/usr/bin/docker-init").info()["InitBinary"] == "/usr/bin/docker-init"
 
 
 def test_machine_facts_come_from_its_files(make):
@@ -179,4 +181,4 @@ def test_disk_usage_in_dockerds_shape_with_counts_and_shared_sizes(make):
     by_id = {image["Id"]: image for image in df["Images"]}
     assert (by_id[BUSYBOX]["Containers"], by_id[BUSYBOX]["SharedSize"]) == (2, 100)
     assert (by_id[OTHER]["Containers"], by_id[OTHER]["SharedSize"]) == (0, 100)
-    assert [c["Id"] for c in df["Containers"]] == [r.id for r in records]
+    assert [(c["Id"], c["SizeRw"], c["SizeRootFs"]) for c in df["Containers"]] == [(r.id, 7, 127) for r in records]

@@ -87,7 +87,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         return json_reply(prune_containers(containers, request.arg("filters")))
 
     def inspect(request: Request):
-        return json_reply(views.inspect(request.params["name"]))
+        return json_reply(views.inspect(request.params["name"], size=request.bool_arg("size")))
 
     def list_(request: Request):
         return json_reply(views.list(all=request.bool_arg("all"), limit=_int_arg(request, "limit") or -1,

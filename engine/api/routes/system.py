@@ -1,9 +1,6 @@
 """`/_ping`, `/version`, `/info`, `/system/df` and `/events`: dockerd's
 replies over the system, info and events services."""
-import contextlib
-from collections.abc import Iterator
-
-from engine.services.events import EventsService
+from engine.services.events import EventsService, EventStream
 from engine.services.info import InfoService
 from engine.services.system import BUILDER_VERSION, SystemService
 
@@ -25,11 +22,21 @@ def add_routes(router, system: SystemService, info: InfoService | None = None,
         router.add("GET", "/info", lambda request: json_reply(info.info()))
         router.add("GET", "/system/df", lambda request: json_reply(info.disk_usage()))
     if events is not None:
-        router.add("GET", "/events", lambda request: Streamed(_json_stream(events.stream(
+        router.add("GET", "/events", lambda request: Streamed(_JsonLines(events.stream(
             request.arg("since"), request.arg("until"), request.arg("filters"), request.disconnected))))
 
 
-def _json_stream(messages: Iterator[dict]) -> Iterator[bytes]:
-    with contextlib.closing(messages):
-        for message in messages:
-            yield json_message(message)
+class _JsonLines:
+    """The events as a JSON stream; closing it ends their subscription."""
+
+    def __init__(self, messages: EventStream):
+        self._messages = messages
+
+    def __iter__(self) -> "_JsonLines":
+        return self
+
+    def __next__(self) -> bytes:
+        return json_message(next(self._messages))
+
+    def close(self) -> None:
+        self._messages.close()

@@ -10,6 +10,7 @@ The client's end of the attach finishes earlier when it detaches (its
 detach keys with a TTY, or the end of its input with a TTY, as dockerd);
 the output is drained meanwhile, so the process never blocks on it.
 """
+import fcntl
 import logging
 import os
 import select
@@ -160,6 +161,7 @@ class ExecIO:
                 if exited_at is not None:
                     left = exited_at + DRAIN_AFTER_EXIT - time.monotonic()
                     if not self._outputs or left <= 0:
+                        self._send_what_is_held()
                         return
                     timeout = left * 1000
                 else:
@@ -167,21 +169,30 @@ class ExecIO:
                 for fd, _events in poller.poll(timeout):
                     if fd == self._wake_r:
                         os.read(fd, 512)
-                    elif not self._read_output(fd):
+                    elif self._read_output(fd) is None:
                         poller.unregister(fd)
                         os.close(fd)
                         del self._outputs[fd]
         finally:
             self.close()
 
-    def _read_output(self, fd: int) -> bool:
-        """One read of an output FIFO, sent on; False at its end."""
+    def _send_what_is_held(self) -> None:
+        """At the deadline, what the FIFOs hold still goes out (a slow client
+        may have held the relay past it): all the process wrote before its
+        exit, at most a FIFO's capacity each, as a child left writing could keep them full."""
+        for fd in self._outputs:
+            budget = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+            while budget > 0 and (data := self._read_output(fd, min(_CHUNK, budget))):
+                budget -= len(data)
+
+    def _read_output(self, fd: int, size: int = _CHUNK) -> bytes | None:
+        """One read of an output FIFO, sent on: what it held (b"" if nothing), None at its end."""
         try:
-            data = os.read(fd, _CHUNK)
+            data = os.read(fd, size)
         except BlockingIOError:
-            return True
+            return b""
         if not data:
-            return False
+            return None
         with self._lock:
             sink = self._sinks[self._outputs[fd]]
         if sink is not None:
@@ -189,7 +200,7 @@ class ExecIO:
                 sink(data)
             except OSError:  # the client has gone: the output is drained all the same
                 self._detach()
-        return True
+        return data
 
     def _copy_in(self, read: Callable[[int], bytes], writer: int, detach_keys: bytes,
                  input_ended: Callable[[], None]) -> None:

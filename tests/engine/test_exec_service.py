@@ -167,6 +167,25 @@ def test_an_attached_start_ends_when_the_container_stops(engine, execs):
     assert (execs.inspect(exec_id)["Running"], execs.inspect(exec_id)["ExitCode"]) == (False, 137)
 
 
+def test_a_client_slow_past_the_exit_still_gets_all_the_output(engine, execs, monkeypatch):
+    """The process's last writes wait in the FIFO while the client holds the relay past the drain deadline."""
+    import time
+    from engine.services import exec_io
+    monkeypatch.setattr(exec_io, "DRAIN_AFTER_EXIT", 0.1)
+    record = running_container(engine)
+    received = []
+    exec_id = execs.create(record.id, {"AttachStdout": True, "Cmd": ["sh", "-c", "head -c 100000 /dev/zero"]})
+
+    def slow_client(data):
+        if len(received) == 1:  # the process writes its last bytes and exits meanwhile
+            eventually(lambda: execs.inspect(exec_id)["ExitCode"] is not None)
+            time.sleep(0.2)  # past the deadline
+        received.append(data)
+
+    execs.start(exec_id, Attached(None, slow_client, None))
+    assert (len(b"".join(received)), execs.inspect(exec_id)["ExitCode"]) == (100000, 0)
+
+
 def test_detached_runs_in_the_background(engine, execs):
     record = running_container(engine)
     exec_id = execs.create(record.id, {"Cmd": ["sh", "-c", "echo dropped; exit 5"]})

@@ -64,6 +64,7 @@ def scenario(docker: Docker, name: str) -> dict:
                           "echo $ADDED $FROM_RUN $HOSTNAME $TERM"),
         "cwd": docker.run("exec", name, "pwd"),
         "workdir": docker.run("exec", "-w", "/tmp", name, "pwd"),
+        "missing workdir": docker.run("exec", "-w", "/nonexistent", name, "pwd"),
         "user": docker.run("exec", "-u", "nobody", name, "id"),
         "uid:gid": docker.run("exec", "--user", "1234:5678", name, "id"),
         "unknown user": docker.run("exec", "-u", "nosuchuser", name, "true")[0],
@@ -92,7 +93,7 @@ def _normalized(seen: dict) -> dict:
     out = dict(seen)
     code, text, err = out["env"]
     out["env"] = (code, " ".join(text.split()[:2]), err)
-    for key in ("privileged", "missing command"):
+    for key in ("privileged", "missing command", "missing workdir"):
         code, text, err = out[key]
         if code == 126:
             out[key] = (code, text.split(": ")[:2], err)

@@ -143,6 +143,20 @@ def test_a_command_that_cannot_start_is_told_as_dockerd_tells_it(engine_py, dock
     assert told[0][0] == 126 and told[0][1].endswith("executable file not found in $PATH: unknown\r\n")
 
 
+def test_the_containers_user_and_group_add_are_the_execs_default(engine_py, dockerd, tmp_path):
+    seen = []
+    for daemon in (engine_py, dockerd):
+        docker = Docker(f"unix://{daemon.socket}", "20.10", str(tmp_path))
+        name = f"x-{uuid.uuid4().hex[:8]}"
+        docker.ok("run", "-d", "-u", "nobody", "--group-add", "tty", "--name", name, "busybox", "sleep", "1000")
+        try:
+            seen.append([docker.run("exec", name, "id"), docker.run("exec", "-u", "0", name, "id")])
+        finally:
+            docker.run("rm", "-f", name)
+    assert seen[0][0] == (0, "uid=65534(nobody) gid=65534(nogroup) groups=5(tty),65534(nogroup)\n", "")
+    assert seen[0] == seen[1]
+
+
 def test_exec_as_dockerd_does_it(engine_py, dockerd, container, tmp_path):
     ours = scenario(*container(engine_py, "20.10", str(tmp_path)))
     theirs = scenario(*container(dockerd, "20.10", str(tmp_path)))

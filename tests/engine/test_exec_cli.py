@@ -63,6 +63,9 @@ def scenario(docker: Docker, name: str) -> dict:
         "env": docker.run("exec", "-e", "ADDED=2", "-e", "FROM_RUN=replaced", name, "sh", "-c",
                           "echo $ADDED $FROM_RUN $HOSTNAME $TERM"),
         "cwd": docker.run("exec", name, "pwd"),
+        "status": docker.run("exec", name, "grep", "-E", "^(Cap|NoNewPrivs|Seccomp|Groups)", "/proc/self/status"),
+        "status as nobody": docker.run("exec", "-u", "nobody", name, "grep", "-E", "^(Cap|Groups)", "/proc/self/status"),
+        "environment": docker.run("exec", name, "sh", "-c", "env | grep -v -e ^HOSTNAME= -e ^HOME= | sort"),  # HOME: below
         "workdir": docker.run("exec", "-w", "/tmp", name, "pwd"),
         "missing workdir": docker.run("exec", "-w", "/nonexistent", name, "pwd"),
         "user": docker.run("exec", "-u", "nobody", name, "id"),
@@ -155,6 +158,13 @@ def test_the_containers_user_and_group_add_are_the_execs_default(engine_py, dock
             docker.run("rm", "-f", name)
     assert seen[0][0] == (0, "uid=65534(nobody) gid=65534(nogroup) groups=5(tty),65534(nogroup)\n", "")
     assert seen[0] == seen[1]
+
+
+@pytest.mark.xfail(strict=True, reason="runpy-oci does not set HOME from the user's /etc/passwd entry when the "
+                                      "environment lacks it, as runc does (containers and execs alike)")
+def test_home_is_set_from_etc_passwd(engine_py, container, tmp_path):
+    docker, name = container(engine_py, "28", str(tmp_path))
+    assert docker.run("exec", name, "sh", "-c", "echo $HOME") == (0, "/root\n", "")
 
 
 def test_exec_as_dockerd_does_it(engine_py, dockerd, container, tmp_path):

@@ -63,9 +63,12 @@ def scenario(docker: Docker, name: str) -> dict:
         "env": docker.run("exec", "-e", "ADDED=2", "-e", "FROM_RUN=replaced", name, "sh", "-c",
                           "echo $ADDED $FROM_RUN $HOSTNAME $TERM"),
         "cwd": docker.run("exec", name, "pwd"),
-        "status": docker.run("exec", name, "grep", "-E", "^(Cap|NoNewPrivs|Seccomp|Groups)", "/proc/self/status"),
-        "status as nobody": docker.run("exec", "-u", "nobody", name, "grep", "-E", "^(Cap|Groups)", "/proc/self/status"),
-        "environment": docker.run("exec", name, "sh", "-c", "env | grep -v -e ^HOSTNAME= -e ^HOME= | sort"),  # HOME: below
+        "status": docker.run("exec", name, "grep", "-E", "^(Cap|NoNewPrivs|Seccomp|Groups)",
+                             "/proc/self/status"),
+        "status as nobody": docker.run("exec", "-u", "nobody", name, "grep", "-E", "^(Cap|Groups)",
+                                       "/proc/self/status"),
+        # HOME apart: test_home_is_set_from_etc_passwd
+        "environment": docker.run("exec", name, "sh", "-c", "env | grep -v -e ^HOSTNAME= -e ^HOME= | sort"),
         "workdir": docker.run("exec", "-w", "/tmp", name, "pwd"),
         "missing workdir": docker.run("exec", "-w", "/nonexistent", name, "pwd"),
         "user": docker.run("exec", "-u", "nobody", name, "id"),
@@ -78,13 +81,15 @@ def scenario(docker: Docker, name: str) -> dict:
     }
     docker.ok("exec", "-d", name, "sh", "-c", "echo detached > /tmp/d; exec sleep 1000")
     seen["ExecIDs with a detached exec"] = docker.ok("inspect", "-f", "{{len .ExecIDs}}", name)
-    seen["detached output"] = docker.run("exec", name, "sh", "-c", "until [ -s /tmp/d ]; do sleep 0.05; done; cat /tmp/d")
+    seen["detached output"] = docker.run("exec", name, "sh", "-c",
+                                         "until [ -s /tmp/d ]; do sleep 0.05; done; cat /tmp/d")
     container_id = docker.ok("inspect", "-f", "{{.Id}}", name).strip()
     docker.ok("stop", "-t", "0", name)
     code, out, err = docker.run("exec", name, "true")
     seen["not running"] = (code, out, err.replace(container_id, "<id>"))
     events = docker.ok("events", "--since", since, "--until", f"{time.time() + 1:.3f}", "--filter",
-                       f"container={name}", "--format", "{{.Action}}{{with .Actor.Attributes.exitCode}} exit {{.}}{{end}}")
+                       f"container={name}", "--format",
+                       "{{.Action}}{{with .Actor.Attributes.exitCode}} exit {{.}}{{end}}")
     seen["exec events"] = sorted(line for line in events.splitlines() if line.startswith("exec_"))
     return seen
 

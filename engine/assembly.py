@@ -4,6 +4,7 @@ import os
 from typing import Callable
 
 from engine import init
+from engine.api.routes import container_io as container_io_routes
 from engine.api.routes import containers as container_routes
 from engine.api.routes import exec as exec_routes
 from engine.api.routes import images as image_routes
@@ -13,9 +14,12 @@ from engine.api.server import Router, Server
 from engine.containerd import connect
 from engine.containerd.exec import ContainerdExecs
 from engine.containerd.images import ContainerdImages
+from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
 from engine.errors import EngineError
 from engine.logs.sink import LoggerSink
+from engine.services.commit import CommitService
+from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 from engine.services.events import EventsService
@@ -26,6 +30,7 @@ from engine.services.images import ImageService
 from engine.services.info import InfoService, image_layers
 from engine.services.logs import LogService
 from engine.services.registries import RegistryAccess
+from engine.services.stats import StatsService
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -64,6 +69,12 @@ class Assembly:
         self.router = Router()
         system_routes.add_routes(self.router, self.system, self.info, self.events)
         container_routes.add_routes(self.router, self.containers, self.views)
+        layers = ContainerdLayers(self.client, os.path.join(config.data_root, "tmp"))
+        container_io_routes.add_routes(
+            self.router, StatsService(self.store, config.cgroup_parent, self.containers.host.cgroup_version,
+                                      publish=self.events.container),
+            ContainerFiles(self.store, layers, self.events.container),
+            CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),

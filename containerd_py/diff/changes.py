@@ -17,23 +17,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .layer import WHITEOUT_PREFIX
-from .tarstream import tar_stream
+from .tarstream import file_capability, tar_stream
 
 MODIFY, ADD, DELETE = 0, 1, 2  # the Kind numbers of docker's API
-_CAPABILITY = "security.capability"
 
 
 @dataclass(frozen=True)
 class Change:
     path: str  # absolute, as docker shows it
     kind: int
-
-
-def _capability(path: str) -> bytes | None:
-    try:
-        return os.getxattr(path, _CAPABILITY, follow_symlinks=False)
-    except OSError:
-        return None
 
 
 def _differs(old: os.stat_result, new: os.stat_result) -> bool:
@@ -74,7 +66,7 @@ def _walk(new_root: str, old_root: str, path: str, listed: bool, compare_old: bo
             found.append(Change(child, DELETE))
             continue
         child_listed = old is None or _differs(old, new) or \
-            _capability(new_root + child) != _capability(old_root + child)
+            file_capability(new_root + child) != file_capability(old_root + child)
         if child_listed:
             found.append(Change(child, ADD if old is None else MODIFY))
         if stat.S_ISDIR(new.st_mode):

@@ -8,6 +8,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 _CHUNK = 1 << 20
+_CAPABILITY = "security.capability"  # the one xattr docker's and containerd's archives carry
 _TYPES = {stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE, stat.S_IFCHR: tarfile.CHRTYPE,
           stat.S_IFBLK: tarfile.BLKTYPE, stat.S_IFIFO: tarfile.FIFOTYPE}
 
@@ -24,7 +25,7 @@ def walk(root: str, name: str, skip: frozenset[str] = frozenset()) -> Iterator[t
 def _below(path: str, arcname: str, rel: str, skip: frozenset[str]) -> Iterator[tuple[str, str]]:
     for child in sorted(os.listdir(path)):
         full, child_rel = os.path.join(path, child), f"{rel}/{child}"
-        child_name = f"{arcname}/{child}" if arcname not in ("", ".") else child  # Go's names below "."
+        child_name = f"{arcname.rstrip('/')}/{child}" if arcname else child  # "./a" below ".", "/a" below "/"
         yield full, child_name
         if child_rel not in skip and os.path.isdir(full) and not os.path.islink(full):
             yield from _below(full, child_name, child_rel, skip)
@@ -43,7 +44,17 @@ def tar_info(path: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
         info.linkname = os.readlink(path)
     elif kind in (stat.S_IFCHR, stat.S_IFBLK):
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    if kind == stat.S_IFREG and (capability := file_capability(path)) is not None:
+        info.pax_headers = {f"SCHILY.xattr.{_CAPABILITY}": capability.decode("utf-8", "surrogateescape")}
     return info
+
+
+def file_capability(path: str) -> bytes | None:
+    """The file's security.capability xattr (not followed), None without one."""
+    try:
+        return os.getxattr(path, _CAPABILITY, follow_symlinks=False)
+    except OSError:
+        return None
 
 
 def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:
@@ -52,7 +63,9 @@ def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:
     links: dict[tuple[int, int], str] = {}
     for path, arcname in entries:
         if path is None:
-            yield tarfile.TarInfo(arcname).tobuf(tarfile.PAX_FORMAT)
+            whiteout = tarfile.TarInfo(arcname)
+            whiteout.mode = 0  # as containerd writes them
+            yield whiteout.tobuf(tarfile.PAX_FORMAT)
             continue
         st = os.lstat(path)
         if stat.S_ISSOCK(st.st_mode):

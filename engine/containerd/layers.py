@@ -8,7 +8,7 @@ tree is mounted from the mounts containerd hands out.
 import json
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from containerd_py import errors as cerrors
 from containerd_py.client import Client
@@ -30,25 +30,39 @@ class ContainerdLayers:
         self.client, self.mount_dir, self.snapshotter = client, mount_dir, snapshotter
         self.snapshots = client.snapshots(snapshotter)
 
+    def leased(self):
+        """Views, blobs and snapshots made in the block stay until the block ends (or an image names them)."""
+        return self.client.backend.leased(self.client.namespace)
+
     @contextmanager
     def mounted(self, container_id: str, writable: bool = False) -> Iterator[str]:
-        """The container's snapshot mounted (read-only unless ``writable``); a
-        failing mount is an OSError, as is any error of the block."""
+        """The container's snapshot mounted (read-only unless ``writable``)."""
         with engine_errors():
             mounts = self.snapshots.mounts(container_id)
-        with temp_mount(mounts if writable else readonly(mounts), self.mount_dir) as root:
+        with self._temp_mount(mounts if writable else readonly(mounts), container_id) as root:
+            yield root
+
+    @contextmanager
+    def _temp_mount(self, mounts: list, container_id: str) -> Iterator[str]:
+        """The mounts on a fresh directory; a mount that fails is a 500 naming the container."""
+        with ExitStack() as stack:
+            try:
+                root = stack.enter_context(temp_mount(mounts, self.mount_dir))
+            except OSError as err:
+                raise System(f"mounting the filesystem of container {container_id}: {err}") from None
             yield root
 
     @contextmanager
     def parent_view(self, container_id: str) -> Iterator[list]:
-        """Mounts of the image's tree below the container (a view, removed afterwards; [] for none)."""
+        """Mounts of the image's tree below the container (a view, removed afterwards; [] for none).
+        Call it under a lease (``leased``), which keeps the view from the collector until it is removed."""
         with engine_errors():
             parent = self.snapshots.stat(container_id).parent
         if not parent:
             yield []
             return
         key = f"{container_id}-parent-view-{secrets.token_hex(4)}"
-        with self.client.backend.leased(self.client.namespace), engine_errors():
+        with engine_errors():
             mounts = self.snapshots.view(key, parent)
             try:
                 yield mounts
@@ -58,18 +72,15 @@ class ContainerdLayers:
     @contextmanager
     def with_parent(self, container_id: str) -> Iterator[tuple[str, str]]:
         """(the container's tree, its image's tree), both mounted read-only."""
-        with self.parent_view(container_id) as parent_mounts, self.mounted(container_id) as root, \
-                temp_mount(parent_mounts, self.mount_dir) as parent:
+        with self.leased(), self.parent_view(container_id) as parent_mounts, self.mounted(container_id) as root, \
+                self._temp_mount(parent_mounts, container_id) as parent:
             yield root, parent
 
     # -- commit ----------------------------------------------------------------------
 
-    def leased(self):
-        """Blobs and snapshots made in the block stay until an image names them."""
-        return self.client.backend.leased(self.client.namespace)
-
     def diff(self, container_id: str, media_type: str) -> tuple[Descriptor, str]:
-        """The container's changes as a layer blob; (its descriptor, its diff ID)."""
+        """The container's changes as a layer blob; (its descriptor, its diff ID). Call it under a
+        lease (``leased``), which keeps the blob until an image names it."""
         with engine_errors():
             upper = self.snapshots.mounts(container_id)
             with self.parent_view(container_id) as lower:

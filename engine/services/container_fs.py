@@ -9,22 +9,33 @@ are resolved inside the container's root as dockerd resolves them: symlinks
 followed within it, the last element left as it is.
 """
 import base64
+import io
 import json
 import os
 import posixpath
+import shutil
 import stat
+import tarfile
+import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from containerd_py import errors as cerrors
 from containerd_py.diff.changes import changes
+from containerd_py.diff.compression import decompress
 from containerd_py.diff.layer import apply_layer
 from containerd_py.diff.tarstream import tar_stream, walk
+from containerd_py.mount import mount, unmount
+from containerd_py.types import Mount
 
+from engine.containerd.archive import Readable
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, NotFound, System
-from engine.oci.host import scoped_path
+from engine.oci.host import LocalHost, scoped_path
+from engine.oci.users import resolve_user
+from engine.services.containers import Publish
 from engine.store import Container, ContainerStore, go_time
 
 PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -50,8 +61,7 @@ def go_file_mode(mode: int) -> int:
 def absolute_path(path: str) -> str:
     """dockerd's PreserveTrailingDotOrSeparator(Join("/", path), path): the
     path made absolute and clean, keeping a trailing "/." or "/"."""
-    cleaned = posixpath.normpath("/" + path)
-    cleaned = "/" if cleaned == "//" else cleaned
+    cleaned = posixpath.normpath("/" + path.lstrip("/"))  # normpath keeps a leading "//"
     if path.endswith("/.") or path == ".":
         return cleaned.rstrip("/") + "/."
     if path.endswith("/") and not cleaned.endswith("/"):
@@ -60,21 +70,23 @@ def absolute_path(path: str) -> str:
 
 
 class ContainerFiles:
-    def __init__(self, store: ContainerStore, layers: ContainerdLayers):
-        self.store, self.layers = store, layers
+    def __init__(self, store: ContainerStore, layers: ContainerdLayers, publish: Publish = lambda *event: None):
+        """``publish(record, action)`` reports dockerd's events: export, archive-path, extract-to-dir."""
+        self.store, self.layers, self.publish = store, layers, publish
+        self.host = LocalHost()  # reads the container's /etc/passwd for cp -a
 
     @contextmanager
-    def _root(self, record: Container, writable: bool = False) -> Iterator[str]:
-        """The container's tree as its processes see it when it runs; its snapshot mounted otherwise."""
+    def _root(self, record: Container) -> Iterator[str]:
+        """The container's tree as its processes see it when it runs; its
+        snapshot mounted otherwise, with its bind mounts over it, their mount
+        points made where missing (as dockerd mounts a stopped container's
+        volumes for a copy)."""
         pid = record.state.pid if record.state.running else 0
         if pid:
             yield f"/proc/{pid}/root"
             return
-        try:
-            with self.layers.mounted(record.id, writable) as root:
-                yield root
-        except OSError as err:
-            raise System(f"mounting the filesystem of container {record.id}: {err}") from None
+        with self.layers.mounted(record.id, writable=True) as root, _binds_mounted(record, root):
+            yield root
 
     # -- diff and export -----------------------------------------------------------------
 
@@ -92,6 +104,7 @@ class ContainerFiles:
         """``GET /containers/<id>/export``: the container's tree as a tar,
         streamed; the snapshot stays mounted until the stream ends or is closed."""
         record = self.store.get(ref)
+        self.publish(record, "export")
         return self._export(record)
 
     def _export(self, record: Container) -> Iterator[bytes]:
@@ -103,61 +116,73 @@ class ContainerFiles:
 
     # -- the archive API (docker cp) -----------------------------------------------------------
 
-    def _resolve(self, root: str, ref: str, path: str) -> tuple[str, str]:
-        """(the host path of ``path`` in the container, its absolute form); 400 for an empty path."""
+    def _locate(self, root: str, running: bool, ref: str, path: str) -> tuple[str, str]:
+        """(the host path of ``path`` in the container, its absolute form): the
+        directory resolved inside the root, the last element as it is. Below
+        /proc and /sys of a running container there is nothing, as in dockerd's
+        view of it; 404 in dockerd's words for what is not there."""
         if not path:
             raise InvalidParameter("Path cannot be empty")
         absolute = absolute_path(path)
         directory, base = posixpath.split(absolute)
-        return scoped_path(root, directory).rstrip("/") + "/" + base, absolute
+        located = scoped_path(root, directory).rstrip("/") + "/" + base
+        inside = posixpath.normpath(located[len(root):])
+        if running and inside.startswith(tuple(kernel + "/" for kernel in _KERNEL_FILESYSTEMS - {"/dev"})) \
+                or not os.path.lexists(located):
+            raise NotFound(f"Could not find the file {path} in container {ref}")
+        return located, absolute
 
-    def _stat(self, root: str, ref: str, path: str) -> tuple[dict, str, str]:
-        resolved, absolute = self._resolve(root, ref, path)
-        try:
-            st = os.lstat(resolved)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"Could not find the file {path} in container {ref}") from None
+    def _stat(self, root: str, running: bool, ref: str, path: str) -> tuple[dict, str, str]:
+        located, absolute = self._locate(root, running, ref, path)
+        st = os.lstat(located)
         link_target = ""
         if stat.S_ISLNK(st.st_mode):
             inside = os.path.relpath(scoped_path(root, absolute), root)
             link_target = "/" if inside == "." else "/" + inside
-        name = posixpath.basename(absolute.rstrip("/")) or "/"
-        if absolute.endswith("/."):
-            name = "."
-        described = {"name": name, "size": st.st_size, "mode": go_file_mode(st.st_mode),
+        described = {"name": _archive_name(absolute), "size": st.st_size, "mode": go_file_mode(st.st_mode),
                      "mtime": go_time(st.st_mtime_ns), "linkTarget": link_target}
-        return described, resolved, absolute
+        return described, located, absolute
 
     def stat_path(self, ref: str, path: str) -> dict:
         """``HEAD /containers/<id>/archive``: the path's stat, as the header carries it."""
         record = self.store.get(ref)
         with self._root(record) as root:
-            return self._stat(root, ref, path)[0]
+            return self._stat(root, record.state.running, ref, path)[0]
 
     def archive(self, ref: str, path: str) -> tuple[dict, Iterator[bytes]]:
         """``GET /containers/<id>/archive``: the stat, and the path (with all
-        below it) as a tar whose entries start with the path's own name."""
+        below it) as a tar whose entries start with the path's own name, as
+        dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/")."""
         record = self.store.get(ref)
         described = self.stat_path(ref, path)  # errors before any byte is sent
+        self.publish(record, "archive-path")
         return described, self._archive(record, ref, path)
 
     def _archive(self, record: Container, ref: str, path: str) -> Iterator[bytes]:
         try:
             with self._root(record) as root:
-                _, resolved, absolute = self._stat(root, ref, path)
-                top = "." if absolute.endswith("/.") else posixpath.basename(absolute.rstrip("/")) or "."
-                skip = _KERNEL_FILESYSTEMS if record.state.running and resolved.rstrip("/.") == root else frozenset()
-                yield from tar_stream(walk(resolved.removesuffix("/."), top, skip))
+                running = record.state.running
+                _, located, absolute = self._stat(root, running, ref, path)
+                source = located.removesuffix("/.")
+                skip = _KERNEL_FILESYSTEMS if running and source.rstrip("/") == root else frozenset()
+                yield from tar_stream(walk(source, _archive_name(absolute), skip))
         except OSError as err:
             raise System(f"copying {path} from container {record.id}: {err}") from None
 
-    def extract(self, ref: str, path: str, content: BinaryIO) -> None:
+    def extract(self, ref: str, path: str, content, no_overwrite_dir_non_dir: bool = False,
+                copy_uid_gid: bool = False) -> None:
         """``PUT /containers/<id>/archive``: the tar extracted into the
-        directory ``path`` names (symlinks followed), paths kept inside it."""
+        directory ``path`` names (symlinks followed), paths kept inside it.
+        With ``no_overwrite_dir_non_dir`` (the CLI always asks for it) nothing
+        is extracted when an entry would put a file where a directory is or
+        the other way round; with ``copy_uid_gid`` (``cp -a``) what is
+        extracted belongs to the container's user, when it has one.
+        ``content`` is anything with ``read(n)`` (a request's body)."""
         record = self.store.get(ref)
         if not path:
             raise InvalidParameter("Path cannot be empty")
-        with self._root(record, writable=True) as root:
+        user = (record.config.get("User") or "") if copy_uid_gid else ""
+        with self._root(record) as root, tempfile.TemporaryFile() as spooled:
             target = scoped_path(root, absolute_path(path))
             try:
                 is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
@@ -165,14 +190,108 @@ class ContainerFiles:
                 raise NotFound(f"Could not find the file {path} in container {ref}") from None
             if not is_dir:
                 raise InvalidParameter("extraction point is not a directory")
-            if record.host_config.get("ReadonlyRootfs"):
+            if not _in_writable_volume(record, absolute_path(path)) and record.host_config.get("ReadonlyRootfs"):
                 raise InvalidParameter("container rootfs is marked read-only")
+            content = io.BufferedReader(Readable(content.read))
             try:
+                extracted = []
+                if no_overwrite_dir_non_dir or user:
+                    shutil.copyfileobj(content, spooled)
+                    spooled.seek(0)
+                    extracted = _entries(target, spooled, no_overwrite_dir_non_dir)
+                    spooled.seek(0)
+                    content = spooled
                 apply_layer(target, content)
+                if user:
+                    owner = resolve_user(user, [], lambda file: self.host.read_rootfs_file(root, file))
+                    for located in extracted:
+                        os.lchown(located, owner.uid, owner.gid)
+                self.publish(record, "extract-to-dir")
             except cerrors.Error as err:
                 raise InvalidParameter(str(err)) from None
             except OSError as err:
                 raise System(f"extracting into {path} in container {record.id}: {err}") from None
+
+
+@contextmanager
+def _binds_mounted(record: Container, root: str) -> Iterator[None]:
+    """The container's bind mounts over its mounted tree, parents first, for
+    the block; a missing mount point is made, as the runtime would make it."""
+    done = []
+    try:
+        for point in sorted(record.mount_points.values(), key=lambda p: p["Destination"]):
+            if point.get("Type") != "bind":
+                continue
+            target = scoped_path(root, point["Destination"])
+            try:
+                if not os.path.lexists(target):
+                    _make_mount_point(target, os.path.isdir(point["Source"]))
+                mount(Mount("bind", point["Source"], ["rbind", "rw" if point.get("RW") else "ro"]), target)
+            except OSError as err:
+                raise System(f"mounting {point['Source']} on {point['Destination']} of container "
+                             f"{record.id}: {err}") from None
+            done.append(target)
+        yield
+    finally:
+        for target in reversed(done):
+            unmount(target)
+
+
+def _make_mount_point(target: str, directory: bool) -> None:
+    if directory:
+        os.makedirs(target, 0o755)
+    else:
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        open(target, "a").close()
+
+
+def _in_writable_volume(record: Container, absolute: str) -> bool:
+    """dockerd's checkIfPathIsInAVolume: whether the path lies in a mount of
+    the container; one that is read-only is refused."""
+    for point in record.mount_points.values():
+        inside = posixpath.relpath(absolute, point["Destination"])
+        if inside == "." or not inside.startswith(".."):
+            if not point.get("RW"):
+                raise InvalidParameter("mounted volume is marked read-only")
+            return True
+    return False
+
+
+def _archive_name(absolute: str) -> str:
+    """The name the path's own entry has in its archive (and its stat)."""
+    if absolute == "/":
+        return "/"
+    if absolute.endswith("/."):
+        return "."
+    return posixpath.basename(absolute.rstrip("/"))
+
+
+def _entries(target: str, tar_file: BinaryIO, check_kinds: bool) -> list[str]:
+    """Where each entry of the tar goes under target; with ``check_kinds``,
+    dockerd's NoOverwriteDirNonDir against what is there (the entries named
+    as dockerd's chrooted extraction names them: under "/")."""
+    located = []
+    try:
+        with tarfile.open(fileobj=decompress(tar_file), mode="r|") as tf:
+            for member in tf:
+                name = posixpath.normpath("/" + member.name)
+                if name == "/":
+                    continue
+                directory, base = posixpath.split(name)
+                located.append(scoped_path(target, directory).rstrip("/") + "/" + base)
+                try:
+                    existing = os.lstat(located[-1])
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                if check_kinds and stat.S_ISDIR(existing.st_mode) and not member.isdir():
+                    raise System(f'Error processing tar file(exit status 1): cannot overwrite directory "{name}" '
+                                 f'with non-directory "/"')
+                if check_kinds and not stat.S_ISDIR(existing.st_mode) and member.isdir():
+                    raise System(f'Error processing tar file(exit status 1): cannot overwrite non-directory '
+                                 f'"{name}" with directory "/"')
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        raise InvalidParameter(f"invalid tar: {err}") from None
+    return located
 
 
 def encode_path_stat(described: dict) -> str:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator
 
 from engine.errors import Conflict, InvalidParameter, System
+from engine.services.containers import Publish
+from engine.services.info import Machine
 from engine.store import Container, ContainerStore, go_time
 from engine.store.record import ZERO_TIME
 
@@ -85,13 +87,6 @@ def _system_cpu_usage() -> int:
         fields = line.split()
         if fields and fields[0] == "cpu":
             return sum(int(v) for v in fields[1:8]) * _NS // _CLOCK_TICKS
-    return 0
-
-
-def _machine_memory() -> int:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
     return 0
 
 
@@ -190,10 +185,12 @@ class StatsService:
     """top and stats over the container records; ``cgroup_parent`` and
     ``cgroup_version`` are the container service's."""
 
-    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT):
+    def __init__(self, store: ContainerStore, cgroup_parent: str, cgroup_version: int, cgroup_root: str = CGROUP_ROOT,
+                 publish: Publish = lambda *event: None):
+        """``publish(record, action)`` reports dockerd's "top" event."""
         self.store, self.cgroup_parent, self.cgroup_version = store, cgroup_parent, cgroup_version
-        self.cgroup_root = cgroup_root
-        self.machine_memory = _machine_memory()
+        self.cgroup_root, self.publish = cgroup_root, publish
+        self.machine_memory = Machine().mem_total()
 
     def cgroup(self, record: Container) -> CgroupReader:
         """The container's cgroup, where the spec put it (engine.oci.spec: parent/ID)."""
@@ -218,7 +215,9 @@ class StatsService:
             if found.returncode != 0:
                 first = found.stderr.decode(errors="replace").split("\n", 1)[0]
                 raise System(f"ps: {first or f'exit status {found.returncode}'}")
-        return parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        listed = parse_ps(found.stdout.decode(errors="replace"), set(pids))
+        self.publish(record, "top")
+        return listed
 
     def _running(self, ref: str) -> Container:
         record = self.store.get(ref)

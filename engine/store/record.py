@@ -270,5 +270,6 @@ def inspect_network_settings(network_settings: dict) -> dict:
     bridge = (network_settings.get("Networks") or {}).get("bridge") or {}
     shown.update((key, bridge.get(key, default)) for key, default in _DEFAULT_ENDPOINT_KEYS)
     shown["Networks"] = endpoints(network_settings)
+    shown["Ports"] = network_settings.get("Ports") or {}  # dockerd's empty map until ports are published (#7)
     return shown
 

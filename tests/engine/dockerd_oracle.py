@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -30,7 +29,8 @@ from pathlib import Path
 import pytest
 
 import cgroup_trees
-from leaks import kill_processes_mentioning, mounts_under
+from engine_daemon import stop_docker_daemon
+from leaks import mounts_under
 
 REPO = Path(__file__).resolve().parents[2]
 START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
@@ -90,6 +90,7 @@ class Dockerd:
         self.log_path = f"{workdir}/dockerd.log"
         self.cgroup_parent = f"/{os.path.basename(workdir)}"  # where the containers it runs (runc) go
         self.proc = None
+        self._log = None
 
     def start(self):
         os.makedirs(self.dump_dir)
@@ -154,23 +155,7 @@ class Dockerd:
 
     def stop(self) -> list[str]:
         """Removes all containers, stops dockerd and its containerd; what had to be forced."""
-        forced = []
-        if self.proc is None:
-            return forced
-        if self.proc.poll() is None:
-            ids = self.docker("ps", "-aq", check=False).stdout.split()
-            if ids:
-                self.docker("rm", "-f", *ids, check=False)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                forced.append("dockerd did not stop on SIGTERM")
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        forced += kill_processes_mentioning(self.workdir)
-        return forced
+        return stop_docker_daemon(self, "dockerd")
 
 
 @contextlib.contextmanager

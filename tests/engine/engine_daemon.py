@@ -102,21 +102,28 @@ class Engine:
 
     def stop(self) -> list[str]:
         """Removes every container, stops the engine; what had to be forced."""
-        forced = []
-        if self.proc is not None and self.proc.poll() is None:
-            ids = self.docker("ps", "-aq", check=False).stdout.split()
-            if ids:
-                self.docker("rm", "-f", *ids, check=False)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                forced.append("engine-py did not stop on SIGTERM")
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            self._log.close()
-        forced += kill_processes_mentioning(self.workdir)
-        return forced
+        return stop_docker_daemon(self, "engine-py")
+
+
+def stop_docker_daemon(daemon, what: str) -> list[str]:
+    """For this engine and the dockerd oracle alike: every container removed
+    through the CLI, SIGTERM, and what had to be forced (a kill, processes
+    still mentioning the daemon's directory)."""
+    forced = []
+    if daemon.proc is not None and daemon.proc.poll() is None:
+        ids = daemon.docker("ps", "-aq", check=False).stdout.split()
+        if ids:
+            daemon.docker("rm", "-f", *ids, check=False)
+        daemon.proc.send_signal(signal.SIGTERM)
+        try:
+            daemon.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            forced.append(f"{what} did not stop on SIGTERM")
+            os.killpg(daemon.proc.pid, signal.SIGKILL)
+            daemon.proc.wait()
+    if daemon._log is not None:
+        daemon._log.close()
+    return forced + kill_processes_mentioning(daemon.workdir)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ from containers_helpers import output, wait_for_output
 from engine.containerd.images import ContainerdImages
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, System
-from engine.services.commit import EMPTY_LAYER_DIFF_ID, CommitService, apply_changes, merge
+from engine.services.commit import EMPTY_LAYER_DIFF_ID, CommitService, merge
+from engine.services.image_changes import apply_changes
+from engine.services.container_fs import ContainerFiles
 from engine.services.images import Catalog
 
 pytestmark = pytest.mark.root
@@ -42,6 +44,9 @@ def test_a_committed_container_runs_with_its_changes_and_the_new_config(engine, 
     engine.service.start(child.id)
     assert engine.service.wait(child.id)["StatusCode"] == 0
     assert output(engine, child) == "committed\n"
+    grandchild = _run(engine, "mine:v1", ["sh", "-c", "echo more > /more"])
+    files = ContainerFiles(engine.service.store, committer.layers)
+    assert files.changes(grandchild.id) == [{"Path": "/more", "Kind": 1}]  # against both layers below it
     gone = engine.service.create({"Image": "mine:v1", "Cmd": ["ls"]}, {})
     with pytest.raises(System, match='"ls": executable file not found'):  # its whiteout hides it
         engine.service.start(gone.id)

@@ -136,14 +136,6 @@ class ExecExits(Protocol):
     def reconcile(self) -> None: ...
 
 
-class _NoExecs:
-    def exited(self, event: ExecExit) -> None:
-        pass
-
-    def reconcile(self) -> None:
-        pass
-
-
 class ContainerService:
     """Containers' lifecycle over a record store and containerd. The engine
     builds one at start (it subscribes to containerd's exits at once), calls
@@ -168,7 +160,7 @@ class ContainerService:
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
         self._oom: set[str] = set()
         self._closing = False
-        self._exec_exits: ExecExits = _NoExecs()
+        self._exec_exits: ExecExits | None = None
         self._subscription = self.tasks.subscribe_exits()
         self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
         self._watcher.start()
@@ -324,7 +316,8 @@ class ContainerService:
                     if isinstance(event, TaskExit):
                         self._exited(event)
                     elif isinstance(event, ExecExit):
-                        self._exec_exits.exited(event)
+                        if self._exec_exits is not None:
+                            self._exec_exits.exited(event)
                     else:
                         self._oom.add(event)
                 if self._closing:
@@ -335,7 +328,8 @@ class ContainerService:
             try:
                 subscription = self._subscription = self.tasks.subscribe_exits()
                 self.reconcile()
-                self._exec_exits.reconcile()
+                if self._exec_exits is not None:
+                    self._exec_exits.reconcile()
             except EngineError as err:
                 log.warning("watching container exits: %s", err)
 

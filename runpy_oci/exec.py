@@ -167,6 +167,6 @@ def _process(a):
         if seccomp_filter is not None:
             seccomp_filter.load()
         # EOF on the channel once the program itself runs
-        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env), report_fd=a.channel.write_fd)
+        sealed.execve(a.exec_fd, exe, proc.args, process.program_env(proc), report_fd=a.channel.write_fd)
     except BaseException as e:
         launch.child_failed(a.channel, e)

@@ -26,7 +26,7 @@ def run(a):
         if seccomp_filter is not None:
             seccomp_filter.load()  # as close to execve as can be
         proc = a.process
-        sealed.execve(a.exec_fd, exe, proc.args, process.env_dict(proc.env), report_fd=started)
+        sealed.execve(a.exec_fd, exe, proc.args, process.program_env(proc), report_fd=started)
     except BaseException as e:  # past "ready", the runtime may be gone: then stderr hears of it
         launch.child_failed(a.channel, e)
 

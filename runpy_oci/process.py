@@ -67,6 +67,28 @@ def env_dict(items):
     return env
 
 
+def program_env(proc):
+    """The program's environment: process.env, with HOME from the user's
+    /etc/passwd entry in the container (or "/") when it is not set, as runc
+    sets it."""
+    env = env_dict(proc.env)
+    if "HOME" not in env:
+        env["HOME"] = _passwd_home(proc.user.uid)
+    return env
+
+
+def _passwd_home(uid):
+    try:
+        with open("/etc/passwd", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
 def env_value(env, name, default=None):
     prefix = name + "="
     for item in env:

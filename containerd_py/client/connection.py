@@ -24,9 +24,14 @@ _CODES = {getattr(grpc.StatusCode, cls.code): cls for cls in errors.Error.__subc
 
 
 class DaemonError(errors.Error):
-    """A status the daemon answered that has no domain error class."""
+    """A status the daemon answered that has no domain error class; its message
+    is the daemon's, whole (containerd's own ends with its code's text already:
+    "OCI runtime exec failed: ...: unknown"), as containerd's Go client keeps it."""
 
     text = "daemon error"
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.text
 
 
 def domain_error(e: grpc.RpcError) -> errors.Error:

@@ -150,7 +150,10 @@ class Collector:
             parents = {(k[0], i.parent) for k, i in doomed.items() if i.parent}
             leaves = [k for k in doomed if k not in parents]
             for name, key in leaves:
-                self._snapshotters[name].remove(ns, key)
+                del doomed[(name, key)]
+                try:
+                    self._snapshotters[name].remove(ns, key)
+                except errors.NotFound:
+                    continue  # removed meanwhile by its owner (an engine's rm): nothing left to collect
                 stats.snapshots += 1
                 stats.removed.append(f"snapshot {ns}/{name}/{key}")
-                del doomed[(name, key)]

@@ -8,7 +8,7 @@ and OOM kills come as events (``subscribe_exits``), so the engine learns of
 them whatever call it was making, and at a restart from ``task_state``.
 """
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -76,6 +76,11 @@ def docker_reference(ref: str) -> str:
     return str(named.tag_name_only())
 
 
+def init_snapshot(container_id: str) -> str:
+    """The name of a container's committed init layer (moby's "<id>-init")."""
+    return f"{container_id}-init"
+
+
 class ContainerdTasks:
     """The container service's view of containerd."""
 
@@ -115,8 +120,17 @@ class ContainerdTasks:
         a snapshot is unreferenced until its container's record names it."""
         return self.client.backend.leased(self.client.namespace)
 
-    def prepare_snapshot(self, container_id: str, parent: str) -> list[Mount]:
+    def prepare_snapshot(self, container_id: str, parent: str,
+                         init_layer: Callable[[list[Mount]], None] | None = None) -> list[Mount]:
+        """The container's writable snapshot. With ``init_layer`` (called with
+        the mounts of a snapshot to fill), as dockerd's: a committed
+        ``<id>-init`` snapshot between the image and the container."""
         with engine_errors():
+            if init_layer is not None:
+                active = f"{container_id}-init-prepare"
+                init_layer(self.snapshots.prepare(active, parent))
+                self.snapshots.commit(init_snapshot(container_id), active)
+                parent = init_snapshot(container_id)
             return self.snapshots.prepare(container_id, parent)
 
     def snapshot_mounts(self, container_id: str) -> list[Mount]:
@@ -124,12 +138,15 @@ class ContainerdTasks:
             return self.snapshots.mounts(container_id)
 
     def remove_snapshot(self, container_id: str) -> None:
-        try:
-            self.snapshots.remove(container_id)
-        except cerrors.NotFound:
-            pass
-        except cerrors.Error as err:
-            raise System(f"removing the snapshot of {container_id}: {err}") from None
+        """The container's snapshot, then its init layer (or what is left of
+        a create that stopped half-way)."""
+        for key in (container_id, init_snapshot(container_id), f"{container_id}-init-prepare"):
+            try:
+                self.snapshots.remove(key)
+            except cerrors.NotFound:
+                pass
+            except cerrors.Error as err:
+                raise System(f"removing the snapshot of {container_id}: {err}") from None
 
     def snapshot_usage(self, container_id: str) -> int:
         """The bytes in the container's writable layer (0 once its snapshot is gone)."""

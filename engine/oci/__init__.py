@@ -6,11 +6,12 @@ typed objects or a 400 naming the field), merge the image's config
 container's host paths (``SpecInputs``) and a ``Host`` for what only the
 machine knows (``LocalHost``, or a fake in tests).
 """
+from engine.oci import init_layer
 from engine.oci.host import Device, Host, LocalHost
 from engine.oci.mounts import MountPaths
 from engine.oci.request import (ContainerConfig, HostConfig, check_against_host, merge_image_config, parse_config,
                                 parse_host_config)
 from engine.oci.spec import SpecInputs, generate
 
-__all__ = ["ContainerConfig", "Device", "Host", "HostConfig", "LocalHost", "MountPaths", "SpecInputs",
+__all__ = ["init_layer", "ContainerConfig", "Device", "Host", "HostConfig", "LocalHost", "MountPaths", "SpecInputs",
            "check_against_host", "generate", "merge_image_config", "parse_config", "parse_host_config"]

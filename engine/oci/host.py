@@ -5,6 +5,7 @@ nodes, the CPUs, whether a bind source or a sysctl exists, the image's
 /etc/passwd) comes through a ``Host``. ``LocalHost`` answers from this
 machine; unit tests pass a fake.
 """
+import errno
 import os
 import platform
 import stat
@@ -97,12 +98,22 @@ class LocalHost(Host):
 
     def read_rootfs_file(self, rootfs, path):
         """The file at ``path`` inside ``rootfs``, symlinks resolved as if
-        rootfs were / (an image's /etc/passwd may be a link)."""
+        rootfs were / (an image's /etc/passwd may be a link). Only a regular
+        file is read: a FIFO or a device there (a running container's
+        /proc/PID/root has /dev/zero) would hold the engine, so it counts as missing."""
         try:
-            with open(scoped_path(rootfs, path), "rb") as f:
-                return f.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            fd = os.open(scoped_path(rootfs, path), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as err:
+            if err.errno == errno.ELOOP:  # a link put there after the path was resolved
+                return None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        with open(fd, "rb") as f:
+            return f.read()
 
     def devices_from_path(self, on_host, in_container, permissions):
         """dockerd's DevicesFromPath: the node (a symlink followed once), or

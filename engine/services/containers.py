@@ -136,14 +136,6 @@ class ExecExits(Protocol):
     def reconcile(self) -> None: ...
 
 
-class _NoExecs:
-    def exited(self, event: ExecExit) -> None:
-        pass
-
-    def reconcile(self) -> None:
-        pass
-
-
 class ContainerService:
     """Containers' lifecycle over a record store and containerd. The engine
     builds one at start (it subscribes to containerd's exits at once), calls
@@ -168,7 +160,7 @@ class ContainerService:
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
         self._oom: set[str] = set()
         self._closing = False
-        self._exec_exits: ExecExits = _NoExecs()
+        self._exec_exits: ExecExits | None = None
         self._subscription = self.tasks.subscribe_exits()
         self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
         self._watcher.start()
@@ -222,7 +214,7 @@ class ContainerService:
             record.hostname_path, record.hosts_path = files.hostname, files.hosts
             record.resolv_conf_path = files.resolv_conf
             with self.tasks.leased():
-                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id)
+                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id, self._fill_init_layer)
                 undo.append(lambda: self.tasks.remove_snapshot(container_id))
                 spec = self._spec(record, merged, parsed_hc, files, mounts)
                 self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
@@ -242,6 +234,10 @@ class ContainerService:
             raise
         self.publish(record, "create")
         return record
+
+    def _fill_init_layer(self, mounts) -> None:
+        with temp_mount(mounts, os.path.join(self.data_root, "tmp")) as mounted:
+            oci.init_layer.set_up(mounted)
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
         """The container's own files, or with --network container:<x>, x's."""
@@ -320,7 +316,8 @@ class ContainerService:
                     if isinstance(event, TaskExit):
                         self._exited(event)
                     elif isinstance(event, ExecExit):
-                        self._exec_exits.exited(event)
+                        if self._exec_exits is not None:
+                            self._exec_exits.exited(event)
                     else:
                         self._oom.add(event)
                 if self._closing:
@@ -331,7 +328,8 @@ class ContainerService:
             try:
                 subscription = self._subscription = self.tasks.subscribe_exits()
                 self.reconcile()
-                self._exec_exits.reconcile()
+                if self._exec_exits is not None:
+                    self._exec_exits.reconcile()
             except EngineError as err:
                 log.warning("watching container exits: %s", err)
 

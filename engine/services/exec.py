@@ -85,6 +85,19 @@ def console_size(value) -> list[int] | None:
     return list(value)
 
 
+@dataclass(frozen=True)
+class StartOptions:
+    """``POST /exec/<id>/start``'s body (dockerd's ExecStartCheck)."""
+    detach: bool
+    tty: bool
+    console_size: list[int] | None
+
+    @classmethod
+    def parse(cls, body) -> "StartOptions":
+        fields = JsonFields(body, "ExecStartCheck")
+        return cls(fields.bool("Detach"), fields.bool("Tty"), console_size(fields.data.get("ConsoleSize")))
+
+
 class ExecService:
     """Exec instances of the containers of one ContainerService."""
 
@@ -184,9 +197,10 @@ class ExecService:
     # -- start -------------------------------------------------------------------------------------------------------
 
     def start(self, exec_id: str, client: Attached | None = None, size: list[int] | None = None) -> None:
-        """Runs the instance. Detached (no ``client``) it returns once the
-        process runs; attached, once the client's attach is over: the output
-        relayed and the exit recorded (or the client detached)."""
+        """Runs the instance. Detached (no ``client``, or none of its streams
+        asked for at create) it returns once the process runs; attached, once
+        the client's attach is over: the output relayed and the exit recorded
+        (or the client detached)."""
         instance, record = self._usable(exec_id)
         with self._lock:
             if instance.exit_code is not None:
@@ -195,10 +209,13 @@ class ExecService:
                 raise Conflict(f"Error: Exec command {instance.id} is already running")
             instance.running = True
         self._publish(record, "exec_start", instance)
-        stdin = client is not None and client.read is not None and instance.open_stdin
-        attached = None if client is None else Attached(
-            client.read if stdin else None, client.stdout if instance.open_stdout else None,
-            client.stderr if instance.open_stderr else None)
+        client = client or Attached()
+        attached = Attached(client.read if instance.open_stdin else None,
+                            client.stdout if instance.open_stdout else None,
+                            client.stderr if instance.open_stderr else None)
+        stdin = attached.read is not None
+        if not (stdin or attached.stdout or attached.stderr):
+            attached = None  # nothing to attach: a start that returns at once, as dockerd's
         io = None
         try:
             process = self._process(instance, record, size or instance.console_size)
@@ -214,6 +231,8 @@ class ExecService:
                  lambda: self.execs.close_stdin(record.id, instance.id))
         if attached is not None:
             io.detached.wait()
+            if io.keys_typed:
+                self.containers.publish(record, "exec_detach", {"execID": instance.id})
 
     def _start_failed(self, instance: ExecInstance, io: ExecIO | None) -> None:
         if io is not None:

@@ -10,6 +10,7 @@ The client's end of the attach finishes earlier when it detaches (its
 detach keys with a TTY, or the end of its input with a TTY, as dockerd);
 the output is drained meanwhile, so the process never blocks on it.
 """
+import fcntl
 import logging
 import os
 import select
@@ -89,13 +90,14 @@ class ExecIO:
         paths = {name: os.path.join(directory, name) for name in ("stdin", "stdout", "stderr")}
         self.stdio = Stdio(paths["stdin"] if stdin else "", paths["stdout"], "" if tty else paths["stderr"], tty)
         self._outputs: dict[int, str] = {}
-        self._stdin = -1
-        self._wake_r, self._wake_w = os.pipe()
+        self._stdin = self._wake_r = self._wake_w = -1
         self._exited_at: float | None = None
         self._sinks: dict[str, Callable[[bytes], None] | None] = {"stdout": None, "stderr": None}
         self._lock = threading.Lock()
         self.detached = threading.Event()  # the client's attach is over (also set when the relay ends)
+        self.keys_typed = False  # it ended by the client's detach keys
         try:
+            self._wake_r, self._wake_w = os.pipe()
             for name in ("stdin", "stdout", "stderr"):
                 if getattr(self.stdio, name):
                     os.mkfifo(paths[name], 0o600)
@@ -159,6 +161,7 @@ class ExecIO:
                 if exited_at is not None:
                     left = exited_at + DRAIN_AFTER_EXIT - time.monotonic()
                     if not self._outputs or left <= 0:
+                        self._send_what_is_held()
                         return
                     timeout = left * 1000
                 else:
@@ -166,21 +169,30 @@ class ExecIO:
                 for fd, _events in poller.poll(timeout):
                     if fd == self._wake_r:
                         os.read(fd, 512)
-                    elif not self._read_output(fd):
+                    elif self._read_output(fd) is None:
                         poller.unregister(fd)
                         os.close(fd)
                         del self._outputs[fd]
         finally:
             self.close()
 
-    def _read_output(self, fd: int) -> bool:
-        """One read of an output FIFO, sent on; False at its end."""
+    def _send_what_is_held(self) -> None:
+        """At the deadline, what the FIFOs hold still goes out (a slow client
+        may have held the relay past it): all the process wrote before its
+        exit, at most a FIFO's capacity each, as a child left writing could keep them full."""
+        for fd in self._outputs:
+            budget = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+            while budget > 0 and (data := self._read_output(fd, min(_CHUNK, budget))):
+                budget -= len(data)
+
+    def _read_output(self, fd: int, size: int = _CHUNK) -> bytes | None:
+        """One read of an output FIFO, sent on: what it held (b"" if nothing), None at its end."""
         try:
-            data = os.read(fd, _CHUNK)
+            data = os.read(fd, size)
         except BlockingIOError:
-            return True
+            return b""
         if not data:
-            return False
+            return None
         with self._lock:
             sink = self._sinks[self._outputs[fd]]
         if sink is not None:
@@ -188,7 +200,7 @@ class ExecIO:
                 sink(data)
             except OSError:  # the client has gone: the output is drained all the same
                 self._detach()
-        return True
+        return data
 
     def _copy_in(self, read: Callable[[int], bytes], writer: int, detach_keys: bytes,
                  input_ended: Callable[[], None]) -> None:
@@ -199,8 +211,8 @@ class ExecIO:
         try:
             while data := read(_CHUNK):
                 if escape is not None:
-                    data, detached = escape.feed(data)
-                    if detached:
+                    data, self.keys_typed = escape.feed(data)
+                    if self.keys_typed:
                         break
                 if data:
                     os.write(writer, data)

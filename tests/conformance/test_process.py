@@ -128,3 +128,16 @@ def test_sysctl_in_own_namespaces(runtime, bundle):
     assert out == {"fwd": want_fwd, "shmmax": "123456789"}
     assert open("/proc/sys/net/ipv4/ip_forward").read() == host_fwd
     assert open("/proc/sys/kernel/shmmax").read() == host_shmmax
+
+
+@pytest.mark.deviation("crun", "leaves HOME unset for a uid without an /etc/passwd entry (runc: \"/\")")
+def test_home_comes_from_etc_passwd_when_env_lacks_it(runtime, bundle):
+    """Not in the runtime-spec, but runc sets it and images rely on it (docker's
+    exec and run too): HOME of the user's /etc/passwd entry, "/" without one."""
+    bundle.config["process"]["env"] = ["PATH=/bin:/usr/bin"]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/home/user"
+    bundle.config["process"]["user"] = {"uid": 4321, "gid": 4321}
+    assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/"
+    bundle.config["process"]["env"] = ["PATH=/bin:/usr/bin", "HOME=/elsewhere"]
+    assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/elsewhere"

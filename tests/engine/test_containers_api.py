@@ -266,3 +266,24 @@ def test_sizes_of_a_container_s_writable_layer(engine_py, name):
     assert re.match(r"^3[01]\d\.?\d*kB \(virtual 2\.\d+MB\)$", listed.strip()), listed  # 300 KiB, and the image
     shown = json.loads(docker("inspect", "-s", name).stdout)[0]
     assert shown["SizeRw"] >= 300 * 1024 and shown["SizeRootFs"] > shown["SizeRw"]
+
+
+def test_the_init_layer_is_dockerds_and_stays_out_of_commit_and_diff(engine_py, dockerd, name):
+    """/.dockerenv and the runtime's mount points come from an init layer
+    below the container's own: present in the container, absent from
+    `docker diff` and from a committed image's layer."""
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("run", "--name", name, "--network", "none", "busybox", "sh", "-c",
+                      "ls -la /.dockerenv /etc/mtab | cut -c1-10,40-; touch /made")
+        seen = daemon.docker("logs", name).stdout
+        changes = daemon.docker("diff", name).stdout
+        image = f"{name}-image"
+        daemon.docker("commit", name, image)
+        listed = daemon.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c",
+                               "ls /made /.dockerenv").stdout
+        daemon.docker("rm", name)
+        daemon.docker("rmi", image)
+        results.append((seen, changes, listed))
+    assert results[0] == results[1]
+    assert results[0][1] == "A /made\n"

@@ -53,6 +53,7 @@ def container(request):
 
 def scenario(docker: Docker, name: str) -> dict:
     """What a user sees of each exec, in a form both daemons can be compared in."""
+    since = f"{time.time() - 1:.3f}"
     seen = {
         "echo": docker.run("exec", name, "echo", "hi"),
         "streams": docker.run("exec", name, "sh", "-c", "echo out; echo err >&2"),
@@ -62,7 +63,14 @@ def scenario(docker: Docker, name: str) -> dict:
         "env": docker.run("exec", "-e", "ADDED=2", "-e", "FROM_RUN=replaced", name, "sh", "-c",
                           "echo $ADDED $FROM_RUN $HOSTNAME $TERM"),
         "cwd": docker.run("exec", name, "pwd"),
+        "status": docker.run("exec", name, "grep", "-E", "^(Cap|NoNewPrivs|Seccomp|Groups)",
+                             "/proc/self/status"),
+        "status as nobody": docker.run("exec", "-u", "nobody", name, "grep", "-E", "^(Cap|Groups)",
+                                       "/proc/self/status"),
+        "environment": docker.run("exec", name, "sh", "-c", "env | grep -v -e ^HOSTNAME= | sort"),
+        "home of nobody": docker.run("exec", "-u", "nobody", name, "sh", "-c", "echo $HOME"),
         "workdir": docker.run("exec", "-w", "/tmp", name, "pwd"),
+        "missing workdir": docker.run("exec", "-w", "/nonexistent", name, "pwd"),
         "user": docker.run("exec", "-u", "nobody", name, "id"),
         "uid:gid": docker.run("exec", "--user", "1234:5678", name, "id"),
         "unknown user": docker.run("exec", "-u", "nosuchuser", name, "true")[0],
@@ -73,14 +81,16 @@ def scenario(docker: Docker, name: str) -> dict:
     }
     docker.ok("exec", "-d", name, "sh", "-c", "echo detached > /tmp/d; exec sleep 1000")
     seen["ExecIDs with a detached exec"] = docker.ok("inspect", "-f", "{{len .ExecIDs}}", name)
-    deadline = time.monotonic() + 60
-    while docker.run("exec", name, "cat", "/tmp/d")[1] != "detached\n":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    seen["detached output"] = docker.run("exec", name, "sh", "-c",
+                                         "until [ -s /tmp/d ]; do sleep 0.05; done; cat /tmp/d")
     container_id = docker.ok("inspect", "-f", "{{.Id}}", name).strip()
     docker.ok("stop", "-t", "0", name)
     code, out, err = docker.run("exec", name, "true")
     seen["not running"] = (code, out, err.replace(container_id, "<id>"))
+    events = docker.ok("events", "--since", since, "--until", f"{time.time() + 1:.3f}", "--filter",
+                       f"container={name}", "--format",
+                       "{{.Action}}{{with .Actor.Attributes.exitCode}} exit {{.}}{{end}}")
+    seen["exec events"] = sorted(line for line in events.splitlines() if line.startswith("exec_"))
     return seen
 
 
@@ -91,7 +101,7 @@ def _normalized(seen: dict) -> dict:
     out = dict(seen)
     code, text, err = out["env"]
     out["env"] = (code, " ".join(text.split()[:2]), err)
-    for key in ("privileged", "missing command"):
+    for key in ("privileged", "missing command", "missing workdir"):
         code, text, err = out[key]
         if code == 126:
             out[key] = (code, text.split(": ")[:2], err)
@@ -120,7 +130,44 @@ def test_exec_through_the_cli(engine_py, container, tmp_path, cli):
     said = "Error response from daemon" if cli == "28" else "Error"  # 20.10 inspects the container first
     assert seen["no such container"] == (1, "", f"{said}: No such container: nosuch-container\n")
     assert seen["ExecIDs with a detached exec"] == "1\n"
+    assert seen["detached output"] == (0, "detached\n", "")
     assert seen["not running"] == (1, "", "Error response from daemon: Container <id> is not running\n")
+    assert "exec_create: sh -c exit 3" in seen["exec events"] and "exec_die exit 3" in seen["exec events"]
+    assert "exec_start: echo hi" in seen["exec events"] and "exec_create: pwd " in seen["exec events"]
+
+
+def test_a_command_that_cannot_start_is_told_as_dockerd_tells_it(engine_py, dockerd, container, tmp_path):
+    """With runc on both sides the runtime's words are the same, and the engine passes them on untouched."""
+    told = []
+    for daemon, runtime in ((engine_py, ["--runtime", "runc"]), (dockerd, [])):
+        docker = Docker(f"unix://{daemon.socket}", "20.10", str(tmp_path))
+        name = f"x-{uuid.uuid4().hex[:8]}"
+        docker.ok("run", "-d", *runtime, "--name", name, "busybox", "sleep", "1000")
+        try:
+            told.append(docker.run("exec", name, "no-such-command"))
+        finally:
+            docker.run("rm", "-f", name)
+    assert told[0] == told[1]
+    assert told[0][0] == 126 and told[0][1].endswith("executable file not found in $PATH: unknown\r\n")
+
+
+def test_the_containers_user_and_group_add_are_the_execs_default(engine_py, dockerd, tmp_path):
+    seen = []
+    for daemon in (engine_py, dockerd):
+        docker = Docker(f"unix://{daemon.socket}", "20.10", str(tmp_path))
+        name = f"x-{uuid.uuid4().hex[:8]}"
+        docker.ok("run", "-d", "-u", "nobody", "--group-add", "tty", "--name", name, "busybox", "sleep", "1000")
+        try:
+            seen.append([docker.run("exec", name, "id"), docker.run("exec", "-u", "0", name, "id")])
+        finally:
+            docker.run("rm", "-f", name)
+    assert seen[0][0] == (0, "uid=65534(nobody) gid=65534(nogroup) groups=5(tty),65534(nogroup)\n", "")
+    assert seen[0] == seen[1]
+
+
+def test_home_is_set_from_etc_passwd(engine_py, container, tmp_path):
+    docker, name = container(engine_py, "28", str(tmp_path))
+    assert docker.run("exec", name, "sh", "-c", "echo $HOME") == (0, "/root\n", "")
 
 
 def test_exec_as_dockerd_does_it(engine_py, dockerd, container, tmp_path):

@@ -27,7 +27,7 @@ def execs(engine, tmp_path):
     eventually(lambda: not list(fifos.glob("*")))
 
 
-def _running(engine, host_config=None, **config):
+def running_container(engine, host_config=None, **config):
     record = engine.service.create({"Image": "busybox", "Cmd": ["sleep", "1000"], **config}, host_config or {})
     engine.service.start(record.id)
     return record
@@ -49,7 +49,7 @@ class Client:
         return Attached(lambda n: self.input.get(), self.out.extend, self.err.extend)
 
 
-def _run(execs, record, cmd, client=None, **config):
+def run_exec(execs, record, cmd, client=None, **config):
     client = client or Client()
     exec_id = execs.create(record.id, {"AttachStdout": True, "AttachStderr": True, "Cmd": cmd, **config})
     execs.start(exec_id, client.attached())
@@ -57,7 +57,7 @@ def _run(execs, record, cmd, client=None, **config):
 
 
 def test_output_apart_and_the_exit_code_recorded_before_start_returns(engine, execs):
-    record = _running(engine)
+    record = running_container(engine)
     exec_id = execs.create(record.id, {"AttachStdout": True, "AttachStderr": True,
                                        "Cmd": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
     assert execs.ids_of(record.id) == [exec_id]
@@ -76,26 +76,26 @@ def test_output_apart_and_the_exit_code_recorded_before_start_returns(engine, ex
 
 
 def test_input_is_passed_on_and_its_end_is_the_process_eof(engine, execs):
-    record = _running(engine)
+    record = running_container(engine)
     client = Client(b"hello ", b"there\n")
     client.end_input()
-    exec_id, _ = _run(execs, record, ["cat"], client, AttachStdin=True)
+    exec_id, _ = run_exec(execs, record, ["cat"], client, AttachStdin=True)
     assert bytes(client.out) == b"hello there\n"
     assert execs.inspect(exec_id)["ExitCode"] == 0
 
 
 def test_user_env_and_workdir(engine, execs):
-    record = _running(engine, Env=["KEPT=1", "REPLACED=old"], WorkingDir="/etc")
+    record = running_container(engine, Env=["KEPT=1", "REPLACED=old"], WorkingDir="/etc")
     script = "id -u; id -g; id -G; pwd; echo $KEPT $REPLACED $ADDED $HOSTNAME"
-    _, as_is = _run(execs, record, ["sh", "-c", script])
+    _, as_is = run_exec(execs, record, ["sh", "-c", script])
     assert as_is.out.decode().split("\n") == ["0", "0", "0", "/etc", f"1 old {record.id[:12]}", ""]
-    _, changed = _run(execs, record, ["sh", "-c", script], User="nobody", WorkingDir="/tmp",
+    _, changed = run_exec(execs, record, ["sh", "-c", script], User="nobody", WorkingDir="/tmp",
                       Env=["REPLACED=new", "ADDED=2"])
     assert changed.out.decode().split("\n") == ["65534", "65534", "65534", "/tmp", f"1 new 2 {record.id[:12]}", ""]
 
 
 def test_an_unknown_user_fails_the_start_with_126(engine, execs):
-    record = _running(engine)
+    record = running_container(engine)
     exec_id = execs.create(record.id, {"Cmd": ["true"], "User": "nosuchuser"})
     with pytest.raises(Exception, match="^unable to find user nosuchuser: no matching entries in passwd file$"):
         execs.start(exec_id, Client().attached())
@@ -104,15 +104,24 @@ def test_an_unknown_user_fails_the_start_with_126(engine, execs):
 
 
 def test_no_new_privileges_is_the_containers(engine, execs):
-    record = _running(engine, host_config={"SecurityOpt": ["no-new-privileges"]})
-    _, client = _run(execs, record, ["grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"])
+    record = running_container(engine, host_config={"SecurityOpt": ["no-new-privileges"]})
+    _, client = run_exec(execs, record, ["grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"])
     status = dict(line.split(":\t") for line in client.out.decode().splitlines())
     assert status == {"CapEff": "00000000a80425fb", "NoNewPrivs": "1"}  # dockerd's default capabilities
 
 
+def test_a_fifo_for_etc_passwd_does_not_hold_the_engine(engine, execs):
+    """The user is looked up in the running container's own files, which it may have made hostile."""
+    record = running_container(engine, Cmd=["sh", "-c", "rm /etc/passwd && mkfifo /etc/passwd && exec sleep 1000"])
+    eventually(lambda: execs.inspect(run_exec(execs, record, ["test", "-p", "/etc/passwd"])[0])["ExitCode"] == 0)
+    exec_id = execs.create(record.id, {"Cmd": ["true"], "User": "nobody"})
+    with pytest.raises(System, match="^unable to find user nobody: no matching entries in passwd file$"):
+        execs.start(exec_id, Client().attached())
+
+
 def test_privileged_asks_for_every_capability(engine, execs, monkeypatch):
     """The spec only: this host withholds CAP_SYS_RESOURCE, so no runtime can grant them all here."""
-    record = _running(engine)
+    record = running_container(engine)
     asked = []
 
     def recording(container_id, exec_id, process, stdio):
@@ -122,7 +131,7 @@ def test_privileged_asks_for_every_capability(engine, execs, monkeypatch):
     monkeypatch.setattr(execs.execs, "start", recording)
     for privileged in (False, True):
         with pytest.raises(System):
-            _run(execs, record, ["true"], Privileged=privileged)
+            run_exec(execs, record, ["true"], Privileged=privileged)
     plain, privileged = (p["capabilities"] for p in asked)
     assert plain["bounding"] == list(security.DEFAULT_CAPABILITIES)
     assert privileged == {key: list(security.ALL_CAPABILITIES)
@@ -130,20 +139,24 @@ def test_privileged_asks_for_every_capability(engine, execs, monkeypatch):
 
 
 def test_a_tty_exec_and_its_detach_keys(engine, execs):
-    record = _running(engine)
-    _, client = _run(execs, record, ["tty"], Tty=True)
+    record = running_container(engine)
+    _, client = run_exec(execs, record, ["tty"], Tty=True)
     assert client.out.startswith(b"/dev/pts/") and client.out.endswith(b"\r\n")
     client = Client(b"typed\r", b"\x10", b"\x11")
     exec_id = execs.create(record.id, {"AttachStdin": True, "AttachStdout": True, "Tty": True, "Cmd": ["cat"]})
+    published = []
+    engine.service.publish = lambda record, action, attributes=None: published.append((action, attributes))
     execs.start(exec_id, client.attached())  # returns at the detach keys; cat goes on
     assert execs.inspect(exec_id)["Running"] and execs.ids_of(record.id) == [exec_id]
+    assert [event for event in published if event[1]["execID"] == exec_id] == [
+        ("exec_start: cat ", {"execID": exec_id}), ("exec_detach", {"execID": exec_id})]
     engine.service.kill(record.id)
     eventually(lambda: execs.inspect(exec_id)["ExitCode"] is not None)
 
 
 def test_an_attached_start_ends_when_the_container_stops(engine, execs):
     import threading
-    record = _running(engine)
+    record = running_container(engine)
     client = Client()
     exec_id = execs.create(record.id, {"AttachStdout": True, "Cmd": ["sh", "-c", "echo up; exec sleep 1000"]})
     attached = threading.Thread(target=execs.start, args=(exec_id, client.attached()))
@@ -154,17 +167,43 @@ def test_an_attached_start_ends_when_the_container_stops(engine, execs):
     assert (execs.inspect(exec_id)["Running"], execs.inspect(exec_id)["ExitCode"]) == (False, 137)
 
 
+def test_a_client_slow_past_the_exit_still_gets_all_the_output(engine, execs, monkeypatch):
+    """The process's last writes wait in the FIFO while the client holds the relay past the drain deadline."""
+    import time
+    from engine.services import exec_io
+    monkeypatch.setattr(exec_io, "DRAIN_AFTER_EXIT", 0.1)
+    record = running_container(engine)
+    received = []
+    exec_id = execs.create(record.id, {"AttachStdout": True, "Cmd": ["sh", "-c", "head -c 100000 /dev/zero"]})
+
+    def slow_client(data):
+        if len(received) == 1:  # the process writes its last bytes and exits meanwhile
+            eventually(lambda: execs.inspect(exec_id)["ExitCode"] is not None)
+            time.sleep(0.2)  # past the deadline
+        received.append(data)
+
+    execs.start(exec_id, Attached(None, slow_client, None))
+    assert (len(b"".join(received)), execs.inspect(exec_id)["ExitCode"]) == (100000, 0)
+
+
 def test_detached_runs_in_the_background(engine, execs):
-    record = _running(engine)
+    record = running_container(engine)
     exec_id = execs.create(record.id, {"Cmd": ["sh", "-c", "echo dropped; exit 5"]})
     execs.start(exec_id)
     eventually(lambda: execs.inspect(exec_id)["ExitCode"] == 5)
     assert execs.inspect(exec_id)["Running"] is False
 
 
+def test_a_start_with_no_stream_asked_for_returns_at_once(engine, execs):
+    record = running_container(engine)
+    exec_id = execs.create(record.id, {"Cmd": ["sleep", "1000"]})  # no Attach*: the client's streams are not used
+    execs.start(exec_id, Client().attached())
+    assert execs.inspect(exec_id)["Running"] is True
+
+
 def test_a_background_child_holding_the_output_does_not_hold_the_start(engine, execs):
-    record = _running(engine)
-    exec_id, client = _run(execs, record, ["sh", "-c", "sleep 1000 & echo started"])
+    record = running_container(engine)
+    exec_id, client = run_exec(execs, record, ["sh", "-c", "sleep 1000 & echo started"])
     assert bytes(client.out) == b"started\n"
     assert execs.inspect(exec_id)["ExitCode"] == 0
 
@@ -175,7 +214,7 @@ def test_dockerds_refusals(engine, execs):
         execs.create("nosuch", {"Cmd": ["true"]})
     with pytest.raises(Conflict, match=f"^Container {stopped.id} is not running$"):
         execs.create("stopped", {"Cmd": ["true"]})
-    record = _running(engine)
+    record = running_container(engine)
     with pytest.raises(InvalidParameter, match="^No exec command specified$"):
         execs.create(record.id, {"Cmd": []})
     with pytest.raises(InvalidParameter, match="^json: cannot unmarshal string into Go struct field "
@@ -185,7 +224,7 @@ def test_dockerds_refusals(engine, execs):
         execs.inspect("nope")
     with pytest.raises(NotFound, match="^No such exec instance: nope$"):
         execs.start("nope")
-    exec_id, _ = _run(execs, record, ["true"])
+    exec_id, _ = run_exec(execs, record, ["true"])
     with pytest.raises(Conflict, match=f"^Error: Exec command {exec_id} has already run$"):
         execs.start(exec_id)
     engine.service.pause(record.id)
@@ -195,7 +234,7 @@ def test_dockerds_refusals(engine, execs):
 
 
 def test_a_missing_command_fails_the_start_with_126(engine, execs):
-    record = _running(engine)
+    record = running_container(engine)
     exec_id = execs.create(record.id, {"Cmd": ["no-such-command"]})
     with pytest.raises(Exception, match="no-such-command"):
         execs.start(exec_id, Client().attached())
@@ -204,8 +243,8 @@ def test_a_missing_command_fails_the_start_with_126(engine, execs):
 
 
 def test_an_exec_of_a_removed_container_is_gone(engine, execs):
-    record = _running(engine)
-    exec_id, _ = _run(execs, record, ["true"])
+    record = running_container(engine)
+    exec_id, _ = run_exec(execs, record, ["true"])
     engine.service.remove(record.id, force=True)
     with pytest.raises(NotFound, match=f"^No such exec instance: {exec_id}$"):
         execs.inspect(exec_id)

@@ -1,7 +1,5 @@
 """The exec service's pure parts: detach keys as dockerd reads and watches
 them, and the reconcile of exits missed while containerd was away."""
-from types import SimpleNamespace
-
 import pytest
 
 from containerd_py.types import ProcessState
@@ -34,7 +32,17 @@ def test_the_escape_filter_holds_a_beginning_and_lets_a_broken_one_go():
 
 
 class _Containers:
-    store = SimpleNamespace(find_exact=lambda ref: None)  # no record: the exec_die events go nowhere
+    """The container service as the exec service's exits see it: a store, published events."""
+
+    def __init__(self):
+        self.published = []
+        self.store = self
+
+    def find_exact(self, container_id):
+        return f"record of {container_id}"
+
+    def publish(self, record, action, attributes=None):
+        self.published.append((record, action, attributes))
 
     def watch_execs(self, listener):
         self.listener = listener
@@ -71,5 +79,8 @@ def test_reconcile_records_exits_missed_while_containerd_was_away(tmp_path):
     assert (running.running, running.exit_code) == (True, None)
     assert (lost.running, lost.exit_code) == (False, UNKNOWN_EXIT)
     assert execs.deleted == ["gone-meanwhile", "lost"]
+    assert containers.published == [
+        ("record of c1", "exec_die", {"execID": "gone-meanwhile", "exitCode": "4"}),
+        ("record of c1", "exec_die", {"execID": "lost", "exitCode": str(UNKNOWN_EXIT)})]
     service.exited(ExecExit("c1", "gone-meanwhile", 9, 0))  # a late event changes nothing
     assert exited.exit_code == 4

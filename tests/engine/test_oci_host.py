@@ -35,6 +35,18 @@ def test_rootfs_files_resolve_symlinks_inside_the_rootfs(host, tmp_path):
     assert host.read_rootfs_file(str(tmp_path), "/etc/shadow") is None
 
 
+def test_rootfs_files_other_than_regular_ones_count_as_missing(host, tmp_path):
+    """A container may put a FIFO or a device where its /etc/passwd would be: reading it must not hold the engine."""
+    (tmp_path / "etc").mkdir()
+    os.mkfifo(tmp_path / "etc" / "passwd")
+    (tmp_path / "etc" / "group").symlink_to("/dev/zero")  # resolved inside the rootfs: /dev/zero is not there
+    os.symlink("/dev/zero", tmp_path / "dev")
+    assert host.read_rootfs_file(str(tmp_path), "/etc/passwd") is None
+    assert host.read_rootfs_file(str(tmp_path), "/etc/group") is None
+    assert host.read_rootfs_file(str(tmp_path), "/etc") is None
+    assert host.read_rootfs_file("/", "/dev/zero") is None
+
+
 def test_device_from_path(host, tmp_path):
     (null,) = host.devices_from_path("/dev/null", "/dev/mynull", "r")
     assert (null.path, null.type, null.major, null.minor, null.permissions) == ("/dev/mynull", "c", 1, 3, "r")

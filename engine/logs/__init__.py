@@ -46,8 +46,13 @@ def rotation(opts: dict[str, str]) -> tuple[int, int]:
     return max_size, max_file
 
 
-def log_uri(path: str, max_size: int = 0, max_file: int = 1) -> str:
+def log_uri(path: str, max_size: int = 0, max_file: int = 1, flush_partial: bool = False) -> str:
     """The task IO's `binary://` URI: containerd's shim starts the logger with
-    the container's stdout and stderr, and the query as its arguments."""
-    query = urlencode({"path": path, "max-size": str(max_size), "max-file": str(max_file)})
+    the container's stdout and stderr, and the query as its arguments.
+    ``flush_partial`` (interactive containers): what comes is written at
+    once, an unfinished line as a partial entry."""
+    query = {"path": path, "max-size": str(max_size), "max-file": str(max_file)}
+    if flush_partial:
+        query["flush-partial"] = "1"
+    query = urlencode(query)
     return f"binary://{quote(BINARY)}?{query}"

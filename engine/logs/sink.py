@@ -77,7 +77,8 @@ class LoggerSink:
         console goes to stdout), the stdin FIFO for an OpenStdin container."""
         run_dir = self._run_dir(record.id)
         os.makedirs(run_dir, exist_ok=True)
-        uri = log_uri(*self._log_file(record))
+        interactive = bool(record.config.get("Tty") or record.config.get("OpenStdin"))
+        uri = log_uri(*self._log_file(record), flush_partial=interactive)
         record.log_path = log_path(self.containers_dir, record.id) if self._driver(record) == JSON_FILE else ""
         stdin = self._open_stdin(record.id, run_dir) if record.config.get("OpenStdin") else ""
         return Stdio(stdin, uri, uri, bool(record.config.get("Tty")))

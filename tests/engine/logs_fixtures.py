@@ -4,14 +4,23 @@ containerd_py's, whose tests import from theirs).
 - Logger: engine-py-logger started as a containerd shim starts a logging
   binary: the container's stdout on fd 3, stderr on fd 4, readiness on fd 5.
 - write_entries: a json-file log written directly, for the reader's tests.
+- logged_engine: a container service whose containers log through
+  engine-py-logger (LoggerSink), with its log service; Client: the input of
+  a hijacked attach.
 """
 import fcntl
 import json
 import os
 import signal
+import threading
+from contextlib import contextmanager
 
+from containers_helpers import engine_on
+from engine.api.http import Inflow
 from engine.logs import BINARY
 from engine.logs.jsonfile import format_time
+from engine.logs.sink import LoggerSink
+from engine.services.logs import LogService, LogsRequest
 
 
 def _high(fd: int) -> int:
@@ -82,3 +91,44 @@ def write_entries(path, entries, mode: str = "a") -> None:
     with open(path, mode) as f:
         for stream, text, ns in entries:
             f.write(json.dumps({"log": text, "stream": stream, "time": format_time(ns)}) + "\n")
+
+
+class Logged:
+    """An engine whose containers log through engine-py-logger, and its log service."""
+
+    def __init__(self, engine, sink):
+        self.engine, self.sink = engine, sink
+
+    @property
+    def service(self):
+        return self.engine.service
+
+    @property
+    def logs(self):
+        return LogService(self.engine.service, self.sink)
+
+    def run(self, cmd, name=None, host_config=None, **config):
+        record = self.service.create({"Image": "busybox", "Cmd": cmd, **config}, host_config or {}, name)
+        self.service.start(record.id)
+        return record
+
+    def lines(self, ref, **request):
+        tty, entries = self.logs.logs(ref, LogsRequest(**request), threading.Event())
+        return [(e.stream, e.line) for e in entries]
+
+
+@contextmanager
+def logged_engine(address, busybox, tmp_path, **options):
+    sink = LoggerSink(str(tmp_path / "data" / "containers"), str(tmp_path / "exec"))
+    with engine_on(address, tmp_path / "data", busybox, log_sink=sink, **options) as made:
+        yield Logged(made, sink)
+
+
+class Client:
+    """A hijacked client's input as the attach reads it."""
+
+    def __init__(self):
+        self.inflow = Inflow()
+
+    def send(self, data: bytes) -> None:
+        self.inflow.feed(data)

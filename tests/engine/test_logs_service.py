@@ -8,43 +8,18 @@ import pytest
 
 from containers_helpers import busybox, containerd_py, engine_on  # noqa: F401 (fixtures)
 from containers_helpers import eventually
+from logs_fixtures import Client, logged_engine
 from engine.errors import Conflict, InvalidParameter, Unimplemented
-from engine.api.http import Inflow
 from engine.logs.sink import LoggerSink
-from engine.services.logs import AttachRequest, DetachKeys, LogService, LogsRequest
+from engine.services.logs import AttachRequest, DetachKeys, LogsRequest
 
 pytestmark = pytest.mark.root
 
 
-class Logged:
-    """An engine whose containers log through engine-py-logger, and its log service."""
-
-    def __init__(self, engine, sink):
-        self.engine, self.sink = engine, sink
-
-    @property
-    def service(self):
-        return self.engine.service
-
-    @property
-    def logs(self):
-        return LogService(self.engine.service, self.sink)
-
-    def run(self, cmd, name=None, host_config=None, **config):
-        record = self.service.create({"Image": "busybox", "Cmd": cmd, **config}, host_config or {}, name)
-        self.service.start(record.id)
-        return record
-
-    def lines(self, ref, **request):
-        tty, entries = self.logs.logs(ref, LogsRequest(**request), threading.Event())
-        return [(e.stream, e.line) for e in entries]
-
-
 @pytest.fixture
 def logged(containerd_py, busybox, tmp_path):
-    sink = LoggerSink(str(tmp_path / "data" / "containers"), str(tmp_path / "exec"))
-    with engine_on(containerd_py.address, tmp_path / "data", busybox, log_sink=sink) as made:
-        yield Logged(made, sink)
+    with logged_engine(containerd_py.address, busybox, tmp_path) as made:
+        yield made
 
 
 def test_json_file_log_has_both_streams_and_is_whole_at_the_exit(logged):
@@ -147,16 +122,6 @@ def test_attach_follows_from_now_and_logs_replays(logged):
     os.write(logged.sink.stdin(record.id), b"go\n")
     assert [e.line for e in now.output()] == [b"after\n"]
     assert [e.line for e in replay.output()] == [b"before\n", b"after\n"]
-
-
-class Client:
-    """A hijacked client's input as the attach reads it."""
-
-    def __init__(self):
-        self.inflow = Inflow()
-
-    def send(self, data: bytes) -> None:
-        self.inflow.feed(data)
 
 
 def _relayed(attachment, client):

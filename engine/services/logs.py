@@ -185,20 +185,29 @@ class Attachment:
                 self.ended.set()
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
-            sink.close_stdin(container_id)
+            if self._stdin_fd() is not None:
+                sink.close_stdin(container_id)
         else:
             self.ended.set()
 
+    def _stdin_fd(self) -> int | None:
+        """The container's stdin once its task runs (an attach comes before
+        the start; before the shim holds the FIFO's other end, what the
+        engine wrote would go with its own end); None once the attach is over."""
+        while True:
+            fd = self.service.sink.stdin(self.record.id) if self.record.state.running else None
+            if fd is not None:
+                return fd
+            if self.stopped.wait(_STDIN_POLL):
+                return None
+
     def _write_stdin(self, data: bytes) -> bool:
-        """Whole, waiting for the stdin to exist (an attach comes before the
-        start) and to drain; False once the attach is over."""
+        """Whole, as the container's stdin drains; False once the attach is over."""
         view = memoryview(data)
         while view:
-            fd = self.service.sink.stdin(self.record.id)
+            fd = self._stdin_fd()
             if fd is None:
-                if self.stopped.wait(_STDIN_POLL):
-                    return False
-                continue
+                return False
             try:
                 view = view[os.write(fd, view):]
             except BlockingIOError:

@@ -64,12 +64,14 @@ def _kill_containerd(engine) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("killed", ["engine-py", "containerd-py"])
-def test_a_printing_container_neither_stalls_nor_loses_a_line(own_engine, killed):
+@pytest.mark.parametrize("killed, options", [("engine-py", ()), ("containerd-py", ()),
+                                             ("engine-py", ("-i",))],  # -i: the engine's own logger (FIFOs)
+                         ids=["engine-py", "containerd-py", "engine-py-interactive"])
+def test_a_printing_container_neither_stalls_nor_loses_a_line(own_engine, killed, options):
     docker = own_engine.docker
-    name = f"printer-{killed}"
-    docker("run", "-d", "--name", name, "--log-opt", "max-size=256k", "--log-opt", "max-file=1000", "busybox",
-           "sh", "-c", PRINTER)
+    name = f"printer-{killed}{''.join(options)}"
+    docker("run", "-d", "--name", name, *options, "--log-opt", "max-size=256k", "--log-opt", "max-file=1000",
+           "busybox", "sh", "-c", PRINTER)
     log = docker("inspect", "-f", "{{.LogPath}}", name).stdout.strip()
     wait_growth(log, PIPE_CAPACITY)
 

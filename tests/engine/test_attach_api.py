@@ -6,28 +6,14 @@ import pty
 import select
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from engine_daemon import DOCKER_CLIS
+from logs_fixtures import DEADLINE, names  # noqa: F401 (a fixture)
 
 CLIS = ("28", "20.10")
-DEADLINE = 60  # seconds; only guards against a hang, never asserted on
 pytestmark = pytest.mark.root
-
-
-def unique(prefix: str = "a") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def names(engine_py, dockerd):
-    made = []
-    yield lambda: made.append(unique()) or made[-1]
-    for name in made:
-        for daemon in (engine_py, dockerd):
-            daemon.docker("rm", "-f", name, check=False)
 
 
 def _eventually(check):

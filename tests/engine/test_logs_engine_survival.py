@@ -13,33 +13,14 @@ import pytest
 
 from engine.logs import jsonfile
 from engine_daemon import running_engine
+from logs_fixtures import DEADLINE, GROWTH_WHILE_DOWN, PIPE_CAPACITY, PRINTER, wait_growth
 
 pytestmark = pytest.mark.root
-
-PIPE_CAPACITY = 64 * 1024  # a blocked copier stalls its container after this much
-GROWTH_WHILE_DOWN = 16 * PIPE_CAPACITY
-DEADLINE = 120  # seconds; only guards against a hang, never asserted on
-# One line in ten on stderr; every line numbered, so a lost one shows.
-PRINTER = ('i=0; pad=$(printf "%0200d" 0); while :; do i=$((i+1)); '
-           'if [ $((i % 10)) = 0 ]; then echo "$i $pad" >&2; else echo "$i $pad"; fi; '
-           '[ $((i % 20)) = 0 ] && usleep 5000; done')
-
 
 @pytest.fixture(scope="module")
 def own_engine():
     with running_engine() as engine:
         yield engine
-
-
-def logged_bytes(path: str) -> int:
-    return sum(os.path.getsize(f) for f in jsonfile.rotated_files(path))
-
-
-def wait_growth(path: str, by: int) -> None:
-    start, deadline = logged_bytes(path), time.monotonic() + DEADLINE
-    while logged_bytes(path) < start + by:
-        assert time.monotonic() < deadline, f"the log stopped growing at {logged_bytes(path)} bytes"
-        time.sleep(0.05)
 
 
 def containerd_pid(engine) -> int:

@@ -6,7 +6,8 @@
 - containerd-py-shim, a small C program (one runs beside every container,
   see containerd_py/tasks/DESIGN.md), into the containerd_py.shim package;
 - engine-py-logger, a small C program (one runs beside every container that
-  logs, see engine/logs/DESIGN.md), into the engine.logs package.
+  logs, see engine/logs/DESIGN.md), into the engine.logs package;
+- engine-py-init, the static init of `docker run --init` (engine/init/init.c).
 """
 import os
 
@@ -18,6 +19,7 @@ PROGRAMS = (
     ("runpy_oci/exec_helper.c", "runpy_oci/runpy-oci-exec", ["-static", "-s"]),
     ("containerd_py/shim/shim.c", "containerd_py/shim/containerd-py-shim", []),
     ("engine/logs/logger.c", "engine/logs/engine-py-logger", []),
+    ("engine/init/init.c", "engine/init/engine-py-init", ["-static", "-s"]),
 )
 
 

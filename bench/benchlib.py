@@ -60,7 +60,7 @@ def summary(xs, method="exclusive"):
 
 def med(s):
     """The median of a summary, or None."""
-    return s["median"] if s else None
+    return s.get("median") if s else None
 
 
 def ratio(a, b):
@@ -466,7 +466,14 @@ def print_log_groups(entries, subs):
 
 def log_message(line):
     """The gist of a logfmt line: `level: msg`, with the innermost non-info
-    message of a nested record (containerd quotes its shims' logs in its own)."""
+    message of a nested record (containerd quotes its shims' logs in its own);
+    of a Python traceback logged in one record, the message and the exception."""
+    start = line.find("Traceback (most recent call last):")
+    if start >= 0:
+        level = re.search(r"level=(\w+)", line)
+        head = line[:start].split('msg="', 1)[-1].strip()
+        last = line[start:].rsplit("\\n", 1)[-1].rstrip('"').strip()
+        return f"{level.group(1) if level else '?'}: {head} ... {last}"
     found = re.findall(r'level=\\*"?(\w+)\\*"? msg=\\*"((?:[^"\\]|\\[^"])*)\\*"(?: error=\\*"((?:[^"\\]|\\[^"])*))?',
                        line)
     if not found:

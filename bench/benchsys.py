@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 START_DEADLINE = 60  # seconds for a service to answer; only guards against a hang
@@ -16,6 +17,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 KiB = 1024
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -142,6 +144,24 @@ def tree_rss(pid):
         except OSError:
             pass
     return total
+
+
+def mnt_ns(pid):
+    """The mount namespace of a process ("mnt:[N]"), or None if it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def serving_pids(pid, mark):
+    """The processes that serve a daemon: pid, its descendants and every
+    process whose argv names mark (shims, loggers: they leave the daemon's
+    tree), but only those in the host's mount namespace; a container's own
+    processes, below a shim, are in one of their own."""
+    host = mnt_ns(os.getpid())
+    named = live_pids(lambda p, _: any(mark in a for a in cmdline(p)))
+    return sorted(p for p in set(tree(pid)) | set(named) if mnt_ns(p) == host)
 
 
 def cpu_ms(pid):
@@ -350,6 +370,47 @@ def remove_cgroups(paths):
     return kept
 
 
+class Netns:
+    """A network namespace of the bench (`ip netns add`, loopback up), so
+    that daemons and registries in it touch nothing of the host's network."""
+
+    def __init__(self, name):
+        self.name, self.path = name, f"/run/netns/{name}"
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True)
+
+    def argv(self, argv):
+        """argv run inside the namespace."""
+        return ["nsenter", f"--net={self.path}", *argv]
+
+    def call(self, fn):
+        """fn() from inside the namespace: in a thread of its own, since
+        setns() moves only the calling thread; what fn returns or raises."""
+        out = {}
+
+        def body():
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    _check(_libc.setns(fd, CLONE_NEWNET), f"setns({self.path})")
+                finally:
+                    os.close(fd)
+                out["value"] = fn()
+            except BaseException as e:
+                out["error"] = e
+        thread = threading.Thread(target=body)
+        thread.start()
+        thread.join()
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    def remove(self):
+        """`ip netns del`; a leak line if it stays."""
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        return [f"network namespace {self.name} could not be removed"] if os.path.exists(self.path) else []
+
+
 # --------------------------------------------------------------------------
 # Long-running services: a registry, our daemon, real containerd
 
@@ -484,13 +545,18 @@ def ctr_argv(ctr, daemon, ns, *args):
 def wait_ready(ctr, daemon):
     """Wait until `ctr version` gets an answer from daemon (a Service with an
     address); raises if it exits or does not answer within START_DEADLINE."""
+    wait_answering(daemon, daemon.address, [ctr, "--address", daemon.address, "version"])
+
+
+def wait_answering(daemon, socket_path, probe):
+    """Wait until the probe command exits 0 once socket_path exists; raises
+    if the daemon exits or does not answer within START_DEADLINE."""
     deadline = time.monotonic() + START_DEADLINE
     while time.monotonic() < deadline:
         daemon.check_alive()
-        if os.path.exists(daemon.address):
-            r = subprocess.run([ctr, "--address", daemon.address, "version"], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=30)
+        if os.path.exists(socket_path):
+            r = subprocess.run(probe, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
             if r.returncode == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"{daemon.name} did not answer on {daemon.address}:\n{daemon.log_tail()}")
+    raise RuntimeError(f"{daemon.name} did not answer on {socket_path}:\n{daemon.log_tail()}")

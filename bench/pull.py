@@ -207,32 +207,39 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_registry(tmp, binary, services):
-    """docker-registry on a free loopback port, its storage in tmp/registry,
-    added to services before it answers; a Service with .host."""
-    workdir = os.path.join(tmp, "registry")
+def start_registry(tmp, binary, services, name="registry", netns=None, storage=None, port=None):
+    """docker-registry on a loopback port (free, unless given), its files in
+    tmp/NAME, its storage there too unless given (registries may share one),
+    inside netns (a benchsys.Netns) if given; added to services before it
+    answers; a Service with .host."""
+    workdir = os.path.join(tmp, name)
     os.mkdir(workdir)
-    port = free_port()
+    port = port or free_port()
     config = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true", "storage:",
-              "  filesystem:", f"    rootdirectory: {workdir}/data", "  delete:", "    enabled: true",
+              "  filesystem:", f"    rootdirectory: {storage or workdir + '/data'}", "  delete:", "    enabled: true",
               "http:", f"  addr: 127.0.0.1:{port}", f"  secret: {secrets.token_hex(16)}"]
     with open(f"{workdir}/config.yml", "w") as f:
         f.write("\n".join(config) + "\n")
-    svc = benchsys.Service("registry", [binary, "serve", f"{workdir}/config.yml"], workdir)
+    argv = [binary, "serve", f"{workdir}/config.yml"]
+    svc = benchsys.Service(name, netns.argv(argv) if netns else argv, workdir)
     svc.host = f"127.0.0.1:{port}"
     services.append(svc)
-    deadline = time.monotonic() + benchsys.START_DEADLINE
-    while True:
-        svc.check_alive()
+
+    def answers():
         try:
             urllib.request.urlopen(f"http://{svc.host}/v2/", timeout=5).close()
-            return svc
         except urllib.error.HTTPError:
-            return svc
+            pass
         except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"docker-registry did not answer:\n{svc.log_tail()}")
-            time.sleep(0.05)
+            return False
+        return True
+    deadline = time.monotonic() + benchsys.START_DEADLINE
+    while not (netns.call(answers) if netns else answers()):
+        svc.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"docker-registry did not answer:\n{svc.log_tail()}")
+        time.sleep(0.05)
+    return svc
 
 
 # --------------------------------------------------------------------------

@@ -102,6 +102,23 @@ def mount_all(mounts: list[Mount], target: str) -> None:
         raise
 
 
+def readonly(mounts: list[Mount]) -> list[Mount]:
+    """The same tree, read-only, as containerd's readonly temp mounts make it:
+    an overlay's upper directory becomes its top lower one (so the set can be
+    mounted while a container has it mounted read-write), a bind gets "ro"."""
+    out = []
+    for m in mounts:
+        options = [o for o in m.options if o not in ("rw", "ro")]
+        if m.type == "overlay":
+            named = dict(o.split("=", 1) for o in options if "=" in o)
+            if "upperdir" in named:
+                lowers = ":".join(filter(None, (named["upperdir"], named.get("lowerdir", ""))))
+                options = [o for o in options if o.split("=", 1)[0] not in ("upperdir", "workdir", "lowerdir")]
+                options.append("lowerdir=" + lowers)
+        out.append(Mount(m.type, m.source, options + ["ro"], m.target))
+    return out
+
+
 @contextmanager
 def temp_mount(mounts: list[Mount], parent: str) -> Iterator[str]:
     """Mounts the set on a fresh directory under `parent`; undone on exit."""

@@ -3,18 +3,29 @@ routes from the daemon's configuration. Nothing else constructs them."""
 import os
 from typing import Callable
 
+from engine import init
 from engine.api.routes import containers as container_routes
+from engine.api.routes import exec as exec_routes
+from engine.api.routes import images as image_routes
 from engine.api.routes import logs as logs_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
+from engine.containerd.exec import ContainerdExecs
 from engine.containerd.images import ContainerdImages
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
+from engine.errors import EngineError
 from engine.logs.sink import LoggerSink
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
+from engine.services.events import EventsService
+from engine.services.exec import ExecService
+from engine.services.image_archive import ImageArchives
+from engine.services.image_push import PushService
 from engine.services.images import ImageService
+from engine.services.info import InfoService, image_layers
 from engine.services.logs import LogService
+from engine.services.registries import RegistryAccess
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
 
@@ -30,23 +41,33 @@ class Assembly:
         self.client = connect(config.containerd, config.containerd_namespace)
         self.store = ContainerStore(os.path.join(config.data_root, "containers"))
         self.store.load()
-        self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users,
+        self.events = EventsService()
+        self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users, publish=self._image_event,
                                    insecure_registries=tuple(config.insecure_registries))
         self.log_sink = LoggerSink(self.store.root, config.exec_root, config.log_driver, config.log_opts)
         self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
                                            log_sink=self.log_sink,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
-                                           cgroup_parent=config.cgroup_parent,
-                                           resolve_image=self._image_for_container)
+                                           cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
+                                           resolve_image=self._image_for_container, publish=self.events.container)
         self.containers.reconcile()
-        self.views = ContainerViews(self.store)
+        self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
+        self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
+                                    container_size=self.containers.tasks.snapshot_usage,
+                                    image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()})
         self.system = SystemService(config.runtimes[config.default_runtime],
                                     containerd_version or self._containerd_version)
+        self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,
+                                lambda: image_layers(self.images), lambda: self.views.list(all=True, size=True),
+                                self.containers.tasks.snapshot_usage, lambda: self.events.listeners)
 
         self.router = Router()
-        system_routes.add_routes(self.router, self.system)
+        system_routes.add_routes(self.router, self.system, self.info, self.events)
         container_routes.add_routes(self.router, self.containers, self.views)
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
+        exec_routes.add_routes(self.router, self.execs)
+        image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
+                                RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""
@@ -58,6 +79,14 @@ class Assembly:
     def _containerd_version(self) -> tuple[str, str]:
         version = self.client.version.version()
         return version.version, version.revision
+
+    def _image_event(self, action: str, image_id: str, name: str) -> None:
+        """An image event with the image's labels, while it exists (dockerd's LogImageEvent)."""
+        try:
+            labels = (self.images.get(image_id).config.get("config") or {}).get("Labels")
+        except EngineError:
+            labels = None
+        self.events.image(action, image_id, name, labels)
 
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
         return [(record.id, record.state.running) for record in self.store.all() if record.image == image_id]

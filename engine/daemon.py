@@ -54,6 +54,7 @@ class Config:
     registry_mirrors: list[str] = field(default_factory=list)
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
+    init_path: str = ""  # the init of --init; "" for engine-py-init
     cgroup_parent: str = "/docker"  # containers' cgroups go under it, as dockerd's cgroupfs driver puts them
     explicit_group: bool = False  # --group or "group" given: a missing group is an error, not root's gid
 
@@ -69,7 +70,7 @@ FILE_KEYS = {
     "insecure-registries": ("insecure_registries", "insecure-registry"),
     "registry-mirrors": ("registry_mirrors", "registry-mirror"),
     "log-driver": ("log_driver", "log-driver"), "log-opts": ("log_opts", "log-opt"),
-    "cgroup-parent": ("cgroup_parent", "cgroup-parent"),
+    "cgroup-parent": ("cgroup_parent", "cgroup-parent"), "init-path": ("init_path", "init-path"),
 }
 
 
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-driver", help="default driver for container logs (default json-file)")
     p.add_argument("--log-opt", action="append", metavar="KEY=VALUE", help="default log driver options for containers")
     p.add_argument("--cgroup-parent", help="parent cgroup for all containers (default /docker)")
+    p.add_argument("--init-path", help="path to the init of --init (default: engine-py-init)")
     p.add_argument("-v", "--version", action="store_true", help="print version information and quit")
     return p
 

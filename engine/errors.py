@@ -47,6 +47,11 @@ class System(EngineError):
     """Something failed inside the engine or below it (containerd, the runtime)."""
 
 
+class BadBody(System):
+    """A request body Go's JSON decoder would refuse, where dockerd 20.10
+    answers 500 (the decode error carries no errdefs kind): container create."""
+
+
 HTTP_STATUS = {
     InvalidParameter: 400,
     Unauthorized: 401,

@@ -4,7 +4,11 @@
 #   1. a busybox bundle run by runpy-oci;
 #   2. containerd-py (its default root, state and socket) with the busybox
 #      image (built locally from busybox-static: no registry is reachable),
-#      and a container run through containerd-py -> runpy-oci.
+#      and a container run through containerd-py -> runpy-oci;
+#   3. engine-py (in a network namespace of its own, its directories and
+#      socket under the demo's, its own containerd-py) with the same image,
+#      and `docker run --rm busybox echo ...` through
+#      engine-py -> containerd-py -> runpy-oci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,6 +18,11 @@ state=$work/state
 socket=/run/containerd-py/containerd.sock
 ctl=(.venv/bin/containerd-py-ctl --address "$socket")
 daemon_pid=""
+engine=$work/engine
+engine_ns=runpy-demo-$$   # the engine's network namespace and its containers' cgroup parent
+engine_namespace=demo    # the engine's containerd namespace (its images and containers there)
+docker=(docker -H "unix://$engine/engine.sock")
+engine_pid=""
 cleanup() {
     .venv/bin/runpy-oci --root "$state" delete --force demo >/dev/null 2>&1 || true
     "${ctl[@]}" rm --force demo >/dev/null 2>&1 || true
@@ -21,6 +30,16 @@ cleanup() {
         kill -TERM "$daemon_pid" 2>/dev/null || true
         wait "$daemon_pid" 2>/dev/null || true
     fi
+    if [ -n "$engine_pid" ]; then   # the engine leaves containers running when it stops: remove them first
+        ids=$("${docker[@]}" ps -aq 2>/dev/null || true)
+        [ -z "$ids" ] || "${docker[@]}" rm -f $ids >/dev/null 2>&1 || true
+        kill -TERM "$engine_pid" 2>/dev/null || true   # it stops its containerd-py
+        wait "$engine_pid" 2>/dev/null || true
+    fi
+    ip netns del "$engine_ns" 2>/dev/null || true
+    for cg in /sys/fs/cgroup/*/"$engine_ns"; do
+        [ ! -d "$cg" ] || rmdir "$cg" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,4 +67,24 @@ echo "== containerd-py-ctl import: the busybox image"
 echo "== containerd-py-ctl run --rm: through containerd-py -> runpy-oci"
 "${ctl[@]}" run --rm docker.io/library/busybox:latest demo \
     sh -c 'echo "hello from a container run by containerd-py with runpy-oci (pid $$, host $(hostname))"'
+echo "== exit status $?"
+
+echo "== starting engine-py in network namespace $engine_ns (data-root, exec-root and socket under $engine; its own containerd-py)"
+ip netns add "$engine_ns"
+mkdir -p "$engine"
+echo '{}' >"$engine/daemon.json"
+nsenter --net="/run/netns/$engine_ns" .venv/bin/engine-py --data-root "$engine/data" --exec-root "$engine/exec" \
+    --pidfile "$engine/engine.pid" -H "unix://$engine/engine.sock" --config-file "$engine/daemon.json" \
+    --containerd-namespace "$engine_namespace" --cgroup-parent "/$engine_ns" >"$work/engine-py.log" 2>&1 &
+engine_pid=$!
+for _ in $(seq 200); do
+    "${docker[@]}" version >/dev/null 2>&1 && break
+    kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine-py.log" >&2; exit 1; }
+    sleep 0.1
+done
+echo "== docker load: the same busybox image (an OCI archive) into the engine"
+"${docker[@]}" load -i "$work/busybox.tar"
+echo "== docker run --rm busybox: through engine-py -> containerd-py -> runpy-oci"
+"${docker[@]}" run --rm busybox \
+    sh -c 'echo "hello from a container run by engine-py through containerd-py with runpy-oci (pid $$, host $(hostname))"'
 echo "== exit status $?"

@@ -135,6 +135,14 @@ class DiffProxy(Applier):
         request = diff_pb2.ApplyRequest(diff=descriptor_to_proto(desc), mounts=[mount_to_proto(m) for m in mounts])
         return descriptor_from_proto(self._stub.Apply(request, metadata=self._conn.md(ns)).applied)
 
+    @mapped
+    def compare(self, ns, lower, upper, media_type="", ref="", labels=None):
+        """containerd's Diff: the changes from the lower mounts to the upper ones, as a layer blob."""
+        request = diff_pb2.DiffRequest(left=[mount_to_proto(m) for m in lower],
+                                       right=[mount_to_proto(m) for m in upper], media_type=media_type, ref=ref,
+                                       labels=labels)
+        return descriptor_from_proto(self._stub.Diff(request, metadata=self._conn.md(ns)).diff)
+
 
 class ContainersProxy(ContainerStore):
     def __init__(self, conn: Connection):

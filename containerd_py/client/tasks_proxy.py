@@ -12,6 +12,7 @@ from ..types import AnyValue, Mount, ProcessState, Stdio
 from .connection import Connection, mapped
 
 PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+RESOURCES_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 
 
 @dataclass
@@ -103,3 +104,11 @@ class TasksProxy:
     @mapped
     def resume(self, ns: str, container_id: str) -> None:
         self._stub.Resume(tasks_pb2.ResumeTaskRequest(container_id=container_id), metadata=self._conn.md(ns))
+
+    @mapped
+    def update(self, ns: str, container_id: str, resources: dict) -> None:
+        """New cgroup limits (a runtime-spec linux.resources object) for a running task."""
+        request = tasks_pb2.UpdateTaskRequest(
+            container_id=container_id,
+            resources=any_pb2.Any(type_url=RESOURCES_TYPE, value=json.dumps(resources).encode()))
+        self._stub.Update(request, metadata=self._conn.md(ns))

@@ -1,13 +1,24 @@
-"""The `walking` differ: applies layer blobs from the content store onto mounts."""
+"""The `walking` differ: applies layer blobs from the content store onto
+mounts, and compares two mounted trees into a new layer blob."""
+import gzip
+import hashlib
+import secrets
+from contextlib import closing
+
 from .. import errors
 from ..content.heap import release_freed_memory
 from ..content.store import ContentStore
-from ..mount import temp_mount
+from ..mount import readonly, temp_mount
 from ..types import Descriptor, Mount
 from .applier import Applier
+from .changes import changes, write_layer
 from .layer import apply_layer
 
 MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
+MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+UNCOMPRESSED_LABEL = "containerd.io/uncompressed"
+_GZIP_TYPES = frozenset({MEDIA_TYPE_LAYER_GZIP, "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+_PLAIN_TYPES = frozenset({MEDIA_TYPE_LAYER, "application/vnd.docker.image.rootfs.diff.tar"})
 
 # Compression is detected from the bytes; the media type only has to be a layer.
 LAYER_MEDIA_TYPES = frozenset({
@@ -45,6 +56,68 @@ class WalkingDiffer(Applier):
         finally:
             release_freed_memory()  # decompression and tar buffers
         return Descriptor(MEDIA_TYPE_LAYER, digest, size)
+
+    def compare(self, ns: str, lower: list[Mount], upper: list[Mount], media_type: str = "", ref: str = "",
+                labels: dict[str, str] | None = None) -> Descriptor:
+        """The changes from lower to upper as a layer blob in the content store
+        (gzip unless an uncompressed type is asked for), labelled with its diff
+        ID; both sets are mounted read-only, so a running container's can be."""
+        media_type = media_type or MEDIA_TYPE_LAYER_GZIP
+        if media_type not in _GZIP_TYPES | _PLAIN_TYPES:
+            raise errors.Unimplemented(f"unsupported diff media type: {media_type}")
+        ref = ref or f"diff-{secrets.token_hex(16)}"
+        with temp_mount(readonly(lower), self._mount_dir) as old, \
+                temp_mount(readonly(upper), self._mount_dir) as new:
+            found = changes(new, old)
+            with closing(self._content.writer(ns, ref)) as writer:
+                if writer.status().offset:
+                    writer.truncate(0)
+                sink = _LayerSink(writer, media_type in _GZIP_TYPES)
+                write_layer(new, found, sink)
+                sink.close()
+                labels = {**(labels or {}), UNCOMPRESSED_LABEL: "sha256:" + sink.diff_id.hexdigest()}
+                try:
+                    digest = writer.commit(sink.size, "", labels)
+                except errors.AlreadyExists:
+                    digest = writer.digest()
+        return Descriptor(media_type, digest, sink.size)
+
+
+class _Counted:
+    """The content writer as a file, counting what it is given."""
+
+    def __init__(self, writer):
+        self._writer, self.size = writer, 0
+
+    def write(self, data) -> int:
+        self._writer.write(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _LayerSink:
+    """Where the layer's tar goes: hashed as it is (the diff ID), then
+    compressed or not on its way to the content writer."""
+
+    def __init__(self, writer, compress: bool):
+        self._out = _Counted(writer)
+        self.diff_id = hashlib.sha256()
+        self._target = gzip.GzipFile(fileobj=self._out, mode="wb", mtime=0) if compress else self._out
+
+    @property
+    def size(self) -> int:
+        return self._out.size
+
+    def write(self, data) -> int:
+        self.diff_id.update(data)
+        return self._target.write(data)
+
+    def close(self) -> None:
+        if self._target is not self._out:
+            self._target.close()
 
 
 def overlay_dirs(mount: Mount) -> tuple[str, list[str]]:

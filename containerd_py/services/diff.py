@@ -1,5 +1,4 @@
-"""Diff service: Apply only; computing diffs (Diff) is not implemented yet."""
-from .. import errors
+"""Diff service: Apply (a layer onto mounts) and Diff (two mounted trees into a layer), by the walking differ."""
 from ..api.containerd.services import diff_pb2 as pb
 from ..convert import descriptor_from_proto, descriptor_to_proto, mount_from_proto
 from ..diff.walking import WalkingDiffer
@@ -18,4 +17,7 @@ class DiffServicer:
         return pb.ApplyResponse(applied=descriptor_to_proto(applied))
 
     def Diff(self, request, context):
-        raise errors.Unimplemented("computing a diff between mounts")
+        diff = self._differ.compare(namespace(context), [mount_from_proto(m) for m in request.left],
+                                    [mount_from_proto(m) for m in request.right], request.media_type, request.ref,
+                                    dict(request.labels))
+        return pb.DiffResponse(diff=descriptor_to_proto(diff))

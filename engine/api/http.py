@@ -98,11 +98,15 @@ class Request:
         """dockerd's httputils.BoolValue: set and not one of "", "0", "no", "false", "none"."""
         return (self.arg(name) or "").strip().lower() not in ("", "0", "no", "false", "none")
 
-    def json(self):
-        """The body as JSON (None when empty), or dockerd's 400 for a bad one."""
+    def json_content_type(self) -> None:
+        """dockerd's 400 unless the body is said to be JSON (or nothing is said)."""
         if self.headers.get("content-type", "application/json").split(";")[0].strip() not in ("application/json", ""):
             raise InvalidParameter(f"unsupported Content-Type header ({self.headers['content-type']}): "
                                    "must be 'application/json'")
+
+    def json(self):
+        """The body as JSON (None when empty), or dockerd's 400 for a bad one."""
+        self.json_content_type()
         raw = self.body.read()
         if not raw.strip():
             return None

@@ -21,6 +21,8 @@ from containerd_py.remotes.registry import Registry
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM, chain_ids, read_json, resolve_manifest
 from containerd_py.transfer.progress import Progress
 from containerd_py.transfer.pull import pull as transfer_pull
+from containerd_py.transfer.pull import source_label
+from containerd_py.transfer.push import push as transfer_push
 from containerd_py.types import Descriptor
 
 SNAPSHOTTER = "overlayfs"
@@ -125,3 +127,13 @@ class ContainerdImages:
     def resolve_remote(registry: Registry, ref: Reference) -> Descriptor:
         """What ref names in the registry now (NotFound when nothing)."""
         return registry.resolve(ref.repository, ref.object)
+
+    def push(self, registry: Registry, ref: Reference, local_name: str, progress: Progress) -> Descriptor:
+        """Pushes the image local_name (its linux/amd64 manifest) as ref; returns what ref now names."""
+        return transfer_push(self.client.backend, self.client.namespace, registry, ref, local_name,
+                             DEFAULT_PLATFORM, progress=progress)
+
+    def source_repositories(self, host: str, digest: str) -> tuple[str, ...]:
+        """The repositories of host the blob is known to be in (containerd's distribution.source label)."""
+        key, _ = source_label(host, "")
+        return tuple(r for r in self.client.content.info(digest).labels.get(key, "").split(",") if r)

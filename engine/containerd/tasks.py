@@ -57,6 +57,15 @@ class TaskExit:
     exited_at: int  # nanoseconds since the epoch
 
 
+@dataclass(frozen=True)
+class ExecExit:
+    """The exit of a process exec'd in a container's task."""
+    container_id: str
+    exec_id: str
+    exit_code: int
+    exited_at: int  # nanoseconds since the epoch
+
+
 def docker_reference(ref: str) -> str:
     """A short name as docker expands it (busybox -> docker.io/library/busybox:latest),
     through engine.reference; what does not parse as a name is looked up as given."""
@@ -122,6 +131,15 @@ class ContainerdTasks:
         except cerrors.Error as err:
             raise System(f"removing the snapshot of {container_id}: {err}") from None
 
+    def snapshot_usage(self, container_id: str) -> int:
+        """The bytes in the container's writable layer (0 once its snapshot is gone)."""
+        try:
+            return self.snapshots.usage(container_id).size
+        except cerrors.NotFound:
+            return 0
+        except cerrors.Error as err:
+            raise System(f"measuring the snapshot of {container_id}: {err}") from None
+
     def create_container(self, container_id: str, image_name: str, spec: dict, runtime_binary: str,
                          labels: dict | None = None) -> None:
         """containerd's record of the container, run by the runc shim with ``runtime_binary``."""
@@ -160,6 +178,10 @@ class ContainerdTasks:
         """Signals every process of the task (as dockerd does for the init's signal too)."""
         with engine_errors():
             self.client.tasks.kill(container_id, signal, all_=False)
+
+    def update_resources(self, container_id: str, resources: dict) -> None:
+        with engine_errors():
+            self.client.tasks.update(container_id, resources)
 
     def resize(self, container_id: str, width: int, height: int) -> None:
         """The task's terminal size (the init process's)."""
@@ -203,17 +225,19 @@ class ContainerdTasks:
                                              f'namespace=={ns},topic=="{OOM_TOPIC}"'])
 
 
-def task_events(subscription) -> Iterator[TaskExit | str]:
-    """Init exits as TaskExit, OOM kills as the container's ID; exits of exec'd
-    processes are skipped. Ends when the subscription is closed; a lost
+def task_events(subscription) -> Iterator[TaskExit | ExecExit | str]:
+    """Init exits as TaskExit, exits of exec'd processes as ExecExit, OOM
+    kills as the container's ID. Ends when the subscription is closed; a lost
     daemon is raised as 503."""
     try:
         for envelope in subscription:
             if envelope.topic == EXIT_TOPIC:
                 event = task_pb2.TaskExit.FromString(envelope.event.value)
+                exited_at = event.exited_at.seconds * 1_000_000_000 + event.exited_at.nanos
                 if event.id == event.container_id:
-                    yield TaskExit(event.container_id, event.exit_status,
-                                   event.exited_at.seconds * 1_000_000_000 + event.exited_at.nanos)
+                    yield TaskExit(event.container_id, event.exit_status, exited_at)
+                else:
+                    yield ExecExit(event.container_id, event.id, event.exit_status, exited_at)
             elif envelope.topic == OOM_TOPIC:
                 yield task_pb2.TaskOOM.FromString(envelope.event.value).container_id
     except cerrors.Error as err:

@@ -99,7 +99,7 @@ class LocalHost(Host):
         """The file at ``path`` inside ``rootfs``, symlinks resolved as if
         rootfs were / (an image's /etc/passwd may be a link)."""
         try:
-            with open(_scoped(rootfs, path), "rb") as f:
+            with open(scoped_path(rootfs, path), "rb") as f:
                 return f.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
@@ -184,7 +184,7 @@ def _go_quote(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _scoped(root, path, _depth=0):
+def scoped_path(root, path, _depth=0):
     """``path`` resolved inside ``root``: absolute links restart at root and
     .. never climbs above it (what dockerd's GetResourcePath does)."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
@@ -202,6 +202,6 @@ def _scoped(root, path, _depth=0):
             target = os.readlink(full)
             rest = "/".join(parts)
             base = "" if target.startswith("/") else current
-            return _scoped(root, f"{base}/{target}/{rest}", _depth + 1)
+            return scoped_path(root, f"{base}/{target}/{rest}", _depth + 1)
         current = candidate
     return root + (current or "/")

@@ -304,3 +304,25 @@ def spec_mounts(user_mounts, paths: MountPaths, *, ipc_mode, shm_size, readonly_
         if privileged and (mount["destination"] == "/sys" or mount["type"] == "cgroup"):
             mount["options"] = [o for o in mount["options"] if o != "ro"]
     return mounts, rootfs_propagation
+
+
+
+def recorded_mount_points(host_config: dict) -> dict:
+    """config.v2.json's MountPoints, by destination, for a HostConfig that
+    parse_host_config has accepted: its Binds (with their mode text, as
+    inspect shows it) and Mounts; --tmpfs ones are not listed, as in dockerd."""
+    points = {}
+
+    def add(point: MountPoint, mode: str) -> None:
+        tmpfs = point.tmpfs_data is not None
+        points[point.destination] = {
+            "Source": "" if tmpfs else point.source, "Destination": point.destination, "RW": point.writable,
+            "Name": "", "Driver": "", "Type": "tmpfs" if tmpfs else "bind", "Mode": mode,
+            "Propagation": "" if tmpfs else point.propagation}
+
+    for raw in host_config.get("Binds") or ():
+        parts = raw.split(":")
+        add(parse_bind(raw), parts[2] if len(parts) == 3 else "")
+    for item in host_config.get("Mounts") or ():
+        add(parse_mount(item), "")
+    return points

@@ -27,7 +27,7 @@ _INT_RANGES = {"int64": (-(1 << 63), (1 << 63) - 1), "int": (-(1 << 63), (1 << 6
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-class _Fields:
+class JsonFields:
     """A JSON object of the request read as Go's encoding/json would fill
     its struct: null or absent is the zero value, a wrong type is an error."""
 
@@ -97,12 +97,12 @@ class _Fields:
         return dict(value)
 
     def obj(self, key):
-        """A nested object as _Fields, or None when absent."""
+        """A nested object as JsonFields, or None when absent."""
         value = self.data.get(key)
-        return None if value is None else _Fields(value, f"{self.struct}.{key}")
+        return None if value is None else JsonFields(value, f"{self.struct}.{key}")
 
     def objects(self, key, go_type):
-        return [_Fields(item, f"{self.struct}.{key}") for item in self._get(key, (list,), go_type) or ()]
+        return [JsonFields(item, f"{self.struct}.{key}") for item in self._get(key, (list,), go_type) or ()]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class HostConfig:
 
 
 def _read_config(data, struct) -> ContainerConfig:
-    f = _Fields(data, struct)
+    f = JsonFields(data, struct)
     return ContainerConfig(f.str("Hostname"), f.str("Domainname"), f.str("User"), f.strings("Env") or (),
                            f.strslice("Cmd"), f.strslice("Entrypoint"), f.str("WorkingDir"), f.bool("Tty"),
                            f.bool("NetworkDisabled"))
@@ -314,7 +314,7 @@ def _user_mounts(f):
 
 
 def parse_host_config(data) -> HostConfig:
-    f = _Fields(data, "HostConfig")
+    f = JsonFields(data, "HostConfig")
     devices, rules = _devices(f)
     shm_size = f.int("ShmSize")
     if shm_size < 0:

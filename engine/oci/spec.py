@@ -51,11 +51,17 @@ def command(config: ContainerConfig) -> list[str]:
 
 
 def environment(config: ContainerConfig, hostname: str) -> list[str]:
-    """PATH, HOSTNAME (and TERM with a TTY), overridden by Config.Env; an
-    entry without "=" unsets a default."""
-    env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else [])
+    """PATH, HOSTNAME (and TERM with a TTY), overridden by Config.Env."""
+    defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.tty else [])
+    return replace_or_append_env(defaults, config.env)
+
+
+def replace_or_append_env(defaults: list[str], overrides) -> list[str]:
+    """moby's ReplaceOrAppendEnvValues: an override replaces the default of
+    its name or is appended; one without "=" unsets a default."""
+    env = list(defaults)
     index = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
-    for entry in config.env:
+    for entry in overrides:
         key, sep, _ = entry.partition("=")
         if not sep:
             if key in index:

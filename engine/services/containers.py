@@ -10,6 +10,7 @@ a container's exit is recorded whether or not anybody was waiting for it.
 Every change of a container happens under that container's lock, so an exit
 event cannot overtake the start that caused it.
 """
+import dataclasses
 import logging
 import os
 import shutil
@@ -20,15 +21,15 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from containerd_py.mount import temp_mount
 from containerd_py.types import Stdio
 
-from engine import oci
-from engine.containerd.tasks import ContainerdTasks, ImageForContainer, TaskExit, task_events
+from engine import init, oci
+from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
+from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
 _RESUBSCRIBE_DELAY = 0.5
 _CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
+# (record, action, attributes) of a container event, as dockerd's LogContainerEventWithAttributes
+Publish = Callable[[Container, str, dict | None], None]
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -110,54 +113,6 @@ class FileLogSink:
         pass
 
 
-# -- the per-container files --------------------------------------------------------
-
-_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-          "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-
-
-def resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf without loopback nameservers (unreachable from
-    the container's network namespace), dockerd's public defaults if none is left."""
-    kept = [line for line in host_text.splitlines(keepends=True)
-            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
-                    and line.split()[1].startswith(("127.", "::1")))]
-    if not any(line.split()[:1] == ["nameserver"] for line in kept):
-        kept.append(_DEFAULT_NAMESERVERS)
-    return "".join(kept)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-@dataclass(frozen=True)
-class NetworkFiles:
-    """/etc/hostname, /etc/hosts, /etc/resolv.conf of a container, written
-    under its directory and bind-mounted (or those of the container whose
-    network it joins)."""
-    hostname: str
-    hosts: str
-    resolv_conf: str
-    own: bool = True
-
-    @classmethod
-    def under(cls, directory: str) -> "NetworkFiles":
-        return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
-
-    def write(self, hostname: str, host_network: bool) -> None:
-        hosts = _read("/etc/hosts") if host_network else _HOSTS + (f"127.0.1.1\t{hostname}\n" if hostname else "")
-        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(_read("/etc/resolv.conf")))):
-            with open(path, "w") as f:
-                f.write(text)
-
-
 class _RootfsHost:
     """The machine as the spec generator sees it, with the image's files
     (/etc/passwd, /etc/group) read from the container's mounted snapshot."""
@@ -172,6 +127,23 @@ class _RootfsHost:
         return self._host.read_rootfs_file(self._mounted, path)
 
 
+class ExecExits(Protocol):
+    """The exec service's side of the exit watch: the exits of exec'd
+    processes, and a reconcile of its own after containerd was away."""
+
+    def exited(self, event: ExecExit) -> None: ...
+
+    def reconcile(self) -> None: ...
+
+
+class _NoExecs:
+    def exited(self, event: ExecExit) -> None:
+        pass
+
+    def reconcile(self) -> None:
+        pass
+
+
 class ContainerService:
     """Containers' lifecycle over a record store and containerd. The engine
     builds one at start (it subscribes to containerd's exits at once), calls
@@ -180,29 +152,40 @@ class ContainerService:
     def __init__(self, store: ContainerStore, tasks: ContainerdTasks, data_root: str, host: oci.Host | None = None,
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
-                 resolve_image: Callable[[str], ImageForContainer] | None = None):
+                 resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
+                 publish: Publish = lambda record, action, attributes=None: None):
         """``resolve_image`` finds a create's image (the image service's lookup
-        by name, ID or digest once assembled; by name in containerd by default)."""
-        self.store, self.tasks, self.data_root = store, tasks, data_root
+        by name, ID or digest once assembled; by name in containerd by default);
+        ``publish`` reports events (the events service once assembled)."""
+        self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
-        self.default_runtime, self.cgroup_parent = default_runtime, cgroup_parent
+        self.default_runtime, self.cgroup_parent, self.init_path = default_runtime, cgroup_parent, init_path
         self._locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
         self._changed = threading.Condition()  # notified at every exit and removal
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
         self._oom: set[str] = set()
         self._closing = False
+        self._exec_exits: ExecExits = _NoExecs()
         self._subscription = self.tasks.subscribe_exits()
         self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
         self._watcher.start()
+
+    def watch_execs(self, listener: ExecExits) -> None:
+        """Exits of exec'd processes go to ``listener`` (the exec service): one watch of containerd's events."""
+        self._exec_exits = listener
 
     def close(self) -> None:
         """Stops watching containerd; containers keep running."""
         self._closing = True
         self._subscription.close()
         self._watcher.join()
+
+    def locked(self, container_id: str) -> threading.RLock:
+        """The lock every change of the container happens under (for the services beside this one)."""
+        return self._locks[container_id]
 
     # -- create ------------------------------------------------------------------
 
@@ -223,12 +206,14 @@ class ContainerService:
         container_id = new_id()
         hostname = config.get("Hostname") or (socket.gethostname() if parsed_hc.network_mode == "host"
                                               else container_id[:12])
+        merged = dataclasses.replace(merged, hostname=hostname)  # the spec's, as dockerd's from the stored config
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
              "WorkingDir": merged.working_dir, "User": merged.user},
-            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter)
+            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
+            mount_points=oci.mounts.recorded_mount_points(host_config))
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
             args = oci.spec.command(merged)
@@ -245,7 +230,7 @@ class ContainerService:
             self.store.add(record)
             undo.append(lambda: self.store.remove(container_id))
             if files.own:
-                files.write(hostname, parsed_hc.network_mode == "host")
+                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [])
         except BaseException as err:
             for step in reversed(undo):
                 try:
@@ -255,6 +240,7 @@ class ContainerService:
             if isinstance(err, OSError):
                 raise System(f"creating container {container_id}: {err}") from None
             raise
+        self.publish(record, "create")
         return record
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
@@ -278,7 +264,8 @@ class ContainerService:
             if mode.startswith("container:"):
                 joined = self._running_for_join(mode.partition(":")[2])
                 namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
-        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts),
+        inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
+                                                                    init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
         parent = os.path.join(self.data_root, "tmp")
         with temp_mount(mounts, parent) as mounted:
@@ -305,6 +292,7 @@ class ContainerService:
             state.set_running(pid, go_time())
             record.has_been_started_before, record.has_been_manually_stopped = True, False
             self.store.save(record)
+            self.publish(record, "start")
 
     def _start_failed(self, record: Container, err: EngineError):
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
@@ -315,6 +303,11 @@ class ContainerService:
             126 if "permission denied" in message else 128
         record.state.set_start_failed(message, code)
         self.store.save(record)
+        if record.host_config.get("AutoRemove"):  # as dockerd: `run --rm`'s wait for the removal ends
+            try:
+                self.remove(record.id)
+            except EngineError as failed:
+                log.error("removing %s after its failed start (--rm): %s", record.id, failed)
         raise System(message) from None
 
     def _watch_exits(self) -> None:
@@ -326,6 +319,8 @@ class ContainerService:
                 for event in task_events(subscription):
                     if isinstance(event, TaskExit):
                         self._exited(event)
+                    elif isinstance(event, ExecExit):
+                        self._exec_exits.exited(event)
                     else:
                         self._oom.add(event)
                 if self._closing:
@@ -336,6 +331,7 @@ class ContainerService:
             try:
                 subscription = self._subscription = self.tasks.subscribe_exits()
                 self.reconcile()
+                self._exec_exits.reconcile()
             except EngineError as err:
                 log.warning("watching container exits: %s", err)
 
@@ -354,6 +350,9 @@ class ContainerService:
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
             self.store.save(record)
+            if record.state.oom_killed:
+                self.publish(record, "oom")
+            self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()
@@ -413,9 +412,11 @@ class ContainerService:
         stop_signal = self._stop_signal(record)
         seen = self.exit_count(record.id)
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
+            self.publish(record, "stop")
             return
         if self._signal(record, signal.SIGKILL):
             self.wait_exit(record.id, seen, None)
+        self.publish(record, "stop")
 
     def _signal(self, record: Container, number: int) -> bool:
         """Sends the signal to a running task; False when it had exited
@@ -432,6 +433,7 @@ class ContainerService:
                 if "not running" in str(err) or "stopped" in str(err):
                     return False
                 raise
+            self.publish(record, "kill", {"signal": str(number)})  # under the lock: before the "die" it causes
             if record.state.paused and number in (signal.SIGKILL, self._stop_signal(record)):
                 self.tasks.resume(record.id)
                 record.state.paused = False
@@ -470,6 +472,7 @@ class ContainerService:
         except NotModified:
             pass
         self.start(ref)
+        self.publish(self.store.get(ref), "restart")
 
     def pause(self, ref: str) -> None:
         self._pause(ref, True)
@@ -490,6 +493,7 @@ class ContainerService:
             (self.tasks.pause if paused else self.tasks.resume)(record.id)
             state.paused = paused
             self.store.save(record)
+            self.publish(record, "pause" if paused else "unpause")
 
     # -- wait, remove, rename ----------------------------------------------------------
 
@@ -501,9 +505,9 @@ class ContainerService:
         """A wait checked now (404, bad condition), to be waited out later:
         ``waiter(...)(timeout, cancelled)`` is the wait's body once the
         condition holds, or None once ``cancelled`` is set (the client has gone)."""
+        record = self.store.get(ref)
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameter(f"invalid condition: {condition!r}")
-        record = self.store.get(ref)
         seen = self.exit_count(record.id)
 
         def met() -> bool:
@@ -553,6 +557,7 @@ class ContainerService:
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
             self.log_sink.removed(record)
+        self.publish(record, "destroy")
         with self._changed:
             self._exits.pop(record.id, None)
             self._changed.notify_all()
@@ -561,4 +566,5 @@ class ContainerService:
     def rename(self, ref: str, new_name: str) -> None:
         record = self.store.get(ref)
         with self._locks[record.id]:
-            self.store.rename(record.id, new_name)
+            old_name = self.store.rename(record.id, new_name)
+        self.publish(record, "rename", {"oldName": old_name})

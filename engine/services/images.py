@@ -17,15 +17,12 @@ import base64
 import binascii
 import datetime
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
 from containerd_py import errors as cerrors
-from containerd_py import reference as reference
 from containerd_py.remotes.hosts import host_config
 from containerd_py.remotes.registry import Registry
 from containerd_py.transfer.progress import DOWNLOADED, EXISTS, Progress
@@ -35,6 +32,7 @@ from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, Sys
 from engine.filters import IMAGE_FILTERS, Filters
 from engine.reference import Named, familiar_match, parse_any, parse_normalized
 from engine.services.pull_progress import PullProgress
+from engine.services.streaming import error_message, in_thread
 
 DANGLING = "moby-dangling@"
 LAST_TAG_LABEL = "io.engine-py.last-tag-time"
@@ -165,12 +163,12 @@ class Catalog:
         view = self.by_name.get(str(named.tag_name_only()))
         if view is not None:
             return view
-        found = self._by_prefix(ref_or_id)
+        found = self.by_prefix(ref_or_id)
         if found is None:
             raise NotFound(f"No such image: {ref.tag_name_only().familiar()}")
         return found
 
-    def _by_prefix(self, text: str) -> ImageView | None:
+    def by_prefix(self, text: str) -> ImageView | None:
         prefix = text.removeprefix("sha256:")
         if not prefix or any(c not in "0123456789abcdef" for c in prefix):
             return None
@@ -201,6 +199,10 @@ class ImageService:
         self.door, self.in_use, self.publish = door, in_use, publish
         self.insecure_registries, self.hosts_dir = frozenset(insecure_registries), hosts_dir
 
+    def catalog(self) -> Catalog:
+        """The namespace's images now."""
+        return Catalog(self.door)
+
     def get(self, ref_or_id: str) -> ImageView:
         """The image a container would be made from (NotFound, InvalidParameter in dockerd's words)."""
         return Catalog(self.door).find(ref_or_id)
@@ -217,13 +219,13 @@ class ImageService:
         if tag:
             ref = ref.trimmed().with_tag(tag) if not _is_digest(tag) else Named(ref.host, ref.repository, "", tag)
         ref = ref.tag_name_only()
-        registry = self._registry(ref.host, decode_auth(registry_auth))
+        registry = self.registry(ref.host, decode_auth(registry_auth))
         try:
             target = self.door.resolve_remote(registry, ref)
         except cerrors.NotFound:
             raise NotFound(f"manifest for {ref.familiar()} not found: manifest unknown: manifest unknown") from None
         except (cerrors.Error, OSError) as e:
-            raise _pull_error(e) from None
+            raise registry_error(e) from None
         existing = self.door.get(str(ref))
         up_to_date = existing is not None and existing.target.digest == target.digest
         local = Catalog(self.door).by_id.values()
@@ -231,7 +233,8 @@ class ImageService:
                            local_layers=frozenset(layer.digest for v in local for layer in v.resolved.layers))
         return self._pull_stream(ref, registry, up_to_date, progress)
 
-    def _registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
+    def registry(self, host: str, credentials: tuple[str, str] | None) -> Registry:
+        """A client of the registry at host, over plain HTTP where dockerd would speak it."""
         try:
             config = host_config(host, host in self.insecure_registries, self.hosts_dir)
         except cerrors.Error as e:
@@ -241,36 +244,28 @@ class ImageService:
     def _pull_stream(self, ref: Named, registry: Registry, up_to_date: bool,
                      progress: Callable[..., PullProgress]) -> Iterator[dict]:
         yield {"status": f"Pulling from {ref.repository}", "id": ref.tag or ref.familiar()}
-        messages: queue.Queue = queue.Queue()
-        outcome: dict = {}
 
-        def run():
+        def work(emit):
             """The whole pull, names included, even when the client has gone meanwhile."""
-            try:
-                with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
-                    target = self.door.pull(registry, ref, _Sizing(progress(messages.put), self.door, sizing)).target
-                if ref.tag:
-                    self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
-                self._drop_dangling(target)
-                outcome["target"] = target
-                self.publish("pull", ref.familiar(), ref.familiar())
-            except BaseException as e:  # reported to the client as the stream's last message
-                outcome["error"] = e
-            finally:
-                messages.put(None)
+            with ThreadPoolExecutor(1, thread_name_prefix="size") as sizing:
+                target = self.door.pull(registry, ref, _Sizing(progress(emit), self.door, sizing)).target
+            if ref.tag:
+                self.door.put(f"{ref.name}@{target.digest}", target)  # dockerd's digest reference
+            self.drop_dangling(target)
+            self.publish("pull", ref.familiar(), ref.familiar_name)  # dockerd: ID busybox:latest, name busybox
+            return target
 
-        threading.Thread(target=run, name=f"pull {ref}", daemon=True).start()
-        while (message := messages.get()) is not None:
-            yield message
-        if "error" in outcome:
-            text = str(_pull_error(outcome["error"]))
-            yield {"errorDetail": {"message": text}, "error": text}
+        try:
+            target = yield from in_thread(work, f"pull {ref}")
+        except Exception as e:  # noqa: BLE001 - the stream's last message
+            yield error_message(str(registry_error(e)))
             return
-        yield {"status": f"Digest: {outcome['target'].digest}"}
+        yield {"status": f"Digest: {target.digest}"}
         verb = "Image is up to date for" if up_to_date else "Downloaded newer image for"
         yield {"status": f"Status: {verb} {ref.familiar()}"}
 
-    def _drop_dangling(self, target) -> None:
+    def drop_dangling(self, target) -> None:
+        """The image has a name now: its stand-in name goes."""
         try:
             self.door.delete(DANGLING + target.digest)
         except cerrors.NotFound:
@@ -375,7 +370,7 @@ class ImageService:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp)})
         self.publish("tag", view.id, ref.familiar())
-        self._drop_dangling(view.target)
+        self.drop_dangling(view.target)
         return ref
 
     def remove(self, ref_or_id: str, force: bool = False) -> list[dict]:
@@ -483,8 +478,8 @@ def _is_digest(text: str) -> bool:
     return _DIGEST_LENGTHS.get(algorithm) == len(hex_) and all(c in "0123456789abcdef" for c in hex_)
 
 
-def _pull_error(error: BaseException) -> EngineError:
-    """A pull's failure in the class dockerd gives it, worded by the layer that found it."""
+def registry_error(error: BaseException) -> EngineError:
+    """A registry operation's failure in the class dockerd gives it, worded by the layer that found it."""
     if isinstance(error, EngineError):
         return error
     text = str(error.args[0]) if isinstance(error, cerrors.Error) and error.args else str(error)

@@ -256,7 +256,9 @@ class LogService:
             raise Conflict("You cannot attach to a paused container, unpause it first")
         if record.state.restarting:
             raise Conflict("You cannot attach to a restarting container, wait until it is running")
-        return Attachment(self, record, request, disconnected, idle)
+        attachment = Attachment(self, record, request, disconnected, idle)
+        self.containers.publish(record, "attach")
+        return attachment
 
     def resize(self, ref: str, height: int, width: int) -> None:
         record = self.containers.store.get(ref)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from containerd_py.transfer import progress as p
 
-_UPDATE_EVERY = 512 * 1024  # dockerd's progress reader: every 512 KiB or 1 %, whichever is larger
+_UPDATE_EVERY = 512 * 1024  # bytes
 _BAR = 50
 
 
@@ -37,7 +37,12 @@ def progress_text(current: int, total: int) -> str:
     return bar + numbers
 
 
-def _message(status: str, layer_id: str, current: int | None = None, total: int = 0) -> dict:
+def due(last_reported: int, current: int, total: int) -> bool:
+    """dockerd's progress reader reports every 512 KiB or 1 %, whichever is larger, and at the end."""
+    return current - last_reported > max(_UPDATE_EVERY, total // 100) or current == total
+
+
+def layer_message(status: str, layer_id: str, current: int | None = None, total: int = 0) -> dict:
     if current is None:
         return {"status": status, "progressDetail": {}, "id": layer_id}
     return {"status": status, "progressDetail": {"current": current, "total": total},
@@ -70,32 +75,32 @@ class PullProgress(p.Progress):
         out = []
         if status == p.WAITING:
             known = desc.digest in self._local_layers
-            out.append(_message("Already exists" if known else "Pulling fs layer", layer_id))
+            out.append(layer_message("Already exists" if known else "Pulling fs layer", layer_id))
             self._said[desc.digest] = p.EXISTS if known else p.WAITING
         elif status == p.EXISTS:
             if said in (None, p.WAITING):
-                out.append(_message("Already exists", layer_id))
+                out.append(layer_message("Already exists", layer_id))
                 self._said[desc.digest] = p.EXISTS
             elif said == p.DOWNLOADED:  # unpacked meanwhile by another pull
-                out.append(_message("Pull complete", layer_id))
+                out.append(layer_message("Pull complete", layer_id))
                 self._said[desc.digest] = p.UNPACKED
         elif status == p.DOWNLOADING:
             if said is None:
-                out.append(_message("Pulling fs layer", layer_id))
-            step = max(_UPDATE_EVERY, desc.size // 100)
-            if current - self._reported_at.get(desc.digest, 0) > step or current == desc.size:
+                out.append(layer_message("Pulling fs layer", layer_id))
+            if due(self._reported_at.get(desc.digest, 0), current, desc.size):
                 self._reported_at[desc.digest] = current
-                out.append(_message("Downloading", layer_id, current, desc.size))
+                out.append(layer_message("Downloading", layer_id, current, desc.size))
             self._said[desc.digest] = status
         elif status == p.DOWNLOADED:
             if said is None:
-                out.append(_message("Pulling fs layer", layer_id))
-            out += [_message("Verifying Checksum", layer_id), _message("Download complete", layer_id)]
+                out.append(layer_message("Pulling fs layer", layer_id))
+            out += [layer_message("Verifying Checksum", layer_id), layer_message("Download complete", layer_id)]
             self._said[desc.digest] = status
         elif status == p.EXTRACTING:
-            out.append(_message("Extracting", layer_id, 0, desc.size))
+            out.append(layer_message("Extracting", layer_id, 0, desc.size))
             self._said[desc.digest] = status
         elif status == p.UNPACKED:
-            out += [_message("Extracting", layer_id, desc.size, desc.size), _message("Pull complete", layer_id)]
+            out += [layer_message("Extracting", layer_id, desc.size, desc.size),
+                    layer_message("Pull complete", layer_id)]
             self._said[desc.digest] = status
         return out

@@ -43,12 +43,13 @@ def root_dir(cmd):
 
 
 def version_text():
-    """runc's shape: "NAME version X", then a "key: value" line for the spec
-    and for what runs it (runc: go, libseccomp)."""
+    """runc's shape: "NAME version X", then "key: value" lines: the commit
+    (dockerd's `docker info` reads it as the runtime's), the spec, and what
+    runs it (runc: go, libseccomp)."""
     from runpy_oci.state import OCI_VERSION
 
     v = sys.version_info
-    lines = ["runpy-oci version 0.1.0", f"spec: {OCI_VERSION}", f"python: {v[0]}.{v[1]}.{v[2]}"]
+    lines = ["runpy-oci version 0.1.0", "commit: 0.1.0", f"spec: {OCI_VERSION}", f"python: {v[0]}.{v[1]}.{v[2]}"]
     libseccomp = _libseccomp_version()
     if libseccomp:
         lines.append(f"libseccomp: {libseccomp}")

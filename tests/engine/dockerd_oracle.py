@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -33,6 +34,7 @@ from leaks import kill_processes_mentioning, mounts_under
 
 REPO = Path(__file__).resolve().parents[2]
 START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
+RUNPY_OCI = os.path.join(os.path.dirname(sys.executable), "runpy-oci")  # the checkout's, beside its Python
 DOCKER_CLI = next((p for p in ("/usr/bin/docker", "/usr/local/bin/docker") if os.access(p, os.X_OK)), "docker")
 DUMP_RUNTIME = """#!/bin/sh
 # An OCI runtime that runs nothing: `create` copies the bundle's config.json
@@ -99,8 +101,8 @@ class Dockerd:
                 "--data-root", f"{self.workdir}/data", "--exec-root", f"{self.workdir}/exec",
                 "--pidfile", f"{self.workdir}/dockerd.pid", "-H", f"unix://{self.socket}",
                 "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
-                "--add-runtime", f"dump={runtime}", "--init-path", "/usr/bin/docker-init",
-                "--cgroup-parent", self.cgroup_parent]
+                "--add-runtime", f"dump={runtime}", "--add-runtime", f"runpy={RUNPY_OCI}",
+                "--init-path", "/usr/bin/docker-init", "--cgroup-parent", self.cgroup_parent]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -120,16 +120,19 @@ class Engine:
 
 
 @contextlib.contextmanager
-def running_engine(oci_busybox: str | None = None):
-    """A private engine-py with busybox loaded (made here unless given)."""
+def running_engine(oci_busybox: str | None = None, containerd: str | None = None):
+    """A private engine-py with busybox loaded (made here unless given), over
+    its own containerd-py or, given a socket, over that containerd."""
     workdir = tempfile.mkdtemp(prefix="engine-py-", dir="/var/tmp")
     netns = f"engine-test-{os.path.basename(workdir)}"
     engine = Engine(workdir, netns)
+    if containerd:
+        engine.containerd_socket = containerd
     forced, leaked, cgroups = [], [], []
     try:
         subprocess.run(["ip", "netns", "add", netns], check=True)
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-        engine.start()
+        engine.start(*(["--containerd", containerd] if containerd else []))
         if oci_busybox is None:
             oci_busybox = f"{workdir}/busybox-oci.tar"
             subprocess.run([sys.executable, str(REPO / "bundles/make-busybox-image.py"), oci_busybox], check=True,

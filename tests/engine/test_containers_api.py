@@ -2,6 +2,9 @@
 and what a user sees of them compared with real dockerd: exit codes, the
 messages of refusals, inspect's fields."""
 import json
+import os
+import re
+import socket
 import uuid
 
 import pytest
@@ -148,3 +151,118 @@ def test_rm_of_a_running_container_matches_dockerd(engine_py, dockerd, name):
         daemon.docker("rm", "-f", name)
         results.append((refused.returncode, refused.stderr.replace(cid.strip(), "<id>")))
     assert results[0] == results[1]
+
+
+def test_init_forwards_the_stop_signal_and_reaps_as_dockerd(engine_py, dockerd, name):
+    """busybox sleep as pid 1 ignores SIGTERM (137 after the timeout); behind --init it dies of it (143)."""
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("run", "-d", "--init", "--name", name, "--network", "none", "busybox", "sh", "-c",
+                      "sleep 1000 & sleep 1000")
+        daemon.docker("stop", "-t", "30", name)
+        results.append(daemon.docker("inspect", "-f", "{{.State.ExitCode}} {{.Path}} {{.Args}}", name).stdout.strip())
+        daemon.docker("rm", name)
+    assert results[0] == results[1] == "143 sh [-c sleep 1000 & sleep 1000]"
+
+
+def _cgroup_value(engine_py, pid: str, controller: str, name: str) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        path = next(line.split(":", 2)[2].strip() for line in f if f":{controller}:" in line
+                    or line.split(":")[1].split(",").count(controller))
+    with open(f"/sys/fs/cgroup/{controller}{path}/{name}") as f:
+        return f.read().strip()
+
+
+def test_update_changes_a_running_container_s_limits(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "--memory", "64m", "--memory-swap", "-1", "busybox", "sleep", "1000")
+    docker("update", "--memory", "96m", "--pids-limit", "50", "--cpu-shares", "512", name)
+    shown = docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}",
+                   name).stdout.split()
+    assert shown == [str(96 << 20), "50", "512"]
+    pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    assert _cgroup_value(engine_py, pid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+    assert _cgroup_value(engine_py, pid, "pids", "pids.max") == "50"
+    assert _cgroup_value(engine_py, pid, "cpu", "cpu.shares") == "512"
+
+
+def test_update_refusals_match_dockerd(engine_py, dockerd, name):
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("create", "--name", name, "--memory", "64m", "busybox", "true")
+        results.append([daemon.docker("update", *flags, name, check=False).stderr for flags in
+                        (("--memory", "1m"), ("--cpus", "1", "--cpu-period", "1000"))])
+        daemon.docker("rm", name)
+    assert results[0] == results[1]
+
+
+def test_inspect_mounts_match_dockerd(engine_py, dockerd, name, tmp_path):
+    flags = ("-v", f"{tmp_path}:/data:ro", "--mount", f"type=bind,src={tmp_path},dst=/x",
+             "--mount", "type=tmpfs,dst=/t", "--tmpfs", "/y", "-v", f"{tmp_path}:/z")
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        daemon.docker("create", "--name", name, *flags, "busybox", "true")
+        results.append((daemon.docker("inspect", "-f", "{{json .Mounts}}", name).stdout,
+                        daemon.docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Mounts}}").stdout))
+        daemon.docker("rm", name)
+    ours, theirs = ([json.loads(r[0]), r[1]] for r in results)
+    by_destination = lambda mounts: sorted(mounts, key=lambda m: m["Destination"])  # noqa: E731 (dockerd's order is a Go map's)
+    assert by_destination(ours[0]) == by_destination(theirs[0])
+    assert sorted(ours[1].strip().split(",")) == sorted(theirs[1].strip().split(","))
+
+
+@pytest.mark.parametrize("runtime", ["runpy-oci", "runc"])
+def test_run_picks_the_runtime(engine_py, runtime):
+    out = engine_py.docker("run", "--rm", "--runtime", runtime, "busybox", "sh", "-c", "echo $$ $(hostname)")
+    pid, hostname = out.stdout.split()
+    assert pid == "1" and len(hostname) == 12
+
+
+def test_a_run_rm_whose_start_fails_ends_and_leaves_nothing(engine_py):
+    """crun refuses this host's hybrid cgroup layout; any failed start will do."""
+    before = engine_py.docker("ps", "-aq").stdout
+    failed = engine_py.docker("run", "--rm", "--runtime", "crun", "busybox", "true", check=False, timeout=60)
+    assert failed.returncode in (126, 127) or failed.returncode == 125, failed
+    assert "Error response from daemon" in failed.stderr
+    assert engine_py.docker("ps", "-aq").stdout == before
+
+
+def test_namespace_modes_join_what_they_name(engine_py, name):
+    """--network/--ipc/--pid container:<x> share x's namespaces; --network none
+    and the default have only loopback; --pid host and --uts host see the host's."""
+    docker = engine_py.docker
+    docker("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "1000")
+    pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    joined = docker("run", "--rm", "--network", f"container:{name}", "--ipc", f"container:{name}",
+                    "--pid", f"container:{name}", "busybox", "sh", "-c",
+                    "readlink /proc/1/ns/net; readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep").stdout.split()
+    assert joined[:2] == [os.readlink(f"/proc/{pid}/ns/net"), os.readlink(f"/proc/{pid}/ns/ipc")]
+    assert joined[2] == "1"
+    for network in ((), ("--network", "none")):
+        links = docker("run", "--rm", *network, "busybox", "ip", "-o", "link").stdout
+        assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+    host = docker("run", "--rm", "--pid", "host", "--uts", "host", "--network", "host", "busybox", "sh", "-c",
+                  "hostname; readlink /proc/self/ns/pid; readlink /proc/self/ns/net").stdout.split()
+    assert host[0] == socket.gethostname()
+    assert host[1] == os.readlink("/proc/self/ns/pid")
+    assert host[2] == f"net:[{os.stat(f'/run/netns/{engine_py.netns}').st_ino}]"  # the engine's own
+
+
+@pytest.mark.parametrize("network, extra", [("none", True), ("host", True), ("none", False), ("host", False)])
+def test_etc_files_match_dockerd(engine_py, dockerd, network, extra):
+    flags = ["--network", network] + (["--add-host", "db:10.1.2.3"] if extra else []) + \
+        (["--hostname", "box"] if network != "host" else [])
+    results = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        results.append(daemon.docker("run", "--rm", *flags, "busybox", "sh", "-c",
+                                     "hostname; echo; cat /etc/hosts; echo; cat /etc/hostname").stdout)
+    assert results[0] == results[1]
+
+
+def test_sizes_of_a_container_s_writable_layer(engine_py, name):
+    docker = engine_py.docker
+    docker("run", "--name", name, "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1024", "count=300")
+    listed = docker("ps", "-a", "-s", "--filter", f"name={name}", "--format", "{{.Size}}").stdout
+    assert re.match(r"^3[01]\d\.?\d*kB \(virtual 2\.\d+MB\)$", listed.strip()), listed  # 300 KiB, and the image
+    shown = json.loads(docker("inspect", "-s", name).stdout)[0]
+    assert shown["SizeRw"] >= 300 * 1024 and shown["SizeRootFs"] > shown["SizeRw"]

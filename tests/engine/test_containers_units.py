@@ -6,7 +6,8 @@ import pytest
 
 from engine.containerd.tasks import docker_reference
 from engine.errors import InvalidParameter
-from engine.services.containers import parse_signal, resolv_conf
+from engine.services.containers import parse_signal
+from engine.services.network_files import resolv_conf
 
 
 @pytest.mark.parametrize("given,number", [("KILL", 9), ("SIGKILL", 9), ("sigterm", 15), ("9", 9), (10, 10),

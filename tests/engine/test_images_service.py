@@ -218,7 +218,7 @@ def test_tag_adds_a_name_with_its_time_and_remove_untags_then_deletes(images, se
     assert images.list() == []
     assert images.door.client.snapshots("overlayfs").walk() == []  # collected before the answer
     image_id = info["Id"]
-    assert images.events == [("pull", f"{ref}:latest", f"{ref}:latest"), ("tag", image_id, "mine:v1"),
+    assert images.events == [("pull", f"{ref}:latest", ref), ("tag", image_id, "mine:v1"),
                              ("untag", image_id, image_id), ("untag", image_id, image_id),
                              ("untag", image_id, image_id), ("delete", image_id, image_id)]
 

@@ -117,7 +117,7 @@ def ours(dockerd, info: dict, want: dict, shm: str = "", namespace_paths=None) -
     namespace_paths = dict(namespace_paths or {})
     if host_config.network_mode == "host":
         namespace_paths["network"] = "<the host's>"
-    inputs = oci.SpecInputs(info["Id"], dockerd.rootfs, paths, namespace_paths)
+    inputs = oci.SpecInputs(info["Id"], dockerd.rootfs, paths, namespace_paths, dockerd.cgroup_parent)
     return oci.generate(config, host_config, inputs, oci.LocalHost())
 
 
@@ -175,7 +175,8 @@ def test_propagation_a_private_source_cannot_give_is_refused_as_dockerd_does(doc
         error = dockerd.start_error(flags)
         with pytest.raises(System) as ours_:
             oci.generate(oci.parse_config({"Cmd": ["true"]}), oci.parse_host_config({"Binds": flags[1:]}),
-                         oci.SpecInputs("c" * 64, dockerd.rootfs), oci.LocalHost())
+                         oci.SpecInputs("c" * 64, dockerd.rootfs, default_cgroup_parent=dockerd.cgroup_parent),
+                         oci.LocalHost())
     assert f"Error response from daemon: {ours_.value}\n" in error
 
 

@@ -106,5 +106,5 @@ def test_version_has_runcs_shape(capsys, front):
     first, *rest = capsys.readouterr().out.splitlines()
     assert first.startswith("runpy-oci version ")
     keys = [line.split(": ", 1)[0] for line in rest]
-    assert keys[0] == "spec" and all(key.isidentifier() for key in keys)
+    assert keys[:2] == ["commit", "spec"] and all(key.isidentifier() for key in keys)
     assert "-v, --version" in _help(capsys, ["--help"])

@@ -1,11 +1,13 @@
 """Containers' routes: create, start, stop, kill, restart, pause, wait,
 remove, rename, prune, inspect and list, each decoding the request, calling
 the container service (or its read-only views) and encoding dockerd's reply."""
-from engine.errors import InvalidParameter
+from engine.errors import BadBody, InvalidParameter
 from engine.services.container_prune import prune_containers
+from engine.services.container_update import update_container
 from engine.services.container_views import ContainerViews
 from engine.services.containers import ContainerService
 
+from ..create_body import decode_create_body
 from ..http import Reply, Request, Streamed, json_reply
 from ..streams import json_message
 
@@ -23,15 +25,14 @@ def _int_arg(request: Request, name: str) -> int | None:
 
 
 def _create_body(request: Request) -> tuple[dict, dict]:
-    body = request.json()
-    if body is None:
-        raise InvalidParameter("config cannot be empty in order to create a container")
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: the body is not a JSON object")
+    """(Config, HostConfig) of a create; NetworkingConfig waits for networks."""
+    request.json_content_type()
+    raw = request.body.read()
+    if not raw.strip():
+        raise BadBody("EOF")  # what dockerd 20.10's decoder says of an empty body
+    body = decode_create_body(raw)
     host_config = body.pop("HostConfig", None) or {}
     body.pop("NetworkingConfig", None)
-    if not isinstance(host_config, dict):
-        raise InvalidParameter("invalid JSON: HostConfig is not a JSON object")
     return body, host_config
 
 
@@ -79,11 +80,14 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         containers.rename(request.params["name"], request.arg("name") or "")
         return NO_CONTENT
 
+    def update(request: Request):
+        return json_reply(update_container(containers, request.params["name"], request.json()))
+
     def prune(request: Request):
         return json_reply(prune_containers(containers, request.arg("filters")))
 
     def inspect(request: Request):
-        return json_reply(views.inspect(request.params["name"]))
+        return json_reply(views.inspect(request.params["name"], size=request.bool_arg("size")))
 
     def list_(request: Request):
         return json_reply(views.list(all=request.bool_arg("all"), limit=_int_arg(request, "limit") or -1,
@@ -94,7 +98,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
     router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", list_)
     for verb, handler in (("start", start), ("stop", stop), ("restart", restart), ("kill", kill),
-                          ("pause", pause), ("unpause", unpause), ("wait", wait), ("rename", rename)):
+                          ("pause", pause), ("unpause", unpause), ("wait", wait), ("rename", rename), ("update", update)):
         router.add("POST", f"/containers/{{name}}/{verb}", handler)
     router.add("GET", "/containers/{name}/json", inspect)
     router.add("DELETE", "/containers/{name}", remove)

@@ -1,0 +1,57 @@
+"""A container's /etc/hostname, /etc/hosts and /etc/resolv.conf: written
+under its directory and bind-mounted, as dockerd writes them (networking's
+issue adds the container's own addresses and its networks' names)."""
+import os
+from dataclasses import dataclass
+
+_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+          "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+
+
+def resolv_conf(host_text: str) -> str:
+    """The host's resolv.conf without loopback nameservers (unreachable from
+    the container's network namespace), dockerd's public defaults if none is left."""
+    kept = [line for line in host_text.splitlines(keepends=True)
+            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
+                    and line.split()[1].startswith(("127.", "::1")))]
+    if not any(line.split()[:1] == ["nameserver"] for line in kept):
+        kept.append(_DEFAULT_NAMESERVERS)
+    return "".join(kept)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class NetworkFiles:
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf of a container, written
+    under its directory and bind-mounted (or those of the container whose
+    network it joins)."""
+    hostname: str
+    hosts: str
+    resolv_conf: str
+    own: bool = True
+
+    @classmethod
+    def under(cls, directory: str) -> "NetworkFiles":
+        return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
+
+    def write(self, hostname: str, host_network: bool, extra_hosts: list[str] = ()) -> None:
+        """``extra_hosts``: --add-host's "name:address" entries. As libnetwork:
+        with host networking the host's file is copied — unless there are
+        extra hosts, which go below the defaults as in any other mode."""
+        if host_network and not extra_hosts:
+            hosts = _read("/etc/hosts")
+        else:
+            extra = (entry.partition(":") for entry in extra_hosts)
+            hosts = _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)
+        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
+                           (self.resolv_conf, resolv_conf(_read("/etc/resolv.conf")))):
+            with open(path, "w") as f:
+                f.write(text)

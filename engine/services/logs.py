@@ -19,24 +19,19 @@ from engine.logs import jsonfile
 from engine.logs.jsonfile import Entry, ReadConfig
 from engine.logs.sink import LoggerSink
 from engine.services.containers import ContainerService
+from engine.services.exec_io import EscapeFilter, detach_key_bytes
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-# moby's term.ASCII: ctrl-@ is 0, ctrl-a 1 ... ctrl-z 26, then ctrl-[ ctrl-\ ctrl-] ctrl-^ ctrl-_
-_CTRL = {f"ctrl-{key}": code for code, key in enumerate("@abcdefghijklmnopqrstuvwxyz[\\]^_")}
 _STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet, or full
 
 
 def parse_detach_keys(text: str) -> bytes:
-    """moby's term.ToBytes ("ctrl-p,ctrl-q", "a,ctrl-x"); dockerd's 400 otherwise."""
-    codes = bytearray()
-    for key in text.split(","):
-        if len(key) == 1:
-            codes += key.encode()
-        elif key.lower() in _CTRL:
-            codes.append(_CTRL[key.lower()])
-        else:
-            raise InvalidParameter(f"Invalid detach keys ({text}) provided")
-    return bytes(codes)
+    """moby's term.ToBytes ("ctrl-p,ctrl-q", "a,ctrl-x"), as exec reads them;
+    attach's 400 in dockerd's words otherwise."""
+    try:
+        return detach_key_bytes(text)
+    except InvalidParameter:
+        raise InvalidParameter(f"Invalid detach keys ({text}) provided") from None
 
 
 def parse_timestamp(text: str | None, name: str) -> int:
@@ -107,33 +102,6 @@ class AttachRequest:
     detach_keys: bytes = b"\x10\x11"
 
 
-class DetachKeys:
-    """Finds the detach sequence in what the client types: bytes that could
-    begin it are held back until it is complete (the attach ends, they are
-    dropped) or broken (they go on to the container)."""
-
-    def __init__(self, keys: bytes):
-        self.keys, self.held = keys, b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(what the container gets, whether the sequence is complete)."""
-        passed = bytearray()
-        for byte in data:
-            candidate = self.held + bytes((byte,))
-            if self.keys.startswith(candidate):
-                self.held = candidate
-                if candidate == self.keys:
-                    return bytes(passed), True
-                continue
-            passed += self.held
-            self.held = b""
-            if self.keys[:1] == bytes((byte,)):
-                self.held = bytes((byte,))
-            else:
-                passed.append(byte)
-        return bytes(passed), False
-
-
 class Attachment:
     """One attach: ``output()`` for the client, ``relay_stdin(read)`` on a
     thread of its own when stdin was asked for, ``close()`` at the end."""
@@ -169,7 +137,7 @@ class Attachment:
         as dockerd, StdinOnce without a TTY closes the container's stdin and
         output goes on; otherwise the attach ends. The detach keys (TTY only,
         as in dockerd) end it too."""
-        keys = DetachKeys(self.request.detach_keys) if self.tty and self.request.detach_keys else None
+        keys = EscapeFilter(self.request.detach_keys) if self.tty and self.request.detach_keys else None
         sink, container_id = self.service.sink, self.record.id
         while not self.stopped.is_set():
             data = read(32 << 10)

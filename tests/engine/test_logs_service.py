@@ -11,7 +11,7 @@ from containers_helpers import eventually
 from logs_fixtures import Client, logged_engine
 from engine.errors import Conflict, InvalidParameter, Unimplemented
 from engine.logs.sink import LoggerSink
-from engine.services.logs import AttachRequest, DetachKeys, LogsRequest
+from engine.services.logs import AttachRequest, LogsRequest
 
 pytestmark = pytest.mark.root
 
@@ -174,14 +174,6 @@ def test_detach_keys_end_a_tty_attach_and_the_container_goes_on(logged):
     list(out)
     attachment.close()
     assert record.state.running
-
-
-def test_detach_keys_pass_broken_sequences_on():
-    keys = DetachKeys(b"\x10\x11")
-    assert keys.feed(b"a\x10b") == (b"a\x10b", False)
-    assert keys.feed(b"\x10") == (b"", False)
-    assert keys.feed(b"\x10") == (b"\x10", False)
-    assert keys.feed(b"\x11rest") == (b"", True)
 
 
 def test_tty_output_goes_to_stdout_and_resize_reaches_the_terminal(logged):

@@ -36,7 +36,8 @@ def test_logs_as_dockerd_shows_them(engine_py, dockerd, names, cli):
         shown = run("logs", name)  # two pipes: the order between the streams is not kept
         assert (shown.stdout, shown.stderr) == ("one\nthree\n", "two\nfour\n"), daemon
         _exited(daemon, counted, COUNTED)
-    for args in ([], ["--tail", "2"], ["--tail", "0"], ["--tail", "all"], ["-n", "1"], ["--tail", "-1"]):
+    for args in ([], ["--tail", "2"], ["--tail", "0"], ["--tail", "all"], ["-n", "1"], ["--tail", "-1"],
+                 ["--details"], ["--details", "--tail", "1"]):
         mine, real = docker("logs", *args, counted, check=False), dockerd.docker("logs", *args, counted, check=False)
         assert (mine.returncode, mine.stdout, mine.stderr) == (real.returncode, real.stdout, real.stderr), args
 

@@ -16,13 +16,16 @@ _CAUGHT_UP = object()
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
 
 
-def batches(entries, tty: bool, timestamps: bool = False):
+def batches(entries, tty: bool, timestamps: bool = False, details: bool = False):
     """The entries as the client reads them, in chunks of about BATCH bytes,
-    each sent as soon as the log is caught up (`_CAUGHT_UP` from the follow)."""
+    each sent as soon as the log is caught up (`_CAUGHT_UP` from the follow).
+    ``details`` puts the entry's attributes and a space first (there are
+    none: no labels or env options are logged)."""
     pending, size = [], 0
     for entry in entries:
         if entry is not _CAUGHT_UP:
-            data = (format_time(entry.time).encode() + b" " + entry.line) if timestamps else entry.line
+            data = b" " + entry.line if details else entry.line
+            data = format_time(entry.time).encode() + b" " + data if timestamps else data
             data = data if tty else frame(_STREAMS[entry.stream], data)
             pending.append(data)
             size += len(data)
@@ -52,7 +55,7 @@ def add_routes(router, logs: LogService) -> None:
                              parse_timestamp(request.arg("until"), "until"), parse_tail(request.arg("tail")),
                              request.bool_arg("follow"))
         tty, entries = logs.logs(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
-        return Streamed(batches(entries, tty, request.bool_arg("timestamps")),
+        return Streamed(batches(entries, tty, request.bool_arg("timestamps"), request.bool_arg("details")),
                         content_type="application/vnd.docker.raw-stream")
 
     def attach(request):

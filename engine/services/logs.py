@@ -23,6 +23,7 @@ from engine.services.exec_io import EscapeFilter, detach_key_bytes
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet, or full
+INTERACTIVE_POLL = 0.02  # seconds between looks at the log for a terminal's attach (the echo of a keystroke)
 
 
 def parse_detach_keys(text: str) -> bytes:
@@ -58,16 +59,20 @@ def parse_tail(text: str | None) -> int:
 class ExitOrEnd:
     """What jsonfile.read's follow waits on (an Event's is_set/wait): the
     container's next exit after construction (its log is whole then), or
-    any of ``ends`` (the client gone, the attach over)."""
+    any of ``ends`` (the client gone, the attach over). ``poll`` shortens
+    the follow's waits between looks at the log (an interactive attach,
+    whose echo should not wait for the usual FOLLOW_POLL)."""
 
-    def __init__(self, containers: ContainerService, container_id: str, *ends: threading.Event):
-        self.containers, self.container_id, self.ends = containers, container_id, ends
+    def __init__(self, containers: ContainerService, container_id: str, *ends: threading.Event,
+                 poll: float | None = None):
+        self.containers, self.container_id, self.ends, self.poll = containers, container_id, ends, poll
         self.seen = containers.exit_count(container_id)
 
     def is_set(self) -> bool:
         return any(end.is_set() for end in self.ends) or self.containers.wait_exit(self.container_id, self.seen, 0)
 
     def wait(self, timeout: float) -> bool:
+        timeout = min(timeout, self.poll) if self.poll else timeout
         return self.is_set() or self.containers.wait_exit(self.container_id, self.seen, timeout) or self.is_set()
 
 
@@ -112,8 +117,9 @@ class Attachment:
         self.tty = bool(record.config.get("Tty"))
         self.ended = threading.Event()  # detached, or the client's stdin ended the attach
         self.detached = False
-        self.stopped = ExitOrEnd(service.containers, record.id, self.ended, disconnected)
         self.wants_stdin = request.stdin and bool(record.config.get("OpenStdin"))
+        self.stopped = ExitOrEnd(service.containers, record.id, self.ended, disconnected,
+                                 poll=INTERACTIVE_POLL if self.tty and self.wants_stdin else None)
         self._output = self._read(idle)  # "now" is the attach's time, not the first read's
 
     def _read(self, idle) -> Iterator[Entry]:
@@ -189,10 +195,11 @@ class Attachment:
         return True
 
     def close(self) -> None:
-        """The first attach's end closes a StdinOnce container's stdin."""
+        """The attach is over. A container's stdin outlives it: StdinOnce
+        closes it only when the client's input ends without a TTY (the
+        relay's end, a client gone included), as in dockerd, so that
+        `docker run -it` detached can be attached to again."""
         self.ended.set()
-        if self.wants_stdin and self.record.config.get("StdinOnce"):
-            self.service.sink.close_stdin(self.record.id)
 
 
 class LogService:

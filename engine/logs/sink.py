@@ -114,9 +114,11 @@ class LoggerSink:
         """The file the logger writes whatever the driver: what attach follows."""
         return self._log_file(record)[0]
 
-    def stdin(self, container_id: str) -> int | None:
-        """The engine's (non-blocking) end of the container's stdin FIFO, while
-        it is open; after an engine restart it is opened again, by path."""
+    def write_stdin(self, container_id: str, data: bytes) -> int | None:
+        """What the container's stdin FIFO takes of ``data`` now (0: it is
+        full); None while it has none. Under the lock, so a close meanwhile
+        cannot turn the write onto a file that took the fd's number. After
+        an engine restart the FIFO is opened again, by path."""
         with self._lock:
             fd = self._stdin.get(container_id)
             if fd is None:
@@ -125,7 +127,10 @@ class LoggerSink:
                         os.path.join(self._run_dir(container_id), STDIN_FIFO))
                 except FileNotFoundError:
                     return None
-            return fd
+            try:
+                return os.write(fd, data)
+            except BlockingIOError:
+                return 0
 
     def close_stdin(self, container_id: str) -> None:
         """EOF for the container's stdin (StdinOnce); the FIFO goes, so that

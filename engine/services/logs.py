@@ -7,9 +7,6 @@ Both end once the container's exit is recorded, which is when its log is
 whole; attach with stdin relays the client's bytes into the container's
 stdin FIFO (engine/logs/sink.py), with docker's detach keys under a TTY.
 """
-import errno
-import os
-import select
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,10 +16,10 @@ from engine.logs import jsonfile
 from engine.logs.jsonfile import Entry, ReadConfig
 from engine.logs.sink import LoggerSink
 from engine.services.containers import ContainerService
-from engine.services.exec_io import EscapeFilter, detach_key_bytes
+from engine.services.exec_io import DEFAULT_DETACH_KEYS, EscapeFilter, detach_key_bytes
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-_STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet, or full
+_STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet
+_STDIN_FULL = 0.005  # and at a full one
 INTERACTIVE_POLL = 0.02  # seconds between looks at the log for a terminal's attach (the echo of a keystroke)
 
 
@@ -104,7 +101,7 @@ class AttachRequest:
     stderr: bool = False
     logs: bool = False
     stream: bool = False
-    detach_keys: bytes = b"\x10\x11"
+    detach_keys: bytes = DEFAULT_DETACH_KEYS
 
 
 class Attachment:
@@ -159,40 +156,25 @@ class Attachment:
                 self.ended.set()
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
-            if self._stdin_fd() is not None:
+            if self._write_stdin(b""):
                 sink.close_stdin(container_id)
         else:
             self.ended.set()
 
-    def _stdin_fd(self) -> int | None:
-        """The container's stdin once its task runs (an attach comes before
-        the start; before the shim holds the FIFO's other end, what the
-        engine wrote would go with its own end); None once the attach is over."""
-        while True:
-            fd = self.service.sink.stdin(self.record.id) if self.record.state.running else None
-            if fd is not None:
-                return fd
-            if self.stopped.wait(_STDIN_POLL):
-                return None
-
     def _write_stdin(self, data: bytes) -> bool:
-        """Whole, as the container's stdin drains; False once the attach is over."""
+        """Whole, as the container's stdin drains, once its task runs (an
+        attach comes before the start; before the shim holds the FIFO's
+        other end, what the engine wrote would go with its own end); False
+        once the attach is over."""
         view = memoryview(data)
-        while view:
-            fd = self._stdin_fd()
-            if fd is None:
+        while True:
+            written = self.service.sink.write_stdin(self.record.id, view) if self.record.state.running else None
+            if written is not None:
+                view = view[written:]
+                if not view:
+                    return True
+            if self.stopped.wait(_STDIN_POLL if written is None else _STDIN_FULL):
                 return False
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                select.select([], [fd], [], _STDIN_POLL)
-                if self.stopped.is_set():
-                    return False
-            except OSError as err:
-                if err.errno in (errno.EBADF, errno.EPIPE):  # closed under us (StdinOnce, the exit)
-                    return False
-                raise
-        return True
 
     def close(self) -> None:
         """The attach is over. A container's stdin outlives it: StdinOnce

@@ -1,7 +1,6 @@
 """The log sink over real containerd (Debian's) with runc: its shim runs
 engine-py-logger from the `binary://` URI, for plain output and for a TTY's
 console, and the stdin FIFO reaches the container."""
-import os
 import threading
 
 import pytest
@@ -31,13 +30,13 @@ def test_output_reaches_the_json_file_log_and_attach(logged):
 
 def test_a_tty_console_goes_to_the_log_and_its_stdin_comes_from_the_fifo(logged):
     record = logged.run(["sh", "-c", "read x; echo got $x"], host_config=RUNC, OpenStdin=True, Tty=True)
-    os.write(logged.sink.stdin(record.id), b"it\n")
+    logged.sink.write_stdin(record.id, b"it\n")
     assert logged.service.wait(record.id)["StatusCode"] == 0
     assert b"got it" in b"".join(line for _, line in logged.lines(record.id))
 
 
 def test_stdin_without_a_tty_reaches_the_container(logged):
     record = logged.run(["sh", "-c", "read x; echo got $x"], host_config=RUNC, OpenStdin=True)
-    os.write(logged.sink.stdin(record.id), b"it\n")
+    logged.sink.write_stdin(record.id, b"it\n")
     assert logged.service.wait(record.id)["StatusCode"] == 0
     assert logged.lines(record.id) == [("stdout", b"got it\n")]

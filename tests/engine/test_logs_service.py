@@ -80,7 +80,7 @@ def test_follow_ends_when_the_container_exits_and_since_until_filter(logged):
     record = logged.run(["sh", "-c", "echo first; read x; echo second"], OpenStdin=True)
     tty, entries = logged.logs.logs(record.id, LogsRequest(follow=True), threading.Event())
     assert next(entries).line == b"first\n"
-    os.write(logged.sink.stdin(record.id), b"go\n")
+    logged.sink.write_stdin(record.id, b"go\n")
     assert [e.line for e in entries] == [b"second\n"]
     times = [e.time for e in logged.logs.logs(record.id, LogsRequest(), threading.Event())[1]]
     assert logged.lines(record.id, since=times[1]) == [("stdout", b"second\n")]
@@ -119,7 +119,7 @@ def test_attach_follows_from_now_and_logs_replays(logged):
     eventually(lambda: logged.lines(record.id) == [("stdout", b"before\n")])
     now = _attach(logged, record.id, stdout=True)
     replay = _attach(logged, record.id, stdout=True, logs=True)
-    os.write(logged.sink.stdin(record.id), b"go\n")
+    logged.sink.write_stdin(record.id, b"go\n")
     assert [e.line for e in now.output()] == [b"after\n"]
     assert [e.line for e in replay.output()] == [b"before\n", b"after\n"]
 
@@ -179,7 +179,7 @@ def test_detach_keys_end_a_tty_attach_and_the_container_goes_on(logged):
 def test_tty_output_goes_to_stdout_and_resize_reaches_the_terminal(logged):
     record = logged.run(["sh", "-c", "read x; stty size; echo err >&2"], OpenStdin=True, Tty=True)
     logged.logs.resize(record.id, 33, 111)
-    os.write(logged.sink.stdin(record.id), b"\n")
+    logged.sink.write_stdin(record.id, b"\n")
     logged.service.wait(record.id)
     lines = logged.lines(record.id)
     assert {stream for stream, _ in lines} == {"stdout"}

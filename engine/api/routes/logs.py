@@ -5,8 +5,8 @@ import threading
 
 from engine.errors import InvalidParameter
 from engine.logs.jsonfile import format_time
-from engine.services.logs import (DEFAULT_DETACH_KEYS, AttachRequest, LogService, LogsRequest, parse_detach_keys,
-                                  parse_tail, parse_timestamp)
+from engine.services.exec_io import DEFAULT_DETACH_KEYS
+from engine.services.logs import AttachRequest, LogService, LogsRequest, parse_detach_keys, parse_tail, parse_timestamp
 
 from ..http import Hijack, Reply, Streamed
 from ..streams import STDERR, STDOUT, frame
@@ -61,15 +61,13 @@ def add_routes(router, logs: LogService) -> None:
     def attach(request):
         wanted = AttachRequest(request.bool_arg("stdin"), request.bool_arg("stdout"), request.bool_arg("stderr"),
                                request.bool_arg("logs"), request.bool_arg("stream"),
-                               parse_detach_keys(request.arg("detachKeys") or DEFAULT_DETACH_KEYS))
+                               parse_detach_keys(keys) if (keys := request.arg("detachKeys")) else DEFAULT_DETACH_KEYS)
         attachment = logs.attach(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
 
         def serve(stream):
-            relay = None
-            if attachment.wants_stdin:
-                relay = threading.Thread(target=attachment.relay_stdin, args=(stream.read,),
-                                         name="attach-stdin", daemon=True)
-                relay.start()
+            if attachment.wants_stdin:  # ends with the client's input, or once the attach is over
+                threading.Thread(target=attachment.relay_stdin, args=(stream.read,), name="attach-stdin",
+                                 daemon=True).start()
             try:
                 for chunk in batches(attachment.output(), attachment.tty):
                     stream.write(chunk)

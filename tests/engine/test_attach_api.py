@@ -120,3 +120,35 @@ def test_run_it_detach_keys_leave_the_container_running(engine_py, names):
     again.expect(b"back")
     again.type(b"exit\r")
     assert again.wait() == 0
+
+
+def _raw_request(socket_path: str, request: bytes) -> bytes:
+    """One request on a fresh connection; what comes back until the server closes or 1 s of quiet."""
+    import socket
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(socket_path)
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        conn.settimeout(DEADLINE)
+        while chunk := conn.recv(65536):
+            received += chunk
+        return received
+
+
+def test_the_hijack_answers_as_dockerds(engine_py, dockerd, names):
+    name = names()
+    for daemon in (engine_py, dockerd):
+        daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 1; echo hi")
+        upgraded = _raw_request(daemon.socket, f"POST /v1.41/containers/{name}/attach?stream=1&stdout=1 HTTP/1.1\r\n"
+                                               "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+        head, _, body = upgraded.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"HTTP/1.1 101 UPGRADED", daemon
+        assert {b"Content-Type: application/vnd.docker.raw-stream", b"Connection: Upgrade", b"Upgrade: tcp"} <= \
+            set(lines[1:]), daemon
+        assert body == b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n", daemon
+        missing = _raw_request(daemon.socket, b"POST /v1.41/containers/nosuch/attach?stream=1&stdout=1 HTTP/1.1\r\n"
+                                              b"Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        assert missing.startswith(b"HTTP/1.1 404 Not Found\r\n") and b"application/vnd.docker.raw-stream" in missing \
+            and missing.endswith(b"\r\n\r\nNo such container: nosuch\r\n"), daemon

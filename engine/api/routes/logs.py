@@ -3,7 +3,7 @@ the log service. Output is raw under a TTY and multiplexed (8-byte frames)
 without; it is sent in batches, each flushed once the log is caught up."""
 import threading
 
-from engine.errors import InvalidParameter
+from engine.errors import EngineError, InvalidParameter, http_status
 from engine.logs.jsonfile import format_time
 from engine.services.exec_io import DEFAULT_DETACH_KEYS
 from engine.services.logs import AttachRequest, LogService, LogsRequest, parse_detach_keys, parse_tail, parse_timestamp
@@ -11,6 +11,7 @@ from engine.services.logs import AttachRequest, LogService, LogsRequest, parse_d
 from ..http import Hijack, Reply, Streamed
 from ..streams import STDERR, STDOUT, frame
 
+RAW_STREAM = "application/vnd.docker.raw-stream"
 BATCH = 64 << 10  # bytes gathered before they are sent, when more is already there
 _CAUGHT_UP = object()
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
@@ -56,13 +57,16 @@ def add_routes(router, logs: LogService) -> None:
                              request.bool_arg("follow"))
         tty, entries = logs.logs(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
         return Streamed(batches(entries, tty, request.bool_arg("timestamps"), request.bool_arg("details")),
-                        content_type="application/vnd.docker.raw-stream")
+                        content_type=RAW_STREAM)
 
     def attach(request):
         wanted = AttachRequest(request.bool_arg("stdin"), request.bool_arg("stdout"), request.bool_arg("stderr"),
                                request.bool_arg("logs"), request.bool_arg("stream"),
                                parse_detach_keys(keys) if (keys := request.arg("detachKeys")) else DEFAULT_DETACH_KEYS)
-        attachment = logs.attach(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
+        try:
+            attachment = logs.attach(request.params["name"], wanted, request.disconnected, idle=_CAUGHT_UP)
+        except EngineError as err:  # dockerd hijacks first and writes its error raw, not as JSON
+            return Reply(http_status(err), f"{err}\r\n".encode(), RAW_STREAM, [("Connection", "close")])
 
         def serve(stream):
             if attachment.wants_stdin:  # ends with the client's input, or once the attach is over

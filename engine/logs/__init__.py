@@ -46,8 +46,17 @@ def rotation(opts: dict[str, str]) -> tuple[int, int]:
     return max_size, max_file
 
 
-def log_uri(path: str, max_size: int = 0, max_file: int = 1) -> str:
+def logger_options(path: str, max_size: int = 0, max_file: int = 1, flush_partial: bool = False) -> dict[str, str]:
+    """The logger's key/value arguments. ``flush_partial`` (interactive
+    containers): what comes is written at once, an unfinished line as a
+    partial entry."""
+    options = {"path": path, "max-size": str(max_size), "max-file": str(max_file)}
+    if flush_partial:
+        options["flush-partial"] = "1"
+    return options
+
+
+def log_uri(path: str, max_size: int = 0, max_file: int = 1, flush_partial: bool = False) -> str:
     """The task IO's `binary://` URI: containerd's shim starts the logger with
     the container's stdout and stderr, and the query as its arguments."""
-    query = urlencode({"path": path, "max-size": str(max_size), "max-file": str(max_file)})
-    return f"binary://{quote(BINARY)}?{query}"
+    return f"binary://{quote(BINARY)}?{urlencode(logger_options(path, max_size, max_file, flush_partial))}"

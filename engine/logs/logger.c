@@ -6,9 +6,12 @@
  * starts a logging binary: the container's stdout on fd 3, its stderr on
  * fd 4, a pipe on fd 5 that is closed once the log file is open.
  *
- * usage: engine-py-logger path FILE [max-size BYTES] [max-file N]
+ * usage: engine-py-logger path FILE [max-size BYTES] [max-file N] [flush-partial 0|1]
  *   key/value pairs in any order (containerd passes the URI's query from a
- *   Go map); max-size 0 (the default) never rotates; max-file 1 truncates.
+ *   Go map); max-size 0 (the default) never rotates; max-file 1 truncates;
+ *   flush-partial 1 (an interactive container's) writes what each read
+ *   brings at once, a line without "\n" as a partial entry, so that a
+ *   prompt reaches an attached terminal before the line is finished.
  *
  * Lines are split and encoded as dockerd's copier and json-file driver do
  * (moby daemon/logger/copier.go, jsonfilelog): a line is one entry with its
@@ -46,6 +49,7 @@ struct stream {
 static const char *log_path;
 static long long max_size; /* 0: never rotate */
 static int max_file = 1;
+static int flush_partial;
 static int log_fd = -1;
 static long long log_size;
 static char out[OUT_SIZE + 8 * LINE_MAX_BYTES];
@@ -253,7 +257,7 @@ static void drain_lines(struct stream *s, int eof) {
         s->in_partial = 0;
         p += q + 1;
     }
-    if ((eof || (p == 0 && s->n == sizeof s->buf)) && p < s->n) {
+    if ((eof || flush_partial || (p == 0 && s->n == sizeof s->buf)) && p < s->n) {
         if (!s->in_partial) {
             clock_gettime(CLOCK_REALTIME, &s->partial_at);
             s->in_partial = 1;
@@ -292,13 +296,15 @@ int main(int argc, char **argv) {
             max_size = atoll(argv[i + 1]);
         else if (strcmp(argv[i], "max-file") == 0)
             max_file = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "flush-partial") == 0)
+            flush_partial = strcmp(argv[i + 1], "1") == 0;
         else {
             fprintf(stderr, "engine-py-logger: unknown option %s\n", argv[i]);
             return 2;
         }
     }
     if (!log_path || argc % 2 == 0 || max_file < 1 || max_size < 0) {
-        fprintf(stderr, "usage: engine-py-logger path FILE [max-size BYTES] [max-file N]\n");
+        fprintf(stderr, "usage: engine-py-logger path FILE [max-size BYTES] [max-file N] [flush-partial 0|1]\n");
         return 2;
     }
     /* Which fds we were given, before any fd of ours could take a free number. */

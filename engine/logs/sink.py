@@ -16,7 +16,7 @@ import threading
 from containerd_py.types import Stdio
 
 from engine.errors import InvalidParameter, System, Unimplemented
-from engine.logs import log_path, log_uri, rotation
+from engine.logs import detached, log_path, log_uri, logger_options, rotation
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +74,28 @@ class LoggerSink:
 
     def stdio(self, record) -> Stdio:
         """The task's IO: the logger's URI for stdout and stderr (a TTY's
-        console goes to stdout), the stdin FIFO for an OpenStdin container."""
+        console goes to stdout), the stdin FIFO for an OpenStdin container;
+        with a stdin and no TTY, FIFOs a logger of the engine's reads
+        (engine.logs.detached: containerd's shim takes no stdin beside a
+        logging binary)."""
         run_dir = self._run_dir(record.id)
         os.makedirs(run_dir, exist_ok=True)
-        uri = log_uri(*self._log_file(record))
+        tty, open_stdin = bool(record.config.get("Tty")), bool(record.config.get("OpenStdin"))
+        log_file = self._log_file(record)
         record.log_path = log_path(self.containers_dir, record.id) if self._driver(record) == JSON_FILE else ""
-        stdin = self._open_stdin(record.id, run_dir) if record.config.get("OpenStdin") else ""
-        return Stdio(stdin, uri, uri, bool(record.config.get("Tty")))
+        uri = log_uri(*log_file, flush_partial=tty or open_stdin)
+        if not open_stdin:
+            return Stdio("", uri, uri, tty)
+        stdin = self._open_stdin(record.id, run_dir)
+        if tty:
+            return Stdio(stdin, uri, uri, True)
+        return Stdio(stdin, *detached.start(run_dir, logger_options(*log_file, flush_partial=True)), False)
 
     def closed(self, record) -> None:
-        """The task is gone: the engine's end of its stdin goes too."""
+        """The task is gone: the engine's end of its stdin goes, and a logger
+        of the engine's is stopped once it has written what is left."""
         self.close_stdin(record.id)
-        try:
-            os.unlink(os.path.join(self._run_dir(record.id), STDIN_FIFO))
-        except FileNotFoundError:
-            pass
+        detached.stop(self._run_dir(record.id))
 
     def removed(self, record) -> None:
         """The container is gone: its directory under the exec-root too."""
@@ -107,9 +114,11 @@ class LoggerSink:
         """The file the logger writes whatever the driver: what attach follows."""
         return self._log_file(record)[0]
 
-    def stdin(self, container_id: str) -> int | None:
-        """The engine's (non-blocking) end of the container's stdin FIFO, while
-        it is open; after an engine restart it is opened again, by path."""
+    def write_stdin(self, container_id: str, data: bytes) -> int | None:
+        """What the container's stdin FIFO takes of ``data`` now (0: it is
+        full); None while it has none. Under the lock, so a close meanwhile
+        cannot turn the write onto a file that took the fd's number. After
+        an engine restart the FIFO is opened again, by path."""
         with self._lock:
             fd = self._stdin.get(container_id)
             if fd is None:
@@ -118,12 +127,20 @@ class LoggerSink:
                         os.path.join(self._run_dir(container_id), STDIN_FIFO))
                 except FileNotFoundError:
                     return None
-            return fd
+            try:
+                return os.write(fd, data)
+            except BlockingIOError:
+                return 0
 
     def close_stdin(self, container_id: str) -> None:
-        """EOF for the container's stdin (StdinOnce), unless a writer of its own holds the FIFO."""
+        """EOF for the container's stdin (StdinOnce); the FIFO goes, so that
+        no later attach opens it again."""
         with self._lock:
             fd = self._stdin.pop(container_id, None)
+            try:
+                os.unlink(os.path.join(self._run_dir(container_id), STDIN_FIFO))
+            except FileNotFoundError:
+                pass
         if fd is not None:
             os.close(fd)
 
@@ -145,20 +162,17 @@ class LoggerSink:
 
     def _open_stdin(self, container_id: str, run_dir: str) -> str:
         """A new FIFO, the engine's end opened read-write (so neither side
-        waits for the other); the shim opens it for reading."""
+        waits for the other); the shim opens it for reading. Under the lock:
+        an attach waiting for the stdin must not open a second end of it."""
         self.close_stdin(container_id)
         path = os.path.join(run_dir, STDIN_FIFO)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        try:
-            os.mkfifo(path, 0o600)
-            fd = _open_fifo(path)
-        except OSError as err:
-            raise System(f"creating the stdin of {container_id}: {os.strerror(err.errno or errno.EIO)}: {path}")
         with self._lock:
-            self._stdin[container_id] = fd
+            try:
+                os.mkfifo(path, 0o600)
+                self._stdin[container_id] = _open_fifo(path)
+            except OSError as err:
+                raise System(f"creating the stdin of {container_id}: {os.strerror(err.errno or errno.EIO)}: "
+                             f"{path}") from None
         return path
 
 

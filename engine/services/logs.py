@@ -7,9 +7,6 @@ Both end once the container's exit is recorded, which is when its log is
 whole; attach with stdin relays the client's bytes into the container's
 stdin FIFO (engine/logs/sink.py), with docker's detach keys under a TTY.
 """
-import errno
-import os
-import select
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,24 +16,20 @@ from engine.logs import jsonfile
 from engine.logs.jsonfile import Entry, ReadConfig
 from engine.logs.sink import LoggerSink
 from engine.services.containers import ContainerService
+from engine.services.exec_io import DEFAULT_DETACH_KEYS, EscapeFilter, detach_key_bytes
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-# moby's term.ASCII: ctrl-@ is 0, ctrl-a 1 ... ctrl-z 26, then ctrl-[ ctrl-\ ctrl-] ctrl-^ ctrl-_
-_CTRL = {f"ctrl-{key}": code for code, key in enumerate("@abcdefghijklmnopqrstuvwxyz[\\]^_")}
-_STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet, or full
+_STDIN_POLL = 0.1  # seconds between looks for a stdin that is not there yet
+_STDIN_FULL = 0.005  # and at a full one
+INTERACTIVE_POLL = 0.02  # seconds between looks at the log for a terminal's attach (the echo of a keystroke)
 
 
 def parse_detach_keys(text: str) -> bytes:
-    """moby's term.ToBytes ("ctrl-p,ctrl-q", "a,ctrl-x"); dockerd's 400 otherwise."""
-    codes = bytearray()
-    for key in text.split(","):
-        if len(key) == 1:
-            codes += key.encode()
-        elif key.lower() in _CTRL:
-            codes.append(_CTRL[key.lower()])
-        else:
-            raise InvalidParameter(f"Invalid detach keys ({text}) provided")
-    return bytes(codes)
+    """moby's term.ToBytes ("ctrl-p,ctrl-q", "a,ctrl-x"), as exec reads them;
+    attach's 400 in dockerd's words otherwise."""
+    try:
+        return detach_key_bytes(text)
+    except InvalidParameter:
+        raise InvalidParameter(f"Invalid detach keys ({text}) provided") from None
 
 
 def parse_timestamp(text: str | None, name: str) -> int:
@@ -63,16 +56,20 @@ def parse_tail(text: str | None) -> int:
 class ExitOrEnd:
     """What jsonfile.read's follow waits on (an Event's is_set/wait): the
     container's next exit after construction (its log is whole then), or
-    any of ``ends`` (the client gone, the attach over)."""
+    any of ``ends`` (the client gone, the attach over). ``poll`` shortens
+    the follow's waits between looks at the log (an interactive attach,
+    whose echo should not wait for the usual FOLLOW_POLL)."""
 
-    def __init__(self, containers: ContainerService, container_id: str, *ends: threading.Event):
-        self.containers, self.container_id, self.ends = containers, container_id, ends
+    def __init__(self, containers: ContainerService, container_id: str, *ends: threading.Event,
+                 poll: float | None = None):
+        self.containers, self.container_id, self.ends, self.poll = containers, container_id, ends, poll
         self.seen = containers.exit_count(container_id)
 
     def is_set(self) -> bool:
         return any(end.is_set() for end in self.ends) or self.containers.wait_exit(self.container_id, self.seen, 0)
 
     def wait(self, timeout: float) -> bool:
+        timeout = min(timeout, self.poll) if self.poll else timeout
         return self.is_set() or self.containers.wait_exit(self.container_id, self.seen, timeout) or self.is_set()
 
 
@@ -104,34 +101,7 @@ class AttachRequest:
     stderr: bool = False
     logs: bool = False
     stream: bool = False
-    detach_keys: bytes = b"\x10\x11"
-
-
-class DetachKeys:
-    """Finds the detach sequence in what the client types: bytes that could
-    begin it are held back until it is complete (the attach ends, they are
-    dropped) or broken (they go on to the container)."""
-
-    def __init__(self, keys: bytes):
-        self.keys, self.held = keys, b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(what the container gets, whether the sequence is complete)."""
-        passed = bytearray()
-        for byte in data:
-            candidate = self.held + bytes((byte,))
-            if self.keys.startswith(candidate):
-                self.held = candidate
-                if candidate == self.keys:
-                    return bytes(passed), True
-                continue
-            passed += self.held
-            self.held = b""
-            if self.keys[:1] == bytes((byte,)):
-                self.held = bytes((byte,))
-            else:
-                passed.append(byte)
-        return bytes(passed), False
+    detach_keys: bytes = DEFAULT_DETACH_KEYS
 
 
 class Attachment:
@@ -144,8 +114,9 @@ class Attachment:
         self.tty = bool(record.config.get("Tty"))
         self.ended = threading.Event()  # detached, or the client's stdin ended the attach
         self.detached = False
-        self.stopped = ExitOrEnd(service.containers, record.id, self.ended, disconnected)
         self.wants_stdin = request.stdin and bool(record.config.get("OpenStdin"))
+        self.stopped = ExitOrEnd(service.containers, record.id, self.ended, disconnected,
+                                 poll=INTERACTIVE_POLL if self.tty and self.wants_stdin else None)
         self._output = self._read(idle)  # "now" is the attach's time, not the first read's
 
     def _read(self, idle) -> Iterator[Entry]:
@@ -169,7 +140,7 @@ class Attachment:
         as dockerd, StdinOnce without a TTY closes the container's stdin and
         output goes on; otherwise the attach ends. The detach keys (TTY only,
         as in dockerd) end it too."""
-        keys = DetachKeys(self.request.detach_keys) if self.tty and self.request.detach_keys else None
+        keys = EscapeFilter(self.request.detach_keys) if self.tty and self.request.detach_keys else None
         sink, container_id = self.service.sink, self.record.id
         while not self.stopped.is_set():
             data = read(32 << 10)
@@ -185,37 +156,32 @@ class Attachment:
                 self.ended.set()
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
-            sink.close_stdin(container_id)
+            if self._write_stdin(b""):
+                sink.close_stdin(container_id)
         else:
             self.ended.set()
 
     def _write_stdin(self, data: bytes) -> bool:
-        """Whole, waiting for the stdin to exist (an attach comes before the
-        start) and to drain; False once the attach is over."""
+        """Whole, as the container's stdin drains, once its task runs (an
+        attach comes before the start; before the shim holds the FIFO's
+        other end, what the engine wrote would go with its own end); False
+        once the attach is over."""
         view = memoryview(data)
-        while view:
-            fd = self.service.sink.stdin(self.record.id)
-            if fd is None:
-                if self.stopped.wait(_STDIN_POLL):
-                    return False
-                continue
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                select.select([], [fd], [], _STDIN_POLL)
-                if self.stopped.is_set():
-                    return False
-            except OSError as err:
-                if err.errno in (errno.EBADF, errno.EPIPE):  # closed under us (StdinOnce, the exit)
-                    return False
-                raise
-        return True
+        while True:
+            written = self.service.sink.write_stdin(self.record.id, view) if self.record.state.running else None
+            if written is not None:
+                view = view[written:]
+                if not view:
+                    return True
+            if self.stopped.wait(_STDIN_POLL if written is None else _STDIN_FULL):
+                return False
 
     def close(self) -> None:
-        """The first attach's end closes a StdinOnce container's stdin."""
+        """The attach is over. A container's stdin outlives it: StdinOnce
+        closes it only when the client's input ends without a TTY (the
+        relay's end, a client gone included), as in dockerd, so that
+        `docker run -it` detached can be attached to again."""
         self.ended.set()
-        if self.wants_stdin and self.record.config.get("StdinOnce"):
-            self.service.sink.close_stdin(self.record.id)
 
 
 class LogService:

@@ -117,9 +117,9 @@ class Dockerd:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def docker(self, *args, check=True):
+    def docker(self, *args, check=True, input: str | None = None):
         r = subprocess.run([DOCKER_CLI, "-H", f"unix://{self.socket}", *args], capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=120)
+                           input=input, stdin=None if input is not None else subprocess.DEVNULL, timeout=120)
         if check and r.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr}")
         return r

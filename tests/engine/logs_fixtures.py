@@ -4,14 +4,28 @@ containerd_py's, whose tests import from theirs).
 - Logger: engine-py-logger started as a containerd shim starts a logging
   binary: the container's stdout on fd 3, stderr on fd 4, readiness on fd 5.
 - write_entries: a json-file log written directly, for the reader's tests.
+- logged_engine: a container service whose containers log through
+  engine-py-logger (LoggerSink), with its log service; Client: the input of
+  a hijacked attach.
+- PRINTER and wait_growth for the survival tests; `names` for the CLI's.
 """
 import fcntl
 import json
 import os
 import signal
+import threading
+import time
+import uuid
+from contextlib import contextmanager
 
-from engine.logs import BINARY
+import pytest
+
+from containers_helpers import engine_on
+from engine.api.http import Inflow
+from engine.logs import BINARY, jsonfile
 from engine.logs.jsonfile import format_time
+from engine.logs.sink import LoggerSink
+from engine.services.logs import LogService, LogsRequest
 
 
 def _high(fd: int) -> int:
@@ -82,3 +96,82 @@ def write_entries(path, entries, mode: str = "a") -> None:
     with open(path, mode) as f:
         for stream, text, ns in entries:
             f.write(json.dumps({"log": text, "stream": stream, "time": format_time(ns)}) + "\n")
+
+
+class Logged:
+    """An engine whose containers log through engine-py-logger, and its log service."""
+
+    def __init__(self, engine, sink):
+        self.engine, self.sink = engine, sink
+
+    @property
+    def service(self):
+        return self.engine.service
+
+    @property
+    def logs(self):
+        return LogService(self.engine.service, self.sink)
+
+    def run(self, cmd, name=None, host_config=None, **config):
+        record = self.service.create({"Image": "busybox", "Cmd": cmd, **config}, host_config or {}, name)
+        self.service.start(record.id)
+        return record
+
+    def lines(self, ref, **request):
+        tty, entries = self.logs.logs(ref, LogsRequest(**request), threading.Event())
+        return [(e.stream, e.line) for e in entries]
+
+
+@contextmanager
+def logged_engine(address, busybox, tmp_path, **options):
+    sink = LoggerSink(str(tmp_path / "data" / "containers"), str(tmp_path / "exec"))
+    with engine_on(address, tmp_path / "data", busybox, log_sink=sink, **options) as made:
+        yield Logged(made, sink)
+
+
+class Client:
+    """A hijacked client's input as the attach reads it."""
+
+    def __init__(self):
+        self.inflow = Inflow()
+
+    def send(self, data: bytes) -> None:
+        self.inflow.feed(data)
+
+
+# -- the log promise's tests (a container printing continuously) --------------------
+
+PIPE_CAPACITY = 64 * 1024  # a pipe's default buffer: a blocked copier stalls its container after this much
+GROWTH_WHILE_DOWN = 16 * PIPE_CAPACITY
+DEADLINE = 120  # seconds; only guards against a hang, never asserted on
+# One line in ten on stderr; every line numbered, so a lost one shows.
+PRINTER = ('i=0; pad=$(printf "%0200d" 0); while :; do i=$((i+1)); '
+           'if [ $((i % 10)) = 0 ]; then echo "$i $pad" >&2; else echo "$i $pad"; fi; '
+           '[ $((i % 20)) = 0 ] && usleep 5000; done')
+
+
+def logged_bytes(path: str) -> int:
+    return sum(os.path.getsize(f) for f in jsonfile.rotated_files(path))
+
+
+def wait_growth(path: str, by: int) -> None:
+    start, deadline = logged_bytes(path), time.monotonic() + DEADLINE
+    while logged_bytes(path) < start + by:
+        assert time.monotonic() < deadline, f"the log stopped growing at {logged_bytes(path)} bytes"
+        time.sleep(0.05)
+
+
+# -- the CLI tests ------------------------------------------------------------------
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def names(engine_py, dockerd):
+    """Makes unique container names, removed from engine-py and dockerd afterwards."""
+    made = []
+    yield lambda: made.append(unique("l")) or made[-1]
+    for name in made:
+        for daemon in (engine_py, dockerd):
+            daemon.docker("rm", "-f", name, check=False)

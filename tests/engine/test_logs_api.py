@@ -3,28 +3,16 @@ CLI (28 and 20.10) at engine-py, compared with real dockerd where a user
 sees the same: output, streams apart, exit codes, refusals."""
 import json
 import time
-import uuid
 
 import pytest
+
+from logs_fixtures import names  # noqa: F401 (a fixture)
 
 CLIS = ("28", "20.10")
 pytestmark = pytest.mark.root
 
 LINES = "echo one; echo two >&2; echo three; echo four >&2"
 COUNTED = "i=0; while [ $i -lt 5 ]; do echo line $i; i=$((i+1)); done"
-
-
-def unique(prefix: str = "l") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def names(engine_py, dockerd):
-    made = []
-    yield lambda: made.append(unique()) or made[-1]
-    for name in made:
-        for daemon in (engine_py, dockerd):
-            daemon.docker("rm", "-f", name, check=False)
 
 
 def _exited(daemon, name, cmd, *options):
@@ -48,7 +36,8 @@ def test_logs_as_dockerd_shows_them(engine_py, dockerd, names, cli):
         shown = run("logs", name)  # two pipes: the order between the streams is not kept
         assert (shown.stdout, shown.stderr) == ("one\nthree\n", "two\nfour\n"), daemon
         _exited(daemon, counted, COUNTED)
-    for args in ([], ["--tail", "2"], ["--tail", "0"], ["--tail", "all"], ["-n", "1"], ["--tail", "-1"]):
+    for args in ([], ["--tail", "2"], ["--tail", "0"], ["--tail", "all"], ["-n", "1"], ["--tail", "-1"],
+                 ["--details"], ["--details", "--tail", "1"]):
         mine, real = docker("logs", *args, counted, check=False), dockerd.docker("logs", *args, counted, check=False)
         assert (mine.returncode, mine.stdout, mine.stderr) == (real.returncode, real.stdout, real.stderr), args
 

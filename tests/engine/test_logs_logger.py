@@ -87,6 +87,21 @@ def test_streams_are_split_apart(tmp_path):
     assert ("stdout", "partial\n") in got and ("stderr", "err\n") in got
 
 
+def test_flush_partial_writes_an_unfinished_line_at_once(tmp_path):
+    """An interactive container's prompt reaches the log (and attach) before its line ends."""
+    path = tmp_path / "c-json.log"
+    logger = Logger("path", str(path), "flush-partial", "1")
+    logger.write(b"/ # ", "stdout")
+    deadline = time.monotonic() + 60
+    while not path.read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    logger.write(b"echo\n", "stdout")
+    logger.close()
+    got = entries_of(path)
+    assert [e["log"] for e in got] == ["/ # ", "echo\n"] and got[0]["time"] == got[1]["time"]
+
+
 def test_rotation_keeps_max_file_files_of_about_max_size(tmp_path):
     path = tmp_path / "c-json.log"
     lines = [f"line {i:04d}\n".encode() for i in range(2000)]

@@ -8,43 +8,18 @@ import pytest
 
 from containers_helpers import busybox, containerd_py, engine_on  # noqa: F401 (fixtures)
 from containers_helpers import eventually
+from logs_fixtures import Client, logged_engine
 from engine.errors import Conflict, InvalidParameter, Unimplemented
-from engine.api.http import Inflow
 from engine.logs.sink import LoggerSink
-from engine.services.logs import AttachRequest, DetachKeys, LogService, LogsRequest
+from engine.services.logs import AttachRequest, LogsRequest
 
 pytestmark = pytest.mark.root
 
 
-class Logged:
-    """An engine whose containers log through engine-py-logger, and its log service."""
-
-    def __init__(self, engine, sink):
-        self.engine, self.sink = engine, sink
-
-    @property
-    def service(self):
-        return self.engine.service
-
-    @property
-    def logs(self):
-        return LogService(self.engine.service, self.sink)
-
-    def run(self, cmd, name=None, host_config=None, **config):
-        record = self.service.create({"Image": "busybox", "Cmd": cmd, **config}, host_config or {}, name)
-        self.service.start(record.id)
-        return record
-
-    def lines(self, ref, **request):
-        tty, entries = self.logs.logs(ref, LogsRequest(**request), threading.Event())
-        return [(e.stream, e.line) for e in entries]
-
-
 @pytest.fixture
 def logged(containerd_py, busybox, tmp_path):
-    sink = LoggerSink(str(tmp_path / "data" / "containers"), str(tmp_path / "exec"))
-    with engine_on(containerd_py.address, tmp_path / "data", busybox, log_sink=sink) as made:
-        yield Logged(made, sink)
+    with logged_engine(containerd_py.address, busybox, tmp_path) as made:
+        yield made
 
 
 def test_json_file_log_has_both_streams_and_is_whole_at_the_exit(logged):
@@ -105,7 +80,7 @@ def test_follow_ends_when_the_container_exits_and_since_until_filter(logged):
     record = logged.run(["sh", "-c", "echo first; read x; echo second"], OpenStdin=True)
     tty, entries = logged.logs.logs(record.id, LogsRequest(follow=True), threading.Event())
     assert next(entries).line == b"first\n"
-    os.write(logged.sink.stdin(record.id), b"go\n")
+    logged.sink.write_stdin(record.id, b"go\n")
     assert [e.line for e in entries] == [b"second\n"]
     times = [e.time for e in logged.logs.logs(record.id, LogsRequest(), threading.Event())[1]]
     assert logged.lines(record.id, since=times[1]) == [("stdout", b"second\n")]
@@ -144,19 +119,9 @@ def test_attach_follows_from_now_and_logs_replays(logged):
     eventually(lambda: logged.lines(record.id) == [("stdout", b"before\n")])
     now = _attach(logged, record.id, stdout=True)
     replay = _attach(logged, record.id, stdout=True, logs=True)
-    os.write(logged.sink.stdin(record.id), b"go\n")
+    logged.sink.write_stdin(record.id, b"go\n")
     assert [e.line for e in now.output()] == [b"after\n"]
     assert [e.line for e in replay.output()] == [b"before\n", b"after\n"]
-
-
-class Client:
-    """A hijacked client's input as the attach reads it."""
-
-    def __init__(self):
-        self.inflow = Inflow()
-
-    def send(self, data: bytes) -> None:
-        self.inflow.feed(data)
 
 
 def _relayed(attachment, client):
@@ -211,18 +176,10 @@ def test_detach_keys_end_a_tty_attach_and_the_container_goes_on(logged):
     assert record.state.running
 
 
-def test_detach_keys_pass_broken_sequences_on():
-    keys = DetachKeys(b"\x10\x11")
-    assert keys.feed(b"a\x10b") == (b"a\x10b", False)
-    assert keys.feed(b"\x10") == (b"", False)
-    assert keys.feed(b"\x10") == (b"\x10", False)
-    assert keys.feed(b"\x11rest") == (b"", True)
-
-
 def test_tty_output_goes_to_stdout_and_resize_reaches_the_terminal(logged):
     record = logged.run(["sh", "-c", "read x; stty size; echo err >&2"], OpenStdin=True, Tty=True)
     logged.logs.resize(record.id, 33, 111)
-    os.write(logged.sink.stdin(record.id), b"\n")
+    logged.sink.write_stdin(record.id, b"\n")
     logged.service.wait(record.id)
     lines = logged.lines(record.id)
     assert {stream for stream, _ in lines} == {"stdout"}

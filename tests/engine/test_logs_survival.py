@@ -21,16 +21,13 @@ import pytest
 
 from engine.logs import jsonfile, log_path, log_uri
 from leaks import kill_processes_mentioning, mounts_under
-from logs_fixtures import entries_of
+from logs_fixtures import DEADLINE, GROWTH_WHILE_DOWN, PIPE_CAPACITY, PRINTER, entries_of, wait_growth
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("ctr") is None, reason="ctr (Debian package containerd) not installed")]
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "docker.io/library/busybox:latest"
-PIPE_CAPACITY = 64 * 1024  # a pipe's default buffer: a blocked copier stalls its container after this much
-GROWTH_WHILE_DOWN = 16 * PIPE_CAPACITY
-DEADLINE = 120  # seconds; only guards against a hang, never asserted on
 
 
 def _daemons():
@@ -43,22 +40,6 @@ def _daemons():
 
 
 daemons = _daemons()
-
-# One line in ten on stderr; every line numbered, so a lost one shows.
-PRINTER = ('i=0; pad=$(printf "%0200d" 0); while :; do i=$((i+1)); '
-           'if [ $((i % 10)) = 0 ]; then echo "$i $pad" >&2; else echo "$i $pad"; fi; '
-           '[ $((i % 20)) = 0 ] && usleep 5000; done')
-
-
-def logged_bytes(path: str) -> int:
-    return sum(os.path.getsize(f) for f in jsonfile.rotated_files(path))
-
-
-def wait_growth(path: str, by: int) -> None:
-    start, deadline = logged_bytes(path), time.monotonic() + DEADLINE
-    while logged_bytes(path) < start + by:
-        assert time.monotonic() < deadline, f"the log stopped growing at {logged_bytes(path)} bytes"
-        time.sleep(0.05)
 
 
 class Manager:

@@ -162,7 +162,7 @@ def test_bidi_stream_of_big_messages_with_a_slow_handler(served):
         while not done.is_set():
             for conn in list(server._connections):
                 for call in list(conn.calls.values()):
-                    held[0] = max(held[0], call._held + call._partial)
+                    held[0] = max(held[0], call._held + call._messages.partial)
             time.sleep(0.002)
 
     watcher = threading.Thread(target=watch)

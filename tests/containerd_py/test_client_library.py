@@ -15,7 +15,8 @@ from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from test_tasks_ctr import IMAGE
 
-SERVER_SIDE = ("containerd_py.services", "containerd_py.assembly", "containerd_py.daemon", "containerd_py.rpc",
+SERVER_SIDE = ("containerd_py.services", "containerd_py.assembly", "containerd_py.daemon", "containerd_py.rpc.server",
+               "containerd_py.rpc.connection", "containerd_py.rpc.call", "containerd_py.rpc.listener",
                "containerd_py.metadata.sqlite", "containerd_py.metadata.db", "containerd_py.events.exchange",
                "containerd_py.tasks", "containerd_py.gc", "containerd_py.content.local", "containerd_py.diff.walking",
                "containerd_py.snapshots.leased", "containerd_py.snapshots.overlay", "containerd_py.snapshots.native",
@@ -27,6 +28,13 @@ def test_the_client_imports_nothing_of_the_server():
             "print('\\n'.join(m for m in sys.modules if m.startswith('containerd_py')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in loaded if m.startswith(SERVER_SIDE)] == []
+
+
+def test_the_client_loads_no_grpcio():
+    """grpcio's C core is ~20 MiB of resident memory: the client speaks HTTP/2 through h2 instead."""
+    code = ("import sys, containerd_py.client, containerd_py.client.cli, containerd_py.client.cio\n"
+            "print('\\n'.join(m for m in sys.modules if m.split('.')[0].startswith('grpc') or m.endswith('_grpc')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == []
 
 
 @pytest.fixture(params=["containerd-py", "containerd"])

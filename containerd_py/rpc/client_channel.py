@@ -49,6 +49,9 @@ CONNECTION_WINDOW = 64 << 20   # ... and on all streams of the connection
 STREAM_BUFFER = 4 << 20        # bytes of a call's responses held for its caller before the daemon must wait
 READ_SIZE = 256 << 10
 CONNECT_TIMEOUT = 20.0         # seconds, for a call without a deadline
+# A connection takes no new calls past this stream id (HTTP/2 has 2^31, ours
+# are odd: ~1e9 calls); it closes once its last call ends, the next goes on another.
+LAST_STREAM_ID = (1 << 31) - (1 << 20)
 # Our headers are made right here; h2 checking them again costs a tenth of a small call's time.
 _H2_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding="utf-8", validate_outbound_headers=False,
                                        normalize_outbound_headers=False, validate_inbound_headers=False)
@@ -137,6 +140,7 @@ class _Connection:
         self.can_send = threading.Condition(self.lock)  # the daemon's window opened, or a call ended
         self.calls: dict[int, Call] = {}
         self.failure: str | None = None  # why it takes no more calls, once lost or closed
+        self.draining = False  # its stream ids are used up
         with self.lock:
             self.h2.initiate_connection()
             self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
@@ -148,10 +152,11 @@ class _Connection:
     def start(self, path, response_class, deadline, metadata) -> "Call | None":
         """A new call's stream, its headers queued; None when this connection has no room for it."""
         with self.lock:
-            if self.failure is not None or \
+            if self.failure is not None or self.draining or \
                     self.h2.open_outbound_streams >= self.h2.remote_settings.max_concurrent_streams:
                 return None
             stream_id = self.h2.get_next_available_stream_id()
+            self.draining = stream_id >= LAST_STREAM_ID
             headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
                        ("te", "trailers"), ("content-type", "application/grpc")]
             if deadline is not None:
@@ -304,6 +309,8 @@ class Call:
                     pass  # closed already
         self._arrived.notify_all()
         self.conn.can_send.notify_all()
+        if self.conn.draining and not self.conn.calls:
+            self.conn._fail(StatusCode.UNAVAILABLE, "its stream ids are used up")  # no call is left to fail
 
     def _acknowledge(self) -> None:
         """Under the lock: opens the daemon's window again, unless too much waits for the caller."""

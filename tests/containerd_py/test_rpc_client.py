@@ -13,6 +13,7 @@ from google.protobuf import empty_pb2
 from containerd_py import rpc
 from containerd_py.api.containerd.services import (content_pb2 as content_pb, events_pb2 as events_pb,
                                                    version_pb2 as version_pb)
+from containerd_py.rpc import client_channel
 from containerd_py.rpc.client_channel import Channel, RpcError, Stub
 from containerd_py.rpc.status import StatusCode
 from test_rpc_server import Content, Events, VersionEcho
@@ -194,3 +195,19 @@ def test_a_closed_channel_ends_its_calls(served):
     with pytest.raises(RpcError) as e:
         version(channel, "after")
     assert e.value.code == StatusCode.CANCELLED
+
+
+def test_a_connection_out_of_stream_ids_drains_and_the_next_calls_go_on_another(served, monkeypatch):
+    monkeypatch.setattr(client_channel, "LAST_STREAM_ID", 5)  # the third call on a connection is its last
+    servicers, channel, _ = served()
+    assert [version(channel, f"n{i}").version for i in range(2)] == ["n0", "n1"]
+    first = channel._connections[0]
+    slow = threading.Thread(target=lambda: version(channel, "slow"))
+    slow.start()  # stream 5: the first connection's last call, still running
+    assert servicers["version"].started.wait(10)
+    assert version(channel, "on-another").version == "on-another"
+    assert first.failure is None and len(channel._connections) == 2
+    servicers["version"].release.set()
+    slow.join()
+    assert first.failure == "its stream ids are used up"
+    assert channel._connections[-1].failure is None

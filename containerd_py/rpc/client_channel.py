@@ -48,6 +48,7 @@ STREAM_WINDOW = 4 << 20        # what the daemon may send on one stream before w
 CONNECTION_WINDOW = 64 << 20   # ... and on all streams of the connection
 STREAM_BUFFER = 4 << 20        # bytes of a call's responses held for its caller before the daemon must wait
 READ_SIZE = 256 << 10
+FRAME_SIZE = 1 << 20           # the largest DATA frame the daemon may send: a content chunk in one, not 64
 CONNECT_TIMEOUT = 20.0         # seconds, for a call without a deadline
 # A connection takes no new calls past this stream id (HTTP/2 has 2^31, ours
 # are odd: ~1e9 calls); it closes once its last call ends, the next goes on another.
@@ -144,6 +145,7 @@ class _Connection:
         with self.lock:
             self.h2.initiate_connection()
             self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: FRAME_SIZE,
                                      h2.settings.SettingCodes.ENABLE_PUSH: 0})
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()

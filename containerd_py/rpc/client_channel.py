@@ -41,14 +41,13 @@ from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 
 from .status import Abort, StatusCode
-from .wire import MessageBuffer, framed
+from .wire import MAX_FRAME_SIZE, MessageBuffer, framed
 
 MESSAGE_LIMIT = 16 << 20       # bytes of one message, either way, as the daemon's default
 STREAM_WINDOW = 4 << 20        # what the daemon may send on one stream before we acknowledge
 CONNECTION_WINDOW = 64 << 20   # ... and on all streams of the connection
 STREAM_BUFFER = 4 << 20        # bytes of a call's responses held for its caller before the daemon must wait
 READ_SIZE = 256 << 10
-FRAME_SIZE = 1 << 20           # the largest DATA frame the daemon may send: a content chunk in one, not 64
 CONNECT_TIMEOUT = 20.0         # seconds, for a call without a deadline
 # A connection takes no new calls past this stream id (HTTP/2 has 2^31, ours
 # are odd: ~1e9 calls); it closes once its last call ends, the next goes on another.
@@ -145,7 +144,7 @@ class _Connection:
         with self.lock:
             self.h2.initiate_connection()
             self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: FRAME_SIZE,
+                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE,
                                      h2.settings.SettingCodes.ENABLE_PUSH: 0})
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()

@@ -40,7 +40,8 @@ class Connection:
         self.closed = False
         with self.lock:
             self.h2.initiate_connection()
-            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW})
+            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: wire.MAX_FRAME_SIZE})
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()
 

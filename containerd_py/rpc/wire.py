@@ -9,6 +9,9 @@ import hyperframe.frame
 from .status import Abort, StatusCode
 
 PREFIX = struct.Struct(">BI")  # gRPC message: compressed flag, length
+# The largest DATA frame either end of ours takes (HTTP/2's default is 16 KiB):
+# a 1 MiB content chunk in one frame is one pass through h2, not 64.
+MAX_FRAME_SIZE = 1 << 20
 
 # hpack and h2 log every header they code at debug level: not what `-l debug` is for.
 for _name in ("hpack", "h2"):

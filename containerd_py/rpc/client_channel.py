@@ -194,25 +194,30 @@ class _Connection:
 
     def _read(self) -> None:
         """The reader thread: until the daemon or we close the connection."""
-        address = self.channel.address
-        why = f"lost the connection to {address}: the daemon closed it"
+        why = f"lost the connection to {self.channel.address}: the daemon closed it"
         try:
-            while data := self.sock.recv(READ_SIZE):
-                with self.lock:
-                    try:
-                        for event in self.h2.receive_data(data):
-                            self._on_event(event)
-                    finally:
-                        self.flush()  # what h2 answers (window updates, pings, a GOAWAY for a protocol error)
+            while (data := self.sock.recv(READ_SIZE)) and self._received(data):
+                pass
         except OSError as e:
-            why = f"lost the connection to {address}: {_reason(e)}"
-        except h2.exceptions.ProtocolError as e:
-            why = f"HTTP/2 protocol error from {address}: {e}"
-        except _GoAway as e:
-            why = str(e)
+            why = f"lost the connection to {self.channel.address}: {_reason(e)}"
         with self.lock:
             self._fail(StatusCode.UNAVAILABLE, why)
         self.sock.close()
+
+    def _received(self, data: bytes) -> bool:
+        """Feeds h2; False once the connection is of no more use (failed here, under
+        the lock, so that no caller meets an h2 that takes nothing more)."""
+        with self.lock:
+            try:
+                for event in self.h2.receive_data(data):
+                    self._on_event(event)
+            except h2.exceptions.ProtocolError as e:
+                self.flush()  # h2's GOAWAY
+                self._fail(StatusCode.UNAVAILABLE, f"HTTP/2 protocol error from {self.channel.address}: {e}")
+            except _GoAway as e:
+                self._fail(StatusCode.UNAVAILABLE, str(e))
+            self.flush()  # what h2 answers: window updates, pings
+            return self.failure is None
 
     def _on_event(self, event) -> None:
         """Under the lock, on the reader thread; never blocks."""
@@ -356,7 +361,10 @@ class Call:
         """Ends our side of the call: no more requests."""
         with self.conn.lock:
             if self._status is None and not self._sent_end:
-                self.conn.h2.end_stream(self.stream_id)
+                try:
+                    self.conn.h2.end_stream(self.stream_id)
+                except h2.exceptions.ProtocolError as e:  # the stream or connection closed under us
+                    self.end(StatusCode.UNAVAILABLE, f"{self.path}: the stream closed while sending: {e}")
                 self._sent_end = True
                 self.conn.flush()
 

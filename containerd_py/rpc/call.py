@@ -182,7 +182,7 @@ class Call:
         if len(payload) > conn.server.max_send:
             raise Abort(StatusCode.RESOURCE_EXHAUSTED,
                         f"grpc: trying to send message larger than max ({len(payload)} vs. {conn.server.max_send})")
-        data = framed(payload)
+        data = memoryview(framed(payload))
         with conn.lock:
             try:
                 self._send_headers()

@@ -338,16 +338,18 @@ class Call:
                 conn.flush()
                 return
             data = framed(payload)
+            rest = memoryview(data)
             try:
-                while data and self._status is None:
+                while rest and self._status is None:
                     room = min(conn.h2.local_flow_control_window(self.stream_id), conn.h2.max_outbound_frame_size)
                     if room <= 0:
                         conn.flush()
                         self._wait(conn.can_send)
                         continue
-                    chunk, data = data[:room], data[room:]
-                    conn.h2.send_data(self.stream_id, chunk.tobytes(), end_stream=end and not data)
-                self._sent_end = end and not data
+                    chunk, rest = rest[:room], rest[room:]
+                    conn.h2.send_data(self.stream_id, data if len(chunk) == len(data) else chunk.tobytes(),
+                                      end_stream=end and not rest)
+                self._sent_end = end and not rest
             except h2.exceptions.ProtocolError as e:  # the stream or connection closed under us
                 self.end(StatusCode.UNAVAILABLE, f"{self.path}: the stream closed while sending: {e}")
             conn.flush()

@@ -9,9 +9,10 @@ import hyperframe.frame
 from .status import Abort, StatusCode
 
 PREFIX = struct.Struct(">BI")  # gRPC message: compressed flag, length
-# The largest DATA frame either end of ours takes (HTTP/2's default is 16 KiB):
-# a 1 MiB content chunk in one frame is one pass through h2, not 64.
-MAX_FRAME_SIZE = 1 << 20
+# The largest frame either end of ours takes: as large as HTTP/2 allows (its
+# default is 16 KiB), so a message goes in one DATA frame as the window lets
+# it (a 1 MiB content chunk is one pass through h2, not 65).
+MAX_FRAME_SIZE = (1 << 24) - 1
 
 # hpack and h2 log every header they code at debug level: not what `-l debug` is for.
 for _name in ("hpack", "h2"):
@@ -29,9 +30,9 @@ def _data_frame_body_repr(self) -> str:
 hyperframe.frame.DataFrame._body_repr = _data_frame_body_repr
 
 
-def framed(payload: bytes) -> memoryview:
+def framed(payload: bytes) -> bytes:
     """One message as it goes in DATA: its prefix, then its bytes."""
-    return memoryview(PREFIX.pack(0, len(payload)) + payload)
+    return PREFIX.pack(0, len(payload)) + payload
 
 
 class MessageBuffer:

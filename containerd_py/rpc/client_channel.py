@@ -36,12 +36,11 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
-import h2.settings
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 
 from .status import Abort, StatusCode
-from .wire import MAX_FRAME_SIZE, MessageBuffer, framed
+from .wire import MessageBuffer, advertise, framed
 
 MESSAGE_LIMIT = 16 << 20       # bytes of one message, either way, as the daemon's default
 STREAM_WINDOW = 4 << 20        # what the daemon may send on one stream before we acknowledge
@@ -143,9 +142,7 @@ class _Connection:
         self.draining = False  # its stream ids are used up
         with self.lock:
             self.h2.initiate_connection()
-            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE,
-                                     h2.settings.SettingCodes.ENABLE_PUSH: 0})
+            advertise(self.h2, STREAM_WINDOW)
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()
         threading.Thread(target=self._read, name="grpc-client", daemon=True).start()

@@ -12,9 +12,8 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
-import h2.settings
 
-from . import wire  # noqa: F401 - its h2 settings
+from . import wire
 from .call import Call, parse_timeout
 from .status import StatusCode
 from .listener import Transport
@@ -40,8 +39,7 @@ class Connection:
         self.closed = False
         with self.lock:
             self.h2.initiate_connection()
-            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                                     h2.settings.SettingCodes.MAX_FRAME_SIZE: wire.MAX_FRAME_SIZE})
+            wire.advertise(self.h2, STREAM_WINDOW)
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()
 

@@ -4,6 +4,7 @@ when first imported (quieter loggers, a cheaper frame repr)."""
 import logging
 import struct
 
+import h2.settings
 import hyperframe.frame
 
 from .status import Abort, StatusCode
@@ -28,6 +29,16 @@ def _data_frame_body_repr(self) -> str:
 # whole body to show its first 20 hex digits: ~18 us of each 16 KiB frame,
 # 60 ms of a 50 MB layer upload. The same text, from the first 11 bytes:
 hyperframe.frame.DataFrame._body_repr = _data_frame_body_repr
+
+
+def advertise(conn, stream_window: int) -> None:
+    """Our settings to the peer: its window on each stream, and MAX_FRAME_SIZE,
+    which we take at once (h2 would from the peer's ACK only, and check a
+    frame that came in the same read as the ACK against the old limit: a
+    FRAME_SIZE_ERROR that ends the connection)."""
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: stream_window,
+                          h2.settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE})
+    conn.max_inbound_frame_size = MAX_FRAME_SIZE
 
 
 def framed(payload: bytes) -> bytes:

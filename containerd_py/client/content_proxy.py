@@ -1,15 +1,14 @@
 """The content service as a ContentStore: blobs read through one Read stream,
 ingests written through one Write stream (STAT, WRITE..., COMMIT)."""
 import io
-import queue
 
-import grpc
 from google.protobuf import field_mask_pb2
 
 from .. import errors
-from ..api.containerd.services import content_pb2, content_pb2_grpc
+from ..api.containerd.services import content_pb2
 from ..content.store import ContentStore, Status, Writer
 from ..convert import content_info_from_proto, nanoseconds, status_from_proto
+from ..rpc.client_channel import RpcError
 from .connection import Connection, domain_error, mapped
 
 
@@ -18,7 +17,7 @@ class ContentProxy(ContentStore):
 
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = content_pb2_grpc.ContentStub(conn.channel)
+        self._stub = conn.stub(content_pb2, "Content")
 
     @mapped
     def info(self, ns, digest):
@@ -78,7 +77,7 @@ class _RemoteBlob(io.RawIOBase):
                 self._pending = next(self._stream).data
             except StopIteration:
                 return 0
-            except grpc.RpcError as e:
+            except RpcError as e:
                 raise domain_error(e) from None
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
@@ -94,18 +93,17 @@ class _RemoteWriter(Writer):
     """One Write stream: each call sends a request and waits for its answer."""
 
     def __init__(self, stub, md, ref: str, total: int, expected: str):
-        self._requests: queue.Queue = queue.Queue()
-        self._responses = stub.Write(iter(self._requests.get, None), metadata=md)
+        self._call = stub.Write(metadata=md)
         self._ref = ref
         self._last = self._send(content_pb2.WriteContentRequest(action=content_pb2.STAT, ref=ref, total=total,
                                                                 expected=expected))
         self._total = self._last.total
 
     def _send(self, request):
-        self._requests.put(request)
+        self._call.send(request)
         try:
-            return next(self._responses)
-        except grpc.RpcError as e:
+            return next(self._call)
+        except RpcError as e:
             raise domain_error(e) from None
 
     def status(self):
@@ -131,9 +129,9 @@ class _RemoteWriter(Writer):
 
     def close(self):
         """Ends the request stream and waits for the daemon to end its side (and release the ref)."""
-        self._requests.put(None)
+        self._call.done_sending()
         try:
-            for _ in self._responses:
+            for _ in self._call:
                 pass
-        except grpc.RpcError:
+        except RpcError:
             pass  # the stream had already failed; that error was raised to the caller

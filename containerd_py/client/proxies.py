@@ -8,13 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import grpc
 from google.protobuf import empty_pb2, field_mask_pb2
 
-from ..api.containerd.services import (containers_pb2, containers_pb2_grpc, diff_pb2, diff_pb2_grpc, events_pb2,
-                                       events_pb2_grpc, images_pb2, images_pb2_grpc, introspection_pb2,
-                                       introspection_pb2_grpc, leases_pb2, leases_pb2_grpc, namespaces_pb2,
-                                       namespaces_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc, version_pb2_grpc)
+from ..api.containerd.services import (containers_pb2, diff_pb2, events_pb2, images_pb2, introspection_pb2, leases_pb2,
+                                       namespaces_pb2, snapshots_pb2, version_pb2)
 from ..containers import Container, ContainerStore
 from ..convert import (container_from_proto, container_to_proto, descriptor_from_proto, descriptor_to_proto,
                        envelope_from_proto, image_from_proto, image_to_proto, lease_from_proto, mount_from_proto,
@@ -22,6 +19,8 @@ from ..convert import (container_from_proto, container_to_proto, descriptor_from
 from ..diff.applier import Applier
 from ..metadata.store import ImageStore, LeaseStore, Namespace, Resource
 from ..plugins import Platform, Plugin
+from ..rpc.client_channel import RpcError
+from ..rpc.status import StatusCode
 from ..snapshots.snapshotter import Snapshotter, Usage
 from ..types import Envelope
 from .connection import Connection, domain_error, mapped
@@ -34,7 +33,7 @@ def _mask(paths: list[str]) -> field_mask_pb2.FieldMask | None:
 class ImagesProxy(ImageStore):
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = images_pb2_grpc.ImagesStub(conn.channel)
+        self._stub = conn.stub(images_pb2, "Images")
 
     @mapped
     def get(self, ns, name):
@@ -67,7 +66,7 @@ class SnapshotsProxy(Snapshotter):
 
     def __init__(self, conn: Connection, name: str):
         self._conn, self.name, self.root = conn, name, ""
-        self._stub = snapshots_pb2_grpc.SnapshotsStub(conn.channel)
+        self._stub = conn.stub(snapshots_pb2, "Snapshots")
 
     @mapped
     def stat(self, ns, key):
@@ -128,7 +127,7 @@ class SnapshotsProxy(Snapshotter):
 class DiffProxy(Applier):
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = diff_pb2_grpc.DiffStub(conn.channel)
+        self._stub = conn.stub(diff_pb2, "Diff")
 
     @mapped
     def apply(self, ns, desc, mounts):
@@ -147,7 +146,7 @@ class DiffProxy(Applier):
 class ContainersProxy(ContainerStore):
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = containers_pb2_grpc.ContainersStub(conn.channel)
+        self._stub = conn.stub(containers_pb2, "Containers")
 
     @mapped
     def get(self, ns, container_id):
@@ -178,7 +177,7 @@ class ContainersProxy(ContainerStore):
 class LeasesProxy(LeaseStore):
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = leases_pb2_grpc.LeasesStub(conn.channel)
+        self._stub = conn.stub(leases_pb2, "Leases")
 
     @mapped
     def create(self, ns, lease_id="", labels=None):
@@ -218,7 +217,7 @@ class NamespacesProxy:
     """Namespaces are not namespaced: no call names one."""
 
     def __init__(self, conn: Connection):
-        self._stub = namespaces_pb2_grpc.NamespacesStub(conn.channel)
+        self._stub = conn.stub(namespaces_pb2, "Namespaces")
 
     @mapped
     def get(self, name: str) -> Namespace:
@@ -254,8 +253,8 @@ class Subscription:
         try:
             for envelope in self._stream:
                 yield envelope_from_proto(envelope)
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.CANCELLED:
+        except RpcError as e:
+            if e.code != StatusCode.CANCELLED:
                 raise domain_error(e) from None
 
     def close(self) -> None:
@@ -270,7 +269,7 @@ class Subscription:
 
 class EventsProxy:
     def __init__(self, conn: Connection):
-        self._stub = events_pb2_grpc.EventsStub(conn.channel)
+        self._stub = conn.stub(events_pb2, "Events")
 
     def subscribe(self, filters: list[str]) -> Subscription:
         """Events of every namespace that match filters."""
@@ -285,7 +284,7 @@ class Version:
 
 class VersionProxy:
     def __init__(self, conn: Connection):
-        self._stub = version_pb2_grpc.VersionStub(conn.channel)
+        self._stub = conn.stub(version_pb2, "Version")
 
     @mapped
     def version(self) -> Version:
@@ -302,7 +301,7 @@ class Server:
 
 class IntrospectionProxy:
     def __init__(self, conn: Connection):
-        self._stub = introspection_pb2_grpc.IntrospectionStub(conn.channel)
+        self._stub = conn.stub(introspection_pb2, "Introspection")
 
     @mapped
     def plugins(self, filters: list[str] = ()) -> list[Plugin]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from google.protobuf import any_pb2
 
-from ..api.containerd.services import tasks_pb2, tasks_pb2_grpc
+from ..api.containerd.services import tasks_pb2
 from ..convert import any_to_proto, mount_to_proto, nanoseconds, process_from_proto
 from ..types import AnyValue, Mount, ProcessState, Stdio
 from .connection import Connection, mapped
@@ -26,7 +26,7 @@ class TasksProxy:
 
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._stub = tasks_pb2_grpc.TasksStub(conn.channel)
+        self._stub = conn.stub(tasks_pb2, "Tasks")
 
     @mapped
     def create(self, ns: str, container_id: str, rootfs: list[Mount], stdio: Stdio,

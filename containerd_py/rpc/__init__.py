@@ -1,11 +1,12 @@
-"""The daemon's gRPC server: HTTP/2 framing by the `h2` library, gRPC's
-message framing, status trailers and routing here.
+"""The daemon's gRPC server, and the client library's channel
+(client_channel.py): HTTP/2 framing by the `h2` library, gRPC's message
+framing (wire.py), status trailers and routing here.
 
-Not grpcio's server, for memory: importing grpcio alone takes ~20 MiB of
-resident memory (its C core, and asyncio and ssl that it imports), about
-half of what all of containerd uses; `h2` and this module take ~2 MiB.
-Clients (containerd-py-ctl, the tests) still use grpcio's client, and the
-generated *_pb2_grpc modules are theirs; the server routes by the services'
+Not grpcio, for memory: importing grpcio alone takes ~20 MiB of resident
+memory (its C core, and asyncio and ssl that it imports), about half of
+what all of containerd uses, or of the engine; `h2` and this package take
+~2 MiB. Only the tests still use grpcio's client, and the generated
+*_pb2_grpc modules are theirs; both ends here go by the services'
 protobuf descriptors.
 
 The accept loop and connection multiplexing under it (listener.py) know no

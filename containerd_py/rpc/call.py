@@ -13,7 +13,6 @@ debug for the NOT_FOUND and ALREADY_EXISTS that containerd's client probes
 for. A client that went away is told nothing, and nothing is logged.
 """
 import logging
-import struct
 import threading
 import time
 from collections import deque
@@ -24,6 +23,7 @@ import h2.exceptions
 from google.protobuf.message import DecodeError
 
 from .status import Abort, Cancelled, StatusCode
+from .wire import MessageBuffer, framed
 
 if TYPE_CHECKING:  # connection.py imports this module
     from .connection import Connection
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 REQUEST_BUFFER = 4 << 20  # bytes of one streaming call's requests held before the client must wait
 WRITE_BUFFER = 1 << 20    # bytes of a connection's output held before a handler sending more must wait
-_PREFIX = struct.Struct(">BI")  # gRPC message: compressed flag, length
 # Answers containerd's client asks for as it goes (a task looked up before a
 # container is removed, a snapshot Stat before each layer's unpack, an image
 # created-or-updated): a successful `ctr run --rm` or pull gets several.
@@ -73,9 +72,7 @@ class Call:
                  metadata: list, deadline: float | None):
         self.conn, self.stream_id, self.method, self.path = conn, stream_id, method, path
         self.metadata, self.deadline = metadata, deadline
-        self._chunks: list = []  # the DATA of a message not yet complete
-        self._partial = 0         # ... its bytes so far
-        self._need: int | None = None  # ... and its length with the prefix, once known
+        self._messages = MessageBuffer(conn.server.max_receive)
         self._requests: deque[memoryview] = deque()
         self._held = 0        # bytes of requests waiting for the handler
         self._unacked = 0     # DATA bytes received but not yet acknowledged
@@ -93,39 +90,17 @@ class Call:
         if self.finished or self.cancelled:
             self.conn.h2.acknowledge_received_data(flow_length, self.stream_id)
             return
-        # The frames' data is kept as it came and joined once per message (a
-        # growing buffer would copy a 1 MiB message many times over).
-        self._chunks.append(data)
-        self._partial += len(data)
         self._unacked += flow_length
         self.conn.fed.add(self)
-        arrived = False
-        while True:
-            if self._need is None:
-                if self._partial < 5:
-                    break
-                head = self._chunks[0] if len(self._chunks[0]) >= 5 else b"".join(self._chunks)
-                compressed, length = _PREFIX.unpack_from(head)
-                limit = self.conn.server.max_receive
-                if length > limit:
-                    self.finish_locked(StatusCode.RESOURCE_EXHAUSTED,
-                                       f"grpc: received message larger than max ({length} vs. {limit})")
-                    return
-                if compressed:
-                    self.finish_locked(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
-                    return
-                self._need = 5 + length
-            if self._partial < self._need:
-                break
-            whole = memoryview(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks))
-            self._requests.append(whole[5:self._need])
-            self._held += self._need - 5
-            rest = whole[self._need:]
-            self._chunks = [rest] if rest else []
-            self._partial -= self._need
-            self._need = None
-            arrived = True
-        if arrived:
+        try:
+            messages = self._messages.feed(data)
+        except Abort as e:
+            self.finish_locked(e.code, e.details)
+            return
+        for message in messages:
+            self._requests.append(message)
+            self._held += len(message)
+        if messages:
             self._arrived.notify_all()
 
     def acknowledge(self) -> None:
@@ -207,7 +182,7 @@ class Call:
         if len(payload) > conn.server.max_send:
             raise Abort(StatusCode.RESOURCE_EXHAUSTED,
                         f"grpc: trying to send message larger than max ({len(payload)} vs. {conn.server.max_send})")
-        data = memoryview(_PREFIX.pack(0, len(payload)) + payload)
+        data = memoryview(framed(payload))
         with conn.lock:
             try:
                 self._send_headers()

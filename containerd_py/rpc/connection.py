@@ -12,28 +12,13 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
-import h2.settings
-import hyperframe.frame
 
+from . import wire
 from .call import Call, parse_timeout
 from .status import StatusCode
 from .listener import Transport
 
 log = logging.getLogger(__name__)
-# hpack and h2 log every header they code at debug level: not what `-l debug` is for.
-for _name in ("hpack", "h2"):
-    logging.getLogger(_name).setLevel(logging.INFO)
-
-
-def _data_frame_body_repr(self) -> str:
-    return hyperframe.frame._raw_data_repr(self.data[:11])
-
-
-# h2 formats every frame it receives for its trace log (`repr(frame)`, whether
-# or not anything logs it), and hyperframe's DataFrame repr hexlifies the
-# whole body to show its first 20 hex digits: ~18 us of each 16 KiB frame,
-# 60 ms of a 50 MB layer upload. The same text, from the first 11 bytes:
-hyperframe.frame.DataFrame._body_repr = _data_frame_body_repr
 
 STREAM_WINDOW = 4 << 20         # what a client may send on one stream before we acknowledge
 CONNECTION_WINDOW = 64 << 20    # ... and on all streams of a connection (more than a few streams hold back)
@@ -54,7 +39,7 @@ class Connection:
         self.closed = False
         with self.lock:
             self.h2.initiate_connection()
-            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW})
+            wire.advertise(self.h2, STREAM_WINDOW)
             self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
             self.flush()
 

@@ -1,5 +1,6 @@
 """containerd_py's client library: a proxy per service over gRPC, usable by the
 command line and the engine alike, against containerd-py and real containerd."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from test_tasks_ctr import IMAGE
 
-SERVER_SIDE = ("containerd_py.services", "containerd_py.assembly", "containerd_py.daemon", "containerd_py.rpc",
+SERVER_SIDE = ("containerd_py.services", "containerd_py.assembly", "containerd_py.daemon", "containerd_py.rpc.server",
+               "containerd_py.rpc.connection", "containerd_py.rpc.call", "containerd_py.rpc.listener",
                "containerd_py.metadata.sqlite", "containerd_py.metadata.db", "containerd_py.events.exchange",
                "containerd_py.tasks", "containerd_py.gc", "containerd_py.content.local", "containerd_py.diff.walking",
                "containerd_py.snapshots.leased", "containerd_py.snapshots.overlay", "containerd_py.snapshots.native",
@@ -27,6 +29,13 @@ def test_the_client_imports_nothing_of_the_server():
             "print('\\n'.join(m for m in sys.modules if m.startswith('containerd_py')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in loaded if m.startswith(SERVER_SIDE)] == []
+
+
+def test_the_client_loads_no_grpcio():
+    """grpcio's C core is ~20 MiB of resident memory: the client speaks HTTP/2 through h2 instead."""
+    code = ("import sys, containerd_py.client, containerd_py.client.cli, containerd_py.client.cio\n"
+            "print('\\n'.join(m for m in sys.modules if m.split('.')[0].startswith('grpc') or m.endswith('_grpc')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == []
 
 
 @pytest.fixture(params=["containerd-py", "containerd"])
@@ -113,3 +122,31 @@ def test_a_lease_goes_only_with_the_calls_of_its_block():
         other.close()
     plain = [("containerd-namespace", "ns")]
     assert seen == {"block": plain + [("containerd-lease", "l1")], "thread": plain, "other": plain, "after": plain}
+
+
+@pytest.mark.root
+def test_a_big_blob_through_the_content_streams_and_its_delete_as_an_event(client, ns):
+    """24 MiB each way, more than a window or a message holds (flow control,
+    on containerd's HTTP/2 as on ours); an event stream ended by close()."""
+    subscription = client.events.subscribe([f"namespace=={json.dumps(ns)}"])
+    guard = threading.Timer(60, subscription.close)  # a hang ends the stream: no event, the test fails
+    guard.start()
+    try:
+        data = b"".join(bytes([i]) * (1 << 20) for i in range(24))
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        writer = client.content.writer("big-blob", len(data), digest)
+        try:
+            for offset in range(0, len(data), 1 << 20):
+                writer.write(data[offset:offset + (1 << 20)])
+            assert writer.commit(len(data), digest, {}) == digest
+        finally:
+            writer.close()
+        with client.content.open(digest) as f:
+            assert f.read() == data
+        client.content.delete(digest)
+        envelope = next(iter(subscription), None)
+        assert envelope is not None and (envelope.namespace, envelope.topic) == (ns, "/content/delete")
+    finally:
+        guard.cancel()
+        subscription.close()
+    assert list(subscription) == []  # closed: it ends, with no error

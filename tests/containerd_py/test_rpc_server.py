@@ -8,6 +8,8 @@ import threading
 import time
 
 import grpc
+import h2.connection
+import h2.events
 import pytest
 from google.protobuf import empty_pb2
 
@@ -162,7 +164,7 @@ def test_bidi_stream_of_big_messages_with_a_slow_handler(served):
         while not done.is_set():
             for conn in list(server._connections):
                 for call in list(conn.calls.values()):
-                    held[0] = max(held[0], call._held + call._partial)
+                    held[0] = max(held[0], call._held + call._messages.partial)
             time.sleep(0.002)
 
     watcher = threading.Thread(target=watch)
@@ -205,6 +207,34 @@ def test_message_over_the_receive_limit_is_resource_exhausted(served):
         list(content_pb2_grpc.ContentStub(channel).Write(requests, timeout=10))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert version(channel, "still").version == "still"
+
+
+def test_a_big_frame_in_the_same_write_as_the_settings_ack_is_taken(served):
+    """The server advertises large frames; a client may send one right after
+    its ACK of that, in one write (grpcio does): h2 alone would check it
+    against HTTP/2's default of 16 KiB and end the connection."""
+    _, _, _, path = served()
+    client = h2.connection.H2Connection()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        client.initiate_connection()
+        s.sendall(client.data_to_send())
+        while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in client.receive_data(s.recv(65536))):
+            pass
+        client.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/containerd.services.content.v1"
+                                ".Content/Write"), (":authority", "x"), ("content-type", "application/grpc")])
+        message = content_pb.WriteContentRequest(action=content_pb.WRITE, data=b"z" * (64 << 10)).SerializeToString()
+        client.send_data(1, len(message).to_bytes(5, "big") + message, end_stream=True)
+        s.sendall(client.data_to_send())  # the ACK, the HEADERS and one 64 KiB DATA frame
+        trailers = []
+        while not trailers:
+            for event in client.receive_data(s.recv(65536)):
+                assert not isinstance(event, h2.events.ConnectionTerminated), event
+                if isinstance(event, h2.events.TrailersReceived):
+                    trailers = event.headers
+            s.sendall(client.data_to_send())
+    assert (b"grpc-status", b"0") in trailers
 
 
 @pytest.mark.parametrize("garbage", [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff" * 3,

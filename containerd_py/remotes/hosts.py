@@ -10,7 +10,6 @@ docker let a local registry work without a flag.
 """
 import ipaddress
 import os
-import ssl
 import tomllib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -32,7 +31,10 @@ class HostConfig:
         host = "registry-1.docker.io" if self.host == "docker.io" else self.host
         return f"{'http' if self.plain_http else 'https'}://{host}"
 
-    def ssl_context(self) -> ssl.SSLContext:
+    def ssl_context(self):
+        """The TLS trust to reach it with (ssl is imported only now: see registry.py)."""
+        import ssl
+
         context = ssl.create_default_context()
         for ca in self.ca_files:
             context.load_verify_locations(cafile=ca)

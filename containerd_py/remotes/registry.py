@@ -9,15 +9,15 @@ ends early) are retried a bounded number of times; a broken download
 resumes where it stopped with a Range request. Errors read as containerd's
 (`failed to resolve reference "h/r:t": failed to do request: Head "url":
 dial tcp h: connect: connection refused`), naming the host and the step.
+
+ssl, http.client and urllib.request are imported at the first request, not
+with the module: together they are several MiB of a daemon's memory that
+never pulls or pushes (the engine imports this module for its types).
 """
 import hashlib
-import http.client
 import json
 import socket
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -31,17 +31,27 @@ from .hosts import HostConfig
 _CHUNK = 1 << 20
 _MANIFEST_LIMIT = 4 << 20  # distribution refuses bigger manifests too
 _ACCEPT = ", ".join(DISTRIBUTABLE_MANIFESTS)
-_TRANSIENT = (OSError, http.client.HTTPException, errors.Unavailable)
 
 
-class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects (to blob storage), dropping our credentials when the host changes."""
+def _transient() -> tuple:
+    import http.client
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
-            new.remove_header("Authorization")
-        return new
+    return OSError, http.client.HTTPException, errors.Unavailable
+
+
+def _opener(ssl_context):
+    """urllib's opener following redirects (to blob storage), dropping our
+    credentials when the host changes."""
+    import urllib.request
+
+    class RedirectHandler(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+                new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(RedirectHandler(), urllib.request.HTTPSHandler(context=ssl_context))
 
 
 class TransportError(OSError):
@@ -53,6 +63,8 @@ class TransportError(OSError):
 
 def _why(url: str, cause: BaseException) -> str:
     """What failed, in Go's net/http words where there are such."""
+    import ssl
+
     hostport = urlsplit(url).netloc
     if isinstance(cause, ssl.SSLError):
         return f"tls: {cause}"
@@ -67,6 +79,8 @@ def _why(url: str, cause: BaseException) -> str:
 
 def _speaks_no_tls(cause: BaseException) -> bool:
     """An HTTPS attempt failed before any TLS answer: plain HTTP may work (a bad certificate is not that)."""
+    import ssl
+
     return isinstance(cause, ConnectionRefusedError) or (
         isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLCertVerificationError))
 
@@ -89,8 +103,7 @@ class Registry:
                  backoff: float = 0.2, timeout: float = 60):
         self.config = config
         self.base_url = config.base_url
-        self._opener = urllib.request.build_opener(_RedirectHandler(),
-                                                   urllib.request.HTTPSHandler(context=config.ssl_context()))
+        self._opener = _opener(config.ssl_context())
         self._auth = Authorizer(credentials, self._fetch_token)
         self._retries, self._backoff, self._timeout = retries, backoff, timeout
 
@@ -100,6 +113,9 @@ class Registry:
         """One HTTP exchange; error statuses come back as responses, not exceptions,
         no answer as TransportError. A loopback host that does not speak TLS is
         from then on spoken to in plain HTTP."""
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
             return self._opener.open(request, timeout=self._timeout)
@@ -151,7 +167,7 @@ class Registry:
         while True:
             try:
                 return attempt()
-            except _TRANSIENT as e:
+            except _transient() as e:
                 failures += 1
                 if failures > self._retries:
                     raise errors.Unavailable(f"{what}: {e} (after {failures} attempts)") from None
@@ -221,6 +237,8 @@ class Registry:
                         write(chunk)
                         position[0] += len(chunk)
             if position[0] < desc.size:
+                import http.client
+
                 raise http.client.IncompleteRead(b"", desc.size - position[0])
 
         if offset < desc.size:

@@ -18,8 +18,6 @@ import json
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -219,6 +217,9 @@ class ImageArchives:
 
 def _download(url: str):
     """The response for url, or dockerd's error (remote.GetWithStatusError) before any output."""
+    import urllib.error  # at the first use: see containerd_py/remotes/registry.py
+    import urllib.request
+
     try:
         return urllib.request.urlopen(url, timeout=_TIMEOUT)
     except urllib.error.HTTPError as e:

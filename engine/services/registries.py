@@ -11,8 +11,6 @@ Hub's stand-in), each match in dockerd's search-result shape.
 """
 import ipaddress
 import json
-import urllib.error
-import urllib.request
 from urllib.parse import urljoin, urlsplit
 
 from containerd_py import errors as cerrors
@@ -43,6 +41,9 @@ class _Session:
         self.auth = Authorizer(credentials, self._token)
 
     def send(self, path: str, authorization: str | None = None):
+        import urllib.error  # at the first use: see containerd_py/remotes/registry.py
+        import urllib.request
+
         url = urljoin(self.base_url + "/", path)
         request = urllib.request.Request(url, headers={"Authorization": authorization} if authorization else {})
         try:

@@ -2,6 +2,7 @@
 waits for ``start``: rlimits, OOM score, sysctls, hostname, credentials, cwd,
 and finding the program to exec."""
 import os
+import stat
 
 from runpy_oci import kernel as k
 from runpy_oci.capabilities import Plan
@@ -77,15 +78,29 @@ def program_env(proc):
     return env
 
 
+_PASSWD_LIMIT = 1 << 20  # bytes of /etc/passwd looked at
+
+
 def _passwd_home(uid):
+    """The container's own file, which it may have made hostile: a FIFO or a
+    device is not waited on or read (only a regular file), nor more of it
+    than _PASSWD_LIMIT."""
     try:
-        with open("/etc/passwd", errors="replace") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        pass
+        return "/"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "/"
+        text = os.read(fd, _PASSWD_LIMIT).decode(errors="replace")
+    except OSError:
+        return "/"
+    finally:
+        os.close(fd)
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2] == str(uid):
+            return fields[5] or "/"
     return "/"
 
 

@@ -2,6 +2,8 @@
 capabilities; linux.sysctl."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .harness import kv
@@ -141,3 +143,16 @@ def test_home_comes_from_etc_passwd_when_env_lacks_it(runtime, bundle):
     assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/"
     bundle.config["process"]["env"] = ["PATH=/bin:/usr/bin", "HOME=/elsewhere"]
     assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/elsewhere"
+
+
+@pytest.mark.deviation("runc", "waits for ever to open an /etc/passwd the rootfs made a FIFO")
+@pytest.mark.deviation("crun", "waits for ever to open an /etc/passwd the rootfs made a FIFO")
+def test_a_fifo_for_etc_passwd_holds_nothing(runtime, bundle):
+    """The rootfs is the container's and may be hostile: looking up HOME must
+    not wait on a FIFO (the probe's own deadline catches a hang)."""
+    passwd = bundle.rootfs / "etc" / "passwd"
+    passwd.unlink()
+    os.mkfifo(passwd)
+    bundle.config["process"]["env"] = ["PATH=/bin:/usr/bin"]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    assert runtime.probe(bundle, 'echo "$HOME"').strip() == "/"

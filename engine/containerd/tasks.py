@@ -200,6 +200,12 @@ class ContainerdTasks:
         with engine_errors():
             self.client.tasks.update(container_id, resources)
 
+    def close_stdin(self, container_id: str) -> None:
+        """The task's stdin has ended: real containerd's shim holds the FIFO
+        open for writing itself until told (containerd-py's needs no word)."""
+        with engine_errors():
+            self.client.tasks.close_io(container_id)
+
     def resize(self, container_id: str, width: int, height: int) -> None:
         """The task's terminal size (the init process's)."""
         with engine_errors():

@@ -69,8 +69,10 @@ def stop(run_dir: str) -> None:
             pid = int(f.read())
     except (OSError, ValueError):
         return
-    if _is_logger(pid):
-        _terminate(pid)
+    with _children_lock:
+        ours = _children.pop(pid, False)  # an exited child of ours is a zombie, with no cmdline to check
+    if ours or _is_logger(pid):
+        _terminate(pid, ours)
     for name in (PID_FILE, *FIFOS):
         try:
             os.unlink(os.path.join(run_dir, name))
@@ -87,7 +89,7 @@ def _is_logger(pid: int) -> bool:
         return False
 
 
-def _terminate(pid: int) -> None:
+def _terminate(pid: int, ours: bool) -> None:
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -102,7 +104,5 @@ def _terminate(pid: int) -> None:
     finally:
         if pidfd is not None:
             os.close(pidfd)
-    with _children_lock:
-        ours = _children.pop(pid, False)
     if ours:
         os.waitpid(pid, 0)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from engine.errors import Conflict, InvalidParameter
+from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.logs import jsonfile
 from engine.logs.jsonfile import Entry, ReadConfig
 from engine.logs.sink import LoggerSink
@@ -141,7 +141,6 @@ class Attachment:
         output goes on; otherwise the attach ends. The detach keys (TTY only,
         as in dockerd) end it too."""
         keys = EscapeFilter(self.request.detach_keys) if self.tty and self.request.detach_keys else None
-        sink, container_id = self.service.sink, self.record.id
         while not self.stopped.is_set():
             data = read(32 << 10)
             if not data:
@@ -157,9 +156,17 @@ class Attachment:
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
             if self._write_stdin(b""):
-                sink.close_stdin(container_id)
+                self._close_stdin()
         else:
             self.ended.set()
+
+    def _close_stdin(self) -> None:
+        """EOF for the container: the engine's end goes, and containerd is told (CloseIO)."""
+        self.service.sink.close_stdin(self.record.id)
+        try:
+            self.service.containers.tasks.close_stdin(self.record.id)
+        except (NotFound, Conflict):
+            pass  # exited meanwhile
 
     def _write_stdin(self, data: bytes) -> bool:
         """Whole, as the container's stdin drains, once its task runs (an

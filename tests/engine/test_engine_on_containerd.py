@@ -23,11 +23,14 @@ from test_containers_api import (  # noqa: F401
     test_rename_and_prefix_lookup, test_rm_of_a_running_container_matches_dockerd,
     test_run_detached_then_ps_inspect_stop_start_rm, test_start_of_started_and_stop_of_stopped_match_dockerd,
     test_wait_gives_the_exit_code)
+from test_attach_api import (  # noqa: F401
+    test_docker_attach_follows_from_now_and_ends_at_the_exit, test_piped_stdin_reaches_the_container_and_its_end_ends_it,
+    test_run_it_detach_keys_leave_the_container_running, test_run_it_is_an_interactive_shell)
 from test_exec_cli import container, test_exec_as_dockerd_does_it, test_exec_through_the_cli  # noqa: F401
 from test_logs_api import (  # noqa: F401
     names, test_a_tty_container_s_output_is_all_stdout_raw, test_log_opts_rotate_and_show_in_inspect,
     test_logs_as_dockerd_shows_them, test_logs_follow_ends_when_the_container_exits,
-    test_logs_refused_as_dockerd_refuses_them,
+    test_logs_follow_sees_lines_as_they_come, test_logs_refused_as_dockerd_refuses_them,
     test_logs_timestamps_since_until, test_run_in_the_foreground_prints_stdout_and_stderr_apart_and_exits_with_the_code,
     test_run_with_log_driver_none_still_prints)
 
@@ -53,10 +56,3 @@ def test_the_containers_are_real_containerds(engine_py, real_containerd, name): 
     assert options.binary_name == RUNPY_OCI
     tasks = subprocess.run([*ctr, "tasks", "ls"], capture_output=True, text=True, check=True).stdout
     assert any(line.split()[0] == cid and line.split()[-1] == "RUNNING" for line in tasks.splitlines()[1:])
-
-
-@pytest.mark.xfail(strict=True, reason="real containerd's runc shim gives a task whose stdout and stderr are a "
-                   "binary:// log URI no stdin (only its fifo IO copies the stdin FIFO in): an OpenStdin "
-                   "container reads EOF at once, so `read` returns and the container exits")
-def test_logs_follow_sees_lines_as_they_come(engine_py, names):  # noqa: F811
-    test_logs_api.test_logs_follow_sees_lines_as_they_come(engine_py, names)

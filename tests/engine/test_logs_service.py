@@ -1,12 +1,12 @@
-"""The log sink and log service over a private containerd-py: json-file
-through engine-py-logger, `none`, logs with each option, attach (output
-from now, stdin, StdinOnce, detach keys, TTY)."""
+"""The log sink and log service over a private containerd-py and over real
+containerd: json-file through engine-py-logger, `none`, logs with each
+option, attach (output from now, stdin, StdinOnce, detach keys, TTY)."""
 import os
 import threading
 
 import pytest
 
-from containers_helpers import busybox, containerd_py, engine_on  # noqa: F401 (fixtures)
+from containers_helpers import busybox, containerd_py, engine_on, real_containerd  # noqa: F401 (fixtures)
 from containers_helpers import eventually
 from logs_fixtures import Client, logged_engine
 from engine.errors import Conflict, InvalidParameter, Unimplemented
@@ -16,9 +16,11 @@ from engine.services.logs import AttachRequest, LogsRequest
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def logged(containerd_py, busybox, tmp_path):
-    with logged_engine(containerd_py.address, busybox, tmp_path) as made:
+@pytest.fixture(params=["containerd-py", "containerd"])
+def logged(request, busybox, tmp_path):
+    """Over containerd-py (its C shim) and real containerd (its runc shim, with runpy-oci as its runc)."""
+    daemon = request.getfixturevalue("containerd_py" if request.param == "containerd-py" else "real_containerd")
+    with logged_engine(daemon.address, busybox, tmp_path) as made:
         yield made
 
 
@@ -194,3 +196,26 @@ def test_a_paused_container_refuses_attach(logged):
     with pytest.raises(Conflict, match="You cannot attach to a paused container, unpause it first"):
         _attach(logged, record.id, stdout=True)
     logged.service.unpause(record.id)
+
+
+def _zombie_children() -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == os.getpid():
+                found.append(entry)
+    return found
+
+
+def test_the_engines_own_logger_is_reaped_when_it_ended_first(logged):
+    """A container with a stdin and no TTY: its logger (the engine's child)
+    ends with the output, before the exit is handled; it is reaped all the same."""
+    record = logged.run(["echo", "hi"], OpenStdin=True)
+    logged.service.wait(record.id)
+    assert logged.lines(record.id) == [("stdout", b"hi\n")]
+    assert _zombie_children() == []

@@ -86,3 +86,13 @@ def engine_py():
 
     with running_engine() as engine:
         yield engine
+
+
+@pytest.fixture
+def dockerpy(engine_py):
+    """docker-py 7's client at the session's engine-py."""
+    import docker
+
+    client = docker.DockerClient(base_url=engine_py.host, version="auto")
+    yield client
+    client.close()

@@ -10,10 +10,8 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def client(engine_py):
-    made = docker.DockerClient(base_url=engine_py.host, version="auto")
-    yield made
-    made.close()
+def client(dockerpy):
+    return dockerpy
 
 
 @pytest.fixture

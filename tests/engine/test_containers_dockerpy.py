@@ -6,10 +6,8 @@ import pytest
 
 
 @pytest.fixture
-def client(engine_py):
-    made = docker.DockerClient(base_url=engine_py.host, version="auto")
-    yield made
-    made.close()
+def client(dockerpy):
+    return dockerpy
 
 
 def test_containers_run_detached_wait_and_remove(client):

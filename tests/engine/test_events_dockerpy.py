@@ -3,17 +3,14 @@ decoded as it comes, and the fields its helpers read."""
 import datetime
 import time
 
-import docker
 import pytest
 
 from test_containers_api import unique
 
 
 @pytest.fixture
-def client(engine_py):
-    made = docker.DockerClient(base_url=engine_py.host, version="auto")
-    yield made
-    made.close()
+def client(dockerpy):
+    return dockerpy
 
 
 def test_events_follow_and_end_at_until(client):

@@ -7,7 +7,7 @@ import docker
 import pytest
 
 from test_containers_api import unique
-from test_containers_dockerpy import client  # noqa: F401  (a fixture)
+from test_containers_dockerpy import client  # noqa: F401  (a fixture over the session's dockerpy)
 from test_images_push import private_registry, reachable  # noqa: F401  (fixtures)
 from test_images_service import busybox_tar, daemon, registry  # noqa: F401
 from imagebuild import file_, layer_tar

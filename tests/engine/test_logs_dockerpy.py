@@ -8,10 +8,8 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def client(engine_py):
-    made = docker.DockerClient(base_url=engine_py.host, version="auto")
-    yield made
-    made.close()
+def client(dockerpy):
+    return dockerpy
 
 
 def test_run_in_the_foreground_returns_the_output(client):

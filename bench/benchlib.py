@@ -36,6 +36,10 @@ CONTAINERD_TOOLS = (
     ("python", os.path.join(VENV_BIN, "python"), "the Python that runs our daemon"),
     ("containerd", shutil.which("containerd") or "/usr/bin/containerd", None),
     ("ctr", shutil.which("ctr") or "/usr/bin/ctr", None))
+# a local registry to pull from, and what fills it
+REGISTRY_TOOLS = (
+    ("registry", "/usr/bin/docker-registry", "docker-registry"),
+    ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
 
 
 def log(msg=""):

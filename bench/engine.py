@@ -110,9 +110,7 @@ class EngineBench(benchlib.Bench):
     error_width = 300
     tools = (("docker", "/usr/local/bin/docker", "the client (docker CLI 28)"),
              ("engine-py", os.path.join(benchlib.VENV_BIN, "engine-py"), "our engine"),
-             ("dockerd", shutil.which("dockerd") or "/usr/sbin/dockerd", "Debian's docker.io"),
-             ("registry", "/usr/bin/docker-registry", "docker-registry"),
-             ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
+             ("dockerd", shutil.which("dockerd") or "/usr/sbin/dockerd", "Debian's docker.io")) + benchlib.REGISTRY_TOOLS
 
     @classmethod
     def add_options(cls, ap):

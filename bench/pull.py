@@ -249,15 +249,13 @@ class PullBench(benchlib.Bench):
     counts = {"runs": (7, 2, "cold pulls per image per daemon")}
     error_subs = ((r"bp\d+-[\w.-]+", "<ns>"),)
     error_width = 300
-    tools = benchlib.CONTAINERD_TOOLS + (("registry", "/usr/bin/docker-registry", "docker-registry"),
-                                         ("skopeo", shutil.which("skopeo") or "/usr/bin/skopeo", None))
+    tools = benchlib.CONTAINERD_TOOLS + benchlib.REGISTRY_TOOLS
 
     @classmethod
     def add_options(cls, ap):
         ap.add_argument("--size-mb", type=float, default=50, help="size of the single-layer image (default 50 MB)")
         ap.add_argument("--layers", type=int, default=10, help="layers of the multi-layer image (default 10)")
         ap.add_argument("--layer-mb", type=float, default=5, help="size of each of its layers (default 5 MB)")
-
 
     def __init__(self, args):
         super().__init__(args)

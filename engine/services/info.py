@@ -23,7 +23,7 @@ from engine import init
 from engine.services.images import Catalog, ImageService
 from engine.services.system import VERSION, SystemService
 from engine.store.record import go_time
-from engine.textfiles import read_or_empty
+from engine.textfiles import read_or_empty, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,7 @@ def engine_id(data_root: str) -> str:
     except FileNotFoundError:
         pass
     made = str(uuid.uuid4())
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as f:
-        f.write(made)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, lambda f: f.write(made))
     return made
 
 

@@ -17,48 +17,25 @@ import bisect
 import json
 import logging
 import os
-import secrets
 import shutil
 import threading
 
 from engine import filters, names
 from engine.errors import Conflict, InvalidParameter, NotFound, System
 from engine.store.record import Container
+from engine.textfiles import TEMP_PREFIX, fsync_dir, write_atomically
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.v2.json"
 HOST_CONFIG_FILE = "hostconfig.json"
-TEMP_PREFIX = ".tmp-"
 CREATING_PREFIX = ".creating-"
 REMOVING_PREFIX = ".removing-"
 
 
 def write_json_atomically(path: str, value) -> None:
     """``path`` holds the old content or all of the new, whatever happens."""
-    directory, base = os.path.split(path)
-    temp = os.path.join(directory, f"{TEMP_PREFIX}{base}-{secrets.token_hex(4)}")  # one per writer
-    try:
-        with open(temp, "w") as f:
-            json.dump(value, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(directory)
-
-
-def fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(path, lambda f: json.dump(value, f, separators=(",", ":")))
 
 
 def _conflict(name: str, holder: str) -> Conflict:

@@ -65,7 +65,7 @@ class Assembly:
                                     containerd_version or self._containerd_version)
         self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,
                                 lambda: image_layers(self.images), lambda: self.views.list(all=True, size=True),
-                                self.containers.tasks.snapshot_usage, lambda: self.events.listeners)
+                                lambda: self.events.listeners)
 
         self.router = Router()
         system_routes.add_routes(self.router, self.system, self.info, self.events)

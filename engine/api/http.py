@@ -78,6 +78,9 @@ class Inflow:
             self._resume()
 
 
+_REQUIRED = object()  # int_arg without a default
+
+
 @dataclass
 class Request:
     method: str
@@ -93,6 +96,17 @@ class Request:
         """A query parameter's last value, as Go's r.Form.Get takes the first: docker sends each once."""
         values = self.query.get(name)
         return values[0] if values else default
+
+    def int_arg(self, name: str, default=_REQUIRED):
+        """A number parameter as dockerd's strconv.Atoi reads it, with its
+        error; absent or empty gives ``default``, or that error without one."""
+        value = self.arg(name) or ""
+        if not value and default is not _REQUIRED:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
 
     def bool_arg(self, name: str) -> bool:
         """dockerd's httputils.BoolValue: set and not one of "", "0", "no", "false", "none"."""

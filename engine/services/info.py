@@ -156,17 +156,15 @@ class InfoService:
     """Answers `/info` and `/system/df` from the engine's parts:
     `containers()` the container records, `images()` the image list's
     summaries, `image_layers()` each image's layers (digest -> size),
-    `container_summaries()` the `ps -a` entries, `container_size(id)` the
-    bytes of a container's writable layer, `listeners()` the events
-    subscribers."""
+    `container_summaries()` the `ps -a --size` entries (SizeRw and
+    SizeRootFs measured already), `listeners()` the events subscribers."""
 
     def __init__(self, config, system: SystemService, snapshotter: str, containers: Callable[[], list],
                  images: Callable[[], list[dict]], image_layers: Callable[[], dict[str, dict[str, int]]],
-                 container_summaries: Callable[[], list[dict]], container_size: Callable[[str], int],
-                 listeners: Callable[[], int], machine: Machine | None = None):
+                 container_summaries: Callable[[], list[dict]], listeners: Callable[[], int], machine: Machine | None = None):
         self.config, self.system, self.snapshotter = config, system, snapshotter
         self.containers, self.images, self.image_layers = containers, images, image_layers
-        self.container_summaries, self.container_size, self.listeners = container_summaries, container_size, listeners
+        self.container_summaries, self.listeners = container_summaries, listeners
         self.machine = machine or Machine()
         self.id = engine_id(config.data_root)
 
@@ -239,12 +237,7 @@ class InfoService:
             owned = layers.get(summary["Id"], {})
             shared = sum(size for digest, size in owned.items() if holders[digest] > 1)
             images.append({**summary, "Containers": users[summary["Id"]], "SharedSize": shared})
-        image_sizes = {image["Id"]: image["Size"] for image in images}
-        containers = []
-        for summary in self.container_summaries():
-            writable = self.container_size(summary["Id"])
-            containers.append({**summary, "SizeRw": writable,
-                               "SizeRootFs": writable + image_sizes.get(summary["ImageID"], 0)})
+        containers = self.container_summaries()
         every_layer = {digest: size for image_layers in layers.values() for digest, size in image_layers.items()}
         return {"LayersSize": sum(every_layer.values()), "Images": images, "Containers": containers,
                 "Volumes": [], "BuildCache": [], "BuilderSize": 0}

@@ -87,8 +87,8 @@ def make(tmp_path):
         layers = {BUSYBOX: {"sha256:l1": 100, "sha256:l2": 20}, OTHER: {"sha256:l1": 100, "sha256:l3": 3}}
         return InfoService(config, FakeSystem(), "overlayfs", lambda: list(records),
                            lambda: [image_summary(BUSYBOX, 120), image_summary(OTHER, 103)], lambda: layers,
-                           lambda: [{"Id": r.id, "ImageID": r.image, "SizeRw": 0, "SizeRootFs": 0} for r in records],
-                           lambda container_id: 7, lambda: 3, machine or machine_tree(tmp_path / "root"))
+                           lambda: [{"Id": r.id, "ImageID": r.image, "SizeRw": 7, "SizeRootFs": 127} for r in records],
+                           lambda: 3, machine or machine_tree(tmp_path / "root"))
     return make
 
 

@@ -1,7 +1,7 @@
 """Containers' routes: create, start, stop, kill, restart, pause, wait,
 remove, rename, prune, inspect and list, each decoding the request, calling
 the container service (or its read-only views) and encoding dockerd's reply."""
-from engine.errors import BadBody, InvalidParameter
+from engine.errors import BadBody
 from engine.services.container_prune import prune_containers
 from engine.services.container_update import update_container
 from engine.services.container_views import ContainerViews
@@ -12,16 +12,6 @@ from ..http import Reply, Request, Streamed, json_reply
 from ..streams import json_message
 
 NO_CONTENT = Reply(204, b"", "")
-
-
-def _int_arg(request: Request, name: str) -> int | None:
-    value = request.arg(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
 
 
 def _create_body(request: Request) -> tuple[dict, dict]:
@@ -47,11 +37,11 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         return NO_CONTENT
 
     def stop(request: Request):
-        containers.stop(request.params["name"], _int_arg(request, "t"))
+        containers.stop(request.params["name"], request.int_arg("t", None))
         return NO_CONTENT
 
     def restart(request: Request):
-        containers.restart(request.params["name"], _int_arg(request, "t"))
+        containers.restart(request.params["name"], request.int_arg("t", None))
         return NO_CONTENT
 
     def kill(request: Request):
@@ -90,7 +80,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         return json_reply(views.inspect(request.params["name"], size=request.bool_arg("size")))
 
     def list_(request: Request):
-        return json_reply(views.list(all=request.bool_arg("all"), limit=_int_arg(request, "limit") or -1,
+        return json_reply(views.list(all=request.bool_arg("all"), limit=request.int_arg("limit", None) or -1,
                                      filters=request.arg("filters"), since=request.arg("since") or "",
                                      before=request.arg("before") or "", size=request.bool_arg("size")))
 

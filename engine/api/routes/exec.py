@@ -1,19 +1,10 @@
 """`docker exec`'s API: create, start (hijacked, or detached), resize, inspect, over the exec service."""
-from engine.errors import EngineError, InvalidParameter
+from engine.errors import EngineError
 from engine.services.exec import ExecService, StartOptions
 from engine.services.exec_io import Attached
 
 from ..http import Hijack, Reply, Request, json_reply
 from ..streams import STDERR, STDOUT, StreamWriter
-
-
-def _atoi(text: str | None) -> int:
-    """Go's strconv.Atoi, with its error, as dockerd parses h and w."""
-    text = text or ""
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise InvalidParameter(f'strconv.Atoi: parsing "{text}": invalid syntax') from None
 
 
 def add_routes(router, execs: ExecService) -> None:
@@ -42,7 +33,7 @@ def add_routes(router, execs: ExecService) -> None:
         return Hijack(serve)
 
     def resize(request: Request):
-        execs.resize(request.params["id"], _atoi(request.arg("h")), _atoi(request.arg("w")))
+        execs.resize(request.params["id"], request.int_arg("h"), request.int_arg("w"))
         return Reply(200, b"", "")
 
     router.add("POST", "/containers/{name}/exec", create)

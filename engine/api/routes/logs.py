@@ -39,14 +39,6 @@ def batches(entries, tty: bool, timestamps: bool = False, details: bool = False)
         yield b"".join(pending)
 
 
-def _int_arg(request, name: str) -> int:
-    value = request.arg(name) or "0"
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
-
-
 def add_routes(router, logs: LogService) -> None:
     def get_logs(request):
         stdout, stderr = request.bool_arg("stdout"), request.bool_arg("stderr")
@@ -83,7 +75,7 @@ def add_routes(router, logs: LogService) -> None:
         return Hijack(serve)  # API 1.41's content type for both (the multiplexed one came with 1.42)
 
     def resize(request):
-        logs.resize(request.params["name"], _int_arg(request, "h"), _int_arg(request, "w"))
+        logs.resize(request.params["name"], request.int_arg("h", 0), request.int_arg("w", 0))
         return Reply(200, b"", "text/plain; charset=utf-8")
 
     router.add("GET", "/containers/{name}/logs", get_logs)

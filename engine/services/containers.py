@@ -214,9 +214,16 @@ class ContainerService:
             record.hostname_path, record.hosts_path = files.hostname, files.hosts
             record.resolv_conf_path = files.resolv_conf
             with self.tasks.leased():
-                mounts = self.tasks.prepare_snapshot(container_id, image.chain_id, self._fill_init_layer)
                 undo.append(lambda: self.tasks.remove_snapshot(container_id))
-                spec = self._spec(record, merged, parsed_hc, files, mounts)
+                spec = {}
+
+                def in_init_layer(mounted: str) -> None:
+                    """One mount for both: the init files made, the image's users read for the spec."""
+                    oci.init_layer.set_up(mounted)
+                    spec.update(self._spec(record, merged, parsed_hc, files, mounted))
+
+                self.tasks.prepare_snapshot(container_id, image.chain_id,
+                                            lambda mounts: self._mounted(mounts, in_init_layer))
                 self.tasks.create_container(container_id, image.name, spec, self.runtimes[runtime])
                 undo.append(lambda: self.tasks.delete_container(container_id))
             self.store.add(record)
@@ -235,9 +242,9 @@ class ContainerService:
         self.publish(record, "create")
         return record
 
-    def _fill_init_layer(self, mounts) -> None:
+    def _mounted(self, mounts, use: Callable[[str], None]) -> None:
         with temp_mount(mounts, os.path.join(self.data_root, "tmp")) as mounted:
-            oci.init_layer.set_up(mounted)
+            use(mounted)
 
     def _network_files(self, record: Container, hc) -> NetworkFiles:
         """The container's own files, or with --network container:<x>, x's."""
@@ -252,8 +259,8 @@ class ContainerService:
             raise Conflict(f"cannot join network of a non running container: {joined.id}")
         return joined
 
-    def _spec(self, record: Container, merged, hc, files: NetworkFiles, mounts) -> dict:
-        """dockerd's spec, with the image's users read from the prepared snapshot."""
+    def _spec(self, record: Container, merged, hc, files: NetworkFiles, mounted: str) -> dict:
+        """dockerd's spec, with the image's users read from its files mounted at ``mounted``."""
         namespace_paths = {}
         for kind, proc_name, mode in (("network", "net", hc.network_mode), ("ipc", "ipc", hc.ipc_mode),
                                       ("pid", "pid", hc.pid_mode)):
@@ -263,9 +270,7 @@ class ContainerService:
         inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
                                                                     init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
-        parent = os.path.join(self.data_root, "tmp")
-        with temp_mount(mounts, parent) as mounted:
-            return oci.generate(merged, hc, inputs, _RootfsHost(self.host, mounted))
+        return oci.generate(merged, hc, inputs, _RootfsHost(self.host, mounted))
 
     # -- start and exits ---------------------------------------------------------------
 

@@ -3,14 +3,11 @@ Dockerfile lines applied to an image's config, as dockerd's
 dockerfile.BuildFromConfig applies the ones it allows there (its
 validCommitCommands), with its errors."""
 import json
-import re
 import shlex
 
+from engine import timestamps
 from engine.errors import InvalidParameter
 
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
-                   "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
 _HEALTHCHECK_OPTIONS = {"--interval": "Interval", "--timeout": "Timeout", "--start-period": "StartPeriod",
                         "--retries": "Retries"}
 
@@ -60,12 +57,10 @@ def _one(instruction: str, text: str) -> str:
 
 def go_duration(text: str) -> int:
     """Go's time.ParseDuration, in nanoseconds ("1m30s", "500ms")."""
-    if text == "0":
-        return 0
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    value = timestamps.parse_duration(text)
+    if value is None:
         raise InvalidParameter(f'time: invalid duration "{text}"')
-    return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+    return value
 
 
 def _healthcheck(text: str) -> dict:

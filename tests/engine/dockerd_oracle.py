@@ -23,17 +23,15 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 import cgroup_trees
-from engine_daemon import stop_docker_daemon
+from engine_daemon import stop_docker_daemon, wait_answering
 from leaks import mounts_under
 
 REPO = Path(__file__).resolve().parents[2]
-START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
 RUNPY_OCI = os.path.join(os.path.dirname(sys.executable), "runpy-oci")  # the checkout's, beside its Python
 DOCKER_CLI = next((p for p in ("/usr/bin/docker", "/usr/local/bin/docker") if os.access(p, os.X_OK)), "docker")
 DUMP_RUNTIME = """#!/bin/sh
@@ -107,11 +105,7 @@ class Dockerd:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + START_DEADLINE
-        while self.docker("version", check=False).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"dockerd did not start:\n{self.log()[-4000:]}")
-            time.sleep(0.1)
+        wait_answering(self, "dockerd")
 
     def log(self) -> str:
         with open(self.log_path, errors="replace") as f:

@@ -57,11 +57,7 @@ class Engine:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv(*extra), stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_DEADLINE
-        while self.docker("version", check=False).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"engine-py did not start:\n{self.log()[-4000:]}")
-            time.sleep(0.05)
+        wait_answering(self, "engine-py")
 
     def kill(self) -> None:
         """kill -9 of the engine alone (its containerd-py and containers live on)."""
@@ -103,6 +99,16 @@ class Engine:
     def stop(self) -> list[str]:
         """Removes every container, stops the engine; what had to be forced."""
         return stop_docker_daemon(self, "engine-py")
+
+
+def wait_answering(daemon, what: str) -> None:
+    """Until `docker version` gets the daemon's answer (this engine or the
+    dockerd oracle); its log in the failure if it exits or never answers."""
+    deadline = time.monotonic() + START_DEADLINE
+    while daemon.docker("version", check=False).returncode != 0:
+        if daemon.proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not start:\n{daemon.log()[-4000:]}")
+        time.sleep(0.05)
 
 
 def stop_docker_daemon(daemon, what: str) -> list[str]:

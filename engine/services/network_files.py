@@ -43,9 +43,20 @@ class NetworkFiles:
         if host_network and not extra_hosts:
             hosts = read_or_empty("/etc/hosts")
         else:
-            extra = (entry.partition(":") for entry in extra_hosts)
-            hosts = _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)
+            hosts = _hosts(extra_hosts)
         for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
                            (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
             with open(path, "w") as f:
                 f.write(text)
+
+    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str]) -> None:
+        """/etc/hosts once the container has its addresses (at start), each
+        naming the container as libnetwork does: "ip<TAB>host.domain host"."""
+        names = f"{hostname}.{domainname}\t{hostname}" if domainname else hostname
+        with open(self.hosts, "w") as f:
+            f.write(_hosts(extra_hosts) + "".join(f"{address}\t{names}\n" for address in addresses))
+
+
+def _hosts(extra_hosts: list[str]) -> str:
+    extra = (entry.partition(":") for entry in extra_hosts)
+    return _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)

@@ -9,7 +9,7 @@ import os
 import threading
 from typing import Iterable
 
-from engine.errors import EngineError, InvalidParameter, NotFound
+from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound
 from engine.network.types import Endpoint, PortBinding
 from engine.store import Container
 
@@ -200,6 +200,48 @@ class ContainerNetworking:
             self.driver.leave(veth)
         except OSError as err:
             log.error("removing %s: %s", veth, err)
+
+    # -- connect and disconnect --------------------------------------------------------
+
+    def connect(self, record: Container, network_ref: str, endpoint_config: dict | None) -> None:
+        """``docker network connect``: recorded for a stopped container (wired
+        at its start), wired at once for a running one."""
+        mode = record.host_config.get("NetworkMode") or "default"
+        if joins_other(mode):
+            raise Forbidden("container sharing network namespace with another container or host "
+                            "cannot be connected to any other network")
+        network = self.networks.get(network_ref)
+        asked = endpoint_config or {}
+        if not network.user_defined and (asked.get("IPAMConfig") or {}).get("IPv4Address"):
+            raise InvalidParameter("user specified IP address is supported on user defined networks only")
+        networks = record.network_settings.setdefault("Networks", {})
+        if network.name in networks:
+            raise Forbidden(f"endpoint with name {record.name.lstrip('/')} already exists in network {network.name}")
+        networks[network.name] = self._endpoint_settings(network, asked)
+        if not record.state.running:
+            return
+        try:
+            sandbox = self.sandbox_path(record.id)
+            self._join(record, network, sandbox, f"eth{len(networks) - 1}", gateway=False)
+            if network.user_defined:
+                self.resolver.attach(record.id, sandbox, self.upstreams())
+        except BaseException:
+            del networks[network.name]
+            raise
+
+    def disconnect(self, record: Container, network_ref: str) -> None:
+        network = self.networks.get(network_ref)
+        networks = record.network_settings.get("Networks") or {}
+        if network.name not in networks:
+            the = "" if record.state.running else "the "
+            raise Forbidden(f"container {record.id} is not connected to {the}network {network.name}")
+        endpoint = networks.pop(network.name)
+        if record.state.running:
+            with self._lock:
+                self._attached.get(network.id, {}).pop(record.id, None)
+            if endpoint.get("EndpointID"):
+                self._leave(host_veth(endpoint["EndpointID"]))
+            self.networks.release_endpoint(network, record.id)
 
     # -- engine start ------------------------------------------------------------------
 

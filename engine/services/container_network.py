@@ -51,18 +51,13 @@ class ContainerNetworking:
     def plan(self, container_id: str, host_config: dict, networking_config: dict | None) -> dict:
         """The NetworkSettings a new container starts with: its network
         (checked to exist) with the endpoint settings asked for, no
-        addresses yet; dockerd's errors for what only user networks take."""
+        addresses yet (what only user networks take is refused at start, as dockerd does)."""
         mode = host_config.get("NetworkMode") or "default"
         if mode.startswith("container:"):
             return {"Networks": {}, "Ports": {}}
         endpoints_config = (networking_config or {}).get("EndpointsConfig") or {}
         network = self.networks.get("bridge" if mode == "default" else mode)
         asked = endpoints_config.get(mode) or endpoints_config.get(network.name) or {}
-        if not network.user_defined and network.name == "bridge":
-            if (asked.get("IPAMConfig") or {}).get("IPv4Address"):
-                raise InvalidParameter("user specified IP address is supported on user defined networks only")
-            if asked.get("Aliases"):
-                raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
         self.ports.parse(host_config.get("PortBindings") or {})
         return {"Networks": {network.name: self._endpoint_settings(network, asked)}, "Ports": {}}
 
@@ -91,12 +86,10 @@ class ContainerNetworking:
         self.driver.create_sandbox(sandbox)
         joined: list = []
         try:
-            first = True
             for name in list(settings.get("Networks") or {}):
                 network = self.networks.get(settings["Networks"][name].get("NetworkID") or name)
                 joined.append(network)
-                self._join(record, network, sandbox, "eth%d" % (len(joined) - 1), gateway=first)
-                first = first and network.internal
+                self._join(record, network, sandbox, "eth%d" % (len(joined) - 1), gateway=len(joined) == 1)
             self._publish(record)
             settings.update(SandboxID=record.id, SandboxKey=sandbox)
             if any(network.user_defined for network in joined):
@@ -110,17 +103,22 @@ class ContainerNetworking:
         settings = record.network_settings["Networks"][network.name]
         ipam = settings.get("IPAMConfig") or {}
         aliases = tuple(settings.get("Aliases") or ())
+        if not network.user_defined:
+            if ipam.get("IPv4Address"):
+                raise InvalidParameter("user specified IP address is supported on user defined networks only")
+            if aliases:
+                raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
         if network.user_defined and record.id[:12] not in aliases:
             aliases += (record.id[:12],)  # dockerd adds the short ID on user networks
         endpoint = self.networks.allocate_endpoint(network, record.id, record.name.lstrip("/"), aliases,
                                                    ip=ipam.get("IPv4Address") or None,
                                                    mac=record.config.get("MacAddress") or None)
         try:
-            self.driver.join(network.bridge_network(), endpoint, sandbox, ifname, gateway and not network.internal)
+            self.driver.join(network.bridge_network(), endpoint, sandbox, ifname, gateway)
         except BaseException:
             self.networks.release_endpoint(network, record.id)
             raise
-        settings.update(EndpointID=endpoint.endpoint_id, Gateway="" if network.internal else str(endpoint.gateway),
+        settings.update(EndpointID=endpoint.endpoint_id, Gateway=str(endpoint.gateway),
                         IPAddress=str(endpoint.address.ip), IPPrefixLen=endpoint.address.network.prefixlen,
                         MacAddress=endpoint.mac, Aliases=list(aliases) if network.user_defined else settings.get("Aliases"))
         with self._lock:

@@ -50,6 +50,7 @@ _IFINFO = struct.Struct("=BxHiII")         # ifinfomsg: family, type, index, fla
 _IFADDR = struct.Struct("=BBBBI")          # ifaddrmsg: family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")       # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _ATTR = struct.Struct("=HH")               # rtattr: len, type
+_ANY_LINK = _IFINFO.pack(0, 0, 0, 0, 0)    # a link named by its IFLA_IFNAME
 
 
 class Netlink:
@@ -99,7 +100,7 @@ class Netlink:
         """A new bridge; one already there is FileExistsError naming it."""
         attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_LINKINFO | NLA_F_NESTED,
                                                                           _attr(IFLA_INFO_KIND, b"bridge"))
-        self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _IFINFO.pack(0, 0, 0, 0, 0) + attrs,
+        self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ANY_LINK + attrs,
                   f"creating bridge {name}")
 
     def create_veth(self, name: str, peer_name: str, peer_netns_path: str, mtu: int | None = None) -> None:
@@ -108,12 +109,12 @@ class Netlink:
         what = f"creating veth {name} with peer {peer_name} in {peer_netns_path}"
         netns = _open(peer_netns_path, what)
         try:
-            peer = _IFINFO.pack(0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, _name(peer_name)) + _mtu_attr(mtu) \
+            peer = _ANY_LINK + _attr(IFLA_IFNAME, _name(peer_name)) + _mtu_attr(mtu) \
                 + _attr(IFLA_NET_NS_FD, struct.pack("=I", netns))
             info = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA | NLA_F_NESTED,
                                                           _attr(VETH_INFO_PEER | NLA_F_NESTED, peer))
             attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
-            self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _IFINFO.pack(0, 0, 0, 0, 0) + attrs, what)
+            self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ANY_LINK + attrs, what)
         finally:
             os.close(netns)
 
@@ -132,13 +133,15 @@ class Netlink:
         try:
             address = bytes.fromhex(mac.replace(":", ""))
         except ValueError:
-            raise ValueError(f"{what}: not a mac address") from None
+            address = b""
+        if len(address) != 6:
+            raise ValueError(f"{what}: not a mac address")
         self._set_link(name, _attr(IFLA_ADDRESS, address), what)
 
     def delete_link(self, name: str) -> None:
         """Deletes a link (a veth's peer goes with it); one already gone is no error."""
         try:
-            self._ack(RTM_DELLINK, 0, _IFINFO.pack(0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, _name(name)),
+            self._ack(RTM_DELLINK, 0, _ANY_LINK + _attr(IFLA_IFNAME, _name(name)),
                       f"deleting link {name}")
         except OSError as e:
             if e.errno != errno.ENODEV:
@@ -372,7 +375,7 @@ def _raise_error(payload: bytes, flags: int, what: str) -> None:
 
 
 def _link_query(name: str | None = None) -> bytes:
-    query = _IFINFO.pack(0, 0, 0, 0, 0) + _attr(IFLA_EXT_MASK, struct.pack("=I", RTEXT_FILTER_SKIP_STATS))
+    query = _ANY_LINK + _attr(IFLA_EXT_MASK, struct.pack("=I", RTEXT_FILTER_SKIP_STATS))
     return query + _attr(IFLA_IFNAME, _name(name)) if name else query
 
 

@@ -9,7 +9,8 @@ import os
 import threading
 from typing import Iterable
 
-from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound
+from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System
+from engine.network import portmap
 from engine.network.types import Endpoint, PortBinding
 from engine.store import Container
 
@@ -58,7 +59,7 @@ class ContainerNetworking:
         endpoints_config = (networking_config or {}).get("EndpointsConfig") or {}
         network = self.networks.get("bridge" if mode == "default" else mode)
         asked = endpoints_config.get(mode) or endpoints_config.get(network.name) or {}
-        self.ports.parse(host_config.get("PortBindings") or {})
+        portmap.validate_port_bindings(host_config.get("PortBindings"))
         return {"Networks": {network.name: self._endpoint_settings(network, asked)}, "Ports": {}}
 
     @staticmethod
@@ -128,34 +129,30 @@ class ContainerNetworking:
     def _publish(self, record: Container) -> None:
         """Host ports reserved (held as dockerd holds them) and NATed to the
         container's address on its first network."""
-        wanted = self.ports.parse(record.host_config.get("PortBindings") or {})
-        exposed = [key for key in (record.config.get("ExposedPorts") or {})]
-        if record.host_config.get("PublishAllPorts"):
-            wanted = self.ports.publish_all(wanted, exposed)
+        exposed = record.config.get("ExposedPorts") or {}
+        wanted = portmap.requested_ports(record.host_config.get("PortBindings"), exposed,
+                                         bool(record.host_config.get("PublishAllPorts")))
         first = next(iter(record.network_settings["Networks"].values()))
-        network = self.networks.get(first["NetworkID"])
-        reserved, shown = [], {key: None for key in exposed}
+        bridge = self.networks.get(first["NetworkID"]).bridge_network().bridge
+        shown: dict = {key: None for key in exposed}
+        bindings = []
         try:
-            for binding in wanted:
-                host_port = self.ports.reserve(binding.proto, binding.host_ip, binding.host_port)
-                reserved.append((binding.proto, binding.host_ip, host_port))
-                shown.setdefault(f"{binding.container_port}/{binding.proto}", None)
-                key = f"{binding.container_port}/{binding.proto}"
-                shown[key] = (shown[key] or []) + [{"HostIp": binding.host_ip or "0.0.0.0", "HostPort": str(host_port)}]
-            bindings = [PortBinding(proto, host_ip, port, first["IPAddress"], int(key.partition("/")[0]),
-                                    network.bridge_network().bridge)
-                        for (proto, host_ip, port), key in zip(reserved, self._keys(wanted))]
+            for asked in wanted:
+                port = self.ports.allocate(asked.proto, asked.host_ip, asked.host_start, asked.host_end)
+                bindings.append(PortBinding(asked.proto, asked.host_ip, port, first["IPAddress"],
+                                            asked.container_port, bridge))
+                key = f"{asked.container_port}/{asked.proto}"
+                shown[key] = (shown.get(key) or []) + [{"HostIp": asked.host_ip or "0.0.0.0", "HostPort": str(port)}]
             if bindings:
                 self.driver.publish(record.id, bindings)
-        except BaseException:
-            for proto, host_ip, port in reserved:
-                self.ports.release(proto, host_ip, port)
+        except BaseException as err:
+            for binding in bindings:
+                self.ports.release(binding.proto, binding.host_ip, binding.host_port)
+            if isinstance(err, EngineError):
+                raise System(f"driver failed programming external connectivity on endpoint {record.name.lstrip('/')} "
+                             f"({first['EndpointID']}): {err}") from None
             raise
         record.network_settings["Ports"] = shown
-
-    @staticmethod
-    def _keys(wanted) -> Iterable[str]:
-        return (f"{binding.container_port}/{binding.proto}" for binding in wanted)
 
     def detach(self, record: Container) -> None:
         """At exit: everything attach made, released; the NetworkSettings keep
@@ -176,8 +173,7 @@ class ContainerNetworking:
         self.driver.unpublish(record.id)
         for key, bindings in (settings.get("Ports") or {}).items():
             for binding in bindings or ():
-                self.ports.release(key.partition("/")[2], "" if binding["HostIp"] == "0.0.0.0" else binding["HostIp"],
-                                   int(binding["HostPort"]))
+                self.ports.release(key.partition("/")[2], _host_ip(binding), int(binding["HostPort"]))
         for network in networks:
             endpoint = (settings.get("Networks") or {}).get(network.name) or {}
             with self._lock:
@@ -276,13 +272,13 @@ class ContainerNetworking:
         for key, shown in (record.network_settings.get("Ports") or {}).items():
             port, _, proto = key.partition("/")
             for binding in shown or ():
-                host_ip = "" if binding["HostIp"] == "0.0.0.0" else binding["HostIp"]
+                host_ip, host_port = _host_ip(binding), int(binding["HostPort"])
                 try:
-                    self.ports.reserve(proto, host_ip, binding["HostPort"])
+                    self.ports.allocate(proto, host_ip, host_port, host_port)
                 except EngineError as err:
                     log.error("holding %s's published port %s again: %s", record.id, binding["HostPort"], err)
                 network = self.networks.get(first.get("NetworkID"))
-                bindings.append(PortBinding(proto, host_ip, int(binding["HostPort"]), first.get("IPAddress", ""),
+                bindings.append(PortBinding(proto, host_ip, host_port, first.get("IPAddress", ""),
                                             int(port), network.bridge_network().bridge))
         return bindings
 
@@ -314,6 +310,11 @@ class ContainerNetworking:
     def in_use(self, network_id: str) -> bool:
         with self._lock:
             return bool(self._attached.get(network_id))
+
+
+def _host_ip(shown: dict) -> str:
+    """A Ports entry's HostIp as the allocator holds it ("" for every address)."""
+    return "" if shown["HostIp"] == "0.0.0.0" else shown["HostIp"]
 
 
 def _endpoint_from(container_id: str, settings: dict) -> Endpoint | None:

@@ -57,7 +57,7 @@ class ContainerNetworking:
         if mode.startswith("container:"):
             return {"Networks": {}, "Ports": {}}
         endpoints_config = (networking_config or {}).get("EndpointsConfig") or {}
-        network = self.networks.get("bridge" if mode == "default" else mode)
+        network = self.networks.find("bridge" if mode == "default" else mode)
         asked = endpoints_config.get(mode) or endpoints_config.get(network.name) or {}
         portmap.validate_port_bindings(host_config.get("PortBindings"))
         return {"Networks": {network.name: self._endpoint_settings(network, asked)}, "Ports": {}}
@@ -88,12 +88,12 @@ class ContainerNetworking:
         joined: list = []
         try:
             for name in list(settings.get("Networks") or {}):
-                network = self.networks.get(settings["Networks"][name].get("NetworkID") or name)
+                network = self.networks.find(settings["Networks"][name].get("NetworkID") or name)
                 joined.append(network)
                 self._join(record, network, sandbox, "eth%d" % (len(joined) - 1), gateway=len(joined) == 1)
             self._publish(record)
             settings.update(SandboxID=record.id, SandboxKey=sandbox)
-            if any(network.user_defined for network in joined):
+            if any(_user_defined(network) for network in joined):
                 self.resolver.attach(record.id, sandbox, self.upstreams())
         except BaseException:
             self._teardown(record, joined)
@@ -104,24 +104,24 @@ class ContainerNetworking:
         settings = record.network_settings["Networks"][network.name]
         ipam = settings.get("IPAMConfig") or {}
         aliases = tuple(settings.get("Aliases") or ())
-        if not network.user_defined:
+        if not _user_defined(network):
             if ipam.get("IPv4Address"):
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             if aliases:
                 raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
-        if network.user_defined and record.id[:12] not in aliases:
+        if _user_defined(network) and record.id[:12] not in aliases:
             aliases += (record.id[:12],)  # dockerd adds the short ID on user networks
-        endpoint = self.networks.allocate_endpoint(network, record.id, record.name.lstrip("/"), aliases,
+        endpoint = self.networks.allocate_endpoint(network.id, record.id, record.name.lstrip("/"), aliases,
                                                    ip=ipam.get("IPv4Address") or None,
                                                    mac=record.config.get("MacAddress") or None)
         try:
-            self.driver.join(network.bridge_network(), endpoint, sandbox, ifname, gateway)
+            self.driver.join(self.networks.bridge_network(network), endpoint, sandbox, ifname, gateway)
         except BaseException:
-            self.networks.release_endpoint(network, record.id)
+            self.networks.release_endpoint(network.id, record.id)
             raise
         settings.update(EndpointID=endpoint.endpoint_id, Gateway=str(endpoint.gateway),
                         IPAddress=str(endpoint.address.ip), IPPrefixLen=endpoint.address.network.prefixlen,
-                        MacAddress=endpoint.mac, Aliases=list(aliases) if network.user_defined else settings.get("Aliases"))
+                        MacAddress=endpoint.mac, Aliases=list(aliases) if _user_defined(network) else settings.get("Aliases"))
         with self._lock:
             names = (record.name.lstrip("/"), *aliases)
             self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
@@ -133,7 +133,7 @@ class ContainerNetworking:
         wanted = portmap.requested_ports(record.host_config.get("PortBindings"), exposed,
                                          bool(record.host_config.get("PublishAllPorts")))
         first = next(iter(record.network_settings["Networks"].values()))
-        bridge = self.networks.get(first["NetworkID"]).bridge_network().bridge
+        bridge = self.networks.bridge_network(self.networks.find(first["NetworkID"])).bridge
         shown: dict = {key: None for key in exposed}
         bindings = []
         try:
@@ -162,7 +162,7 @@ class ContainerNetworking:
         networks = []
         for name, settings in (record.network_settings.get("Networks") or {}).items():
             try:
-                networks.append(self.networks.get(settings.get("NetworkID") or name))
+                networks.append(self.networks.find(settings.get("NetworkID") or name))
             except NotFound:
                 continue  # removed with --force meanwhile
         self._teardown(record, networks)
@@ -180,7 +180,7 @@ class ContainerNetworking:
                 self._attached.get(network.id, {}).pop(record.id, None)
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
-            self.networks.release_endpoint(network, record.id)
+            self.networks.release_endpoint(network.id, record.id)
             endpoint.update(_ENDPOINT_CLEARED)
         settings["Ports"] = {}
         sandbox = self.sandbox_path(record.id)
@@ -204,9 +204,9 @@ class ContainerNetworking:
         if joins_other(mode):
             raise Forbidden("container sharing network namespace with another container or host "
                             "cannot be connected to any other network")
-        network = self.networks.get(network_ref)
+        network = self.networks.find(network_ref)
         asked = endpoint_config or {}
-        if not network.user_defined and (asked.get("IPAMConfig") or {}).get("IPv4Address"):
+        if not _user_defined(network) and (asked.get("IPAMConfig") or {}).get("IPv4Address"):
             raise InvalidParameter("user specified IP address is supported on user defined networks only")
         networks = record.network_settings.setdefault("Networks", {})
         if network.name in networks:
@@ -217,14 +217,14 @@ class ContainerNetworking:
         try:
             sandbox = self.sandbox_path(record.id)
             self._join(record, network, sandbox, f"eth{len(networks) - 1}", gateway=False)
-            if network.user_defined:
+            if _user_defined(network):
                 self.resolver.attach(record.id, sandbox, self.upstreams())
         except BaseException:
             del networks[network.name]
             raise
 
     def disconnect(self, record: Container, network_ref: str) -> None:
-        network = self.networks.get(network_ref)
+        network = self.networks.find(network_ref)
         networks = record.network_settings.get("Networks") or {}
         if network.name not in networks:
             the = "" if record.state.running else "the "
@@ -235,7 +235,7 @@ class ContainerNetworking:
                 self._attached.get(network.id, {}).pop(record.id, None)
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
-            self.networks.release_endpoint(network, record.id)
+            self.networks.release_endpoint(network.id, record.id)
 
     # -- engine start ------------------------------------------------------------------
 
@@ -251,16 +251,16 @@ class ContainerNetworking:
             ports[record.id] = self._held_again(record)
             for name, settings in (record.network_settings.get("Networks") or {}).items():
                 try:
-                    network = self.networks.get(settings.get("NetworkID") or name)
+                    network = self.networks.find(settings.get("NetworkID") or name)
                 except NotFound:
                     continue
                 endpoint = _endpoint_from(record.id, settings)
                 if endpoint is not None:
                     names = (record.name.lstrip("/"), *(settings.get("Aliases") or ()))
                     self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
-                    if network.user_defined:
+                    if _user_defined(network):
                         self.resolver.attach(record.id, self.sandbox_path(record.id), self.upstreams())
-        self.driver.restore([n.bridge_network() for n in self.networks.bridges()], ports)
+        self.driver.restore(self.networks.bridge_networks(), ports)
         for left in sorted(os.listdir(self.sandbox_dir)) if os.path.isdir(self.sandbox_dir) else ():
             if left not in running:
                 log.info("removing the network namespace %s of a container that no longer runs", left)
@@ -277,9 +277,9 @@ class ContainerNetworking:
                     self.ports.allocate(proto, host_ip, host_port, host_port)
                 except EngineError as err:
                     log.error("holding %s's published port %s again: %s", record.id, binding["HostPort"], err)
-                network = self.networks.get(first.get("NetworkID"))
+                network = self.networks.find(first.get("NetworkID"))
                 bindings.append(PortBinding(proto, host_ip, host_port, first.get("IPAddress", ""),
-                                            int(port), network.bridge_network().bridge))
+                                            int(port), self.networks.bridge_network(network).bridge))
         return bindings
 
     # -- the resolver's answers ----------------------------------------------------------
@@ -304,12 +304,17 @@ class ContainerNetworking:
                     continue
                 for endpoint, names in members.values():
                     if str(endpoint.address.ip) == ip:
-                        return f"{names[0]}.{self.networks.name_of(network_id)}"
+                        return f"{names[0]}.{self.networks.find(network_id).name}"
         return None
 
     def in_use(self, network_id: str) -> bool:
         with self._lock:
             return bool(self._attached.get(network_id))
+
+
+def _user_defined(network) -> bool:
+    """Networks other than dockerd's predefined three (which take no aliases, no --ip, no DNS)."""
+    return network.name not in ("bridge", "host", "none")
 
 
 def _host_ip(shown: dict) -> str:

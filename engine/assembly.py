@@ -9,6 +9,7 @@ from engine.api.routes import containers as container_routes
 from engine.api.routes import exec as exec_routes
 from engine.api.routes import images as image_routes
 from engine.api.routes import logs as logs_routes
+from engine.api.routes import networks as network_routes
 from engine.api.routes import system as system_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
@@ -18,6 +19,7 @@ from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
 from engine.errors import EngineError
 from engine.logs.sink import LoggerSink
+from engine.network.ipam import routes_from_proc
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
@@ -29,10 +31,23 @@ from engine.services.image_push import PushService
 from engine.services.images import ImageService
 from engine.services.info import InfoService, image_layers
 from engine.services.logs import LogService
+from engine.services.networks import NetworkService
 from engine.services.registries import RegistryAccess
 from engine.services.stats import StatsService
 from engine.services.system import VERSION, SystemService
 from engine.store import ContainerStore
+from engine.store.networks import NetworkStore
+from engine.textfiles import read_or_empty
+
+
+class PlaceholderBridgeDriver:
+    """Makes no kernel bridge: stands in until the bridge driver (engine/network/bridge.py) lands."""
+
+    def create_network(self, network) -> None:
+        pass
+
+    def delete_network(self, network) -> None:
+        pass
 
 
 class Assembly:
@@ -47,6 +62,11 @@ class Assembly:
         self.store = ContainerStore(os.path.join(config.data_root, "containers"))
         self.store.load()
         self.events = EventsService()
+        self.networks = NetworkService(NetworkStore(os.path.join(config.data_root, "network")),
+                                       PlaceholderBridgeDriver(),
+                                       host_routes=lambda: routes_from_proc(read_or_empty("/proc/net/route")),
+                                       publish=lambda action, nid, attributes: self.events.log("network", action,
+                                                                                               nid, attributes))
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users, publish=self._image_event,
                                    insecure_registries=tuple(config.insecure_registries),
                                    mirrors=tuple(config.registry_mirrors))
@@ -78,6 +98,7 @@ class Assembly:
             CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
+        network_routes.add_routes(self.router, self.networks)
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 

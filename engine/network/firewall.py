@@ -239,3 +239,11 @@ def _first_error(buffer: bytes | None) -> str:
         if line.startswith("Error: "):
             return line[len("Error: "):]
     return "failed with no message"
+
+
+class NoFirewall:
+    """--iptables=false: the engine leaves the host's packet filtering alone
+    (no NAT, no isolation; published ports are not forwarded), as dockerd."""
+
+    def apply(self, networks: Iterable[BridgeNetwork], ports: Iterable[PortBinding]) -> None:
+        pass

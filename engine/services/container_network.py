@@ -211,13 +211,14 @@ class ContainerNetworking:
         networks = record.network_settings.setdefault("Networks", {})
         if network.name in networks:
             raise Forbidden(f"endpoint with name {record.name.lstrip('/')} already exists in network {network.name}")
+        had_dns = self._on_user_network(record)
         networks[network.name] = self._endpoint_settings(network, asked)
         if not record.state.running:
             return
         try:
             sandbox = self.sandbox_path(record.id)
             self._join(record, network, sandbox, f"eth{len(networks) - 1}", gateway=False)
-            if _user_defined(network):
+            if _user_defined(network) and not had_dns:
                 self.resolver.attach(record.id, sandbox, self.upstreams())
         except BaseException:
             del networks[network.name]
@@ -236,6 +237,14 @@ class ContainerNetworking:
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
             self.networks.release_endpoint(network.id, record.id)
+            if not self._on_user_network(record):
+                self.resolver.detach(record.id)
+
+    def _on_user_network(self, record: Container) -> bool:
+        """Whether the resolver serves the container (it is on a user network)."""
+        with self._lock:
+            return any(record.id in members for network_id, members in self._attached.items()
+                       if _user_defined(self.networks.find(network_id)))
 
     # -- engine start ------------------------------------------------------------------
 
@@ -247,24 +256,37 @@ class ContainerNetworking:
         for record in records:
             if not record.state.running or self.own_sandbox(record) is None:
                 continue
-            running.add(record.id[:12])
-            ports[record.id] = self._held_again(record)
-            for name, settings in (record.network_settings.get("Networks") or {}).items():
-                try:
-                    network = self.networks.find(settings.get("NetworkID") or name)
-                except NotFound:
-                    continue
-                endpoint = _endpoint_from(record.id, settings)
-                if endpoint is not None:
-                    names = (record.name.lstrip("/"), *(settings.get("Aliases") or ()))
-                    self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
-                    if _user_defined(network):
-                        self.resolver.attach(record.id, self.sandbox_path(record.id), self.upstreams())
+            running.add(record.id)
+            try:
+                ports[record.id] = self._restored(record)
+            except (EngineError, OSError) as err:
+                log.error("restoring the networking of %s: %s", record.id, err)
         self.driver.restore(self.networks.bridge_networks(), ports)
+        for network in self.networks.store.all():
+            for container_id in [cid for cid in network.endpoints if cid not in running]:
+                log.info("releasing %s's address on %s: the container no longer runs", container_id, network.name)
+                self.networks.release_endpoint(network.id, container_id)
         for left in sorted(os.listdir(self.sandbox_dir)) if os.path.isdir(self.sandbox_dir) else ():
-            if left not in running:
+            if left not in {container_id[:12] for container_id in running}:
                 log.info("removing the network namespace %s of a container that no longer runs", left)
                 self.driver.delete_sandbox(os.path.join(self.sandbox_dir, left))
+
+    def _restored(self, record: Container) -> list[PortBinding]:
+        """A running container's endpoints known again and its resolver
+        serving; the published ports to apply."""
+        ports = self._held_again(record)
+        for name, settings in (record.network_settings.get("Networks") or {}).items():
+            try:
+                network = self.networks.find(settings.get("NetworkID") or name)
+            except NotFound:
+                continue
+            endpoint = _endpoint_from(record.id, settings)
+            if endpoint is not None:
+                names = (record.name.lstrip("/"), *(settings.get("Aliases") or ()))
+                self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
+        if self._on_user_network(record):
+            self.resolver.attach(record.id, self.sandbox_path(record.id), self.upstreams())
+        return ports
 
     def _held_again(self, record: Container) -> list[PortBinding]:
         first = next(iter((record.network_settings.get("Networks") or {}).values()), {})

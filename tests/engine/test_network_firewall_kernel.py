@@ -272,3 +272,9 @@ def test_remove_deletes_the_table_and_nothing_else(lab, firewall):
     listed = subprocess.run(["ip", "netns", "exec", lab.host, "nft", "list", "ruleset"],
                             check=True, capture_output=True, text=True)
     assert listed.stdout == ""
+
+
+def test_traffic_of_bridges_not_ours_keeps_its_verdict(lab, firewall):
+    firewall.apply([lab.network(0)], [published(lab, "c1", 8080)])
+    assert reach(lab.outside, lab.addresses["c3"], 80) == f"hi from {UPLINK_OUTSIDE}"
+    assert reach(lab.containers["c3"], UPLINK_OUTSIDE, 9000) == "hi from 10.231.1.2"

@@ -37,6 +37,7 @@ one context per Firewall, whose netlink socket is opened in the network
 namespace the Firewall is made in, and no ``nft`` process per change.
 """
 import ctypes
+import functools
 import ipaddress
 import re
 import threading
@@ -45,6 +46,7 @@ from collections.abc import Iterable
 from .types import BridgeNetwork, PortBinding
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+_EVERY_ADDRESS = ("", "0.0.0.0")
 _LIBRARY = "libnftables.so.1"
 
 
@@ -72,15 +74,9 @@ def ruleset(table: str, networks: Iterable[BridgeNetwork], ports: Iterable[PortB
 def _publishable(binding: PortBinding, internal: set[str]) -> bool:
     """IPv4 bindings of non-internal networks: this is an ``ip`` table, and an
     internal network has no way in (dockerd programs no external connectivity there)."""
-    return binding.bridge not in internal and _host_address(binding) is not False
-
-
-def _host_address(binding: PortBinding) -> ipaddress.IPv4Address | None | bool:
-    """The binding's IPv4 host address, None for every local address, False for IPv6."""
-    if binding.host_ip in ("", "0.0.0.0"):
-        return None
-    address = ipaddress.ip_address(binding.host_ip)
-    return address if address.version == 4 else False
+    if binding.bridge in internal:
+        return False
+    return binding.host_ip in _EVERY_ADDRESS or ipaddress.ip_address(binding.host_ip).version == 4
 
 
 def _binding_order(binding: PortBinding) -> tuple:
@@ -88,8 +84,7 @@ def _binding_order(binding: PortBinding) -> tuple:
 
 
 def _dnat(binding: PortBinding) -> str:
-    host = _host_address(binding)
-    match = f"ip daddr {host} " if host else ""
+    match = "" if binding.host_ip in _EVERY_ADDRESS else f"ip daddr {ipaddress.IPv4Address(binding.host_ip)} "
     container = ipaddress.IPv4Address(binding.container_ip)
     return f"{match}{_proto(binding)} dport {int(binding.host_port)} dnat to {container}:{int(binding.container_port)}"
 
@@ -103,11 +98,9 @@ def _postrouting(networks: list[BridgeNetwork], ports: list[PortBinding]) -> lis
         if network.masquerade:
             rules.append(f"ip saddr {network.subnet} oifname != {bridge} masquerade")
         rules.append(f"ip saddr {LOOPBACK} oifname {bridge} masquerade")
-    for binding in ports:
-        container = ipaddress.IPv4Address(binding.container_ip)
-        rules.append(f"ip saddr {container} ip daddr {container} {_proto(binding)} dport "
-                     f"{int(binding.container_port)} masquerade")
-    return rules
+    hairpins = (f"ip saddr {ipaddress.IPv4Address(p.container_ip)} ip daddr {ipaddress.IPv4Address(p.container_ip)} "
+                f"{_proto(p)} dport {int(p.container_port)} masquerade" for p in ports)
+    return rules + list(dict.fromkeys(hairpins))    # one per container port published on several host ports
 
 
 def _forward(networks: list[BridgeNetwork]) -> list[str]:
@@ -160,33 +153,22 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
-class _Libnftables:
+@functools.cache
+def _libnftables() -> ctypes.CDLL:
     """libnftables' C API (nftables/libnftables.h), the few calls we use."""
-
-    def __init__(self):
-        try:
-            lib = ctypes.CDLL(_LIBRARY)
-        except OSError as err:
-            raise NftablesError(f"loading {_LIBRARY}: {err} (Debian package libnftables1)") from None
-        lib.nft_ctx_new.restype = ctypes.c_void_p
-        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
-        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
-        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
-        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        self.lib = lib
-
-
-_library: _Libnftables | None = None
-
-
-def _libnftables() -> _Libnftables:
-    global _library
-    if _library is None:
-        _library = _Libnftables()
-    return _library
+    try:
+        lib = ctypes.CDLL(_LIBRARY)
+    except OSError as err:
+        raise NftablesError(f"loading {_LIBRARY}: {err} (Debian package libnftables1)") from None
+    lib.nft_ctx_new.restype = ctypes.c_void_p
+    lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+    lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    return lib
 
 
 class Firewall:
@@ -195,7 +177,7 @@ class Firewall:
 
     def __init__(self, table: str = "engine-py"):
         self.table = _table_name(table)
-        self._lib = _libnftables().lib
+        self._lib = _libnftables()
         self._lock = threading.Lock()
         self._ctx = self._lib.nft_ctx_new(0)
         if not self._ctx:

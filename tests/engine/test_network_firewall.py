@@ -46,7 +46,7 @@ def test_published_ports_dnat_on_every_local_address_or_the_given_one():
 
 def test_masquerade_out_loopback_in_and_hairpin():
     text = ruleset("engine-py", [network("engine-py0", 17), network("br-nomasq", 18, masquerade=False)],
-                   [binding(8080)])
+                   [binding(8080), binding(8081)])
     assert chain(text, "postrouting") == [
         "type nat hook postrouting priority srcnat; policy accept;",
         'ip saddr 127.0.0.0/8 oifname "br-nomasq" masquerade',

@@ -19,6 +19,7 @@ import threading
 import pytest
 
 from engine.network.firewall import Firewall, NftablesError
+from engine.network.portmap import PortAllocator
 from engine.network.types import BridgeNetwork, PortBinding
 
 pytestmark = pytest.mark.root
@@ -272,3 +273,22 @@ def test_remove_deletes_the_table_and_nothing_else(lab, firewall):
     listed = subprocess.run(["ip", "netns", "exec", lab.host, "nft", "list", "ruleset"],
                             check=True, capture_output=True, text=True)
     assert listed.stdout == ""
+
+
+def test_traffic_of_bridges_not_ours_keeps_its_verdict(lab, firewall):
+    firewall.apply([lab.network(0)], [published(lab, "c1", 8080)])
+    assert reach(lab.outside, lab.addresses["c3"], 80) == f"hi from {UPLINK_OUTSIDE}"
+    assert reach(lab.containers["c3"], UPLINK_OUTSIDE, 9000) == "hi from 10.231.1.2"
+
+
+def test_a_host_port_held_by_the_allocator_still_leads_to_the_container(lab, firewall):
+    allocator = PortAllocator()
+    try:
+        for proto in ("tcp", "udp"):
+            made_in_netns(f"/run/netns/{lab.host}", lambda: allocator.allocate(proto, "", 8080, 8080))
+        firewall.apply([lab.network(0)], [published(lab, "c1", 8080), published(lab, "c1", 8080, "udp")])
+        assert reach(lab.host, "127.0.0.1", 8080) == "hi from 10.231.0.1"
+        assert reach(lab.host, "127.0.0.1", 8080, "udp") == "hi from 10.231.0.1"
+        assert reach(lab.outside, UPLINK_HOST, 8080) == f"hi from {UPLINK_OUTSIDE}"
+    finally:
+        allocator.close()

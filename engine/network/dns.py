@@ -30,6 +30,8 @@ from engine.network.dnswire import Malformed, Query
 LISTEN_ADDRESS = "127.0.0.11"
 UPSTREAM_TIMEOUT = 4.0          # libnetwork's extIOTimeout, per upstream tried
 MAX_UPSTREAMS = 3               # libnetwork's maxExtDNS
+MAX_FORWARDS = 100              # libnetwork's maxConcurrent, per container: beyond it SERVFAIL at once
+TCP_IDLE = 8.0                  # a TCP connection without queries is closed (miekg/dns's idle timeout)
 _IP_FREEBIND = 15               # lets the sockets bind before the container's lo is up
 _CLONE_NEWNET = 0x40000000
 _TCP_MAX_MESSAGE = 65535
@@ -113,6 +115,7 @@ class _Container:
     udp: socket.socket
     tcp: socket.socket
     clients: set = field(default_factory=set)
+    forwards: set = field(default_factory=set)
 
 
 class _TcpClient:
@@ -122,6 +125,7 @@ class _TcpClient:
     def __init__(self, resolver: "Resolver", container: _Container, sock: socket.socket):
         self.resolver, self.container, self.sock = resolver, container, sock
         self.inbox, self.outbox, self.closed = b"", b"", False
+        self.deadline = time.monotonic() + resolver.tcp_idle
 
     def on_event(self, events: int) -> None:
         if events & selectors.EVENT_READ:
@@ -135,6 +139,7 @@ class _TcpClient:
                 self.close()
                 return
             self.inbox += data or b""
+            self.deadline = time.monotonic() + self.resolver.tcp_idle
             while len(self.inbox) >= 2:
                 size = struct.unpack_from("!H", self.inbox)[0]
                 if len(self.inbox) < 2 + size:
@@ -143,6 +148,13 @@ class _TcpClient:
                 self.resolver._handle(self.container, packet, self.send, tcp=True)
         if events & selectors.EVENT_WRITE and not self.closed:
             self._flush()
+
+    def on_timeout(self) -> None:
+        """Idle: closed, unless a reply is still on its way from an upstream."""
+        if any(forward.respond == self.send for forward in self.container.forwards):
+            self.deadline = time.monotonic() + self.resolver.tcp_idle
+        else:
+            self.close()
 
     def send(self, message: bytes) -> None:
         if not self.closed:
@@ -187,7 +199,11 @@ class _Forward:
         self._drop_socket()
         for upstream in self.upstreams:
             family = socket.AF_INET6 if ":" in upstream else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM if self.tcp else socket.SOCK_DGRAM)
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM if self.tcp else socket.SOCK_DGRAM)
+            except OSError as e:  # out of fds: as an upstream that failed
+                log.warning("dns: forwarding to %s: %s", upstream, e)
+                continue
             sock.setblocking(False)
             try:
                 if self.tcp:
@@ -240,17 +256,17 @@ class _Forward:
         else:
             self.finish(relayed)
 
-    def expired(self, now: float) -> bool:
-        return self.sock is not None and now >= self.deadline
+    def on_timeout(self) -> None:
+        self.next_upstream()
 
     def finish(self, message: bytes) -> None:
         self._drop_socket()
-        self.resolver._forwards.discard(self)
+        self.container.forwards.discard(self)
         self.respond(message)
 
     def cancel(self) -> None:
         self._drop_socket()
-        self.resolver._forwards.discard(self)
+        self.container.forwards.discard(self)
 
     def _drop_socket(self) -> None:
         if self.sock is not None:
@@ -265,11 +281,12 @@ class Resolver:
     `key` sees it (empty: not one of ours; names come lower-case, without the
     final dot); reverse(key, ip) the name of one of our addresses, or None."""
 
-    def __init__(self, lookup: Lookup, reverse: Reverse, upstream_timeout: float = UPSTREAM_TIMEOUT):
-        self.lookup, self.reverse, self.upstream_timeout = lookup, reverse, upstream_timeout
+    def __init__(self, lookup: Lookup, reverse: Reverse, upstream_timeout: float = UPSTREAM_TIMEOUT,
+                 tcp_idle: float = TCP_IDLE):
+        self.lookup, self.reverse = lookup, reverse
+        self.upstream_timeout, self.tcp_idle = upstream_timeout, tcp_idle
         self._selector = selectors.DefaultSelector()
         self._containers: dict[str, _Container] = {}
-        self._forwards: set[_Forward] = set()
         self._rotation: dict[tuple[str, str], itertools.count] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -306,7 +323,7 @@ class Resolver:
             container = self._containers.pop(key, None)
             if container is None:
                 return
-            for forward in [f for f in self._forwards if f.container is container]:
+            for forward in list(container.forwards):
                 forward.cancel()
             for client in list(container.clients):
                 client.close()
@@ -361,7 +378,7 @@ class Resolver:
 
     def _serve(self) -> None:
         while not self._closing:
-            deadlines = [f.deadline for f in self._forwards if f.sock is not None]
+            deadlines = [timed.deadline for timed in self._timed()]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for selected, events in self._selector.select(timeout):
                 try:
@@ -369,8 +386,14 @@ class Resolver:
                 except Exception as e:  # one bad exchange must not end the resolver
                     log.error("dns resolver: serving %s: %r", selected.fileobj, e)
             now = time.monotonic()
-            for forward in [f for f in self._forwards if f.expired(now)]:
-                forward.next_upstream()
+            for timed in [timed for timed in self._timed() if timed.deadline <= now]:
+                timed.on_timeout()
+
+    def _timed(self):
+        """What waits with a deadline: forwards on an upstream, TCP connections."""
+        for container in self._containers.values():
+            yield from (forward for forward in container.forwards if forward.sock is not None)
+            yield from container.clients
 
     def _read_udp(self, container: _Container) -> None:
         for _ in range(64):  # then let the other containers have a turn
@@ -410,9 +433,11 @@ class Resolver:
         answer = self._answer(container.key, query, 0 if tcp else dnswire.UDP_LIMIT)
         if answer is not None:
             respond(answer)
+        elif len(container.forwards) >= MAX_FORWARDS:
+            respond(dnswire.reply(query, dnswire.SERVFAIL))
         else:
             forward = _Forward(self, container, query, packet, respond, tcp)
-            self._forwards.add(forward)
+            container.forwards.add(forward)
             forward.next_upstream()
 
     def _answer(self, key: str, query: Query, limit: int) -> bytes | None:

@@ -4,22 +4,11 @@ issue adds the container's own addresses and its networks' names)."""
 import os
 from dataclasses import dataclass
 
+from engine.network.resolvconf import resolv_conf
 from engine.textfiles import read_or_empty
 
 _HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
           "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-
-
-def resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf without loopback nameservers (unreachable from
-    the container's network namespace), dockerd's public defaults if none is left."""
-    kept = [line for line in host_text.splitlines(keepends=True)
-            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
-                    and line.split()[1].startswith(("127.", "::1")))]
-    if not any(line.split()[:1] == ["nameserver"] for line in kept):
-        kept.append(_DEFAULT_NAMESERVERS)
-    return "".join(kept)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from engine.network.dns import Resolver, run_in_netns
+from engine.network.dns import MAX_FORWARDS, Resolver, run_in_netns
 from network_dns_client import FakeUpstream, ask_tcp, ask_udp, link_pair, netns, parse, query
 
 pytestmark = pytest.mark.root
@@ -184,5 +184,38 @@ def test_attach_to_a_missing_namespace_names_it(engine_ns):
     try:
         with pytest.raises(OSError, match="opening network namespace /run/netns/nope-dns: No such file"):
             resolver.attach("c1", "/run/netns/nope-dns", [])
+    finally:
+        resolver.close()
+
+
+def test_forwards_beyond_the_cap_are_servfail_at_once(engine_ns, container_ns, upstream):
+    resolver = run_in_netns(engine_ns, lambda: Resolver(lookup, reverse, upstream_timeout=60))
+    try:
+        resolver.attach("c1", container_ns, ["10.99.0.2"])
+
+        def flood():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(10)
+                sock.connect(("127.0.0.11", 53))
+                for n in range(MAX_FORWARDS):
+                    sock.send(query(f"silent{n}.test", ident=n))
+                sock.send(query("one-more.test", ident=0xFFFF))
+                return sock.recv(512)
+        answer = parse(run_in_netns(container_ns, flood))
+        assert (answer["id"], answer["rcode"]) == (0xFFFF, 2)
+        assert parse(ask_udp(container_ns, query("db")))["answers"][0][3] == "10.89.0.4"
+    finally:
+        resolver.close()
+
+
+def test_idle_tcp_connections_are_closed(engine_ns, container_ns):
+    resolver = run_in_netns(engine_ns, lambda: Resolver(lookup, reverse, tcp_idle=0.2))
+    try:
+        resolver.attach("c1", container_ns, [])
+
+        def idle():
+            with socket.create_connection(("127.0.0.11", 53), timeout=10) as sock:
+                return sock.recv(1)
+        assert run_in_netns(container_ns, idle) == b""
     finally:
         resolver.close()

@@ -19,11 +19,18 @@ from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import ContainerdTasks, ImageForContainer
 from engine.errors import EngineError
 from engine.logs.sink import LoggerSink
+from engine.network import netlink
+from engine.network.bridge import BridgeDriver
+from engine.network.dns import Resolver
+from engine.network.firewall import Firewall, NoFirewall
 from engine.network.ipam import routes_from_proc
+from engine.network.portmap import PortAllocator
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
+from engine.services.container_network import ContainerNetworking
 from engine.services.containers import ContainerService
+from engine.services.network_connect import NetworkConnections
 from engine.services.events import EventsService
 from engine.services.exec import ExecService
 from engine.services.image_archive import ImageArchives
@@ -40,16 +47,6 @@ from engine.store.networks import NetworkStore
 from engine.textfiles import read_or_empty
 
 
-class PlaceholderBridgeDriver:
-    """Makes no kernel bridge: stands in until the bridge driver (engine/network/bridge.py) lands."""
-
-    def create_network(self, network) -> None:
-        pass
-
-    def delete_network(self, network) -> None:
-        pass
-
-
 class Assembly:
     """Everything the API serves, over one containerd connection; ``close()``
     stops watching containerd and leaves the containers running."""
@@ -62,11 +59,7 @@ class Assembly:
         self.store = ContainerStore(os.path.join(config.data_root, "containers"))
         self.store.load()
         self.events = EventsService()
-        self.networks = NetworkService(NetworkStore(os.path.join(config.data_root, "network")),
-                                       PlaceholderBridgeDriver(),
-                                       host_routes=lambda: routes_from_proc(read_or_empty("/proc/net/route")),
-                                       publish=lambda action, nid, attributes: self.events.log("network", action,
-                                                                                               nid, attributes))
+        self._assemble_networks(config)
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users, publish=self._image_event,
                                    insecure_registries=tuple(config.insecure_registries),
                                    mirrors=tuple(config.registry_mirrors))
@@ -75,8 +68,10 @@ class Assembly:
                                            log_sink=self.log_sink,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
-                                           resolve_image=self._image_for_container, publish=self.events.container)
+                                           resolve_image=self._image_for_container, publish=self.events.container,
+                                           network=self.container_network)
         self.containers.reconcile()
+        self.container_network.restore(self.store.all())
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
                                     container_size=self.containers.tasks.snapshot_usage,
@@ -98,9 +93,29 @@ class Assembly:
             CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
-        network_routes.add_routes(self.router, self.networks)
+        network_routes.add_routes(self.router, self.networks, NetworkConnections(
+            self.containers, self.container_network, self._network_event))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
+
+    def _assemble_networks(self, config) -> None:
+        """The networks service over the bridge driver (netlink, and the
+        engine's nftables table unless --iptables=false), the host port
+        allocator and the embedded resolver, for the containers' networking."""
+        driver = BridgeDriver(netlink, Firewall() if config.iptables else NoFirewall())
+        self.networks = NetworkService(NetworkStore(os.path.join(config.data_root, "network")), driver,
+                                       address_pools=[(p["base"], p["size"]) for p in config.default_address_pools],
+                                       bip=config.bip or None, fixed_cidr=config.fixed_cidr or None,
+                                       default_bridge=config.bridge != "none",
+                                       host_routes=lambda: routes_from_proc(read_or_empty("/proc/net/route")),
+                                       publish=self._network_event)
+        self.resolver = Resolver(lambda key, name: self.container_network.lookup(key, name),
+                                 lambda key, ip: self.container_network.reverse(key, ip))
+        self.container_network = ContainerNetworking(self.networks, driver, PortAllocator(), self.resolver,
+                                                     config.exec_root)
+
+    def _network_event(self, action: str, network_id: str, attributes: dict) -> None:
+        self.events.log("network", action, network_id, attributes)
 
     def _image_for_container(self, ref: str) -> ImageForContainer:
         """A create's image as the image service finds it (name, ID, ID prefix or digest)."""
@@ -129,4 +144,5 @@ class Assembly:
 
     def close(self) -> None:
         self.containers.close()
+        self.resolver.close()
         self.client.close()

@@ -56,6 +56,17 @@ class Config:
     log_opts: dict[str, str] = field(default_factory=dict)
     init_path: str = ""  # the init of --init; "" for engine-py-init
     cgroup_parent: str = "/docker"  # containers' cgroups go under it, as dockerd's cgroupfs driver puts them
+    bridge: str = ""  # -b: the default network's kernel bridge ("" engine-py0, made by the engine; "none": no bridge)
+    bip: str = ""  # the default bridge's address and prefix ("" from the address pools)
+    fixed_cidr: str = ""  # the default bridge's range for container addresses
+    default_address_pools: list[dict] = field(default_factory=list)  # [{"base": CIDR, "size": N}]
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opts: list[str] = field(default_factory=list)
+    iptables: bool = True  # the engine's nftables table (NAT, isolation); dockerd's flag name
+    ip_masq: bool = True
+    icc: bool = True
+    mtu: int = 1500
     explicit_group: bool = False  # --group or "group" given: a missing group is an error, not root's gid
 
 
@@ -71,7 +82,13 @@ FILE_KEYS = {
     "registry-mirrors": ("registry_mirrors", "registry-mirror"),
     "log-driver": ("log_driver", "log-driver"), "log-opts": ("log_opts", "log-opt"),
     "cgroup-parent": ("cgroup_parent", "cgroup-parent"), "init-path": ("init_path", "init-path"),
+    "bridge": ("bridge", "bridge"), "bip": ("bip", "bip"), "fixed-cidr": ("fixed_cidr", "fixed-cidr"),
+    "default-address-pools": ("default_address_pools", "default-address-pool"),
+    "dns": ("dns", "dns"), "dns-search": ("dns_search", "dns-search"), "dns-opts": ("dns_opts", "dns-opt"),
+    "iptables": ("iptables", "iptables"), "ip-masq": ("ip_masq", "ip-masq"), "icc": ("icc", "icc"),
+    "mtu": ("mtu", "mtu"),
 }
+_BOOL_FLAGS = ("live-restore", "iptables", "ip-masq", "icc")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +114,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-opt", action="append", metavar="KEY=VALUE", help="default log driver options for containers")
     p.add_argument("--cgroup-parent", help="parent cgroup for all containers (default /docker)")
     p.add_argument("--init-path", help="path to the init of --init (default: engine-py-init)")
+    p.add_argument("-b", "--bridge", help='attach containers to a network bridge ("none" for no bridge networking)')
+    p.add_argument("--bip", help="specify network bridge IP")
+    p.add_argument("--fixed-cidr", help="IPv4 subnet for fixed IPs")
+    p.add_argument("--default-address-pool", action="append", metavar="base=CIDR,size=N",
+                   help="default address pools for node specific local networks")
+    p.add_argument("--dns", action="append", help="DNS server to use")
+    p.add_argument("--dns-search", action="append", help="DNS search domains to use")
+    p.add_argument("--dns-opt", action="append", help="DNS options to use")
+    for flag, what in (("iptables", "enable addition of NAT and filter rules"),
+                       ("ip-masq", "enable IP masquerading"), ("icc", "enable inter-container communication")):
+        p.add_argument(f"--{flag}", nargs="?", const="true", choices=("true", "false"), help=f"{what} (default true)")
+    p.add_argument("--mtu", type=int, help="set the containers network MTU (default 1500)")
     p.add_argument("-v", "--version", action="store_true", help="print version information and quit")
     return p
 
@@ -125,6 +154,16 @@ def _key_values(items: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
+def _address_pool(item: str) -> dict:
+    """--default-address-pool's "base=CIDR,size=N" as daemon.json has it."""
+    pool = _key_values(item.split(","), "default-address-pool")
+    try:
+        return {"base": pool["base"], "size": int(pool["size"])}
+    except (KeyError, ValueError):
+        raise StartupError(f'invalid argument "{item}" for "--default-address-pool" flag: '
+                           "address pool requires base and size") from None
+
+
 def _flag_values(args) -> dict[str, object]:
     """The flags given, by daemon.json key, in the file's types."""
     given = {}
@@ -136,8 +175,10 @@ def _flag_values(args) -> dict[str, object]:
             value = {name: {"path": path} for name, path in _key_values(value, flag).items()}
         elif flag == "log-opt":
             value = _key_values(value, flag)
-        elif flag == "live-restore":
+        elif flag in _BOOL_FLAGS:
             value = value == "true"
+        elif flag == "default-address-pool":
+            value = [_address_pool(item) for item in value]
         given[key] = value
     return given
 

@@ -33,8 +33,8 @@ _CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 class SpecInputs:
     """What the daemon knows of this container beyond its configs:
     ``namespace_paths`` maps "network", "ipc", "pid" to the namespace to join
-    for `container:<x>` modes (/proc/<pid>/ns/...) and "network" to the host's
-    for `host` networking."""
+    for `container:<x>` modes (/proc/<pid>/ns/...), "network" to the host's
+    for `host` networking and to the container's sandbox on bridge networks."""
     container_id: str
     rootfs: str
     paths: mnt.MountPaths = field(default_factory=mnt.MountPaths)
@@ -95,6 +95,8 @@ def namespaces(config, hc: HostConfig, inputs: SpecInputs, host) -> list[dict]:
                 spaces["network"] = _joined("network", inputs)
             else:
                 del spaces["network"]
+        elif inputs.namespace_paths.get("network"):  # the sandbox the engine wired to its networks
+            spaces["network"] = _joined("network", inputs)
     if _is_container_mode(hc.ipc_mode):
         spaces["ipc"] = _joined("ipc", inputs)
     elif hc.ipc_mode == "host":

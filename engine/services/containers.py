@@ -29,6 +29,7 @@ from containerd_py.types import Stdio
 from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
+from engine.services.container_network import NoNetworking
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -145,12 +146,13 @@ class ContainerService:
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
                  resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
-                 publish: Publish = lambda record, action, attributes=None: None):
+                 publish: Publish = lambda record, action, attributes=None: None, network=None):
         """``resolve_image`` finds a create's image (the image service's lookup
         by name, ID or digest once assembled; by name in containerd by default);
         ``publish`` reports events (the events service once assembled)."""
         self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
+        self.network = network or NoNetworking()
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -181,7 +183,8 @@ class ContainerService:
 
     # -- create ------------------------------------------------------------------
 
-    def create(self, config: dict, host_config: dict | None, name: str | None = None) -> Container:
+    def create(self, config: dict, host_config: dict | None, name: str | None = None,
+               networking_config: dict | None = None) -> Container:
         """A container as ``docker create`` makes it; on any failure nothing is
         left of it (record, name, snapshot, containerd container)."""
         config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
@@ -199,13 +202,14 @@ class ContainerService:
         hostname = config.get("Hostname") or (socket.gethostname() if parsed_hc.network_mode == "host"
                                               else container_id[:12])
         merged = dataclasses.replace(merged, hostname=hostname)  # the spec's, as dockerd's from the stored config
+        network_settings = self.network.plan(container_id, host_config, networking_config)
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
              "WorkingDir": merged.working_dir, "User": merged.user},
             {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
-            mount_points=oci.mounts.recorded_mount_points(host_config))
+            mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
             args = oci.spec.command(merged)
@@ -267,6 +271,9 @@ class ContainerService:
             if mode.startswith("container:"):
                 joined = self._running_for_join(mode.partition(":")[2])
                 namespace_paths[kind] = f"/proc/{joined.state.pid}/ns/{proc_name}"
+        sandbox = self.network.own_sandbox(record)
+        if sandbox:
+            namespace_paths["network"] = sandbox
         inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
                                                                     init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
@@ -286,6 +293,7 @@ class ContainerService:
             if state.removal_in_progress or state.dead:
                 raise Conflict("container is marked for removal and cannot be started")
             try:
+                self._attach_network(record)
                 self.tasks.create_task(record.id, self.log_sink.stdio(record))
                 pid = self.tasks.start_task(record.id)
             except EngineError as err:
@@ -295,9 +303,19 @@ class ContainerService:
             self.store.save(record)
             self.publish(record, "start")
 
+    def _attach_network(self, record: Container) -> None:
+        """The container's networks wired before its task starts, its
+        /etc/hosts naming its own addresses."""
+        addresses = self.network.attach(record)
+        if addresses and record.hosts_path.startswith(self.store.container_dir(record.id)):
+            self._network_files(record, oci.parse_host_config(record.host_config)).write_hosts(
+                record.config.get("Hostname") or "", record.config.get("Domainname") or "",
+                record.host_config.get("ExtraHosts") or [], addresses)
+
     def _start_failed(self, record: Container, err: EngineError):
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
         self.tasks.delete_task(record.id)
+        self.network.detach(record)
         self.log_sink.closed(record)
         message = str(err)
         code = 127 if ("no such file" in message or "not found" in message) else \
@@ -349,6 +367,7 @@ class ContainerService:
                 return
             gone = self.tasks.delete_task(record.id) or event
             self.log_sink.closed(record)
+            self.network.detach(record)
             record.state.set_stopped(gone.exit_code, go_time(gone.exited_at or time.time_ns()),
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)

@@ -4,22 +4,11 @@ issue adds the container's own addresses and its networks' names)."""
 import os
 from dataclasses import dataclass
 
+from engine.network.resolvconf import resolv_conf
 from engine.textfiles import read_or_empty
 
 _HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
           "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-_DEFAULT_NAMESERVERS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-
-
-def resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf without loopback nameservers (unreachable from
-    the container's network namespace), dockerd's public defaults if none is left."""
-    kept = [line for line in host_text.splitlines(keepends=True)
-            if not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
-                    and line.split()[1].startswith(("127.", "::1")))]
-    if not any(line.split()[:1] == ["nameserver"] for line in kept):
-        kept.append(_DEFAULT_NAMESERVERS)
-    return "".join(kept)
 
 
 @dataclass(frozen=True)
@@ -43,9 +32,20 @@ class NetworkFiles:
         if host_network and not extra_hosts:
             hosts = read_or_empty("/etc/hosts")
         else:
-            extra = (entry.partition(":") for entry in extra_hosts)
-            hosts = _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)
+            hosts = _hosts(extra_hosts)
         for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
                            (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
             with open(path, "w") as f:
                 f.write(text)
+
+    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str]) -> None:
+        """/etc/hosts once the container has its addresses (at start), each
+        naming the container as libnetwork does: "ip<TAB>host.domain host"."""
+        names = f"{hostname}.{domainname}\t{hostname}" if domainname else hostname
+        with open(self.hosts, "w") as f:
+            f.write(_hosts(extra_hosts) + "".join(f"{address}\t{names}\n" for address in addresses))
+
+
+def _hosts(extra_hosts: list[str]) -> str:
+    extra = (entry.partition(":") for entry in extra_hosts)
+    return _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)

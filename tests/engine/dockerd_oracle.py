@@ -99,7 +99,6 @@ class Dockerd:
         argv = ["nsenter", f"--net=/run/netns/{self.netns}", "dockerd",
                 "--data-root", f"{self.workdir}/data", "--exec-root", f"{self.workdir}/exec",
                 "--pidfile", f"{self.workdir}/dockerd.pid", "-H", f"unix://{self.socket}",
-                "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
                 "--add-runtime", f"dump={runtime}", "--add-runtime", f"runpy={RUNPY_OCI}",
                 "--init-path", "/usr/bin/docker-init", "--cgroup-parent", self.cgroup_parent]
         self._log = open(self.log_path, "wb")
@@ -163,6 +162,7 @@ def running_dockerd():
     forced, leaked = [], []
     try:
         subprocess.run(["ip", "netns", "add", netns], check=True)  # inside: a failure still removes workdir
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
         daemon.start()
         oci_tar = f"{workdir}/busybox-oci.tar"
         subprocess.run(["python3", str(REPO / "bundles/make-busybox-image.py"), oci_tar], check=True,

@@ -1,5 +1,5 @@
-"""The container service's pure parts: signals as docker takes them, the
-resolv.conf a container gets, docker's short image names."""
+"""The container service's pure parts: signals as docker takes them,
+docker's short image names."""
 import signal
 
 import pytest
@@ -7,7 +7,6 @@ import pytest
 from engine.containerd.tasks import docker_reference
 from engine.errors import InvalidParameter
 from engine.services.containers import parse_signal
-from engine.services.network_files import resolv_conf
 
 
 @pytest.mark.parametrize("given,number", [("KILL", 9), ("SIGKILL", 9), ("sigterm", 15), ("9", 9), (10, 10),
@@ -20,12 +19,6 @@ def test_signals_by_name_or_number(given, number):
 def test_bad_signals_are_400s(given):
     with pytest.raises(InvalidParameter, match=f"^Invalid signal: {given}$"):
         parse_signal(given)
-
-
-def test_resolv_conf_drops_loopback_nameservers():
-    host = "search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n"
-    assert resolv_conf(host) == "search example.org\nnameserver 10.0.0.2\noptions edns0\n"
-    assert resolv_conf("nameserver 127.0.0.1\n") == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
 @pytest.mark.parametrize("short,full", [("busybox", "docker.io/library/busybox:latest"),

@@ -14,22 +14,22 @@ from ..streams import json_message
 NO_CONTENT = Reply(204, b"", "")
 
 
-def _create_body(request: Request) -> tuple[dict, dict]:
-    """(Config, HostConfig) of a create; NetworkingConfig waits for networks."""
+def _create_body(request: Request) -> tuple[dict, dict, dict]:
+    """(Config, HostConfig, NetworkingConfig) of a create."""
     request.json_content_type()
     raw = request.body.read()
     if not raw.strip():
         raise BadBody("EOF")  # what dockerd 20.10's decoder says of an empty body
     body = decode_create_body(raw)
     host_config = body.pop("HostConfig", None) or {}
-    body.pop("NetworkingConfig", None)
-    return body, host_config
+    networking_config = body.pop("NetworkingConfig", None) or {}
+    return body, host_config, networking_config
 
 
 def add_routes(router, containers: ContainerService, views: ContainerViews) -> None:
     def create(request: Request):
-        config, host_config = _create_body(request)
-        record = containers.create(config, host_config, request.arg("name") or None)
+        config, host_config, networking_config = _create_body(request)
+        record = containers.create(config, host_config, request.arg("name") or None, networking_config)
         return json_reply({"Id": record.id, "Warnings": []}, 201)
 
     def start(request: Request):

@@ -136,9 +136,11 @@ class NetworkService:
         ip_range = ipaddress.IPv4Network(fixed_cidr, strict=False) if fixed_cidr else None
         pool = ipam.Pool.new(subnet, ip_range)
         pool.request(gateway)
-        config = {"Subnet": str(subnet), "Gateway": str(gateway)}
+        config = {"Subnet": str(subnet)}  # the gateway shown only when --bip named it, as dockerd shows it
         if ip_range is not None:
             config["IPRange"] = str(ip_range)
+        if bip:
+            config["Gateway"] = str(gateway)
         record = NetworkRecord(
             new_id(), "bridge", "bridge", ipam_config=[config], bridge=DEFAULT_BRIDGE, subnet=str(subnet),
             gateway=str(gateway), ip_range=str(ip_range) if ip_range else "", allocated=[str(gateway)],

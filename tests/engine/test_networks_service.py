@@ -41,7 +41,7 @@ def test_predefined_networks_exist_and_keep_their_ids(root):
     assert sorted(names) == ["bridge", "host", "none"]
     bridge = first.inspect("bridge")
     assert bridge["IPAM"] == {"Driver": "default", "Options": None,
-                              "Config": [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}
+                              "Config": [{"Subnet": "172.18.0.0/16"}]}
     assert bridge["Options"]["com.docker.network.bridge.name"] == "engine-py0"
     assert (names["host"]["Driver"], names["none"]["Driver"]) == ("host", "null")
     assert driver.calls == [("create", "engine-py0", "172.18.0.0/16")]

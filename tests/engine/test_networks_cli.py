@@ -235,7 +235,8 @@ def test_api_duplicates_and_ambiguity_as_dockerd(engine_py, dockerd):
                        call(daemon.socket, "POST", "/networks/prune?filters=" + '{"name":{"x":true}}')]
             return [(status, ID.sub("<id>", message).replace(name, "N")) for status, message in answers]
         finally:
-            for network in daemon.docker("network", "ls", "-q", "--no-trunc", "--filter", f"name={name}").stdout.split():
+            made = daemon.docker("network", "ls", "-q", "--no-trunc", "--filter", f"name={name}").stdout.split()
+            for network in made:
                 daemon.docker("network", "rm", network, check=False)
 
     ours, theirs = scenario(engine_py), scenario(dockerd)

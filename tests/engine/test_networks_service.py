@@ -144,9 +144,10 @@ def test_list_filters(root):
     assert names({"name": {"^w": True}}) == ["web"]
     assert names({"driver": {"null": True}}) == ["none"]
     assert names({"scope": {"swarm": True}}) == []
-    for bad, error, message in (({"foo": {"x": True}}, InvalidParameter, "Invalid filter 'foo'"),
-                                ({"type": {"weird": True}}, System, "invalid filter: 'type'='weird'"),
-                                ({"dangling": {"maybe": True}}, InvalidParameter, "invalid value for filter 'dangling'")):
+    for bad, error, message in ((
+            {"foo": {"x": True}}, InvalidParameter, "Invalid filter 'foo'"),
+            ({"type": {"weird": True}}, System, "invalid filter: 'type'='weird'"),
+            ({"dangling": {"maybe": True}}, InvalidParameter, "invalid value for filter 'dangling'")):
         with pytest.raises(error, match=message):
             networks.list(json.dumps(bad))
 
@@ -190,7 +191,8 @@ def test_endpoints_get_addresses_once_and_survive_a_restart(root):
     again = service(root)                        # an engine restart: nothing handed out twice
     assert [str(again.allocate_endpoint("small", f"{n}" * 64, "x").address) for n in range(3)] == [
         "10.30.0.2/29", "10.30.0.3/29", "10.30.0.4/29"]
-    with pytest.raises(System, match=rf"^no available IPv4 addresses on this network's address pools: small \({nid}\)$"):
+    full = rf"^no available IPv4 addresses on this network's address pools: small \({nid}\)$"
+    with pytest.raises(System, match=full):
         again.allocate_endpoint("small", "9" * 64, "full")
     again.release_endpoint("small", "c1" * 32)
     again.release_endpoint("small", "c1" * 32)   # twice: no error

@@ -50,10 +50,10 @@ def _go_int(text: str) -> int:
 
 def _checked_body(body) -> dict:
     """The create request, typed as Go's decoder would insist."""
+    if body is None:
+        raise InvalidParameter("got EOF while reading request body")
     if not isinstance(body, dict):
-        kind = _GO_KIND.get(type(body), "null") if body is not None else None
-        if kind is None:
-            return {}
+        kind = _GO_KIND.get(type(body), "null")
         raise InvalidParameter(f"json: cannot unmarshal {kind} into Go value of type types.NetworkCreateRequest")
     for key, kind in _BODY_KINDS.items():
         value = body.get(key)
@@ -217,17 +217,36 @@ class NetworkService:
                 ipam.check_config(config)
             if not name:
                 raise System("invalid name: ")
-            if driver in ("host", "null"):
-                raise Forbidden(f'only one instance of "{driver}" network is allowed')
-            if driver != "bridge":
-                raise NotFound(f'plugin "{driver}" not found')
-            ipam_driver = ipam_body.get("Driver") or "default"
-            if ipam_driver != "default":
-                raise NotFound(f'plugin "{ipam_driver}" not found')
-            record = self._new_bridge_record(name, body, configs)
-            self._make(record)
-        self.publish("create", record.id, {"name": name, "type": driver})
+            if body.get("Scope") in ("swarm", "global"):
+                raise Forbidden("cannot create a swarm scoped network when swarm is not active")
+            if body.get("ConfigOnly"):
+                record = self._config_only_record(name, body)
+                self.store.save(record)
+            else:
+                self._check_drivers(driver, ipam_body.get("Driver") or "default")
+                record = self._new_bridge_record(name, body, configs)
+                self._make(record)
+        self.publish("create", record.id, {"name": name, "type": record.driver})
         return {"Id": record.id, "Warning": warning}
+
+    @staticmethod
+    def _check_drivers(driver: str, ipam_driver: str) -> None:
+        """The network and IPAM drivers this engine has: bridge and default."""
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if ipam_driver != "default":
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+
+    @staticmethod
+    def _config_only_record(name: str, body: dict) -> NetworkRecord:
+        """A ConfigOnly network: an IPAM config for others to use, with
+        dockerd's "null" driver; no bridge, nothing allocated."""
+        ipam_body = body.get("IPAM") or {}
+        return NetworkRecord(new_id(), name, "null", ipam_options=ipam_body.get("Options"),
+                             ipam_config=[ipam.shown_config(config) for config in ipam_body.get("Config") or []],
+                             config_only=True, options=body.get("Options") or {}, labels=body.get("Labels") or {})
 
     def _new_bridge_record(self, name: str, body: dict, configs: list) -> NetworkRecord:
         taken = [pool.subnet for pool in self.pools.values()]
@@ -241,12 +260,17 @@ class NetworkService:
         if len(configs) > 1:
             raise Forbidden("bridge driver doesn't support multiple subnets")
         network_id = new_id()
+        bridge = options.get(_BRIDGE_OPTION + "name") or f"br-{network_id[:12]}"
+        holder = next((record for record in self.store.all() if record.bridge == bridge), None)
+        if holder is not None:
+            raise Forbidden(f"cannot create network {network_id} ({bridge}): conflicts with network {holder.id} "
+                            f"({bridge}): networks have same bridge name")
         ipam_body = body.get("IPAM") or {}
         return NetworkRecord(
             network_id, name, "bridge", ipam_options=ipam_body.get("Options"), ipam_config=[allocation.shown],
             internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
             ingress=bool(body.get("Ingress")), config_only=bool(body.get("ConfigOnly")), options=options,
-            labels=body.get("Labels") or {}, bridge=options.get(_BRIDGE_OPTION + "name") or f"br-{network_id[:12]}",
+            labels=body.get("Labels") or {}, bridge=bridge,
             subnet=str(allocation.subnet), gateway=str(allocation.gateway),
             ip_range=str(allocation.ip_range) if allocation.ip_range else "", allocated=allocation.reserved)
 
@@ -273,7 +297,8 @@ class NetworkService:
                                 "has active endpoints")
             self.store.delete(record.id)
             self.pools.pop(record.id, None)
-            self.driver.delete_network(self.bridge_network(record))
+            if record.bridge:
+                self.driver.delete_network(self.bridge_network(record))
         self.publish("destroy", record.id, {"name": record.name, "type": record.driver})
 
     def prune(self, filters_param: str | None) -> dict:

@@ -128,7 +128,8 @@ def test_a_subnet_from_the_default_pools_as_dockerd(engine, oracle):
 def test_refusals_as_dockerd(engine, oracle):
     def scenario(daemon):
         name, other = unique(), unique()
-        daemon.docker("network", "create", "--subnet", "10.203.0.0/24", name)
+        daemon.docker("network", "create", "--subnet", "10.203.0.0/24", "-o",
+                      f"com.docker.network.bridge.name=br{name[-8:]}", name)
         try:
             shown = [seen(daemon, *args) for args in (
                 ("network", "create", "--subnet", "10.203.0.0/16", other),
@@ -148,12 +149,13 @@ def test_refusals_as_dockerd(engine, oracle):
                 ("network", "create", "-d", "foo", other),
                 ("network", "create", "-d", "host", other),
                 ("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", other),
+                ("network", "create", "-o", f"com.docker.network.bridge.name=br{name[-8:]}", other),
                 ("network", "ls", "--filter", "foo=bar"),
                 ("network", "ls", "--filter", "dangling=maybe"),
                 ("network", "rm", name, f"no-{other}"),
             )]
-            return [(rc, out.replace(name, "N").replace(other, "O"), err.replace(name, "N").replace(other, "O"))
-                    for rc, out, err in shown]
+            mask = lambda text: text.replace(name, "N").replace(other, "O").replace(name[-8:], "B")  # noqa: E731
+            return [(rc, mask(out), mask(err)) for rc, out, err in shown]
         finally:
             daemon.docker("network", "rm", name, other, check=False)
 
@@ -231,6 +233,8 @@ def test_api_duplicates_and_ambiguity_as_dockerd(engine_py, dockerd):
                        call(daemon.socket, "GET", f"/networks/{name}"),
                        call(daemon.socket, "DELETE", f"/networks/{name}"),
                        call(daemon.socket, "POST", "/networks/create", b'"notanobject"'),
+                       call(daemon.socket, "POST", "/networks/create", b""),
+                       call(daemon.socket, "POST", "/networks/create", raw(Name=f"{name}-sw", Scope="swarm")),
                        call(daemon.socket, "GET", "/networks?filters=" + '{"type":{"weird":true}}'),
                        call(daemon.socket, "POST", "/networks/prune?filters=" + '{"name":{"x":true}}')]
             return [(status, ID.sub("<id>", message).replace(name, "N")) for status, message in answers]

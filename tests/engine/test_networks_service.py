@@ -197,3 +197,32 @@ def test_endpoints_get_addresses_once_and_survive_a_restart(root):
     again.release_endpoint("small", "c1" * 32)
     again.release_endpoint("small", "c1" * 32)   # twice: no error
     assert str(again.allocate_endpoint("small", "8" * 64, "y").address) == "10.30.0.1/29"
+
+
+def test_bridge_names_are_one_network_each(root):
+    networks = service(root)
+    first = networks.create({"Name": "b1", "Options": {"com.docker.network.bridge.name": "brdup"}})["Id"]
+    with pytest.raises(Forbidden, match=rf"^cannot create network [0-9a-f]{{64}} \(brdup\): conflicts with network "
+                                        rf"{first} \(brdup\): networks have same bridge name$"):
+        networks.create({"Name": "b2", "Options": {"com.docker.network.bridge.name": "brdup"}})
+    with pytest.raises(Forbidden, match="networks have same bridge name"):
+        networks.create({"Name": "b3", "Options": {"com.docker.network.bridge.name": "engine-py0"}})
+
+
+def test_config_only_networks_and_request_shapes(root):
+    driver = FakeDriver()
+    networks = service(root, driver)
+    calls = list(driver.calls)
+    made = networks.create({"Name": "co", "ConfigOnly": True, "IPAM": {"Config": [{"Subnet": "10.77.0.0/24"}]}})
+    shown = networks.inspect(made["Id"])
+    assert (shown["Driver"], shown["ConfigOnly"]) == ("null", True)
+    assert shown["IPAM"]["Config"] == [{"Subnet": "10.77.0.0/24"}]
+    networks.create({"Name": "beside", "IPAM": {"Config": [{"Subnet": "10.77.0.0/24"}]}})  # nothing was allocated
+    networks.remove("co")
+    assert [call[0] for call in driver.calls[len(calls):]] == ["create"]
+    with pytest.raises(InvalidParameter, match="^got EOF while reading request body$"):
+        networks.create(None)
+    with pytest.raises(Forbidden, match="^cannot create a swarm scoped network when swarm is not active$"):
+        networks.create({"Name": "sw", "Scope": "swarm"})
+    with pytest.raises(InvalidParameter, match="NetworkCreateRequest.Internal of type bool"):
+        networks.create({"Name": "x", "Internal": "yes"})

@@ -10,6 +10,7 @@ records reach the disk only once the driver made the network, and a failed
 save undoes it, so a failure leaves nothing half-made.
 """
 import ipaddress
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -20,6 +21,8 @@ from engine.network import ipam
 from engine.network.types import BridgeNetwork, Endpoint
 from engine.store.networks import NetworkRecord, NetworkStore
 from engine.store.record import new_id, parse_go_time
+
+log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none", "default")  # runconfig.IsPreDefinedNetwork (and "ingress", swarm's)
 DEFAULT_BRIDGE = "engine-py0"
@@ -70,6 +73,15 @@ def _checked_body(body) -> dict:
     return body
 
 
+def _cidr(text: str, flag: str) -> ipaddress.IPv4Interface:
+    """A daemon flag's "address/prefix"."""
+    try:
+        ipam.parse_cidr(text)  # Go's form: address/prefix
+        return ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid {flag} {text}: invalid CIDR address: {text}") from None
+
+
 def _endpoint_id() -> str:
     return secrets.token_hex(32)
 
@@ -93,13 +105,16 @@ class NetworkService:
         store.load()
         for record in store.all():
             if record.subnet:
-                self.pools[record.id] = ipam.Pool.new(
-                    ipaddress.IPv4Network(record.subnet),
-                    ipaddress.IPv4Network(record.ip_range) if record.ip_range else None, record.allocated)
+                self.pools[record.id] = self._pool_of(record)
         self._ensure_predefined(bip, fixed_cidr, default_bridge)
         for record in store.all():
             if record.bridge:
                 driver.create_network(self.bridge_network(record))
+
+    @staticmethod
+    def _pool_of(record: NetworkRecord) -> ipam.Pool:
+        return ipam.Pool.new(ipaddress.IPv4Network(record.subnet),
+                             ipaddress.IPv4Network(record.ip_range) if record.ip_range else None, record.allocated)
 
     # -- the predefined networks
 
@@ -109,18 +124,24 @@ class NetworkService:
             if name not in have:
                 self.store.save(NetworkRecord(new_id(), name, driver))
         bridge = have.get("bridge")
-        if bridge is not None and (not default_bridge or (bip and not self._same_bip(bridge, bip))):
-            if bridge.endpoints:
-                raise System(f"the default bridge network has endpoints; it cannot change to --bip {bip}")
-            self.store.delete(bridge.id)
-            self.pools.pop(bridge.id, None)
-            bridge = None
+        if bridge is not None and not (default_bridge and self._bridge_as_asked(bridge, bip, fixed_cidr)):
+            if bridge.endpoints:  # containers still on it: it stays until they are gone
+                log.warning("the default bridge network keeps %s: containers are attached to it", bridge.subnet)
+            else:
+                self.store.delete(bridge.id)
+                self.pools.pop(bridge.id, None)
+                bridge = None
         if bridge is None and default_bridge:
             self._create_default_bridge(bip, fixed_cidr)
 
     @staticmethod
-    def _same_bip(record: NetworkRecord, bip: str) -> bool:
-        address = ipaddress.IPv4Interface(bip)
+    def _bridge_as_asked(record: NetworkRecord, bip: str | None, fixed_cidr: str | None) -> bool:
+        """The default bridge made at an earlier start is what --bip and --fixed-cidr ask now."""
+        if (record.ip_range or None) != (str(_cidr(fixed_cidr, "--fixed-cidr").network) if fixed_cidr else None):
+            return False
+        if not bip:
+            return True
+        address = _cidr(bip, "--bip")
         return record.subnet == str(address.network) and record.gateway == str(address.ip)
 
     def _create_default_bridge(self, bip: str | None, fixed_cidr: str | None) -> None:
@@ -128,12 +149,12 @@ class NetworkService:
         first default pool that overlaps nothing on the host."""
         taken = [pool.subnet for pool in self.pools.values()]
         if bip:
-            address = ipaddress.IPv4Interface(bip)
+            address = _cidr(bip, "--bip")
             subnet, gateway = address.network, address.ip
         else:
             subnet = ipam.choose_subnet(self.candidates, taken, self.host_routes())
             gateway = subnet.network_address + 1
-        ip_range = ipaddress.IPv4Network(fixed_cidr, strict=False) if fixed_cidr else None
+        ip_range = _cidr(fixed_cidr, "--fixed-cidr").network if fixed_cidr else None
         pool = ipam.Pool.new(subnet, ip_range)
         pool.request(gateway)
         config = {"Subnet": str(subnet)}  # the gateway shown only when --bip named it, as dockerd shows it
@@ -283,8 +304,7 @@ class NetworkService:
         except BaseException:
             self.driver.delete_network(network)
             raise
-        self.pools[record.id] = ipam.Pool.new(network.subnet, ipaddress.IPv4Network(record.ip_range)
-                                              if record.ip_range else None, record.allocated)
+        self.pools[record.id] = self._pool_of(record)
 
     def remove(self, ref: str) -> None:
         """``DELETE /networks/{id}``."""

@@ -49,10 +49,22 @@ def test_predefined_networks_exist_and_keep_their_ids(root):
     assert {n["Name"]: n["Id"] for n in again.list()} == {name: n["Id"] for name, n in names.items()}
 
 
-def test_bip_and_no_default_bridge(root):
+def test_bip_fixed_cidr_and_no_default_bridge(root):
     assert service(root, bip="10.99.0.1/24").inspect("bridge")["IPAM"]["Config"] == [
         {"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]
+    kept = service(root, bip="10.99.0.1/24").inspect("bridge")["Id"]
+    assert service(root, bip="10.99.0.1/24").inspect("bridge")["Id"] == kept
+    ranged = service(root, bip="10.99.0.1/24", fixed_cidr="10.99.0.128/25")
+    assert ranged.inspect("bridge")["IPAM"]["Config"] == [
+        {"Subnet": "10.99.0.0/24", "IPRange": "10.99.0.128/25", "Gateway": "10.99.0.1"}]
+    assert str(ranged.allocate_endpoint("bridge", "c" * 64, "c").address) == "10.99.0.128/24"
+    moved = service(root, bip="10.98.0.1/24")      # a container on it: the bridge stays as it was
+    assert moved.inspect("bridge")["IPAM"]["Config"][0]["Subnet"] == "10.99.0.0/24"
+    moved.release_endpoint("bridge", "c" * 64)
+    assert service(root, bip="10.98.0.1/24").inspect("bridge")["IPAM"]["Config"][0]["Subnet"] == "10.98.0.0/24"
     assert sorted(n["Name"] for n in service(root, default_bridge=False).list()) == ["host", "none"]
+    with pytest.raises(InvalidParameter, match="^invalid --bip 10.98.0.1: invalid CIDR address: 10.98.0.1$"):
+        service(root, bip="10.98.0.1")
 
 
 def test_create_inspect_and_the_kernel_side(root):

@@ -5,6 +5,7 @@ import ipaddress
 import json
 import re
 import subprocess
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -277,3 +278,18 @@ def test_addresses_on_a_small_network_as_dockerd(engine, oracle):
 
     ours, theirs = both(engine, oracle, scenario)
     assert ours == theirs
+
+
+def test_network_events_as_dockerd(engine, oracle):
+    def scenario(daemon):
+        name = unique()
+        since = str(int(time.time()) - 1)
+        daemon.docker("network", "create", name)
+        daemon.docker("network", "rm", name)
+        return seen(daemon, "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+                    "type=network", "--filter", f"network={name}", "--format",
+                    "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{.Scope}}")[1] \
+            .replace(name, "N")
+
+    ours, theirs = both(engine, oracle, scenario)
+    assert ours == theirs == "network create N bridge local\nnetwork destroy N bridge local\n"

@@ -25,6 +25,7 @@ from engine.network.dns import Resolver
 from engine.network.firewall import Firewall, NoFirewall
 from engine.network.ipam import routes_from_proc
 from engine.network.portmap import PortAllocator
+from engine.network.resolvconf import DnsSettings
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
@@ -111,8 +112,9 @@ class Assembly:
                                        publish=self._network_event)
         self.resolver = Resolver(lambda key, name: self.container_network.lookup(key, name),
                                  lambda key, ip: self.container_network.reverse(key, ip))
-        self.container_network = ContainerNetworking(self.networks, driver, PortAllocator(), self.resolver,
-                                                     config.exec_root)
+        self.container_network = ContainerNetworking(
+            self.networks, driver, PortAllocator(), self.resolver, config.exec_root,
+            DnsSettings(tuple(config.dns), tuple(config.dns_search), tuple(config.dns_opts)))
 
     def _network_event(self, action: str, network_id: str, attributes: dict) -> None:
         self.events.log("network", action, network_id, attributes)

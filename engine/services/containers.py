@@ -233,7 +233,8 @@ class ContainerService:
             self.store.add(record)
             undo.append(lambda: self.store.remove(container_id))
             if files.own:
-                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [])
+                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [],
+                            self.network.resolv_conf(record))
         except BaseException as err:
             for step in reversed(undo):
                 try:

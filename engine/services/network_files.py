@@ -25,16 +25,18 @@ class NetworkFiles:
     def under(cls, directory: str) -> "NetworkFiles":
         return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
 
-    def write(self, hostname: str, host_network: bool, extra_hosts: list[str] = ()) -> None:
+    def write(self, hostname: str, host_network: bool, extra_hosts: list[str] = (), resolv: str | None = None) -> None:
         """``extra_hosts``: --add-host's "name:address" entries. As libnetwork:
         with host networking the host's file is copied — unless there are
-        extra hosts, which go below the defaults as in any other mode."""
+        extra hosts, which go below the defaults as in any other mode.
+        ``resolv``: the resolv.conf text (by default the host's, filtered)."""
         if host_network and not extra_hosts:
             hosts = read_or_empty("/etc/hosts")
         else:
             hosts = _hosts(extra_hosts)
         for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
+                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")) if resolv is None
+                            else resolv)):
             with open(path, "w") as f:
                 f.write(text)
 

@@ -121,7 +121,9 @@ def resolved(made: Made, container: str, name: str) -> list[str]:
     """The addresses the container's resolver gives for ``name`` (busybox's
     nslookup: the image's static wget and ping cannot resolve names)."""
     out = made.sh(container, f"nslookup {name}", check=False).stdout
-    return [line.split()[-1] for line in out.split("Name:", 1)[-1].splitlines() if line.startswith("Address")]
+    if "Name:" not in out:
+        return []
+    return [line.split()[-1] for line in out.split("Name:", 1)[1].splitlines() if line.startswith("Address")]
 
 
 FETCH = "import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"

@@ -94,8 +94,8 @@ class Assembly:
             CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
-        network_routes.add_routes(self.router, self.networks, NetworkConnections(
-            self.containers, self.container_network, self._network_event))
+        network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
+                                                                                 self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 
@@ -114,7 +114,8 @@ class Assembly:
                                  lambda key, ip: self.container_network.reverse(key, ip))
         self.container_network = ContainerNetworking(
             self.networks, driver, PortAllocator(), self.resolver, config.exec_root,
-            DnsSettings(tuple(config.dns), tuple(config.dns_search), tuple(config.dns_opts)))
+            DnsSettings(tuple(config.dns), tuple(config.dns_search), tuple(config.dns_opts)),
+            publish=self._network_event)
 
     def _network_event(self, action: str, network_id: str, attributes: dict) -> None:
         self.events.log("network", action, network_id, attributes)

@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import os
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System
 from engine.network import portmap, resolvconf
@@ -39,9 +39,13 @@ class ContainerNetworking:
     embedded DNS resolver; sandboxes live under ``<exec_root>/netns``."""
 
     def __init__(self, networks, driver, ports, resolver, exec_root: str, dns: DnsSettings = DnsSettings(),
-                 host_resolv_conf: str = "/etc/resolv.conf"):
-        """``dns``: the daemon's --dns, --dns-search, --dns-opt (a container's own replace them)."""
+                 host_resolv_conf: str = "/etc/resolv.conf",
+                 publish: Callable[[str, str, dict], None] = lambda action, network_id, attributes: None):
+        """``dns``: the daemon's --dns, --dns-search, --dns-opt (a container's
+        own replace them); ``publish``: network events, dockerd's connect and
+        disconnect at each endpoint's join and leave."""
         self.networks, self.driver, self.ports, self.resolver = networks, driver, ports, resolver
+        self.publish = publish
         self.sandbox_dir = os.path.join(exec_root, "netns")
         self.dns, self.host_resolv_conf = dns, host_resolv_conf
         self._lock = threading.Lock()
@@ -147,6 +151,7 @@ class ContainerNetworking:
         with self._lock:
             names = (record.name.lstrip("/"), *aliases)
             self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
+        self._event("connect", network, record)
 
     def _publish(self, record: Container) -> None:
         """Host ports reserved (held as dockerd holds them) and NATed to the
@@ -201,6 +206,7 @@ class ContainerNetworking:
             self._forget(network.id, record.id)
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
+                self._event("disconnect", network, record)
             self.networks.release_endpoint(network.id, record.id)
             endpoint.update(_ENDPOINT_CLEARED)
         settings["Ports"] = {}
@@ -256,9 +262,13 @@ class ContainerNetworking:
             self._forget(network.id, record.id)
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
+                self._event("disconnect", network, record)
             self.networks.release_endpoint(network.id, record.id)
             if not self._on_user_network(record):
                 self.resolver.detach(record.id)
+
+    def _event(self, action: str, network, record: Container) -> None:
+        self.publish(action, network.id, {"container": record.id, "name": network.name, "type": network.driver})
 
     def _forget(self, network_id: str, container_id: str) -> None:
         with self._lock:

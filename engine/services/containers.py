@@ -368,14 +368,14 @@ class ContainerService:
                 return
             gone = self.tasks.delete_task(record.id) or event
             self.log_sink.closed(record)
-            self.network.detach(record)
             record.state.set_stopped(gone.exit_code, go_time(gone.exited_at or time.time_ns()),
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
-            self.store.save(record)
             if record.state.oom_killed:
                 self.publish(record, "oom")
             self.publish(record, "die", {"exitCode": str(gone.exit_code)})
+            self.network.detach(record)  # dockerd's network disconnect follows the die
+            self.store.save(record)
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()

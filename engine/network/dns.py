@@ -126,6 +126,7 @@ class _TcpClient:
         self.resolver, self.container, self.sock = resolver, container, sock
         self.inbox, self.outbox, self.closed = b"", b"", False
         self.deadline = time.monotonic() + resolver.tcp_idle
+        resolver._timers.add(self)
 
     def on_event(self, events: int) -> None:
         if events & selectors.EVENT_READ:
@@ -177,6 +178,7 @@ class _TcpClient:
         if not self.closed:
             self.closed = True
             self.container.clients.discard(self)
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
 
@@ -221,6 +223,7 @@ class _Forward:
             self.sock, self.inbox = sock, b""
             self.deadline = time.monotonic() + self.resolver.upstream_timeout
             self.resolver._selector.register(sock, events, self.on_event)
+            self.resolver._timers.add(self)
             return
         self.finish(self.failure or dnswire.reply(self.query, dnswire.SERVFAIL))
 
@@ -270,6 +273,7 @@ class _Forward:
 
     def _drop_socket(self) -> None:
         if self.sock is not None:
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
             self.sock = None
@@ -287,6 +291,7 @@ class Resolver:
         self.upstream_timeout, self.tcp_idle = upstream_timeout, tcp_idle
         self._selector = selectors.DefaultSelector()
         self._containers: dict[str, _Container] = {}
+        self._timers: set = set()  # what waits with a deadline: forwards on an upstream, TCP connections
         self._rotation: dict[tuple[str, str], itertools.count] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -378,22 +383,17 @@ class Resolver:
 
     def _serve(self) -> None:
         while not self._closing:
-            deadlines = [timed.deadline for timed in self._timed()]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            timeout = max(0.0, min(t.deadline for t in self._timers) - time.monotonic()) if self._timers else None
             for selected, events in self._selector.select(timeout):
                 try:
                     selected.data(events)
                 except Exception as e:  # one bad exchange must not end the resolver
                     log.error("dns resolver: serving %s: %r", selected.fileobj, e)
-            now = time.monotonic()
-            for timed in [timed for timed in self._timed() if timed.deadline <= now]:
-                timed.on_timeout()
-
-    def _timed(self):
-        """What waits with a deadline: forwards on an upstream, TCP connections."""
-        for container in self._containers.values():
-            yield from (forward for forward in container.forwards if forward.sock is not None)
-            yield from container.clients
+            if self._timers:
+                now = time.monotonic()
+                for timed in [timed for timed in self._timers if timed.deadline <= now]:
+                    if timed in self._timers:  # not ended by an earlier one of this round
+                        timed.on_timeout()
 
     def _read_udp(self, container: _Container) -> None:
         for _ in range(64):  # then let the other containers have a turn

@@ -15,7 +15,6 @@ import itertools
 import logging
 import os
 import queue
-import secrets
 import selectors
 import socket
 import struct
@@ -191,7 +190,7 @@ class _Forward:
     def __init__(self, resolver: "Resolver", container: _Container, query: Query, packet: bytes,
                  respond: Callable[[bytes], None], tcp: bool):
         self.resolver, self.container, self.query, self.respond, self.tcp = resolver, container, query, respond, tcp
-        self.upstream_id = secrets.randbits(16)
+        self.upstream_id = int.from_bytes(os.urandom(2), "big")
         self.packet = struct.pack("!H", self.upstream_id) + packet[2:]
         self.upstreams = iter(container.upstreams[:MAX_UPSTREAMS])
         self.sock, self.deadline, self.failure, self.inbox, self.outbox = None, 0.0, None, b"", b""

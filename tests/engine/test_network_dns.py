@@ -91,6 +91,8 @@ def test_tcp_answers_ours_and_forwards_the_rest(resolver, container_ns, upstream
     ours, theirs = ask_tcp(container_ns, [query("db", ident=1), query("example.test", ident=2)])
     assert parse(ours)["id"] == 1 and parse(ours)["answers"][0][3] == "10.89.0.4"
     assert parse(theirs)["id"] == 2 and parse(theirs)["answers"][0][3] == "192.0.2.7"
+    hung_up = parse(ask_tcp(container_ns, [query("silent.test", ident=3)])[0])  # upstream closes without a reply
+    assert (hung_up["id"], hung_up["rcode"]) == (3, 2)
 
 
 def test_silent_upstream_is_servfail_and_the_next_one_is_tried(engine_ns, container_ns, upstream):

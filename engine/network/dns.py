@@ -429,6 +429,9 @@ class Resolver:
             if answer is not None:
                 respond(answer)
             return
+        if query.opcode != 0:
+            respond(dnswire.error_reply(packet, dnswire.NOTIMP))
+            return
         answer = self._answer(container.key, query, 0 if tcp else dnswire.UDP_LIMIT)
         if answer is not None:
             respond(answer)
@@ -441,16 +444,14 @@ class Resolver:
 
     def _answer(self, key: str, query: Query, limit: int) -> bytes | None:
         """Our own reply to query, or None when it goes to the upstreams."""
-        if query.opcode != 0:
-            return dnswire.reply(query, dnswire.NOTIMP)
         if query.qclass != dnswire.CLASS_IN:
             return None
         name = query.name.lower()
-        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
+        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA, dnswire.TYPE_MX):
             addresses = self.lookup(key, name) if name else []
             if not addresses:
                 return None
-            if query.qtype == dnswire.TYPE_AAAA:  # one of ours, IPv4 only: no answer, no error
+            if query.qtype != dnswire.TYPE_A:  # one of ours, IPv4 only, no mail: no answer, no error
                 return dnswire.reply(query, dnswire.NOERROR)
             if len(addresses) > 1:  # round robin, as scaled services expect
                 turn = next(self._rotation.setdefault((key, name), itertools.count())) % len(addresses)

@@ -15,7 +15,6 @@ import itertools
 import logging
 import os
 import queue
-import secrets
 import selectors
 import socket
 import struct
@@ -126,6 +125,7 @@ class _TcpClient:
         self.resolver, self.container, self.sock = resolver, container, sock
         self.inbox, self.outbox, self.closed = b"", b"", False
         self.deadline = time.monotonic() + resolver.tcp_idle
+        resolver._timers.add(self)
 
     def on_event(self, events: int) -> None:
         if events & selectors.EVENT_READ:
@@ -177,6 +177,7 @@ class _TcpClient:
         if not self.closed:
             self.closed = True
             self.container.clients.discard(self)
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
 
@@ -189,7 +190,7 @@ class _Forward:
     def __init__(self, resolver: "Resolver", container: _Container, query: Query, packet: bytes,
                  respond: Callable[[bytes], None], tcp: bool):
         self.resolver, self.container, self.query, self.respond, self.tcp = resolver, container, query, respond, tcp
-        self.upstream_id = secrets.randbits(16)
+        self.upstream_id = int.from_bytes(os.urandom(2), "big")
         self.packet = struct.pack("!H", self.upstream_id) + packet[2:]
         self.upstreams = iter(container.upstreams[:MAX_UPSTREAMS])
         self.sock, self.deadline, self.failure, self.inbox, self.outbox = None, 0.0, None, b"", b""
@@ -221,6 +222,7 @@ class _Forward:
             self.sock, self.inbox = sock, b""
             self.deadline = time.monotonic() + self.resolver.upstream_timeout
             self.resolver._selector.register(sock, events, self.on_event)
+            self.resolver._timers.add(self)
             return
         self.finish(self.failure or dnswire.reply(self.query, dnswire.SERVFAIL))
 
@@ -270,6 +272,7 @@ class _Forward:
 
     def _drop_socket(self) -> None:
         if self.sock is not None:
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
             self.sock = None
@@ -287,6 +290,7 @@ class Resolver:
         self.upstream_timeout, self.tcp_idle = upstream_timeout, tcp_idle
         self._selector = selectors.DefaultSelector()
         self._containers: dict[str, _Container] = {}
+        self._timers: set = set()  # what waits with a deadline: forwards on an upstream, TCP connections
         self._rotation: dict[tuple[str, str], itertools.count] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -378,22 +382,17 @@ class Resolver:
 
     def _serve(self) -> None:
         while not self._closing:
-            deadlines = [timed.deadline for timed in self._timed()]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            timeout = max(0.0, min(t.deadline for t in self._timers) - time.monotonic()) if self._timers else None
             for selected, events in self._selector.select(timeout):
                 try:
                     selected.data(events)
                 except Exception as e:  # one bad exchange must not end the resolver
                     log.error("dns resolver: serving %s: %r", selected.fileobj, e)
-            now = time.monotonic()
-            for timed in [timed for timed in self._timed() if timed.deadline <= now]:
-                timed.on_timeout()
-
-    def _timed(self):
-        """What waits with a deadline: forwards on an upstream, TCP connections."""
-        for container in self._containers.values():
-            yield from (forward for forward in container.forwards if forward.sock is not None)
-            yield from container.clients
+            if self._timers:
+                now = time.monotonic()
+                for timed in [timed for timed in self._timers if timed.deadline <= now]:
+                    if timed in self._timers:  # not ended by an earlier one of this round
+                        timed.on_timeout()
 
     def _read_udp(self, container: _Container) -> None:
         for _ in range(64):  # then let the other containers have a turn
@@ -430,6 +429,9 @@ class Resolver:
             if answer is not None:
                 respond(answer)
             return
+        if query.opcode != 0:
+            respond(dnswire.error_reply(packet, dnswire.NOTIMP))
+            return
         answer = self._answer(container.key, query, 0 if tcp else dnswire.UDP_LIMIT)
         if answer is not None:
             respond(answer)
@@ -442,16 +444,14 @@ class Resolver:
 
     def _answer(self, key: str, query: Query, limit: int) -> bytes | None:
         """Our own reply to query, or None when it goes to the upstreams."""
-        if query.opcode != 0:
-            return dnswire.reply(query, dnswire.NOTIMP)
         if query.qclass != dnswire.CLASS_IN:
             return None
         name = query.name.lower()
-        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
+        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA, dnswire.TYPE_MX):
             addresses = self.lookup(key, name) if name else []
             if not addresses:
                 return None
-            if query.qtype == dnswire.TYPE_AAAA:  # one of ours, IPv4 only: no answer, no error
+            if query.qtype != dnswire.TYPE_A:  # one of ours, IPv4 only, no mail: no answer, no error
                 return dnswire.reply(query, dnswire.NOERROR)
             if len(addresses) > 1:  # round robin, as scaled services expect
                 turn = next(self._rotation.setdefault((key, name), itertools.count())) % len(addresses)

@@ -40,12 +40,15 @@ class NetworkFiles:
             with open(path, "w") as f:
                 f.write(text)
 
-    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str]) -> None:
+    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str],
+                    link_lines: list[str] = ()) -> None:
         """/etc/hosts once the container has its addresses (at start), each
-        naming the container as libnetwork does: "ip<TAB>host.domain host"."""
+        naming the container as libnetwork does: "ip<TAB>host.domain host";
+        legacy links' lines before them."""
         names = f"{hostname}.{domainname}\t{hostname}" if domainname else hostname
         with open(self.hosts, "w") as f:
-            f.write(_hosts(extra_hosts) + "".join(f"{address}\t{names}\n" for address in addresses))
+            f.write(_hosts(extra_hosts) + "".join(link_lines)
+                    + "".join(f"{address}\t{names}\n" for address in addresses))
 
 
 def _hosts(extra_hosts: list[str]) -> str:

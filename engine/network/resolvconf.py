@@ -4,7 +4,8 @@ resolver forwards to.
 
 Containers on the default bridge get the host's file minus the loopback
 nameservers (unreachable from their namespace) and the IPv6 ones (the
-networks are IPv4 only), Google's public servers if none is left; --dns/--dns-search/--dns-option replace the parts they give.
+networks are IPv4 only), Google's public servers if none is left;
+--dns/--dns-search/--dns-option replace the parts they give.
 Containers on user-defined networks get `nameserver 127.0.0.11` (the
 embedded resolver, see dns.py) with the same search list and options plus
 `ndots:0`; the real nameservers become the resolver's upstreams.

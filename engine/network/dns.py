@@ -34,7 +34,6 @@ MAX_FORWARDS = 100              # libnetwork's maxConcurrent, per container: bey
 TCP_IDLE = 8.0                  # a TCP connection without queries is closed (miekg/dns's idle timeout)
 _IP_FREEBIND = 15               # lets the sockets bind before the container's lo is up
 _CLONE_NEWNET = 0x40000000
-_TCP_MAX_MESSAGE = 65535
 
 log = logging.getLogger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)

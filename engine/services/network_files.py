@@ -34,7 +34,7 @@ class NetworkFiles:
         else:
             extra = (entry.partition(":") for entry in extra_hosts)
             hosts = _HOSTS + "".join(f"{address}\t{name}\n" for name, _, address in extra)
-        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
+        resolv = resolv_conf(read_or_empty("/etc/resolv.conf"), host_network=host_network)
+        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts), (self.resolv_conf, resolv)):
             with open(path, "w") as f:
                 f.write(text)

@@ -10,6 +10,7 @@ namespace it was made in, so one serving thread, in the engine's namespace,
 answers every container through a selector. Forwarded queries leave from
 that thread, i.e. from the namespace the Resolver was built in.
 """
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -33,7 +34,6 @@ MAX_FORWARDS = 100              # libnetwork's maxConcurrent, per container: bey
 TCP_IDLE = 8.0                  # a TCP connection without queries is closed (miekg/dns's idle timeout)
 _IP_FREEBIND = 15               # lets the sockets bind before the container's lo is up
 _CLONE_NEWNET = 0x40000000
-_TCP_MAX_MESSAGE = 65535
 
 log = logging.getLogger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -278,6 +278,10 @@ class _Forward:
             self.sock = None
 
 
+class Closed(RuntimeError):
+    """The resolver was closed: nothing attaches any more."""
+
+
 class Resolver:
     """dockerd's embedded DNS server for every attached container, served by
     one thread. lookup(key, name) gives the IPv4s of a name as the container
@@ -296,7 +300,7 @@ class Resolver:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ, self._run_calls)
-        self._closing = False
+        self._closing, self._closing_lock = False, threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="dns-resolver", daemon=True)
         self._thread.start()
 
@@ -308,6 +312,8 @@ class Resolver:
         container = _Container(key, list(upstreams), udp, tcp)
 
         def register():
+            if key in self._containers:  # attached meanwhile by another thread
+                raise ValueError(f"dns resolver: {key} is already attached")
             self._containers[key] = container
             self._selector.register(udp, selectors.EVENT_READ, lambda _: self._read_udp(container))
             self._selector.register(tcp, selectors.EVENT_READ, lambda _: self._accept(container))
@@ -320,41 +326,41 @@ class Resolver:
 
     def detach(self, key: str) -> None:
         """Stops serving container key (missing: nothing to do); its port is free when this returns."""
-        if self._closing:
-            return
-
-        def unregister():
-            container = self._containers.pop(key, None)
-            if container is None:
-                return
-            for forward in list(container.forwards):
-                forward.cancel()
-            for client in list(container.clients):
-                client.close()
-            for sock in (container.udp, container.tcp):
-                self._selector.unregister(sock)
-                sock.close()
-            for rotated in [k for k in self._rotation if k[0] == key]:
-                del self._rotation[rotated]
-        self._call(unregister)
+        with contextlib.suppress(Closed):  # then close() dropped it
+            self._call(lambda: self._drop(key))
 
     def close(self) -> None:
         """Detaches every container and ends the serving thread."""
-        if self._closing:
-            return
-        for key in list(self._containers):
-            self.detach(key)
-        self._closing = True
+        with self._closing_lock:
+            if self._closing:
+                return
+            self._closing = True
         self._wake_writer.send(b"\0")
         self._thread.join()
+        self._run_calls(0)  # those queued while it ended: their callers wait for them
+        for key in list(self._containers):
+            self._drop(key)
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()
 
+    def _drop(self, key: str) -> None:
+        container = self._containers.pop(key, None)
+        if container is None:
+            return
+        for forward in list(container.forwards):
+            forward.cancel()
+        for client in list(container.clients):
+            client.close()
+        for sock in (container.udp, container.tcp):
+            self._selector.unregister(sock)
+            sock.close()
+        for rotated in [k for k in self._rotation if k[0] == key]:
+            del self._rotation[rotated]
+
     def _call(self, work: Callable) -> None:
-        """work() run by the serving thread (it alone touches the selector); waits for it."""
-        if self._closing:
-            raise RuntimeError("dns resolver: closed")
+        """work() run by the serving thread (it alone touches the selector,
+        until close()); waits for it."""
         done, outcome = threading.Event(), {}
 
         def call():
@@ -363,8 +369,11 @@ class Resolver:
             except BaseException as e:  # handed to the caller's thread
                 outcome["error"] = e
             done.set()
-        self._calls.put(call)
-        self._wake_writer.send(b"\0")
+        with self._closing_lock:
+            if self._closing:
+                raise Closed("dns resolver: closed")
+            self._calls.put(call)
+            self._wake_writer.send(b"\0")
         done.wait()
         if "error" in outcome:
             raise outcome["error"]

@@ -89,7 +89,8 @@ class ContainerNetworking:
         networks = record.network_settings.get("Networks") or {}
         if any(_user_defined(self.networks.find(s.get("NetworkID") or n)) for n, s in networks.items()):
             return resolvconf.embedded_resolv_conf(host_text, self._dns(record))
-        return resolvconf.resolv_conf(host_text, self._dns(record))
+        host_network = (record.host_config.get("NetworkMode") or "") == "host"
+        return resolvconf.resolv_conf(host_text, self._dns(record), host_network=host_network)
 
     def _upstreams(self, record: Container) -> list[str]:
         return resolvconf.upstreams(read_or_empty(self.host_resolv_conf), self._dns(record))
@@ -410,4 +411,5 @@ class NoNetworking:
         pass
 
     def resolv_conf(self, record: Container) -> str:
-        return resolvconf.resolv_conf(read_or_empty("/etc/resolv.conf"))
+        return resolvconf.resolv_conf(read_or_empty("/etc/resolv.conf"),
+                                      host_network=record.host_config.get("NetworkMode") == "host")

@@ -34,9 +34,9 @@ class NetworkFiles:
             hosts = read_or_empty("/etc/hosts")
         else:
             hosts = _hosts(extra_hosts)
-        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")) if resolv is None
-                            else resolv)):
+        if resolv is None:
+            resolv = resolv_conf(read_or_empty("/etc/resolv.conf"), host_network=host_network)
+        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts), (self.resolv_conf, resolv)):
             with open(path, "w") as f:
                 f.write(text)
 

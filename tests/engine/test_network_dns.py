@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from engine.network.dns import MAX_FORWARDS, Resolver, run_in_netns
+from engine.network.dns import MAX_FORWARDS, Closed, Resolver, run_in_netns
 from network_dns_client import FakeUpstream, ask_tcp, ask_udp, link_pair, netns, parse, query
 
 pytestmark = pytest.mark.root
@@ -181,9 +181,15 @@ def test_detach_frees_the_port_and_nothing_else_moves(engine_ns, container_ns):
         assert parse(ask_udp(container_ns, query("db")))["answers"][0][3] == "10.89.0.4"
         resolver.detach("c1")
         resolver.detach("c1")
+        resolver.attach("c2", container_ns, [])
     finally:
         resolver.close()
     assert os.readlink("/proc/thread-self/ns/net") == engine_threads_netns
+    with pytest.raises(ConnectionRefusedError):  # close() detached c2
+        ask_udp(container_ns, query("db"))
+    resolver.detach("c2")
+    with pytest.raises(Closed, match="dns resolver: closed"):
+        resolver.attach("c1", container_ns, [])
 
 
 def test_attach_to_a_missing_namespace_names_it(engine_ns):

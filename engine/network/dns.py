@@ -11,7 +11,6 @@ answers every container through a selector. Forwarded queries leave from
 that thread, i.e. from the namespace the Resolver was built in.
 """
 import contextlib
-import ctypes
 import itertools
 import logging
 import os
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.network import dnswire
+from engine.network.netlink import run_in_netns
 from engine.network.dnswire import Malformed, Query
 
 LISTEN_ADDRESS = "127.0.0.11"
@@ -33,55 +33,11 @@ MAX_UPSTREAMS = 3               # libnetwork's maxExtDNS
 MAX_FORWARDS = 100              # libnetwork's maxConcurrent, per container: beyond it SERVFAIL at once
 TCP_IDLE = 8.0                  # a TCP connection without queries is closed (miekg/dns's idle timeout)
 _IP_FREEBIND = 15               # lets the sockets bind before the container's lo is up
-_CLONE_NEWNET = 0x40000000
 
 log = logging.getLogger(__name__)
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 Lookup = Callable[[str, str], list[str]]
 Reverse = Callable[[str, str], "str | None"]
-
-
-def _setns(fd: int, what: str) -> None:
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"joining network namespace {what}: {os.strerror(err)}")
-
-
-def run_in_netns(netns_path: str, work: Callable):
-    """work() run in a short-lived thread that joins the network namespace at
-    netns_path (e.g. a bind mount like /run/netns/<name>) and goes back to its
-    own before it ends; sockets it makes stay in that namespace."""
-    outcome = {}
-
-    def body():
-        try:
-            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                try:
-                    target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError as e:
-                    raise OSError(e.errno, f"opening network namespace {netns_path}: {e.strerror}") from None
-                try:
-                    _setns(target, netns_path)
-                finally:
-                    os.close(target)
-                try:
-                    outcome["value"] = work()
-                finally:
-                    _setns(own, "of the engine")
-            finally:
-                os.close(own)
-        except BaseException as e:  # handed to the caller's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=body, name="dns-netns")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _listeners(netns_path: str) -> tuple[socket.socket, socket.socket]:

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from engine.network.dns import MAX_FORWARDS, Closed, Resolver, run_in_netns
+from engine.network.dns import MAX_FORWARDS, Closed, Resolver
+from engine.network.netlink import run_in_netns
 from network_dns_client import FakeUpstream, ask_tcp, ask_udp, link_pair, netns, parse, query
 
 pytestmark = pytest.mark.root
@@ -195,7 +196,7 @@ def test_detach_frees_the_port_and_nothing_else_moves(engine_ns, container_ns):
 def test_attach_to_a_missing_namespace_names_it(engine_ns):
     resolver = run_in_netns(engine_ns, lambda: Resolver(lookup, reverse))
     try:
-        with pytest.raises(OSError, match="opening network namespace /run/netns/nope-dns: No such file"):
+        with pytest.raises(OSError, match="joining network namespace /run/netns/nope-dns: No such file"):
             resolver.attach("c1", "/run/netns/nope-dns", [])
     finally:
         resolver.close()

@@ -93,6 +93,12 @@ class ContainerNetworking:
         return resolvconf.resolv_conf(host_text, self._dns(record), host_network=host_network)
 
     def _upstreams(self, record: Container) -> list[str]:
+        """Where the resolver forwards the container's other names: nowhere
+        when its only way out would be internal networks (as dockerd)."""
+        networks = [self.networks.find(s.get("NetworkID") or n)
+                    for n, s in (record.network_settings.get("Networks") or {}).items()]
+        if networks and all(network.internal for network in networks):
+            return []
         return resolvconf.upstreams(read_or_empty(self.host_resolv_conf), self._dns(record))
 
     def own_sandbox(self, record: Container) -> str | None:

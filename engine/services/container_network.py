@@ -208,20 +208,18 @@ class ContainerNetworking:
         for key, bindings in (settings.get("Ports") or {}).items():
             for binding in bindings or ():
                 self.ports.release(key.partition("/")[2], _host_ip(binding), int(binding["HostPort"]))
+        try:  # its veths go with it, in the kernel's own time (deleting each would wait ~25 ms)
+            self.driver.delete_sandbox(self.sandbox_path(record.id))
+        except OSError as err:
+            log.error("removing the network namespace of %s: %s", record.id, err)
         for network in networks:
             endpoint = (settings.get("Networks") or {}).get(network.name) or {}
             self._forget(network.id, record.id)
             if endpoint.get("EndpointID"):
-                self._leave(host_veth(endpoint["EndpointID"]))
                 self._event("disconnect", network, record)
             self.networks.release_endpoint(network.id, record.id)
             endpoint.update(_ENDPOINT_CLEARED)
         settings["Ports"] = {}
-        sandbox = self.sandbox_path(record.id)
-        try:
-            self.driver.delete_sandbox(sandbox)
-        except OSError as err:
-            log.error("removing the network namespace of %s: %s", record.id, err)
 
     def _leave(self, veth: str) -> None:
         try:

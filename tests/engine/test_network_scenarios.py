@@ -285,3 +285,13 @@ def test_legacy_links_on_the_default_bridge(made):
     made.docker("stop", "-t", "0", linked)
     stopped = made.docker("start", name, check=False)
     assert f"Cannot link to a non running container: /{linked} AS /{name}/db" in stopped.stderr
+
+
+def test_containers_reach_a_published_port_through_the_host(made):
+    """Through the gateway's address: another container, and the publishing
+    container itself (hairpin)."""
+    web = made.run("-p", "8282:80", "busybox", "sh", "-c", "echo hairpin > /tmp/index.html; httpd -f -h /tmp -p 80")
+    other = made.run("busybox", "sleep", "1000")
+    gateway = made.inspect(web)["NetworkSettings"]["Gateway"]
+    for container in (other, web):
+        assert wget(made, container, f"http://{gateway}:8282/index.html").stdout == "hairpin\n"

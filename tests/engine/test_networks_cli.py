@@ -1,7 +1,6 @@
 """`docker network create/ls/inspect/rm/prune` at engine-py and at real
-dockerd 20.10: the same commands, and what the user sees compared (IDs
-and creation times aside). The dockerd oracle runs with `--bridge none`, so
-its predefined networks are host and none; engine-py has its bridge too."""
+dockerd 20.10: the same commands, and what the user sees compared (IDs,
+creation times and the default bridge's link name aside)."""
 import ipaddress
 import json
 import re
@@ -92,9 +91,12 @@ def test_create_inspect_ls_rm_as_dockerd(engine, oracle):
 def test_predefined_networks_as_dockerd(engine, oracle):
     for name in ("host", "none"):
         assert inspected(engine, name) == inspected(oracle, name)
-    bridge = inspected(engine, "bridge")
-    assert bridge["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]
-    assert bridge["Options"]["com.docker.network.bridge.name"] == "engine-py0"
+    ours, theirs = inspected(engine, "bridge"), inspected(oracle, "bridge")
+    assert ours["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16"}]
+    assert (ours["Options"].pop("com.docker.network.bridge.name"),
+            theirs["Options"].pop("com.docker.network.bridge.name")) == ("engine-py0", "docker0")
+    ours["Containers"] = theirs["Containers"] = {}  # other tests' containers may be on it
+    assert ours == theirs
     listed = engine.docker("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}} {{.Driver}}").stdout
     assert listed.split("\n")[:3] == ["bridge bridge", "host host", "none null"]
 
@@ -126,7 +128,8 @@ def test_a_subnet_from_the_default_pools_as_dockerd(engine, oracle):
 def test_refusals_as_dockerd(engine, oracle):
     def scenario(daemon):
         name, other = unique(), unique()
-        daemon.docker("network", "create", "--subnet", "10.203.0.0/24", name)
+        daemon.docker("network", "create", "--subnet", "10.203.0.0/24", "-o",
+                      f"com.docker.network.bridge.name=br{name[-8:]}", name)
         try:
             shown = [seen(daemon, *args) for args in (
                 ("network", "create", "--subnet", "10.203.0.0/16", other),
@@ -146,12 +149,13 @@ def test_refusals_as_dockerd(engine, oracle):
                 ("network", "create", "-d", "foo", other),
                 ("network", "create", "-d", "host", other),
                 ("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", other),
+                ("network", "create", "-o", f"com.docker.network.bridge.name=br{name[-8:]}", other),
                 ("network", "ls", "--filter", "foo=bar"),
                 ("network", "ls", "--filter", "dangling=maybe"),
                 ("network", "rm", name, f"no-{other}"),
             )]
-            return [(rc, out.replace(name, "N").replace(other, "O"), err.replace(name, "N").replace(other, "O"))
-                    for rc, out, err in shown]
+            mask = lambda text: text.replace(name, "N").replace(other, "O").replace(name[-8:], "B")  # noqa: E731
+            return [(rc, mask(out), mask(err)) for rc, out, err in shown]
         finally:
             daemon.docker("network", "rm", name, other, check=False)
 
@@ -229,12 +233,47 @@ def test_api_duplicates_and_ambiguity_as_dockerd(engine_py, dockerd):
                        call(daemon.socket, "GET", f"/networks/{name}"),
                        call(daemon.socket, "DELETE", f"/networks/{name}"),
                        call(daemon.socket, "POST", "/networks/create", b'"notanobject"'),
+                       call(daemon.socket, "POST", "/networks/create", b""),
+                       call(daemon.socket, "POST", "/networks/create", raw(Name=f"{name}-sw", Scope="swarm")),
                        call(daemon.socket, "GET", "/networks?filters=" + '{"type":{"weird":true}}'),
                        call(daemon.socket, "POST", "/networks/prune?filters=" + '{"name":{"x":true}}')]
             return [(status, ID.sub("<id>", message).replace(name, "N")) for status, message in answers]
         finally:
-            for network in daemon.docker("network", "ls", "-q", "--no-trunc", "--filter", f"name={name}").stdout.split():
+            made = daemon.docker("network", "ls", "-q", "--no-trunc", "--filter", f"name={name}").stdout.split()
+            for network in made:
                 daemon.docker("network", "rm", network, check=False)
 
     ours, theirs = scenario(engine_py), scenario(dockerd)
+    assert ours == theirs
+
+
+def test_addresses_on_a_small_network_as_dockerd(engine, oracle):
+    """Lowest free address first (a freed one is given again), a requested
+    --ip, MACs made from the addresses, a full subnet, and rm refused while
+    containers are on the network."""
+    def scenario(daemon):
+        name = unique()
+        containers = [f"{name}-c{n}" for n in range(1, 8)]
+        daemon.docker("network", "create", "--subnet", "10.230.0.0/29", "--gateway", "10.230.0.6", name)
+        try:
+            run = lambda c, *flags: seen(daemon, "run", "-d", "--name", c, "--network", name, *flags,  # noqa: E731
+                                         "busybox", "sleep", "1000")
+            answers = [run(c) for c in containers[:3]]
+            daemon.docker("rm", "-f", containers[0])
+            answers += [run(containers[3]), run(containers[4], "--ip", "10.230.0.5"),
+                        run(containers[5], "--ip", "10.230.0.5"), run(containers[5]), run(containers[6]),
+                        seen(daemon, "network", "rm", name)]
+            answers = [(rc, "" if rc == 0 else out, err) for rc, out, err in answers]  # created IDs differ
+            addresses = daemon.docker("inspect", "-f", "{{.Name}} {{range .NetworkSettings.Networks}}"
+                                      "{{.IPAddress}}/{{.IPPrefixLen}} {{.Gateway}} {{.MacAddress}}{{end}}",
+                                      *containers[1:6]).stdout
+            attached = json.loads(daemon.docker("network", "inspect", name).stdout)[0]["Containers"]
+            attached = sorted((c["Name"], c["IPv4Address"], c["MacAddress"]) for c in attached.values())
+            return [(rc, out, err.replace(name, "N")) for rc, out, err in answers], \
+                addresses.replace(name, "N"), [(n.replace(name, "N"), *rest) for n, *rest in attached]
+        finally:
+            daemon.docker("rm", "-f", *containers, check=False)
+            daemon.docker("network", "rm", name, check=False)
+
+    ours, theirs = both(engine, oracle, scenario)
     assert ours == theirs

@@ -177,7 +177,7 @@ def test_ls_filters_and_prune_as_dockerd(engine, oracle):
                 ("--filter", f"name={tag}", "--filter", "type=custom"),
                 ("--filter", f"name={tag}", "--filter", "dangling=true"),
                 ("--filter", f"name={tag}", "--filter", "dangling=false"),
-                ("--filter", f"label=role=eb"),
+                ("--filter", "label=role=eb"),
                 ("--filter", f"name={tag}-w", "--filter", "driver=bridge"),
                 ("--filter", f"label={tag}", "--filter", "scope=swarm"),
             )]

@@ -92,7 +92,7 @@ ROWS = (("publish", "run -d -p {http_port}:80 httpd, to the first HTTP reply, ms
         ("publish_early", "the same, polled from the start, ms", "-", False),
         ("run_usernet", "docker run --rm --network USERNET busybox true, ms", "<= 0.6", False),
         ("run_bridge", "docker run --rm busybox true (default bridge), ms", "-", False),
-        ("run_none", "docker run --rm --network none busybox true, ms", "- (#10: <= 0.5)", False),
+        ("run_none", "docker run --rm --network none busybox true, ms", "#10: <= 0.5", False),
         ("net_create_rm", "docker network create + network rm, ms", "<= 0.5", False),
         ("dns", "A query for a container's name, in a container, us", "<= 1.0", False),
         ("tcp_lo", "TCP via -p, from the daemon's loopback, MB/s", ">= 1.0", True),
@@ -268,7 +268,9 @@ class NetworkBench(EngineBench):
         The container is removed after, untimed."""
         name = self.new_name("httpd")
         give_up = threading.Event()
-        poll = lambda: daemon.netns.start(lambda: first_http_reply(HTTP_PORT, give_up))  # noqa: E731
+
+        def poll():
+            return daemon.netns.start(lambda: first_http_reply(HTTP_PORT, give_up))
         poller = poll() if early else None
         t0 = time.perf_counter_ns()
         r = self.docker(daemon, "run", "-d", "-p", f"{HTTP_PORT}:80", "--name", name, IMAGE, "httpd", "-f",

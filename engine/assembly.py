@@ -25,6 +25,7 @@ from engine.network.dns import Resolver
 from engine.network.firewall import Firewall, NoFirewall
 from engine.network.ipam import routes_from_proc
 from engine.network.portmap import PortAllocator
+from engine.network.resolvconf import DnsSettings
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
@@ -93,8 +94,8 @@ class Assembly:
             CommitService(self.containers, layers, self.images.door))
         logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
         exec_routes.add_routes(self.router, self.execs)
-        network_routes.add_routes(self.router, self.networks, NetworkConnections(
-            self.containers, self.container_network, self._network_event))
+        network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
+                                                                                 self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
 
@@ -111,8 +112,10 @@ class Assembly:
                                        publish=self._network_event)
         self.resolver = Resolver(lambda key, name: self.container_network.lookup(key, name),
                                  lambda key, ip: self.container_network.reverse(key, ip))
-        self.container_network = ContainerNetworking(self.networks, driver, PortAllocator(), self.resolver,
-                                                     config.exec_root)
+        self.container_network = ContainerNetworking(
+            self.networks, driver, PortAllocator(), self.resolver, config.exec_root,
+            DnsSettings(tuple(config.dns), tuple(config.dns_search), tuple(config.dns_opts)),
+            publish=self._network_event)
 
     def _network_event(self, action: str, network_id: str, attributes: dict) -> None:
         self.events.log("network", action, network_id, attributes)

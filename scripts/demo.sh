@@ -8,7 +8,9 @@
 #   3. engine-py (in a network namespace of its own, its directories and
 #      socket under the demo's, its own containerd-py) with the same image,
 #      and `docker run --rm busybox echo ...` through
-#      engine-py -> containerd-py -> runpy-oci.
+#      engine-py -> containerd-py -> runpy-oci; then a busybox httpd run with
+#      a published port (`-p 8080:80`) on the engine's default bridge,
+#      answered over HTTP from the engine's namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -71,6 +73,7 @@ echo "== exit status $?"
 
 echo "== starting engine-py in network namespace $engine_ns (data-root, exec-root and socket under $engine; its own containerd-py)"
 ip netns add "$engine_ns"
+ip -n "$engine_ns" link set lo up
 mkdir -p "$engine"
 echo '{}' >"$engine/daemon.json"
 nsenter --net="/run/netns/$engine_ns" .venv/bin/engine-py --data-root "$engine/data" --exec-root "$engine/exec" \
@@ -88,3 +91,19 @@ echo "== docker run --rm busybox: through engine-py -> containerd-py -> runpy-oc
 "${docker[@]}" run --rm busybox \
     sh -c 'echo "hello from a container run by engine-py through containerd-py with runpy-oci (pid $$, host $(hostname))"'
 echo "== exit status $?"
+echo "== docker run -d -p 8080:80 busybox httpd: a published port on the engine's default bridge"
+"${docker[@]}" run -d --name web -p 8080:80 busybox \
+    sh -c 'echo "hello over HTTP from a container run by engine-py" > /tmp/index.html; httpd -f -h /tmp -p 80' >/dev/null
+"${docker[@]}" port web
+fetch='import sys, time, urllib.request
+for _ in range(100):
+    try:
+        sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8080/index.html", timeout=2).read().decode())
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("no answer on 127.0.0.1:8080")'
+echo "== GET http://127.0.0.1:8080/ in the engine's namespace"
+ip netns exec "$engine_ns" python3 -c "$fetch"
+"${docker[@]}" rm -f web >/dev/null

@@ -167,6 +167,16 @@ class ContainerdTasks:
                 container_id, RUNC_V2, options, AnyValue(SPEC_TYPE, json.dumps(spec).encode()), image_name,
                 self.snapshotter, container_id, dict(labels or {})))
 
+    def update_spec(self, container_id: str, change: Callable[[dict], None]) -> None:
+        """The container's stored spec changed by ``change`` (what is only
+        known at start, such as legacy links' environment), before its task."""
+        with engine_errors():
+            container = self.client.containers.get(container_id)
+            spec = json.loads(container.spec.value)
+            change(spec)
+            container.spec = AnyValue(SPEC_TYPE, json.dumps(spec).encode())
+            self.client.containers.update(container, ["spec"])
+
     def delete_container(self, container_id: str) -> None:
         try:
             self.client.containers.delete(container_id)

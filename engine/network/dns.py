@@ -10,12 +10,11 @@ namespace it was made in, so one serving thread, in the engine's namespace,
 answers every container through a selector. Forwarded queries leave from
 that thread, i.e. from the namespace the Resolver was built in.
 """
-import ctypes
+import contextlib
 import itertools
 import logging
 import os
 import queue
-import secrets
 import selectors
 import socket
 import struct
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.network import dnswire
+from engine.network.netlink import run_in_netns
 from engine.network.dnswire import Malformed, Query
 
 LISTEN_ADDRESS = "127.0.0.11"
@@ -33,56 +33,11 @@ MAX_UPSTREAMS = 3               # libnetwork's maxExtDNS
 MAX_FORWARDS = 100              # libnetwork's maxConcurrent, per container: beyond it SERVFAIL at once
 TCP_IDLE = 8.0                  # a TCP connection without queries is closed (miekg/dns's idle timeout)
 _IP_FREEBIND = 15               # lets the sockets bind before the container's lo is up
-_CLONE_NEWNET = 0x40000000
-_TCP_MAX_MESSAGE = 65535
 
 log = logging.getLogger(__name__)
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 Lookup = Callable[[str, str], list[str]]
 Reverse = Callable[[str, str], "str | None"]
-
-
-def _setns(fd: int, what: str) -> None:
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"joining network namespace {what}: {os.strerror(err)}")
-
-
-def run_in_netns(netns_path: str, work: Callable):
-    """work() run in a short-lived thread that joins the network namespace at
-    netns_path (e.g. a bind mount like /run/netns/<name>) and goes back to its
-    own before it ends; sockets it makes stay in that namespace."""
-    outcome = {}
-
-    def body():
-        try:
-            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                try:
-                    target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError as e:
-                    raise OSError(e.errno, f"opening network namespace {netns_path}: {e.strerror}") from None
-                try:
-                    _setns(target, netns_path)
-                finally:
-                    os.close(target)
-                try:
-                    outcome["value"] = work()
-                finally:
-                    _setns(own, "of the engine")
-            finally:
-                os.close(own)
-        except BaseException as e:  # handed to the caller's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=body, name="dns-netns")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _listeners(netns_path: str) -> tuple[socket.socket, socket.socket]:
@@ -126,6 +81,7 @@ class _TcpClient:
         self.resolver, self.container, self.sock = resolver, container, sock
         self.inbox, self.outbox, self.closed = b"", b"", False
         self.deadline = time.monotonic() + resolver.tcp_idle
+        resolver._timers.add(self)
 
     def on_event(self, events: int) -> None:
         if events & selectors.EVENT_READ:
@@ -177,6 +133,7 @@ class _TcpClient:
         if not self.closed:
             self.closed = True
             self.container.clients.discard(self)
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
 
@@ -189,7 +146,7 @@ class _Forward:
     def __init__(self, resolver: "Resolver", container: _Container, query: Query, packet: bytes,
                  respond: Callable[[bytes], None], tcp: bool):
         self.resolver, self.container, self.query, self.respond, self.tcp = resolver, container, query, respond, tcp
-        self.upstream_id = secrets.randbits(16)
+        self.upstream_id = int.from_bytes(os.urandom(2), "big")
         self.packet = struct.pack("!H", self.upstream_id) + packet[2:]
         self.upstreams = iter(container.upstreams[:MAX_UPSTREAMS])
         self.sock, self.deadline, self.failure, self.inbox, self.outbox = None, 0.0, None, b"", b""
@@ -221,6 +178,7 @@ class _Forward:
             self.sock, self.inbox = sock, b""
             self.deadline = time.monotonic() + self.resolver.upstream_timeout
             self.resolver._selector.register(sock, events, self.on_event)
+            self.resolver._timers.add(self)
             return
         self.finish(self.failure or dnswire.reply(self.query, dnswire.SERVFAIL))
 
@@ -270,9 +228,14 @@ class _Forward:
 
     def _drop_socket(self) -> None:
         if self.sock is not None:
+            self.resolver._timers.discard(self)
             self.resolver._selector.unregister(self.sock)
             self.sock.close()
             self.sock = None
+
+
+class Closed(RuntimeError):
+    """The resolver was closed: nothing attaches any more."""
 
 
 class Resolver:
@@ -287,12 +250,13 @@ class Resolver:
         self.upstream_timeout, self.tcp_idle = upstream_timeout, tcp_idle
         self._selector = selectors.DefaultSelector()
         self._containers: dict[str, _Container] = {}
+        self._timers: set = set()  # what waits with a deadline: forwards on an upstream, TCP connections
         self._rotation: dict[tuple[str, str], itertools.count] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ, self._run_calls)
-        self._closing = False
+        self._closing, self._closing_lock = False, threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="dns-resolver", daemon=True)
         self._thread.start()
 
@@ -304,6 +268,8 @@ class Resolver:
         container = _Container(key, list(upstreams), udp, tcp)
 
         def register():
+            if key in self._containers:  # attached meanwhile by another thread
+                raise ValueError(f"dns resolver: {key} is already attached")
             self._containers[key] = container
             self._selector.register(udp, selectors.EVENT_READ, lambda _: self._read_udp(container))
             self._selector.register(tcp, selectors.EVENT_READ, lambda _: self._accept(container))
@@ -316,41 +282,41 @@ class Resolver:
 
     def detach(self, key: str) -> None:
         """Stops serving container key (missing: nothing to do); its port is free when this returns."""
-        if self._closing:
-            return
-
-        def unregister():
-            container = self._containers.pop(key, None)
-            if container is None:
-                return
-            for forward in list(container.forwards):
-                forward.cancel()
-            for client in list(container.clients):
-                client.close()
-            for sock in (container.udp, container.tcp):
-                self._selector.unregister(sock)
-                sock.close()
-            for rotated in [k for k in self._rotation if k[0] == key]:
-                del self._rotation[rotated]
-        self._call(unregister)
+        with contextlib.suppress(Closed):  # then close() dropped it
+            self._call(lambda: self._drop(key))
 
     def close(self) -> None:
         """Detaches every container and ends the serving thread."""
-        if self._closing:
-            return
-        for key in list(self._containers):
-            self.detach(key)
-        self._closing = True
+        with self._closing_lock:
+            if self._closing:
+                return
+            self._closing = True
         self._wake_writer.send(b"\0")
         self._thread.join()
+        self._run_calls(0)  # those queued while it ended: their callers wait for them
+        for key in list(self._containers):
+            self._drop(key)
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()
 
+    def _drop(self, key: str) -> None:
+        container = self._containers.pop(key, None)
+        if container is None:
+            return
+        for forward in list(container.forwards):
+            forward.cancel()
+        for client in list(container.clients):
+            client.close()
+        for sock in (container.udp, container.tcp):
+            self._selector.unregister(sock)
+            sock.close()
+        for rotated in [k for k in self._rotation if k[0] == key]:
+            del self._rotation[rotated]
+
     def _call(self, work: Callable) -> None:
-        """work() run by the serving thread (it alone touches the selector); waits for it."""
-        if self._closing:
-            raise RuntimeError("dns resolver: closed")
+        """work() run by the serving thread (it alone touches the selector,
+        until close()); waits for it."""
         done, outcome = threading.Event(), {}
 
         def call():
@@ -359,8 +325,11 @@ class Resolver:
             except BaseException as e:  # handed to the caller's thread
                 outcome["error"] = e
             done.set()
-        self._calls.put(call)
-        self._wake_writer.send(b"\0")
+        with self._closing_lock:
+            if self._closing:
+                raise Closed("dns resolver: closed")
+            self._calls.put(call)
+            self._wake_writer.send(b"\0")
         done.wait()
         if "error" in outcome:
             raise outcome["error"]
@@ -378,22 +347,17 @@ class Resolver:
 
     def _serve(self) -> None:
         while not self._closing:
-            deadlines = [timed.deadline for timed in self._timed()]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            timeout = max(0.0, min(t.deadline for t in self._timers) - time.monotonic()) if self._timers else None
             for selected, events in self._selector.select(timeout):
                 try:
                     selected.data(events)
                 except Exception as e:  # one bad exchange must not end the resolver
                     log.error("dns resolver: serving %s: %r", selected.fileobj, e)
-            now = time.monotonic()
-            for timed in [timed for timed in self._timed() if timed.deadline <= now]:
-                timed.on_timeout()
-
-    def _timed(self):
-        """What waits with a deadline: forwards on an upstream, TCP connections."""
-        for container in self._containers.values():
-            yield from (forward for forward in container.forwards if forward.sock is not None)
-            yield from container.clients
+            if self._timers:
+                now = time.monotonic()
+                for timed in [timed for timed in self._timers if timed.deadline <= now]:
+                    if timed in self._timers:  # not ended by an earlier one of this round
+                        timed.on_timeout()
 
     def _read_udp(self, container: _Container) -> None:
         for _ in range(64):  # then let the other containers have a turn
@@ -430,6 +394,9 @@ class Resolver:
             if answer is not None:
                 respond(answer)
             return
+        if query.opcode != 0:
+            respond(dnswire.error_reply(packet, dnswire.NOTIMP))
+            return
         answer = self._answer(container.key, query, 0 if tcp else dnswire.UDP_LIMIT)
         if answer is not None:
             respond(answer)
@@ -442,16 +409,14 @@ class Resolver:
 
     def _answer(self, key: str, query: Query, limit: int) -> bytes | None:
         """Our own reply to query, or None when it goes to the upstreams."""
-        if query.opcode != 0:
-            return dnswire.reply(query, dnswire.NOTIMP)
         if query.qclass != dnswire.CLASS_IN:
             return None
         name = query.name.lower()
-        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
+        if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA, dnswire.TYPE_MX):
             addresses = self.lookup(key, name) if name else []
             if not addresses:
                 return None
-            if query.qtype == dnswire.TYPE_AAAA:  # one of ours, IPv4 only: no answer, no error
+            if query.qtype != dnswire.TYPE_A:  # one of ours, IPv4 only, no mail: no answer, no error
                 return dnswire.reply(query, dnswire.NOERROR)
             if len(addresses) > 1:  # round robin, as scaled services expect
                 turn = next(self._rotation.setdefault((key, name), itertools.count())) % len(addresses)

@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 
 HEADER = struct.Struct("!HHHHHH")
-TYPE_A, TYPE_PTR, TYPE_AAAA = 1, 12, 28
+TYPE_A, TYPE_PTR, TYPE_MX, TYPE_AAAA = 1, 12, 15, 28
 CLASS_IN = 1
 NOERROR, FORMERR, SERVFAIL, NOTIMP = 0, 1, 2, 4
 REFUSED = 5
@@ -111,14 +111,14 @@ def reply(query: Query, rcode: int, answers: list[bytes] = (), limit: int = 0) -
 
 
 def error_reply(packet: bytes, rcode: int) -> bytes | None:
-    """A bare reply (no question) to a query whose question could not be
-    read, or None when not even its header can be (then it is dropped)."""
+    """A bare reply (no question, no RA: as dockerd's) to a query that cannot
+    be answered, or None when it asks nothing (then it is dropped, as by dockerd)."""
     if len(packet) < HEADER.size:
         return None
-    ident, flags = struct.unpack_from("!HH", packet)
-    if flags & FLAG_QR:
+    ident, flags, qdcount = struct.unpack_from("!HHH", packet)
+    if flags & FLAG_QR or qdcount == 0:
         return None
-    return HEADER.pack(ident, FLAG_QR | (flags & (0x7800 | FLAG_RD)) | FLAG_RA | rcode, 0, 0, 0, 0)
+    return HEADER.pack(ident, FLAG_QR | (flags & (0x7800 | FLAG_RD)) | rcode, 0, 0, 0, 0)
 
 
 def reverse_ipv4(name: str) -> str | None:

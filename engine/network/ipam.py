@@ -197,8 +197,12 @@ def allocate_network(name: str, configs: list[dict], taken: list[ipaddress.IPv4N
             reserved.append(str(pool.request(address)))
         except AddressError as e:
             raise System(f"failed to allocate secondary ip address ({key}:{value}): {e}") from None
-    shown = {key: config[key] for key in ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses") if config.get(key)}
-    return Allocation(shown, subnet, gateway, ip_range, reserved)
+    return Allocation(shown_config(config), subnet, gateway, ip_range, reserved)
+
+
+def shown_config(config: dict) -> dict:
+    """An ``IPAM.Config`` entry as inspect shows it: what was given, in dockerd's key order."""
+    return {key: config[key] for key in ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses") if config.get(key)}
 
 
 def _is_ip(text: str) -> bool:

@@ -4,7 +4,8 @@ resolver forwards to.
 
 Containers on the default bridge get the host's file minus the loopback
 nameservers (unreachable from their namespace) and the IPv6 ones (the
-networks are IPv4 only), Google's public servers if none is left; --dns/--dns-search/--dns-option replace the parts they give.
+networks are IPv4 only), Google's public servers if none is left;
+--dns/--dns-search/--dns-option replace the parts they give.
 Containers on user-defined networks get `nameserver 127.0.0.11` (the
 embedded resolver, see dns.py) with the same search list and options plus
 `ndots:0`; the real nameservers become the resolver's upstreams.
@@ -77,10 +78,11 @@ def _filtered(host_text: str) -> str:
     return cleaned if nameservers(cleaned) else cleaned + _DEFAULT_NAMESERVERS
 
 
-def resolv_conf(host_text: str, dns: DnsSettings = DnsSettings()) -> str:
-    """The file of a container outside user-defined networks (the default bridge)."""
+def resolv_conf(host_text: str, dns: DnsSettings = DnsSettings(), host_network: bool = False) -> str:
+    """The file of a container outside user-defined networks (the default
+    bridge; with the host's network, the host's file as it is)."""
     if not (dns.servers or dns.search or dns.options):
-        return _filtered(host_text)
+        return host_text if host_network else _filtered(host_text)
     return _build(dns.servers or nameservers(host_text), dns.search or _last_fields(host_text, _SEARCH),
                   dns.options or _last_fields(host_text, _OPTIONS))
 

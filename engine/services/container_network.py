@@ -7,12 +7,14 @@ import ipaddress
 import logging
 import os
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System
-from engine.network import portmap
+from engine.network import portmap, resolvconf
+from engine.network.resolvconf import DnsSettings
 from engine.network.types import Endpoint, PortBinding
 from engine.store import Container
+from engine.textfiles import read_or_empty
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,16 @@ class ContainerNetworking:
     bridge driver; ``ports``: the host port allocator; ``resolver``: the
     embedded DNS resolver; sandboxes live under ``<exec_root>/netns``."""
 
-    def __init__(self, networks, driver, ports, resolver, exec_root: str, upstreams=lambda: []):
+    def __init__(self, networks, driver, ports, resolver, exec_root: str, dns: DnsSettings = DnsSettings(),
+                 host_resolv_conf: str = "/etc/resolv.conf",
+                 publish: Callable[[str, str, dict], None] = lambda action, network_id, attributes: None):
+        """``dns``: the daemon's --dns, --dns-search, --dns-opt (a container's
+        own replace them); ``publish``: network events, dockerd's connect and
+        disconnect at each endpoint's join and leave."""
         self.networks, self.driver, self.ports, self.resolver = networks, driver, ports, resolver
+        self.publish = publish
         self.sandbox_dir = os.path.join(exec_root, "netns")
-        self.upstreams = upstreams
+        self.dns, self.host_resolv_conf = dns, host_resolv_conf
         self._lock = threading.Lock()
         # network ID -> container ID -> (endpoint, DNS names): what the resolver answers from
         self._attached: dict[str, dict[str, tuple[Endpoint, tuple[str, ...]]]] = {}
@@ -68,6 +76,31 @@ class ContainerNetworking:
                 "Aliases": asked.get("Aliases") or None, "NetworkID": network.id, **_ENDPOINT_CLEARED,
                 "DriverOpts": asked.get("DriverOpts") or None}
 
+    def _dns(self, record: Container) -> DnsSettings:
+        hc = record.host_config
+        return DnsSettings(tuple(hc.get("Dns") or ()) or self.dns.servers,
+                           tuple(hc.get("DnsSearch") or ()) or self.dns.search,
+                           tuple(hc.get("DnsOptions") or ()) or self.dns.options)
+
+    def resolv_conf(self, record: Container) -> str:
+        """The container's /etc/resolv.conf: on a user network the embedded
+        resolver's, else the host's as dockerd filters it."""
+        host_text = read_or_empty(self.host_resolv_conf)
+        networks = record.network_settings.get("Networks") or {}
+        if any(_user_defined(self.networks.find(s.get("NetworkID") or n)) for n, s in networks.items()):
+            return resolvconf.embedded_resolv_conf(host_text, self._dns(record))
+        host_network = (record.host_config.get("NetworkMode") or "") == "host"
+        return resolvconf.resolv_conf(host_text, self._dns(record), host_network=host_network)
+
+    def _upstreams(self, record: Container) -> list[str]:
+        """Where the resolver forwards the container's other names: nowhere
+        when its only way out would be internal networks (as dockerd)."""
+        networks = [self.networks.find(s.get("NetworkID") or n)
+                    for n, s in (record.network_settings.get("Networks") or {}).items()]
+        if networks and all(network.internal for network in networks):
+            return []
+        return resolvconf.upstreams(read_or_empty(self.host_resolv_conf), self._dns(record))
+
     def own_sandbox(self, record: Container) -> str | None:
         """The path the spec joins for the network namespace, or None when
         the mode decides it (host, none, container:<x>)."""
@@ -94,7 +127,7 @@ class ContainerNetworking:
             self._publish(record)
             settings.update(SandboxID=record.id, SandboxKey=sandbox)
             if any(_user_defined(network) for network in joined):
-                self.resolver.attach(record.id, sandbox, self.upstreams())
+                self.resolver.attach(record.id, sandbox, self._upstreams(record))
         except BaseException:
             self._teardown(record, joined)
             raise
@@ -125,6 +158,7 @@ class ContainerNetworking:
         with self._lock:
             names = (record.name.lstrip("/"), *aliases)
             self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
+        self._event("connect", network, record)
 
     def _publish(self, record: Container) -> None:
         """Host ports reserved (held as dockerd holds them) and NATed to the
@@ -174,20 +208,18 @@ class ContainerNetworking:
         for key, bindings in (settings.get("Ports") or {}).items():
             for binding in bindings or ():
                 self.ports.release(key.partition("/")[2], _host_ip(binding), int(binding["HostPort"]))
+        try:  # its veths go with it, in the kernel's own time (deleting each would wait ~25 ms)
+            self.driver.delete_sandbox(self.sandbox_path(record.id))
+        except OSError as err:
+            log.error("removing the network namespace of %s: %s", record.id, err)
         for network in networks:
             endpoint = (settings.get("Networks") or {}).get(network.name) or {}
-            with self._lock:
-                self._attached.get(network.id, {}).pop(record.id, None)
+            self._forget(network.id, record.id)
             if endpoint.get("EndpointID"):
-                self._leave(host_veth(endpoint["EndpointID"]))
+                self._event("disconnect", network, record)
             self.networks.release_endpoint(network.id, record.id)
             endpoint.update(_ENDPOINT_CLEARED)
         settings["Ports"] = {}
-        sandbox = self.sandbox_path(record.id)
-        try:
-            self.driver.delete_sandbox(sandbox)
-        except OSError as err:
-            log.error("removing the network namespace of %s: %s", record.id, err)
 
     def _leave(self, veth: str) -> None:
         try:
@@ -219,7 +251,7 @@ class ContainerNetworking:
             sandbox = self.sandbox_path(record.id)
             self._join(record, network, sandbox, f"eth{len(networks) - 1}", gateway=False)
             if _user_defined(network) and not had_dns:
-                self.resolver.attach(record.id, sandbox, self.upstreams())
+                self.resolver.attach(record.id, sandbox, self._upstreams(record))
         except BaseException:
             del networks[network.name]
             raise
@@ -232,19 +264,29 @@ class ContainerNetworking:
             raise Forbidden(f"container {record.id} is not connected to {the}network {network.name}")
         endpoint = networks.pop(network.name)
         if record.state.running:
-            with self._lock:
-                self._attached.get(network.id, {}).pop(record.id, None)
+            self._forget(network.id, record.id)
             if endpoint.get("EndpointID"):
                 self._leave(host_veth(endpoint["EndpointID"]))
+                self._event("disconnect", network, record)
             self.networks.release_endpoint(network.id, record.id)
             if not self._on_user_network(record):
                 self.resolver.detach(record.id)
 
+    def _event(self, action: str, network, record: Container) -> None:
+        self.publish(action, network.id, {"container": record.id, "name": network.name, "type": network.driver})
+
+    def _forget(self, network_id: str, container_id: str) -> None:
+        with self._lock:
+            members = self._attached.get(network_id, {})
+            members.pop(container_id, None)
+            if not members:
+                self._attached.pop(network_id, None)
+
     def _on_user_network(self, record: Container) -> bool:
         """Whether the resolver serves the container (it is on a user network)."""
         with self._lock:
-            return any(record.id in members for network_id, members in self._attached.items()
-                       if _user_defined(self.networks.find(network_id)))
+            joined = [network_id for network_id, members in self._attached.items() if record.id in members]
+        return any(_user_defined(self.networks.find(network_id)) for network_id in joined)
 
     # -- engine start ------------------------------------------------------------------
 
@@ -285,7 +327,7 @@ class ContainerNetworking:
                 names = (record.name.lstrip("/"), *(settings.get("Aliases") or ()))
                 self._attached.setdefault(network.id, {})[record.id] = (endpoint, names)
         if self._on_user_network(record):
-            self.resolver.attach(record.id, self.sandbox_path(record.id), self.upstreams())
+            self.resolver.attach(record.id, self.sandbox_path(record.id), self._upstreams(record))
         return ports
 
     def _held_again(self, record: Container) -> list[PortBinding]:
@@ -371,3 +413,7 @@ class NoNetworking:
 
     def detach(self, record: Container) -> None:
         pass
+
+    def resolv_conf(self, record: Container) -> str:
+        return resolvconf.resolv_conf(read_or_empty("/etc/resolv.conf"),
+                                      host_network=record.host_config.get("NetworkMode") == "host")

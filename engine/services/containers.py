@@ -29,6 +29,7 @@ from containerd_py.types import Stdio
 from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
+from engine.services import links
 from engine.services.container_network import NoNetworking
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
@@ -212,6 +213,8 @@ class ContainerService:
             mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
+            if host_config.get("Links"):
+                record.host_config["Links"] = links.normalized(host_config["Links"], record.name, self.store)
             args = oci.spec.command(merged)
             record.path, record.args = args[0], args[1:]
             files = self._network_files(record, parsed_hc)
@@ -233,7 +236,8 @@ class ContainerService:
             self.store.add(record)
             undo.append(lambda: self.store.remove(container_id))
             if files.own:
-                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [])
+                files.write(hostname, parsed_hc.network_mode == "host", host_config.get("ExtraHosts") or [],
+                            self.network.resolv_conf(record))
         except BaseException as err:
             for step in reversed(undo):
                 try:
@@ -305,12 +309,16 @@ class ContainerService:
 
     def _attach_network(self, record: Container) -> None:
         """The container's networks wired before its task starts, its
-        /etc/hosts naming its own addresses."""
+        /etc/hosts naming its own addresses (and its legacy links')."""
+        linked = links.at_start(record, self.store)
+        if linked:
+            self.tasks.update_spec(record.id, lambda spec: links.add_to_spec(
+                spec, links.environment(linked, record.name), linked, record.config.get("Env") or []))
         addresses = self.network.attach(record)
         if addresses and record.hosts_path.startswith(self.store.container_dir(record.id)):
             self._network_files(record, oci.parse_host_config(record.host_config)).write_hosts(
                 record.config.get("Hostname") or "", record.config.get("Domainname") or "",
-                record.host_config.get("ExtraHosts") or [], addresses)
+                record.host_config.get("ExtraHosts") or [], addresses, links.hosts_lines(linked))
 
     def _start_failed(self, record: Container, err: EngineError):
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
@@ -367,14 +375,14 @@ class ContainerService:
                 return
             gone = self.tasks.delete_task(record.id) or event
             self.log_sink.closed(record)
-            self.network.detach(record)
             record.state.set_stopped(gone.exit_code, go_time(gone.exited_at or time.time_ns()),
                                      oom_killed=record.id in self._oom)
             self._oom.discard(record.id)
-            self.store.save(record)
             if record.state.oom_killed:
                 self.publish(record, "oom")
             self.publish(record, "die", {"exitCode": str(gone.exit_code)})
+            self.network.detach(record)  # dockerd's network disconnect follows the die
+            self.store.save(record)
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()

@@ -4,10 +4,9 @@ they print dockerd's.
 
 The machine's facts (cgroup features, memory, the OS) are read from files
 under a root (`/` but in tests), as dockerd's sysinfo reads them. Warnings
-are dockerd's for missing cgroup features, and one of ours: there is no
-bridge network yet (#7), so a container without --network has only
-loopback. dockerd's IP-forwarding and bridge-nf warnings wait for that bridge;
-its warning for a TCP socket without TLS is here (every TCP socket is one).
+are dockerd's: for missing cgroup features, for IP forwarding and
+bridge-nf-call-ip(6)tables turned off, and for a TCP socket without TLS
+(every TCP socket is one).
 """
 import logging
 import os
@@ -27,8 +26,6 @@ from engine.textfiles import read_or_empty, write_atomically
 
 log = logging.getLogger(__name__)
 
-NO_BRIDGE_WARNING = ("WARNING: bridge networking is not available yet: containers without --network "
-                     "get only a loopback interface")
 # dockerd 20.10's fillAPIInfo warning for a TCP socket (there is no TLS here)
 PLAIN_TCP_WARNING = ("WARNING: API is accessible on http://{address} without encryption.\n"
                      "         Access to the remote API is equivalent to root access on the host. Refer\n"
@@ -38,7 +35,7 @@ SNAPSHOTTER_DRIVER_TYPE = ["driver-type", "io.containerd.snapshotter.v1"]  # mob
 ENGINE_ID_FILE = "engine-id"
 INDEX_SERVER = "https://index.docker.io/v1/"
 LOOPBACK_CIDR = "127.0.0.0/8"  # dockerd's default insecure registry range
-NETWORK_DRIVERS = ["host", "null"]  # `--network host` and `none`; bridge arrives with #7
+NETWORK_DRIVERS = ["bridge", "host", "null"]
 LOG_DRIVERS = ["json-file"]
 SWARM_INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None}
@@ -205,8 +202,16 @@ class InfoService:
             "ContainerdCommit": _commit(components.get("containerd", "")),
             "RuncCommit": _commit(components.get("runc", "")), "InitCommit": _commit(""),
             "SecurityOptions": security,
-            "Warnings": cgroups.warnings() + self._api_warnings() + [NO_BRIDGE_WARNING],
+            "Warnings": cgroups.warnings() + self._network_warnings() + self._api_warnings(),
         }
+
+    def _network_warnings(self) -> list[str]:
+        """dockerd's, for the sysctls its bridge networks need."""
+        return [warning for sysctl, warning in (
+            ("net.ipv4.ip_forward", "WARNING: IPv4 forwarding is disabled"),
+            ("net.bridge.bridge-nf-call-iptables", "WARNING: bridge-nf-call-iptables is disabled"),
+            ("net.bridge.bridge-nf-call-ip6tables", "WARNING: bridge-nf-call-ip6tables is disabled"))
+            if not self.machine.sysctl_on(sysctl)]
 
     def _api_warnings(self) -> list[str]:
         return [PLAIN_TCP_WARNING.format(address=host.partition("://")[2]) for host in self.config.hosts

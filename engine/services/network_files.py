@@ -25,25 +25,30 @@ class NetworkFiles:
     def under(cls, directory: str) -> "NetworkFiles":
         return cls(*(os.path.join(directory, n) for n in ("hostname", "hosts", "resolv.conf")))
 
-    def write(self, hostname: str, host_network: bool, extra_hosts: list[str] = ()) -> None:
+    def write(self, hostname: str, host_network: bool, extra_hosts: list[str] = (), resolv: str | None = None) -> None:
         """``extra_hosts``: --add-host's "name:address" entries. As libnetwork:
         with host networking the host's file is copied — unless there are
-        extra hosts, which go below the defaults as in any other mode."""
+        extra hosts, which go below the defaults as in any other mode.
+        ``resolv``: the resolv.conf text (by default the host's, filtered)."""
         if host_network and not extra_hosts:
             hosts = read_or_empty("/etc/hosts")
         else:
             hosts = _hosts(extra_hosts)
-        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts),
-                           (self.resolv_conf, resolv_conf(read_or_empty("/etc/resolv.conf")))):
+        if resolv is None:
+            resolv = resolv_conf(read_or_empty("/etc/resolv.conf"), host_network=host_network)
+        for path, text in ((self.hostname, hostname + "\n"), (self.hosts, hosts), (self.resolv_conf, resolv)):
             with open(path, "w") as f:
                 f.write(text)
 
-    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str]) -> None:
+    def write_hosts(self, hostname: str, domainname: str, extra_hosts: list[str], addresses: list[str],
+                    link_lines: list[str] = ()) -> None:
         """/etc/hosts once the container has its addresses (at start), each
-        naming the container as libnetwork does: "ip<TAB>host.domain host"."""
+        naming the container as libnetwork does: "ip<TAB>host.domain host";
+        legacy links' lines before them."""
         names = f"{hostname}.{domainname}\t{hostname}" if domainname else hostname
         with open(self.hosts, "w") as f:
-            f.write(_hosts(extra_hosts) + "".join(f"{address}\t{names}\n" for address in addresses))
+            f.write(_hosts(extra_hosts) + "".join(link_lines)
+                    + "".join(f"{address}\t{names}\n" for address in addresses))
 
 
 def _hosts(extra_hosts: list[str]) -> str:

@@ -10,6 +10,7 @@ records reach the disk only once the driver made the network, and a failed
 save undoes it, so a failure leaves nothing half-made.
 """
 import ipaddress
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -20,6 +21,8 @@ from engine.network import ipam
 from engine.network.types import BridgeNetwork, Endpoint
 from engine.store.networks import NetworkRecord, NetworkStore
 from engine.store.record import new_id, parse_go_time
+
+log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none", "default")  # runconfig.IsPreDefinedNetwork (and "ingress", swarm's)
 DEFAULT_BRIDGE = "engine-py0"
@@ -50,10 +53,10 @@ def _go_int(text: str) -> int:
 
 def _checked_body(body) -> dict:
     """The create request, typed as Go's decoder would insist."""
+    if body is None:
+        raise InvalidParameter("got EOF while reading request body")
     if not isinstance(body, dict):
-        kind = _GO_KIND.get(type(body), "null") if body is not None else None
-        if kind is None:
-            return {}
+        kind = _GO_KIND.get(type(body), "null")
         raise InvalidParameter(f"json: cannot unmarshal {kind} into Go value of type types.NetworkCreateRequest")
     for key, kind in _BODY_KINDS.items():
         value = body.get(key)
@@ -68,6 +71,15 @@ def _checked_body(body) -> dict:
         raise InvalidParameter("json: cannot unmarshal value into Go struct field IPAM.IPAM.Config "
                                "of type []network.IPAMConfig")
     return body
+
+
+def _cidr(text: str, flag: str) -> ipaddress.IPv4Interface:
+    """A daemon flag's "address/prefix"."""
+    try:
+        ipam.parse_cidr(text)  # Go's form: address/prefix
+        return ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid {flag} {text}: invalid CIDR address: {text}") from None
 
 
 def _endpoint_id() -> str:
@@ -93,13 +105,16 @@ class NetworkService:
         store.load()
         for record in store.all():
             if record.subnet:
-                self.pools[record.id] = ipam.Pool.new(
-                    ipaddress.IPv4Network(record.subnet),
-                    ipaddress.IPv4Network(record.ip_range) if record.ip_range else None, record.allocated)
+                self.pools[record.id] = self._pool_of(record)
         self._ensure_predefined(bip, fixed_cidr, default_bridge)
         for record in store.all():
             if record.bridge:
                 driver.create_network(self.bridge_network(record))
+
+    @staticmethod
+    def _pool_of(record: NetworkRecord) -> ipam.Pool:
+        return ipam.Pool.new(ipaddress.IPv4Network(record.subnet),
+                             ipaddress.IPv4Network(record.ip_range) if record.ip_range else None, record.allocated)
 
     # -- the predefined networks
 
@@ -109,18 +124,24 @@ class NetworkService:
             if name not in have:
                 self.store.save(NetworkRecord(new_id(), name, driver))
         bridge = have.get("bridge")
-        if bridge is not None and (not default_bridge or (bip and not self._same_bip(bridge, bip))):
-            if bridge.endpoints:
-                raise System(f"the default bridge network has endpoints; it cannot change to --bip {bip}")
-            self.store.delete(bridge.id)
-            self.pools.pop(bridge.id, None)
-            bridge = None
+        if bridge is not None and not (default_bridge and self._bridge_as_asked(bridge, bip, fixed_cidr)):
+            if bridge.endpoints:  # containers still on it: it stays until they are gone
+                log.warning("the default bridge network keeps %s: containers are attached to it", bridge.subnet)
+            else:
+                self.store.delete(bridge.id)
+                self.pools.pop(bridge.id, None)
+                bridge = None
         if bridge is None and default_bridge:
             self._create_default_bridge(bip, fixed_cidr)
 
     @staticmethod
-    def _same_bip(record: NetworkRecord, bip: str) -> bool:
-        address = ipaddress.IPv4Interface(bip)
+    def _bridge_as_asked(record: NetworkRecord, bip: str | None, fixed_cidr: str | None) -> bool:
+        """The default bridge made at an earlier start is what --bip and --fixed-cidr ask now."""
+        if (record.ip_range or None) != (str(_cidr(fixed_cidr, "--fixed-cidr").network) if fixed_cidr else None):
+            return False
+        if not bip:
+            return True
+        address = _cidr(bip, "--bip")
         return record.subnet == str(address.network) and record.gateway == str(address.ip)
 
     def _create_default_bridge(self, bip: str | None, fixed_cidr: str | None) -> None:
@@ -128,17 +149,19 @@ class NetworkService:
         first default pool that overlaps nothing on the host."""
         taken = [pool.subnet for pool in self.pools.values()]
         if bip:
-            address = ipaddress.IPv4Interface(bip)
+            address = _cidr(bip, "--bip")
             subnet, gateway = address.network, address.ip
         else:
             subnet = ipam.choose_subnet(self.candidates, taken, self.host_routes())
             gateway = subnet.network_address + 1
-        ip_range = ipaddress.IPv4Network(fixed_cidr, strict=False) if fixed_cidr else None
+        ip_range = _cidr(fixed_cidr, "--fixed-cidr").network if fixed_cidr else None
         pool = ipam.Pool.new(subnet, ip_range)
         pool.request(gateway)
-        config = {"Subnet": str(subnet), "Gateway": str(gateway)}
+        config = {"Subnet": str(subnet)}  # the gateway shown only when --bip named it, as dockerd shows it
         if ip_range is not None:
             config["IPRange"] = str(ip_range)
+        if bip:
+            config["Gateway"] = str(gateway)
         record = NetworkRecord(
             new_id(), "bridge", "bridge", ipam_config=[config], bridge=DEFAULT_BRIDGE, subnet=str(subnet),
             gateway=str(gateway), ip_range=str(ip_range) if ip_range else "", allocated=[str(gateway)],
@@ -215,17 +238,36 @@ class NetworkService:
                 ipam.check_config(config)
             if not name:
                 raise System("invalid name: ")
-            if driver in ("host", "null"):
-                raise Forbidden(f'only one instance of "{driver}" network is allowed')
-            if driver != "bridge":
-                raise NotFound(f'plugin "{driver}" not found')
-            ipam_driver = ipam_body.get("Driver") or "default"
-            if ipam_driver != "default":
-                raise NotFound(f'plugin "{ipam_driver}" not found')
-            record = self._new_bridge_record(name, body, configs)
-            self._make(record)
-        self.publish("create", record.id, {"name": name, "type": driver})
+            if body.get("Scope") in ("swarm", "global"):
+                raise Forbidden("cannot create a swarm scoped network when swarm is not active")
+            if body.get("ConfigOnly"):
+                record = self._config_only_record(name, body)
+                self.store.save(record)
+            else:
+                self._check_drivers(driver, ipam_body.get("Driver") or "default")
+                record = self._new_bridge_record(name, body, configs)
+                self._make(record)
+        self.publish("create", record.id, {"name": name, "type": record.driver})
         return {"Id": record.id, "Warning": warning}
+
+    @staticmethod
+    def _check_drivers(driver: str, ipam_driver: str) -> None:
+        """The network and IPAM drivers this engine has: bridge and default."""
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if ipam_driver != "default":
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+
+    @staticmethod
+    def _config_only_record(name: str, body: dict) -> NetworkRecord:
+        """A ConfigOnly network: an IPAM config for others to use, with
+        dockerd's "null" driver; no bridge, nothing allocated."""
+        ipam_body = body.get("IPAM") or {}
+        return NetworkRecord(new_id(), name, "null", ipam_options=ipam_body.get("Options"),
+                             ipam_config=[ipam.shown_config(config) for config in ipam_body.get("Config") or []],
+                             config_only=True, options=body.get("Options") or {}, labels=body.get("Labels") or {})
 
     def _new_bridge_record(self, name: str, body: dict, configs: list) -> NetworkRecord:
         taken = [pool.subnet for pool in self.pools.values()]
@@ -239,12 +281,17 @@ class NetworkService:
         if len(configs) > 1:
             raise Forbidden("bridge driver doesn't support multiple subnets")
         network_id = new_id()
+        bridge = options.get(_BRIDGE_OPTION + "name") or f"br-{network_id[:12]}"
+        holder = next((record for record in self.store.all() if record.bridge == bridge), None)
+        if holder is not None:
+            raise Forbidden(f"cannot create network {network_id} ({bridge}): conflicts with network {holder.id} "
+                            f"({bridge}): networks have same bridge name")
         ipam_body = body.get("IPAM") or {}
         return NetworkRecord(
             network_id, name, "bridge", ipam_options=ipam_body.get("Options"), ipam_config=[allocation.shown],
             internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
             ingress=bool(body.get("Ingress")), config_only=bool(body.get("ConfigOnly")), options=options,
-            labels=body.get("Labels") or {}, bridge=options.get(_BRIDGE_OPTION + "name") or f"br-{network_id[:12]}",
+            labels=body.get("Labels") or {}, bridge=bridge,
             subnet=str(allocation.subnet), gateway=str(allocation.gateway),
             ip_range=str(allocation.ip_range) if allocation.ip_range else "", allocated=allocation.reserved)
 
@@ -257,8 +304,7 @@ class NetworkService:
         except BaseException:
             self.driver.delete_network(network)
             raise
-        self.pools[record.id] = ipam.Pool.new(network.subnet, ipaddress.IPv4Network(record.ip_range)
-                                              if record.ip_range else None, record.allocated)
+        self.pools[record.id] = self._pool_of(record)
 
     def remove(self, ref: str) -> None:
         """``DELETE /networks/{id}``."""
@@ -271,7 +317,8 @@ class NetworkService:
                                 "has active endpoints")
             self.store.delete(record.id)
             self.pools.pop(record.id, None)
-            self.driver.delete_network(self.bridge_network(record))
+            if record.bridge:
+                self.driver.delete_network(self.bridge_network(record))
         self.publish("destroy", record.id, {"name": record.name, "type": record.driver})
 
     def prune(self, filters_param: str | None) -> dict:

@@ -10,7 +10,7 @@ import struct
 import subprocess
 import threading
 
-from engine.network.dns import run_in_netns
+from engine.network.netlink import run_in_netns
 
 _names = itertools.count()
 

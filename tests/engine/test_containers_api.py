@@ -229,7 +229,8 @@ def test_a_run_rm_whose_start_fails_ends_and_leaves_nothing(engine_py):
 
 def test_namespace_modes_join_what_they_name(engine_py, name):
     """--network/--ipc/--pid container:<x> share x's namespaces; --network none
-    and the default have only loopback; --pid host and --uts host see the host's."""
+    has only loopback, the default bridge an eth0 besides; --pid host and
+    --uts host see the host's."""
     docker = engine_py.docker
     docker("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "1000")
     pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
@@ -238,9 +239,9 @@ def test_namespace_modes_join_what_they_name(engine_py, name):
                     "readlink /proc/1/ns/net; readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep").stdout.split()
     assert joined[:2] == [os.readlink(f"/proc/{pid}/ns/net"), os.readlink(f"/proc/{pid}/ns/ipc")]
     assert joined[2] == "1"
-    for network in ((), ("--network", "none")):
+    for network, expected in (((), ["lo", "eth0"]), (("--network", "none"), ["lo"])):
         links = docker("run", "--rm", *network, "busybox", "ip", "-o", "link").stdout
-        assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+        assert [line.split(":")[1].strip().partition("@")[0] for line in links.splitlines()] == expected
     host = docker("run", "--rm", "--pid", "host", "--uts", "host", "--network", "host", "busybox", "sh", "-c",
                   "hostname; readlink /proc/self/ns/pid; readlink /proc/self/ns/net").stdout.split()
     assert host[0] == socket.gethostname()

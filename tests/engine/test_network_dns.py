@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from engine.network.dns import MAX_FORWARDS, Resolver, run_in_netns
+from engine.network.dns import MAX_FORWARDS, Closed, Resolver
+from engine.network.netlink import run_in_netns
 from network_dns_client import FakeUpstream, ask_tcp, ask_udp, link_pair, netns, parse, query
 
 pytestmark = pytest.mark.root
@@ -61,6 +62,7 @@ def resolver(engine_ns, container_ns, upstream):
 
 
 def test_a_names_of_ours_answered_with_every_address_in_turn(resolver, container_ns, upstream):
+    """Flags (QR RD RA, not authoritative), TTL and the name as asked: as dockerd 20.10's resolver."""
     first = parse(ask_udp(container_ns, query("web")))
     second = parse(ask_udp(container_ns, query("WEB.", ident=7)))
     assert first["id"] == 0x1234 and first["rcode"] == 0 and first["flags"] & 0x8080 == 0x8080
@@ -71,10 +73,12 @@ def test_a_names_of_ours_answered_with_every_address_in_turn(resolver, container
     assert upstream.seen == []
 
 
-def test_aaaa_of_our_name_is_empty_noerror_and_ptr_of_our_ip_named(resolver, container_ns, upstream):
+def test_aaaa_and_mx_of_our_name_are_empty_noerror_and_ptr_of_our_ip_named(resolver, container_ns, upstream):
     aaaa = parse(ask_udp(container_ns, query("db", AAAA)))
+    mx = parse(ask_udp(container_ns, query("db", MX)))
     ptr = parse(ask_udp(container_ns, query("4.0.89.10.in-addr.arpa", PTR)))
-    assert (aaaa["rcode"], aaaa["answers"]) == (0, [])
+    assert (aaaa["rcode"], aaaa["answers"], aaaa["flags"]) == (0, [], 0x8180)
+    assert (mx["rcode"], mx["answers"]) == (0, [])
     assert ptr["answers"] == [("4.0.89.10.in-addr.arpa", PTR, 600, "db.mynet")]
     assert upstream.seen == []
 
@@ -82,7 +86,7 @@ def test_aaaa_of_our_name_is_empty_noerror_and_ptr_of_our_ip_named(resolver, con
 def test_other_names_types_and_addresses_go_upstream_under_another_id(resolver, container_ns, upstream):
     forwarded = parse(ask_udp(container_ns, query("example.test", ident=0x4242)))
     assert forwarded["id"] == 0x4242 and forwarded["answers"][0][3] == "192.0.2.7"
-    for name, qtype in (("web", MX), ("nothere", AAAA), ("9.9.89.10.in-addr.arpa", PTR)):
+    for name, qtype in (("web", 16), ("nothere", AAAA), ("9.9.89.10.in-addr.arpa", PTR)):  # 16: TXT
         assert parse(ask_udp(container_ns, query(name, qtype)))["rcode"] == 2  # upstream silent
     assert [name for _, name in upstream.seen] == ["example.test", "web", "nothere", "9.9.89.10.in-addr.arpa"]
 
@@ -91,6 +95,8 @@ def test_tcp_answers_ours_and_forwards_the_rest(resolver, container_ns, upstream
     ours, theirs = ask_tcp(container_ns, [query("db", ident=1), query("example.test", ident=2)])
     assert parse(ours)["id"] == 1 and parse(ours)["answers"][0][3] == "10.89.0.4"
     assert parse(theirs)["id"] == 2 and parse(theirs)["answers"][0][3] == "192.0.2.7"
+    hung_up = parse(ask_tcp(container_ns, [query("silent.test", ident=3)])[0])  # upstream closes without a reply
+    assert (hung_up["id"], hung_up["rcode"]) == (3, 2)
 
 
 def test_silent_upstream_is_servfail_and_the_next_one_is_tried(engine_ns, container_ns, upstream):
@@ -114,14 +120,16 @@ def test_without_upstreams_only_our_names_resolve(engine_ns, container_ns):
         resolver.close()
 
 
+# the flags of the replies as dockerd 20.10's resolver gives them (no RA, no question)
 @pytest.mark.parametrize("packet,reply", [
     (b"", None), (b"\x12", None),
     (query("x", flags=0x8000), None),                           # a response: never answered
-    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x05ab", 0x8181),   # label past the end
-    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\0\x01\0\x01", 0x8181),  # pointer loop
-    (struct.pack("!HHHHHH", 9, 0x0100, 2, 0, 0, 0) + b"\0\0\x01\0\x01" * 2, 0x8181),    # two questions
-    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x01a\0\0", 0x8181),             # no class
-    (query("db", flags=0x1100), 0x9184),                        # opcode STATUS: not implemented
+    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x05ab", 0x8101),   # label past the end
+    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\0\x01\0\x01", 0x8101),  # pointer loop
+    (struct.pack("!HHHHHH", 9, 0x0100, 2, 0, 0, 0) + b"\0\0\x01\0\x01" * 2, 0x8101),    # two questions
+    (struct.pack("!HHHHHH", 9, 0x0100, 0, 0, 0, 0), None),                                # none: dropped
+    (struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x01a\0\0", 0x8101),             # no class
+    (query("db", flags=0x1100), 0x9104),                        # opcode STATUS: not implemented
 ])
 def test_malformed_packets_get_formerr_or_nothing_and_the_resolver_goes_on(resolver, container_ns, packet, reply):
     def exchange():
@@ -174,15 +182,21 @@ def test_detach_frees_the_port_and_nothing_else_moves(engine_ns, container_ns):
         assert parse(ask_udp(container_ns, query("db")))["answers"][0][3] == "10.89.0.4"
         resolver.detach("c1")
         resolver.detach("c1")
+        resolver.attach("c2", container_ns, [])
     finally:
         resolver.close()
     assert os.readlink("/proc/thread-self/ns/net") == engine_threads_netns
+    with pytest.raises(ConnectionRefusedError):  # close() detached c2
+        ask_udp(container_ns, query("db"))
+    resolver.detach("c2")
+    with pytest.raises(Closed, match="dns resolver: closed"):
+        resolver.attach("c1", container_ns, [])
 
 
 def test_attach_to_a_missing_namespace_names_it(engine_ns):
     resolver = run_in_netns(engine_ns, lambda: Resolver(lookup, reverse))
     try:
-        with pytest.raises(OSError, match="opening network namespace /run/netns/nope-dns: No such file"):
+        with pytest.raises(OSError, match="joining network namespace /run/netns/nope-dns: No such file"):
             resolver.attach("c1", "/run/netns/nope-dns", [])
     finally:
         resolver.close()

@@ -60,7 +60,8 @@ def test_udp_replies_drop_what_does_not_fit_and_say_so():
 def test_error_replies_need_at_least_a_query_header():
     assert dnswire.error_reply(b"\x00\x09\x01", dnswire.FORMERR) is None
     assert dnswire.error_reply(struct.pack("!HHHHHH", 9, 0x8000, 0, 0, 0, 0), dnswire.FORMERR) is None
-    assert dnswire.error_reply(HEADER + b"junk", dnswire.FORMERR) == struct.pack("!HHHHHH", 9, 0x8181, 0, 0, 0, 0)
+    assert dnswire.error_reply(struct.pack("!HHHHHH", 9, 0x0100, 0, 0, 0, 0), dnswire.FORMERR) is None
+    assert dnswire.error_reply(HEADER + b"junk", dnswire.FORMERR) == struct.pack("!HHHHHH", 9, 0x8101, 0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("name,ip", [("4.0.89.10.in-addr.arpa", "10.89.0.4"), ("4.0.89.10.IN-ADDR.ARPA", "10.89.0.4"),

@@ -28,6 +28,13 @@ def test_default_bridge_file_as_dockerd_writes_it(host, dns, expected):
     assert resolv_conf(host, dns) == expected
 
 
+def test_host_network_file_is_the_hosts_unless_flags_change_it():
+    host = "search a.example\nnameserver 127.0.0.1\nnameserver 2001:db8::53\n"
+    assert resolv_conf(host, host_network=True) == host
+    assert resolv_conf(host, DnsSettings(search=("x.example",)), host_network=True) == (
+        "search x.example\nnameserver 127.0.0.1\nnameserver 2001:db8::53\n")
+
+
 @pytest.mark.parametrize("host,dns,expected", [
     (SEARCHING, DnsSettings(), "search a.example b.example\nnameserver 127.0.0.11\noptions edns0 trust-ad ndots:0\n"),
     ("nameserver 127.0.0.1", DnsSettings(), "nameserver 127.0.0.11\noptions ndots:0\n"),
@@ -36,10 +43,13 @@ def test_default_bridge_file_as_dockerd_writes_it(host, dns, expected):
      "search a.example b.example\nnameserver 127.0.0.11\nnameserver 2001:db8::1\noptions edns0 trust-ad ndots:0\n"),
     (SEARCHING, DnsSettings(search=("x.example",)),
      "search x.example\nnameserver 127.0.0.11\noptions edns0 trust-ad ndots:0\n"),
-    (SEARCHING, DnsSettings(options=("ndots:3",)), "search a.example b.example\nnameserver 127.0.0.11\noptions ndots:3\n"),
+    (SEARCHING, DnsSettings(options=("ndots:3",)),
+     "search a.example b.example\nnameserver 127.0.0.11\noptions ndots:3\n"),
     # a bad ndots: dockerd logs it and leaves the file without the resolver
-    (SEARCHING, DnsSettings(options=("ndots:x",)), "search a.example b.example\nnameserver 127.0.0.1\noptions ndots:x\n"),
-    ("nameserver ::1\n", DnsSettings(options=("attempts:2", "ndots:-1")), "nameserver ::1\noptions attempts:2 ndots:-1\n"),
+    (SEARCHING, DnsSettings(options=("ndots:x",)),
+     "search a.example b.example\nnameserver 127.0.0.1\noptions ndots:x\n"),
+    ("nameserver ::1\n", DnsSettings(options=("attempts:2", "ndots:-1")),
+     "nameserver ::1\noptions attempts:2 ndots:-1\n"),
 ])
 def test_user_network_file_points_at_the_embedded_resolver(host, dns, expected):
     assert embedded_resolv_conf(host, dns) == expected

@@ -121,7 +121,9 @@ def resolved(made: Made, container: str, name: str) -> list[str]:
     """The addresses the container's resolver gives for ``name`` (busybox's
     nslookup: the image's static wget and ping cannot resolve names)."""
     out = made.sh(container, f"nslookup {name}", check=False).stdout
-    return [line.split()[-1] for line in out.split("Name:", 1)[-1].splitlines() if line.startswith("Address")]
+    if "Name:" not in out:
+        return []
+    return [line.split()[-1] for line in out.split("Name:", 1)[1].splitlines() if line.startswith("Address")]
 
 
 FETCH = "import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
@@ -260,3 +262,36 @@ def test_a_user_network_gives_the_ip_asked_for_once(made):
     taken = made.docker("run", "--rm", "--network", network, "--ip", "10.124.0.77", "busybox", "true", check=False)
     assert taken.returncode != 0 and "Address already in use" in taken.stderr
 
+
+
+def test_legacy_links_on_the_default_bridge(made):
+    linked = made.run("-e", "FOO=bar", "--expose", "80", "busybox", "sleep", "1000")
+    shown = made.inspect(linked)
+    address, hostname = shown["NetworkSettings"]["IPAddress"], shown["Config"]["Hostname"]
+    name = f"n-{uuid.uuid4().hex[:8]}"
+    made.containers.append(name)
+    made.docker("create", "--name", name, "--link", f"{linked}:db", "busybox", "sh", "-c",
+                "cat /etc/hosts; env | sort")
+    assert made.inspect(name)["HostConfig"]["Links"] == [f"/{linked}:/{name}/db"]
+    for _ in range(2):  # a second start gives the same, not the first start's twice
+        out = made.docker("start", "-a", name).stdout
+        assert f"{address}\tdb {hostname} {linked}\n" in out
+        env = [line for line in out.splitlines() if line.startswith("DB_")]
+        assert env == ["DB_ENV_FOO=bar", f"DB_NAME=/{name}/db", f"DB_PORT=tcp://{address}:80",
+                       f"DB_PORT_80_TCP=tcp://{address}:80", f"DB_PORT_80_TCP_ADDR={address}",
+                       "DB_PORT_80_TCP_PORT=80", "DB_PORT_80_TCP_PROTO=tcp"]
+    missing = made.docker("create", "--link", "no-such-container:x", "busybox", "true", check=False)
+    assert "could not get container for no-such-container" in missing.stderr
+    made.docker("stop", "-t", "0", linked)
+    stopped = made.docker("start", name, check=False)
+    assert f"Cannot link to a non running container: /{linked} AS /{name}/db" in stopped.stderr
+
+
+def test_containers_reach_a_published_port_through_the_host(made):
+    """Through the gateway's address: another container, and the publishing
+    container itself (hairpin)."""
+    web = made.run("-p", "8282:80", "busybox", "sh", "-c", "echo hairpin > /tmp/index.html; httpd -f -h /tmp -p 80")
+    other = made.run("busybox", "sleep", "1000")
+    gateway = made.inspect(web)["NetworkSettings"]["Gateway"]
+    for container in (other, web):
+        assert wget(made, container, f"http://{gateway}:8282/index.html").stdout == "hairpin\n"

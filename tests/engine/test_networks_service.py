@@ -41,7 +41,7 @@ def test_predefined_networks_exist_and_keep_their_ids(root):
     assert sorted(names) == ["bridge", "host", "none"]
     bridge = first.inspect("bridge")
     assert bridge["IPAM"] == {"Driver": "default", "Options": None,
-                              "Config": [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}
+                              "Config": [{"Subnet": "172.18.0.0/16"}]}
     assert bridge["Options"]["com.docker.network.bridge.name"] == "engine-py0"
     assert (names["host"]["Driver"], names["none"]["Driver"]) == ("host", "null")
     assert driver.calls == [("create", "engine-py0", "172.18.0.0/16")]
@@ -49,10 +49,22 @@ def test_predefined_networks_exist_and_keep_their_ids(root):
     assert {n["Name"]: n["Id"] for n in again.list()} == {name: n["Id"] for name, n in names.items()}
 
 
-def test_bip_and_no_default_bridge(root):
+def test_bip_fixed_cidr_and_no_default_bridge(root):
     assert service(root, bip="10.99.0.1/24").inspect("bridge")["IPAM"]["Config"] == [
         {"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]
+    kept = service(root, bip="10.99.0.1/24").inspect("bridge")["Id"]
+    assert service(root, bip="10.99.0.1/24").inspect("bridge")["Id"] == kept
+    ranged = service(root, bip="10.99.0.1/24", fixed_cidr="10.99.0.128/25")
+    assert ranged.inspect("bridge")["IPAM"]["Config"] == [
+        {"Subnet": "10.99.0.0/24", "IPRange": "10.99.0.128/25", "Gateway": "10.99.0.1"}]
+    assert str(ranged.allocate_endpoint("bridge", "c" * 64, "c").address) == "10.99.0.128/24"
+    moved = service(root, bip="10.98.0.1/24")      # a container on it: the bridge stays as it was
+    assert moved.inspect("bridge")["IPAM"]["Config"][0]["Subnet"] == "10.99.0.0/24"
+    moved.release_endpoint("bridge", "c" * 64)
+    assert service(root, bip="10.98.0.1/24").inspect("bridge")["IPAM"]["Config"][0]["Subnet"] == "10.98.0.0/24"
     assert sorted(n["Name"] for n in service(root, default_bridge=False).list()) == ["host", "none"]
+    with pytest.raises(InvalidParameter, match="^invalid --bip 10.98.0.1: invalid CIDR address: 10.98.0.1$"):
+        service(root, bip="10.98.0.1")
 
 
 def test_create_inspect_and_the_kernel_side(root):
@@ -144,9 +156,10 @@ def test_list_filters(root):
     assert names({"name": {"^w": True}}) == ["web"]
     assert names({"driver": {"null": True}}) == ["none"]
     assert names({"scope": {"swarm": True}}) == []
-    for bad, error, message in (({"foo": {"x": True}}, InvalidParameter, "Invalid filter 'foo'"),
-                                ({"type": {"weird": True}}, System, "invalid filter: 'type'='weird'"),
-                                ({"dangling": {"maybe": True}}, InvalidParameter, "invalid value for filter 'dangling'")):
+    for bad, error, message in ((
+            {"foo": {"x": True}}, InvalidParameter, "Invalid filter 'foo'"),
+            ({"type": {"weird": True}}, System, "invalid filter: 'type'='weird'"),
+            ({"dangling": {"maybe": True}}, InvalidParameter, "invalid value for filter 'dangling'")):
         with pytest.raises(error, match=message):
             networks.list(json.dumps(bad))
 
@@ -190,8 +203,38 @@ def test_endpoints_get_addresses_once_and_survive_a_restart(root):
     again = service(root)                        # an engine restart: nothing handed out twice
     assert [str(again.allocate_endpoint("small", f"{n}" * 64, "x").address) for n in range(3)] == [
         "10.30.0.2/29", "10.30.0.3/29", "10.30.0.4/29"]
-    with pytest.raises(System, match=rf"^no available IPv4 addresses on this network's address pools: small \({nid}\)$"):
+    full = rf"^no available IPv4 addresses on this network's address pools: small \({nid}\)$"
+    with pytest.raises(System, match=full):
         again.allocate_endpoint("small", "9" * 64, "full")
     again.release_endpoint("small", "c1" * 32)
     again.release_endpoint("small", "c1" * 32)   # twice: no error
     assert str(again.allocate_endpoint("small", "8" * 64, "y").address) == "10.30.0.1/29"
+
+
+def test_bridge_names_are_one_network_each(root):
+    networks = service(root)
+    first = networks.create({"Name": "b1", "Options": {"com.docker.network.bridge.name": "brdup"}})["Id"]
+    with pytest.raises(Forbidden, match=rf"^cannot create network [0-9a-f]{{64}} \(brdup\): conflicts with network "
+                                        rf"{first} \(brdup\): networks have same bridge name$"):
+        networks.create({"Name": "b2", "Options": {"com.docker.network.bridge.name": "brdup"}})
+    with pytest.raises(Forbidden, match="networks have same bridge name"):
+        networks.create({"Name": "b3", "Options": {"com.docker.network.bridge.name": "engine-py0"}})
+
+
+def test_config_only_networks_and_request_shapes(root):
+    driver = FakeDriver()
+    networks = service(root, driver)
+    calls = list(driver.calls)
+    made = networks.create({"Name": "co", "ConfigOnly": True, "IPAM": {"Config": [{"Subnet": "10.77.0.0/24"}]}})
+    shown = networks.inspect(made["Id"])
+    assert (shown["Driver"], shown["ConfigOnly"]) == ("null", True)
+    assert shown["IPAM"]["Config"] == [{"Subnet": "10.77.0.0/24"}]
+    networks.create({"Name": "beside", "IPAM": {"Config": [{"Subnet": "10.77.0.0/24"}]}})  # nothing was allocated
+    networks.remove("co")
+    assert [call[0] for call in driver.calls[len(calls):]] == ["create"]
+    with pytest.raises(InvalidParameter, match="^got EOF while reading request body$"):
+        networks.create(None)
+    with pytest.raises(Forbidden, match="^cannot create a swarm scoped network when swarm is not active$"):
+        networks.create({"Name": "sw", "Scope": "swarm"})
+    with pytest.raises(InvalidParameter, match="NetworkCreateRequest.Internal of type bool"):
+        networks.create({"Name": "x", "Internal": "yes"})

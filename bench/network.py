@@ -222,6 +222,9 @@ class NetworkBench(EngineBench):
         for d in self.daemons:
             self.docker(d, "run", "-d", "--network", self.usernet, "--name", f"{self.tag}-target", IMAGE,
                         "sleep", "3600", what="run -d (DNS target)")
+            # untimed: the name resolves through the container's own resolv.conf too, as a program would ask
+            self.docker(d, "run", "--rm", "--network", self.usernet, IMAGE, "nslookup", f"{self.tag}-target",
+                        what="nslookup through resolv.conf")
         self.sampled("dns", a.runs, self.lookups)
         log(f"TCP through a published port: {a.transfers} x {a.mb} MB per path per daemon ...")
         for d in self.daemons:

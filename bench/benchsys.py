@@ -384,31 +384,49 @@ class Netns:
         return ["nsenter", f"--net={self.path}", *argv]
 
     def call(self, fn):
-        """fn() from inside the namespace: in a thread of its own, since
-        setns() moves only the calling thread; what fn returns or raises."""
-        out = {}
+        """fn() from inside the namespace; what fn returns or raises."""
+        return self.start(fn).result()
 
-        def body():
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    _check(_libc.setns(fd, CLONE_NEWNET), f"setns({self.path})")
-                finally:
-                    os.close(fd)
-                out["value"] = fn()
-            except BaseException as e:
-                out["error"] = e
-        thread = threading.Thread(target=body)
+    def start(self, fn):
+        """fn() started inside the namespace, in a thread of its own (setns()
+        moves only the calling thread), while the caller goes on; an
+        InNetns whose result() waits for it."""
+        thread = InNetns(self.path, fn)
         thread.start()
-        thread.join()
-        if "error" in out:
-            raise out["error"]
-        return out["value"]
+        return thread
 
     def remove(self):
         """`ip netns del`; a leak line if it stays."""
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         return [f"network namespace {self.name} could not be removed"] if os.path.exists(self.path) else []
+
+
+class InNetns(threading.Thread):
+    """fn() in a thread that first enters the network namespace at path."""
+
+    def __init__(self, path, fn):
+        super().__init__(daemon=True)
+        self.path, self.fn, self.out = path, fn, {}
+
+    def run(self):
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                _check(_libc.setns(fd, CLONE_NEWNET), f"setns({self.path})")
+            finally:
+                os.close(fd)
+            self.out["value"] = self.fn()
+        except BaseException as e:
+            self.out["error"] = e
+
+    def result(self, timeout=None):
+        """What fn returned (raises what it raised); TimeoutError if it runs past timeout seconds."""
+        self.join(timeout)
+        if self.is_alive():
+            raise TimeoutError(f"still running after {timeout} s in {self.path}")
+        if "error" in self.out:
+            raise self.out["error"]
+        return self.out["value"]
 
 
 # --------------------------------------------------------------------------

@@ -45,6 +45,9 @@ PROJECT_LABEL = "com.docker.compose.project"
 # netns file): routine, unmounted without a leak line.
 DOCKERD_MOUNTS = ("data", "exec/netns/default")
 
+# dockerd without networking: its containers all run with --network none here.
+DOCKERD_NO_NETWORK = ("--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false")
+
 # The rows of the report: key, label, target (as the issue states it), and
 # whether higher is better.
 ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
@@ -70,14 +73,14 @@ def start_engine(tmp, netns, engine, namespace):
     return _daemon("ours", netns, argv, workdir, "engine.sock")
 
 
-def start_dockerd(tmp, netns, dockerd, cgroup_parent):
+def start_dockerd(tmp, netns, dockerd, cgroup_parent, flags=DOCKERD_NO_NETWORK):
     """dockerd in netns with private data-root, exec-root, pidfile, socket,
-    config file and cgroup parent, no bridge and no iptables rules; its own containerd."""
+    config file and cgroup parent, and flags (by default no bridge and no
+    iptables rules); its own containerd."""
     workdir = _workdir(tmp, "dockerd")
     argv = [dockerd, "--data-root", f"{workdir}/data", "--exec-root", f"{workdir}/exec",
             "--pidfile", f"{workdir}/dockerd.pid", "-H", f"unix://{workdir}/docker.sock",
-            "--config-file", f"{workdir}/daemon.json", "--cgroup-parent", f"/{cgroup_parent}",
-            "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false"]
+            "--config-file", f"{workdir}/daemon.json", "--cgroup-parent", f"/{cgroup_parent}", *flags]
     return _daemon("dockerd", netns, argv, workdir, "docker.sock")
 
 
@@ -105,6 +108,7 @@ class EngineBench(benchlib.Bench):
               "listed": (100, 20, "containers (running and created) that docker ps lists"),
               "lines": (100000, 20000, "lines of the container whose logs are read"),
               "pulls": (3, 1, "cold pulls of the big image per daemon")}
+    options = ("parallel", "size_mb", "settle")   # of add_options(), recorded in the results
     quantiles = "inclusive"
     error_subs = ((r"be\d+-[\w.-]+", "<name>"), (r"\b[0-9a-f]{12,64}\b", "<id>"))
     error_width = 300
@@ -125,18 +129,13 @@ class EngineBench(benchlib.Bench):
         self.netns = []
         self.daemons = []
         self.unavailable = {}   # (daemon, verb) -> the line it answered
-        self.results.update(options={k: getattr(args, k) for k in (*self.counts, "parallel", "size_mb", "settle")},
+        self.results.update(options={k: getattr(args, k) for k in (*self.counts, *self.options)},
                             verbs={}, memory={})
 
     # -- setup ----------------------------------------------------------------
     def setup(self):
         a = self.args
-        os.environ["DOCKER_CONFIG"] = os.path.join(self.tmp, "docker-config")  # not the host user's CLI config
-        log("building the busybox image and a docker-archive of it ...")
-        oci_tar, docker_tar = os.path.join(self.tmp, "busybox-oci.tar"), os.path.join(self.tmp, "busybox.tar")
-        self.tool([sys.executable, MAKE_IMAGE, oci_tar], "make-busybox-image.py")
-        self.tool([a.skopeo, "copy", "--quiet", f"oci-archive:{oci_tar}", f"docker-archive:{docker_tar}:busybox:latest"],
-                  "skopeo copy to a docker-archive")
+        docker_tar = self.busybox_archive()
         log(f"building the {a.size_mb:g} MB image ...")
         layout = os.path.join(self.tmp, "layout")
         self.results["image"] = build_images(layout, [("big", [int(a.size_mb * 1e6)])])["big"]
@@ -151,9 +150,25 @@ class EngineBench(benchlib.Bench):
         self.tool(self.netns[-1].argv([a.skopeo, "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:big",
                                        f"docker://{self.pull_ref}"]), "skopeo copy to the registry")
         shutil.rmtree(layout)
+        self.start_daemons(docker_tar)
+
+    def busybox_archive(self):
+        """The busybox image as a docker-archive (the path); the docker CLI's config made private."""
+        os.environ["DOCKER_CONFIG"] = os.path.join(self.tmp, "docker-config")  # not the host user's CLI config
+        log("building the busybox image and a docker-archive of it ...")
+        oci_tar, docker_tar = os.path.join(self.tmp, "busybox-oci.tar"), os.path.join(self.tmp, "busybox.tar")
+        self.tool([sys.executable, MAKE_IMAGE, oci_tar], "make-busybox-image.py")
+        self.tool([self.args.skopeo, "copy", "--quiet", f"oci-archive:{oci_tar}",
+                   f"docker-archive:{docker_tar}:busybox:latest"], "skopeo copy to a docker-archive")
+        return docker_tar
+
+    def start_daemons(self, docker_tar, dockerd_flags=DOCKERD_NO_NETWORK):
+        """engine-py in the first namespace of self.netns, dockerd (with
+        dockerd_flags) in the second; busybox loaded into both; their versions."""
+        a = self.args
         log("starting engine-py and dockerd ...")
         self.daemons = [start_engine(self.tmp, self.netns[0], a.engine_py, f"{self.tag}-engine"),
-                        start_dockerd(self.tmp, self.netns[1], a.dockerd, f"{self.tag}-dockerd")]
+                        start_dockerd(self.tmp, self.netns[1], a.dockerd, f"{self.tag}-dockerd", dockerd_flags)]
         self.services += self.daemons
         for d in self.daemons:
             benchsys.wait_answering(d, d.socket, self.docker_argv(d, "version"))
@@ -361,13 +376,7 @@ class EngineBench(benchlib.Bench):
             R["verbs"][key] = {n: {"n": 1, "median": m[key]["rss"]} if key in m else None
                                for n, m in R["memory"].items()}
         fields = {"listed": a.listed, "lines": a.lines, "size_mb": a.size_mb, "running": a.running}
-        table = Table("", 46, ["engine-py", "dockerd"], 22, ["ours/dockerd", "target"], 14)
-        for key, label, target, _ in ROWS:
-            per = R["verbs"].get(key, {})
-            cells = [self.cell(name, key, per.get(name)) for name in ("ours", "dockerd")]
-            r = ratio(med(per.get("ours")), med(per.get("dockerd")))
-            R["summary"][key] = {"ratio": r, "target": target}
-            table.row(label.format(**fields), cells, [r, target])
+        self.print_rows(ROWS, fields, 46)
         print(f"  for scale: the docker CLI alone (`docker --version`, no daemon) takes {cell(R['client_alone_ms'])} ms")
         print()
         print("memory: VmRSS (PSS) in MiB summed over each side's processes:")
@@ -379,8 +388,25 @@ class EngineBench(benchlib.Bench):
         print("  start: after start; idle: after the warm-up, nothing running; running: with the running containers;"
               " end: after the pulls")
         print()
-        print("summary (targets from the engine issue; this script only reports):")
-        for key, label, target, higher in ROWS:
+        self.print_summary(ROWS, fields, "the engine issue")
+
+    def print_rows(self, rows, fields, width):
+        """The table of rows (key, label, target, higher is better): both
+        medians, ours/dockerd and the target; the ratios into the summary."""
+        R = self.results
+        table = Table("", width, ["engine-py", "dockerd"], 22, ["ours/dockerd", "target"], 14)
+        for key, label, target, _ in rows:
+            per = R["verbs"].get(key, {})
+            cells = [self.cell(name, key, per.get(name)) for name in ("ours", "dockerd")]
+            r = ratio(med(per.get("ours")), med(per.get("dockerd")))
+            R["summary"][key] = {"ratio": r, "target": target}
+            table.row(label.format(**fields), cells, [r, target])
+
+    def print_summary(self, rows, fields, source):
+        """One line per row: ours/dockerd against its target, or why it is not available."""
+        R = self.results
+        print(f"summary (targets from {source}; this script only reports):")
+        for key, label, target, higher in rows:
             r = R["summary"][key]["ratio"]
             why = [f"{n}: {self.unavailable[(n, key)]}" for n in ("ours", "dockerd") if (n, key) in self.unavailable]
             text = f"not available ({'; '.join(why)})" if why else fmt(r, 2)

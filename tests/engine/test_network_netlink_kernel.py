@@ -209,3 +209,24 @@ def test_a_sysctl_is_set_in_the_namespace_of_the_thread_that_sets_it(host_netns)
     inside = subprocess.run(["nsenter", f"--net={host_netns}", "cat", "/proc/sys/net/ipv4/ip_forward"],
                             capture_output=True, text=True, check=True).stdout
     assert inside == "1\n"
+
+
+def test_one_netlink_serves_several_threads_at_once(host_netns):
+    """The engine's request threads may share one: each answer reaches the thread that asked."""
+    errors = []
+    with netlink.Netlink.inside(host_netns) as host:
+        host.create_bridge("br-nltest")
+
+        def ask():
+            try:
+                for _ in range(50):
+                    assert host.links() == ["lo", "br-nltest"] and host.link_exists("br-nltest")
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+        threads = [threading.Thread(target=ask, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30  # a thread whose answer another took would wait for ever
+        for thread in threads:
+            thread.join(timeout=max(0, deadline - time.monotonic()))
+        assert errors == [] and not any(thread.is_alive() for thread in threads)

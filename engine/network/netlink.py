@@ -97,9 +97,12 @@ class Netlink:
         return True
 
     def create_bridge(self, name: str, mtu: int | None = None) -> None:
-        """A new bridge; one already there is FileExistsError naming it."""
-        attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_LINKINFO | NLA_F_NESTED,
-                                                                          _attr(IFLA_INFO_KIND, b"bridge"))
+        """A new bridge; one already there is FileExistsError naming it. Its MAC is
+        a random one set explicitly, as dockerd sets it: a bridge whose MAC the
+        kernel chose takes its lowest port's, so the gateway's MAC would change
+        as containers come and go, and their ARP caches would go stale."""
+        attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_ADDRESS, _random_mac()) \
+            + _attr(IFLA_LINKINFO | NLA_F_NESTED, _attr(IFLA_INFO_KIND, b"bridge"))
         self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ANY_LINK + attrs,
                   f"creating bridge {name}")
 
@@ -381,6 +384,13 @@ def _link_query(name: str | None = None) -> bytes:
 
 def _name(name: str) -> bytes:
     return name.encode() + b"\0"
+
+
+def _random_mac() -> bytes:
+    """Unicast and locally administered, as dockerd's netutils.GenerateRandomMAC."""
+    mac = bytearray(os.urandom(6))
+    mac[0] = (mac[0] & 0xFE) | 0x02
+    return bytes(mac)
 
 
 def _mtu_attr(mtu: int | None) -> bytes:

@@ -125,6 +125,14 @@ def test_an_existing_bridge_is_file_exists_naming_it():
     assert flags & nl.NLM_F_EXCL  # never "adopts" a link of the same name
 
 
+def test_a_bridge_gets_a_random_local_unicast_mac_of_its_own():
+    kernel = ScriptedKernel(acking())
+    nl.Netlink(kernel).create_bridge("br-1")
+    nl.Netlink(kernel).create_bridge("br-2")
+    macs = [nl._attributes(payload, nl._IFINFO.size)[nl.IFLA_ADDRESS] for _t, _f, _s, payload in kernel.sent]
+    assert len(set(macs)) == 2 and all(len(mac) == 6 and mac[0] & 0x03 == 0x02 for mac in macs)
+
+
 def test_set_master_names_a_missing_bridge():
     kernel = ScriptedKernel(acking(links={"veth0": 7}))
     with pytest.raises(OSError, match="attaching veth0 to bridge br-gone: No such device"):

@@ -230,3 +230,17 @@ def test_one_netlink_serves_several_threads_at_once(host_netns):
         for thread in threads:
             thread.join(timeout=max(0, deadline - time.monotonic()))
         assert errors == [] and not any(thread.is_alive() for thread in threads)
+
+
+def test_a_bridges_mac_stays_as_ports_come_and_go(host_netns, containers):
+    """The gateway's MAC in the containers' ARP caches stays right."""
+    container = str(containers / "c1")
+    netlink.create_netns(container)
+    with netlink.Netlink.inside(host_netns) as host:
+        host.create_bridge("br-nltest")
+        [bridge] = ip(host_netns, "link", "show", "br-nltest")
+        host.create_veth("vethnl0", "eth0", container)
+        host.set_mac("vethnl0", "02:00:00:00:00:01")  # a bridge whose MAC the kernel chose would take it
+        host.set_master("vethnl0", "br-nltest")
+        host.set_up("vethnl0")
+        assert ip(host_netns, "link", "show", "br-nltest")[0]["address"] == bridge["address"]

@@ -148,6 +148,16 @@ def test_set_master_sends_the_bridges_index_in_the_namespace_of_the_socket():
                                                                        struct.pack("=I", 42))
 
 
+def test_hairpin_mode_is_set_on_the_bridge_port_by_its_index():
+    kernel = ScriptedKernel(acking(links={"veth0": 7}))
+    nl.Netlink(kernel).set_hairpin("veth0")
+    msg_type, _flags, _seq, payload = kernel.sent[-1]
+    family, _type, index, _flags, _change = nl._IFINFO.unpack_from(payload)
+    assert (msg_type, family, index) == (nl.RTM_SETLINK, socket.AF_BRIDGE, 7)
+    protinfo = nl._attributes(payload, nl._IFINFO.size)[nl.IFLA_PROTINFO]
+    assert nl._attributes(protinfo, 0) == {nl.IFLA_BRPORT_MODE: b"\1"}
+
+
 def test_set_up_changes_only_the_up_flag():
     kernel = ScriptedKernel(acking())
     nl.Netlink(kernel).set_up("eth0")

@@ -64,6 +64,7 @@ def wire_container(kernel, host_netns, container_netns):
         host.set_up("br-nltest")
         host.create_veth("vethnl0", "eth0", container_netns, mtu=1450)
         host.set_master("vethnl0", "br-nltest")
+        host.set_hairpin("vethnl0")
         host.set_up("vethnl0")
     with kernel.Netlink.inside(container_netns) as inside:
         inside.set_mac("eth0", "02:42:0a:58:00:02")
@@ -88,8 +89,9 @@ def test_a_container_is_wired_through_a_veth_made_inside_its_namespace(kernel, h
 def test_the_wiring_is_what_ip_shows_and_carries_traffic(host_netns, containers):
     container = str(containers / "c1")
     wire_container(netlink, host_netns, container)
-    [veth] = ip(host_netns, "link", "show", "vethnl0")
+    [veth] = ip(host_netns, "-d", "link", "show", "vethnl0")
     assert (veth["master"], veth["mtu"], veth["operstate"]) == ("br-nltest", 1450, "UP")
+    assert veth["linkinfo"]["info_slave_data"]["hairpin"] is True
     [eth0] = ip(container, "addr", "show", "eth0")
     assert (eth0["address"], eth0["mtu"], eth0["operstate"]) == ("02:42:0a:58:00:02", 1450, "UP")
     [address] = [a for a in eth0["addr_info"] if a["family"] == "inet"]
@@ -244,3 +246,14 @@ def test_a_bridges_mac_stays_as_ports_come_and_go(host_netns, containers):
         host.set_master("vethnl0", "br-nltest")
         host.set_up("vethnl0")
         assert ip(host_netns, "link", "show", "br-nltest")[0]["address"] == bridge["address"]
+
+
+def test_hairpin_mode_needs_a_bridge_port(kernel, host_netns, containers):
+    container = str(containers / "c1")
+    kernel.create_netns(container)
+    with kernel.Netlink.inside(host_netns) as host:
+        host.create_veth("vethnl0", "eth0", container)
+        with pytest.raises(OSError) as raised:
+            host.set_hairpin("vethnl0")
+    assert (raised.value.errno, raised.value.strerror) == (errno.EOPNOTSUPP,
+                                                          "setting hairpin mode on vethnl0: Operation not supported")

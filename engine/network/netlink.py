@@ -32,7 +32,8 @@ RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
-IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 28, 29
+IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_EXT_MASK = 12, 18, 28, 29
+IFLA_BRPORT_MODE = 4
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFF_UP = 0x1
@@ -97,9 +98,12 @@ class Netlink:
         return True
 
     def create_bridge(self, name: str, mtu: int | None = None) -> None:
-        """A new bridge; one already there is FileExistsError naming it."""
-        attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_LINKINFO | NLA_F_NESTED,
-                                                                          _attr(IFLA_INFO_KIND, b"bridge"))
+        """A new bridge; one already there is FileExistsError naming it. Its MAC is
+        a random one set explicitly, as dockerd sets it: a bridge whose MAC the
+        kernel chose takes its lowest port's, so the gateway's MAC would change
+        as containers come and go, and their ARP caches would go stale."""
+        attrs = _attr(IFLA_IFNAME, _name(name)) + _mtu_attr(mtu) + _attr(IFLA_ADDRESS, _random_mac()) \
+            + _attr(IFLA_LINKINFO | NLA_F_NESTED, _attr(IFLA_INFO_KIND, b"bridge"))
         self._ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ANY_LINK + attrs,
                   f"creating bridge {name}")
 
@@ -121,6 +125,15 @@ class Netlink:
     def set_master(self, name: str, bridge: str) -> None:
         what = f"attaching {name} to bridge {bridge}"
         self._set_link(name, _attr(IFLA_MASTER, struct.pack("=I", self._index(bridge, what))), what)
+
+    def set_hairpin(self, name: str) -> None:
+        """Hairpin mode on a bridge port, as dockerd sets it without its userland
+        proxy: a container reaching its own published port through the gateway
+        has its DNATed frames bridged back out of the port they came in by
+        (br_netfilter), which a bridge otherwise never does."""
+        what = f"setting hairpin mode on {name}"
+        body = _IFINFO.pack(socket.AF_BRIDGE, 0, self._index(name, what), 0, 0)
+        self._ack(RTM_SETLINK, 0, body + _attr(IFLA_PROTINFO | NLA_F_NESTED, _attr(IFLA_BRPORT_MODE, b"\1")), what)
 
     def set_up(self, name: str) -> None:
         self._set_link(name, b"", f"setting link {name} up", flags=IFF_UP)
@@ -381,6 +394,13 @@ def _link_query(name: str | None = None) -> bytes:
 
 def _name(name: str) -> bytes:
     return name.encode() + b"\0"
+
+
+def _random_mac() -> bytes:
+    """Unicast and locally administered, as dockerd's netutils.GenerateRandomMAC."""
+    mac = bytearray(os.urandom(6))
+    mac[0] = (mac[0] & 0xFE) | 0x02
+    return bytes(mac)
 
 
 def _mtu_attr(mtu: int | None) -> bytes:

@@ -20,6 +20,7 @@ class FakeLink:
     mtu: int = 1500
     mac: str = ""
     master: str | None = None
+    hairpin: bool = False
     addresses: list[str] = field(default_factory=list)
     peer: tuple[str, str] | None = None  # (netns, name) of a veth's other end
 
@@ -135,6 +136,14 @@ class FakeNetlink:
         what = f"attaching {name} to bridge {bridge}"
         self._link(bridge, what)
         self._link(name, what).master = bridge
+
+    def set_hairpin(self, name):
+        self._record("set_hairpin", name)
+        what = f"setting hairpin mode on {name}"
+        link = self._link(name, what)
+        if link.master is None:
+            raise OSError(errno.EOPNOTSUPP, f"{what}: Operation not supported")
+        link.hairpin = True
 
     def set_up(self, name):
         self._record("set_up", name)

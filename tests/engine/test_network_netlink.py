@@ -125,6 +125,14 @@ def test_an_existing_bridge_is_file_exists_naming_it():
     assert flags & nl.NLM_F_EXCL  # never "adopts" a link of the same name
 
 
+def test_a_bridge_gets_a_random_local_unicast_mac_of_its_own():
+    kernel = ScriptedKernel(acking())
+    nl.Netlink(kernel).create_bridge("br-1")
+    nl.Netlink(kernel).create_bridge("br-2")
+    macs = [nl._attributes(payload, nl._IFINFO.size)[nl.IFLA_ADDRESS] for _t, _f, _s, payload in kernel.sent]
+    assert len(set(macs)) == 2 and all(len(mac) == 6 and mac[0] & 0x03 == 0x02 for mac in macs)
+
+
 def test_set_master_names_a_missing_bridge():
     kernel = ScriptedKernel(acking(links={"veth0": 7}))
     with pytest.raises(OSError, match="attaching veth0 to bridge br-gone: No such device"):
@@ -138,6 +146,16 @@ def test_set_master_sends_the_bridges_index_in_the_namespace_of_the_socket():
     attrs = nl._attributes(payload, nl._IFINFO.size)
     assert (msg_type, attrs[nl.IFLA_IFNAME], attrs[nl.IFLA_MASTER]) == (nl.RTM_SETLINK, b"veth0\0",
                                                                        struct.pack("=I", 42))
+
+
+def test_hairpin_mode_is_set_on_the_bridge_port_by_its_index():
+    kernel = ScriptedKernel(acking(links={"veth0": 7}))
+    nl.Netlink(kernel).set_hairpin("veth0")
+    msg_type, _flags, _seq, payload = kernel.sent[-1]
+    family, _type, index, _flags, _change = nl._IFINFO.unpack_from(payload)
+    assert (msg_type, family, index) == (nl.RTM_SETLINK, socket.AF_BRIDGE, 7)
+    protinfo = nl._attributes(payload, nl._IFINFO.size)[nl.IFLA_PROTINFO]
+    assert nl._attributes(protinfo, 0) == {nl.IFLA_BRPORT_MODE: b"\1"}
 
 
 def test_set_up_changes_only_the_up_flag():

@@ -64,6 +64,7 @@ def wire_container(kernel, host_netns, container_netns):
         host.set_up("br-nltest")
         host.create_veth("vethnl0", "eth0", container_netns, mtu=1450)
         host.set_master("vethnl0", "br-nltest")
+        host.set_hairpin("vethnl0")
         host.set_up("vethnl0")
     with kernel.Netlink.inside(container_netns) as inside:
         inside.set_mac("eth0", "02:42:0a:58:00:02")
@@ -88,8 +89,9 @@ def test_a_container_is_wired_through_a_veth_made_inside_its_namespace(kernel, h
 def test_the_wiring_is_what_ip_shows_and_carries_traffic(host_netns, containers):
     container = str(containers / "c1")
     wire_container(netlink, host_netns, container)
-    [veth] = ip(host_netns, "link", "show", "vethnl0")
+    [veth] = ip(host_netns, "-d", "link", "show", "vethnl0")
     assert (veth["master"], veth["mtu"], veth["operstate"]) == ("br-nltest", 1450, "UP")
+    assert veth["linkinfo"]["info_slave_data"]["hairpin"] is True
     [eth0] = ip(container, "addr", "show", "eth0")
     assert (eth0["address"], eth0["mtu"], eth0["operstate"]) == ("02:42:0a:58:00:02", 1450, "UP")
     [address] = [a for a in eth0["addr_info"] if a["family"] == "inet"]
@@ -209,3 +211,49 @@ def test_a_sysctl_is_set_in_the_namespace_of_the_thread_that_sets_it(host_netns)
     inside = subprocess.run(["nsenter", f"--net={host_netns}", "cat", "/proc/sys/net/ipv4/ip_forward"],
                             capture_output=True, text=True, check=True).stdout
     assert inside == "1\n"
+
+
+def test_one_netlink_serves_several_threads_at_once(host_netns):
+    """The engine's request threads may share one: each answer reaches the thread that asked."""
+    errors = []
+    with netlink.Netlink.inside(host_netns) as host:
+        host.create_bridge("br-nltest")
+
+        def ask():
+            try:
+                for _ in range(50):
+                    assert host.links() == ["lo", "br-nltest"] and host.link_exists("br-nltest")
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+        threads = [threading.Thread(target=ask, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30  # a thread whose answer another took would wait for ever
+        for thread in threads:
+            thread.join(timeout=max(0, deadline - time.monotonic()))
+        assert errors == [] and not any(thread.is_alive() for thread in threads)
+
+
+def test_a_bridges_mac_stays_as_ports_come_and_go(host_netns, containers):
+    """The gateway's MAC in the containers' ARP caches stays right."""
+    container = str(containers / "c1")
+    netlink.create_netns(container)
+    with netlink.Netlink.inside(host_netns) as host:
+        host.create_bridge("br-nltest")
+        [bridge] = ip(host_netns, "link", "show", "br-nltest")
+        host.create_veth("vethnl0", "eth0", container)
+        host.set_mac("vethnl0", "02:00:00:00:00:01")  # a bridge whose MAC the kernel chose would take it
+        host.set_master("vethnl0", "br-nltest")
+        host.set_up("vethnl0")
+        assert ip(host_netns, "link", "show", "br-nltest")[0]["address"] == bridge["address"]
+
+
+def test_hairpin_mode_needs_a_bridge_port(kernel, host_netns, containers):
+    container = str(containers / "c1")
+    kernel.create_netns(container)
+    with kernel.Netlink.inside(host_netns) as host:
+        host.create_veth("vethnl0", "eth0", container)
+        with pytest.raises(OSError) as raised:
+            host.set_hairpin("vethnl0")
+    assert (raised.value.errno, raised.value.strerror) == (errno.EOPNOTSUPP,
+                                                          "setting hairpin mode on vethnl0: Operation not supported")

@@ -81,6 +81,7 @@ class BridgeDriver:
             links.create_veth(endpoint.host_veth, ifname, sandbox)
             try:
                 links.set_master(endpoint.host_veth, net.bridge)
+                links.set_hairpin(endpoint.host_veth)  # its own published ports through the host's addresses
                 links.set_up(endpoint.host_veth)
                 with self.kernel.Netlink.inside(sandbox) as inner:
                     inner.set_mac(ifname, endpoint.mac)
@@ -130,6 +131,10 @@ class BridgeDriver:
         """A network namespace of the container's own, bind-mounted at ``path``
         so that it outlives the engine and the runtime joins it by path."""
         self.kernel.create_netns(path)
+
+    def sandboxes(self, directory: str) -> list[str]:
+        """The sandboxes made under directory (a restart's sweep of leftovers)."""
+        return self.kernel.netns_under(directory)
 
     def delete_sandbox(self, path: str) -> None:
         """The namespace and every veth end still in it."""

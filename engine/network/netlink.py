@@ -298,6 +298,14 @@ def delete_netns(path: str) -> None:
         raise OSError(e.errno, f"deleting network namespace {path}: {e.strerror}") from None
 
 
+def netns_under(directory: str) -> list[str]:
+    """The namespace files made under directory (none when it does not exist)."""
+    try:
+        return sorted(os.path.join(directory, name) for name in os.listdir(directory))
+    except FileNotFoundError:
+        return []
+
+
 def set_sysctl(name: str, value: str | int) -> None:
     """Writes a sysctl of the caller's network namespace, by sysctl(8)'s dotted
     name ("net.ipv4.conf.<bridge>.route_localnet"; a name with "/" is a path under /proc/sys)."""

@@ -308,10 +308,11 @@ class ContainerNetworking:
             for container_id in [cid for cid in network.endpoints if cid not in running]:
                 log.info("releasing %s's address on %s: the container no longer runs", container_id, network.name)
                 self.networks.release_endpoint(network.id, container_id)
-        for left in sorted(os.listdir(self.sandbox_dir)) if os.path.isdir(self.sandbox_dir) else ():
-            if left not in {container_id[:12] for container_id in running}:
+        kept = {self.sandbox_path(container_id) for container_id in running}
+        for left in self.driver.sandboxes(self.sandbox_dir):
+            if left not in kept:
                 log.info("removing the network namespace %s of a container that no longer runs", left)
-                self.driver.delete_sandbox(os.path.join(self.sandbox_dir, left))
+                self.driver.delete_sandbox(left)
 
     def _restored(self, record: Container) -> list[PortBinding]:
         """A running container's endpoints known again and its resolver

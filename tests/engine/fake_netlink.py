@@ -56,6 +56,9 @@ class FakeKernel:
                 self.namespaces.get(link.peer[0], {}).pop(link.peer[1], None)
         self.default_routes.pop(path, None)
 
+    def netns_under(self, directory):
+        return sorted(path for path in self.namespaces if os.path.dirname(path) == directory)
+
     def set_sysctl(self, name, value):
         self.record("set_sysctl", name, value)
         self.sysctls[name] = str(value)

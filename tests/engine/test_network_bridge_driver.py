@@ -63,6 +63,7 @@ def test_an_endpoint_is_a_veth_into_the_sandbox_with_address_mac_and_route(kerne
     driver.join(NET, endpoint(), SANDBOX, "eth0", gateway=True)
     host_end, inner = kernel.links()["vethaaaaaaa"], kernel.links(SANDBOX)["eth0"]
     assert (host_end.master, host_end.up, host_end.peer) == (NET.bridge, True, (SANDBOX, "eth0"))
+    assert host_end.hairpin
     assert (inner.addresses, inner.mac, inner.up) == (["10.7.0.2/24"], "02:42:0a:07:00:02", True)
     assert kernel.default_routes[SANDBOX] == "10.7.0.1"
 

@@ -107,7 +107,8 @@ class Assembly:
         self.networks = NetworkService(NetworkStore(os.path.join(config.data_root, "network")), driver,
                                        address_pools=[(p["base"], p["size"]) for p in config.default_address_pools],
                                        bip=config.bip or None, fixed_cidr=config.fixed_cidr or None,
-                                       default_bridge=config.bridge != "none",
+                                       default_bridge=config.bridge != "none", icc=config.icc,
+                                       ip_masq=config.ip_masq, mtu=config.mtu,
                                        host_routes=lambda: routes_from_proc(read_or_empty("/proc/net/route")),
                                        publish=self._network_event)
         self.resolver = Resolver(lambda key, name: self.container_network.lookup(key, name),

@@ -44,6 +44,10 @@ def _go_bool(text: str) -> bool:
     raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
 
 
+def _go_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def _go_int(text: str) -> int:
     """Go's strconv.Atoi."""
     if not text.lstrip("+-").isdigit() or text.count("-") + text.count("+") > 1:
@@ -92,9 +96,11 @@ class NetworkService:
     def __init__(self, store: NetworkStore, driver, address_pools: Iterable[tuple[str, int]] | None = None,
                  bip: str | None = None, fixed_cidr: str | None = None, default_bridge: bool = True,
                  host_routes: Callable[[], Iterable[ipaddress.IPv4Network]] = list,
-                 publish: Callable[[str, str, dict], None] | None = None):
+                 publish: Callable[[str, str, dict], None] | None = None, icc: bool = True, ip_masq: bool = True,
+                 mtu: int = 1500):
         """``bip`` ("172.20.0.1/16") and ``fixed_cidr`` are dockerd's flags for
-        the default bridge; ``default_bridge`` False is ``--bridge none``;
+        the default bridge, and ``icc``, ``ip_masq`` and ``mtu`` its options
+        at every start; ``default_bridge`` False is ``--bridge none``;
         ``host_routes()`` are the destinations a chosen subnet must avoid;
         ``publish(action, network_id, attributes)`` reports network events."""
         self.store, self.driver = store, driver
@@ -107,6 +113,9 @@ class NetworkService:
             if record.subnet:
                 self.pools[record.id] = self._pool_of(record)
         self._ensure_predefined(bip, fixed_cidr, default_bridge)
+        self._default_bridge_options({_BRIDGE_OPTION + "enable_icc": _go_text(icc),
+                                      _BRIDGE_OPTION + "enable_ip_masquerade": _go_text(ip_masq),
+                                      _MTU_OPTION: str(mtu)})
         for record in store.all():
             if record.bridge:
                 driver.create_network(self.bridge_network(record))
@@ -133,6 +142,13 @@ class NetworkService:
                 bridge = None
         if bridge is None and default_bridge:
             self._create_default_bridge(bip, fixed_cidr)
+
+    def _default_bridge_options(self, options: dict) -> None:
+        """The daemon's --icc, --ip-masq and --mtu on the default bridge, as dockerd sets them at each start."""
+        bridge = next((record for record in self.store.all() if record.name == "bridge"), None)
+        if bridge is not None and any(bridge.options.get(key) != value for key, value in options.items()):
+            bridge.options.update(options)
+            self.store.save(bridge)
 
     @staticmethod
     def _bridge_as_asked(record: NetworkRecord, bip: str | None, fixed_cidr: str | None) -> bool:

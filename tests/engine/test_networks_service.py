@@ -238,3 +238,14 @@ def test_config_only_networks_and_request_shapes(root):
         networks.create({"Name": "sw", "Scope": "swarm"})
     with pytest.raises(InvalidParameter, match="NetworkCreateRequest.Internal of type bool"):
         networks.create({"Name": "x", "Internal": "yes"})
+
+
+def test_the_daemons_icc_ip_masq_and_mtu_reach_the_default_bridge_at_each_start(root):
+    assert service(root).inspect("bridge")["Options"]["com.docker.network.bridge.enable_icc"] == "true"
+    again = service(root, icc=False, ip_masq=False, mtu=1400)
+    bridge = again.bridge_network(again.find("bridge"))
+    assert (bridge.icc, bridge.masquerade, bridge.mtu) == (False, False, 1400)
+    options = again.inspect("bridge")["Options"]
+    assert (options["com.docker.network.bridge.enable_icc"], options["com.docker.network.driver.mtu"]) == \
+        ("false", "1400")
+    assert service(root).bridge_network(again.find("bridge")).icc is True

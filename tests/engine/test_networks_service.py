@@ -248,4 +248,5 @@ def test_the_daemons_icc_ip_masq_and_mtu_reach_the_default_bridge_at_each_start(
     options = again.inspect("bridge")["Options"]
     assert (options["com.docker.network.bridge.enable_icc"], options["com.docker.network.driver.mtu"]) == \
         ("false", "1400")
-    assert service(root).bridge_network(again.find("bridge")).icc is True
+    third = service(root)
+    assert third.bridge_network(third.find("bridge")).icc is True

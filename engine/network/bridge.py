@@ -78,7 +78,7 @@ class BridgeDriver:
         the sandbox as ``ifname`` with its address (and the default route
         through this network's gateway when ``gateway``)."""
         with self.kernel.Netlink.here() as links:
-            links.create_veth(endpoint.host_veth, ifname, sandbox)
+            links.create_veth(endpoint.host_veth, ifname, sandbox, mtu=net.mtu)
             try:
                 links.set_master(endpoint.host_veth, net.bridge)
                 links.set_hairpin(endpoint.host_veth)  # its own published ports through the host's addresses

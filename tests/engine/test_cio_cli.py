@@ -157,7 +157,7 @@ def test_commit_refusals_match_dockerd(engine_py, dockerd, name):
     assert [(r.returncode, r.stderr) for r in said["ours"]] == [(r.returncode, r.stderr) for r in said["dockerd"]]
 
 
-def _ipv4_only(ports: dict | None) -> dict | None:
+def ipv4_only(ports: dict | None) -> dict | None:
     """dockerd 20.10's Ports less its "::" twins: docker-proxy also listens on
     IPv6, the engine's kernel NAT forwards IPv4 only and shows what it forwards."""
     if not ports:
@@ -178,7 +178,7 @@ def test_ports_in_inspect_and_docker_port_as_dockerd(engine_py, dockerd, name, n
                 daemon.docker(step, name)
             shown = json.loads(daemon.docker("inspect", name).stdout)[0]
             port, port_90 = daemon.docker("port", name, check=False), daemon.docker("port", name, "90", check=False)
-            states.append((_ipv4_only(shown["NetworkSettings"]["Ports"]), shown["HostConfig"]["PortBindings"],
+            states.append((ipv4_only(shown["NetworkSettings"]["Ports"]), shown["HostConfig"]["PortBindings"],
                            sorted(shown["Config"]["ExposedPorts"]),
                            "".join(line for line in port.stdout.splitlines(keepends=True) if ":::" not in line),
                            port_90.returncode, port_90.stderr))

@@ -6,6 +6,8 @@ import docker
 import pytest
 from docker.types import IPAMConfig, IPAMPool
 
+from test_cio_cli import ipv4_only
+
 
 @pytest.fixture
 def clients(engine_py, dockerd):
@@ -49,4 +51,41 @@ def scenario(client) -> list:
 
 def test_networks_through_dockerpy_as_dockerd(clients):
     ours, theirs = (scenario(client) for client in clients)
+    assert ours == theirs
+
+
+def containers_scenario(client) -> list:
+    """Containers with ports and networks through docker-py's high-level API:
+    what reload() shows of them, connect/disconnect, and the network's view."""
+    tag = uuid.uuid4().hex[:8]
+    network = client.networks.create(f"dpc-{tag}", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="10.241.0.0/24")]))
+    web = client.containers.run("busybox", ["httpd", "-f", "-p", "80"], name=f"web-{tag}", detach=True,
+                                ports={"80/tcp": 18080, "81/udp": None})
+    try:
+        seen = []
+        web.reload()
+        settings = web.attrs["NetworkSettings"]
+        seen.append((ipv4_only(web.ports)["80/tcp"], sorted(web.ports), sorted(settings["Networks"])))
+        seen.append(sorted(settings["Networks"]["bridge"]))
+        network.connect(web, aliases=["site"], ipv4_address="10.241.0.50")
+        web.reload()
+        joined = web.attrs["NetworkSettings"]["Networks"][network.name]
+        seen.append((joined["IPAddress"], joined["IPPrefixLen"], joined["Gateway"], joined["Aliases"][0],
+                     joined["MacAddress"]))
+        network.reload()
+        seen.append([(c.name.replace(tag, "T"), c.id == web.id) for c in network.containers])
+        with pytest.raises(docker.errors.APIError) as twice:
+            network.connect(web)
+        seen.append((twice.value.status_code, twice.value.explanation.replace(tag, "T")))
+        network.disconnect(web)
+        web.reload()
+        seen.append(sorted(web.attrs["NetworkSettings"]["Networks"]))
+        return seen
+    finally:
+        web.remove(force=True)
+        network.remove()
+
+
+def test_containers_on_networks_as_docker_py_sees_them(clients):
+    ours, theirs = (containers_scenario(client) for client in clients)
     assert ours == theirs

@@ -295,3 +295,21 @@ def test_containers_reach_a_published_port_through_the_host(made):
     gateway = made.inspect(web)["NetworkSettings"]["Gateway"]
     for container in (other, web):
         assert wget(made, container, f"http://{gateway}:8282/index.html").stdout == "hairpin\n"
+
+
+def test_connect_and_disconnect_refusals_match_dockerd(engine_py, dockerd):
+    said = []
+    for daemon in (engine_py.cli("20.10"), dockerd):
+        made = Made(daemon)
+        try:
+            network = made.network()
+            running = made.run("--network", network, "busybox", "sleep", "1000")
+            host = made.run("--network", "host", "busybox", "sleep", "1000")
+            attempts = [("connect", network, running), ("connect", network, host), ("disconnect", "bridge", running),
+                        ("connect", "no-such-network", running), ("connect", network, "no-such-container")]
+            said.append([made.docker("network", verb, net, who, check=False) for verb, net, who in attempts])
+            said[-1] = [(r.returncode, r.stderr.replace(running, "R").replace(network, "N")
+                         .replace(made.inspect(running)["Id"], "RID")) for r in said[-1]]
+        finally:
+            made.cleanup()
+    assert said[0] == said[1]

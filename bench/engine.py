@@ -27,11 +27,14 @@ container, daemon, mount, cgroup and namespace it made, also on failure or
 Ctrl-C, and lists anything left behind. See bench/README.md. Needs root.
 Python 3.11 standard library only.
 """
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import benchlib
 import benchsys
@@ -55,10 +58,25 @@ ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
         ("exec", "docker exec C true, ms", "<= 0.7", False),
         ("ps_all", "docker ps -a ({listed} containers), ms", "<= 0.5", False),
         ("ps_label", "docker ps -a --filter label=...project=x, ms", "<= 0.5", False),
+        ("ps_api", "  the same list over the API (no CLI), ms", "-", False),
+        ("ps_label_api", "  compose's label-filtered list over the API, ms", "<= 0.5", False),
         ("logs", "docker logs ({lines} lines), ms", "<= 1.0", False),
         ("pull", "docker pull ({size_mb:g} MB, cold), ms", "<= 1.0", False),
         ("rss_idle", "RSS idle (after a warm-up), MiB", "<= 0.5", False),
         ("rss_running", "RSS with {running} running, MiB", "<= 0.5", False))
+
+
+def _listed(head: bytes, body: bytes) -> int:
+    """How many containers a /containers/json reply lists (chunked or not)."""
+    if b"chunked" in head.lower():
+        chunks, rest = [], body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            chunks.append(rest[:n])
+            rest = rest[n + 2:]
+        body = b"".join(chunks)
+    return len(json.loads(body))
 
 
 def start_engine(tmp, netns, engine, namespace):
@@ -229,6 +247,24 @@ class EngineBench(benchlib.Bench):
         samples = side_by_side(serving, self.args.runs, one) if serving else {}
         self.record(verb, samples)
 
+    def timed_api(self, verb, path, count):
+        """Samples (ms) of one GET as docker-compose sends it, over a new
+        connection to each daemon's socket: the daemon's side of a list
+        without the docker CLI's own ~10 ms; the reply must list count containers."""
+        def one(d):
+            t0 = time.perf_counter_ns()
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(d.socket)
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
+                reply = b"".join(iter(lambda: s.recv(1 << 16), b""))
+            ms = (time.perf_counter_ns() - t0) / 1e6
+            head, _, body = reply.partition(b"\r\n\r\n")
+            if b" 200 " not in head.split(b"\r\n")[0] or _listed(head, body) != count:
+                self.error(d.name, verb, "-", f"unexpected reply: {head[:80]!r}")
+                return None
+            return ms
+        self.record(verb, side_by_side(self.daemons, self.args.runs, one))
+
     def record(self, verb, samples):
         """{daemon: summary with its failures, or None where it was not sampled} of {daemon: [ms or None]}."""
         self.results["verbs"][verb] = {d.name: ({"failed": samples[d.name].count(None),
@@ -316,6 +352,9 @@ class EngineBench(benchlib.Bench):
         self.timed("ps_all", "ps", "-a", "-q", "--no-trunc", check_out=lambda out: len(out.split()) == total)
         self.timed("ps_label", "ps", "-a", "--filter", f"label={PROJECT_LABEL}=x",
                    check_out=lambda out: len(out.splitlines()) == half + 1)
+        labelled = urllib.parse.quote(json.dumps({"label": [f"{PROJECT_LABEL}=x"]}))
+        self.timed_api("ps_api", "/v1.41/containers/json?all=1", total)
+        self.timed_api("ps_label_api", f"/v1.41/containers/json?all=1&filters={labelled}", half)
         for d in self.daemons:
             self.remove_containers(d)
 

@@ -259,6 +259,12 @@ def test_a_user_network_gives_the_ip_asked_for_once(made):
     network = made.network("--subnet", "10.124.0.0/24")
     name = made.run("--network", network, "--ip", "10.124.0.77", "busybox", "sleep", "1000")
     assert made.inspect(name)["NetworkSettings"]["Networks"][network]["IPAddress"] == "10.124.0.77"
+    with_mac = f"n-{uuid.uuid4().hex[:8]}"
+    made.containers.append(with_mac)
+    old_cli = made.daemon.cli("20.10") if hasattr(made.daemon, "cli") else made.daemon  # CLI 28 wants API 1.44 for it
+    old_cli.docker("run", "-d", "--name", with_mac, "--mac-address", "02:42:0a:7c:00:99", "busybox", "sleep", "1000")
+    assert made.inspect(with_mac)["NetworkSettings"]["MacAddress"] == "02:42:0a:7c:00:99"
+    assert "link/ether 02:42:0a:7c:00:99" in made.sh(with_mac, "ip link show eth0").stdout
     taken = made.docker("run", "--rm", "--network", network, "--ip", "10.124.0.77", "busybox", "true", check=False)
     assert taken.returncode != 0 and "Address already in use" in taken.stderr
 
@@ -313,3 +319,11 @@ def test_connect_and_disconnect_refusals_match_dockerd(engine_py, dockerd):
         finally:
             made.cleanup()
     assert said[0] == said[1]
+
+
+def test_a_host_port_range_gives_one_port_of_it(made):
+    name = made.run("-p", "18000-18010:80", "-p", "127.0.0.1:18100-18101:81-82", "busybox", "sleep", "1000")
+    ports = made.inspect(name)["NetworkSettings"]["Ports"]
+    assert 18000 <= int(ports["80/tcp"][0]["HostPort"]) <= 18010
+    assert [(p["81/tcp"][0]["HostIp"], p["81/tcp"][0]["HostPort"], p["82/tcp"][0]["HostPort"])
+            for p in (ports,)] == [("127.0.0.1", "18100", "18101")]

@@ -294,25 +294,36 @@ class ContainerNetworking:
         """After an engine restart: running containers' ports held again,
         their names served, the driver's rules applied from the records;
         sandboxes of containers that no longer run (a crash mid-start) removed."""
-        ports, running = {}, set()
+        ports, running = {}, {}
         for record in records:
             if not record.state.running or self.own_sandbox(record) is None:
                 continue
-            running.add(record.id)
+            running[record.id] = record
             try:
                 ports[record.id] = self._restored(record)
             except (EngineError, OSError) as err:
                 log.error("restoring the networking of %s: %s", record.id, err)
         self.driver.restore(self.networks.bridge_networks(), ports)
         for network in self.networks.store.all():
-            for container_id in [cid for cid in network.endpoints if cid not in running]:
-                log.info("releasing %s's address on %s: the container no longer runs", container_id, network.name)
-                self.networks.release_endpoint(network.id, container_id)
+            for container_id, endpoint in list(network.endpoints.items()):
+                if not self._recorded(running.get(container_id), network.name, endpoint):
+                    log.info("releasing %s's address on %s: the container no longer has it", container_id,
+                             network.name)
+                    if container_id in running:  # a connect the engine died in: its veth is in a live sandbox
+                        self._leave(endpoint.get("HostVeth") or host_veth(endpoint["EndpointID"]))
+                    self.networks.release_endpoint(network.id, container_id)
         kept = {self.sandbox_path(container_id) for container_id in running}
         for left in self.driver.sandboxes(self.sandbox_dir):
             if left not in kept:
                 log.info("removing the network namespace %s of a container that no longer runs", left)
                 self.driver.delete_sandbox(left)
+
+    @staticmethod
+    def _recorded(record: Container | None, network_name: str, endpoint: dict) -> bool:
+        """Whether a running container's settings hold this endpoint (a crash
+        between the allocation and the container's record leaves one that do not)."""
+        settings = ((record.network_settings.get("Networks") or {}).get(network_name) or {}) if record else {}
+        return bool(settings) and settings.get("EndpointID") == endpoint.get("EndpointID")
 
     def _restored(self, record: Container) -> list[PortBinding]:
         """A running container's endpoints known again and its resolver

@@ -173,3 +173,19 @@ def test_restore_holds_ports_again_and_drops_what_a_crash_left(world, tmp_path):
     assert world.networking.sandbox_path(crashed.id) not in world.kernel.namespaces
     assert set(again.networks.inspect("bridge")["Containers"]) == {running.id}
     assert world.firewall.applied[-1][1] == [8080]
+
+
+def test_restore_undoes_a_connect_the_engine_died_in(world, tmp_path):
+    world.networks.create({"Name": "extra"})
+    record = world.container("a")
+    world.start(record)
+    sandbox = world.networking.sandbox_path(record.id)
+    extra = world.networks.find("extra")
+    endpoint = world.networks.allocate_endpoint(extra.id, record.id, "a")  # wired, never recorded in the container
+    world.driver.join(world.networks.bridge_network(extra), endpoint, sandbox, "eth1", gateway=False)
+    again = ContainerNetworking(NetworkService(NetworkStore(str(tmp_path / "network")), world.driver), world.driver,
+                                FakePorts(), FakeResolver(), str(tmp_path / "exec"))
+    again.restore([record])
+    assert again.networks.inspect("extra")["Containers"] == {}
+    assert set(again.networks.inspect("bridge")["Containers"]) == {record.id}
+    assert set(world.kernel.links(sandbox)) == {"lo", "eth0"}

@@ -39,7 +39,7 @@ from engine.services.image_push import PushService
 from engine.services.images import ImageService
 from engine.services.info import InfoService, image_layers
 from engine.services.logs import LogService
-from engine.services.networks import NetworkService
+from engine.services.networks import DEFAULT_BRIDGE, NetworkService
 from engine.services.registries import RegistryAccess
 from engine.services.stats import StatsService
 from engine.services.system import VERSION, SystemService
@@ -109,6 +109,7 @@ class Assembly:
                                        bip=config.bip or None, fixed_cidr=config.fixed_cidr or None,
                                        default_bridge=config.bridge != "none", icc=config.icc,
                                        ip_masq=config.ip_masq, mtu=config.mtu,
+                                       bridge_name=config.bridge if config.bridge not in ("", "none") else DEFAULT_BRIDGE,
                                        host_routes=lambda: routes_from_proc(read_or_empty("/proc/net/route")),
                                        publish=self._network_event)
         self.resolver = Resolver(lambda key, name: self.container_network.lookup(key, name),

@@ -97,13 +97,13 @@ class NetworkService:
                  bip: str | None = None, fixed_cidr: str | None = None, default_bridge: bool = True,
                  host_routes: Callable[[], Iterable[ipaddress.IPv4Network]] = list,
                  publish: Callable[[str, str, dict], None] | None = None, icc: bool = True, ip_masq: bool = True,
-                 mtu: int = 1500):
+                 mtu: int = 1500, bridge_name: str = DEFAULT_BRIDGE):
         """``bip`` ("172.20.0.1/16") and ``fixed_cidr`` are dockerd's flags for
-        the default bridge, and ``icc``, ``ip_masq`` and ``mtu`` its options
-        at every start; ``default_bridge`` False is ``--bridge none``;
+        the default bridge, and ``icc``, ``ip_masq``, ``mtu`` and ``bridge_name``
+        (-b) its options at every start; ``default_bridge`` False is ``--bridge none``;
         ``host_routes()`` are the destinations a chosen subnet must avoid;
         ``publish(action, network_id, attributes)`` reports network events."""
-        self.store, self.driver = store, driver
+        self.store, self.driver, self.bridge_name = store, driver, bridge_name
         self.candidates = ipam.address_pools(address_pools or ipam.DEFAULT_ADDRESS_POOLS)
         self.host_routes, self.publish = host_routes, publish or (lambda action, network_id, attributes: None)
         self.lock = threading.RLock()
@@ -133,7 +133,8 @@ class NetworkService:
             if name not in have:
                 self.store.save(NetworkRecord(new_id(), name, driver))
         bridge = have.get("bridge")
-        if bridge is not None and not (default_bridge and self._bridge_as_asked(bridge, bip, fixed_cidr)):
+        if bridge is not None and not (default_bridge and bridge.bridge == self.bridge_name
+                                       and self._bridge_as_asked(bridge, bip, fixed_cidr)):
             if bridge.endpoints:  # containers still on it: it stays until they are gone
                 log.warning("the default bridge network keeps %s: containers are attached to it", bridge.subnet)
             else:
@@ -179,11 +180,11 @@ class NetworkService:
         if bip:
             config["Gateway"] = str(gateway)
         record = NetworkRecord(
-            new_id(), "bridge", "bridge", ipam_config=[config], bridge=DEFAULT_BRIDGE, subnet=str(subnet),
+            new_id(), "bridge", "bridge", ipam_config=[config], bridge=self.bridge_name, subnet=str(subnet),
             gateway=str(gateway), ip_range=str(ip_range) if ip_range else "", allocated=[str(gateway)],
             options={_BRIDGE_OPTION + "default_bridge": "true", _BRIDGE_OPTION + "enable_icc": "true",
                      _BRIDGE_OPTION + "enable_ip_masquerade": "true",
-                     _BRIDGE_OPTION + "host_binding_ipv4": "0.0.0.0", _BRIDGE_OPTION + "name": DEFAULT_BRIDGE,
+                     _BRIDGE_OPTION + "host_binding_ipv4": "0.0.0.0", _BRIDGE_OPTION + "name": self.bridge_name,
                      _MTU_OPTION: "1500"})
         self.store.save(record)
         self.pools[record.id] = pool

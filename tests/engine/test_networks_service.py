@@ -250,3 +250,11 @@ def test_the_daemons_icc_ip_masq_and_mtu_reach_the_default_bridge_at_each_start(
         ("false", "1400")
     third = service(root)
     assert third.bridge_network(third.find("bridge")).icc is True
+
+
+def test_the_default_bridge_on_a_bridge_named_with_b(root):
+    driver = FakeDriver()
+    networks = service(root, driver, bridge_name="mybr0")
+    assert networks.inspect("bridge")["Options"]["com.docker.network.bridge.name"] == "mybr0"
+    assert driver.calls[-1][:2] == ("create", "mybr0")
+    assert service(root).find("bridge").bridge == "engine-py0"  # made again on the default one, without -b

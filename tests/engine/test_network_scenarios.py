@@ -327,3 +327,15 @@ def test_a_host_port_range_gives_one_port_of_it(made):
     assert 18000 <= int(ports["80/tcp"][0]["HostPort"]) <= 18010
     assert [(p["81/tcp"][0]["HostIp"], p["81/tcp"][0]["HostPort"], p["82/tcp"][0]["HostPort"])
             for p in (ports,)] == [("127.0.0.1", "18100", "18101")]
+
+
+def test_a_shared_alias_resolves_to_every_container_that_has_it(made):
+    """compose's scaled service: the service name is an alias of each replica."""
+    network = made.network()
+    replicas = [made.run("--network", network, "--network-alias", "svc", "busybox", "sleep", "1000")
+                for _ in range(3)]
+    client = made.run("--network", network, "busybox", "sleep", "1000")
+    addresses = sorted(made.inspect(r)["NetworkSettings"]["Networks"][network]["IPAddress"] for r in replicas)
+    assert sorted(resolved(made, client, "svc")) == addresses
+    firsts = {resolved(made, client, "svc")[0] for _ in range(6)}
+    assert len(firsts) > 1  # round robin: not always the same one first

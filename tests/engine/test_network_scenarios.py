@@ -251,8 +251,13 @@ def test_removing_a_network_in_use_is_refused(made):
     name = made.run("--network", network, "busybox", "sleep", "1000")
     refused = made.docker("network", "rm", network, check=False)
     assert refused.returncode != 0 and "has active endpoints" in refused.stderr
+    bridge = "br-" + json.loads(made.docker("network", "inspect", network).stdout)[0]["Id"][:12]
+    links = in_netns(made.daemon.netns, "ip", "-o", "link").stdout
+    assert bridge in links and "veth" in links
     made.docker("rm", "-f", name)
     made.docker("network", "rm", network)
+    links = in_netns(made.daemon.netns, "ip", "-o", "link").stdout
+    assert bridge not in links and f"master {bridge}" not in links  # nothing of it left
 
 
 def test_a_user_network_gives_the_ip_asked_for_once(made):

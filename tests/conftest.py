@@ -44,9 +44,34 @@ def _other_pytest_runs() -> bool:
     return False
 
 
+# The host's network namespace (the run's own): a daemon under test runs in
+# a namespace of the test's, so any link or nftables table that appears here
+# is a leak (an engine started without one makes its bridge and rules here).
+_host_network_before: set[str] = set()
+
+
+def _host_network() -> set[str]:
+    import subprocess
+
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout.splitlines()
+    return {"link " + line.split(":")[1].strip().partition("@")[0] for line in links if ":" in line} | \
+        {line.strip() for line in tables if line.startswith("table ")}
+
+
+def _remove_host_network(left: list[str]) -> None:
+    import subprocess
+
+    for item in left:
+        kind, _, name = item.partition(" ")
+        argv = ["ip", "link", "del", name] if kind == "link" else ["nft", "delete", "table", *name.split()]
+        subprocess.run(argv, capture_output=True)
+
+
 def pytest_sessionstart(session):
     if os.geteuid() == 0:
         _cgroups_before.update(_cgroup_dirs())
+        _host_network_before.update(_host_network())
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -54,8 +79,15 @@ def pytest_sessionfinish(session, exitstatus):
         return
     import cgroup_trees
 
+    network_left = sorted(_host_network() - _host_network_before)
+    others = (network_left or _cgroup_dirs() - _cgroups_before) and _other_pytest_runs()
+    if network_left and not others:
+        _remove_host_network(network_left)
+        print("\nthe run left links or nftables tables in the host's network namespace (removed): "
+              + ", ".join(network_left))
+        session.exitstatus = 1
     left = sorted(_cgroup_dirs() - _cgroups_before, key=len, reverse=True)
-    if left and _other_pytest_runs():
+    if left and others:
         # Another run's container parents come and go meanwhile: removing one
         # that is empty for a moment would break that run. CI runs one at a time.
         print(f"\n{len(left)} new cgroup(s) not checked: another pytest run is going on")

@@ -31,20 +31,22 @@ START_DEADLINE = 60  # seconds; only guards against a hang, never asserted on
 class Engine:
     """One engine-py under a test's directory, with its own daemon.json (empty unless given)."""
 
-    def __init__(self, workdir: Path, *flags, config: dict | None = None, data_root: Path | None = None):
+    def __init__(self, workdir: Path, *flags, netns: str, config: dict | None = None, data_root: Path | None = None):
         self.workdir = workdir
         workdir.mkdir(exist_ok=True)
         self.socket = workdir / "engine.sock"
         self.data_root = data_root or workdir / "data"
         self.exec_root = workdir / "exec"
         (workdir / "daemon.json").write_text(json.dumps(config or {}))
-        self.argv = [ENGINE, "-H", f"unix://{self.socket}", "--data-root", str(self.data_root),
+        # in the test's network namespace: the engine's bridge and rules never touch the host's
+        self.argv = ["nsenter", f"--net=/run/netns/{netns}", ENGINE, "-H", f"unix://{self.socket}",
+                     "--data-root", str(self.data_root),
                      "--exec-root", str(self.exec_root), "--config-file", str(workdir / "daemon.json"), *flags]
         self.proc = None
 
     def run(self, prefix=()) -> subprocess.CompletedProcess:
         """Starts it expecting a refusal: its exit and output."""
-        return subprocess.run([*prefix, *self.argv], capture_output=True, text=True, timeout=120,
+        return subprocess.run([*self.argv[:2], *prefix, *self.argv[2:]], capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)
 
     def start(self) -> "Engine":
@@ -88,17 +90,23 @@ class Engine:
 
 @pytest.fixture
 def engines(tmp_path):
-    made = []
+    """Engines of the test's own, all in one network namespace the test makes."""
+    made, netns = [], f"engine-proc-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
 
     def make(name="engine", *flags, **kwargs):
-        engine = Engine(tmp_path / name, *flags, **kwargs)
+        engine = Engine(tmp_path / name, *flags, netns=netns, **kwargs)
         made.append(engine)
         return engine
 
-    yield make
-    for engine in made:
-        engine.stop()
-    left = kill_processes_mentioning(str(tmp_path))
+    try:
+        yield make
+    finally:
+        for engine in made:
+            engine.stop()
+        left = kill_processes_mentioning(str(tmp_path))
+        subprocess.run(["ip", "netns", "del", netns], check=False)
     assert not left, f"processes left behind: {left}"
 
 
@@ -153,7 +161,8 @@ def test_a_second_engine_on_the_same_data_root_is_refused(engines):
 def test_a_socket_another_daemon_serves_is_refused(engines):
     first = engines("first").start()
     second = engines("second", "-H", f"unix://{first.socket}")
-    second.argv[1:3] = []  # only the first one's socket
+    own = second.argv.index("-H")
+    del second.argv[own:own + 2]  # only the first one's socket
     out = second.run()
     assert out.returncode == 1
     assert f"address {first.socket} is in use by another daemon (pid {first.proc.pid}" in out.stderr
@@ -175,8 +184,9 @@ def test_a_loopback_tcp_address_is_served(engines):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    engines("engine", "-H", f"tcp://127.0.0.1:{port}").start()
-    out = subprocess.run([CLIS[0], "-H", f"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.APIVersion}}"],
+    engine = engines("engine", "-H", f"tcp://127.0.0.1:{port}").start()
+    out = subprocess.run([*engine.argv[:2], CLIS[0], "-H", f"tcp://127.0.0.1:{port}", "version", "--format",
+                          "{{.Server.APIVersion}}"],
                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert out.stdout.strip() == "1.41", out.stderr
 

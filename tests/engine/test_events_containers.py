@@ -83,7 +83,8 @@ def test_the_assembly_publishes_image_events_as_dockerd(containerd_py, busybox, 
     """`docker tag busybox mytag:1` then `docker rmi mytag:1` logged what dockerd 20.10 logged (recorded)."""
     namespace = f"engine-test-{uuid.uuid4().hex[:12]}"
     config = Config(containerd=containerd_py.address, containerd_namespace=namespace,
-                    data_root=str(tmp_path / "data"), runtimes=installed_runtimes())
+                    data_root=str(tmp_path / "data"), exec_root=str(tmp_path / "exec"), runtimes=installed_runtimes(),
+                    bridge="none", iptables=False)  # in the test's process: no bridge, no rules in the host's netns
     assembly = Assembly(config, lambda: ("", ""))
     try:
         with open(busybox, "rb") as f:

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.root
 ITERATIONS = 30
 
 
-# Not a strict deviation: runc fails it only now and then.
-@pytest.mark.xfail(runtime_name(resolve_runtime()[0] or "") == "runc", strict=False,
-                   reason="runc 1.1.5: start now and then returns while the init is still runc, its exec under way")
+# Not a strict deviation: runc and crun fail it only now and then (crun seen under load).
+@pytest.mark.xfail(runtime_name(resolve_runtime()[0] or "") in ("runc", "crun"), strict=False,
+                   reason="runc 1.1.5, crun: start now and then returns while the init is still the runtime, "
+                          "its exec under way")
 def test_right_after_start_the_init_is_the_program_and_running(runtime, bundle, tmp_path):
     bundle.set_args("sleep", "600")
     program = os.stat(bundle.rootfs / "bin" / "busybox")

@@ -117,6 +117,8 @@ class ContainerNetworking:
         if sandbox is None:
             return []
         settings = record.network_settings
+        if "Networks" not in settings:  # made by an engine without networks: the default's, as at create
+            settings.update(self.plan(record.id, record.host_config, None))
         self.driver.create_sandbox(sandbox)
         joined: list = []
         try:
@@ -166,7 +168,10 @@ class ContainerNetworking:
         exposed = record.config.get("ExposedPorts") or {}
         wanted = portmap.requested_ports(record.host_config.get("PortBindings"), exposed,
                                          bool(record.host_config.get("PublishAllPorts")))
-        first = next(iter(record.network_settings["Networks"].values()))
+        first = next(iter(record.network_settings["Networks"].values()), None)
+        if first is None:  # disconnected from every network: only lo, nothing to publish to
+            record.network_settings["Ports"] = {}
+            return
         bridge = self.networks.bridge_network(self.networks.find(first["NetworkID"])).bridge
         shown: dict = {key: None for key in exposed}
         bindings = []

@@ -189,3 +189,18 @@ def test_restore_undoes_a_connect_the_engine_died_in(world, tmp_path):
     assert again.networks.inspect("extra")["Containers"] == {}
     assert set(again.networks.inspect("bridge")["Containers"]) == {record.id}
     assert set(world.kernel.links(sandbox)) == {"lo", "eth0"}
+
+
+def test_a_container_of_an_engine_without_networks_joins_the_default_bridge(world):
+    record = world.container("a")
+    record.network_settings = {}  # recorded before networking existed
+    world.start(record)
+    assert record.network_settings["Networks"]["bridge"]["IPAddress"]
+
+
+def test_a_container_without_networks_runs_with_loopback_only(world):
+    record = world.container("a", {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}})
+    world.networking.disconnect(record, "bridge")
+    assert world.start(record) == []
+    assert set(world.kernel.links(world.networking.sandbox_path(record.id))) == {"lo"}
+    assert record.network_settings["Ports"] == {} and world.ports.held == set()

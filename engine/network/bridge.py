@@ -23,6 +23,9 @@ class BridgeDriver:
         self._networks: dict[str, BridgeNetwork] = {}
         self._ports: dict[str, tuple[PortBinding, ...]] = {}  # container ID -> its published ports
         self._forwarding = False
+        # The rules are applied only once restore() knows the running containers' ports:
+        # a table applied before (networks made again at start) would drop their DNAT for a while.
+        self._restored = False
 
     # -- networks ----------------------------------------------------------------------
 
@@ -34,6 +37,7 @@ class BridgeDriver:
                 self._bridge_up(net)
                 self._networks[net.network_id] = net
             self._ports = {cid: tuple(bindings) for cid, bindings in ports.items() if bindings}
+            self._restored = True
             self._apply()
 
     def create_network(self, net: BridgeNetwork) -> None:
@@ -122,6 +126,8 @@ class BridgeDriver:
             self._ports[container_id] = before
 
     def _apply(self) -> None:
+        if not self._restored:
+            return
         self.firewall.apply(list(self._networks.values()),
                             [binding for bindings in self._ports.values() for binding in bindings])
 

@@ -55,6 +55,7 @@ class World:
         self.networking = ContainerNetworking(self.networks, self.driver, self.ports, self.resolver,
                                               str(tmp_path / "exec"), host_resolv_conf=str(tmp_path / "resolv"))
         (tmp_path / "resolv").write_text("nameserver 10.0.0.53\n")
+        self.networking.restore([])  # as at engine start
 
     def container(self, name, host_config=None, networking=None, config=None) -> Container:
         container_id = (name * 64)[:64]

@@ -15,7 +15,6 @@ the `trusted.overlay.opaque` xattr; missing parents take their owner, mode
 and times from the lower layers.
 """
 import errno
-import hashlib
 import logging
 import os
 import posixpath
@@ -45,8 +44,10 @@ class _DigestReader:
     """Counts and hashes the uncompressed stream: its digest is the layer's diff ID."""
 
     def __init__(self, stream: BinaryIO):
+        from hashlib import sha256  # OpenSSL's, for a layer: loaded by the first (the engine imports this module)
+
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._hash = sha256()
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:

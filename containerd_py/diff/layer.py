@@ -21,14 +21,11 @@ import posixpath
 import shutil
 import stat
 import tarfile
-import zlib
 from typing import BinaryIO
-
-import zstandard
 
 from .. import errors
 from ..errors import q
-from .compression import decompress
+from .compression import decompress, stream_errors
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +70,7 @@ def apply_layer(root: str, stream: BinaryIO, overlay_lowers: list[str] | None = 
         with tarfile.open(fileobj=reader, mode="r|") as tf:
             _LayerWriter(root, overlay_lowers).run(tf)
         reader.drain()
-    except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as e:
+    except (tarfile.TarError, *stream_errors()) as e:
         raise errors.InvalidArgument(f"invalid layer: {e}") from None
     return reader.digest(), reader.size
 

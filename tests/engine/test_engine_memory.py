@@ -31,6 +31,17 @@ def test_the_engine_maps_openssls_libcrypto_only_to_hash_a_layer():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == []
 
 
+def _loaded_after(imports: str, modules: tuple[str, ...]) -> list[str]:
+    code = f"import sys, {imports}\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_the_daemons_load_zstandard_only_for_a_zstd_layer():
+    """~1 MiB each; ctypes.util (which runs ldconfig) and tomllib (hosts.toml) are not needed either."""
+    assert _loaded_after("engine.daemon, engine.assembly", ("zstandard", "tomllib", "ctypes.util")) == []
+    assert _loaded_after("containerd_py.daemon, containerd_py.assembly", ("zstandard", "ctypes.util")) == []
+
+
 def test_a_small_digest_is_hashlibs_sha256():
     data = b'{"architecture":"amd64"}'
     assert digests.of_small(data) == "sha256:" + hashlib.sha256(data).hexdigest()

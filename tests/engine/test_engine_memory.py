@@ -42,6 +42,10 @@ def test_the_daemons_load_zstandard_only_for_a_zstd_layer():
     assert _loaded_after("containerd_py.daemon, containerd_py.assembly", ("zstandard", "ctypes.util")) == []
 
 
+def test_the_engine_dates_its_replies_without_the_email_package():
+    assert _loaded_after("engine.daemon, engine.assembly", ("email",)) == []
+
+
 def test_a_small_digest_is_hashlibs_sha256():
     data = b'{"architecture":"amd64"}'
     assert digests.of_small(data) == "sha256:" + hashlib.sha256(data).hexdigest()

@@ -4,10 +4,12 @@ containerd_py's client library, whose gRPC channel is its own, on h2."""
 import hashlib
 import subprocess
 import sys
+import uuid
 
 import pytest
 
 from containerd_py import digest as digests
+from containerd_py.identifiers import random_uuid
 
 
 def test_importing_the_engine_loads_no_grpc_module():
@@ -40,6 +42,17 @@ def test_the_daemons_load_zstandard_only_for_a_zstd_layer():
     """~1 MiB each; ctypes.util (which runs ldconfig) and tomllib (hosts.toml) are not needed either."""
     assert _loaded_after("engine.daemon, engine.assembly", ("zstandard", "tomllib", "ctypes.util")) == []
     assert _loaded_after("containerd_py.daemon, containerd_py.assembly", ("zstandard", "ctypes.util")) == []
+
+
+def test_the_daemons_make_their_uuid_without_the_uuid_and_platform_modules():
+    assert _loaded_after("engine.daemon, engine.assembly", ("uuid", "platform")) == []
+    assert _loaded_after("containerd_py.daemon, containerd_py.assembly", ("uuid", "platform")) == []
+
+
+def test_a_random_uuid_is_a_version_4_uuid():
+    made = random_uuid()
+    assert str(uuid.UUID(made)) == made and uuid.UUID(made).version == 4
+    assert uuid.UUID(made).variant == uuid.RFC_4122 and random_uuid() != made
 
 
 def test_the_engine_dates_its_replies_without_the_email_package():

@@ -3,9 +3,8 @@ running containerd-py, wired together into one gRPC server (`daemon.py` runs it)
 import logging
 import os
 import sys
-import uuid
 
-from . import __version__, errors, rpc
+from . import __version__, errors, identifiers, rpc
 from .config import Config
 from .containers import Containers
 from .convert import LEASE_KEY
@@ -84,7 +83,7 @@ def _server_uuid(root: str) -> str:
             return f.read().strip()
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        value = str(uuid.uuid4())
+        value = identifiers.random_uuid()
         with open(path + ".tmp", "w") as f:
             f.write(value)
             f.flush()

@@ -4,7 +4,6 @@ Calls libc through ctypes: the daemon mounts in its own process, from the
 gRPC threads, without forking.
 """
 import ctypes
-import ctypes.util
 import errno
 import os
 import tempfile
@@ -37,7 +36,7 @@ _PROPAGATION = {
     "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
 }
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on (find_library would run ldconfig)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 

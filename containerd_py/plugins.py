@@ -1,5 +1,5 @@
 """The daemon's plugin table, as the Introspection service reports it."""
-import platform as _platform
+import os
 from dataclasses import dataclass, field
 
 
@@ -14,7 +14,8 @@ _ARCHITECTURES = {"x86_64": ("amd64", ""), "aarch64": ("arm64", "v8"), "armv7l":
 
 
 def host_platform() -> Platform:
-    arch, variant = _ARCHITECTURES.get(_platform.machine(), (_platform.machine(), ""))
+    machine = os.uname().machine
+    arch, variant = _ARCHITECTURES.get(machine, (machine, ""))
     return Platform("linux", arch, variant)
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from containerd_py.content.heap import limit_arenas
 from containerd_py.daemon_support import LogrusFormatter, MadeDirectories, RootLock, Signals
 from containerd_py.endpoint import Endpoint, StartupError, describe_os_error
 
@@ -352,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as e:
         print(f"engine-py: {e}", file=sys.stderr)
         return 1
+    limit_arenas(2, fixed_mmap_threshold=True)  # before any thread starts
     handler = logging.StreamHandler()
     handler.setFormatter(LogrusFormatter())
     logging.basicConfig(level=_LEVELS[config.log_level.lower()], handlers=[handler])

@@ -2,7 +2,6 @@
 host's /etc files, /proc and cgroup files that come and go with
 processes), and written so that a crash leaves the old content or the new."""
 import os
-import secrets
 from collections.abc import Callable
 from typing import TextIO
 
@@ -23,7 +22,7 @@ def write_atomically(path: str, write: Callable[[TextIO], object]) -> None:
     whatever happens: a temp file beside it, fsynced, renamed over it, the
     directory fsynced."""
     directory, base = os.path.split(path)
-    temp = os.path.join(directory, f"{TEMP_PREFIX}{base}-{secrets.token_hex(4)}")  # one per writer
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{base}-{os.urandom(4).hex()}")  # one per writer
     try:
         with open(temp, "w") as f:
             write(f)

@@ -15,21 +15,17 @@ the `trusted.overlay.opaque` xattr; missing parents take their owner, mode
 and times from the lower layers.
 """
 import errno
-import hashlib
 import logging
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
-import zlib
 from typing import BinaryIO
-
-import zstandard
 
 from .. import errors
 from ..errors import q
-from .compression import decompress
+from .compression import decompress, stream_errors
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +41,10 @@ class _DigestReader:
     """Counts and hashes the uncompressed stream: its digest is the layer's diff ID."""
 
     def __init__(self, stream: BinaryIO):
+        from hashlib import sha256  # OpenSSL's, for a layer: loaded by the first (the engine imports this module)
+
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._hash = sha256()
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -72,7 +70,7 @@ def apply_layer(root: str, stream: BinaryIO, overlay_lowers: list[str] | None = 
         with tarfile.open(fileobj=reader, mode="r|") as tf:
             _LayerWriter(root, overlay_lowers).run(tf)
         reader.drain()
-    except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as e:
+    except (tarfile.TarError, *stream_errors()) as e:
         raise errors.InvalidArgument(f"invalid layer: {e}") from None
     return reader.digest(), reader.size
 

@@ -10,7 +10,6 @@ docker let a local registry work without a flag.
 """
 import ipaddress
 import os
-import tomllib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -49,6 +48,8 @@ def host_config(host: str, plain_http: bool = False, hosts_dir: str | None = Non
     path = os.path.join(hosts_dir, host, "hosts.toml") if hosts_dir else ""
     if not path or not os.path.exists(path):
         return HostConfig(host, plain_http, http_fallback=not plain_http and is_loopback(host))
+    import tomllib  # only where a hosts.toml is: the engine imports this module at start
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

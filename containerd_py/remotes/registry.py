@@ -14,7 +14,6 @@ ssl, http.client and urllib.request are imported at the first request, not
 with the module: together they are several MiB of a daemon's memory that
 never pulls or pushes (the engine imports this module for its types).
 """
-import hashlib
 import json
 import socket
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
-from .. import errors
+from .. import digest as digests, errors
 from ..mediatypes import DISTRIBUTABLE_MANIFESTS
 from ..types import Descriptor
 from .auth import Authorizer
@@ -203,7 +202,7 @@ class Registry:
                 body = resp.read(_MANIFEST_LIMIT + 1)
             if len(body) > _MANIFEST_LIMIT:
                 raise errors.FailedPrecondition(f"manifest {obj} is larger than {_MANIFEST_LIMIT} bytes")
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            digest = digests.of_small(body)
             if obj.startswith("sha256:") and digest != obj:
                 raise errors.FailedPrecondition(f"manifest {obj} has digest {digest}")
             if media_type not in DISTRIBUTABLE_MANIFESTS:
@@ -251,7 +250,7 @@ class Registry:
         parts: list[bytes] = []
         self.fetch(repo, desc, parts.append)
         data = b"".join(parts)
-        if "sha256:" + hashlib.sha256(data).hexdigest() != desc.digest:
+        if digests.of_small(data) != desc.digest:
             raise errors.FailedPrecondition(f"{desc.digest}: the registry sent different content")
         return data
 

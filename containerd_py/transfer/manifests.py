@@ -1,10 +1,9 @@
 """Reading image objects: children of indexes and manifests, platform choice,
 layer chain IDs, and the gc reference labels containerd puts on them."""
-import hashlib
 import json
 from dataclasses import dataclass
 
-from .. import errors
+from .. import digest as digests, errors
 from .. import mediatypes as mt
 from ..content.store import ContentStore
 from ..plugins import Platform
@@ -144,5 +143,5 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     result = []
     for diff_id in diff_ids:
         result.append(diff_id if not result else
-                      "sha256:" + hashlib.sha256(f"{result[-1]} {diff_id}".encode()).hexdigest())
+                      digests.of_small(f"{result[-1]} {diff_id}".encode()))
     return result

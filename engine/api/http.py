@@ -4,6 +4,7 @@ the HTTP; routes know only these types.
 """
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -132,6 +133,18 @@ class Request:
 
 def parse_query(query: str) -> dict[str, list[str]]:
     return parse_qs(query, keep_blank_values=True)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float | None = None) -> str:
+    """The Date header's form (RFC 9110's IMF-fixdate), in English whatever
+    the locale: email.utils.formatdate's, without the email package (~1 MiB)."""
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
 @dataclass

@@ -11,7 +11,6 @@ Paths are served with and without the `/v1.NN` prefix; a version above
 API_VERSION or below MIN_API_VERSION is refused as dockerd refuses it.
 Errors are `{"message": ...}` with the status of their engine.errors class.
 """
-import email.utils
 import http
 import logging
 import re
@@ -26,7 +25,8 @@ from containerd_py.rpc.listener import Listener, Transport, Trouble
 from engine.errors import EngineError, InvalidParameter, http_status
 from engine.services.system import API_VERSION, MIN_API_VERSION
 
-from .http import HIGH_WATER, Hijack, Inflow, RawStream, Reply, Request, Streamed, json_reply, parse_query
+from .http import (HIGH_WATER, Hijack, Inflow, RawStream, Reply, Request, Streamed, http_date, json_reply,
+                   parse_query)
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +370,7 @@ class Server:
                         ("Server", self.server_header)]
         if reply.content_type:
             headers.append(("Content-Type", reply.content_type))
-        headers.append(("Date", email.utils.formatdate(usegmt=True)))
+        headers.append(("Date", http_date()))
         return headers
 
     def _send(self, conn: Connection, request: Request, reply) -> None:

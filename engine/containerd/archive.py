@@ -6,7 +6,6 @@ client's content and image services, under a lease until an image names it.
 Unlike containerd_py's own import (transfer.archive), an image the archive
 gives no name is kept: dockerd loads it as `Loaded image ID: sha256:...`.
 """
-import hashlib
 import io
 import json
 import os
@@ -16,7 +15,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from containerd_py import errors
+from containerd_py import digest as digests, errors
 from containerd_py import mediatypes as mt
 from containerd_py.client import Client
 from containerd_py.content.store import Info
@@ -47,11 +46,17 @@ def leased(client: Client) -> AbstractContextManager[str]:
     return client.backend.leased(client.namespace)
 
 
-def write_blob(client: Client, chunks: Iterable[bytes]) -> tuple[str, int]:
-    """Stores the bytes as one blob; returns (digest, size). Call inside a lease."""
+def write_blob(client: Client, chunks: Iterable[bytes], small: bool = False) -> tuple[str, int]:
+    """Stores the bytes as one blob; returns (digest, size). Call inside a lease.
+    A layer is hashed by OpenSSL, loaded at the first one; a small blob is not
+    (containerd_py.digest.small_sha256)."""
+    if small:
+        sha256 = digests.small_sha256
+    else:
+        from hashlib import sha256
     content, ref = client.content, f"engine-{os.urandom(8).hex()}"
     writer = content.writer(ref, 0, "")
-    hasher, size = hashlib.sha256(), 0
+    hasher, size = sha256(), 0
     committed = False
     try:
         with closing(writer):
@@ -76,14 +81,14 @@ def write_blob(client: Client, chunks: Iterable[bytes]) -> tuple[str, int]:
 
 
 def write_json(client: Client, obj, media_type: str) -> Descriptor:
-    return Descriptor(media_type, *write_blob(client, [canonical_json(obj)]))
+    return Descriptor(media_type, *write_blob(client, [canonical_json(obj)], small=True))
 
 
 def write_manifest(client: Client, config: Descriptor, layers: list[Descriptor]) -> Descriptor:
     """A docker v2 manifest over config and layers, labelled so that it keeps them from the collector."""
     body = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST, "config": to_json(config),
             "layers": [to_json(layer) for layer in layers]}
-    manifest = Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [canonical_json(body)]))
+    manifest = Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [canonical_json(body)], small=True))
     labels = gc_labels(manifest, [config, *layers])
     client.content.update(Info(manifest.digest, 0, labels=labels), [f"labels.{k}" for k in labels])
     return manifest

@@ -6,7 +6,7 @@ snapshots a commit adds. Nothing here reads containerd's directories; every
 tree is mounted from the mounts containerd hands out.
 """
 import json
-import secrets
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -61,7 +61,7 @@ class ContainerdLayers:
         if not parent:
             yield []
             return
-        key = f"{container_id}-parent-view-{secrets.token_hex(4)}"
+        key = f"{container_id}-parent-view-{os.urandom(4).hex()}"
         with engine_errors():
             mounts = self.snapshots.view(key, parent)
             try:
@@ -94,7 +94,7 @@ class ContainerdLayers:
         """A JSON blob in the content store (its references to other blobs as GC labels)."""
         data = json.dumps(obj, separators=(",", ":")).encode()
         with engine_errors():
-            writer = self.client.content.writer(f"commit-{secrets.token_hex(8)}", len(data))
+            writer = self.client.content.writer(f"commit-{os.urandom(8).hex()}", len(data))
             try:
                 writer.write(data)
                 try:

@@ -7,7 +7,6 @@ machine; unit tests pass a fake.
 """
 import errno
 import os
-import platform
 import stat
 from dataclasses import dataclass
 
@@ -85,7 +84,7 @@ def _device(path, permissions):
 
 class LocalHost(Host):
     def __init__(self):
-        uname = platform.uname()
+        uname = os.uname()
         self.arch = _GOARCH.get(uname.machine, uname.machine)
         self.kernel = _kernel_version(uname.release)
         self.ncpu = os.cpu_count() or 1

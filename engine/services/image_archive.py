@@ -12,7 +12,6 @@ import makes a one-layer image of a root filesystem tar, with `--change`
 lines applied to its config.
 """
 import datetime
-import hashlib
 import io
 import json
 import shutil
@@ -21,6 +20,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from containerd_py import digest as digests
 from containerd_py import errors as cerrors
 from containerd_py import mediatypes as mt
 from containerd_py.transfer import progress as p
@@ -290,7 +290,7 @@ def _v1_layers(view: ImageView) -> Iterator[tuple[str, bytes, object, int]]:
         else:
             v1, mtime = {"created": _EPOCH, "container_config": go_config({})}, 0
         identity = {**v1, "layer_id": chain, **({"parent": "sha256:" + parent} if parent else {})}
-        v1_id = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        v1_id = digests.hex_of(digests.of_small(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()))
         document = {"id": v1_id, **({"parent": parent} if parent else {}), **v1}
         yield v1_id, json.dumps(document, separators=(",", ":")).encode(), layer, mtime
         parent = v1_id

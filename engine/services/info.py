@@ -10,13 +10,13 @@ bridge-nf-call-ip(6)tables turned off, and for a TCP socket without TLS
 """
 import logging
 import os
-import platform
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from containerd_py.identifiers import random_uuid
 
 from engine import init
 from engine.services.images import Catalog, ImageService
@@ -57,7 +57,7 @@ def engine_id(data_root: str) -> str:
             return kept
     except FileNotFoundError:
         pass
-    made = str(uuid.uuid4())
+    made = random_uuid()
     write_atomically(path, lambda f: f.write(made))
     return made
 
@@ -190,11 +190,11 @@ class InfoService:
             "LoggingDriver": self.config.log_driver, "CgroupDriver": "cgroupfs", "CgroupVersion": str(cgroups.version),
             "NEventsListener": self.listeners(), "KernelVersion": os.uname().release,
             "OperatingSystem": operating_system, "OSVersion": os_version, "OSType": "linux",
-            "Architecture": platform.machine(), "IndexServerAddress": INDEX_SERVER,
+            "Architecture": os.uname().machine, "IndexServerAddress": INDEX_SERVER,
             "RegistryConfig": self._registry_config(), "NCPU": len(os.sched_getaffinity(0)),
             "MemTotal": self.machine.mem_total(), "GenericResources": None, "DockerRootDir": self.config.data_root,
             "HttpProxy": _env("HTTP_PROXY"), "HttpsProxy": _env("HTTPS_PROXY"), "NoProxy": _env("NO_PROXY"),
-            "Name": platform.node(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": VERSION,
+            "Name": os.uname().nodename, "Labels": [], "ExperimentalBuild": False, "ServerVersion": VERSION,
             "Runtimes": {name: {"path": path} for name, path in sorted(self.config.runtimes.items())},
             "DefaultRuntime": self.config.default_runtime, "Swarm": SWARM_INACTIVE,
             "LiveRestoreEnabled": bool(self.config.live_restore), "Isolation": "",

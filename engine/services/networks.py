@@ -11,7 +11,7 @@ save undoes it, so a failure leaves nothing half-made.
 """
 import ipaddress
 import logging
-import secrets
+import os
 import threading
 from collections.abc import Callable, Iterable
 
@@ -87,7 +87,7 @@ def _cidr(text: str, flag: str) -> ipaddress.IPv4Interface:
 
 
 def _endpoint_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 class NetworkService:

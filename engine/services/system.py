@@ -1,8 +1,8 @@
 """System facts the API reports: `/_ping`'s answer and `/version` in dockerd
 20.10's shape, with this engine's own version strings."""
 import os
-import platform
 import subprocess
+import sys
 import threading
 import time
 from typing import Callable
@@ -16,7 +16,7 @@ _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386
 
 def go_arch(machine: str | None = None) -> str:
     """The architecture as Go names it (GOARCH), which docker clients print and compare."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     return _GO_ARCH.get(machine, machine)
 
 
@@ -47,7 +47,7 @@ class SystemService:
 
     def version(self) -> dict:
         details = {"ApiVersion": API_VERSION, "Arch": go_arch(), "BuildTime": self.build_time,
-                   "Experimental": "false", "GitCommit": VERSION, "GoVersion": f"python{platform.python_version()}",
+                   "Experimental": "false", "GitCommit": VERSION, "GoVersion": f"python{sys.version.split()[0]}",
                    "KernelVersion": os.uname().release, "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}
         return {
             "Platform": {"Name": "engine-py"},

@@ -7,7 +7,7 @@ what is on disk, not a translation.
 Times are Go's RFC 3339 with nanoseconds (trailing zeros dropped) and the
 zero time "0001-01-01T00:00:00Z" for "never", as dockerd writes and shows them.
 """
-import secrets
+import os
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -46,7 +46,7 @@ def new_id() -> str:
     """64 random hex digits, as moby's stringid: never one whose 12-character
     short form is all digits, which the CLI would take for a number."""
     while True:
-        candidate = secrets.token_hex(32)
+        candidate = os.urandom(32).hex()
         if not candidate[:12].isdigit():
             return candidate
 

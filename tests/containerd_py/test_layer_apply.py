@@ -217,7 +217,8 @@ def test_symlink_loop_is_an_error(box):
         apply(root, [symlink("a", "b"), symlink("b", "a"), file_("a/x")])
 
 
-@pytest.mark.parametrize("data", [b"not a tar at all" * 100, compress(b"x" * 1000, "gzip")[:20]])
+@pytest.mark.parametrize("data", [b"not a tar at all" * 100, compress(b"x" * 1000, "gzip")[:20],
+                                  b"\x28\xb5\x2f\xfd" + b"not a zstd frame" * 100])
 def test_garbage_is_an_invalid_argument(box, data):
     root, _ = box
     with pytest.raises(errors.InvalidArgument, match="invalid layer"):

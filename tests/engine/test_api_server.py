@@ -8,7 +8,7 @@ import threading
 import h11
 import pytest
 
-from engine.api.http import Hijack, Reply, Streamed, json_reply
+from engine.api.http import Hijack, Reply, Streamed, http_date, json_reply
 from engine.api.server import Router, Server
 from engine.errors import Conflict, NotFound, NotModified
 
@@ -329,3 +329,10 @@ def test_idle_connections_cost_no_thread(api):
         for c in idle:
             c.close()
         warm.close()
+
+
+@pytest.mark.parametrize("seconds", [0, 951782400, 1735689599, 4102444800.75])
+def test_the_date_header_is_email_utils_formatdate(seconds):
+    import email.utils
+
+    assert http_date(seconds) == email.utils.formatdate(seconds, usegmt=True)

@@ -31,7 +31,7 @@ def added(store, name=None, **fields):
 
 def test_ids_are_64_hex_and_their_short_form_never_all_digits(monkeypatch):
     draws = iter(["1234567890ab" + "0" * 52, "123456789012" + "f" * 52, "0123456789ab" + "c" * 52])
-    monkeypatch.setattr(record_module, "secrets", SimpleNamespace(token_hex=lambda n: next(draws)))
+    monkeypatch.setattr(record_module, "os", SimpleNamespace(urandom=lambda n: bytes.fromhex(next(draws))))
     assert new_id() == "1234567890ab" + "0" * 52
     assert new_id() == "0123456789ab" + "c" * 52  # the all-digit one was drawn again
     monkeypatch.undo()

@@ -1,0 +1,78 @@
+"""A container's seccomp filter as BPF, for its exec'd processes: generated
+by libseccomp once (runpy_oci.seccomp), kept in the container's state
+directory, and loaded straight into the kernel, as seccomp_load loads what
+it generates. The generation is most of the filter's cost (~11 ms of a
+~38 ms exec with docker's default profile); a cached program neither
+loads libseccomp nor generates.
+
+Keyed by config.json's bytes: an exec after the bundle's config.json
+changed gets the filter of the new one, as it would from libseccomp. Never
+for a profile with SCMP_ACT_NOTIFY rules, whose listener fd comes from
+libseccomp's load.
+"""
+import hashlib
+import os
+
+from runpy_oci import kernel as k
+from runpy_oci.errors import RuntimeFailure
+
+CACHE_FILE = "seccomp.bpf"  # in the container's state directory
+# seccomp(2)'s flags for linux.seccomp.flags, as seccomp_load passes them.
+_KERNEL_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+
+
+class Program:
+    def __init__(self, code, sc):
+        self.code = code
+        self.flags = 0
+        for flag in sc.flags:
+            self.flags |= _KERNEL_FLAGS[flag]
+
+    def load(self):
+        try:
+            k.get().seccomp_set_filter(self.code, self.flags)
+        except OSError as e:
+            raise RuntimeFailure(f"linux.seccomp: cannot load the filter: {e.strerror}") from None
+
+    def load_for(self, agent_fd, channel):
+        """As runpy_oci.seccomp.Filter's; ``agent_fd`` is None (no agent without SCMP_ACT_NOTIFY)."""
+        self.load()
+
+
+def cached_program(sc, state_dir, config_path):
+    """The filter of ``sc`` as a Program: from CACHE_FILE in ``state_dir`` if
+    it was generated from the same config.json, else generated and kept there
+    (best effort: a cache that cannot be written costs the next exec the
+    generation, nothing else)."""
+    path = os.path.join(state_dir, CACHE_FILE)
+    try:
+        with open(config_path, "rb") as f:
+            key = hashlib.sha256(f.read()).digest()
+    except OSError:
+        key = None
+    try:
+        with open(path, "rb") as f:
+            cached = f.read()
+    except OSError:
+        cached = b""
+    if key is not None and cached[:len(key)] == key:
+        return Program(cached[len(key):], sc)
+    from runpy_oci import seccomp
+
+    code = seccomp.Filter(sc).export()
+    if key is not None:
+        _keep(path, key + code)
+    return Program(code, sc)
+
+
+def _keep(path, data):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -21,6 +21,8 @@ _KERNEL_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "
 
 
 class Program:
+    """A filter's BPF and seccomp(2) flags, loaded as seccomp_load loads what it generates."""
+
     def __init__(self, code, sc):
         self.code = code
         self.flags = 0
@@ -68,9 +70,10 @@ def cached_program(sc, state_dir, config_path):
 
 
 def _keep(path, data):
+    """Written whole (temp, rename), readable by root alone: config.json's environment may hold secrets."""
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
             f.write(data)
         os.rename(tmp, path)
     except OSError:

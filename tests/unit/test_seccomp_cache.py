@@ -90,3 +90,10 @@ def test_a_kept_program_needs_no_libseccomp(container):
               "print('runpy_oci._seccomp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_kept_program_is_for_root_alone(container):
+    """It holds config.json, whose environment may carry secrets."""
+    state, config = container
+    seccomp_bpf.cached_program(profile(), state, config)
+    assert os.stat(os.path.join(state, seccomp_bpf.CACHE_FILE)).st_mode & 0o777 == 0o600

@@ -32,6 +32,7 @@ int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
 int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
 int seccomp_load(const scmp_filter_ctx ctx);
 int seccomp_notify_fd(const scmp_filter_ctx ctx);
+int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
 """
 
 SOURCE = r"""

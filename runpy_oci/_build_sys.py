@@ -30,6 +30,7 @@ int rp_open_tree(int dirfd, const char *path, unsigned int flags);
 int rp_fork_into_cgroup(int cgroup_fd, unsigned long long ns_flags);
 int rp_bpf_load_device_filter(const void *insns, unsigned int count, char *log, unsigned int log_size);
 int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd);
+int rp_seccomp_set_filter(const void *insns, unsigned int count, unsigned int flags);
 """
 
 SOURCE = r"""
@@ -46,6 +47,8 @@ SOURCE = r"""
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -159,6 +162,15 @@ int rp_bpf_attach_device_filter(int prog_fd, int cgroup_fd)
     attr.attach_type = BPF_CGROUP_DEVICE;
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     RP_RET(syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr));
+}
+
+/* A seccomp filter program (see runpy_oci/seccomp_bpf.py), as libseccomp's seccomp_load loads one. */
+int rp_seccomp_set_filter(const void *insns, unsigned int count, unsigned int flags)
+{
+    struct sock_fprog prog = { (unsigned short)count, (struct sock_filter *)insns };
+    if (count == 0 || count > BPF_MAXINSNS)
+        return -EINVAL;
+    RP_RET(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog));
 }
 
 /* os.fork(), but the child starts in the cgroup2 directory cgroup_fd

@@ -169,6 +169,10 @@ class _SysCalls:
         finally:
             os.close(fd)
 
+    def seccomp_set_filter(self, program, flags):
+        """Loads ``program`` (classic BPF, 8-byte instructions) as this thread's seccomp filter."""
+        self._check(self._lib.rp_seccomp_set_filter(self._ffi.from_buffer(program), len(program) // 8, flags))
+
     def fork_into_cgroup(self, cgroup_fd, ns_flags=0):
         """os.fork(), the child born in the cgroup2 directory ``cgroup_fd``
         (clone3 with CLONE_INTO_CGROUP) and in new namespaces ``ns_flags``

@@ -4,6 +4,7 @@ The init compiles the filter before it pivots (libseccomp and this module
 must be loaded while the host's libraries are visible) and loads it at the
 last moment, as runc does: right before execve when no_new_privs is set,
 else before the capabilities are dropped (loading then needs CAP_SYS_ADMIN).
+An exec loads the filter as BPF instead (``export``, runpy_oci.seccomp_bpf).
 """
 import errno
 import os
@@ -108,6 +109,19 @@ class Filter:
             with socket.socket(fileno=agent_fd) as sock:
                 socket.send_fds(sock, [b"seccomp"], [self.notify_fd()])
             channel.send("seccomp")
+
+    def export(self):
+        """The filter as the BPF program ``load()`` would generate."""
+        fd = os.memfd_create("seccomp.bpf", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(self._ctx, fd), "linux.seccomp: cannot generate the filter")
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def notify_fd(self):
         """The listener fd of a loaded filter with SCMP_ACT_NOTIFY rules (for the seccomp agent)."""

@@ -243,7 +243,7 @@ class ExecService:
 
     def _process(self, instance: ExecInstance, record: Container, size: list[int] | None) -> dict:
         """dockerd's exec process: the container's, with the exec's settings."""
-        process = self.execs.container_process(record.id)
+        process = self.execs.container_process(record.id, record.state.pid)
         process.update(args=[instance.entrypoint, *instance.args], env=list(instance.env),
                        cwd=instance.working_dir or "/", terminal=instance.tty)
         process.pop("consoleSize", None)

@@ -191,3 +191,16 @@ def test_an_exec_d_process_gets_its_own_listener(runtime, make_bundle, tmp_path)
         agent.close()
     assert "Permission denied" in r.stdout and kv(r.stdout)["rc"] == "1"
     assert len(agent.states) == 2 and agent.states[1]["pid"] != agent.states[0]["pid"]
+
+
+@pytest.mark.parametrize("no_new_privs", [True, False], ids=["nnp", "no-nnp"])
+def test_every_exec_d_process_gets_the_profile(runtime, make_bundle, no_new_privs):
+    """The later execs too (runpy-oci loads the BPF it generated for the first then)."""
+    cfg = base_config(["sleep", "600"])
+    cfg["root"]["readonly"] = False
+    cfg["process"]["noNewPrivileges"] = no_new_privs
+    cfg["linux"]["seccomp"] = _deny(MKDIR)
+    cid = runtime.new_id("sx")
+    runtime.check(runtime.run(cid, make_bundle(cfg).path, detach=True), "run -d")
+    outs = [runtime.cmd("exec", cid, "sh", "-c", PROBE).stdout for _ in range(3)]
+    assert all("Operation not permitted" in out and kv(out)["rc"] == "1" for out in outs), outs

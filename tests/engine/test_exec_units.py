@@ -1,8 +1,13 @@
 """The exec service's pure parts: detach keys as dockerd reads and watches
-them, and the reconcile of exits missed while containerd was away."""
+them, the reconcile of exits missed while containerd was away, and the
+container specs kept for the next exec."""
+import json
+from types import SimpleNamespace
+
 import pytest
 
 from containerd_py.types import ProcessState
+from engine.containerd.exec import SPECS_KEPT, ContainerdExecs
 from engine.containerd.tasks import ExecExit
 from engine.errors import InvalidParameter
 from engine.services.exec import UNKNOWN_EXIT, ExecInstance, ExecService
@@ -84,3 +89,37 @@ def test_reconcile_records_exits_missed_while_containerd_was_away(tmp_path):
         ("record of c1", "exec_die", {"execID": "lost", "exitCode": str(UNKNOWN_EXIT)})]
     service.exited(ExecExit("c1", "gone-meanwhile", 9, 0))  # a late event changes nothing
     assert exited.exit_code == 4
+
+
+class _ContainersOfClient:
+    """client.containers as ContainerdExecs reads it: specs by container ID, and the fetches counted."""
+
+    def __init__(self):
+        self.specs, self.fetched = {}, []
+
+    def get(self, container_id):
+        self.fetched.append(container_id)
+        return SimpleNamespace(spec=SimpleNamespace(value=self.specs[container_id]))
+
+
+def test_an_exec_fetches_the_container_spec_once_per_run():
+    client = SimpleNamespace(containers=_ContainersOfClient())
+    client.containers.specs["c1"] = json.dumps({"process": {"args": ["sh"], "cwd": "/"}}).encode()
+    execs = ContainerdExecs(client)
+    first = execs.container_process("c1", 100)
+    first["args"] = ["changed by the caller"]
+    assert execs.container_process("c1", 100) == {"args": ["sh"], "cwd": "/"}
+    assert client.containers.fetched == ["c1"]
+    client.containers.specs["c1"] = json.dumps({"process": {"args": ["sh"], "cwd": "/w"}}).encode()
+    assert execs.container_process("c1", 200)["cwd"] == "/w"  # a new run of it: fetched again
+    assert client.containers.fetched == ["c1", "c1"]
+
+
+def test_the_specs_kept_are_bounded():
+    client = SimpleNamespace(containers=_ContainersOfClient())
+    execs = ContainerdExecs(client)
+    for n in range(SPECS_KEPT + 1):
+        client.containers.specs[f"c{n}"] = b'{"process": {}}'
+        execs.container_process(f"c{n}", 1)
+    execs.container_process("c0", 1)  # the oldest was dropped
+    assert client.containers.fetched[-1] == "c0" and len(client.containers.fetched) == SPECS_KEPT + 2

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.builder import instructions
+from engine.builder.shell_words import go_quote
 from engine.errors import InvalidParameter
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
@@ -54,7 +55,10 @@ class Node:
     original: str
     line: int = 0
     end_line: int = 0
-    sub: "Node | None" = None
+
+
+class _NodeError(Exception):
+    """A line the node layer refuses (dockerd: `failed to parse Dockerfile: ...`)."""
 
 
 class _Directives:
@@ -66,7 +70,7 @@ class _Directives:
 
     def _set_escape(self, token: str):
         if token not in ("`", "\\"):
-            raise ParseError(f"failed to parse Dockerfile: invalid escape token '{token}' does not match ` or \\")
+            raise _NodeError(f"invalid escape token '{token}' does not match ` or \\")
         self.escape = token
         self.continuation = re.compile(re.escape(token) + r"[ \t]*$")
 
@@ -79,7 +83,7 @@ class _Directives:
             self.done = True
             return
         if key in self.seen:
-            raise ParseError(f"failed to parse Dockerfile: only one {key} parser directive can be used")
+            raise _NodeError(f"only one {key} parser directive can be used")
         self.seen.add(key)
         if key == "escape":
             self._set_escape(match.group(2))
@@ -93,6 +97,26 @@ def _is_comment(line: str) -> bool:
 
 def parse(text: str) -> Dockerfile:
     """The Dockerfile TEXT as stages of typed instructions, or a ParseError."""
+    try:
+        nodes, directives, warnings = _nodes(text)
+    except _NodeError as err:
+        raise ParseError(f"failed to parse Dockerfile: {err}") from None
+    meta_args, stages = instructions.group(nodes)
+    return Dockerfile(meta_args, stages, directives.escape, directives.syntax, warnings)
+
+
+def parse_trigger(expression: str) -> list[instructions.Instruction]:
+    """An ONBUILD trigger of the base image, as a later build runs it (dockerd
+    prints its errors bare: `unknown instruction: RUNN`)."""
+    try:
+        nodes, _, _ = _nodes(expression)
+    except _NodeError as err:
+        raise ParseError(str(err)) from None
+    return [instructions.trigger(node) for node in nodes]
+
+
+def _nodes(text: str) -> tuple[list[Node], _Directives, list[str]]:
+    """The logical lines of TEXT with their line numbers, and the directives and warnings met."""
     directives = _Directives()
     lines = text.removeprefix("\ufeff").split("\n")
     if lines and lines[-1] == "":
@@ -129,9 +153,8 @@ def parse(text: str) -> Dockerfile:
     if warnings:
         warnings.append(_EMPTY_CONTINUATION_END)
     if not nodes:
-        raise ParseError("failed to parse Dockerfile: file with no instructions")
-    meta_args, stages = instructions.group(nodes)
-    return Dockerfile(meta_args, stages, directives.escape, directives.syntax, warnings)
+        raise _NodeError("file with no instructions")
+    return nodes, directives, warnings
 
 
 def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
@@ -146,18 +169,10 @@ def _node(line: str, directives: _Directives) -> Node:
     keyword = parts[0].lower()
     rest, flags = _builder_flags(parts[1]) if len(parts) == 2 else ("", [])
     rest = rest.strip()
-    try:
-        if keyword == "onbuild":
-            sub = _node(rest, directives) if rest else None
-            return Node(keyword, flags, [sub.keyword] if sub else [], False, line, sub=sub)
-        args, is_json = _ARGUMENT_SPLITTERS.get(keyword, _ignore)(rest, directives.escape)
-    except _NodeError as err:
-        raise ParseError(f"failed to parse Dockerfile: {err}") from None
+    if keyword == "onbuild":  # its trigger is parsed now, its instruction checked when it runs
+        return Node(keyword, flags, [_node(rest, directives).keyword] if rest else [], False, line)
+    args, is_json = _ARGUMENT_SPLITTERS.get(keyword, _ignore)(rest, directives.escape)
     return Node(keyword, flags, args, is_json, line)
-
-
-class _NodeError(Exception):
-    pass
 
 
 def _builder_flags(text: str) -> tuple[str, list[str]]:
@@ -295,14 +310,10 @@ def _name_values(keyword: str):
         pairs = []
         for word in words:
             if "=" not in word:
-                raise _NodeError(f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value")
+                raise _NodeError(f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value")
             pairs.extend(word.split("=", 1))
         return pairs, False
     return split
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
 
 
 def _arg_words(rest: str, escape: str):

@@ -229,6 +229,15 @@ def group(nodes) -> tuple[list[Arg], list[Stage]]:
     return meta_args, stages
 
 
+def trigger(node) -> Instruction | Stage:
+    """One ONBUILD trigger run by a later build; its errors come bare, as dockerd's checkDispatch gives them."""
+    made = _from(node) if node.keyword == "from" else _instruction(node)
+    if node.keyword in ("onbuild", "maintainer", "from"):
+        raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed" if node.keyword == "onbuild"
+                               else f"{node.keyword.upper()} isn't allowed as an ONBUILD trigger")
+    return made
+
+
 def _common(node) -> dict:
     return {"line": node.line, "end_line": node.end_line, "original": node.original.strip()}
 
@@ -273,10 +282,11 @@ def _from(node) -> Stage:
     return Stage(**_common(node), base_name=args[0], name=name, platform=flags["platform"])
 
 
-def _command_line(node) -> dict:
-    _flags(node, {})
+def _command_line(node, flags: dict[str, bool] | None = None) -> dict:
+    """The command of RUN, CMD, ENTRYPOINT, with the flags the instruction takes."""
+    flags = _flags(node, flags or {})
     command = node.args if node.json else ([" ".join(node.args)] if node.args else [])
-    return {"command": command, "prepend_shell": not node.json}
+    return {"command": command, "prepend_shell": not node.json, "flags_used": flags["_used"]}
 
 
 def _pairs(node, keyword: str) -> list[tuple[str, str]]:
@@ -399,9 +409,8 @@ def _one_word(cls):
 
 
 def _run(node) -> Run:
-    flags = _flags(node, {"mount": True})
-    return Run(**_common(node), **_command_line(dataclasses.replace(node, flags=[])), mounts=flags["mount"],
-               flags_used=flags["_used"])
+    parsed = _command_line(node, {"mount": True})
+    return Run(**_common(node), **parsed, mounts=[word.partition("=")[2] for word in node.flags])
 
 
 def _entrypoint(node) -> Entrypoint:

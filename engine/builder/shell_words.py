@@ -25,10 +25,10 @@ def process_word(word: str, env: list[str], escape: str = "\\") -> str:
     try:
         return _Lexer(word, env, escape).until(None)
     except _Failure as err:
-        raise SubstitutionError(f"failed to process {_go_quote(word)}: {err}") from None
+        raise SubstitutionError(f"failed to process {go_quote(word)}: {err}") from None
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's %q for the printable text a Dockerfile holds."""
     out = ['"']
     for ch in text:

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from engine.builder import instructions as ins
-from engine.builder.dockerfile import ParseError, parse
+from engine.builder.dockerfile import ParseError, parse, parse_trigger
 from engine.builder.shell_words import process_word
 from engine.errors import InvalidParameter
 
@@ -221,3 +221,17 @@ def test_errors_in_dockerds_words(text, message):
     with pytest.raises(ParseError if message.startswith("failed") else InvalidParameter) as err:
         parse(text)
     assert str(err.value) == message
+
+
+def test_onbuild_triggers_as_a_later_build_runs_them():
+    """dockerd checks a trigger only when a build uses the image, and prints its error bare."""
+    [label] = parse_trigger(only("ONBUILD LABEL t=$x \\\n   u=2").expression)
+    assert label.expand(lambda word: process_word(word, ["x=1"])).pairs == [("t", "1"), ("u", "2")]
+    for trigger, message in [("RUNN x", "unknown instruction: RUNN"), ("ENV =x", "ENV names can not be blank"),
+                             ("COPY a", "COPY requires at least two arguments, but only one was provided. "
+                                        "Destination could not be determined"),
+                             ("FROM busybox", "FROM isn't allowed as an ONBUILD trigger"),
+                             ("ONBUILD RUN x", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")]:
+        with pytest.raises(InvalidParameter) as err:
+            parse_trigger(trigger)
+        assert str(err.value) == message

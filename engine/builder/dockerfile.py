@@ -24,6 +24,13 @@ _NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of string
 _EMPTY_CONTINUATION_END = "[WARNING]: Empty continuation lines will become errors in a future release."
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is no JSON to Go")
+
+
+_GO_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
 class ParseError(InvalidParameter):
     """A Dockerfile dockerd refuses before running any step."""
 
@@ -71,8 +78,9 @@ class _Directives:
     def _set_escape(self, token: str):
         if token not in ("`", "\\"):
             raise _NodeError(f"invalid escape token '{token}' does not match ` or \\")
-        self.escape = token
-        self.continuation = re.compile(re.escape(token) + r"[ \t]*$")
+        self.escape, escape = token, re.escape(token)
+        # an escaped escape token at the end (`a\\`) ends the line, as in dockerd 20.10
+        self.continuation = re.compile(f"([^{escape}]){escape}[ \t]*$|^{escape}[ \t]*$")
 
     def consider(self, line: str):
         if self.done:
@@ -159,7 +167,7 @@ def _nodes(text: str) -> tuple[list[Node], _Directives, list[str]]:
 
 def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
     """The line without its trailing escape token, and whether the instruction ends here."""
-    trimmed = directives.continuation.sub("", line, count=1)
+    trimmed = directives.continuation.sub(r"\1", line, count=1)
     return trimmed, trimmed == line
 
 
@@ -264,7 +272,7 @@ def _json_array(text: str) -> list[str] | None:
     if not text.startswith("["):
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(text)
+        value, _ = _GO_JSON.raw_decode(text)
     except ValueError:
         return None
     if not isinstance(value, list):

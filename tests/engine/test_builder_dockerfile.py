@@ -45,6 +45,20 @@ def test_continuations_join_as_dockerd_prints_them():
                                "[WARNING]: Empty continuation lines will become errors in a future release."]
 
 
+def test_continuation_ends_at_an_escaped_escape_token_and_not_at_a_comment():
+    """dockerd 20.10: `a=b\\\\` at the end is no continuation; a comment line
+    inside one is skipped, even one that ends with the escape token."""
+    first, second = parse("FROM busybox\nLABEL a=b\\\\\nLABEL c=d \\\n  # x \\\n \\\n e=f\n").stages[0].instructions
+    assert first.pairs == [("a", "b\\\\")]
+    assert (str(second), second.end_line) == ("LABEL c=d   e=f", 6)
+
+
+def test_moby_escape_whitespace_case():
+    """moby's parser testfile escape_whitespace: a directive after leading blanks, as dockerd 20.10 runs it."""
+    [env] = parse("  #escape = `\n\nFROM image\nENV foo `\nENV bar baz").stages[0].instructions
+    assert env.pairs == [("foo", "ENV bar baz")]
+
+
 @pytest.mark.parametrize("head, label", [
     ("# escape=`\n", "LABEL a=b c=d"),
     ("#   ESCAPE =  `  \n", "LABEL a=b c=d"),
@@ -77,6 +91,7 @@ def test_lower_case_instructions():
     ("CMD [\"a\", 'b']", ["[\"a\", 'b']"], True),
     ('ENTRYPOINT echo $u "q"', ['echo $u "q"'], True),
     ("CMD", [], True),
+    ("CMD [NaN]", ["[NaN]"], True),  # no JSON to Go
     ("ENTRYPOINT []", [], False),
     ('RUN ["sh", "-c", "x"]', ["sh", "-c", "x"], False),
 ])

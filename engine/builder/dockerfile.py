@@ -9,6 +9,7 @@ flags), then nodes -> typed instructions grouped into stages
 is `failed to parse Dockerfile: ...`, an instruction error
 `dockerfile parse error line N: ...`.
 """
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -44,6 +45,13 @@ class Dockerfile:
     escape: str = "\\"
     syntax: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def up_to(self, target: str) -> "Dockerfile":
+        """The build `--target` asks for: the stages up to the one named TARGET (any case)."""
+        for index, stage in enumerate(self.stages):
+            if stage.name == target.lower():
+                return dataclasses.replace(self, stages=self.stages[:index + 1])
+        raise InvalidParameter(f"failed to reach build target {target} in Dockerfile")
 
     @property
     def total_steps(self) -> int:

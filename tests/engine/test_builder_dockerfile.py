@@ -33,6 +33,14 @@ def test_stages_steps_and_lines():
     assert parsed.total_steps == 5  # ARG, FROM, LABEL, FROM, RUN
 
 
+def test_target_keeps_the_stages_up_to_it():
+    parsed = parse("ARG x\nFROM busybox AS Base\nLABEL a=b\nFROM base AS next\nRUN true\nFROM next\n")
+    assert [s.name for s in parsed.up_to("BASE").stages] == ["base"] and parsed.up_to("BASE").total_steps == 3
+    assert parsed.up_to("next").total_steps == 5
+    with pytest.raises(InvalidParameter, match="^failed to reach build target nope in Dockerfile$"):
+        parsed.up_to("nope")
+
+
 def test_continuations_join_as_dockerd_prints_them():
     """Comments and empty lines inside a continuation are skipped; the
     empty ones earn dockerd's warning (`Step 2/2 : LABEL a=1   b=2   c=3`)."""

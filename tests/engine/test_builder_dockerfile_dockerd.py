@@ -15,9 +15,9 @@ pytestmark = pytest.mark.root
 BUILD_ARGS = {"HTTP_PROXY": "hp", "ba": "fromcli"}
 
 
-def dockerd_build(dockerd, tmp_path, text: str, tag: str):
+def dockerd_build(dockerd, tmp_path, text: str, tag: str, *flags: str):
     (tmp_path / "Dockerfile").write_text(text)
-    argv = ["/usr/bin/docker", "-H", f"unix://{dockerd.socket}", "build", "-t", tag, str(tmp_path)]
+    argv = ["/usr/bin/docker", "-H", f"unix://{dockerd.socket}", "build", *flags, "-t", tag, str(tmp_path)]
     for key, value in BUILD_ARGS.items():
         argv[-1:-1] = ["--build-arg", f"{key}={value}"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120,
@@ -69,3 +69,15 @@ def test_steps_and_substitution_as_dockerd(dockerd, tmp_path):
         elif instruction.keyword == "ENV":
             env += [f"{k}={v}" for k, v in done.pairs]
     assert dict(done.pairs) == labels
+
+
+def test_target_as_dockerd(dockerd, tmp_path):
+    text = "ARG x\nFROM busybox AS Base\nLABEL a=b\nFROM base AS next\nLABEL c=d\nFROM next\nLABEL e=f\n"
+    missing = dockerd_build(dockerd, tmp_path, text, "parse-target", "--target", "nope")
+    with pytest.raises(Exception) as err:
+        parse(text).up_to("nope")
+    assert missing.stderr.strip().splitlines()[-1] == f"Error response from daemon: {err.value}"
+    built = dockerd_build(dockerd, tmp_path, text, "parse-target", "--target", "BASE")
+    dockerd.docker("rmi", "parse-target")
+    steps = [line for line in built.stdout.splitlines() if line.startswith("Step ")]
+    assert steps[-1] == f"Step 3/{parse(text).up_to('BASE').total_steps} : LABEL a=b"

@@ -80,7 +80,7 @@ class _Directives:
     """`# escape=` and `# syntax=`, read only before the first other line."""
 
     def __init__(self):
-        self.escape, self.syntax, self.done, self.seen = "\\", None, False, set()
+        self.syntax, self.done, self.seen = None, False, set()
         self._set_escape("\\")
 
     def _set_escape(self, token: str):

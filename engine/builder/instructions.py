@@ -31,10 +31,13 @@ class Instruction:
     original: str
     flags_used: list[str] = field(default_factory=list)
     keyword: ClassVar[str] = ""
+    expanded: ClassVar[tuple[str, ...]] = ()  # the fields dockerd substitutes variables in
 
     def expand(self, expander: Expander) -> "Instruction":
         """The instruction with the variables of its scope substituted (none for most)."""
-        return self
+        if not self.expanded:
+            return self
+        return dataclasses.replace(self, **{name: _expand(getattr(self, name), expander) for name in self.expanded})
 
     def buildkit_only(self) -> str | None:
         """dockerd's legacy builder parses some flags only to refuse them when the step runs."""
@@ -42,6 +45,17 @@ class Instruction:
 
     def __str__(self) -> str:
         return self.original
+
+
+def _expand(value, expander: Expander):
+    """A word, or each word of a list, of a (key, value) pair; None (an ARG without default) stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return expander(value)
+    if isinstance(value, tuple):
+        return tuple(_expand(part, expander) for part in value)
+    return [_expand(item, expander) for item in value]
 
 
 @dataclass
@@ -74,9 +88,7 @@ class Entrypoint(_CommandLine):
 @dataclass
 class _Pairs(Instruction):
     pairs: list[tuple[str, str]] = field(default_factory=list)
-
-    def expand(self, expander):
-        return dataclasses.replace(self, pairs=[(expander(k), expander(v)) for k, v in self.pairs])
+    expanded: ClassVar = ("pairs",)
 
 
 @dataclass
@@ -99,9 +111,7 @@ class Maintainer(Instruction):
 class Expose(Instruction):
     keyword: ClassVar[str] = "EXPOSE"
     ports: list[str] = field(default_factory=list)
-
-    def expand(self, expander):
-        return dataclasses.replace(self, ports=[expander(p) for p in self.ports])
+    expanded: ClassVar = ("ports",)
 
 
 @dataclass
@@ -112,10 +122,7 @@ class Add(Instruction):
     dest: str = ""
     chown: str = ""
     chmod: str = ""
-
-    def expand(self, expander):
-        return dataclasses.replace(self, sources=[expander(s) for s in self.sources], dest=expander(self.dest),
-                                   chown=expander(self.chown))
+    expanded: ClassVar = ("sources", "dest", "chown")
 
     def buildkit_only(self):
         return BUILDKIT_ONLY.format("chmod") if self.chmod else None
@@ -131,17 +138,13 @@ class Copy(Add):
 class Volume(Instruction):
     keyword: ClassVar[str] = "VOLUME"
     paths: list[str] = field(default_factory=list)
-
-    def expand(self, expander):
-        return dataclasses.replace(self, paths=[expander(p) for p in self.paths])
+    expanded: ClassVar = ("paths",)
 
 
 @dataclass
 class _OneWord(Instruction):
     value: str = ""
-
-    def expand(self, expander):
-        return dataclasses.replace(self, value=expander(self.value))
+    expanded: ClassVar = ("value",)
 
 
 @dataclass
@@ -164,9 +167,7 @@ class Arg(Instruction):
     """ARG name[=default] ...; a value of None means declared without a default."""
     keyword: ClassVar[str] = "ARG"
     args: list[tuple[str, str | None]] = field(default_factory=list)
-
-    def expand(self, expander):
-        return dataclasses.replace(self, args=[(expander(k), None if v is None else expander(v)) for k, v in self.args])
+    expanded: ClassVar = ("args",)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 from engine.builder.buildargs import BuildArgs, declare_meta_args
 from engine.builder.dockerfile import parse
-from engine.builder.shell_words import process_word
+from test_builder_dockerfile_words import last_step_expanded
 
 pytestmark = pytest.mark.root
 
@@ -60,15 +60,8 @@ def test_steps_and_substitution_as_dockerd(dockerd, tmp_path):
 
     args = BuildArgs(BUILD_ARGS)
     declare_meta_args(parsed.meta_args, args, parsed.escape)
-    scope, env = args.begin_stage(), []
-    for instruction in stage.instructions:
-        done = instruction.expand(lambda word: process_word(word, scope.expansion_env(env)))
-        if instruction.keyword == "ARG":
-            for key, value in done.args:
-                scope.add_arg(key, value)
-        elif instruction.keyword == "ENV":
-            env += [f"{k}={v}" for k, v in done.pairs]
-    assert dict(done.pairs) == labels
+    label, _ = last_step_expanded(parsed, args)
+    assert dict(label.pairs) == labels
 
 
 def test_target_as_dockerd(dockerd, tmp_path):

@@ -71,24 +71,30 @@ def _scope(dockerfile: str, options: dict) -> tuple:
     return parsed, args
 
 
+def last_step_expanded(parsed, meta: BuildArgs):
+    """The first stage's last instruction as its scope substitutes it: each
+    ARG declared and each ENV set on the way, as dockerd's dispatch does."""
+    scope, env = meta.begin_stage(), []
+    for instruction in parsed.stages[0].instructions:
+        expanded = instruction.expand(lambda word: process_word(word, scope.expansion_env(env), parsed.escape))
+        if instruction.keyword == "ARG":
+            for key, value in expanded.args:
+                scope.add_arg(key, value)
+        elif instruction.keyword == "ENV":
+            env += [f"{k}={v}" for k, v in expanded.pairs]
+    return expanded, scope
+
+
 def test_arg_scope_as_dockerd():
     """The labels dockerd 20.10 gave (probed with --build-arg HTTP_PROXY=hp --build-arg ba=fromcli)."""
     parsed, meta = _scope("ARG ma=meta\nARG ba=metadefault\nARG tag=latest\nFROM busybox:$tag\nARG ma\nARG ba\n"
                           "ARG nd\nARG x=${ma}-1\nENV x=envwins\n"
                           "LABEL l1=$ma l2=$ba l3=$x l4=${nd:-unset} l5=$HTTP_PROXY l6=${http_proxy:-none} l7=$tag\n",
                           {"HTTP_PROXY": "hp", "ba": "fromcli"})
-    stage = parsed.stages[0]
-    assert process_word(stage.base_name, [f"{k}={v}" for k, v in meta.all_meta().items()]) == "busybox:latest"
-    scope, env = meta.begin_stage(), []
-    for instruction in stage.instructions:
-        expanded = instruction.expand(lambda w: process_word(w, scope.expansion_env(env)))
-        if instruction.keyword == "ARG":
-            for key, value in expanded.args:
-                scope.add_arg(key, value)
-        elif instruction.keyword == "ENV":
-            env += [f"{k}={v}" for k, v in expanded.pairs]
-    assert dict(expanded.pairs) == {"l1": "meta", "l2": "fromcli", "l3": "envwins", "l4": "unset", "l5": "hp",
-                                    "l6": "none", "l7": ""}
+    assert process_word(parsed.stages[0].base_name, [f"{k}={v}" for k, v in meta.all_meta().items()]) == "busybox:latest"
+    label, scope = last_step_expanded(parsed, meta)
+    assert dict(label.pairs) == {"l1": "meta", "l2": "fromcli", "l3": "envwins", "l4": "unset", "l5": "hp",
+                                 "l6": "none", "l7": ""}
     assert scope.unconsumed() == []
 
 

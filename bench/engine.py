@@ -27,6 +27,7 @@ container, daemon, mount, cgroup and namespace it made, also on failure or
 Ctrl-C, and lists anything left behind. See bench/README.md. Needs root.
 Python 3.11 standard library only.
 """
+import http.client
 import json
 import os
 import shutil
@@ -66,17 +67,16 @@ ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
         ("rss_running", "RSS with {running} running, MiB", "<= 0.5", False))
 
 
-def _listed(head: bytes, body: bytes) -> int:
-    """How many containers a /containers/json reply lists (chunked or not)."""
-    if b"chunked" in head.lower():
-        chunks, rest = [], body
-        while rest:
-            size, _, rest = rest.partition(b"\r\n")
-            n = int(size, 16)
-            chunks.append(rest[:n])
-            rest = rest[n + 2:]
-        body = b"".join(chunks)
-    return len(json.loads(body))
+class _UnixHTTP(http.client.HTTPConnection):
+    """HTTP/1.1 over a daemon's unix socket (http.client reads chunked replies)."""
+
+    def __init__(self, path):
+        super().__init__("docker")
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)
 
 
 def start_engine(tmp, netns, engine, namespace):
@@ -253,14 +253,16 @@ class EngineBench(benchlib.Bench):
         without the docker CLI's own ~10 ms; the reply must list count containers."""
         def one(d):
             t0 = time.perf_counter_ns()
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(d.socket)
-                s.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
-                reply = b"".join(iter(lambda: s.recv(1 << 16), b""))
+            connection = _UnixHTTP(d.socket)
+            try:
+                connection.request("GET", path)
+                reply = connection.getresponse()
+                body = reply.read()
+            finally:
+                connection.close()
             ms = (time.perf_counter_ns() - t0) / 1e6
-            head, _, body = reply.partition(b"\r\n\r\n")
-            if b" 200 " not in head.split(b"\r\n")[0] or _listed(head, body) != count:
-                self.error(d.name, verb, "-", f"unexpected reply: {head[:80]!r}")
+            if reply.status != 200 or len(json.loads(body)) != count:
+                self.error(d.name, verb, "-", f"unexpected reply: {reply.status} {body[:80]!r}")
                 return None
             return ms
         self.record(verb, side_by_side(self.daemons, self.args.runs, one))

@@ -12,6 +12,11 @@ from engine.network.types import BridgeNetwork, Endpoint, PortBinding
 log = logging.getLogger(__name__)
 
 
+def host_veth(endpoint_id: str) -> str:
+    """The host end of an endpoint's veth, named from its ID (found again after a restart)."""
+    return "veth" + endpoint_id[:7]
+
+
 class BridgeDriver:
     """``kernel`` is the netlink module (or a fake with the same names:
     ``Netlink``, ``create_netns``, ``delete_netns``, ``set_sysctl``);

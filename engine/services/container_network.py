@@ -11,21 +11,17 @@ from typing import Callable, Iterable
 
 from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System
 from engine.network import portmap, resolvconf
+from engine.network.bridge import host_veth
 from engine.network.resolvconf import DnsSettings
 from engine.network.types import Endpoint, PortBinding
+from engine.services.networks import PREDEFINED
 from engine.store import Container
 from engine.textfiles import read_or_empty
 
 log = logging.getLogger(__name__)
 
-_OWN_SANDBOX_MODES = ("default", "bridge")  # and every user-defined network
 _ENDPOINT_CLEARED = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
                      "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": ""}
-
-
-def host_veth(endpoint_id: str) -> str:
-    """The host end's name, found again from the endpoint's ID after a restart."""
-    return "veth" + endpoint_id[:7]
 
 
 def joins_other(mode: str) -> bool:
@@ -76,6 +72,10 @@ class ContainerNetworking:
                 "Aliases": asked.get("Aliases") or None, "NetworkID": network.id, **_ENDPOINT_CLEARED,
                 "DriverOpts": asked.get("DriverOpts") or None}
 
+    def _network_of(self, name: str, settings: dict):
+        """The network record an entry of NetworkSettings.Networks names (by ID, else by name)."""
+        return self.networks.find(settings.get("NetworkID") or name)
+
     def _dns(self, record: Container) -> DnsSettings:
         hc = record.host_config
         return DnsSettings(tuple(hc.get("Dns") or ()) or self.dns.servers,
@@ -87,7 +87,7 @@ class ContainerNetworking:
         resolver's, else the host's as dockerd filters it."""
         host_text = read_or_empty(self.host_resolv_conf)
         networks = record.network_settings.get("Networks") or {}
-        if any(_user_defined(self.networks.find(s.get("NetworkID") or n)) for n, s in networks.items()):
+        if any(_user_defined(self._network_of(n, s)) for n, s in networks.items()):
             return resolvconf.embedded_resolv_conf(host_text, self._dns(record))
         host_network = (record.host_config.get("NetworkMode") or "") == "host"
         return resolvconf.resolv_conf(host_text, self._dns(record), host_network=host_network)
@@ -95,8 +95,7 @@ class ContainerNetworking:
     def _upstreams(self, record: Container) -> list[str]:
         """Where the resolver forwards the container's other names: nowhere
         when its only way out would be internal networks (as dockerd)."""
-        networks = [self.networks.find(s.get("NetworkID") or n)
-                    for n, s in (record.network_settings.get("Networks") or {}).items()]
+        networks = [self._network_of(n, s) for n, s in (record.network_settings.get("Networks") or {}).items()]
         if networks and all(network.internal for network in networks):
             return []
         return resolvconf.upstreams(read_or_empty(self.host_resolv_conf), self._dns(record))
@@ -122,8 +121,8 @@ class ContainerNetworking:
         self.driver.create_sandbox(sandbox)
         joined: list = []
         try:
-            for name in list(settings.get("Networks") or {}):
-                network = self.networks.find(settings["Networks"][name].get("NetworkID") or name)
+            for name, endpoint_settings in list((settings.get("Networks") or {}).items()):
+                network = self._network_of(name, endpoint_settings)
                 joined.append(network)
                 self._join(record, network, sandbox, "eth%d" % (len(joined) - 1), gateway=len(joined) == 1)
             self._publish(record)
@@ -201,7 +200,7 @@ class ContainerNetworking:
         networks = []
         for name, settings in (record.network_settings.get("Networks") or {}).items():
             try:
-                networks.append(self.networks.find(settings.get("NetworkID") or name))
+                networks.append(self._network_of(name, settings))
             except NotFound:
                 continue  # removed with --force meanwhile
         self._teardown(record, networks)
@@ -315,7 +314,7 @@ class ContainerNetworking:
                     log.info("releasing %s's address on %s: the container no longer has it", container_id,
                              network.name)
                     if container_id in running:  # a connect the engine died in: its veth is in a live sandbox
-                        self._leave(endpoint.get("HostVeth") or host_veth(endpoint["EndpointID"]))
+                        self._leave(host_veth(endpoint["EndpointID"]))
                     self.networks.release_endpoint(network.id, container_id)
         kept = {self.sandbox_path(container_id) for container_id in running}
         for left in self.driver.sandboxes(self.sandbox_dir):
@@ -336,7 +335,7 @@ class ContainerNetworking:
         ports = self._held_again(record)
         for name, settings in (record.network_settings.get("Networks") or {}).items():
             try:
-                network = self.networks.find(settings.get("NetworkID") or name)
+                network = self._network_of(name, settings)
             except NotFound:
                 continue
             endpoint = _endpoint_from(record.id, settings)
@@ -348,9 +347,13 @@ class ContainerNetworking:
         return ports
 
     def _held_again(self, record: Container) -> list[PortBinding]:
+        ports = record.network_settings.get("Ports") or {}
+        if not any(ports.values()):
+            return []
         first = next(iter((record.network_settings.get("Networks") or {}).values()), {})
+        bridge = self.networks.bridge_network(self.networks.find(first.get("NetworkID"))).bridge
         bindings = []
-        for key, shown in (record.network_settings.get("Ports") or {}).items():
+        for key, shown in ports.items():
             port, _, proto = key.partition("/")
             for binding in shown or ():
                 host_ip, host_port = _host_ip(binding), int(binding["HostPort"])
@@ -358,9 +361,7 @@ class ContainerNetworking:
                     self.ports.allocate(proto, host_ip, host_port, host_port)
                 except EngineError as err:
                     log.error("holding %s's published port %s again: %s", record.id, binding["HostPort"], err)
-                network = self.networks.find(first.get("NetworkID"))
-                bindings.append(PortBinding(proto, host_ip, host_port, first.get("IPAddress", ""),
-                                            int(port), self.networks.bridge_network(network).bridge))
+                bindings.append(PortBinding(proto, host_ip, host_port, first.get("IPAddress", ""), int(port), bridge))
         return bindings
 
     # -- the resolver's answers ----------------------------------------------------------
@@ -388,14 +389,10 @@ class ContainerNetworking:
                         return f"{names[0]}.{self.networks.find(network_id).name}"
         return None
 
-    def in_use(self, network_id: str) -> bool:
-        with self._lock:
-            return bool(self._attached.get(network_id))
-
 
 def _user_defined(network) -> bool:
     """Networks other than dockerd's predefined three (which take no aliases, no --ip, no DNS)."""
-    return network.name not in ("bridge", "host", "none")
+    return network.name not in PREDEFINED
 
 
 def _host_ip(shown: dict) -> str:
@@ -412,7 +409,6 @@ def _endpoint_from(container_id: str, settings: dict) -> Endpoint | None:
     return Endpoint(settings["EndpointID"], settings.get("NetworkID", ""), container_id, address, gateway,
                     settings.get("MacAddress", ""), host_veth(settings["EndpointID"]),
                     tuple(settings.get("Aliases") or ()))
-
 
 
 class NoNetworking:

@@ -217,7 +217,7 @@ class ContainerService:
                 record.host_config["Links"] = links.normalized(host_config["Links"], record.name, self.store)
             args = oci.spec.command(merged)
             record.path, record.args = args[0], args[1:]
-            files = self._network_files(record, parsed_hc)
+            files = self._network_files(record, parsed_hc.network_mode)
             record.hostname_path, record.hosts_path = files.hostname, files.hosts
             record.resolv_conf_path = files.resolv_conf
             with self.tasks.leased():
@@ -254,10 +254,10 @@ class ContainerService:
         with temp_mount(mounts, os.path.join(self.data_root, "tmp")) as mounted:
             use(mounted)
 
-    def _network_files(self, record: Container, hc) -> NetworkFiles:
+    def _network_files(self, record: Container, network_mode: str) -> NetworkFiles:
         """The container's own files, or with --network container:<x>, x's."""
-        if hc.network_mode.startswith("container:"):
-            joined = self._running_for_join(hc.network_mode.partition(":")[2])
+        if network_mode.startswith("container:"):
+            joined = self._running_for_join(network_mode.partition(":")[2])
             return NetworkFiles(joined.hostname_path, joined.hosts_path, joined.resolv_conf_path, own=False)
         return NetworkFiles.under(self.store.container_dir(record.id))
 
@@ -316,7 +316,7 @@ class ContainerService:
                 spec, links.environment(linked, record.name), linked, record.config.get("Env") or []))
         addresses = self.network.attach(record)
         if addresses and record.hosts_path.startswith(self.store.container_dir(record.id)):
-            self._network_files(record, oci.parse_host_config(record.host_config)).write_hosts(
+            NetworkFiles.under(self.store.container_dir(record.id)).write_hosts(
                 record.config.get("Hostname") or "", record.config.get("Domainname") or "",
                 record.host_config.get("ExtraHosts") or [], addresses, links.hosts_lines(linked))
 

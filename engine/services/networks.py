@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from engine import filters, timestamps
 from engine.errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound, System
 from engine.network import ipam
+from engine.network.bridge import host_veth
 from engine.network.types import BridgeNetwork, Endpoint
 from engine.store.networks import NetworkRecord, NetworkStore
 from engine.store.record import new_id, parse_go_time
@@ -430,7 +431,7 @@ class NetworkService:
                 endpoint = Endpoint(endpoint_id, record.id, container_id,
                                     ipaddress.IPv4Interface(f"{address}/{pool.subnet.prefixlen}"),
                                     ipaddress.IPv4Address(record.gateway), mac or ipam.mac_address(address),
-                                    f"veth{endpoint_id[:7]}", tuple(aliases))
+                                    host_veth(endpoint_id), tuple(aliases))
                 record.endpoints[container_id] = {
                     "Name": name, "EndpointID": endpoint_id, "MacAddress": endpoint.mac,
                     "IPv4Address": str(endpoint.address), "IPv6Address": "", "Aliases": list(aliases),

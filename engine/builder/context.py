@@ -83,6 +83,33 @@ class _ContextWriter(_LayerWriter):
         super()._entry(tf, member)
 
 
+class _Members:
+    """The tar's members, for the layer writer. A stream that ends inside
+    the padding after its last member's data ends there: the docker CLI
+    sends `-f`'s file from outside the context so (unpadded, without end
+    blocks), and dockerd takes it."""
+
+    def __init__(self, tf: tarfile.TarFile):
+        self.tf = tf
+
+    def __iter__(self):
+        members, last = iter(self.tf), None
+        while True:
+            try:
+                last = next(members)
+            except StopIteration:
+                return
+            except tarfile.ReadError as err:
+                if str(err) == "unexpected end of data" and last is not None and \
+                        self.tf.fileobj.tell() >= last.offset_data + last.size:
+                    return
+                raise
+            yield last
+
+    def extractfile(self, member: tarfile.TarInfo):
+        return self.tf.extractfile(member)
+
+
 def _extract(read: Callable[[int], bytes], root: str) -> None:
     stream = io.BufferedReader(Readable(read), _READ_SIZE)
     head = stream.peek(len(_XZ_MAGIC))
@@ -94,7 +121,7 @@ def _extract(read: Callable[[int], bytes], root: str) -> None:
         stream = lzma.LZMAFile(stream)
     try:
         with tarfile.open(fileobj=decompress(stream), mode="r|") as tf:
-            _ContextWriter(root).run(tf)
+            _ContextWriter(root).run(_Members(tf))
     except tarfile.ReadError as err:
         if str(err) != "empty file":
             raise System(_TAR_ERRORS.get(str(err), _UNTAR + str(err))) from None

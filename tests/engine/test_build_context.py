@@ -172,6 +172,16 @@ def test_the_clis_dockerfile_from_outside_the_context(tmp_path):
         assert files(context.root) == {"a": b"a"}
 
 
+def test_a_tar_ending_in_its_last_padding_is_whole_as_the_cli_sends_it(tmp_path):
+    """-f's file from outside the context comes last, unpadded, without end blocks."""
+    data = tar(("Dockerfile", DOCKERFILE), ("last", b"47 bytes" * 6))
+    unpadded = data[:data.index(b"47 bytes") + 48]
+    with receive(tmp_path, unpadded) as context:
+        assert files(context.root) == {"Dockerfile": DOCKERFILE, "last": b"47 bytes" * 6}
+    with pytest.raises(System, match=r"^Error processing tar file\(exit status 1\): unexpected EOF$"):
+        receive(tmp_path, unpadded[:-1])
+
+
 def test_a_bad_dockerignore_pattern_is_refused_and_cleaned_up(tmp_path):
     with pytest.raises(InvalidParameter, match='illegal exclusion pattern: "!"'):
         receive(tmp_path, tar(("Dockerfile", DOCKERFILE), (".dockerignore", b"!\n")))

@@ -46,15 +46,55 @@ class BuildSettings:
     host_config: dict = field(default_factory=dict)  # RUN containers' (network, resources, extra hosts)
 
 
+class Outbox:
+    """A stage's messages, handed on in stage order: the first stage's as
+    they come, a later one's (it may run meanwhile) once those before it are done."""
+
+    def __init__(self):
+        self._messages: list[dict] = []
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def put(self, message: dict) -> None:
+        with self._changed:
+            self._messages.append(message)
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+
+    def drain(self, emit: Emit) -> None:
+        """Hands on every message until the stage is over."""
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._messages or self._closed)
+                taken, self._messages, closed = self._messages, [], self._closed
+            for message in taken:
+                emit(message)
+            if closed and not taken:
+                return
+
+
 @dataclass
 class Stage:
-    """dockerd's dispatchState: where a stage is."""
+    """dockerd's dispatchState: where a stage is; each stage runs on a thread of its own."""
     name: str
+    index: int
     build_args: BuildArgs
+    step: int  # the number of its last printed step
     image_id: str = ""
     config: dict = field(default_factory=dict)  # the run config: what the next image's Config will be
     maintainer: str = ""
     cmd_set: bool = False
+    cache_busted: bool = False
+    outbox: Outbox = field(default_factory=Outbox)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def out(self, text: str) -> None:
+        self.outbox.put({"stream": text})
 
     @property
     def shell(self) -> list[str]:
@@ -65,7 +105,13 @@ class Stage:
 
 
 class Build:
-    """One build: ``run()`` gives the final image ID or raises EngineError/StepFailed."""
+    """One build: ``run()`` gives the final image ID or raises EngineError/StepFailed.
+
+    Beyond dockerd: the stages run at once, each on its own thread, a stage
+    waiting for the ones it names (FROM, COPY --from) to be done; their
+    messages come out in the Dockerfile's order, so the stream reads as
+    dockerd's sequential one. A failed stage ends the build when its turn
+    comes: the stages after it are cancelled."""
 
     def __init__(self, dockerfile: Dockerfile, context_root: str, backend: BuildBackend, settings: BuildSettings,
                  emit: Emit, cancelled: threading.Event | None = None):
@@ -75,62 +121,83 @@ class Build:
         self.stages: list[Stage] = []
         self.build_args = BuildArgs(settings.build_args)
         self.total = dockerfile.total_steps + (len(settings.labels) if dockerfile.stages else 0)
-        self.step = 0
-        self.cache_busted = False
-
-    def out(self, text: str) -> None:
-        self.emit({"stream": text})
 
     def run(self) -> str:
-        for meta in self.dockerfile.meta_args:
-            self._print_step(meta)
+        for step, meta in enumerate(self.dockerfile.meta_args, 1):
+            self.emit({"stream": f"Step {step}/{self.total} : {meta}"})
+            self.emit({"stream": "\n"})
         declare_meta_args(self.dockerfile.meta_args, self.build_args, self.dockerfile.escape)
-        stage = None
+        plans, step = [], len(self.dockerfile.meta_args)
         for index, parsed in enumerate(self.dockerfile.stages):
             if parsed.name and any(s.name == parsed.name for s in self.stages):
                 raise InvalidParameter(f"duplicate name {parsed.name}")
             commands = list(parsed.instructions)
             if index == len(self.dockerfile.stages) - 1:
                 commands += [_label_option(key, value) for key, value in sorted(self.settings.labels.items())]
-            stage = Stage(parsed.name, self.build_args.begin_stage())
-            self._print_step(parsed)
+            self.stages.append(Stage(parsed.name, index, self.build_args.begin_stage(), step))
+            plans.append((parsed, commands))
+            step += 1 + len(commands)
+        threads = [threading.Thread(target=self._run_stage, args=(stage, *plan), name=f"build-stage-{stage.index}",
+                                    daemon=True) for stage, plan in zip(self.stages, plans)]
+        for thread in threads:
+            thread.start()
+        try:
+            for stage in self.stages:
+                stage.outbox.drain(self.emit)
+                if stage.error is not None:
+                    raise stage.error
+        finally:
+            self.cancelled.set()  # what runs after a failed stage stops; after success nothing does
+            for thread in threads:
+                thread.join()
+        for stage in self.stages:
+            self.build_args.referenced |= stage.build_args.referenced
+        unused = self.build_args.unconsumed()
+        if unused:
+            self.emit({"stream": f"[Warning] One or more build-args {history.plain_list(unused)} were not consumed\n"})
+        last = self.stages[-1] if self.stages else None
+        if last is None or not last.image_id:
+            raise StepFailed("No image was generated. Is your Dockerfile empty?")
+        return last.image_id
+
+    def _run_stage(self, stage: Stage, parsed: ins.Stage, commands: list) -> None:
+        try:
+            self._print_step(stage, parsed)
             self._from(stage, parsed)
             self._stepped(stage)
             for command in commands:
                 if self.cancelled.is_set():
                     raise StepFailed("Build cancelled")
-                self._print_step(command)
+                self._print_step(stage, command)
                 self.dispatch(stage, command)
                 self._stepped(stage)
-            self.emit({"aux": {"ID": stage.image_id}})
-            self.build_args.referenced |= stage.build_args.referenced
-            self.stages.append(stage)
-        unused = self.build_args.unconsumed()
-        if unused:
-            self.out(f"[Warning] One or more build-args {history.plain_list(unused)} were not consumed\n")
-        if stage is None or not stage.image_id:
-            raise StepFailed("No image was generated. Is your Dockerfile empty?")
-        return stage.image_id
+            stage.outbox.put({"aux": {"ID": stage.image_id}})
+        except BaseException as err:  # handed to run() in the stage's turn
+            stage.error = err
+        finally:
+            stage.done.set()
+            stage.outbox.close()
 
-    def _print_step(self, command) -> None:
-        self.step += 1
-        self.out(f"Step {self.step}/{self.total} : {command}")
-        self.out("\n")
+    def _print_step(self, stage: Stage, command) -> None:
+        stage.step += 1
+        stage.out(f"Step {stage.step}/{self.total} : {command}")
+        stage.out("\n")
 
-    def _stepped(self, stage: Stage) -> None:
+    @staticmethod
+    def _stepped(stage: Stage) -> None:
         stage.config["Image"] = stage.image_id
-        self.out(f" ---> {_short(stage.image_id)}\n")
+        stage.out(f" ---> {_short(stage.image_id)}\n")
 
     # -- FROM ---------------------------------------------------------------------------------------
 
     def _from(self, stage: Stage, parsed: ins.Stage) -> None:
         """initializeStage: the base image (a stage, scratch or an image), its config, its triggers."""
-        self.cache_busted = False
+        stage.cache_busted = False
         env = [f"{k}={v}" for k, v in self.build_args.all_meta().items()]
         name = process_word(parsed.base_name, env, self.dockerfile.escape)
         if not name:
             raise InvalidParameter(f"base name ({parsed.base_name}) should not be blank")
-        base = self._image_or_stage(name, by_index=False)
+        base = self._image_or_stage(stage, name, by_index=False)
         stage.image_id = base.id
         stage.config = copy.deepcopy(base.config)
         if not any(e.partition("=")[0] == "PATH" for e in stage.config.get("Env") or []):
@@ -139,20 +206,23 @@ class Build:
         triggers = stage.config.get("OnBuild") or []
         if triggers:
             stage.config["OnBuild"] = None
-            self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            stage.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             for trigger in triggers:
                 stage.config["Image"] = stage.image_id
                 for command in parse_trigger(trigger):
                     self.dispatch(stage, command)
 
-    def _image_or_stage(self, name: str, by_index: bool) -> BaseImage:
-        """A former stage (by name; COPY --from also by index), scratch, or an image."""
-        for index, stage in enumerate(self.stages):
-            if stage.name == name.lower() or (by_index and name == str(index)):
+    def _image_or_stage(self, current: Stage, name: str, by_index: bool) -> BaseImage:
+        """A former stage once it is done (by name; COPY --from also by index), scratch, or an image."""
+        for stage in self.stages[:current.index]:
+            if stage.name == name.lower() or (by_index and name == str(stage.index)):
+                stage.done.wait()
+                if stage.error is not None:
+                    raise StepFailed("Build cancelled")
                 return BaseImage(stage.image_id, copy.deepcopy(stage.config))
         if name == "scratch":
             return BaseImage("", {})
-        return self.backend.base_image(name, self.settings.pull, self.emit)
+        return self.backend.base_image(name, self.settings.pull, current.outbox.put)
 
     # -- the instructions ---------------------------------------------------------------------------
 
@@ -229,7 +299,7 @@ class Build:
     def _healthcheck(self, stage: Stage, command: ins.Healthcheck) -> None:
         old = (stage.config.get("Healthcheck") or {}).get("Test") or []
         if old and old[0] != "NONE":
-            self.out(f"Note: overriding previous HEALTHCHECK: {history.plain_list(old)}\n")
+            stage.out(f"Note: overriding previous HEALTHCHECK: {history.plain_list(old)}\n")
         health = {"Test": list(command.test)}
         for key, value in (("Interval", command.interval), ("Timeout", command.timeout),
                            ("StartPeriod", command.start_period), ("Retries", command.retries)):
@@ -264,7 +334,7 @@ class Build:
         probe = self._probe_config(stage, history.nop_cmd_string(stage.shell, "WORKDIR " + workdir))
         if self._cache_hit(stage, probe):
             return
-        stage.image_id = self._container_lines(lambda container_id: self.backend.add_layer(
+        stage.image_id = self._container_lines(stage, lambda container_id: self.backend.add_layer(
             self._commit_of(stage, probe, container_id), lambda root: _make_workdir(root, workdir)))
 
     # -- RUN --------------------------------------------------------------------------------------
@@ -283,9 +353,10 @@ class Build:
         run_config = {**copy.deepcopy(stage.config), "Cmd": argv, "Env": stage.env() + args, "Entrypoint": [],
                       "Healthcheck": None, "AttachStdout": True, "AttachStderr": True, "Image": stage.image_id}
         container_id = self.backend.create_container(run_config, self.settings.host_config)
-        self.out(f" ---> Running in {container_id[:12]}\n")
+        stage.out(f" ---> Running in {container_id[:12]}\n")
         try:
-            code = self.backend.run(container_id, self._run_output, self.cancelled)
+            code = self.backend.run(container_id, lambda stream, text: _run_output(stage, stream, text),
+                                    self.cancelled)
             if code != 0:
                 if self.cancelled.is_set():
                     raise StepFailed("Build cancelled")
@@ -293,17 +364,13 @@ class Build:
             stage.image_id = self.backend.commit_container(self._commit_of(stage, probe, container_id))
         except BaseException:
             if self.settings.force_remove or self.cancelled.is_set():
-                self._remove(container_id)
+                self._remove(stage, container_id)
             raise
         if self.settings.remove or self.settings.force_remove:
-            self._remove(container_id)
+            self._remove(stage, container_id)
 
-    def _run_output(self, stream: str, text: str) -> None:
-        """A RUN's stdout as it is, its stderr in red, as dockerd streams them."""
-        self.out(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
-
-    def _remove(self, container_id: str) -> None:
-        self.out(f"Removing intermediate container {container_id[:12]}\n")
+    def _remove(self, stage: Stage, container_id: str) -> None:
+        stage.out(f"Removing intermediate container {container_id[:12]}\n")
         self.backend.remove_container(container_id)
 
     # -- COPY, ADD ------------------------------------------------------------------------------------
@@ -312,7 +379,7 @@ class Build:
         source_image = None
         if command.from_:
             try:
-                source_image = self._image_or_stage(command.from_, by_index=True)
+                source_image = self._image_or_stage(stage, command.from_, by_index=True)
             except EngineError as err:
                 raise InvalidParameter(f"invalid from flag value {command.from_}: {err}") from None
         self._copy_files(stage, command, source_image)
@@ -367,13 +434,13 @@ class Build:
 
     def _cache_hit(self, stage: Stage, probe: dict) -> bool:
         """dockerd's imageProber: the first miss busts the cache for the rest of the stage."""
-        if self.settings.no_cache or self.cache_busted:
+        if self.settings.no_cache or stage.cache_busted:
             return False
         cached = self.backend.cached(stage.image_id, probe)
         if not cached:
-            self.cache_busted = True
+            stage.cache_busted = True
             return False
-        self.out(" ---> Using cache\n")
+        stage.out(" ---> Using cache\n")
         stage.image_id = cached
         return True
 
@@ -385,17 +452,22 @@ class Build:
         if not stage.image_id:
             raise StepFailed("Please provide a source image with `from` prior to commit")
         stage.image_id = self._container_lines(
-            lambda container_id: self.backend.commit_config(
+            stage, lambda container_id: self.backend.commit_config(
                 self._commit_of(stage, {**probe, "Hostname": container_id[:12]}, container_id)))
 
-    def _container_lines(self, make) -> str:
+    def _container_lines(self, stage: Stage, make) -> str:
         """The lines dockerd prints around a step's container, for one that is only an ID."""
         container_id = new_id()
-        self.out(f" ---> Running in {container_id[:12]}\n")
+        stage.out(f" ---> Running in {container_id[:12]}\n")
         image_id = make(container_id)
         if self.settings.remove or self.settings.force_remove:
-            self.out(f"Removing intermediate container {container_id[:12]}\n")
+            stage.out(f"Removing intermediate container {container_id[:12]}\n")
         return image_id
+
+
+def _run_output(stage: Stage, stream: str, text: str) -> None:
+    """A RUN's stdout as it is, its stderr in red, as dockerd streams them."""
+    stage.out(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
 
 
 def _short(image_id: str) -> str:

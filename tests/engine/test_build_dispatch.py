@@ -140,3 +140,29 @@ def test_stages_by_name_onbuild_and_unused_args():
     _, config, _ = backend.images[image_id]
     assert "S=1" in config["Env"] and "T=1" in config["Env"] and not config.get("OnBuild")
     assert sum(1 for m in messages if "aux" in m) == 2
+
+
+def test_stages_run_at_once_but_stream_in_order():
+    """The second stage's RUN may run first; its lines still come after the first stage's."""
+    second_ran = threading.Event()
+
+    class Racing(FakeBackend):
+        def run(self, container_id, output, cancelled):
+            if "one" in self.containers[container_id]["Cmd"][-1]:
+                assert second_ran.wait(10), "the stages ran one after the other"
+            else:
+                second_ran.set()
+            return super().run(container_id, output, cancelled)
+
+    _, _, messages = build("FROM busybox AS one\nRUN echo one\nFROM busybox\nRUN echo two\n", Racing())
+    steps = [m["stream"] for m in messages if m.get("stream", "").startswith("Step")]
+    assert steps == ["Step 1/4 : FROM busybox AS one", "Step 2/4 : RUN echo one", "Step 3/4 : FROM busybox",
+                     "Step 4/4 : RUN echo two"]
+
+
+def test_a_failed_stage_is_the_error_even_when_a_later_one_fails_too():
+    backend = FakeBackend()
+    with pytest.raises(StepFailed, match="returned a non-zero code: 3"):
+        build("FROM busybox\nRUN exit 3\nFROM busybox\nRUN exit 4\n", backend)
+    with pytest.raises(StepFailed, match="returned a non-zero code: 4"):
+        build("FROM busybox AS a\nRUN exit 0\nFROM a\nRUN exit 4\n", backend)

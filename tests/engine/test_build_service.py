@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+import cgroup_trees
+
 from containerd_py.transfer import archive
 from containerd_py.transfer.manifests import DEFAULT_PLATFORM
 from containers_helpers import busybox, containerd_py  # noqa: F401 (fixtures)
@@ -24,7 +26,8 @@ def assembly(containerd_py, busybox, tmp_path):  # noqa: F811
     namespace = f"engine-test-{uuid.uuid4().hex[:12]}"
     config = Config(containerd=containerd_py.address, containerd_namespace=namespace,
                     data_root=str(tmp_path / "data"), exec_root=str(tmp_path / "exec"), runtimes=installed_runtimes(),
-                    bridge="none", iptables=False)  # in the test's process: no bridge, no rules in the host's netns
+                    bridge="none", iptables=False,  # in the test's process: no bridge, no rules in the host's netns
+                    cgroup_parent=f"/{namespace}")
     assembled = Assembly(config, lambda: ("", ""))
     try:
         with open(busybox, "rb") as f:
@@ -36,6 +39,7 @@ def assembly(containerd_py, busybox, tmp_path):  # noqa: F811
         for image in assembled.client.images.list([]):
             assembled.client.images.delete(image.name, sync=True)
         assembled.close()
+        cgroup_trees.remove_in_every_hierarchy(f"/{namespace}")
 
 
 def options(**given):

@@ -392,30 +392,26 @@ class Build:
         workdir = stage.config.get("WorkingDir") or "/"
         if source_image is not None:
             with self.backend.mounted_image(source_image.id) as source_root:
-                plan = self._plan(source_root, command, workdir)
-                self._copy_step(stage, command, plan, preserve_owner=not command.chown)
+                self._copy_step(stage, command, self._plan(source_root, command, workdir, not command.chown))
         else:
-            plan = self._plan(self.context_root, command, workdir)
-            self._copy_step(stage, command, plan, preserve_owner=False)
+            self._copy_step(stage, command, self._plan(self.context_root, command, workdir, False))
 
-    def _plan(self, source_root: str, command: ins.Add, workdir: str):
+    @staticmethod
+    def _plan(source_root: str, command: ins.Add, workdir: str, preserve_ownership: bool):
         try:
             return plan_copy(source_root, list(command.sources), command.dest, workdir, instruction=command.keyword,
-                             archives=command.keyword == "ADD")
+                             archives=command.keyword == "ADD", preserve_ownership=preserve_ownership)
         except CopyError as err:
             raise StepFailed(str(err)) from None
 
-    def _copy_step(self, stage: Stage, command: ins.Add, plan, preserve_owner: bool) -> None:
-        chown = f"--chown={command.chown}" if command.chown else ""
-        comment = f"{command.keyword} {chown}{plan.checksum} in {plan.dest} "
-        probe = self._probe_config(stage, history.nop_cmd_string(stage.shell, comment))
+    def _copy_step(self, stage: Stage, command: ins.Add, plan) -> None:
+        probe = self._probe_config(stage, history.nop_cmd_string(stage.shell, plan.history(command.chown)))
         if self._cache_hit(stage, probe):
             return
 
         def fill(root: str) -> None:
             try:
-                owner = resolve_chown(root, command.chown) if command.chown else None
-                perform_copy(plan, root, owner, preserve_owner=preserve_owner)
+                perform_copy(plan, root, resolve_chown(root, command.chown) if command.chown else None)
             except CopyError as err:
                 raise StepFailed(str(err)) from None
 

@@ -110,3 +110,20 @@ def test_errors_before_the_first_step_raise(assembly, tmp_path):
         build(assembly, tmp_path, "FROM busybox\nRUNN x\n")
     with pytest.raises(InvalidParameter, match="failed to reach build target nope"):
         build(assembly, tmp_path, "FROM busybox\n", target="nope")
+
+
+def test_copy_from_the_context_and_from_a_stage(assembly, tmp_path):
+    (tmp_path / "a.txt").write_text("from the context\n")
+    text = ("FROM busybox AS files\nRUN mkdir /made && echo from a stage > /made/b.txt\n"
+            "FROM busybox\nCOPY a.txt /a.txt\nCOPY --from=files /made/ /made/\nCMD cat /a.txt /made/b.txt\n")
+    messages = build(assembly, tmp_path, text, tags=("copied",))
+    assert "errorDetail" not in str(messages), messages
+    assert run_output(assembly, "copied") == "from the context\nfrom a stage\n"
+    history = [h["CreatedBy"] for h in assembly.images.history("copied")]
+    assert history[2].startswith("/bin/sh -c #(nop) COPY file:") and history[2].endswith(" in /a.txt ")
+    again = stream(build(assembly, tmp_path, text, tags=("copied",)))
+    assert again.count("Using cache") == 4
+    (tmp_path / "a.txt").write_text("changed\n")
+    changed = stream(build(assembly, tmp_path, text, tags=("copied",)))
+    assert changed.count("Using cache") == 1  # the first stage's RUN; COPY a.txt misses, and so all after it
+    assert run_output(assembly, "copied") == "changed\nfrom a stage\n"

@@ -101,7 +101,8 @@ class Assembly:
                                                                                  self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
-        self.builds = BuildService(EngineBuildBackend(self.images, self.containers, logs, layers), self.images)
+        self.builds = BuildService(EngineBuildBackend(self.images, self.containers, logs, layers), self.images,
+                                   os.path.join(config.data_root, "tmp"))
 
     def _assemble_networks(self, config) -> None:
         """The networks service over the bridge driver (netlink, and the

@@ -19,8 +19,9 @@ RUN_HOST_CONFIG_KEYS = ("Memory", "MemorySwap", "CpuShares", "CpuPeriod", "CpuQu
 
 
 class BuildService:
-    def __init__(self, backend: BuildBackend, images: ImageService):
-        self.backend, self.images = backend, images
+    def __init__(self, backend: BuildBackend, images: ImageService, tmp_dir: str):
+        """``tmp_dir``: where the route receives contexts (the data-root's, beside the layers)."""
+        self.backend, self.images, self.tmp_dir = backend, images, tmp_dir
 
     def build(self, options, context) -> Iterator[dict]:
         """The build's messages; what fails before the first one raises (dockerd's HTTP error),

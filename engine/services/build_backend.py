@@ -22,7 +22,7 @@ from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import engine_errors
 from engine.errors import EngineError, NotFound, System
 from engine.services.containers import ContainerService
-from engine.services.image_writer import Child, ImageWriter, media_types
+from engine.services.image_writer import EMPTY_LAYER_DIFF_ID, Child, ImageWriter, media_types
 from engine.services.images import ImageService
 from engine.services.logs import ExitOrEnd, LogService, LogsRequest
 
@@ -88,8 +88,9 @@ class EngineBuildBackend:
                 with self._mounted(mounts, key) as root:
                     fill(root)
                 layer, diff_id = self.layers.diff(key, media_types(base)[2])
-                self._commit_snapshot(key, [*(base.config.get("rootfs") or {}).get("diff_ids", []), diff_id]
-                                      if base else [diff_id])
+                if diff_id != EMPTY_LAYER_DIFF_ID:  # (WORKDIR of a directory that is there: no layer)
+                    self._commit_snapshot(key, [*base.config.get("rootfs", {}).get("diff_ids", []), diff_id]
+                                          if base else [diff_id])
                 return self.writer.write(base, self._child(commit), layer, diff_id, parent_id=commit.parent)
             finally:
                 try:

@@ -127,3 +127,12 @@ def test_copy_from_the_context_and_from_a_stage(assembly, tmp_path):
     changed = stream(build(assembly, tmp_path, text, tags=("copied",)))
     assert changed.count("Using cache") == 1  # the first stage's RUN; COPY a.txt misses, and so all after it
     assert run_output(assembly, "copied") == "changed\nfrom a stage\n"
+
+
+def test_from_scratch_and_a_workdir_that_is_there(assembly, tmp_path):
+    (tmp_path / "a.txt").write_text("alone\n")
+    messages = build(assembly, tmp_path, "FROM scratch\nCOPY a.txt /\nWORKDIR /\nCMD [\"/a.txt\"]\n", tags=("bare",))
+    assert "errorDetail" not in str(messages), messages
+    image = assembly.images.inspect("bare")
+    assert len(image["RootFS"]["Layers"]) == 1 and image["Config"]["Cmd"] == ["/a.txt"]
+    assert [h.get("empty_layer", False) for h in assembly.images.get("bare").config["history"]] == [False, True, True]

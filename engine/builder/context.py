@@ -62,7 +62,11 @@ def receive_context(read: Callable[[int], bytes], tmp_dir: str, dockerfile: str)
     """The context `read(n)` yields (b"" at its end) in a fresh directory
     under tmp_dir, with the Dockerfile named by the `dockerfile` option; the
     directory is gone again if anything is wrong."""
-    context = BuildContext(tempfile.mkdtemp(prefix="docker-builder", dir=tmp_dir))
+    try:
+        os.makedirs(tmp_dir, exist_ok=True)
+        context = BuildContext(tempfile.mkdtemp(prefix="docker-builder", dir=tmp_dir))
+    except OSError as err:
+        raise System(f"making a directory for the build context in {tmp_dir}: {err.strerror.lower()}") from None
     try:
         _extract(read, context.root)
         context.dockerfile_name, context.dockerfile_text = _read_dockerfile(context.root, dockerfile or

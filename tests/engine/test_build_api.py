@@ -319,3 +319,28 @@ def test_bad_requests_are_refused_in_dockerds_words(served, dockerd):
         assert ours[1] == theirs[1], (query, body[:20] if body else body)
         assert ours[0] == theirs[0] or (ours[0], theirs[0]) == (400, 500), (query, ours, theirs)
     assert builds.builds == []
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("cli", DOCKER_CLIS)
+def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
+    """Through the assembled engine: a quiet build with -f from outside the context prints the ID of an
+    image that has the Dockerfile's label; a failing RUN ends the stream with its code and dockerd's words."""
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "a.txt").write_text("a")
+    dockerfile = tmp_path / "Other.df"
+    dockerfile.write_text("FROM busybox\nCOPY a.txt /\nLABEL built=by-engine\n")
+    tag = f"build-api-{cli}:v1"
+    built = engine_py.docker("build", "-q", "-t", tag, "-f", str(dockerfile), str(context), cli=cli)
+    image_id = built.stdout.strip()
+    try:
+        assert image_id.startswith("sha256:")
+        assert engine_py.docker("inspect", "-f", "{{.Id}} {{.Config.Labels.built}}", tag,
+                                cli=cli).stdout.split() == [image_id, "by-engine"]
+    finally:
+        engine_py.docker("rmi", tag, check=False)
+    dockerfile.write_text("FROM busybox\nRUN exit 7\n")
+    failed = engine_py.docker("build", "-f", str(dockerfile), str(context), check=False, cli=cli)
+    assert failed.returncode == 7 and FAILED in failed.stderr

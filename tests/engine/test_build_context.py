@@ -80,6 +80,14 @@ def test_the_body_is_streamed_not_read_whole(tmp_path):
     assert body.largest <= 1 << 20
 
 
+def test_the_directory_for_contexts_is_made_when_missing(tmp_path):
+    with receive(tmp_path / "tmp", tar(("Dockerfile", DOCKERFILE))) as context:
+        assert os.path.dirname(context.root) == str(tmp_path / "tmp")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(System, match=f"^making a directory for the build context in {tmp_path}/file/tmp: "):
+        receive(tmp_path / "file" / "tmp", tar(("Dockerfile", DOCKERFILE)))
+
+
 def test_close_is_idempotent_and_leaves_nothing(tmp_path):
     context = receive(tmp_path, tar(("Dockerfile", DOCKERFILE)))
     context.close()

@@ -18,6 +18,7 @@ from engine.builder.context import BuildContext, receive_context
 from engine.builder.options import parse_build_query
 from engine.errors import EngineError, InvalidParameter, System
 from engine.filters import Filters
+from engine.services.streaming import error_message
 
 from ..http import Request, Streamed, json_reply
 from ..server import version_tuple
@@ -26,10 +27,6 @@ from ..streams import json_message
 log = logging.getLogger(__name__)
 
 AUX_SINCE = (1, 30)  # API version from which the image ID also goes out as an aux message
-
-
-def error_message(message: str) -> dict:
-    return {"errorDetail": {"message": message}, "error": message}
 
 
 class _BuildStream:

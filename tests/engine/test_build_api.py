@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 from urllib.parse import quote, urlencode
@@ -22,6 +21,7 @@ from engine.api.routes import build as build_routes
 from engine.api.server import Router, Server
 from engine.errors import InvalidParameter
 from engine_daemon import DOCKER_CLIS
+from test_build_context import tar
 from test_vs_dockerd import UnixConnection
 
 IMAGE_ID = "sha256:" + "ab12" * 16
@@ -124,13 +124,7 @@ def post(path: str, query: str = "", body: bytes = b"", version: str = "1.41") -
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    return tar(*files.items())
 
 
 @pytest.fixture

@@ -91,7 +91,8 @@ def test_an_undecodable_registry_config_is_ignored_as_by_dockerd():
     ({"remote": "x"}, "remoteURL (x) could not be recognized as URL"),
     ({"squash": "1"}, "squash is only supported with experimental mode"),
     ({"shmsize": "x", "buildargs": "x"}, 'strconv.ParseInt: parsing "x": invalid syntax'),  # dockerd's order
-    ({"buildargs": "x", "t": "UPPER"}, "error reading build args: invalid character 'x' looking for beginning of value"),
+    ({"buildargs": "x", "t": "UPPER"},
+     "error reading build args: invalid character 'x' looking for beginning of value"),
 ])
 def test_bad_values_in_dockerds_words(query, message):
     with pytest.raises(InvalidParameter) as err:

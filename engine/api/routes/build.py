@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 AUX_SINCE = (1, 30)  # API version from which the image ID also goes out as an aux message
 
 
+def _close(messages: Iterator[dict]) -> None:
+    """Ends the build (a generator's close; a plain iterator has nothing to end)."""
+    close = getattr(messages, "close", None)
+    if close is not None:
+        close()
+
+
 class _BuildStream:
     """The reply's chunks: the build's messages, as JSON lines; `close()`
     (the server calls it, also when it never iterated) ends the build and
@@ -48,7 +55,7 @@ class _BuildStream:
     def close(self) -> None:
         try:
             self._chunks.close()
-            self._messages.close()
+            _close(self._messages)
         finally:
             self._context.close()
 
@@ -98,7 +105,7 @@ def add_routes(router, builds) -> None:
             messages = iter(builds.build(options, context))
             first = next(messages, None)
             if first is not None and "errorDetail" in first:  # nothing went out before it: dockerd's HTTP error
-                messages.close()
+                _close(messages)
                 raise System(first["errorDetail"].get("message", ""))
         except BaseException:
             context.close()

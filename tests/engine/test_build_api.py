@@ -3,9 +3,11 @@ builds service that records what it was given: the docker CLI 28 (legacy
 builder) and 20.10 and docker-py sending real contexts, the stream and quiet
 mode they read, a client that goes away mid-build, and the refusals of a
 bad request in real dockerd's words."""
+import bz2
 import gzip
 import io
 import json
+import lzma
 import os
 import socket
 import subprocess
@@ -338,3 +340,17 @@ def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
     dockerfile.write_text("FROM busybox\nRUN exit 7\n")
     failed = engine_py.docker("build", "-f", str(dockerfile), str(context), check=False, cli=cli)
     assert failed.returncode == 7 and FAILED in failed.stderr
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+def test_docker_py_builds_a_compressed_context_at_the_engine(dockerpy, compress):
+    context = compress(tar_of({"Dockerfile": b"FROM busybox\nCOPY d /d\nLABEL via=docker-py\n", "d/f": b"f"}))
+    encoding = {"gzip": "gzip", "bz2": "bzip2", "lzma": "xz"}[compress.__module__]  # a header only: found by magic
+    tag = f"build-api-py-{encoding}:v1"
+    image, logs = dockerpy.images.build(fileobj=io.BytesIO(context), custom_context=True, encoding=encoding, tag=tag)
+    try:
+        assert image.labels["via"] == "docker-py" and tag in image.tags
+        assert {"aux": {"ID": image.id}} in list(logs)
+    finally:
+        dockerpy.images.remove(tag)

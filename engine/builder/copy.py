@@ -12,12 +12,13 @@ moby's tar copy: entries replace what is in the way, directories merge,
 mtimes are kept to the second, new parent directories are 0755, and the
 owner is 0:0 (or --chown's, or the source's for COPY --from).
 """
-import hashlib
 import os
 import posixpath
 import re
 import stat
 from dataclasses import dataclass, field
+
+from containerd_py import digest as digests
 
 from engine.builder.copy_tree import TreeWriter, extract_archive, is_archive, make_dirs
 from engine.errors import EngineError
@@ -227,7 +228,7 @@ def _class_char(pattern, i):
 
 
 def _hash_list(prefix: str, hashes: list[str]) -> str:
-    return f"{prefix}:{hashlib.sha256(','.join(hashes).encode()).hexdigest()}"
+    return f"{prefix}:{digests.of_small(','.join(hashes).encode()).removeprefix('sha256:')}"
 
 
 class _Hasher:
@@ -261,6 +262,7 @@ class _Hasher:
         link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
         size = st.st_size if stat.S_ISREG(st.st_mode) else 0
         header = f"{self.rel(full)}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0{size}\0{link}\0{st.st_rdev}\0"
+        import hashlib  # OpenSSL's sha256 (~3.5 MiB of libcrypto) only once a build hashes files
         digest = hashlib.sha256(os.fsencode(header))
         if size:
             with open(full, "rb", buffering=0) as f:

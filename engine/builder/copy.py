@@ -115,7 +115,7 @@ def _lookup_id(root, path, name, kind, parse, id_of):
             entries = parse(f.read())
     except OSError as err:
         raise LookupError(f"can't find {'uid' if kind == 'user' else 'gid'} for {kind} {name}: "
-                          f"open {path}: {os.strerror(err.errno)}") from None
+                          f"open {path}: {_go_strerror(err.errno)}") from None
     for entry in entries:
         if entry.name == name:
             return id_of(entry)
@@ -126,9 +126,8 @@ def _normalize_dest(workdir: str, dest: str) -> str:
     """dockerd's normalizeDest: a relative destination is under WORKDIR, its trailing slash kept."""
     if dest.startswith("/"):
         return dest
-    joined = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
-    joined = "/" + joined.lstrip("/")
-    return joined + "/" if dest.endswith("/") and joined != "/" else joined
+    joined = "/" + posixpath.normpath(posixpath.join("/", workdir or "/", dest)).lstrip("/")
+    return joined + "/" if dest.endswith("/") else joined
 
 
 def _trimmed(orig: str) -> str:
@@ -153,8 +152,8 @@ def _sources_for(hasher, orig, instruction, wildcards):
     except FileNotFoundError:
         raise CopyError(f"{instruction} failed: file not found in build context or excluded by .dockerignore: "
                         f"stat {name}: file does not exist") from None
-    except OSError as err:
-        raise CopyError(f"{instruction} failed: stat {name}: {os.strerror(err.errno)}") from None
+    except OSError:  # a file used as a directory: Go's scoped resolution fails on it
+        raise CopyError(f"{instruction} failed: forbidden path outside the build context: {name} ()") from None
     if stat.S_ISDIR(st.st_mode):
         return [CopySource(full, name, hasher.dir_checksum(full), True)]
     return [CopySource(full, name, "file:" + hasher.entry_hash(full, st), False)]
@@ -309,25 +308,38 @@ def _copy_one(source, dest, plan, root, owner):
     """performCopyForInfo: a directory's contents, an archive extracted (ADD), or one file."""
     src_stat = os.stat(source.path)
     if stat.S_ISDIR(src_stat.st_mode):
-        created = make_dirs(dest, (0, 0))
-        writer = TreeWriter(dest, owner)
+        created = _make_dirs(dest, (0, 0), root=root, doing="failed to copy directory")
         if owner is not None and created:
             os.lchown(dest, *owner)
-        writer.copy_tree(source.path)
+        TreeWriter(dest, owner).copy_tree(source.path)
         return
     if plan.archives and is_archive(source.path):
-        make_dirs(dest, (0, 0))
+        _make_dirs(dest, (0, 0), root=root, doing="Error processing tar file")
         extract_archive(source.path, dest)
         return
     if plan.target.endswith("/") or os.path.isdir(dest):
         dest = os.path.join(dest, posixpath.basename(source.name))
-    make_dirs(os.path.dirname(dest), owner or (0, 0))
+    _make_dirs(os.path.dirname(dest), owner or (0, 0), root=root, doing="failed to create new directory")
     TreeWriter(os.path.dirname(dest), owner).copy_file(source.path, src_stat, os.path.basename(dest))
+
+
+def _make_dirs(path, owner, *, root, doing):
+    """make_dirs, its failure worded as dockerd words its step DOING."""
+    try:
+        return make_dirs(path, owner)
+    except OSError as err:
+        raise CopyError(f"failed to copy files: {doing}: mkdir {_in_root(err, root)}") from None
+
+
+def _go_strerror(number: int) -> str:
+    """An errno's text as Go's syscall package words it (lower case)."""
+    text = os.strerror(number)
+    return text[:1].lower() + text[1:]
 
 
 def _in_root(err: OSError, root: str) -> str:
     """An OSError's text with paths shown as they are inside the image."""
-    text = os.strerror(err.errno) if err.errno else str(err)
+    text = _go_strerror(err.errno) if err.errno else str(err)
     names = [n for n in (err.filename, err.filename2) if n]
     shown = ["/" + os.path.relpath(n, root).removeprefix(".") if str(n).startswith(root) else str(n) for n in names]
     return f"{' '.join(shown)}: {text}" if shown else text

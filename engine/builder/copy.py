@@ -236,6 +236,7 @@ class _Hasher:
         self.root = root
         self._hashes = {}
         self._names = None
+        self._buffer = None  # one read buffer per plan (plans may run on several threads)
 
     def resolve(self, rel: str) -> str:
         try:
@@ -244,7 +245,8 @@ class _Hasher:
             return os.path.join(self.root, rel)
 
     def rel(self, full: str) -> str:
-        return os.path.relpath(full, self.root)
+        """FULL (the root or under it) relative to the root."""
+        return full[len(self.root) + 1:] or "."
 
     def walk_names(self):
         """Every entry's path relative to the root, in filepath.Walk's order (links not followed)."""
@@ -262,11 +264,15 @@ class _Hasher:
         header = f"{self.rel(full)}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0{size}\0{link}\0{st.st_rdev}\0"
         digest = hashlib.sha256(os.fsencode(header))
         if size:
-            with open(full, "rb", buffering=0) as f:
-                buf = bytearray(_CHUNK)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
+            if self._buffer is None:
+                self._buffer = bytearray(_CHUNK)
+            view = memoryview(self._buffer)
+            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while n := os.readv(fd, [self._buffer]):
                     digest.update(view[:n])
+            finally:
+                os.close(fd)
         self._hashes[full] = digest.hexdigest()
         return self._hashes[full]
 

@@ -2,8 +2,10 @@
 under WORKDIR, what the checksum is and is not sensitive to, owners and
 modes as dockerd's tar copy leaves them, and a destination's links never
 leading out of the image's tree."""
+import bz2
 import gzip
 import io
+import lzma
 import os
 import stat
 import tarfile
@@ -139,8 +141,11 @@ def test_archives_are_known_by_their_contents(tmp_path):
     (tmp_path / "text.tar").write_text("not a tar\n" * 100)
     (tmp_path / "gz-not-tar.tgz").write_bytes(gzip.compress(b"hello" * 200))
     (tmp_path / "zeros.tar").write_bytes(bytes(1024))
+    (tmp_path / "small-blocks").write_bytes(bz2.compress(data.getvalue(), compresslevel=1))
+    (tmp_path / "x").write_bytes(lzma.compress(data.getvalue()))
     assert [is_archive(str(tmp_path / n)) for n in ("plain", "zipped.txt", "text.tar", "gz-not-tar.tgz",
-                                                    "zeros.tar")] == [True, True, False, False, False]
+                                                    "zeros.tar", "small-blocks", "x")] == \
+        [True, True, False, False, False, True, True]
 
 
 def _write_passwd(root):

@@ -188,7 +188,10 @@ def _unhexed(text):
 
 @pytest.fixture(scope="module")
 def base_tar(dockerd):
-    return exported(dockerd, "busybox")
+    """busybox's files; after the module, its builds' untagged images go, so
+    no later test of the session's dockerd hits their cache."""
+    yield exported(dockerd, "busybox")
+    dockerd.docker("image", "prune", "-f")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -244,7 +247,7 @@ CACHED = "FROM busybox\nCOPY a.txt /a\nCOPY dir /d/\nCOPY ?.txt /q/\nCOPY --from
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_cache_hits_as_dockerd(dockerd, tmp_path, mutation):
+def test_cache_hits_as_dockerd(dockerd, tmp_path, mutation, base_tar):
     """A step hits dockerd's cache when it and every step before it keep their checksum."""
     context = tmp_path / "context"
     make_context(context)

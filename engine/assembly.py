@@ -4,6 +4,7 @@ import os
 from typing import Callable
 
 from engine import init
+from engine.api.routes import build as build_routes
 from engine.api.routes import container_io as container_io_routes
 from engine.api.routes import containers as container_routes
 from engine.api.routes import exec as exec_routes
@@ -26,6 +27,8 @@ from engine.network.firewall import Firewall, NoFirewall
 from engine.network.ipam import routes_from_proc
 from engine.network.portmap import PortAllocator
 from engine.network.resolvconf import DnsSettings
+from engine.services.build import BuildService
+from engine.services.build_backend import EngineBuildBackend
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
@@ -92,12 +95,16 @@ class Assembly:
                                       publish=self.events.container),
             ContainerFiles(self.store, layers, self.events.container),
             CommitService(self.containers, layers, self.images.door))
-        logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
+        logs = LogService(self.containers, self.log_sink)
+        logs_routes.add_routes(self.router, logs)
         exec_routes.add_routes(self.router, self.execs)
         network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
                                                                                  self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
+        self.builds = BuildService(EngineBuildBackend(self.images, self.containers, logs, layers), self.images,
+                                   os.path.join(config.data_root, "tmp"))
+        build_routes.add_routes(self.router, self.builds)
 
     def _assemble_networks(self, config) -> None:
         """The networks service over the bridge driver (netlink, and the

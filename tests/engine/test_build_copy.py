@@ -76,7 +76,8 @@ def test_checksums_name_the_kind_and_history_reads_as_dockerd(context):
     assert multi.checksum.startswith("multi:") and multi.target == "/w/"
     assert plan_copy(str(context), ["b.txt", "a.txt"], "./", "/w").checksum != multi.checksum
     assert multi.history("1:2") == f"COPY --chown=1:2{multi.checksum} in ./ "
-    assert plan_copy(str(context), ["*.txt"], "/m/", "/", instruction="ADD").history() == f"ADD {multi.checksum} in /m/ "
+    wild = plan_copy(str(context), ["*.txt"], "/m/", "/", instruction="ADD")
+    assert wild.history() == f"ADD {multi.checksum} in /m/ "
 
 
 def _checksums(context):

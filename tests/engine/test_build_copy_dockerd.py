@@ -8,6 +8,7 @@ import io
 import os
 import re
 import stat
+import struct
 import subprocess
 import tarfile
 import time
@@ -23,14 +24,18 @@ from engine.oci.host import scoped_path
 pytestmark = pytest.mark.root
 
 MTIME = 1577934245  # 2020-01-02 03:04:05: the context's files, kept by COPY
+CAPABILITY = "security.capability"
+CAP_NET_RAW = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)  # security.capability: cap_net_raw+ep
 
 
-def _tar_of(members):
+def _tar_of(members, xattrs=None):
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for name, mode, uid, data in members:
             info = tarfile.TarInfo(name)
             info.mode, info.uid, info.gid, info.mtime = mode, uid, uid + 1, MTIME - 3600
+            info.pax_headers = {f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape")
+                                for key, value in (xattrs or {}).get(name, {}).items()}
             if data is None:
                 info.type = tarfile.DIRTYPE
                 tf.addfile(info)
@@ -59,6 +64,8 @@ def make_context(path):
     archive = _tar_of([("t", 0o755, 0, None), ("t/f", 0o4755, 5, b"tar file\n"), ("./t/g", 0o640, 0, b"g\n"),
                        ("../up", 0o644, 0, b"up\n"), ("/abs/z", 0o600, 7, b"z\n")])
     (path / "arch.tar").write_bytes(archive)
+    (path / "capped.tar").write_bytes(_tar_of([("ping", 0o755, 0, b"ping\n")],
+                                              {"ping": {"security.capability": CAP_NET_RAW}}))
     subprocess.run(["gzip", "-k", "-n", str(path / "arch.tar")], check=True)
     (path / "arch.tar.gz").rename(path / "notnamed")
     subprocess.run(["bzip2", "-k", str(path / "arch.tar")], check=True)
@@ -75,11 +82,12 @@ CASES = {
     "chown": "FROM busybox\nCOPY --chown=1:2 a.txt /c/d/e\nCOPY --chown=3:4 dir /cd/x/y\nCOPY --chown=5 b.txt /cf/\n"
              "COPY --chown=user:nogroup a.txt /named\nCOPY --chown=0:0 suid /suid0\nCOPY suid /suid\n",
     "add": "FROM busybox\nADD a.txt /add\nADD arch.tar /ar/\nADD notnamed /nn\nADD dir /addir\n"
-           "ADD --chown=2:3 arch.tar.bz2 /archown/\nADD arch.tar.xz /xz\nCOPY arch.tar /copied.tar\n",
+           "ADD --chown=2:3 arch.tar.bz2 /archown/\nADD arch.tar.xz /xz\nCOPY arch.tar /copied.tar\n"
+           "ADD capped.tar /capped/\n",
     "dest": "FROM busybox\nCOPY links /\nCOPY empty /realdir/\nCOPY a.txt /linked/copied\nCOPY a.txt /dlink\n"
             "COPY dir /dlink/sub2/\nCOPY a.txt /dd/\nCOPY dir /dd\nCOPY b.txt /a.txt\nCOPY b.txt /a.txt\n"
             "COPY a.txt /dd/sub\n",
-    "from": "FROM busybox AS s0\nADD arch.tar /o/\nCOPY --chown=7:8 dir /o/d\nFROM busybox\n"
+    "from": "FROM busybox AS s0\nADD arch.tar /o/\nCOPY --chown=7:8 dir /o/d\nADD capped.tar /o/\nFROM busybox\n"
             "COPY --from=s0 /o /fromdir/\nCOPY --from=s0 /o/t/f /fromfile\nCOPY --chown=1:1 --from=s0 /o /fromchown/\n"
             "COPY --from=busybox /etc/group /g\nCOPY --from=s0 /o/t/* /wild/\n",
 }
@@ -110,8 +118,9 @@ def tar_entries(data: bytes, since: float) -> dict:
             kind = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "link", tarfile.LNKTYPE: "hardlink"}.get(m.type, "file")
             content = hashlib.sha256(tf.extractfile(m).read()).hexdigest() if m.isreg() else ""
             link = "/" + m.linkname.strip("/") if m.islnk() else m.linkname
+            capability = m.pax_headers.get("SCHILY.xattr.security.capability", "").encode("utf-8", "surrogateescape")
             entries[name] = (kind, m.mode & 0o7777, m.uid, m.gid, m.size if m.isreg() else 0, link, content,
-                             "new" if m.mtime >= since else m.mtime)
+                             "new" if m.mtime >= since else m.mtime, capability)
     return entries
 
 
@@ -135,8 +144,10 @@ def tree_entries(root: str, since: float) -> dict:
                 with open(full, "rb") as f:
                     content = hashlib.sha256(f.read()).hexdigest()
                 size = st.st_size
+            capability = os.getxattr(full, "security.capability") if kind == "file" and CAPABILITY in \
+                os.listxattr(full) else b""
             entries[path] = (kind, st.st_mode & 0o7777, st.st_uid, st.st_gid, size, link, content,
-                             "new" if st.st_mtime >= since else int(st.st_mtime))
+                             "new" if st.st_mtime >= since else int(st.st_mtime), capability)
     return entries
 
 
@@ -173,7 +184,8 @@ def replay(text, context, base_tar, tmp_path):
     return root, histories
 
 
-INIT_LAYER = ("/", "/.dockerenv", "/dev", "/proc", "/sys", "/etc", "/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf")
+INIT_LAYER = ("/", "/.dockerenv", "/dev", "/proc", "/sys", "/etc", "/etc/hostname", "/etc/hosts", "/etc/mtab",
+              "/etc/resolv.conf")
 
 
 def _files(entries):

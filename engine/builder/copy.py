@@ -36,7 +36,6 @@ class CopySource:
     path: str        # resolved inside the source root (symlinks followed there)
     name: str        # as named or matched; its base names a file copied into a directory
     checksum: str    # "file:<hex>" or "dir:<hex>"
-    is_dir: bool
 
 
 @dataclass
@@ -100,26 +99,27 @@ def resolve_chown(root: str, spec: str) -> tuple[int, int]:
         if len(parts) > 2:
             raise LookupError(f"invalid chown string format: {spec}")
         user, group = (parts[0], parts[0]) if len(parts) == 1 else parts
-        uid = _lookup_id(root, "/etc/passwd", user, "user", parse_passwd, lambda entry: entry.uid)
-        gid = _lookup_id(root, "/etc/group", group, "group", parse_group, lambda entry: entry.gid)
+        uid = _lookup_id(root, "/etc/passwd", parse_passwd, "uid", "user", user)
+        gid = _lookup_id(root, "/etc/group", parse_group, "gid", "group", group)
     except LookupError as err:
         raise CopyError(f"unable to convert uid/gid chown string to host mapping: {err.args[0]}") from None
     return uid, gid
 
 
-def _lookup_id(root, path, name, kind, parse, id_of):
-    if re.fullmatch(r"[+-]?[0-9]+", name):  # Go's strconv.Atoi
+def _lookup_id(root, path, parse, id_field, kind, name):
+    """A number as it is (Go's strconv.Atoi), a name's ID_FIELD from the image's file at PATH."""
+    if re.fullmatch(r"[+-]?[0-9]+", name):
         return int(name)
+    failed = f"can't find {id_field} for {kind} {name}"
     try:
         with open(scoped_path(root, path), "rb") as f:
             entries = parse(f.read())
     except OSError as err:
-        raise LookupError(f"can't find {'uid' if kind == 'user' else 'gid'} for {kind} {name}: "
-                          f"open {path}: {_go_strerror(err.errno)}") from None
+        raise LookupError(f"{failed}: open {path}: {_go_strerror(err.errno)}") from None
     for entry in entries:
         if entry.name == name:
-            return id_of(entry)
-    raise LookupError(f"can't find {'uid' if kind == 'user' else 'gid'} for {kind} {name}: no such {kind}: {name}")
+            return getattr(entry, id_field)
+    raise LookupError(f"{failed}: no such {kind}: {name}")
 
 
 def _normalize_dest(workdir: str, dest: str) -> str:
@@ -148,15 +148,17 @@ def _sources_for(hasher, orig, instruction, wildcards):
         raise CopyError(f"{instruction} failed: forbidden path outside the build context: {name} ()")
     full = hasher.resolve(name)
     try:
+        if full is None:
+            raise NotADirectoryError
         st = os.lstat(full)
     except FileNotFoundError:
         raise CopyError(f"{instruction} failed: file not found in build context or excluded by .dockerignore: "
                         f"stat {name}: file does not exist") from None
-    except OSError:  # a file used as a directory: Go's scoped resolution fails on it
+    except OSError:  # a link loop, a file used as a directory: Go's scoped resolution fails on them
         raise CopyError(f"{instruction} failed: forbidden path outside the build context: {name} ()") from None
     if stat.S_ISDIR(st.st_mode):
-        return [CopySource(full, name, hasher.dir_checksum(full), True)]
-    return [CopySource(full, name, "file:" + hasher.entry_hash(full, st), False)]
+        return [CopySource(full, name, hasher.dir_checksum(full))]
+    return [CopySource(full, name, "file:" + hasher.entry_hash(full, st))]
 
 
 def _has_wildcards(name: str) -> bool:
@@ -238,20 +240,22 @@ class _Hasher:
         self._names = None
         self._buffer = None  # one read buffer per plan (plans may run on several threads)
 
-    def resolve(self, rel: str) -> str:
+    def resolve(self, rel: str) -> str | None:
+        """REL with its links followed inside the root; None for a link loop."""
         try:
             return scoped_path(self.root, rel)
-        except FileNotFoundError:  # a link loop: missing, as Go's resolution gives up
-            return os.path.join(self.root, rel)
+        except FileNotFoundError:
+            return None
 
     def rel(self, full: str) -> str:
         """FULL (the root or under it) relative to the root."""
         return full[len(self.root) + 1:] or "."
 
     def walk_names(self):
-        """Every entry's path relative to the root, in filepath.Walk's order (links not followed)."""
+        """Every entry's path relative to the root (not the root's "."), in
+        filepath.Walk's order (links not followed)."""
         if self._names is None:
-            self._names = [self.rel(full) for full, _ in _walk(self.root)]
+            self._names = [self.rel(full) for full, _ in _walk(self.root)][1:]
         return self._names
 
     def entry_hash(self, full: str, st: os.stat_result) -> str:
@@ -285,6 +289,8 @@ class _Hasher:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 target = self.resolve(self.rel(full))
+                if target is None:  # a loop: dockerd leaves it out
+                    continue
                 try:
                     hashes.append(self.entry_hash(target, os.lstat(target)))
                 except OSError:  # dangling: dockerd hashes the name
@@ -347,5 +353,6 @@ def _in_root(err: OSError, root: str) -> str:
     """An OSError's text with paths shown as they are inside the image."""
     text = _go_strerror(err.errno) if err.errno else str(err)
     names = [n for n in (err.filename, err.filename2) if n]
-    shown = ["/" + os.path.relpath(n, root).removeprefix(".") if str(n).startswith(root) else str(n) for n in names]
+    shown = ["/" + os.path.relpath(n, root).removeprefix(".") if f"{n}/".startswith(f"{root}/") else str(n)
+             for n in names]
     return f"{' '.join(shown)}: {text}" if shown else text

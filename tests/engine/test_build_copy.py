@@ -44,6 +44,12 @@ def test_wildcards_match_as_go(pattern, name, matches):
         assert (regexp.fullmatch(name) is not None) == matches
 
 
+def test_a_wildcard_matches_whole_paths_never_the_root(context):
+    assert [s.name for s in plan_copy(str(context), ["*"], "/x/", "/").sources] == ["a.txt", "b.txt", "dir"]
+    assert [s.name for s in plan_copy(str(context), ["*/?"], "/x/", "/").sources] == ["dir/y"]
+    assert [s.name for s in plan_copy(str(context), ["./d*/*"], "/x/", "/").sources] == ["dir/la", "dir/sub", "dir/y"]
+
+
 def test_escaped_wildcards_are_no_wildcards():
     assert _has_wildcards("a*") and _has_wildcards("x/[ab]") and _has_wildcards("a\\\\?")
     assert not _has_wildcards("a\\*") and not _has_wildcards("plain/name")
@@ -113,6 +119,7 @@ def test_the_checksum_sees_owners(context):
                            "stat dir/nope: file does not exist"),
     (["../x"], "/x", "COPY failed: forbidden path outside the build context: ../x ()"),
     (["a.txt/x"], "/x", "COPY failed: forbidden path outside the build context: a.txt/x ()"),
+    (["l*"], "/x/", "COPY failed: forbidden path outside the build context: loop ()"),
     (["a.txt", "b.txt"], "/d", "When using COPY with more than one source file, "
                                "the destination must be a directory and end with a /"),
     (["*.txt"], "/d", "When using COPY with more than one source file, "
@@ -121,6 +128,7 @@ def test_the_checksum_sees_owners(context):
     (["https://example.com/f"], "/d", "COPY failed: source can't be a URL for COPY"),
 ])
 def test_source_errors_in_dockerds_words(context, sources, dest, message):
+    (context / "loop").symlink_to("loop")
     with pytest.raises(CopyError) as err:
         plan_copy(str(context), sources, dest, "/")
     assert str(err.value) == message

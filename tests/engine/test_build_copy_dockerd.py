@@ -59,6 +59,7 @@ def make_context(path):
     os.symlink("y", path / "dir/ly")
     os.symlink("a.txt", path / "la")
     os.symlink("dir", path / "ldir")
+    os.symlink("loop", path / "loop")
     os.symlink("/etc", path / "links/linked")
     os.symlink("/realdir", path / "links/dlink")
     archive = _tar_of([("t", 0o755, 0, None), ("t/f", 0o4755, 5, b"tar file\n"), ("./t/g", 0o640, 0, b"g\n"),
@@ -78,7 +79,7 @@ def make_context(path):
 CASES = {
     "copy": "FROM busybox\nCOPY a.txt /a.txt\nCOPY dir /dd/\nWORKDIR /w\nCOPY a.txt rel/\nCOPY a.txt b.txt ./\n"
             "COPY d*/y /wild/\nCOPY . /all/\nCOPY la /la\nCOPY ldir /ldir/\nCOPY dir/../a.txt /dotdot\n"
-            "COPY star[[]1].txt /star\nCOPY ./dir/ .\nCOPY ?.txt /q/\n",
+            "COPY star[[]1].txt /star\nCOPY ./dir/ .\nCOPY ?.txt /q/\nCOPY [^l]* /every/\n",
     "chown": "FROM busybox\nCOPY --chown=1:2 a.txt /c/d/e\nCOPY --chown=3:4 dir /cd/x/y\nCOPY --chown=5 b.txt /cf/\n"
              "COPY --chown=user:nogroup a.txt /named\nCOPY --chown=0:0 suid /suid0\nCOPY suid /suid\n",
     "add": "FROM busybox\nADD a.txt /add\nADD arch.tar /ar/\nADD notnamed /nn\nADD dir /addir\n"
@@ -230,7 +231,8 @@ def test_files_and_history_as_dockerd(dockerd, tmp_path, case, base_tar):
 ERRORS = [
     "COPY nope /x", "COPY ../x /x", "COPY a.txt b.txt /dd", "COPY nomatch* /x/", "COPY --chown=nobody2 a.txt /x",
     "COPY --chown=nobody a.txt /x", "COPY --chown=1:2:3 a.txt /x", "COPY http://example.com/x /x",
-    "COPY /../../a.txt /x", "COPY dir/../../a.txt /x", "ADD a.txt b* /x", "COPY ./nope/ /x",
+    "COPY /../../a.txt /x", "COPY dir/../../a.txt /x", "ADD a.txt b* /x", "COPY ./nope/ /x", "COPY l* /x/",
+    "COPY a.txt/x /x",
 ]
 
 

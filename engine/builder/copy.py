@@ -84,9 +84,8 @@ def perform_copy(plan: CopyPlan, root: str, chown: tuple[int, int] | None = None
     root = os.path.realpath(root)
     owner = chown if chown is not None else (None if plan.preserve_ownership else (0, 0))
     try:
-        dest = scoped_path(root, plan.target)
-        for source in plan.sources:
-            _copy_one(source, dest, plan, root, owner)
+        for source in plan.sources:  # the destination resolved for each, as an earlier one may have moved it
+            _copy_one(source, scoped_path(root, plan.target), plan, root, owner)
     except OSError as err:
         raise CopyError(f"failed to copy files: {_in_root(err, root)}") from None
 

@@ -159,7 +159,6 @@ class TreeWriter:
         self._dir_times.clear()
 
 
-
 def extract_archive(path: str, dest: str) -> None:
     """UntarPath: the archive's members under DEST with their own owners (ADD
     ignores --chown for them), DEST standing for / to their names and links."""

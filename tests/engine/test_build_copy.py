@@ -67,10 +67,8 @@ def test_relative_destinations_are_under_workdir(workdir, dest, target):
 def context(tmp_path):
     ctx = tmp_path / "ctx"
     (ctx / "dir/sub").mkdir(parents=True)
-    (ctx / "a.txt").write_text("hello\n")
-    (ctx / "b.txt").write_text("bee\n")
-    (ctx / "dir/y").write_text("y\n")
-    (ctx / "dir/sub/x").write_text("x\n")
+    for name, text in {"a.txt": "hello\n", "b.txt": "bee\n", "dir/y": "y\n", "dir/sub/x": "x\n"}.items():
+        (ctx / name).write_text(text)
     os.symlink("../a.txt", ctx / "dir/la")
     return ctx
 

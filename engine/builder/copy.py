@@ -106,9 +106,10 @@ def resolve_chown(root: str, spec: str) -> tuple[int, int]:
 
 
 def _lookup_id(root, path, parse, id_field, kind, name):
-    """A number as it is (Go's strconv.Atoi), a name's ID_FIELD from the image's file at PATH."""
-    if re.fullmatch(r"[+-]?[0-9]+", name):
-        return int(name)
+    """A number as Go's strconv.Atoi reads it (and the kernel's 32-bit uid_t
+    keeps of it), else a name's ID_FIELD from the image's file at PATH."""
+    if re.fullmatch(r"[+-]?[0-9]+", name) and -2**63 <= int(name) < 2**63:
+        return int(name) & 0xFFFFFFFF
     failed = f"can't find {id_field} for {kind} {name}"
     try:
         with open(scoped_path(root, path), "rb") as f:

@@ -163,7 +163,7 @@ def _write_passwd(root):
 
 @pytest.mark.parametrize("spec, ids", [
     ("1:2", (1, 2)), ("7", (7, 7)), ("user", (1000, 1000)), ("user:staff", (1000, 50)), ("+5:50", (5, 50)),
-    ("0:staff", (0, 50)),
+    ("0:staff", (0, 50)), ("4294967296:-2", (0, 4294967294)),
 ])
 def test_chown_names_and_numbers(tmp_path, spec, ids):
     _write_passwd(tmp_path)
@@ -175,7 +175,9 @@ def test_chown_errors_in_dockerds_words(tmp_path):
     prefix = "unable to convert uid/gid chown string to host mapping: "
     for spec, message in [("nobody", "can't find uid for user nobody: no such user: nobody"),
                           ("1:nogroup", "can't find gid for group nogroup: no such group: nogroup"),
-                          ("1:2:3", "invalid chown string format: 1:2:3")]:
+                          ("1:2:3", "invalid chown string format: 1:2:3"),
+                          ("99999999999999999999", "can't find uid for user 99999999999999999999: "
+                                                   "no such user: 99999999999999999999")]:
         with pytest.raises(CopyError) as err:
             resolve_chown(str(tmp_path), spec)
         assert str(err.value) == prefix + message

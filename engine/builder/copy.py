@@ -13,10 +13,13 @@ mtimes are kept to the second, new parent directories are 0755, and the
 owner is 0:0 (or --chown's, or the source's for COPY --from).
 """
 import hashlib
+import lzma
 import os
 import posixpath
 import re
 import stat
+import tarfile
+import zlib
 from dataclasses import dataclass, field
 
 from engine.builder.copy_tree import TreeWriter, extract_archive, is_archive, make_dirs
@@ -327,7 +330,10 @@ def _copy_one(source, dest, plan, root, owner):
         return
     if plan.archives and is_archive(source.path):
         _make_dirs(dest, (0, 0), root=root, doing="Error processing tar file")
-        extract_archive(source.path, dest)
+        try:
+            extract_archive(source.path, dest)
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as err:  # a damaged archive past its start
+            raise CopyError(f"failed to copy files: Error processing tar file: {err or 'unexpected EOF'}") from None
         return
     if plan.target.endswith("/") or os.path.isdir(dest):
         dest = os.path.join(dest, posixpath.basename(source.name))

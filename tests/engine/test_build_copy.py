@@ -266,6 +266,21 @@ def test_archive_members_stay_inside_the_destination(tmp_path):
 
 
 @pytest.mark.root
+def test_a_damaged_archive_is_a_copy_error(tmp_path):
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:gz") as tf:
+        for n in range(50):
+            info = tarfile.TarInfo(f"f{n}")
+            info.size = 4096
+            tf.addfile(info, io.BytesIO(os.urandom(4096)))
+    (tmp_path / "cut.tgz").write_bytes(data.getvalue()[:len(data.getvalue()) // 2])
+    (tmp_path / "root").mkdir()
+    with pytest.raises(CopyError, match="^failed to copy files: Error processing tar file: "):
+        perform_copy(plan_copy(str(tmp_path), ["cut.tgz"], "/x/", "/", instruction="ADD", archives=True),
+                     str(tmp_path / "root"))
+
+
+@pytest.mark.root
 def test_copy_errors_name_the_path_in_the_image(tmp_path, context):
     root = tmp_path / "root"
     root.mkdir()

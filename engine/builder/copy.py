@@ -71,7 +71,10 @@ def plan_copy(source_root: str, sources: list[str], dest: str, workdir: str, *, 
                 raise CopyError(f"{instruction} failed: source can't be a URL for {instruction}")
             raise CopyError(f'{instruction} failed: Get "{orig}": URL sources are not supported here: '
                             "this engine has no network to download them from")
-        found += _sources_for(hasher, orig, instruction, wildcards)
+        try:
+            found += _sources_for(hasher, orig, instruction, wildcards)
+        except OSError as err:  # a source unreadable while it is walked or hashed
+            raise CopyError(f"{instruction} failed: {_in_root(err, root)}") from None
     if not found:
         raise CopyError(f"{instruction} failed: no source files were specified")
     if len(found) > 1 and not dest.endswith("/"):

@@ -3,6 +3,7 @@ under WORKDIR, what the checksum is and is not sensitive to, owners and
 modes as dockerd's tar copy leaves them, and a destination's links never
 leading out of the image's tree."""
 import bz2
+import errno
 import gzip
 import io
 import lzma
@@ -130,6 +131,16 @@ def test_source_errors_in_dockerds_words(context, sources, dest, message):
     with pytest.raises(CopyError) as err:
         plan_copy(str(context), sources, dest, "/")
     assert str(err.value) == message
+
+
+def test_an_unreadable_source_is_a_copy_error(context, monkeypatch):
+    def failing_read(fd, buffers):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(context / "dir/y"))
+
+    monkeypatch.setattr(os, "readv", failing_read)
+    with pytest.raises(CopyError) as err:
+        plan_copy(str(context), ["dir"], "/d/", "/")
+    assert str(err.value) == "COPY failed: /dir/y: input/output error"
 
 
 def test_a_url_for_add_is_a_clear_error(context):

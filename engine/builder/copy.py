@@ -12,10 +12,13 @@ moby's tar copy: entries replace what is in the way, directories merge,
 mtimes are kept to the second, new parent directories are 0755, and the
 owner is 0:0 (or --chown's, or the source's for COPY --from).
 """
+import lzma
 import os
 import posixpath
 import re
 import stat
+import tarfile
+import zlib
 from dataclasses import dataclass, field
 
 from containerd_py import digest as digests
@@ -37,7 +40,6 @@ class CopySource:
     path: str        # resolved inside the source root (symlinks followed there)
     name: str        # as named or matched; its base names a file copied into a directory
     checksum: str    # "file:<hex>" or "dir:<hex>"
-    is_dir: bool
 
 
 @dataclass
@@ -70,7 +72,10 @@ def plan_copy(source_root: str, sources: list[str], dest: str, workdir: str, *, 
                 raise CopyError(f"{instruction} failed: source can't be a URL for {instruction}")
             raise CopyError(f'{instruction} failed: Get "{orig}": URL sources are not supported here: '
                             "this engine has no network to download them from")
-        found += _sources_for(hasher, orig, instruction, wildcards)
+        try:
+            found += _sources_for(hasher, orig, instruction, wildcards)
+        except OSError as err:  # a source unreadable while it is walked or hashed
+            raise CopyError(f"{instruction} failed: {_in_root(err, root)}") from None
     if not found:
         raise CopyError(f"{instruction} failed: no source files were specified")
     if len(found) > 1 and not dest.endswith("/"):
@@ -86,9 +91,8 @@ def perform_copy(plan: CopyPlan, root: str, chown: tuple[int, int] | None = None
     root = os.path.realpath(root)
     owner = chown if chown is not None else (None if plan.preserve_ownership else (0, 0))
     try:
-        dest = scoped_path(root, plan.target)
-        for source in plan.sources:
-            _copy_one(source, dest, plan, root, owner)
+        for source in plan.sources:  # the destination resolved for each, as an earlier one may have moved it
+            _copy_one(source, scoped_path(root, plan.target), plan, root, owner)
     except OSError as err:
         raise CopyError(f"failed to copy files: {_in_root(err, root)}") from None
 
@@ -101,35 +105,36 @@ def resolve_chown(root: str, spec: str) -> tuple[int, int]:
         if len(parts) > 2:
             raise LookupError(f"invalid chown string format: {spec}")
         user, group = (parts[0], parts[0]) if len(parts) == 1 else parts
-        uid = _lookup_id(root, "/etc/passwd", user, "user", parse_passwd, lambda entry: entry.uid)
-        gid = _lookup_id(root, "/etc/group", group, "group", parse_group, lambda entry: entry.gid)
+        uid = _lookup_id(root, "/etc/passwd", parse_passwd, "uid", "user", user)
+        gid = _lookup_id(root, "/etc/group", parse_group, "gid", "group", group)
     except LookupError as err:
         raise CopyError(f"unable to convert uid/gid chown string to host mapping: {err.args[0]}") from None
     return uid, gid
 
 
-def _lookup_id(root, path, name, kind, parse, id_of):
-    if re.fullmatch(r"[+-]?[0-9]+", name):  # Go's strconv.Atoi
-        return int(name)
+def _lookup_id(root, path, parse, id_field, kind, name):
+    """A number as Go's strconv.Atoi reads it (and the kernel's 32-bit uid_t
+    keeps of it), else a name's ID_FIELD from the image's file at PATH."""
+    if re.fullmatch(r"[+-]?[0-9]+", name) and -2**63 <= int(name) < 2**63:
+        return int(name) & 0xFFFFFFFF
+    failed = f"can't find {id_field} for {kind} {name}"
     try:
         with open(scoped_path(root, path), "rb") as f:
             entries = parse(f.read())
     except OSError as err:
-        raise LookupError(f"can't find {'uid' if kind == 'user' else 'gid'} for {kind} {name}: "
-                          f"open {path}: {os.strerror(err.errno)}") from None
+        raise LookupError(f"{failed}: open {path}: {_go_strerror(err.errno)}") from None
     for entry in entries:
         if entry.name == name:
-            return id_of(entry)
-    raise LookupError(f"can't find {'uid' if kind == 'user' else 'gid'} for {kind} {name}: no such {kind}: {name}")
+            return getattr(entry, id_field)
+    raise LookupError(f"{failed}: no such {kind}: {name}")
 
 
 def _normalize_dest(workdir: str, dest: str) -> str:
     """dockerd's normalizeDest: a relative destination is under WORKDIR, its trailing slash kept."""
     if dest.startswith("/"):
         return dest
-    joined = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
-    joined = "/" + joined.lstrip("/")
-    return joined + "/" if dest.endswith("/") and joined != "/" else joined
+    joined = "/" + posixpath.normpath(posixpath.join("/", workdir or "/", dest)).lstrip("/")
+    return joined + "/" if dest.endswith("/") else joined
 
 
 def _trimmed(orig: str) -> str:
@@ -150,15 +155,17 @@ def _sources_for(hasher, orig, instruction, wildcards):
         raise CopyError(f"{instruction} failed: forbidden path outside the build context: {name} ()")
     full = hasher.resolve(name)
     try:
+        if full is None:
+            raise NotADirectoryError
         st = os.lstat(full)
     except FileNotFoundError:
         raise CopyError(f"{instruction} failed: file not found in build context or excluded by .dockerignore: "
                         f"stat {name}: file does not exist") from None
-    except OSError as err:
-        raise CopyError(f"{instruction} failed: stat {name}: {os.strerror(err.errno)}") from None
+    except OSError:  # a link loop, a file used as a directory: Go's scoped resolution fails on them
+        raise CopyError(f"{instruction} failed: forbidden path outside the build context: {name} ()") from None
     if stat.S_ISDIR(st.st_mode):
-        return [CopySource(full, name, hasher.dir_checksum(full), True)]
-    return [CopySource(full, name, "file:" + hasher.entry_hash(full, st), False)]
+        return [CopySource(full, name, hasher.dir_checksum(full))]
+    return [CopySource(full, name, "file:" + hasher.entry_hash(full, st))]
 
 
 def _has_wildcards(name: str) -> bool:
@@ -238,20 +245,24 @@ class _Hasher:
         self.root = root
         self._hashes = {}
         self._names = None
+        self._buffer = None  # one read buffer per plan (plans may run on several threads)
 
-    def resolve(self, rel: str) -> str:
+    def resolve(self, rel: str) -> str | None:
+        """REL with its links followed inside the root; None for a link loop."""
         try:
             return scoped_path(self.root, rel)
-        except FileNotFoundError:  # a link loop: missing, as Go's resolution gives up
-            return os.path.join(self.root, rel)
+        except FileNotFoundError:
+            return None
 
     def rel(self, full: str) -> str:
-        return os.path.relpath(full, self.root)
+        """FULL (the root or under it) relative to the root."""
+        return full[len(self.root) + 1:] or "."
 
     def walk_names(self):
-        """Every entry's path relative to the root, in filepath.Walk's order (links not followed)."""
+        """Every entry's path relative to the root (not the root's "."), in
+        filepath.Walk's order (links not followed)."""
         if self._names is None:
-            self._names = [self.rel(full) for full, _ in _walk(self.root)]
+            self._names = [self.rel(full) for full, _ in _walk(self.root)][1:]
         return self._names
 
     def entry_hash(self, full: str, st: os.stat_result) -> str:
@@ -265,11 +276,15 @@ class _Hasher:
         import hashlib  # OpenSSL's sha256 (~3.5 MiB of libcrypto) only once a build hashes files
         digest = hashlib.sha256(os.fsencode(header))
         if size:
-            with open(full, "rb", buffering=0) as f:
-                buf = bytearray(_CHUNK)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
+            if self._buffer is None:
+                self._buffer = bytearray(_CHUNK)
+            view = memoryview(self._buffer)
+            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while n := os.readv(fd, [self._buffer]):
                     digest.update(view[:n])
+            finally:
+                os.close(fd)
         self._hashes[full] = digest.hexdigest()
         return self._hashes[full]
 
@@ -282,6 +297,8 @@ class _Hasher:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 target = self.resolve(self.rel(full))
+                if target is None:  # a loop: dockerd leaves it out
+                    continue
                 try:
                     hashes.append(self.entry_hash(target, os.lstat(target)))
                 except OSError:  # dangling: dockerd hashes the name
@@ -311,25 +328,42 @@ def _copy_one(source, dest, plan, root, owner):
     """performCopyForInfo: a directory's contents, an archive extracted (ADD), or one file."""
     src_stat = os.stat(source.path)
     if stat.S_ISDIR(src_stat.st_mode):
-        created = make_dirs(dest, (0, 0))
-        writer = TreeWriter(dest, owner)
+        created = _make_dirs(dest, (0, 0), root=root, doing="failed to copy directory")
         if owner is not None and created:
             os.lchown(dest, *owner)
-        writer.copy_tree(source.path)
+        TreeWriter(dest, owner).copy_tree(source.path)
         return
     if plan.archives and is_archive(source.path):
-        make_dirs(dest, (0, 0))
-        extract_archive(source.path, dest)
+        _make_dirs(dest, (0, 0), root=root, doing="Error processing tar file")
+        try:
+            extract_archive(source.path, dest)
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as err:  # a damaged archive past its start
+            raise CopyError(f"failed to copy files: Error processing tar file: {err or 'unexpected EOF'}") from None
         return
     if plan.target.endswith("/") or os.path.isdir(dest):
         dest = os.path.join(dest, posixpath.basename(source.name))
-    make_dirs(os.path.dirname(dest), owner or (0, 0))
+    _make_dirs(os.path.dirname(dest), owner or (0, 0), root=root, doing="failed to create new directory")
     TreeWriter(os.path.dirname(dest), owner).copy_file(source.path, src_stat, os.path.basename(dest))
+
+
+def _make_dirs(path, owner, *, root, doing):
+    """make_dirs, its failure worded as dockerd words its step DOING."""
+    try:
+        return make_dirs(path, owner)
+    except OSError as err:
+        raise CopyError(f"failed to copy files: {doing}: mkdir {_in_root(err, root)}") from None
+
+
+def _go_strerror(number: int) -> str:
+    """An errno's text as Go's syscall package words it (lower case)."""
+    text = os.strerror(number)
+    return text[:1].lower() + text[1:]
 
 
 def _in_root(err: OSError, root: str) -> str:
     """An OSError's text with paths shown as they are inside the image."""
-    text = os.strerror(err.errno) if err.errno else str(err)
+    text = _go_strerror(err.errno) if err.errno else str(err)
     names = [n for n in (err.filename, err.filename2) if n]
-    shown = ["/" + os.path.relpath(n, root).removeprefix(".") if str(n).startswith(root) else str(n) for n in names]
+    shown = ["/" + os.path.relpath(n, root).removeprefix(".") if f"{n}/".startswith(f"{root}/") else str(n)
+             for n in names]
     return f"{' '.join(shown)}: {text}" if shown else text

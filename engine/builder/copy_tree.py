@@ -21,6 +21,7 @@ from engine.builder.dockerignore import go_clean
 from engine.oci.host import scoped_path
 
 _CAPABILITY = "security.capability"
+_PAX_XATTR = "SCHILY.xattr."
 
 
 def make_dirs(path: str, owner: tuple[int, int]) -> bool:
@@ -110,11 +111,11 @@ class TreeWriter:
         if stat.S_ISREG(st.st_mode):
             _clear_way(dst, header)
             self.write_regular(dst, header, lambda out: _copy_contents(src, out, st.st_size),
-                               _capability(src) if self.owner is None else None)
+                               _capability(src) if self.owner is None else {})
         else:
             self.write_other(dst, header, os.readlink(src) if stat.S_ISLNK(st.st_mode) else "", st.st_rdev)
 
-    def write_regular(self, dst, header, fill, capability=None):
+    def write_regular(self, dst, header, fill, xattrs):
         """A regular file at DST (its way cleared), its contents from FILL(fd)."""
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -122,15 +123,14 @@ class TreeWriter:
             if self.owner is None:
                 os.fchown(fd, header.uid, header.gid)
             os.fchmod(fd, stat.S_IMODE(header.mode))
-            if capability is not None:
-                os.setxattr(fd, _CAPABILITY, capability)
+            _set_xattrs(fd, xattrs)
             if self.owner is not None:
                 os.fchown(fd, *self.owner)
             os.utime(fd, (header.mtime, header.mtime))
         finally:
             os.close(fd)
 
-    def write_other(self, dst, header, linkname="", rdev=0):
+    def write_other(self, dst, header, linkname="", rdev=0, xattrs=None):
         """A directory (merged into one there), symlink or device node at DST."""
         _clear_way(dst, header)
         if stat.S_ISDIR(header.mode):
@@ -142,6 +142,7 @@ class TreeWriter:
             os.mknod(dst, stat.S_IFMT(header.mode) | 0o600, rdev)
         if self.owner is None:
             os.lchown(dst, header.uid, header.gid)
+        _set_xattrs(dst, xattrs or {})
         if not stat.S_ISLNK(header.mode):
             os.chmod(dst, stat.S_IMODE(header.mode))
         if self.owner is not None:
@@ -156,7 +157,6 @@ class TreeWriter:
         for path, mtime in self._dir_times:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
         self._dir_times.clear()
-
 
 
 def extract_archive(path: str, dest: str) -> None:
@@ -189,9 +189,10 @@ def _extract_member(writer, archive, member, target, dest):
     if member.isreg():
         _clear_way(target, header)
         data = archive.extractfile(member)
-        writer.write_regular(target, header, lambda out: _copy_stream(data, out))
+        writer.write_regular(target, header, lambda out: _copy_stream(data, out), _pax_xattrs(member))
     else:
-        writer.write_other(target, header, member.linkname, os.makedev(member.devmajor, member.devminor))
+        writer.write_other(target, header, member.linkname, os.makedev(member.devmajor, member.devminor),
+                           _pax_xattrs(member))
 
 
 _TAR_TYPES = {tarfile.DIRTYPE: stat.S_IFDIR, tarfile.SYMTYPE: stat.S_IFLNK, tarfile.CHRTYPE: stat.S_IFCHR,
@@ -213,10 +214,27 @@ def _clear_way(path, header):
 
 
 def _capability(path):
+    """The one extended attribute moby's tar carries from a file system."""
     try:
-        return os.getxattr(path, _CAPABILITY, follow_symlinks=False)
+        return {_CAPABILITY: os.getxattr(path, _CAPABILITY, follow_symlinks=False)}
     except OSError:
-        return None
+        return {}
+
+
+def _pax_xattrs(member):
+    """An archive member's SCHILY.xattr.* records, as Go's tar reader gives them."""
+    return {key.removeprefix(_PAX_XATTR): value.encode("utf-8", "surrogateescape")
+            for key, value in member.pax_headers.items() if key.startswith(_PAX_XATTR)}
+
+
+def _set_xattrs(target, xattrs):
+    """Lsetxattr each; a file system without them (ENOTSUP, EPERM) is let be, as moby does."""
+    for key, value in xattrs.items():
+        try:
+            os.setxattr(target, key, value, follow_symlinks=isinstance(target, int))  # an fd, or a path not followed
+        except OSError as err:
+            if err.errno not in (errno.ENOTSUP, errno.EPERM):
+                raise
 
 
 def _copy_contents(src, out_fd, size):

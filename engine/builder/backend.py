@@ -42,8 +42,9 @@ class BuildBackend(Protocol):
     def base_image(self, ref: str, pull: bool, emit: Emit) -> BaseImage:
         """The image called ref: local, else (or with pull) pulled, the pull's progress emitted."""
 
-    def cached(self, parent: str, container_config: dict) -> str | None:
-        """The image a former step with the same parent and config made (dockerd's cache probe)."""
+    def cached(self, parent: str, container_config: dict, sources: tuple[str, ...] = ()) -> str | None:
+        """The image a former step with the same parent and config made (dockerd's cache probe);
+        with ``sources`` (--cache-from's image IDs), also a step their histories hold."""
 
     def commit_config(self, commit: Commit) -> str:
         """A new image with no new layer (a metadata step); its ID."""

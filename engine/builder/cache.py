@@ -32,3 +32,27 @@ def newest_match(candidates, probe: dict) -> str | None:
     """The ID of the newest of (id, created, container_config) whose config matches ``probe``."""
     matches = [(created, image_id) for image_id, created, config in candidates if same_step(config, probe)]
     return max(matches)[1] if matches else None
+
+
+# -- --cache-from: dockerd's image/cache/cache.go, for images without a local parent chain (pulled ones)
+
+
+def cached_history_step(target: dict, parent: dict | None, probe: dict) -> int | None:
+    """The index of the target image's history entry a step on ``parent``
+    with ``probe`` would reproduce (the target's history and layers start
+    with the parent's, and its next entry was made by the same command); None."""
+    history = target.get("history") or []
+    parent_history = (parent or {}).get("history") or []
+    parent_layers = ((parent or {}).get("rootfs") or {}).get("diff_ids") or []
+    layers = (target.get("rootfs") or {}).get("diff_ids") or []
+    if not history:
+        return None
+    if parent_history or parent_layers:
+        if len(parent_history) >= len(history) or len(parent_layers) > len(layers):
+            return None
+        if history[:len(parent_history)] != parent_history or layers[:len(parent_layers)] != parent_layers:
+            return None
+    index = len(parent_history)
+    if index >= len(history) or " ".join(probe.get("Cmd") or []) != history[index].get("created_by", ""):
+        return None
+    return index

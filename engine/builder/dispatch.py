@@ -44,6 +44,7 @@ class BuildSettings:
     remove: bool = True
     force_remove: bool = False
     host_config: dict = field(default_factory=dict)  # RUN containers' (network, resources, extra hosts)
+    cache_from: tuple[str, ...] = ()  # IDs of the images --cache-from named
 
 
 class Outbox:
@@ -432,7 +433,7 @@ class Build:
         """dockerd's imageProber: the first miss busts the cache for the rest of the stage."""
         if self.settings.no_cache or stage.cache_busted:
             return False
-        cached = self.backend.cached(stage.image_id, probe)
+        cached = self.backend.cached(stage.image_id, probe, self.settings.cache_from)
         if not cached:
             stage.cache_busted = True
             return False

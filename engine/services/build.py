@@ -4,6 +4,7 @@ over the engine's backend, their messages streamed as they come, the
 result tagged. A client that goes away cancels the build: its RUN is
 killed and its container removed. `docker builder prune` removes the
 cache, which is the build steps' untagged images."""
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from engine.errors import Conflict, EngineError, NotFound
 from engine.services.images import ImageService
 from engine.services.streaming import error_message, in_thread
 
+log = logging.getLogger(__name__)
 RUN_HOST_CONFIG_KEYS = ("Memory", "MemorySwap", "CpuShares", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems",
                         "Ulimits")
 
@@ -34,7 +36,8 @@ class BuildService:
     def _stream(self, dockerfile, options, context) -> Iterator[dict]:
         cancelled = threading.Event()
         settings = BuildSettings(dict(options.build_args), dict(options.labels), options.no_cache, options.pull,
-                                 options.remove, options.force_remove, _run_host_config(options))
+                                 options.remove, options.force_remove, _run_host_config(options),
+                                 self._cache_sources(options.cache_from))
 
         def work(emit):
             for warning in dockerfile.warnings:
@@ -56,6 +59,16 @@ class BuildService:
             yield error_message(str(err))
         finally:
             cancelled.set()
+
+    def _cache_sources(self, refs) -> tuple[str, ...]:
+        """--cache-from's images; one not here is skipped, as dockerd skips it (with a warning in its log)."""
+        found = []
+        for ref in refs:
+            try:
+                found.append(self.images.get(ref).id)
+            except EngineError as err:
+                log.warning("Could not look up %s for cache resolution, skipping: %s", ref, err)
+        return tuple(found)
 
     def prune(self, filters=None, all: bool = False) -> dict:
         """`docker builder prune`: the build steps' untagged images that no container uses and no

@@ -17,13 +17,14 @@ from containerd_py.mount import readonly, temp_mount
 from containerd_py.transfer.manifests import chain_ids
 
 from engine.builder.backend import BaseImage, Commit, Emit, Output, StepFailed
-from engine.builder.cache import newest_match
+from engine.builder.cache import cached_history_step, newest_match
 from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import engine_errors
 from engine.errors import EngineError, NotFound, System
 from engine.services.containers import ContainerService
 from engine.services.image_writer import EMPTY_LAYER_DIFF_ID, Child, ImageWriter, media_types
-from engine.services.images import ImageService
+from engine.services.images import PARENT_LABEL, ImageService, go_config
+from engine.services.system import VERSION
 from engine.services.logs import ExitOrEnd, LogService, LogsRequest
 
 
@@ -49,13 +50,49 @@ class EngineBuildBackend:
         view = self.images.get(ref)
         return BaseImage(view.id, dict(view.config.get("config") or {}))
 
-    def cached(self, parent: str, container_config: dict) -> str | None:
+    def cached(self, parent: str, container_config: dict, sources: tuple[str, ...] = ()) -> str | None:
         catalog = self.images.catalog()
         siblings = catalog.children.get(parent, []) if parent else \
             [view.id for view in catalog.by_id.values() if not view.parent]
-        return newest_match(((image_id, catalog.by_id[image_id].created,
-                              catalog.by_id[image_id].config.get("container_config")) for image_id in siblings),
-                            container_config)
+        local = newest_match(((image_id, catalog.by_id[image_id].created,
+                               catalog.by_id[image_id].config.get("container_config")) for image_id in siblings),
+                             container_config)
+        if not sources or (local and any(_descends(catalog, source, local) for source in sources)):
+            return local
+        parent_view = catalog.by_id.get(parent) if parent else None
+        for source in sources:
+            target = catalog.by_id.get(source)
+            index = target and cached_history_step(target.config, parent_view and parent_view.config,
+                                                   container_config)
+            if index is None:
+                continue
+            if index == len(target.config["history"]) - 1:
+                if parent:
+                    for name in target.names:
+                        self.images.door.put(name, target.target, {PARENT_LABEL: parent})
+                return target.id
+            return self._restore(parent_view, target, index, container_config)
+        return None
+
+    def _restore(self, parent, target, index: int, container_config: dict) -> str:
+        """dockerd's restoreCachedImage: the parent and the target's entry (and its layer) as a new image."""
+        base = parent.resolved if parent else None
+        layers = list(base.layers if base else ())
+        diff_ids = list((base.config.get("rootfs") or {}).get("diff_ids") or []) if base else []
+        entry = target.config["history"][index]
+        if not entry.get("empty_layer"):  # its layer is the target's next after the parent's (which it starts with)
+            layers.append(target.resolved.layers[len(diff_ids)])
+            diff_ids.append(target.config["rootfs"]["diff_ids"][len(diff_ids)])
+        image_config = {"architecture": target.config.get("architecture", "amd64"), "config": go_config(container_config),
+                        "container_config": go_config({}), "created": entry.get("created"),
+                        "docker_version": VERSION, "history": [*(base.config.get("history") or []), entry]
+                        if base else [entry], "os": target.config.get("os", "linux"),
+                        "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        if target.config.get("author"):
+            image_config["author"] = target.config["author"]
+        with self.layers.leased():
+            return self.writer.store(image_config, layers, media_types(target.resolved), None,
+                                     parent.id if parent else "", unpacked=False)
 
     def _base(self, image_id: str):
         return self.images.catalog().by_id[image_id].resolved if image_id else None
@@ -157,3 +194,15 @@ class EngineBuildBackend:
 
     def remove_container(self, container_id: str) -> None:
         self.containers.remove(container_id, force=True)
+
+
+def _descends(catalog, image_id: str, ancestor: str) -> bool:
+    """Whether ``ancestor`` is on the image's chain of parents."""
+    seen = set()
+    while image_id and image_id not in seen:
+        seen.add(image_id)
+        view = catalog.by_id.get(image_id)
+        image_id = view.parent if view else ""
+        if image_id == ancestor:
+            return True
+    return False

@@ -78,6 +78,11 @@ class ImageWriter:
                        + ([] if empty else [diff_id])}}
         image_config = {k: v for k, v in image_config.items() if v is not None}
         layers = list(base.layers if base else ()) + ([] if empty else [layer])
+        return self.store(image_config, layers, types, name, parent_id, unpacked)
+
+    def store(self, image_config: dict, layers: list[Descriptor], types: tuple[str, str, str], name: str | None,
+              parent_id: str, unpacked: bool) -> str:
+        """An image of this config over these layer blobs, named (or dangling) and unpacked unless it is."""
         chain = chain_ids(image_config["rootfs"]["diff_ids"])
         config_desc = self.layers.store_json(image_config, types[1],
                                              {SNAPSHOT_GC_LABEL: chain[-1]} if unpacked and chain else {})

@@ -43,7 +43,7 @@ def assembly(containerd_py, busybox, tmp_path):  # noqa: F811
 
 
 def options(**given):
-    defaults = dict(tags=(), target="", build_args={}, labels={}, no_cache=False, pull=False, remove=True,
+    defaults = dict(tags=(), target="", cache_from=(), build_args={}, labels={}, no_cache=False, pull=False, remove=True,
                     force_remove=False, network_mode="none", shm_size=0, extra_hosts=(), resources={})
     return types.SimpleNamespace(**{**defaults, **given})
 
@@ -136,3 +136,25 @@ def test_from_scratch_and_a_workdir_that_is_there(assembly, tmp_path):
     image = assembly.images.inspect("bare")
     assert len(image["RootFS"]["Layers"]) == 1 and image["Config"]["Cmd"] == ["/a.txt"]
     assert [h.get("empty_layer", False) for h in assembly.images.get("bare").config["history"]] == [False, True, True]
+
+
+def test_cache_from_an_image_without_parents(assembly, tmp_path):
+    """As after a pull: the image's history, not a local chain, gives the cache (dockerd's --cache-from)."""
+    import io
+    from engine.services.image_archive import ImageArchives
+    (tmp_path / "a.txt").write_text("cached\n")
+    text = "FROM busybox\nRUN echo made > /made\nCOPY a.txt /a.txt\nCMD cat /made /a.txt\n"
+    build(assembly, tmp_path, text, tags=("src",))
+    source_id = assembly.images.get("src").id
+    archives = ImageArchives(assembly.images)
+    saved = io.BytesIO(b"".join(archives.save(["src"])))
+    assembly.images.remove("src")
+    list(archives.load(saved.read))
+    assert assembly.images.inspect("src")["Parent"] == ""
+
+    plain = stream(build(assembly, tmp_path, text, tags=("plain",)))
+    assert "Using cache" not in plain
+    messages = build(assembly, tmp_path, text, tags=("again",), cache_from=("src", "missing:1"))
+    assert stream(messages).count("Using cache") == 3, stream(messages)
+    assert assembly.images.get("again").id == source_id
+    assert run_output(assembly, "again") == "made\ncached\n"

@@ -121,27 +121,28 @@ class EngineBuildBackend:
         with self.layers.leased():
             with engine_errors():
                 mounts = snapshots.prepare(key, parent_chain)
+            committed = False
             try:
                 with self._mounted(mounts, key) as root:
                     fill(root)
                 layer, diff_id = self.layers.diff(key, media_types(base)[2])
                 if diff_id != EMPTY_LAYER_DIFF_ID:  # (WORKDIR of a directory that is there: no layer)
-                    self._commit_snapshot(key, [*base.config.get("rootfs", {}).get("diff_ids", []), diff_id]
-                                          if base else [diff_id])
+                    committed = self._commit_snapshot(
+                        key, [*base.config.get("rootfs", {}).get("diff_ids", []), diff_id] if base else [diff_id])
                 return self.writer.write(base, self._child(commit), layer, diff_id, parent_id=commit.parent,
                                          unpacked=True)
             finally:
-                try:
+                if not committed:
                     snapshots.remove(key)
-                except cerrors.NotFound:
-                    pass
 
-    def _commit_snapshot(self, key: str, diff_ids: list[str]) -> None:
-        """The filled snapshot kept as the new layer's (named by its chain ID, as unpacking names it)."""
+    def _commit_snapshot(self, key: str, diff_ids: list[str]) -> bool:
+        """The filled snapshot kept as the new layer's (named by its chain ID, as unpacking
+        names it); False when that is there already (the key is left to remove)."""
         try:
             self.layers.snapshots.commit(chain_ids(diff_ids)[-1], key)
         except cerrors.AlreadyExists:
-            pass
+            return False
+        return True
 
     @contextmanager
     def _mounted(self, mounts, what: str) -> Iterator[str]:

@@ -247,6 +247,19 @@ class EngineBench(benchlib.Bench):
         samples = side_by_side(serving, self.args.runs, one) if serving else {}
         self.record(verb, samples)
 
+    def sampled(self, verb, count, one):
+        """Samples of one(daemon) (a number, None if it failed), interleaved,
+        after an untimed first try per daemon; a daemon whose first try
+        fails is left out, noted as not available."""
+        serving = []
+        for d in self.daemons:
+            if one(d) is not None:
+                serving.append(d)
+            else:
+                self.unavailable[(d.name, verb)] = "the first try failed (see the errors below)"
+                log(f"  {d.name}: {verb}: the first try failed")
+        self.record(verb, side_by_side(serving, count, one) if serving else {})
+
     def timed_api(self, verb, path, count):
         """Samples (ms) of one GET as docker-compose sends it, over a new
         connection to each daemon's socket: the daemon's side of a list

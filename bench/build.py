@@ -135,10 +135,7 @@ class BuildBench(EngineBench):
     # -- report -------------------------------------------------------------------
     def report(self):
         a, R = self.args, self.results
-        benchlib.print_head("build", R["host"], "", R["elapsed_s"],
-                            " (samples are interleaved: other load hits both daemons alike)")
-        for name in ("ours", "dockerd"):
-            print(f"  {name:8} {R['versions'].get(name, '?')}")
+        self.print_head("build")
         print(f"  client: {R['versions']['client']} with DOCKER_BUILDKIT=0 (the legacy builder) for both; each daemon"
               " in a network namespace of its own, with its default networking; RUN steps on the default bridge")
         print("  cells: median [p25-p75]; a * means some samples failed (see the errors below)")

@@ -415,10 +415,7 @@ class EngineBench(benchlib.Bench):
     # -- report -------------------------------------------------------------------
     def report(self):
         a, R = self.args, self.results
-        benchlib.print_head("engine", R["host"], "", R["elapsed_s"],
-                            " (samples are interleaved: other load hits both daemons alike)")
-        for name in ("ours", "dockerd"):
-            print(f"  {name:8} {R['versions'].get(name, '?')}")
+        self.print_head("engine")
         print(f"  client: {R['versions']['client']} for both; each daemon in a network namespace of its own;"
               " containers with --network none")
         img = R["image"]
@@ -443,6 +440,14 @@ class EngineBench(benchlib.Bench):
               " end: after the pulls")
         print()
         self.print_summary(ROWS, fields, "the engine issue")
+
+    def print_head(self, kind):
+        """The report's first lines: the host, the load, both daemons' versions."""
+        R = self.results
+        benchlib.print_head(kind, R["host"], "", R["elapsed_s"],
+                            " (samples are interleaved: other load hits both daemons alike)")
+        for name in ("ours", "dockerd"):
+            print(f"  {name:8} {R['versions'].get(name, '?')}")
 
     def print_rows(self, rows, fields, width):
         """The table of rows (key, label, target, higher is better): both

@@ -310,10 +310,7 @@ class NetworkBench(EngineBench):
     # -- report -------------------------------------------------------------------
     def report(self):
         a, R = self.args, self.results
-        benchlib.print_head("network", R["host"], "", R["elapsed_s"],
-                            " (samples are interleaved: other load hits both daemons alike)")
-        for name in ("ours", "dockerd"):
-            print(f"  {name:8} {R['versions'].get(name, '?')}")
+        self.print_head("network")
         print(f"  client: {R['versions']['client']} for both; each daemon in a network namespace of its own,"
               " with its default networking (dockerd: docker0, iptables, docker-proxy)")
         print(f"  DNS: {a.lookups} queries per container, the median of each container's; TCP: {a.mb} MB per"

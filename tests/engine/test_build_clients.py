@@ -46,7 +46,7 @@ def dockerpy_builds(side: Side, ctx) -> None:
     make_context(ctx, {"Dockerfile": DOCKERFILE})
     tag = f"bvd-py-{side.cli}"
     client = docker.DockerClient(base_url=f"unix://{side.daemon.socket}", version="auto")
-    before = side.containers()
+    before = side.containers()   # docker-py's rm=False leaves every step's container: counted, then removed
     try:
         image, logs = client.images.build(path=str(ctx), tag=tag, buildargs={"W": "py"}, target="final",
                                           nocache=True)
@@ -63,10 +63,7 @@ def dockerpy_builds(side: Side, ctx) -> None:
         side.view["BuildError"] = {"msg": failed.value.msg, "log": stream_view(side, failed.value.build_log)}
     finally:
         side.remove_images(tag)
-        left = side.containers() - before
-        side.view["containers left"] = len(left)
-        if left:
-            side.docker("rm", "-f", *left)
+        side.view["containers left"] = len(side.containers() - before)
         client.close()
 
 

@@ -148,17 +148,28 @@ def observed(request, tmp_path_factory, side: str, cli: str, scenario) -> dict:
     key = (scenario.__name__, cli)
     if key not in _oracle_views:
         theirs = Side(request.getfixturevalue("dockerd"), cli)
-        scenario(theirs, tmp_path_factory.mktemp(f"{scenario.__name__}-dockerd"))
+        run_scenario(scenario, theirs, tmp_path_factory.mktemp(f"{scenario.__name__}-dockerd"))
         _oracle_views[key] = theirs.view
     theirs = _oracle_views[key]
     if side == "oracle":
         return theirs
     ours = Side(request.getfixturevalue("engine_py"), cli)
-    scenario(ours, tmp_path_factory.mktemp(f"{scenario.__name__}-engine"))
+    run_scenario(scenario, ours, tmp_path_factory.mktemp(f"{scenario.__name__}-engine"))
     differing = {k: {"engine-py": ours.view.get(k), "dockerd": theirs.get(k)}
                  for k in {*theirs, *ours.view} if ours.view.get(k) != theirs.get(k)}
     assert not differing, json.dumps(differing, indent=1)
     return ours.view
+
+
+def run_scenario(scenario, side: Side, ctx) -> None:
+    """scenario(side, ctx); then the containers its builds left (a failed RUN's) removed."""
+    before = side.containers()
+    try:
+        scenario(side, ctx)
+    finally:
+        left = side.containers() - before
+        if left:
+            side.docker("rm", "-f", *left)
 
 
 def steps_cached(build: dict) -> list[str]:
@@ -254,7 +265,8 @@ def test_every_instruction(request, tmp_path_factory, side, cli):
 # --------------------------------------------------------------------------
 # Multi-stage: COPY --from a stage (by name and number) and an image, --target
 
-MULTI_STAGE = """FROM busybox AS base
+MULTI_STAGE = """ARG BASE=busybox
+FROM $BASE AS base
 RUN echo base > /base
 FROM base AS one
 RUN echo one > /one
@@ -291,11 +303,11 @@ def test_multi_stage(request, tmp_path_factory, side, cli):
     assert got[:2] == ["base", "root:x:0:"] and got[5:] == ["one", "two", "base", "base", "group", "one", "two", "zero"]
     assert view["target image"]["config"]["WorkingDir"] == "/w"
     assert view["target container"]["stdout"] == ["two"]
-    assert steps_cached(view["--target two"])[-1] == "Step 7/7 : RUN echo two > two -> cache"
+    assert steps_cached(view["--target two"])[-1] == "Step 8/8 : RUN echo two > two -> cache"
 
 
 # --------------------------------------------------------------------------
-# .dockerignore
+# .dockerignore; --label, an unused --build-arg, -q
 
 DOCKERIGNORE = "# comment\n*.log\n**/*.tmp\nsecret/\n!keep.log\nDockerfile\n.dockerignore\n"
 
@@ -306,14 +318,23 @@ def dockerignore(side: Side, ctx) -> None:
                        "x/deep/z.tmp": "z", "x/z.txt": "z", "secret/s": "s", "top.txt": "t"})
     tag = f"bvd-ignore-{side.cli}"
     try:
-        side.build("build", ctx, "-t", tag)
+        side.build("build", ctx, "-t", tag, "--build-arg", "UNUSED=1", "--label", "via=cli")
+        side.image("image", tag)
         side.run("container", tag)
+        side.build("quiet build", ctx, "-q", "-t", tag, "--build-arg", "UNUSED=1", "--label", "via=cli")
+        (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo to stdout; echo to stderr >&2; exit 2\n")
+        side.build("quiet failing build", ctx, "-q")
     finally:
         side.remove_images(tag)
 
 
-def test_dockerignore(request, tmp_path_factory, side, cli):
+def test_dockerignore_quiet_labels(request, tmp_path_factory, side, cli):
     view = observed(request, tmp_path_factory, side, cli, dockerignore)
+    assert view["image"]["config"]["Labels"] == {"via": "cli"}
+    assert "[Warning] One or more build-args [UNUSED] were not consumed" in view["build"]["stdout"]
+    assert view["quiet build"]["stdout"] == [view["build"]["stdout"][-2].split()[-1]]   # the ID alone
+    quiet_failing = view["quiet failing build"]   # -q: the whole log on stderr after all
+    assert quiet_failing["stdout"] == [] and "\x1b[91mto stderr" in quiet_failing["stderr"]
     assert view["container"]["stdout"] == ["/ctx", "/ctx/keep.log", "/ctx/top.txt", "/ctx/x", "/ctx/x/deep",
                                            "/ctx/x/z.txt"]
 
@@ -339,9 +360,6 @@ def failures(side: Side, ctx) -> None:
     for key, text in cases.items():
         (ctx / "Dockerfile").write_text(text)
         side.build(key, ctx, *(["--target", "b"] if key == "unknown target" else ["--no-cache"]))
-    left = side.containers() - before
-    if left:
-        side.docker("rm", "-f", *left)
 
 
 def test_failures(request, tmp_path_factory, side, cli):

@@ -26,6 +26,8 @@ from engine.network.firewall import Firewall, NoFirewall
 from engine.network.ipam import routes_from_proc
 from engine.network.portmap import PortAllocator
 from engine.network.resolvconf import DnsSettings
+from engine.services.build import BuildService
+from engine.services.build_backend import EngineBuildBackend
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
 from engine.services.container_views import ContainerViews
@@ -92,12 +94,15 @@ class Assembly:
                                       publish=self.events.container),
             ContainerFiles(self.store, layers, self.events.container),
             CommitService(self.containers, layers, self.images.door))
-        logs_routes.add_routes(self.router, LogService(self.containers, self.log_sink))
+        logs = LogService(self.containers, self.log_sink)
+        logs_routes.add_routes(self.router, logs)
         exec_routes.add_routes(self.router, self.execs)
         network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
                                                                                  self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
+        self.builds = BuildService(EngineBuildBackend(self.images, self.containers, logs, layers), self.images,
+                                   os.path.join(config.data_root, "tmp"))
 
     def _assemble_networks(self, config) -> None:
         """The networks service over the bridge driver (netlink, and the

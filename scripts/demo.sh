@@ -8,9 +8,10 @@
 #   3. engine-py (in a network namespace of its own, its directories and
 #      socket under the demo's, its own containerd-py) with the same image,
 #      and `docker run --rm busybox echo ...` through
-#      engine-py -> containerd-py -> runpy-oci; then a busybox httpd run with
-#      a published port (`-p 8080:80`) on the engine's default bridge,
-#      answered over HTTP from the engine's namespace.
+#      engine-py -> containerd-py -> runpy-oci; then a Dockerfile (busybox
+#      httpd serving a page copied from the build context) built by the
+#      engine, run with a published port (`-p 8080:80`) on the engine's
+#      default bridge, and answered over HTTP from the engine's namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -91,9 +92,19 @@ echo "== docker run --rm busybox: through engine-py -> containerd-py -> runpy-oc
 "${docker[@]}" run --rm busybox \
     sh -c 'echo "hello from a container run by engine-py through containerd-py with runpy-oci (pid $$, host $(hostname))"'
 echo "== exit status $?"
-echo "== docker run -d -p 8080:80 busybox httpd: a published port on the engine's default bridge"
-"${docker[@]}" run -d --name web -p 8080:80 busybox \
-    sh -c 'echo "hello over HTTP from a container run by engine-py" > /tmp/index.html; httpd -f -h /tmp -p 80' >/dev/null
+echo "== docker build: a Dockerfile built by engine-py (each RUN through containerd-py -> runpy-oci)"
+mkdir "$work/site"
+echo "hello over HTTP from an image built and run by engine-py" > "$work/site/index.html"
+cat > "$work/site/Dockerfile" <<'DOCKERFILE'
+FROM busybox
+COPY index.html /www/index.html
+RUN chmod 0444 /www/index.html && ls -l /www
+EXPOSE 80
+CMD ["httpd", "-f", "-h", "/www", "-p", "80"]
+DOCKERFILE
+DOCKER_BUILDKIT=0 "${docker[@]}" build -t demo-site "$work/site" 2>&1 | grep -v -e DEPRECATED -e BuildKit -e environment-variable -e '^ *$'
+echo "== docker run -d -p 8080:80 demo-site: a published port on the engine's default bridge"
+"${docker[@]}" run -d --name web -p 8080:80 demo-site >/dev/null
 "${docker[@]}" port web
 fetch='import sys, time, urllib.request
 for _ in range(100):

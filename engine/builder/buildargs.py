@@ -69,6 +69,10 @@ class BuildArgs:
         names = {entry.partition("=")[0] for entry in env}
         return [*env, *(f"{k}={v}" for k, v in self.all_allowed().items() if k not in names)]
 
+    def is_referenced_or_not_builtin(self, key: str) -> bool:
+        """Whether a RUN's cache key names the arg: proxy args only once declared (they are no secret then)."""
+        return key in self.referenced or key not in BUILTIN_ARGS
+
     def unconsumed(self) -> list[str]:
         """The client's build args no ARG declared: dockerd warns about them
         (`[Warning] One or more build-args [x] were not consumed`)."""

@@ -9,26 +9,17 @@ content store, named in containerd's image store and unpacked so a
 container can run from it at once. A running container is paused meanwhile
 unless asked not to be, as dockerd does.
 """
-import datetime
-
-from containerd_py.transfer.manifests import gc_labels, to_json
-from containerd_py.types import Descriptor
-
 from engine.containerd.images import ContainerdImages
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.reference import parse_normalized
 from engine.services.containers import ContainerService
 from engine.services.image_changes import apply_changes
-from engine.services.images import DANGLING, Catalog, go_config
-from engine.services.system import VERSION
+from engine.services.image_writer import Child, ImageWriter, media_types
+from engine.services.images import Catalog
 
-EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"  # a tar of nothing
-_DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
-                 "application/vnd.docker.container.image.v1+json",
-                 "application/vnd.docker.image.rootfs.diff.tar.gzip")
-_OCI_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json",
-              "application/vnd.oci.image.layer.v1.tar+gzip")
+
+
 def merge(user: dict, container: dict) -> dict:
     """dockerd's merge(userConf, imageConf): what the instructions left unset comes from the container."""
     merged = dict(user)
@@ -56,13 +47,10 @@ def merge(user: dict, container: dict) -> dict:
     return merged
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 class CommitService:
     def __init__(self, containers: ContainerService, layers: ContainerdLayers, images: ContainerdImages):
         self.containers, self.layers, self.images = containers, layers, images
+        self.writer = ImageWriter(layers, images)
 
     def commit(self, ref: str, repo: str = "", tag: str = "", comment: str = "", author: str = "",
                pause: bool = True, changes: list[str] = (), config: dict | None = None) -> str:
@@ -77,15 +65,14 @@ class CommitService:
         if base is None:
             raise NotFound(f"No such image: {record.image}")
         paused_here = pause and record.state.running and not record.state.paused
-        manifest_types = _OCI_TYPES if any(".oci." in layer.media_type for layer in base.resolved.layers) \
-            else _DOCKER_TYPES
         with self.layers.leased():  # the new blobs and snapshot stay until the image names them
             if paused_here:
                 self.containers.pause(record.id)
             try:  # paused until the commit is told, as dockerd's deferred unpause
-                layer, diff_id = self.layers.diff(record.id, manifest_types[2])
-                image_id = self._store(record, base.resolved, new_config, layer, diff_id, manifest_types, name,
-                                       comment, author)
+                layer, diff_id = self.layers.diff(record.id, media_types(base.resolved)[2])
+                child = Child(new_config, record.config, " ".join(record.config.get("Cmd") or []), record.id,
+                              author, comment)
+                image_id = self.writer.write(base.resolved, child, layer, diff_id, name)
                 image_ref = parse_normalized(name).familiar() if name else ""
                 self.containers.publish(record, "commit", {"comment": comment, "imageID": image_id,
                                                            "imageRef": image_ref})
@@ -105,32 +92,3 @@ class CommitService:
         if named.digest or named.tag and tag:
             raise InvalidParameter("invalid reference format")
         return str(named.with_tag(tag) if tag else named.tag_name_only())
-
-    def _store(self, record, base, new_config: dict, layer: Descriptor, diff_id: str, types, name: str | None,
-               comment: str, author: str) -> str:
-        base_config = base.config
-        created = _now()
-        empty = diff_id == EMPTY_LAYER_DIFF_ID
-        history = list(base_config.get("history") or [])
-        entry = {"created": created, "created_by": " ".join(record.config.get("Cmd") or []),
-                 "author": author or None, "comment": comment or None, "empty_layer": empty or None}
-        history.append({k: v for k, v in entry.items() if v is not None})
-        image_config = {
-            "architecture": base_config.get("architecture", "amd64"), "author": author or base_config.get("author"),
-            "comment": comment or None, "config": go_config(new_config), "container": record.id,
-            "container_config": go_config(record.config), "created": created, "docker_version": VERSION,
-            "history": history,
-            "os": base_config.get("os", "linux"),
-            "rootfs": {"type": "layers",
-                       "diff_ids": list((base_config.get("rootfs") or {}).get("diff_ids") or []) + ([] if empty
-                                                                                                   else [diff_id])}}
-        image_config = {k: v for k, v in image_config.items() if v is not None}
-        layers = list(base.layers) + ([] if empty else [layer])
-        config_desc = self.layers.store_json(image_config, types[1], {})
-        manifest = {"schemaVersion": 2, "mediaType": types[0], "config": to_json(config_desc),
-                    "layers": [to_json(desc) for desc in layers]}
-        manifest_desc = self.layers.store_json(manifest, types[0],
-                                               gc_labels(Descriptor(types[0], "", 0), [config_desc] + layers))
-        self.layers.unpack(manifest_desc)
-        self.images.put(name or DANGLING + manifest_desc.digest, manifest_desc)
-        return config_desc.digest

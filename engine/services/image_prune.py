@@ -24,7 +24,10 @@ def prune_images(images: ImageService, filters_param: str | None) -> dict:
     dangling_only = _dangling_only(wanted)
     until = min((timestamps.timestamp_ns(value) for value in wanted.get("until")), default=None)
     deleted, reclaimed = [], 0
-    for view in images.catalog().by_id.values():
+    catalog = images.catalog()
+    for view in catalog.by_id.values():
+        if view.id in catalog.children:
+            continue  # dockerd prunes heads only: a build's intermediate image goes with its child
         refs = view.refs
         if dangling_only and refs:
             continue

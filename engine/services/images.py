@@ -41,6 +41,7 @@ from engine.services.streaming import error_message, in_thread
 
 DANGLING = "moby-dangling@"
 LAST_TAG_LABEL = "io.engine-py.last-tag-time"
+PARENT_LABEL = "org.mobyproject.image.parent"  # a build step's image: the image it was made on
 ZERO_TIME = "0001-01-01T00:00:00Z"
 ZERO_UNIX = -62135596800
 NO_CREDENTIALS = "no basic auth credentials"  # dockerd's error when a registry wants some and none were sent
@@ -140,6 +141,10 @@ class ImageView:
     def created(self) -> str:
         return self.config.get("created") or ""
 
+    @property
+    def parent(self) -> str:
+        return self.labels.get(PARENT_LABEL, "")
+
 
 class Catalog:
     """A snapshot of the namespace's images, grouped by ID, for one request."""
@@ -157,6 +162,10 @@ class Catalog:
             view.names.append(image.name)
             view.labels.update(image.labels)
             self.by_name[image.name] = view
+        self.children: dict[str, list[str]] = {}
+        for view in self.by_id.values():
+            if view.parent:
+                self.children.setdefault(view.parent, []).append(view.id)
 
     def find(self, ref_or_id: str) -> ImageView:
         """dockerd's GetImage: a reference, then an ID or ID prefix; NotFound in its words."""
@@ -322,7 +331,7 @@ class ImageService:
         if previous is None or previous.target.digest == new_target.digest:
             return
         if not any(i.name != name and i.target.digest == previous.target.digest for i in self.door.list()):
-            self.door.put(DANGLING + previous.target.digest, previous.target)
+            self.door.put(DANGLING + previous.target.digest, previous.target, _parent_labels(previous.labels))
 
     def drop_dangling(self, target) -> None:
         """The image has a name now: its stand-in name goes."""
@@ -333,8 +342,8 @@ class ImageService:
 
     # -- list, inspect, history -------------------------------------------------
 
-    def list(self, filters: Filters = Filters()) -> list[dict]:
-        """GET /images/json, newest first (its `all` adds nothing: no image here has a parent)."""
+    def list(self, filters: Filters = Filters(), all: bool = False) -> list[dict]:
+        """GET /images/json, newest first; a build's intermediate images (untagged, with children) with `all`."""
         filters.validate(IMAGE_FILTERS)
         catalog = Catalog(self.door)
         dangling_only = False
@@ -357,6 +366,8 @@ class ImageService:
                     any(familiar_match(p, r) for p in filters.get("reference"))]
             tags = [r.familiar() for r in refs if not r.digest] or None
             digests = [r.familiar() for r in refs if r.digest] or None
+            if not view.refs and view.id in catalog.children and not all:
+                continue
             if not refs:
                 if filters.contains("reference") or (filters.contains("dangling") and not dangling_only):
                     continue
@@ -365,7 +376,7 @@ class ImageService:
                 continue
             size = self._size(view)
             summaries.append({"Containers": -1, "Created": created, "Id": view.id, "Labels": labels,
-                              "ParentId": "", "RepoDigests": digests, "RepoTags": tags, "SharedSize": -1,
+                              "ParentId": view.parent, "RepoDigests": digests, "RepoTags": tags, "SharedSize": -1,
                               "Size": size, "VirtualSize": size})
         summaries.sort(key=lambda s: s["Created"], reverse=True)
         return summaries
@@ -383,7 +394,7 @@ class ImageService:
         last_tag = max((v for k, v in view.labels.items() if k == LAST_TAG_LABEL), default=ZERO_TIME)
         result = {
             "Id": view.id, "RepoTags": [r.familiar() for r in view.refs if not r.digest],
-            "RepoDigests": [r.familiar() for r in view.refs if r.digest], "Parent": "",
+            "RepoDigests": [r.familiar() for r in view.refs if r.digest], "Parent": view.parent,
             "Comment": config.get("comment", ""), "Created": go_time(view.created),
             "Container": config.get("container", ""), "ContainerConfig": go_config(config.get("container_config")),
             "DockerVersion": config.get("docker_version", ""), "Author": config.get("author", ""),
@@ -429,7 +440,7 @@ class ImageService:
         view = self.get(source)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.keep_when_unnamed(str(ref), view.target)
-        self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp)})
+        self.door.put(str(ref), view.target, {LAST_TAG_LABEL: go_time(stamp), **_parent_labels(view.labels)})
         self.publish("tag", view.id, ref.familiar())
         self.drop_dangling(view.target)
         return ref
@@ -458,6 +469,9 @@ class ImageService:
                 self._untag(view, untag, records)
                 return records
             return self._delete(view, untag, records, force, quiet=True)
+        if catalog.children.get(view.id):
+            raise Conflict(f"conflict: unable to delete {short_id(view.id)} (cannot be forced) - "
+                           "image has dependent child images")
         if is_single_reference(refs):
             self._check_conflict(view, force, active_references=False)
             return self._delete(view, refs, records, force, quiet=False)
@@ -468,7 +482,7 @@ class ImageService:
         """Removes refs' names. keep: the image stays under its dangling name (a container uses
         it); collect: the last removal waits until containerd has collected what it held."""
         if keep:
-            self.door.put(DANGLING + view.target.digest, view.target)
+            self.door.put(DANGLING + view.target.digest, view.target, _parent_labels(view.labels))
         for i, ref in enumerate(refs):
             try:
                 self.door.delete(str(ref), sync=collect and i == len(refs) - 1)
@@ -509,7 +523,23 @@ class ImageService:
         # Collected by now: a layer another image or a container's snapshot still holds is there.
         gone = [c for c in reversed(view.resolved.chain_ids) if not self.door.has_snapshot(c)]
         records += [{"Deleted": c} for c in gone]
+        self._delete_unused_parent(view.parent, view.id, records)
         return records
+
+    def _delete_unused_parent(self, parent_id: str, child_id: str, records: list[dict]) -> None:
+        """dockerd's prune of parents: a build's intermediate image goes with its last child,
+        unless it has a name or a container uses it."""
+        catalog = Catalog(self.door)
+        parent = catalog.by_id.get(parent_id)
+        if parent is None or parent.refs or self.in_use(parent.id) \
+                or [c for c in catalog.children.get(parent.id, []) if c != child_id]:
+            return
+        self._delete(parent, [], records, force=False, quiet=True)
+
+
+def _parent_labels(labels: dict[str, str]) -> dict[str, str]:
+    """What a new name of an image carries over from its old ones."""
+    return {PARENT_LABEL: labels[PARENT_LABEL]} if labels.get(PARENT_LABEL) else {}
 
 
 class _Sizing(Progress):

@@ -8,7 +8,8 @@ from containers_helpers import output, wait_for_output
 from engine.containerd.images import ContainerdImages
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, System
-from engine.services.commit import EMPTY_LAYER_DIFF_ID, CommitService, merge
+from engine.services.commit import CommitService, merge
+from engine.services.image_writer import EMPTY_LAYER_DIFF_ID
 from engine.services.image_changes import apply_changes
 from engine.services.container_fs import ContainerFiles
 from engine.services.images import Catalog

@@ -30,7 +30,7 @@ def add_routes(router, images: ImageService, archives: ImageArchives, pushes: Pu
                                                   request.arg("message") or "", request.query.get("changes", [])))
 
     def listing(request: Request):
-        return json_reply(images.list(Filters.parse(request.arg("filters"))))
+        return json_reply(images.list(Filters.parse(request.arg("filters")), request.bool_arg("all")))
 
     def inspect(request: Request):
         return json_reply(images.inspect(request.params["name"]))

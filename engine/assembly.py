@@ -4,6 +4,7 @@ import os
 from typing import Callable
 
 from engine import init
+from engine.api.routes import build as build_routes
 from engine.api.routes import container_io as container_io_routes
 from engine.api.routes import containers as container_routes
 from engine.api.routes import exec as exec_routes
@@ -103,6 +104,7 @@ class Assembly:
                                 RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
         self.builds = BuildService(EngineBuildBackend(self.images, self.containers, logs, layers), self.images,
                                    os.path.join(config.data_root, "tmp"))
+        build_routes.add_routes(self.router, self.builds)
 
     def _assemble_networks(self, config) -> None:
         """The networks service over the bridge driver (netlink, and the

@@ -68,7 +68,7 @@ class EngineBuildBackend:
     def commit_config(self, commit: Commit) -> str:
         with self.layers.leased():
             return self.writer.write(self._base(commit.parent), self._child(commit), None, "",
-                                     parent_id=commit.parent)
+                                     parent_id=commit.parent, unpacked=True)
 
     def commit_container(self, commit: Commit) -> str:
         base = self._base(commit.parent)
@@ -91,7 +91,8 @@ class EngineBuildBackend:
                 if diff_id != EMPTY_LAYER_DIFF_ID:  # (WORKDIR of a directory that is there: no layer)
                     self._commit_snapshot(key, [*base.config.get("rootfs", {}).get("diff_ids", []), diff_id]
                                           if base else [diff_id])
-                return self.writer.write(base, self._child(commit), layer, diff_id, parent_id=commit.parent)
+                return self.writer.write(base, self._child(commit), layer, diff_id, parent_id=commit.parent,
+                                         unpacked=True)
             finally:
                 try:
                     snapshots.remove(key)

@@ -11,10 +11,11 @@ a build step made records its parent image ID as a label on its names
 import datetime
 from dataclasses import dataclass
 
-from containerd_py.transfer.manifests import gc_labels, to_json
+from containerd_py.transfer.manifests import chain_ids, gc_labels, to_json
 from containerd_py.types import Descriptor
 
 from engine.containerd.images import ContainerdImages, Resolved
+from engine.containerd.tasks import SNAPSHOTTER
 from engine.containerd.layers import ContainerdLayers
 from engine.services.images import DANGLING, PARENT_LABEL, go_config
 from engine.services.system import VERSION
@@ -23,6 +24,7 @@ EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cd
 DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
                 "application/vnd.docker.container.image.v1+json",
                 "application/vnd.docker.image.rootfs.diff.tar.gzip")
+SNAPSHOT_GC_LABEL = f"containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"  # keeps the image's top snapshot
 OCI_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json",
              "application/vnd.oci.image.layer.v1.tar+gzip")
 
@@ -52,10 +54,12 @@ class ImageWriter:
         self.layers, self.images = layers, images
 
     def write(self, base: Resolved | None, child: Child, layer: Descriptor | None, diff_id: str,
-              name: str | None = None, parent_id: str = "") -> str:
+              name: str | None = None, parent_id: str = "", unpacked: bool = False) -> str:
         """The child image of ``base`` (None: scratch) with ``layer`` on top
         (skipped when its diff is empty), named ``name`` or dangling; its ID.
-        Call it under the layers' lease, which keeps the blobs until the name does."""
+        ``unpacked``: the caller knows the top layer's snapshot is there (no new
+        layer, or one it committed), so nothing is unpacked. Call it under the
+        layers' lease, which keeps the blobs until the name does."""
         base_config = base.config if base else {}
         types = media_types(base)
         created = now()
@@ -74,12 +78,15 @@ class ImageWriter:
                        + ([] if empty else [diff_id])}}
         image_config = {k: v for k, v in image_config.items() if v is not None}
         layers = list(base.layers if base else ()) + ([] if empty else [layer])
-        config_desc = self.layers.store_json(image_config, types[1], {})
+        chain = chain_ids(image_config["rootfs"]["diff_ids"])
+        config_desc = self.layers.store_json(image_config, types[1],
+                                             {SNAPSHOT_GC_LABEL: chain[-1]} if unpacked and chain else {})
         manifest = {"schemaVersion": 2, "mediaType": types[0], "config": to_json(config_desc),
                     "layers": [to_json(desc) for desc in layers]}
         manifest_desc = self.layers.store_json(manifest, types[0],
                                                gc_labels(Descriptor(types[0], "", 0), [config_desc] + layers))
-        self.layers.unpack(manifest_desc)
+        if not unpacked:
+            self.layers.unpack(manifest_desc)
         self.images.put(name or DANGLING + manifest_desc.digest, manifest_desc,
                         {PARENT_LABEL: parent_id} if parent_id else None)
         return config_desc.digest

@@ -14,6 +14,7 @@ appearance within a scenario, so a cache hit shows the first build's ID and
 `Removing intermediate container` the one that `Running in` named. The
 checksums of COPY/ADD in history are compared apart (section "checksums").
 """
+import difflib
 import hashlib
 import io
 import json
@@ -85,15 +86,17 @@ class Side:
                          "0B" if size == "0B" else "non-zero"])
         self.view[key] = {"config": {k: info["Config"].get(k) for k in CONFIG_KEYS}, "author": info["Author"],
                           "history": rows}
-        self.view.setdefault("checksums", []).append(sums)
+        self.view.setdefault("checksums", {})[key] = sums
 
     def run(self, key: str, ref: str, *args: str) -> None:
         """What `docker run --rm --network none REF ARGS` prints, as view[key]."""
         r = self.docker("run", "--rm", "--network", "none", ref, *args)
         self.view[key] = {"exit": r.returncode, "stdout": self.lines(r.stdout), "stderr": self.lines(r.stderr)}
 
-    def containers(self) -> set[str]:
-        return set(self.docker("ps", "-aq", "--no-trunc").stdout.split())
+    def containers(self) -> dict[str, str]:
+        """{ID: command} of every container."""
+        listed = self.docker("ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Command}}").stdout
+        return dict(line.split("\t", 1) for line in listed.splitlines())
 
     def remove_images(self, *refs: str) -> None:
         self.docker("rmi", "-f", *refs)
@@ -139,26 +142,36 @@ def side(request):
     return request.param
 
 
-_oracle_views: dict[tuple, dict] = {}   # (scenario, cli) -> dockerd's view, made once per run
+_views: dict[tuple, dict] = {}   # (daemon fixture, scenario, cli) -> its view, made once per run
+
+
+def view_of(request, tmp_path_factory, daemon: str, cli: str, scenario) -> dict:
+    """What the scenario showed on the daemon (the fixture's name), made once per run."""
+    key = (daemon, scenario.__name__, cli)
+    if key not in _views:
+        side = Side(request.getfixturevalue(daemon), cli)
+        run_scenario(scenario, side, tmp_path_factory.mktemp(f"{scenario.__name__}-{daemon}"))
+        _views[key] = side.view
+    return _views[key]
 
 
 def observed(request, tmp_path_factory, side: str, cli: str, scenario) -> dict:
     """dockerd's view of scenario(Side, context dir); for `ours`, also engine-py's,
-    and every section that differs from dockerd's is an assertion failure."""
-    key = (scenario.__name__, cli)
-    if key not in _oracle_views:
-        theirs = Side(request.getfixturevalue("dockerd"), cli)
-        run_scenario(scenario, theirs, tmp_path_factory.mktemp(f"{scenario.__name__}-dockerd"))
-        _oracle_views[key] = theirs.view
-    theirs = _oracle_views[key]
+    and every section but the checksums (test_copy_checksums_as_dockerd) that
+    differs from dockerd's is an assertion failure."""
+    theirs = view_of(request, tmp_path_factory, "dockerd", cli, scenario)
     if side == "oracle":
         return theirs
-    ours = Side(request.getfixturevalue("engine_py"), cli)
-    run_scenario(scenario, ours, tmp_path_factory.mktemp(f"{scenario.__name__}-engine"))
-    differing = {k: {"engine-py": ours.view.get(k), "dockerd": theirs.get(k)}
-                 for k in {*theirs, *ours.view} if ours.view.get(k) != theirs.get(k)}
-    assert not differing, json.dumps(differing, indent=1)
-    return ours.view
+    ours = view_of(request, tmp_path_factory, "engine_py", cli, scenario)
+    differing = sorted(k for k in {*theirs, *ours} if k != "checksums" and ours.get(k) != theirs.get(k))
+    assert not differing, "\n".join(section_diff(k, theirs.get(k), ours.get(k)) for k in differing)
+    return ours
+
+
+def section_diff(key: str, theirs, ours) -> str:
+    """A unified diff of one section's JSON, dockerd's (-) to engine-py's (+)."""
+    lines = [json.dumps(v, indent=1, sort_keys=True).splitlines() for v in (theirs, ours)]
+    return "\n".join(difflib.unified_diff(*lines, f"{key} (dockerd)", f"{key} (engine-py)", lineterm="", n=2))
 
 
 def run_scenario(scenario, side: Side, ctx) -> None:
@@ -167,7 +180,7 @@ def run_scenario(scenario, side: Side, ctx) -> None:
     try:
         scenario(side, ctx)
     finally:
-        left = side.containers() - before
+        left = side.containers().keys() - before.keys()
         if left:
             side.docker("rm", "-f", *left)
 
@@ -348,10 +361,10 @@ def failures(side: Side, ctx) -> None:
     failing = "FROM busybox\nRUN echo before\nRUN exit 7\nRUN echo never\n"
     make_context(ctx, {"Dockerfile": failing, "f": "f"})
     side.build("failing RUN", ctx, "--no-cache")
-    left = side.containers() - before
+    left = side.containers().keys() - before.keys()
     side.view["containers left by --rm"] = len(left)
     side.build("failing RUN, --force-rm", ctx, "--no-cache", "--force-rm")
-    side.view["containers left by --force-rm"] = len(side.containers() - before - left)
+    side.view["containers left by --force-rm"] = len(side.containers().keys() - before.keys() - left)
     cases = {"exec form": 'FROM busybox\nRUN ["sh", "-c", "exit 3"]\n',
              "parse error": "FROM busybox\nLABEL a=b\nRUNN x\n",
              "missing COPY source": "FROM busybox\nCOPY nope /\n",
@@ -405,3 +418,15 @@ def test_100mb_context(request, tmp_path_factory, side):
     for _ in range(BIG_MIB):
         md5.update(MIB)
     assert view["container"]["stdout"] == [f"{md5.hexdigest()}  /big.bin"]
+
+
+# --------------------------------------------------------------------------
+# The checksums of COPY and ADD in history (file:, dir:, multi:), as dockerd's
+
+@pytest.mark.parametrize("scenario", [every_instruction, multi_stage, dockerignore])
+def test_copy_checksums_as_dockerd(request, tmp_path_factory, cli, scenario):
+    """The same context through the same CLI: the same checksums (the views
+    of the tests above, when they ran first)."""
+    theirs = view_of(request, tmp_path_factory, "dockerd", cli, scenario)["checksums"]
+    assert any(theirs.values())
+    assert view_of(request, tmp_path_factory, "engine_py", cli, scenario)["checksums"] == theirs

@@ -175,7 +175,8 @@ def section_diff(key: str, theirs, ours) -> str:
 
 
 def run_scenario(scenario, side: Side, ctx) -> None:
-    """scenario(side, ctx); then the containers its builds left (a failed RUN's) removed."""
+    """scenario(side, ctx); then the containers its builds left (a failed RUN's)
+    removed, and the images it left (a rebuild's old chain): the daemons serve other tests."""
     before = side.containers()
     try:
         scenario(side, ctx)
@@ -183,6 +184,7 @@ def run_scenario(scenario, side: Side, ctx) -> None:
         left = side.containers().keys() - before.keys()
         if left:
             side.docker("rm", "-f", *left)
+        side.docker("image", "prune", "-f")
 
 
 def steps_cached(build: dict) -> list[str]:

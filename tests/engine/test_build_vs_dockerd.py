@@ -337,7 +337,7 @@ def dockerignore(side: Side, ctx) -> None:
         side.image("image", tag)
         side.run("container", tag)
         side.build("quiet build", ctx, "-q", "-t", tag, "--build-arg", "UNUSED=1", "--label", "via=cli")
-        (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo to stdout; echo to stderr >&2; exit 2\n")
+        (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo to stderr >&2; exit 2\n")
         side.build("quiet failing build", ctx, "-q")
     finally:
         side.remove_images(tag)

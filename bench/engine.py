@@ -247,6 +247,19 @@ class EngineBench(benchlib.Bench):
         samples = side_by_side(serving, self.args.runs, one) if serving else {}
         self.record(verb, samples)
 
+    def sampled(self, verb, count, one):
+        """Samples of one(daemon) (a number, None if it failed), interleaved,
+        after an untimed first try per daemon; a daemon whose first try
+        fails is left out, noted as not available."""
+        serving = []
+        for d in self.daemons:
+            if one(d) is not None:
+                serving.append(d)
+            else:
+                self.unavailable[(d.name, verb)] = "the first try failed (see the errors below)"
+                log(f"  {d.name}: {verb}: the first try failed")
+        self.record(verb, side_by_side(serving, count, one) if serving else {})
+
     def timed_api(self, verb, path, count):
         """Samples (ms) of one GET as docker-compose sends it, over a new
         connection to each daemon's socket: the daemon's side of a list
@@ -402,10 +415,7 @@ class EngineBench(benchlib.Bench):
     # -- report -------------------------------------------------------------------
     def report(self):
         a, R = self.args, self.results
-        benchlib.print_head("engine", R["host"], "", R["elapsed_s"],
-                            " (samples are interleaved: other load hits both daemons alike)")
-        for name in ("ours", "dockerd"):
-            print(f"  {name:8} {R['versions'].get(name, '?')}")
+        self.print_head("engine")
         print(f"  client: {R['versions']['client']} for both; each daemon in a network namespace of its own;"
               " containers with --network none")
         img = R["image"]
@@ -430,6 +440,14 @@ class EngineBench(benchlib.Bench):
               " end: after the pulls")
         print()
         self.print_summary(ROWS, fields, "the engine issue")
+
+    def print_head(self, kind):
+        """The report's first lines: the host, the load, both daemons' versions."""
+        R = self.results
+        benchlib.print_head(kind, R["host"], "", R["elapsed_s"],
+                            " (samples are interleaved: other load hits both daemons alike)")
+        for name in ("ours", "dockerd"):
+            print(f"  {name:8} {R['versions'].get(name, '?')}")
 
     def print_rows(self, rows, fields, width):
         """The table of rows (key, label, target, higher is better): both

@@ -237,19 +237,6 @@ class NetworkBench(EngineBench):
         self.results["client_alone_ms"] = self.summary(
             [self.command("client", [a.docker, "--version"], "--version").ms for _ in range(a.runs)])
 
-    def sampled(self, verb, count, one):
-        """Samples of one(daemon) (a number, None if it failed), interleaved,
-        after an untimed first try per daemon; a daemon whose first try
-        fails is left out, noted as not available."""
-        serving = []
-        for d in self.daemons:
-            if one(d) is not None:
-                serving.append(d)
-            else:
-                self.unavailable[(d.name, verb)] = "the first try failed (see the errors below)"
-                log(f"  {d.name}: {verb}: the first try failed")
-        self.record(verb, side_by_side(serving, count, one) if serving else {})
-
     def make_network(self, daemon, name):
         r = self.docker(daemon, "network", "create", name, what="network create")
         if r.ok:
@@ -323,10 +310,7 @@ class NetworkBench(EngineBench):
     # -- report -------------------------------------------------------------------
     def report(self):
         a, R = self.args, self.results
-        benchlib.print_head("network", R["host"], "", R["elapsed_s"],
-                            " (samples are interleaved: other load hits both daemons alike)")
-        for name in ("ours", "dockerd"):
-            print(f"  {name:8} {R['versions'].get(name, '?')}")
+        self.print_head("network")
         print(f"  client: {R['versions']['client']} for both; each daemon in a network namespace of its own,"
               " with its default networking (dockerd: docker0, iptables, docker-proxy)")
         print(f"  DNS: {a.lookups} queries per container, the median of each container's; TCP: {a.mb} MB per"

@@ -86,6 +86,8 @@ class ContainerdLayers:
             with self.parent_view(container_id) as lower:
                 layer = self.client.diff.compare(lower, upper, media_type)
             diff_id = self.client.content.info(layer.digest).labels.get(UNCOMPRESSED_LABEL, "")
+        if not diff_id and media_type.endswith(".tar"):  # a plain tar is its own diff: containerd labels it not
+            diff_id = layer.digest
         if not diff_id:
             raise System(f"the diff service gave layer {layer.digest} without its {UNCOMPRESSED_LABEL} label")
         return layer, diff_id

@@ -71,7 +71,7 @@ class ImageWriter:
                  "comment": child.comment or None, "empty_layer": empty or None}
         image_config = {
             "architecture": base_config.get("architecture", "amd64"),
-            "author": child.author or base_config.get("author"),
+            "author": child.author or None,
             "comment": child.comment or None, "config": go_config(child.config), "container": child.container or None,
             "container_config": go_config(child.container_config), "created": created, "docker_version": VERSION,
             "history": list(base_config.get("history") or []) + [{k: v for k, v in entry.items() if v is not None}],

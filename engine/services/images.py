@@ -422,9 +422,13 @@ class ImageService:
                 layer += 1
             entries.insert(0, {"Comment": h.get("comment", ""), "Created": unix_time(h.get("created", "")),
                                "CreatedBy": h.get("created_by", ""), "Id": "<missing>", "Size": size, "Tags": None})
-        if entries:
-            entries[0]["Id"] = view.id
-            entries[0]["Tags"] = [r.familiar() for r in view.refs if not r.digest] or None
+        catalog, image = Catalog(self.door), view
+        for entry in entries:  # dockerd's: the image, then each parent in turn, top down
+            entry["Id"] = image.id
+            entry["Tags"] = [r.familiar() for r in image.refs if not r.digest] or None
+            image = catalog.by_id.get(image.parent)
+            if image is None:
+                break
         return entries
 
     # -- tag, remove ------------------------------------------------------------

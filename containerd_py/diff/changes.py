@@ -87,3 +87,70 @@ def write_layer(new_root: str, found: list[Change], out: BinaryIO) -> None:
 def _whiteout(path: str) -> str:
     parent, base = os.path.split(path.lstrip("/"))
     return os.path.join(parent, WHITEOUT_PREFIX + base)
+
+
+# -- an overlay's upper directory: the changes without walking the lower tree -------------
+
+_OPAQUE = "trusted.overlay.opaque"
+_KERNEL_PARAMETERS = "/sys/module/overlay/parameters"
+
+
+def overlay_features_off(options: list[str]) -> bool:
+    """Whether the overlay keeps every change as a plain entry of its upper
+    directory (no redirected directories, no metadata-only copies), so that
+    ``overlay_changes`` can read it; the mount's options, else the kernel's defaults."""
+    for feature in ("redirect_dir", "metacopy"):
+        given = [o.split("=", 1)[1] for o in options if o.startswith(feature + "=")]
+        if given:
+            if given[-1] not in ("off", "nofollow"):
+                return False
+            continue
+        try:
+            with open(f"{_KERNEL_PARAMETERS}/{feature}") as f:
+                if f.read().strip() not in ("N", "off", "nofollow"):
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def overlay_changes(upper_dir: str, lower_root: str) -> list[Change]:
+    """The changes an overlay's upper directory holds over its lower tree
+    (mounted at lower_root), as moby's overlay2 driver reads them: a whiteout
+    (a 0/0 character device) is a deletion, an opaque directory deletes
+    what the lower tree had below it, anything else is added (not in the
+    lower tree) or modified. Costs what changed, not the size of the image."""
+    found: list[Change] = []
+    _walk_upper(upper_dir, lower_root, "/", True, found)
+    return found
+
+
+def _walk_upper(upper_dir: str, lower_root: str, path: str, lower_is_dir: bool, found: list[Change]) -> None:
+    upper_children = _entries(upper_dir + path)
+    if path != "/" and lower_is_dir and _is_opaque(upper_dir + path):
+        for name in sorted(_entries(lower_root + path).keys() - upper_children.keys()):
+            found.append(Change(os.path.join(path, name), DELETE))
+    for name in sorted(upper_children):
+        child, entry = os.path.join(path, name), upper_children[name]
+        lower = _lstat(lower_root + child) if lower_is_dir else None
+        if stat.S_ISCHR(entry.st_mode) and entry.st_rdev == 0:
+            if lower is not None:
+                found.append(Change(child, DELETE))
+            continue
+        found.append(Change(child, ADD if lower is None else MODIFY))
+        if stat.S_ISDIR(entry.st_mode):
+            _walk_upper(upper_dir, lower_root, child, lower is not None and stat.S_ISDIR(lower.st_mode), found)
+
+
+def _is_opaque(directory: str) -> bool:
+    try:
+        return os.getxattr(directory, _OPAQUE, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None

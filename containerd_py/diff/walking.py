@@ -11,7 +11,7 @@ from ..content.store import ContentStore
 from ..mount import readonly, temp_mount
 from ..types import Descriptor, Mount
 from .applier import Applier
-from .changes import changes, write_layer
+from .changes import changes, overlay_changes, overlay_features_off, write_layer
 from .layer import apply_layer
 
 MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -66,9 +66,10 @@ class WalkingDiffer(Applier):
         if media_type not in _GZIP_TYPES | _PLAIN_TYPES:
             raise errors.Unimplemented(f"unsupported diff media type: {media_type}")
         ref = ref or f"diff-{secrets.token_hex(16)}"
+        upper_dir = _upper_over(upper, lower)
         with temp_mount(readonly(lower), self._mount_dir) as old, \
                 temp_mount(readonly(upper), self._mount_dir) as new:
-            found = changes(new, old)
+            found = overlay_changes(upper_dir, old) if upper_dir else changes(new, old)
             with closing(self._content.writer(ns, ref)) as writer:
                 if writer.status().offset:
                     writer.truncate(0)
@@ -118,6 +119,26 @@ class _LayerSink:
     def close(self) -> None:
         if self._target is not self._out:
             self._target.close()
+
+
+def _upper_over(upper: list[Mount], lower: list[Mount]) -> str:
+    """The upper directory of an overlay whose lower layers are exactly the
+    lower tree's (a container's or a snapshot's over its parent): its changes
+    are that directory's entries; "" when the trees must be walked side by side."""
+    if len(upper) != 1 or upper[0].type != "overlay" or len(lower) != 1:
+        return ""
+    options = dict(o.split("=", 1) for o in upper[0].options if "=" in o)
+    lower_options = dict(o.split("=", 1) for o in lower[0].options if "=" in o)
+    if lower[0].type == "overlay":
+        lower_dirs = lower_options.get("lowerdir", "")
+    elif lower[0].type == "bind" and "upperdir" not in lower_options:
+        lower_dirs = lower[0].source
+    else:
+        return ""
+    if "upperdir" not in options or "upperdir" in lower_options or options.get("lowerdir") != lower_dirs \
+            or not overlay_features_off(upper[0].options):
+        return ""
+    return options["upperdir"]
 
 
 def overlay_dirs(mount: Mount) -> tuple[str, list[str]]:

@@ -28,7 +28,7 @@ class FakeBackend:
             raise InvalidParameter(f"No such image: {ref}")
         return BUSYBOX
 
-    def cached(self, parent, container_config):
+    def cached(self, parent, container_config, sources=()):
         return next((image_id for image_id, (p, _, cc) in self.images.items()
                      if p == parent and same_step(cc, container_config)), None)
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from containerd_py import errors as cerrors
 from containerd_py.diff.compression import decompress
 from containerd_py.diff.layer import WHITEOUT_PREFIX, _LayerWriter
+from engine.builder import tarsum
 from engine.builder.dockerignore import build_files_to_remove, read_patterns
 from engine.containerd.archive import Readable
 from engine.errors import InvalidParameter, System
@@ -47,6 +48,7 @@ class BuildContext:
         self.root = root
         self.dockerfile_text = dockerfile_text
         self.dockerfile_name = dockerfile_name
+        self.sums: dict[str, str] = {}  # each member's tarsum (builder/tarsum.py), by its normalized path
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -68,7 +70,7 @@ def receive_context(read: Callable[[int], bytes], tmp_dir: str, dockerfile: str)
     except OSError as err:
         raise System(f"making a directory for the build context in {tmp_dir}: {err.strerror.lower()}") from None
     try:
-        _extract(read, context.root)
+        context.sums = _extract(read, context.root)
         context.dockerfile_name, context.dockerfile_text = _read_dockerfile(context.root, dockerfile or
                                                                             DEFAULT_DOCKERFILE)
         _remove_build_files(context.root, context.dockerfile_name)
@@ -88,13 +90,16 @@ class _ContextWriter(_LayerWriter):
 
 
 class _Members:
-    """The tar's members, for the layer writer. A stream that ends inside
-    the padding after its last member's data ends there: the docker CLI
-    sends `-f`'s file from outside the context so (unpadded, without end
-    blocks), and dockerd takes it."""
+    """The tar's members, for the layer writer, each hashed on its way as
+    dockerd's tarsum context hashes it (header, then the contents the writer
+    reads). A stream that ends inside the padding after its last member's
+    data ends there: the docker CLI sends `-f`'s file from outside the
+    context so (unpadded, without end blocks), and dockerd takes it."""
 
     def __init__(self, tf: tarfile.TarFile):
-        self.tf = tf
+        import hashlib  # OpenSSL's sha256 only once a build receives its context
+        self.tf, self.sha256 = tf, hashlib.sha256
+        self.digests: dict[str, object] = {}
 
     def __iter__(self):
         members, last = iter(self.tf), None
@@ -108,27 +113,55 @@ class _Members:
                         self.tf.fileobj.tell() >= last.offset_data + last.size:
                     return
                 raise
+            self.digests[tarsum.normalized(last.name)] = self.sha256(tarsum.member_header(last))
             yield last
 
     def extractfile(self, member: tarfile.TarInfo):
-        return self.tf.extractfile(member)
+        return _Hashed(self.tf.extractfile(member), self.digests[tarsum.normalized(member.name)])
+
+    def sums(self) -> dict[str, str]:
+        return {name: digest.hexdigest() for name, digest in self.digests.items()}
 
 
-def _extract(read: Callable[[int], bytes], root: str) -> None:
+class _Hashed:
+    """A member's contents, hashed as they are read."""
+
+    def __init__(self, raw, digest):
+        self.raw, self.digest = raw, digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _extract(read: Callable[[int], bytes], root: str) -> dict[str, str]:
+    """The tar into root; its members' tarsums."""
     stream = io.BufferedReader(Readable(read), _READ_SIZE)
     head = stream.peek(len(_XZ_MAGIC))
     if not head:
-        return  # no body: an empty context (dockerd then misses the Dockerfile)
+        return {}  # no body: an empty context (dockerd then misses the Dockerfile)
     if head.startswith(_BZIP2_MAGIC):
         stream = bz2.BZ2File(stream)
     elif head.startswith(_XZ_MAGIC):
         stream = lzma.LZMAFile(stream)
     try:
         with tarfile.open(fileobj=decompress(stream), mode="r|") as tf:
-            _ContextWriter(root).run(_Members(tf))
+            members = _Members(tf)
+            _ContextWriter(root).run(members)
+            return members.sums()
     except tarfile.ReadError as err:
         if str(err) != "empty file":
             raise System(_TAR_ERRORS.get(str(err), _UNTAR + str(err))) from None
+        return {}
     except EOFError:
         raise System(_UNTAR + "unexpected EOF") from None
     except (zlib.error, lzma.LZMAError, OSError, cerrors.Error) as err:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from containerd_py import digest as digests
 
+from engine.builder import tarsum
 from engine.builder.copy_tree import TreeWriter, extract_archive, is_archive, make_dirs
 from engine.errors import EngineError
 from engine.oci.host import scoped_path
@@ -60,11 +61,14 @@ class CopyPlan:
 
 
 def plan_copy(source_root: str, sources: list[str], dest: str, workdir: str, *, instruction: str = "COPY",
-              wildcards: bool = True, archives: bool = False, preserve_ownership: bool = False) -> CopyPlan:
+              wildcards: bool = True, archives: bool = False, preserve_ownership: bool = False,
+              sums: dict[str, str] | None = None) -> CopyPlan:
     """The sources an instruction names, checksummed, and where they go.
+    ``sums``: a build context's per-file checksums, from the headers its
+    client sent (engine/builder/tarsum.py); without them, the files' own.
     Raises CopyError with dockerd's message."""
     root = os.path.realpath(source_root)
-    hasher = _Hasher(root)
+    hasher = _Hasher(root, sums)
     found = []
     for orig in sources:
         if orig.startswith(("http://", "https://")):
@@ -241,8 +245,8 @@ def _hash_list(prefix: str, hashes: list[str]) -> str:
 class _Hasher:
     """tarsum-like hashes of a source tree's entries, each entry hashed once per plan."""
 
-    def __init__(self, root):
-        self.root = root
+    def __init__(self, root, sums: dict[str, str] | None = None):
+        self.root, self.sums = root, sums
         self._hashes = {}
         self._names = None
         self._buffer = None  # one read buffer per plan (plans may run on several threads)
@@ -266,15 +270,17 @@ class _Hasher:
         return self._names
 
     def entry_hash(self, full: str, st: os.stat_result) -> str:
-        """An entry's header (name, mode, owner, size, link target; not mtime) and contents."""
+        """An entry's tarsum: the context's as received (the path itself when
+        the client sent no header for it, as dockerd's), else its header and contents."""
+        if self.sums is not None:
+            rel = self.rel(full)
+            return self.sums.get(tarsum.normalized(rel), rel)
         known = self._hashes.get(full)
         if known is not None:
             return known
-        link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
         size = st.st_size if stat.S_ISREG(st.st_mode) else 0
-        header = f"{self.rel(full)}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0{size}\0{link}\0{st.st_rdev}\0"
         import hashlib  # OpenSSL's sha256 (~3.5 MiB of libcrypto) only once a build hashes files
-        digest = hashlib.sha256(os.fsencode(header))
+        digest = hashlib.sha256(tarsum.stat_header(full, self.rel(full), st))
         if size:
             if self._buffer is None:
                 self._buffer = bytearray(_CHUNK)
@@ -293,7 +299,7 @@ class _Hasher:
         root), a link counted as what it resolves to, sorted."""
         hashes = []
         for full, st in _walk(top):
-            if full == self.root:
+            if full.rstrip("/") == self.root:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 target = self.resolve(self.rel(full))

@@ -115,8 +115,10 @@ class Build:
     comes: the stages after it are cancelled."""
 
     def __init__(self, dockerfile: Dockerfile, context_root: str, backend: BuildBackend, settings: BuildSettings,
-                 emit: Emit, cancelled: threading.Event | None = None):
+                 emit: Emit, cancelled: threading.Event | None = None, context_sums: dict[str, str] | None = None):
+        """``context_sums``: the context's per-file checksums as its client sent them (BuildContext.sums)."""
         self.dockerfile, self.context_root, self.backend = dockerfile, context_root, backend
+        self.context_sums = context_sums
         self.settings, self.emit = settings, emit
         self.cancelled = cancelled or threading.Event()
         self.stages: list[Stage] = []
@@ -395,13 +397,14 @@ class Build:
             with self.backend.mounted_image(source_image.id) as source_root:
                 self._copy_step(stage, command, self._plan(source_root, command, workdir, not command.chown))
         else:
-            self._copy_step(stage, command, self._plan(self.context_root, command, workdir, False))
+            self._copy_step(stage, command, self._plan(self.context_root, command, workdir, False,
+                                                       self.context_sums))
 
     @staticmethod
-    def _plan(source_root: str, command: ins.Add, workdir: str, preserve_ownership: bool):
+    def _plan(source_root: str, command: ins.Add, workdir: str, preserve_ownership: bool, sums=None):
         try:
             return plan_copy(source_root, list(command.sources), command.dest, workdir, instruction=command.keyword,
-                             archives=command.keyword == "ADD", preserve_ownership=preserve_ownership)
+                             archives=command.keyword == "ADD", preserve_ownership=preserve_ownership, sums=sums)
         except CopyError as err:
             raise StepFailed(str(err)) from None
 

@@ -42,7 +42,8 @@ class BuildService:
         def work(emit):
             for warning in dockerfile.warnings:
                 emit({"stream": warning + "\n"})
-            return Build(dockerfile, context.root, self.backend, settings, emit, cancelled).run()
+            return Build(dockerfile, context.root, self.backend, settings, emit, cancelled,
+                         getattr(context, "sums", None)).run()
 
         try:
             image_id = yield from in_thread(work, "build")

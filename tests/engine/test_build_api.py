@@ -321,7 +321,8 @@ def test_bad_requests_are_refused_in_dockerds_words(served, dockerd):
 @pytest.mark.parametrize("cli", DOCKER_CLIS)
 def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
     """Through the assembled engine: a quiet build with -f from outside the context prints the ID of an
-    image that has the Dockerfile's label; a failing RUN ends the stream with its code and dockerd's words."""
+    image that has the Dockerfile's label; a failing RUN ends the stream with its code and dockerd's words
+    (--force-rm: the session's engine keeps no container of it)."""
     monkeypatch.setenv("DOCKER_BUILDKIT", "0")
     context = tmp_path / "ctx"
     context.mkdir()
@@ -338,8 +339,10 @@ def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
     finally:
         engine_py.docker("rmi", tag, check=False)
     dockerfile.write_text("FROM busybox\nRUN exit 7\n")
-    failed = engine_py.docker("build", "-f", str(dockerfile), str(context), check=False, cli=cli)
+    containers = engine_py.docker("ps", "-aq").stdout
+    failed = engine_py.docker("build", "--force-rm", "-f", str(dockerfile), str(context), check=False, cli=cli)
     assert failed.returncode == 7 and FAILED in failed.stderr
+    assert engine_py.docker("ps", "-aq").stdout == containers  # the failed step's container removed too
 
 
 @pytest.mark.root

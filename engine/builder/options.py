@@ -64,7 +64,7 @@ def parse_build_query(query: Mapping[str, list[str]], headers: Mapping[str, str]
     if "securityopt" in query:
         raise InvalidParameter("The daemon on this platform does not support setting security options on build")
     if arg("outputs"):
-        _decode_json(arg("outputs"), "outputs", "[]types.ImageBuildOutput", list)
+        _decode_json(arg("outputs"), "", "[]types.ImageBuildOutput", list)
     shm_size = _parse_int(arg("shmsize")) if arg("shmsize") else 0
     if arg("isolation").lower() not in ("", "default"):
         raise InvalidParameter(f'Unsupported isolation: "{arg("isolation")}"')

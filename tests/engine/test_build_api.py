@@ -296,7 +296,8 @@ BAD_REQUESTS = [
     ({"t": "UPPER"}, None), ({"t": "a@sha256:" + "0" * 64}, None), ({"t": ":a"}, None),
     ({"buildargs": "nope"}, None), ({"buildargs": '{"a":1}'}, None), ({"labels": "[]"}, None),
     ({"cachefrom": "[1]"}, None), ({"ulimits": '[{"Name":1}]'}, None), ({"shmsize": "x"}, None),
-    ({"isolation": "bad"}, None), ({"securityopt": "x"}, None), ({"remote": "x"}, None),
+    ({"isolation": "bad"}, None), ({"securityopt": "x"}, None), ({"remote": "x"}, None), ({"outputs": "x"}, None),
+    ({"ulimits": "{}"}, None), ({"buildargs": '{"a":"b"'}, None), ({"version": "3"}, None),
     ({"dockerfile": "nope"}, None), ({"dockerfile": "../x"}, None), ({"dockerfile": "/etc/passwd"}, None),
     ({}, b""), ({}, b"hello world this is not a tar" * 10), ({}, b"hello world this is not a tar" * 100),
     ({}, tar_of({"Dockerfile": b"FROM busybox\n", "big": b"x" * 100000})[:5000]),
@@ -321,7 +322,8 @@ def test_bad_requests_are_refused_in_dockerds_words(served, dockerd):
 @pytest.mark.parametrize("cli", DOCKER_CLIS)
 def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
     """Through the assembled engine: a quiet build with -f from outside the context prints the ID of an
-    image that has the Dockerfile's label; a failing RUN ends the stream with its code and dockerd's words."""
+    image that has the Dockerfile's label; a failing RUN ends the stream with its code and dockerd's words
+    (--force-rm: the session's engine keeps no container of it)."""
     monkeypatch.setenv("DOCKER_BUILDKIT", "0")
     context = tmp_path / "ctx"
     context.mkdir()
@@ -338,8 +340,10 @@ def test_the_engine_serves_builds(engine_py, tmp_path, monkeypatch, cli):
     finally:
         engine_py.docker("rmi", tag, check=False)
     dockerfile.write_text("FROM busybox\nRUN exit 7\n")
-    failed = engine_py.docker("build", "-f", str(dockerfile), str(context), check=False, cli=cli)
+    containers = engine_py.docker("ps", "-aq").stdout
+    failed = engine_py.docker("build", "--force-rm", "-f", str(dockerfile), str(context), check=False, cli=cli)
     assert failed.returncode == 7 and FAILED in failed.stderr
+    assert engine_py.docker("ps", "-aq").stdout == containers  # the failed step's container removed too
 
 
 @pytest.mark.root

@@ -88,6 +88,7 @@ def test_an_undecodable_registry_config_is_ignored_as_by_dockerd():
     ({"isolation": "bad"}, 'Unsupported isolation: "bad"'),
     ({"securityopt": ""}, "The daemon on this platform does not support setting security options on build"),
     ({"version": "3"}, 'invalid version "3"'),
+    ({"outputs": "x"}, "invalid character 'x' looking for beginning of value"),
     ({"remote": "x"}, "remoteURL (x) could not be recognized as URL"),
     ({"squash": "1"}, "squash is only supported with experimental mode"),
     ({"shmsize": "x", "buildargs": "x"}, 'strconv.ParseInt: parsing "x": invalid syntax'),  # dockerd's order

@@ -25,16 +25,20 @@ class BuildService:
         """``tmp_dir``: where the route receives contexts (the data-root's, beside the layers)."""
         self.backend, self.images, self.tmp_dir = backend, images, tmp_dir
 
-    def build(self, options, context) -> Iterator[dict]:
+    def build(self, options, context, disconnected: threading.Event | None = None) -> Iterator[dict]:
         """The build's messages; what fails before the first one raises (dockerd's HTTP error),
-        what fails after is the stream's last message."""
+        what fails after is the stream's last message. ``disconnected`` (the client gone)
+        cancels it, also while a RUN prints nothing."""
         dockerfile = parse(context.dockerfile_text)
         if options.target:
             dockerfile = dockerfile.up_to(options.target)
-        return self._stream(dockerfile, options, context)
+        return self._stream(dockerfile, options, context, disconnected)
 
-    def _stream(self, dockerfile, options, context) -> Iterator[dict]:
+    def _stream(self, dockerfile, options, context, disconnected) -> Iterator[dict]:
         cancelled = threading.Event()
+        if disconnected is not None:
+            threading.Thread(target=_cancel_when, args=(disconnected, cancelled), name="build-client",
+                             daemon=True).start()
         settings = BuildSettings(dict(options.build_args), dict(options.labels), options.no_cache, options.pull,
                                  options.remove, options.force_remove, _run_host_config(options),
                                  self._cache_sources(options.cache_from))
@@ -90,6 +94,13 @@ class BuildService:
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
+def _cancel_when(disconnected: threading.Event, cancelled: threading.Event) -> None:
+    """Cancels the build once its client is gone; ends with the build."""
+    while not cancelled.wait(0.2):
+        if disconnected.is_set():
+            cancelled.set()
+
+
 def _run_host_config(options) -> dict:
     """dockerd's hostConfigFromOptions: what a RUN container gets of the request."""
     host_config = {key: value for key, value in (options.resources or {}).items() if key in RUN_HOST_CONFIG_KEYS}
@@ -99,4 +110,6 @@ def _run_host_config(options) -> dict:
         host_config["ShmSize"] = options.shm_size
     if options.extra_hosts:
         host_config["ExtraHosts"] = list(options.extra_hosts)
+    if options.cgroup_parent:
+        host_config["CgroupParent"] = options.cgroup_parent
     return host_config

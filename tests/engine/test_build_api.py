@@ -57,7 +57,7 @@ class FakeBuilds:
         self.release = threading.Event()
         self.ended = threading.Event()
 
-    def build(self, options, context):
+    def build(self, options, context, disconnected=None):
         self.builds.append((options, context.dockerfile_name, context.dockerfile_text, context_files(context.root)))
         return self._play(list(self.script))
 

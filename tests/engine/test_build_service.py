@@ -43,7 +43,7 @@ def assembly(containerd_py, busybox, tmp_path):  # noqa: F811
 
 
 def options(**given):
-    defaults = dict(tags=(), target="", cache_from=(), build_args={}, labels={}, no_cache=False, pull=False, remove=True,
+    defaults = dict(tags=(), target="", cache_from=(), cgroup_parent="", build_args={}, labels={}, no_cache=False, pull=False, remove=True,
                     force_remove=False, network_mode="none", shm_size=0, extra_hosts=(), resources={})
     return types.SimpleNamespace(**{**defaults, **given})
 
@@ -158,3 +158,17 @@ def test_cache_from_an_image_without_parents(assembly, tmp_path):
     assert stream(messages).count("Using cache") == 3, stream(messages)
     assert assembly.images.get("again").id == source_id
     assert run_output(assembly, "again") == "made\ncached\n"
+
+
+def test_a_client_gone_during_a_silent_run_cancels_it(assembly, tmp_path):
+    """The RUN is killed and its container removed, though it prints nothing to notice the client by."""
+    import threading
+    disconnected = threading.Event()
+    context = types.SimpleNamespace(root=str(tmp_path), dockerfile_text="FROM busybox\nRUN sleep 600\n")
+    messages = []
+    for message in assembly.builds.build(options(), context, disconnected):
+        messages.append(message)
+        if "Running in" in message.get("stream", ""):
+            disconnected.set()
+    assert messages[-1]["error"] == "Build cancelled", messages[-1]
+    assert not assembly.store.all()

@@ -102,7 +102,7 @@ def add_routes(router, builds) -> None:
         options = parse_build_query(request.query, request.headers)
         context = receive_context(request.body.read, builds.tmp_dir, options.dockerfile)
         try:
-            messages = iter(builds.build(options, context))
+            messages = iter(builds.build(options, context, request.disconnected))
             first = next(messages, None)
             if first is not None and "errorDetail" in first:  # nothing went out before it: dockerd's HTTP error
                 _close(messages)

@@ -7,6 +7,7 @@ containerd's diff service; a COPY's files written into a fresh snapshot of
 the parent, committed as the new layer's snapshot so nothing is applied twice).
 """
 import os
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from engine.builder.cache import cached_history_step, newest_match
 from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import engine_errors
 from engine.errors import EngineError, NotFound, System
+from engine.oci.host import scoped_path
 from engine.services.containers import ContainerService
 from engine.services.image_writer import EMPTY_LAYER_DIFF_ID, Child, ImageWriter, media_types
 from engine.services.images import PARENT_LABEL, ImageService, go_config
@@ -172,7 +174,32 @@ class EngineBuildBackend:
     # -- RUN -------------------------------------------------------------------------------------
 
     def create_container(self, run_config: dict, host_config: dict) -> str:
-        return self.containers.create(run_config, {**host_config, "LogConfig": {"Type": "json-file"}}).id
+        record = self.containers.create(run_config, {**host_config, "LogConfig": {"Type": "json-file"}})
+        if run_config.get("Volumes"):
+            try:
+                self._anonymous_volumes(record.id, sorted(run_config["Volumes"]))
+            except BaseException:
+                self.containers.remove(record.id, force=True)
+                raise
+        return record.id
+
+    def _anonymous_volumes(self, container_id: str, paths: list[str]) -> None:
+        """The image's VOLUMEs as dockerd gives a RUN container them: an empty volume each,
+        filled with what the image has there, so what the step writes under them is not
+        committed (only their mount points are). They live in the container's directory
+        and go with it. (Until the engine has volumes of its own, #13.)"""
+        volumes_dir = os.path.join(self.containers.store.container_dir(container_id), "build-volumes")
+        mounts = []
+        with self.layers.mounted(container_id) as root:
+            for index, path in enumerate(paths):
+                volume = os.path.join(volumes_dir, str(index))
+                os.makedirs(volume)
+                inside = scoped_path(root, path)
+                if os.path.isdir(inside):
+                    subprocess.run(["cp", "-a", "--", inside + "/.", volume], check=True, capture_output=True)
+                mounts.append({"destination": path, "type": "bind", "source": volume,
+                               "options": ["rbind", "rprivate"]})
+        self.containers.tasks.update_spec(container_id, lambda spec: spec["mounts"].extend(mounts))
 
     def run(self, container_id: str, output: Output, cancelled: threading.Event) -> int:
         ended = ExitOrEnd(self.containers, container_id)

@@ -172,3 +172,14 @@ def test_a_client_gone_during_a_silent_run_cancels_it(assembly, tmp_path):
             disconnected.set()
     assert messages[-1]["error"] == "Build cancelled", messages[-1]
     assert not assembly.store.all()
+
+
+def test_a_run_under_a_volume_keeps_only_its_mount_point(assembly, tmp_path):
+    """dockerd's anonymous volume of a RUN: the image's files readable there, writes not committed."""
+    text = ("FROM busybox\nRUN mkdir /data && echo before > /data/kept\nVOLUME /data /fresh\n"
+            "RUN cat /data/kept > /seen && echo lost > /data/lost && echo lost > /fresh/lost\n"
+            'CMD ["sh", "-c", "cat /seen; ls -A /data /fresh"]\n')
+    messages = build(assembly, tmp_path, text, tags=("volumed",))
+    assert "errorDetail" not in str(messages), messages
+    assert run_output(assembly, "volumed") == "before\n/data:\nkept\n\n/fresh:\n"
+    assert not assembly.store.all()

@@ -230,6 +230,7 @@ class Build:
     # -- the instructions ---------------------------------------------------------------------------
 
     def dispatch(self, stage: Stage, command: ins.Instruction) -> None:
+        """One instruction, its variables substituted, by the method named after its class (``_env``...)."""
         refused = command.buildkit_only()
         if refused:
             raise InvalidParameter(refused)

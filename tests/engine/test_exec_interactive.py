@@ -94,7 +94,11 @@ def test_an_interactive_terminal_as_with_dockerd(engine_py, dockerd, tmp_path, c
     ours = _interactive(engine_py, cli, tmp_path)
     assert ours == {"size": "33 101", "detached with": 1, "said": True,
                     "execs left": 1}
-    assert ours == _interactive(dockerd, cli, tmp_path)
+    theirs = _interactive(dockerd, cli, tmp_path)
+    # dockerd's detached shell sometimes ends at once under load (its ExecIDs then empty): what
+    # the exec left is ours to prove (above); the rest is compared
+    assert {k: v for k, v in ours.items() if k != "execs left"} == \
+        {k: v for k, v in theirs.items() if k != "execs left"}
 
 
 def _exec_runs(daemon) -> dict:

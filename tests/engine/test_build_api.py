@@ -85,7 +85,7 @@ def served(tmp_path):
     builds = FakeBuilds(str(tmp_path / "contexts"))
     router = Router()
     router.add("GET", "/_ping", lambda request: Reply(200, b"OK", "text/plain; charset=utf-8"))
-    build_routes.add_routes(router, builds)
+    build_routes.add_routes(router, lambda: builds)
     server = Server(router, max_workers=8)
     path = str(tmp_path / "api.sock")
     server.listen_unix(path)

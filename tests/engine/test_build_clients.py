@@ -1,4 +1,4 @@
-"""Builds through docker-py 7 against engine-py and dockerd 20.10:
+"""Builds through docker-py 7 (and `docker-compose build`, Debian's 1.29.2) against engine-py and dockerd 20.10:
 `images.build(path=..., tag=..., buildargs=..., target=...)` (its image, its
 logs, and the BuildError of a failing RUN) and the low-level
 `APIClient.build(..., decode=True)` stream, compared as
@@ -7,6 +7,9 @@ facts, `ours` compares every section with dockerd's): the kinds of the
 stream's messages (runs of one kind folded: how output is split into
 messages is not the point), its text and aux IDs normalised, and the
 image's config."""
+import os
+import subprocess
+
 import docker
 import pytest
 
@@ -85,3 +88,54 @@ def test_dockerpy_build(request, tmp_path_factory, side):  # noqa: F811
         ["The command '/bin/sh -c echo failing; exit 5' returned a non-zero code: 5",
          {"code": 5, "message": "The command '/bin/sh -c echo failing; exit 5' returned a non-zero code: 5"}]]
     assert view["BuildError"]["msg"] == "The command '/bin/sh -c echo failing; exit 5' returned a non-zero code: 5"
+
+
+COMPOSE_FILE = """version: "2.4"
+services:
+  web:
+    build:
+      context: ./web
+      args:
+        GREETING: from-compose
+    image: bvd-compose-web
+  worker:
+    build:
+      context: ./worker
+      target: runtime
+    image: bvd-compose-worker
+"""
+
+
+def compose_builds(side: Side, ctx) -> None:
+    """`docker-compose build` (Debian's 1.29.2, over its docker-py 5) of two services, then again (cached)."""
+    make_context(ctx, {"docker-compose.yml": COMPOSE_FILE,
+                       "web/Dockerfile": 'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\n'
+                                         'COPY page.html /www/\nCMD ["cat", "/greeting"]\n',
+                       "web/page.html": "<p>hello</p>\n",
+                       "worker/Dockerfile": "FROM busybox AS tools\nRUN echo tool > /tool\n"
+                                            "FROM busybox AS runtime\nCOPY --from=tools /tool /tool\n"
+                                            'CMD ["cat", "/tool"]\n'})
+    env = {**os.environ, "DOCKER_HOST": f"unix://{side.daemon.socket}", "COMPOSE_DOCKER_CLI_BUILD": "0",
+           "DOCKER_CONFIG": f"{side.daemon.workdir}/docker-config"}
+
+    def compose(*args: str) -> dict:
+        r = subprocess.run(["docker-compose", "-p", "bvd", *args], cwd=ctx, env=env, capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+        return {"exit": r.returncode, "stdout": side.lines(r.stdout),
+                "stderr": [line for line in side.lines(r.stderr) if "Building" in line or "ERROR" in line]}
+
+    try:
+        side.view["compose build"] = compose("build", "--no-cache")
+        side.view["compose build (cached)"] = compose("build")
+        for service in ("web", "worker"):
+            side.image(f"{service} image", f"bvd-compose-{service}")
+            side.run(f"{service} container", f"bvd-compose-{service}")
+    finally:
+        side.remove_images("bvd-compose-web", "bvd-compose-worker")
+
+
+def test_compose_build(request, tmp_path_factory, side):  # noqa: F811
+    view = observed(request, tmp_path_factory, side, "28", compose_builds)
+    assert view["compose build"]["exit"] == 0 and view["compose build (cached)"]["exit"] == 0
+    assert view["web container"]["stdout"] == ["from-compose"] and view["worker container"]["stdout"] == ["tool"]
+    assert sum("Using cache" in line for line in view["compose build (cached)"]["stdout"]) == 7  # 4 + 3 steps

@@ -12,10 +12,9 @@ the build stops and cleans up).
 """
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from engine.builder.context import BuildContext, receive_context
-from engine.builder.options import parse_build_query
 from engine.errors import EngineError, InvalidParameter, System
 from engine.filters import Filters
 from engine.services.streaming import error_message
@@ -23,6 +22,9 @@ from engine.services.streaming import error_message
 from ..http import Request, Streamed, json_reply
 from ..server import version_tuple
 from ..streams import json_message
+
+if TYPE_CHECKING:
+    from engine.builder.context import BuildContext
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class _BuildStream:
     removes its context."""
 
     def __init__(self, request: Request, messages: Iterator[dict], first: dict | None,
-                 context: BuildContext, quiet: bool):
+                 context: "BuildContext", quiet: bool):
         self._request, self._messages, self._context = request, messages, context
         self._chunks = self._run(first, quiet, version_tuple(request.api_version) >= AUX_SINCE)
 
@@ -92,13 +94,18 @@ class _BuildStream:
             yield json_message({"stream": image_id + "\n"})
 
 
-def add_routes(router, builds) -> None:
-    """``builds``: ``build(options, context)`` yields the legacy JSON messages
-    (its generator closed when the client goes; an EngineError raised before
-    its first message is the reply's status), ``prune(filters, all)`` answers
-    a prune, ``tmp_dir`` is where contexts are received."""
+def add_routes(router, service: Callable[[], object]) -> None:
+    """``service()``: the builds, made at the first build (the builder is
+    ~1.2 MiB an idle engine does not carry, so it is imported then too).
+    Its ``build(options, context, disconnected)`` yields the legacy JSON
+    messages (its generator closed when the client goes; an EngineError
+    raised before its first message is the reply's status), ``prune(filters,
+    all)`` answers a prune, ``tmp_dir`` is where contexts are received."""
 
     def build(request: Request):
+        from engine.builder.context import receive_context
+        from engine.builder.options import parse_build_query
+        builds = service()
         options = parse_build_query(request.query, request.headers)
         context = receive_context(request.body.read, builds.tmp_dir, options.dockerfile)
         try:
@@ -121,7 +128,7 @@ def add_routes(router, builds) -> None:
         if not re.fullmatch(r"[+-]?[0-9]+", keep_storage):
             raise InvalidParameter(f"keep-storage is in bytes and expects an integer, got {keep_storage}: "
                                    f'strconv.Atoi: parsing "{keep_storage}": invalid syntax')
-        return json_reply(builds.prune(filters, request.bool_arg("all")))
+        return json_reply(service().prune(filters, request.bool_arg("all")))
 
     router.add("POST", "/build", build)
     router.add("POST", "/build/prune", prune)

@@ -76,7 +76,7 @@ class BuildBench(EngineBench):
         for name in ("ours", "dockerd"):
             self.netns.append(benchsys.Netns(f"{self.tag}-{name}"))
             self.make_contexts(name)
-        self.start_daemons(docker_tar, dockerd_flags=())
+        self.start_daemons(docker_tar, networking=True)
 
     def context(self, daemon_name, scenario):
         return os.path.join(self.tmp, "contexts", daemon_name, scenario)

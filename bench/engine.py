@@ -6,7 +6,7 @@
 Starts our engine (engine-py with its own containerd-py, default runtime
 runpy-oci) and real dockerd (Debian's docker.io with its own containerd and
 runc), each with private directories, socket and pidfile, inside a network
-namespace the bench makes (dockerd with `--bridge none --iptables=false`),
+namespace the bench makes (both with `--bridge none --iptables=false`),
 loads the same busybox image into both (bundles/make-busybox-image.py, as a
 docker-archive, with `docker load`), and drives both with the same docker CLI:
 
@@ -51,6 +51,7 @@ DOCKERD_MOUNTS = ("data", "exec/netns/default")
 
 # dockerd without networking: its containers all run with --network none here.
 DOCKERD_NO_NETWORK = ("--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false")
+ENGINE_NO_NETWORK = ("--bridge", "none", "--iptables=false")  # the same choice for ours
 
 # The rows of the report: key, label, target (as the issue states it), and
 # whether higher is better.
@@ -79,15 +80,16 @@ class _UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def start_engine(tmp, netns, engine, namespace):
+def start_engine(tmp, netns, engine, namespace, flags=ENGINE_NO_NETWORK):
     """engine-py in netns with private data-root, exec-root, pidfile, socket,
-    containerd namespace and cgroup parent (named as the namespace); its own
-    containerd-py (supervised) in exec-root."""
+    containerd namespace and cgroup parent (named as the namespace), and
+    flags (by default, as dockerd's, no bridge and no firewall table); its
+    own containerd-py (supervised) in exec-root."""
     workdir = _workdir(tmp, "ours")
     argv = [engine, "--data-root", f"{workdir}/data", "--exec-root", f"{workdir}/exec",
             "--pidfile", f"{workdir}/engine.pid", "-H", f"unix://{workdir}/engine.sock",
             "--config-file", f"{workdir}/daemon.json", "--containerd-namespace", namespace,
-            "--cgroup-parent", f"/{namespace}"]
+            "--cgroup-parent", f"/{namespace}", *flags]
     return _daemon("ours", netns, argv, workdir, "engine.sock")
 
 
@@ -180,13 +182,16 @@ class EngineBench(benchlib.Bench):
                    f"docker-archive:{docker_tar}:busybox:latest"], "skopeo copy to a docker-archive")
         return docker_tar
 
-    def start_daemons(self, docker_tar, dockerd_flags=DOCKERD_NO_NETWORK):
-        """engine-py in the first namespace of self.netns, dockerd (with
-        dockerd_flags) in the second; busybox loaded into both; their versions."""
+    def start_daemons(self, docker_tar, networking=False):
+        """engine-py in the first namespace of self.netns, dockerd in the
+        second, both with their default networking or both without a bridge
+        and firewall rules; busybox loaded into both; their versions."""
         a = self.args
         log("starting engine-py and dockerd ...")
-        self.daemons = [start_engine(self.tmp, self.netns[0], a.engine_py, f"{self.tag}-engine"),
-                        start_dockerd(self.tmp, self.netns[1], a.dockerd, f"{self.tag}-dockerd", dockerd_flags)]
+        self.daemons = [start_engine(self.tmp, self.netns[0], a.engine_py, f"{self.tag}-engine",
+                                     () if networking else ENGINE_NO_NETWORK),
+                        start_dockerd(self.tmp, self.netns[1], a.dockerd, f"{self.tag}-dockerd",
+                                      () if networking else DOCKERD_NO_NETWORK)]
         self.services += self.daemons
         for d in self.daemons:
             benchsys.wait_answering(d, d.socket, self.docker_argv(d, "version"))

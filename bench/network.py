@@ -190,7 +190,7 @@ class NetworkBench(EngineBench):
             self.clients[name] = benchsys.Netns(f"{self.tag}-{name}-client")
             self.netns.append(self.clients[name])
             self.wire(daemon_ns, self.clients[name])
-        self.start_daemons(docker_tar, dockerd_flags=())
+        self.start_daemons(docker_tar, networking=True)
 
     def wire(self, daemon_ns, client_ns):
         """A veth pair between the two namespaces, DAEMON_SIDE/30 and CLIENT_SIDE/30, both up."""

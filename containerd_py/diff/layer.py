@@ -68,14 +68,17 @@ def apply_layer(root: str, stream: BinaryIO, overlay_lowers: list[str] | None = 
     reader = _DigestReader(decompress(stream))
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tf:
-            _LayerWriter(root, overlay_lowers).run(tf)
+            LayerWriter(root, overlay_lowers).run(tf)
         reader.drain()
     except (tarfile.TarError, *stream_errors()) as e:
         raise errors.InvalidArgument(f"invalid layer: {e}") from None
     return reader.digest(), reader.size
 
 
-class _LayerWriter:
+class LayerWriter:
+    """A tar's entries written under root as a layer applies them (whiteouts,
+    owners, times, links kept inside root); the engine's build contexts too."""
+
     def __init__(self, root: str, overlay_lowers: list[str] | None = None):
         self.root = root
         self.lowers = overlay_lowers

@@ -39,8 +39,9 @@ class StepFailed(Exception):
 
 
 class BuildBackend(Protocol):
-    def base_image(self, ref: str, pull: bool, emit: Emit) -> BaseImage:
-        """The image called ref: local, else (or with pull) pulled, the pull's progress emitted."""
+    def base_image(self, ref: str, pull: bool, emit: Emit, registry_config: dict) -> BaseImage:
+        """The image called ref: local, else (or with pull) pulled with the credentials
+        registry_config (X-Registry-Config) has for its registry, the pull's progress emitted."""
 
     def cached(self, parent: str, container_config: dict, sources: tuple[str, ...] = ()) -> str | None:
         """The image a former step with the same parent and config made (dockerd's cache probe);

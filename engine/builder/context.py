@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from containerd_py import errors as cerrors
 from containerd_py.diff.compression import decompress
-from containerd_py.diff.layer import WHITEOUT_PREFIX, _LayerWriter
+from containerd_py.diff.layer import WHITEOUT_PREFIX, LayerWriter
 from engine.builder import tarsum
 from engine.builder.dockerignore import build_files_to_remove, read_patterns
 from engine.containerd.archive import Readable
@@ -80,7 +80,7 @@ def receive_context(read: Callable[[int], bytes], tmp_dir: str, dockerfile: str)
     return context
 
 
-class _ContextWriter(_LayerWriter):
+class _ContextWriter(LayerWriter):
     """A layer writer without a layer's whiteouts, and without device nodes."""
 
     def _entry(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:

@@ -45,6 +45,7 @@ class BuildSettings:
     force_remove: bool = False
     host_config: dict = field(default_factory=dict)  # RUN containers' (network, resources, extra hosts)
     cache_from: tuple[str, ...] = ()  # IDs of the images --cache-from named
+    registry_config: dict = field(default_factory=dict)  # X-Registry-Config: registry -> credentials, for pulls
 
 
 class Outbox:
@@ -225,7 +226,7 @@ class Build:
                 return BaseImage(stage.image_id, copy.deepcopy(stage.config))
         if name == "scratch":
             return BaseImage("", {})
-        return self.backend.base_image(name, self.settings.pull, current.outbox.put)
+        return self.backend.base_image(name, self.settings.pull, current.outbox.put, self.settings.registry_config)
 
     # -- the instructions ---------------------------------------------------------------------------
 

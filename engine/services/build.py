@@ -41,7 +41,7 @@ class BuildService:
                              daemon=True).start()
         settings = BuildSettings(dict(options.build_args), dict(options.labels), options.no_cache, options.pull,
                                  options.remove, options.force_remove, _run_host_config(options),
-                                 self._cache_sources(options.cache_from))
+                                 self._cache_sources(options.cache_from), dict(options.registry_config))
 
         def work(emit):
             for warning in dockerfile.warnings:

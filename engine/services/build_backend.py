@@ -6,6 +6,8 @@ step's image written by the ImageWriter (a container's changes through
 containerd's diff service; a COPY's files written into a fresh snapshot of
 the parent, committed as the new layer's snapshot so nothing is applied twice).
 """
+import base64
+import json
 import os
 import subprocess
 import tempfile
@@ -23,6 +25,7 @@ from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import engine_errors
 from engine.errors import EngineError, NotFound, System
 from engine.oci.host import scoped_path
+from engine.reference import DOCKER_HUB, parse_normalized
 from engine.services.containers import ContainerService
 from engine.services.image_writer import EMPTY_LAYER_DIFF_ID, Child, ImageWriter, media_types
 from engine.services.images import PARENT_LABEL, ImageService, go_config
@@ -38,14 +41,14 @@ class EngineBuildBackend:
 
     # -- images ------------------------------------------------------------------------------
 
-    def base_image(self, ref: str, pull: bool, emit: Emit) -> BaseImage:
+    def base_image(self, ref: str, pull: bool, emit: Emit, registry_config: dict) -> BaseImage:
         if not pull:
             try:
                 view = self.images.get(ref)
                 return BaseImage(view.id, dict(view.config.get("config") or {}))
             except NotFound:
                 pass
-        for message in self.images.pull(ref):
+        for message in self.images.pull(ref, registry_auth=_registry_auth(ref, registry_config)):
             if message.get("error"):
                 raise StepFailed(message["error"])
             emit(message)
@@ -234,3 +237,14 @@ def _descends(catalog, image_id: str, ancestor: str) -> bool:
         if image_id == ancestor:
             return True
     return False
+
+
+def _registry_auth(ref: str, registry_config: dict) -> str | None:
+    """The X-Registry-Auth of a pull for ref: its registry's entry of the build's X-Registry-Config
+    (Docker Hub's under the index's address, as the CLI keys it)."""
+    host = parse_normalized(ref).host
+    for key, auth in registry_config.items():
+        name = key.removeprefix("https://").removeprefix("http://").removesuffix("/").removesuffix("/v1")
+        if name == host or (host == DOCKER_HUB and name in ("index.docker.io", "docker.io")):
+            return base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()
+    return None

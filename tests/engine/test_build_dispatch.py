@@ -23,7 +23,7 @@ class FakeBackend:
         self.images = {BUSYBOX.id: (None, BUSYBOX.config, {})}
         self.containers, self.removed = {}, []
 
-    def base_image(self, ref, pull, emit):
+    def base_image(self, ref, pull, emit, registry_config):
         if ref != "busybox":
             raise InvalidParameter(f"No such image: {ref}")
         return BUSYBOX
@@ -131,7 +131,7 @@ def test_healthcheck_history_as_go_formats_it():
 
 def test_stages_by_name_onbuild_and_unused_args():
     backend, first, _ = build("FROM busybox\nONBUILD ENV T=1\n")
-    backend.base_image = lambda ref, pull, emit: BaseImage(first, dict(backend.images[first][1]))
+    backend.base_image = lambda ref, pull, emit, registry_config: BaseImage(first, dict(backend.images[first][1]))
     _, image_id, messages = build("FROM busybox AS base\nENV S=1\nFROM base\nLABEL l=1\n", backend,
                                   build_args={"unused": "x"})
     text = streamed(messages)

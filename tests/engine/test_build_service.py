@@ -43,7 +43,7 @@ def assembly(containerd_py, busybox, tmp_path):  # noqa: F811
 
 
 def options(**given):
-    defaults = dict(tags=(), target="", cache_from=(), cgroup_parent="", build_args={}, labels={}, no_cache=False, pull=False, remove=True,
+    defaults = dict(tags=(), target="", cache_from=(), cgroup_parent="", registry_config={}, build_args={}, labels={}, no_cache=False, pull=False, remove=True,
                     force_remove=False, network_mode="none", shm_size=0, extra_hosts=(), resources={})
     return types.SimpleNamespace(**{**defaults, **given})
 

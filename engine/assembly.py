@@ -36,6 +36,7 @@ from engine.services.containers import ContainerService
 from engine.services.network_connect import NetworkConnections
 from engine.services.events import EventsService
 from engine.services.exec import ExecService
+from engine.services.health import ExecProbes, HealthMonitors
 from engine.services.image_archive import ImageArchives
 from engine.services.image_push import PushService
 from engine.services.images import ImageService
@@ -66,16 +67,18 @@ class Assembly:
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users, publish=self._image_event,
                                    insecure_registries=tuple(config.insecure_registries),
                                    mirrors=tuple(config.registry_mirrors))
+        self.health = HealthMonitors(self.store.save, self.events.container)
         self.log_sink = LoggerSink(self.store.root, config.exec_root, config.log_driver, config.log_opts)
         self.containers = ContainerService(self.store, ContainerdTasks(self.client), config.data_root,
                                            log_sink=self.log_sink,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
-                                           resolve_image=self._image_for_container, publish=self.events.container,
+                                           resolve_image=self._image_for_container, publish=self._container_event,
                                            network=self.container_network)
         self.containers.reconcile()
         self.container_network.restore(self.store.all())
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
+        self.health.begin(ExecProbes(self.execs), self.containers.locked, self.store.all())
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
                                     container_size=self.containers.tasks.snapshot_usage,
                                     image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()})
@@ -133,6 +136,11 @@ class Assembly:
             DnsSettings(tuple(config.dns), tuple(config.dns_search), tuple(config.dns_opts)),
             publish=self._network_event)
 
+    def _container_event(self, record, action: str, attributes: dict | None = None) -> None:
+        """A container's event on the bus; its health monitor follows its starts, pauses and exits."""
+        self.events.container(record, action, attributes)
+        self.health.container_event(record, action)
+
     def _network_event(self, action: str, network_id: str, attributes: dict) -> None:
         self.events.log("network", action, network_id, attributes)
 
@@ -162,6 +170,7 @@ class Assembly:
         return Server(self.router, server_header=f"engine-py/{VERSION} (linux)")
 
     def close(self) -> None:
+        self.health.close()
         self.containers.close()
         self.resolver.close()
         self.client.close()

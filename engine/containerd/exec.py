@@ -71,6 +71,11 @@ class ContainerdExecs:
         except NotFound:
             pass
 
+    def kill(self, container_id: str, exec_id: str, signal: int) -> None:
+        """Signals the exec'd process (a health check over its timeout)."""
+        with engine_errors():
+            self.client.tasks.kill(container_id, signal, exec_id=exec_id)
+
     def close_stdin(self, container_id: str, exec_id: str) -> None:
         """Tells containerd the process's input has ended (its FIFO is closed already)."""
         try:

@@ -31,6 +31,7 @@ from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
 from engine.services.container_network import NoNetworking
+from engine.services.health import merged_healthcheck
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -208,7 +209,8 @@ class ContainerService:
             container_id, self.store.reserve_name(container_id, name), image.id,
             {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
-             "WorkingDir": merged.working_dir, "User": merged.user},
+             "WorkingDir": merged.working_dir, "User": merged.user,
+             **merged_healthcheck(config.get("Healthcheck"), image.config.get("Healthcheck"))},
             {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
             mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]

@@ -190,6 +190,13 @@ class ExecService:
             return [i.id for i in self._instances.values()
                     if i.container_id == container_id and i.exit_code is None]
 
+    def forget(self, exec_id: str) -> None:
+        """Drops an instance at once (a health probe's, which nobody
+        inspects: kept for EXEC_RETENTION, those of a check every second
+        would be thousands)."""
+        with self._lock:
+            self._instances.pop(exec_id, None)
+
     def check_startable(self, exec_id: str) -> None:
         """dockerd's ExecExists, before a start hijacks the connection."""
         self._usable(exec_id)

@@ -135,8 +135,11 @@ class ExecProbes:
         return self.execs.create(record.id, {"Cmd": argv, "AttachStdout": True, "AttachStderr": True})
 
     def run(self, exec_id: str, output: Callable[[bytes], None]) -> int | None:
-        self.execs.start(exec_id, Attached(None, output, output))
-        return self.execs.inspect(exec_id)["ExitCode"]
+        try:
+            self.execs.start(exec_id, Attached(None, output, output))
+            return self.execs.inspect(exec_id)["ExitCode"]
+        finally:
+            self.execs.forget(exec_id)
 
     def signal(self, container_id: str, exec_id: str, number: int) -> None:
         self.execs.execs.kill(container_id, exec_id, number)
@@ -166,7 +169,11 @@ class HealthMonitors:
     (``container_event``) once ``begin`` has given them the probes."""
 
     def __init__(self, save: Callable[[Container], None], publish: Publish,
-                 clock: Callable[[], float] = time.monotonic, wall_ns: Callable[[], int] = time.time_ns):
+                 clock: Callable[[], float] = time.monotonic, wall_ns: Callable[[], int] = time.time_ns,
+                 inline: bool = False):
+        """``inline``: no threads, probes run where they are handed out and
+        what is due runs at ``run_due()`` (tests, with a fake clock and probes)."""
+        self._inline = inline
         self._save, self._publish, self._clock, self._wall_ns = save, publish, clock, wall_ns
         self._probes: Probes | None = None
         self._locked: Callable[[str], threading.RLock] | None = None
@@ -244,12 +251,15 @@ class HealthMonitors:
         """On the scheduler: the monitor's probe handed to a worker, its timeout scheduled."""
         if not self._current(monitor):
             return
-        if self._workers is None:
-            self._workers = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="health-probe")
         attempt = _Attempt(self._wall_ns())
-        self._workers.submit(self._probe, monitor, attempt)
         with self._changed:
             self._schedule(monitor.timeout, lambda: self._time_out(monitor, attempt))
+        if self._inline:
+            self._probe(monitor, attempt)
+            return
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="health-probe")
+        self._workers.submit(self._probe, monitor, attempt)
 
     def _probe(self, monitor: _Monitor, attempt: _Attempt) -> None:
         """On a worker: one probe run and its result recorded, unless it timed out; the next one scheduled."""
@@ -317,7 +327,7 @@ class HealthMonitors:
         if self._closing:
             return
         heapq.heappush(self._due, (self._clock() + delay, next(self._order), action))
-        if self._scheduler is None:
+        if self._scheduler is None and not self._inline:
             self._scheduler = threading.Thread(target=self._run, name="health-scheduler", daemon=True)
             self._scheduler.start()
         self._changed.notify_all()
@@ -325,18 +335,25 @@ class HealthMonitors:
     def _run(self) -> None:
         with self._changed:
             while not self._closing:
-                if not self._due:
-                    self._changed.wait()
-                    continue
-                wait = self._due[0][0] - self._clock()
-                if wait > 0:
+                wait = self._due[0][0] - self._clock() if self._due else None
+                if wait is None or wait > 0:
                     self._changed.wait(wait)
-                    continue
-                action = heapq.heappop(self._due)[2]
-                self._changed.release()
-                try:
-                    action()
-                except Exception:  # noqa: BLE001 - one monitor's failure must not stop the others'
-                    log.exception("health monitors")
-                finally:
-                    self._changed.acquire()
+                else:
+                    self._run_first()
+
+    def run_due(self) -> None:
+        """What is due by the clock, run now (``inline`` monitors)."""
+        with self._changed:
+            while self._due and self._due[0][0] <= self._clock():
+                self._run_first()
+
+    def _run_first(self) -> None:
+        """Under ``_changed``: the first action due, run without the lock."""
+        action = heapq.heappop(self._due)[2]
+        self._changed.release()
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - one monitor's failure must not stop the others'
+            log.exception("health monitors")
+        finally:
+            self._changed.acquire()

@@ -123,3 +123,26 @@ def test_the_images_healthcheck_applies_and_no_healthcheck_removes_it(engine_py,
             run.remove(daemon)
             daemon.docker("rmi", image, check=False)
     assert seen[engine_py] == seen[dockerd]
+
+
+def test_checks_resume_after_a_kill_9_of_the_engine():
+    """Restored running containers are starting again and probed on (dockerd's restore)."""
+    from engine_daemon import running_engine
+    from engine.store.record import parse_go_time
+
+    with running_engine() as engine:
+        engine.docker("run", "-d", "--name", "checked", "--health-cmd", "true", "--health-interval", "1s",
+                      "busybox", "sleep", "600")
+        assert wait_for_status(engine, "checked", "healthy")["Status"] == "healthy"
+        engine.kill()
+        restarted_ns = time.time_ns()
+        engine.start()
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            health = inspect(engine, "checked")["State"]["Health"]
+            probed_since = [entry for entry in health["Log"] if parse_go_time(entry["Start"]) > restarted_ns]
+            if (probed_since and health["Status"] == "healthy") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert probed_since and health["Status"] == "healthy"
+        assert inspect(engine, "checked")["State"]["Status"] == "running"

@@ -196,16 +196,18 @@ class HealthMonitors:
 
     def container_event(self, record: Container, action: str) -> None:
         """dockerd's initHealthMonitor at a start, updateHealthMonitor at a
-        pause, unpause or exit (the monitor stopped or resumed)."""
-        if self._probes is None:
+        pause, unpause or exit (the monitor stopped or resumed); under the container's lock."""
+        if action == "die" and record.state.health:
+            record.state.health["Status"] = "unhealthy"  # as dockerd's SetStopped; saved with the exit
+        if action in ("pause", "die", "destroy"):
+            with self._changed:
+                self._monitors.pop(record.id, None)
+        elif self._probes is None:
             return
-        if action == "start":
+        elif action == "start":
             self._started(record)
         elif action == "unpause":
             self._watch(record)
-        elif action in ("pause", "die", "destroy"):
-            with self._changed:
-                self._monitors.pop(record.id, None)
 
     def close(self) -> None:
         """Stops probing (the containers keep running)."""

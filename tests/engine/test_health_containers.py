@@ -146,3 +146,17 @@ def test_checks_resume_after_a_kill_9_of_the_engine():
             time.sleep(0.2)
         assert probed_since and health["Status"] == "healthy"
         assert inspect(engine, "checked")["State"]["Status"] == "running"
+
+
+def test_a_stopped_container_keeps_its_last_health(engine_py, dockerd, run):
+    seen = {}
+    for daemon in (engine_py, dockerd):
+        name = run(daemon, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "60")
+        wait_for_status(daemon, name, "healthy")
+        daemon.docker("stop", "-t", "0", name)
+        health = inspect(daemon, name)["State"]["Health"]
+        status = daemon.docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
+        filtered = [state for state in ("healthy", "unhealthy", "starting", "none")
+                    if daemon.docker("ps", "-aq", "--filter", f"name={name}", "--filter", f"health={state}").stdout]
+        seen[daemon] = (health["Status"], health["FailingStreak"], re.sub(r"\) .*", ")", status.strip()), filtered)
+    assert seen[engine_py] == seen[dockerd]

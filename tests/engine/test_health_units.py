@@ -273,3 +273,11 @@ def test_probe_execs_capture_both_streams_and_are_forgotten_once_ended():
     with pytest.raises(Conflict):
         ExecProbes(failing).run("e1", output.write)
     assert failing.calls[-1] == ("forget", "e1")
+
+
+def test_an_exit_leaves_it_unhealthy_even_before_the_probes_begin():
+    monitors = HealthMonitors(lambda record: None, lambda *event: None, inline=True)
+    record = container({"Test": ["CMD", "true"]})
+    record.state.health = {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    monitors.container_event(record, "die")
+    assert record.state.health["Status"] == "unhealthy"

@@ -160,3 +160,15 @@ def test_a_stopped_container_keeps_its_last_health(engine_py, dockerd, run):
                     if daemon.docker("ps", "-aq", "--filter", f"name={name}", "--filter", f"health={state}").stdout]
         seen[daemon] = (health["Status"], health["FailingStreak"], re.sub(r"\) .*", ")", status.strip()), filtered)
     assert seen[engine_py] == seen[dockerd]
+
+
+def test_a_container_not_yet_probed_is_starting(engine_py, dockerd, run):
+    seen = {}
+    for daemon in (engine_py, dockerd):
+        name = run(daemon, "--health-cmd", "true", "--health-interval", "1h", "busybox", "sleep", "60")
+        status = daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
+        starting = daemon.docker("ps", "-q", "--filter", f"name={name}", "--filter", "health=starting").stdout
+        seen[daemon] = (inspect(daemon, name)["State"]["Health"], re.sub(r"Up .* \(", "Up (", status.strip()),
+                        bool(starting))
+    assert seen[engine_py] == seen[dockerd]
+    assert seen[engine_py][1:] == ("Up (health: starting)", True)

@@ -37,7 +37,7 @@ DEFAULT_RETRIES = 3
 MAX_LOG_ENTRIES = 5
 MAX_OUTPUT = 4096  # bytes of a probe's output kept, as dockerd's limitedBuffer
 TERM_GRACE = 10.0  # seconds from a timed-out probe's SIGTERM to its SIGKILL (dockerd's termProcessTimeout)
-PROBE_WORKERS = 16  # probes running at once; more wait their turn
+PROBE_WORKERS = 64  # probes running at once (more wait their turn); threads are made only as needed
 _DEFAULT_SHELL = ("/bin/sh", "-c")
 # (record, action, attributes) of a container event, as the events service takes it
 Publish = Callable[[Container, str, dict | None], None]

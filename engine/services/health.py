@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.builder.history import go_duration
 from engine.errors import EngineError
 from engine.services.exec_io import Attached
 from engine.store import Container, go_time
@@ -294,6 +293,7 @@ class HealthMonitors:
             if attempt.done:
                 return
             attempt.timed_out = True
+        from engine.builder.history import go_duration  # the builder's modules load at the first use, not at start
         self._record(monitor, probe_result(
             attempt.start_ns, self._wall_ns(), -1,
             f"Health check exceeded timeout ({go_duration(int(monitor.timeout * 1e9))})"))

@@ -1,0 +1,100 @@
+"""`docker volume create/ls/inspect/rm/prune` at engine-py and at real
+dockerd 20.10: the same commands, and what the user sees compared (creation
+times, generated names and the data roots aside)."""
+import json
+import re
+import subprocess
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from engine_daemon import DOCKER_CLIS
+
+GENERATED = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b")
+
+
+def unique(prefix: str = "vol") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def seen(daemon, *args) -> tuple[int, str, str]:
+    """What the user sees of one command: exit code, output, errors (IDs masked)."""
+    r = daemon.docker(*args, check=False)
+    return r.returncode, GENERATED.sub("<id>", r.stdout), GENERATED.sub("<id>", r.stderr)
+
+
+def inspected(daemon, name: str) -> dict:
+    shown = json.loads(daemon.docker("volume", "inspect", name).stdout)[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", shown.pop("CreatedAt"))
+    assert shown.pop("Mountpoint").endswith(f"/volumes/{shown['Name']}/_data")
+    return shown
+
+
+@pytest.fixture(params=["20.10", "28"])
+def cli(request):
+    return request.param
+
+
+@pytest.fixture
+def engine(engine_py, cli):
+    return engine_py.cli(cli)
+
+
+@pytest.fixture
+def oracle(dockerd, cli):
+    def docker(*args, check=True):
+        r = subprocess.run([DOCKER_CLIS[cli], "-H", f"unix://{dockerd.socket}", *args], capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=120)
+        assert not check or r.returncode == 0, r.stderr
+        return r
+    return SimpleNamespace(docker=docker)
+
+
+def test_create_inspect_ls_rm_as_dockerd(engine, oracle):
+    def scenario(daemon):
+        name, tmpfs = unique(), unique()
+        try:
+            made = [seen(daemon, "volume", "create", "--label", "k=v", name),
+                    seen(daemon, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m",
+                         tmpfs)]
+            shown = [inspected(daemon, n) for n in (name, tmpfs)]
+            listed = seen(daemon, "volume", "ls", "--filter", "label=k=v", "--format",
+                          "{{.Driver}} {{.Name}} {{.Labels}} {{.Scope}}")
+            removed = seen(daemon, "volume", "rm", name, tmpfs)
+            made = [(code, out.replace(name, "N").replace(tmpfs, "T"), err) for code, out, err in made]
+            return (made, [{**s, "Name": "N"} for s in shown], listed[1].replace(name, "N"),
+                    removed[1].replace(name, "N").replace(tmpfs, "T"), seen(daemon, "volume", "inspect", name)[0])
+        finally:
+            daemon.docker("volume", "rm", "-f", name, tmpfs, check=False)
+
+    assert scenario(engine) == scenario(oracle)
+
+
+@pytest.mark.parametrize("args", [
+    ("x",), ("a/b",), ("--driver", "nope", "v3"), ("-o", "foo=1", "v3"), ("-o", "type=tmpfs", "v3"),
+])
+def test_create_errors_as_dockerd(engine, oracle, args):
+    assert seen(engine, "volume", "create", *args) == seen(oracle, "volume", "create", *args)
+
+
+def test_missing_volume_errors_as_dockerd(engine, oracle):
+    for args in (("inspect", "nope"), ("rm", "nope"), ("rm", "-f", "nope"), ("ls", "-f", "dangling=x"),
+                 ("ls", "-f", "foo=1")):
+        assert seen(engine, "volume", *args) == seen(oracle, "volume", *args), args
+
+
+def test_prune_removes_unused_volumes_as_dockerd(engine, oracle):
+    def scenario(daemon):
+        names = [unique() for _ in range(3)]
+        try:
+            daemon.docker("volume", "create", "--label", "x=1", names[0])
+            daemon.docker("volume", "create", names[1])
+            labelled = seen(daemon, "volume", "prune", "-f", "--filter", "label=x=1")
+            rest = daemon.docker("volume", "prune", "-f").stdout
+            return (labelled[1].replace(names[0], "A"), names[1] in rest,
+                    seen(daemon, "volume", "ls", "-q", "-f", f"name={names[0]}"))
+        finally:
+            daemon.docker("volume", "rm", "-f", *names, check=False)
+
+    assert scenario(engine) == scenario(oracle)

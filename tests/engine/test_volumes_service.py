@@ -1,0 +1,113 @@
+"""The volume service over a store in a temp dir: dockerd's create checks
+and words, list filters, in-use refusal, prune, and records that survive a
+new store (an engine restart)."""
+import json
+import os
+import re
+
+import pytest
+
+from engine.errors import Conflict, InvalidParameter, NotFound
+from engine.services.volumes import VolumeService
+from engine.store.volumes import VolumeStore
+
+
+@pytest.fixture
+def users():
+    return {}
+
+
+@pytest.fixture
+def volumes(tmp_path, users):
+    store = VolumeStore(str(tmp_path / "volumes"))
+    store.load()
+    return VolumeService(store, lambda name: users.get(name, []))
+
+
+def reloaded(service, users) -> VolumeService:
+    store = VolumeStore(service.store.root)
+    store.load()
+    return VolumeService(store, lambda name: users.get(name, []))
+
+
+def test_create_keeps_the_layout_and_shape_of_dockerd(volumes, users, tmp_path):
+    shown = volumes.create({"Name": "data", "Labels": {"a": "b"}})
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", shown.pop("CreatedAt"))
+    assert shown == {"Driver": "local", "Labels": {"a": "b"}, "Mountpoint": str(tmp_path / "volumes/data/_data"),
+                     "Name": "data", "Options": None, "Scope": "local"}
+    assert os.path.isdir(tmp_path / "volumes/data/_data")
+    assert volumes.create({"Name": "data", "Labels": {"other": "1"}})["Labels"] == {"a": "b"}
+    generated = volumes.create({})
+    assert re.fullmatch(r"[0-9a-f]{64}", generated["Name"]) and generated["Labels"] is None
+    assert reloaded(volumes, users).inspect("data") == volumes.inspect("data")
+
+
+@pytest.mark.parametrize("body, kind, message", [
+    ({"Name": "x"}, InvalidParameter,
+     "create x: volume name is too short, names should be at least two alphanumeric characters"),
+    ({"Name": "a/b"}, InvalidParameter,
+     'create a/b: "a/b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" '
+     "are allowed. If you intended to pass a host directory, use absolute path"),
+    ({"Name": "v3", "Driver": "nope"}, NotFound,
+     'create v3: error looking up volume plugin nope: plugin "nope" not found'),
+    ({"Name": "v3", "DriverOpts": {"foo": "1"}}, InvalidParameter, 'create v3: invalid option: "foo"'),
+    ({"Name": "v3", "DriverOpts": {"type": "tmpfs"}}, InvalidParameter,
+     'create v3: missing required option: "device"'),
+    ({"Name": "v3", "DriverOpts": {"o": "size=1m"}}, InvalidParameter,
+     'create v3: missing required option: "device"'),
+])
+def test_create_refuses_in_dockerds_words(volumes, body, kind, message):
+    with pytest.raises(kind) as err:
+        volumes.create(body)
+    assert str(err.value) == message
+    assert volumes.list()["Volumes"] == []
+
+
+def test_list_filters(volumes, users):
+    volumes.create({"Name": "one", "Labels": {"tier": "db"}})
+    volumes.create({"Name": "two"})
+    users["two"] = ["c1"]
+
+    def names(**wanted):
+        return [v["Name"] for v in volumes.list(json.dumps({k: [v] for k, v in wanted.items()}))["Volumes"]]
+    assert names() == ["one", "two"]
+    assert names(dangling="true") == ["one"] and names(dangling="0") == ["two"]
+    assert names(label="tier=db") == ["one"] and names(name="^t") == ["two"]
+    assert names(driver="loc") == [] and names(driver="local") == ["one", "two"]
+    with pytest.raises(InvalidParameter, match=r"^Invalid filter 'dangling=\[x\]'$"):
+        names(dangling="x")
+    with pytest.raises(InvalidParameter, match="^Invalid filter 'foo'$"):
+        names(foo="1")
+
+
+def test_remove_refuses_a_volume_in_use_and_forgives_a_missing_one_with_force(volumes, users, tmp_path):
+    volumes.create({"Name": "used"})
+    users["used"] = ["c1", "c2"]
+    for force in (False, True):
+        with pytest.raises(Conflict, match=r"^remove used: volume is in use - \[c1, c2\]$"):
+            volumes.remove("used", force)
+    with pytest.raises(NotFound, match="^get nope: no such volume$"):
+        volumes.remove("nope")
+    volumes.remove("nope", force=True)
+    users.clear()
+    volumes.remove("used")
+    assert not os.path.exists(tmp_path / "volumes/used")
+    with pytest.raises(NotFound, match="^get used: no such volume$"):
+        reloaded(volumes, users).inspect("used")
+
+
+def test_prune_removes_the_unused_ones_the_labels_keep(volumes, users):
+    for name, labels in (("kept", None), ("old", {"x": "1"}), ("used", {"x": "1"})):
+        volumes.create({"Name": name, "Labels": labels})
+    users["used"] = ["c1"]
+    with open(os.path.join(volumes.inspect("old")["Mountpoint"], "f"), "w") as f:
+        f.write("12345")
+    assert volumes.prune(json.dumps({"label": ["x"]})) == {"VolumesDeleted": ["old"], "SpaceReclaimed": 5}
+    assert volumes.prune() == {"VolumesDeleted": ["kept"], "SpaceReclaimed": 0}
+    assert volumes.prune() == {"VolumesDeleted": [], "SpaceReclaimed": 0}
+    assert [v["Name"] for v in volumes.list()["Volumes"]] == ["used"]
+
+
+def test_a_directory_without_a_record_is_still_a_volume(volumes, users, tmp_path):
+    os.makedirs(tmp_path / "volumes/byhand/_data")
+    assert reloaded(volumes, users).inspect("byhand")["Labels"] is None

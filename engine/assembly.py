@@ -78,7 +78,7 @@ class Assembly:
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
                                            resolve_image=self._image_for_container, publish=self.events.container,
-                                           network=self.container_network)
+                                           network=self.container_network, volumes=self.volumes)
         self.containers.reconcile()
         self.container_network.restore(self.store.all())
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))

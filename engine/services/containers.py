@@ -31,6 +31,7 @@ from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
 from engine.services.container_network import NoNetworking
+from engine.services.container_volumes import ContainerVolumes, VolumeProvider
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -147,13 +148,16 @@ class ContainerService:
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
                  resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
-                 publish: Publish = lambda record, action, attributes=None: None, network=None):
+                 publish: Publish = lambda record, action, attributes=None: None, network=None,
+                 volumes: VolumeProvider | None = None):
         """``resolve_image`` finds a create's image (the image service's lookup
         by name, ID or digest once assembled; by name in containerd by default);
-        ``publish`` reports events (the events service once assembled)."""
+        ``publish`` reports events (the events service once assembled);
+        ``volumes`` gives containers their volumes (the volume service)."""
         self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.network = network or NoNetworking()
+        self.volumes = ContainerVolumes(volumes)
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -215,6 +219,11 @@ class ContainerService:
         try:
             if host_config.get("Links"):
                 record.host_config["Links"] = links.normalized(host_config["Links"], record.name, self.store)
+            mounts, volume_points = self.volumes.resolve(parsed_hc.mounts, {**(image.config.get("Volumes") or {}),
+                                                                            **(config.get("Volumes") or {})})
+            record.mount_points.update(volume_points)
+            undo.append(lambda: self.volumes.removed(record.mount_points))
+            parsed_hc = dataclasses.replace(parsed_hc, mounts=tuple(mounts))
             args = oci.spec.command(merged)
             record.path, record.args = args[0], args[1:]
             files = self._network_files(record, parsed_hc.network_mode)
@@ -227,6 +236,7 @@ class ContainerService:
                 def in_init_layer(mounted: str) -> None:
                     """One mount for both: the init files made, the image's users read for the spec."""
                     oci.init_layer.set_up(mounted)
+                    self.volumes.copy_up(parsed_hc.mounts, mounted)
                     spec.update(self._spec(record, merged, parsed_hc, files, mounted))
 
                 self.tasks.prepare_snapshot(container_id, image.chain_id,
@@ -388,7 +398,7 @@ class ContainerService:
                 self._changed.notify_all()
         if record.host_config.get("AutoRemove"):
             try:
-                self.remove(record.id)
+                self.remove(record.id, volumes=True)
             except EngineError as err:
                 log.error("removing %s after its exit (--rm): %s", record.id, err)
 
@@ -423,7 +433,7 @@ class ContainerService:
                 self.tasks.delete_task(record.id)
         if record.host_config.get("AutoRemove") and record.state.status == "exited" \
                 and self.store.find_exact(record.id):
-            self.remove(record.id)
+            self.remove(record.id, volumes=True)
 
     # -- stop, kill, restart, pause ----------------------------------------------------
 
@@ -560,8 +570,9 @@ class ContainerService:
 
         return wait
 
-    def remove(self, ref: str, force: bool = False) -> None:
-        """``docker rm`` (``-f`` kills first); 409 for a running container without it."""
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """``docker rm`` (``-f`` kills first, ``-v`` takes its anonymous volumes
+        along); 409 for a running container without it."""
         record = self.store.get(ref)
         if record.state.running:
             if not force:
@@ -587,6 +598,8 @@ class ContainerService:
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
             self.log_sink.removed(record)
+            if volumes:
+                self.volumes.removed(record.mount_points)
         self.publish(record, "destroy")
         with self._changed:
             self._exits.pop(record.id, None)

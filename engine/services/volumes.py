@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from engine import filters
@@ -190,6 +190,19 @@ class VolumeService:
                 "Mountpoint": path, "Name": record.name, "Options": record.options, "Scope": "local"}
 
     # -- the containers'
+
+    def for_container(self, name: str) -> tuple[str, str]:
+        """(name, mountpoint) of the volume a container names, made when
+        missing as dockerd makes it ("": a new anonymous one)."""
+        record = self._create(name, LOCAL, None, None, anonymous=not name)
+        return record.name, self.store.data_path(record.name)
+
+    def remove_anonymous(self, names: Iterable[str]) -> None:
+        """Those of ``names`` that are anonymous and no container uses (``rm -v``)."""
+        for name in names:
+            record = self.store.get(name)
+            if record is not None and record.anonymous and not self.users(name):
+                self.remove(name)
 
     def _unmount(self, name: str) -> None:
         if self.mounted.pop(name, None) is not None or os.path.ismount(self.store.data_path(name)):

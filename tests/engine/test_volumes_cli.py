@@ -98,3 +98,49 @@ def test_prune_removes_unused_volumes_as_dockerd(engine, oracle):
             daemon.docker("volume", "rm", "-f", *names, check=False)
 
     assert scenario(engine) == scenario(oracle)
+
+
+def mounts_seen(daemon, container: str, names: dict) -> list:
+    """The container's Mounts by destination, volume names given as their role, sources relative to the root."""
+    shown = json.loads(daemon.docker("inspect", "-f", "{{json .Mounts}}", container).stdout)
+    for mount in shown:
+        assert mount["Source"].endswith(f"/volumes/{mount['Name']}/_data")
+        mount["Source"] = "<root>"
+        mount["Name"] = names.get(mount["Name"], "<anonymous>" if GENERATED.fullmatch(mount["Name"]) else "?")
+    return sorted(shown, key=lambda m: m["Destination"])
+
+
+def test_containers_share_named_volumes_as_dockerd(engine, oracle):
+    """One container writes a named volume (made at its first use, the image's
+    /etc copied up into it), another reads it; in use it cannot be removed;
+    inspect's Mounts; rm -v takes the anonymous volume and leaves the named."""
+    def scenario(daemon):
+        name, empty, container = unique(), unique(), unique("c")
+        try:
+            wrote = seen(daemon, "run", "--rm", "-v", f"{name}:/etc", "busybox", "sh", "-c",
+                         "echo hi > /etc/note; ls /etc")
+            read = seen(daemon, "run", "--rm", "-v", f"{name}:/data:ro", "busybox", "sh", "-c",
+                        "cat /data/note; echo x > /data/y")
+            daemon.docker("create", "--name", container, "-v", "/anon", "-v", f"{name}:/etc",
+                          "--mount", f"type=volume,src={empty},dst=/usr,volume-nocopy", "busybox")
+            mounts = mounts_seen(daemon, container, {name: "named", empty: "empty"})
+            in_use = seen(daemon, "volume", "rm", name)
+            daemon.docker("rm", "-v", container)
+            left = seen(daemon, "volume", "ls", "-q", "-f", f"name={name}"), \
+                seen(daemon, "volume", "ls", "-q", "-f", f"name={empty}")
+            return (wrote, read, mounts, (in_use[0], in_use[2].replace(name, "N")),
+                    [(code, out.replace(name, "N").replace(empty, "E")) for code, out, _ in left])
+        finally:
+            daemon.docker("rm", "-f", container, check=False)
+            daemon.docker("volume", "rm", "-f", name, empty, check=False)
+
+    assert scenario(engine) == scenario(oracle)
+
+
+def test_run_rm_leaves_no_anonymous_volume(engine, oracle):
+    def scenario(daemon):
+        before = set(daemon.docker("volume", "ls", "-q").stdout.split())
+        ran = seen(daemon, "run", "--rm", "-v", "/data", "busybox", "sh", "-c", "echo x > /data/f; cat /data/f")
+        return ran, set(daemon.docker("volume", "ls", "-q").stdout.split()) - before
+
+    assert scenario(engine) == scenario(oracle) == ((0, "x\n", ""), set())

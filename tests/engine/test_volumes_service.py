@@ -111,3 +111,38 @@ def test_prune_removes_the_unused_ones_the_labels_keep(volumes, users):
 def test_a_directory_without_a_record_is_still_a_volume(volumes, users, tmp_path):
     os.makedirs(tmp_path / "volumes/byhand/_data")
     assert reloaded(volumes, users).inspect("byhand")["Labels"] is None
+
+
+def test_a_containers_volumes_resolved_copied_up_and_removed(volumes, users, tmp_path):
+    """Named ones made when missing, anonymous ones for a lone path and for
+    Config.Volumes not covered; the image's content copied into the empty
+    ones but a nocopy one; rm -v takes the anonymous ones only."""
+    from engine.oci.request import parse_host_config
+    from engine.services.container_volumes import ContainerVolumes
+
+    hc = parse_host_config({"Binds": ["data:/etc", "/anon", "empty:/usr:nocopy"]})
+    mounts, points = ContainerVolumes(volumes).resolve(hc.mounts, {"/etc": {}, "/var/lib/x/": {}})
+    named = {p["Destination"]: p["Name"] for p in points.values()}
+    assert named["/etc"] == "data" and named["/usr"] == "empty"
+    assert all(re.fullmatch(r"[0-9a-f]{64}", named[d]) for d in ("/anon", "/var/lib/x"))
+    assert [(p["Mode"], p["RW"], p["Type"], p["Driver"], p["Propagation"]) for p in points.values()] == [
+        ("z", True, "volume", "local", ""), ("", True, "volume", "local", ""),
+        ("nocopy", True, "volume", "local", ""), ("", True, "volume", "local", "")]
+    assert {m.destination: m.source for m in mounts} == {d: volumes.inspect(n)["Mountpoint"] for d, n in named.items()}
+
+    rootfs = tmp_path / "rootfs"
+    for directory in ("etc", "usr", "var/lib/x"):
+        os.makedirs(rootfs / directory)
+        (rootfs / directory / "file").write_text(directory)
+    with open(os.path.join(volumes.inspect("data")["Mountpoint"], "kept"), "w"):
+        pass
+    ContainerVolumes.copy_up(mounts, str(rootfs))
+    assert {d: sorted(os.listdir(volumes.inspect(n)["Mountpoint"])) for d, n in named.items()} == {
+        "/etc": ["kept"], "/anon": [], "/usr": [], "/var/lib/x": ["file"]}
+
+    users.update({name: ["c1"] for name in named.values()})
+    ContainerVolumes(volumes).removed(points)
+    assert len(volumes.list()["Volumes"]) == 4
+    users.clear()
+    ContainerVolumes(volumes).removed(points)
+    assert [v["Name"] for v in volumes.list()["Volumes"]] == ["data", "empty"]

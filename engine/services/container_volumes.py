@@ -1,0 +1,81 @@
+"""The volumes a container uses, as dockerd gives them: the named ones of its
+Binds and Mounts (made when missing), an anonymous one for each Binds or
+Mounts entry without a name and for each path of Config.Volumes and the
+image's VOLUMEs no user mount covers; an empty volume gets the image's
+content at its destination (unless ``nocopy``); anonymous ones go with the
+container when it is removed with its volumes (``rm -v``, ``--rm``).
+
+The volume service is behind ``VolumeProvider``; without one (unit tests,
+the builder's containers) a container that needs a volume is refused.
+"""
+import dataclasses
+import os
+import subprocess
+from typing import Protocol
+
+from engine.errors import InvalidParameter, System
+from engine.oci.mounts import MountPoint
+
+
+class VolumeProvider(Protocol):
+    """The volume service's side: a volume's path, and removal of anonymous ones."""
+
+    def for_container(self, name: str) -> tuple[str, str]:
+        """(name, mountpoint) of the volume, made when missing ("": a new anonymous one)."""
+
+    def remove_anonymous(self, names: list[str]) -> None:
+        """Removes those of the volumes that are anonymous and used by no container."""
+
+
+class NoVolumes:
+    def for_container(self, name: str) -> tuple[str, str]:
+        raise InvalidParameter("volumes are not available to this container")
+
+    def remove_anonymous(self, names: list[str]) -> None:
+        pass
+
+
+class ContainerVolumes:
+    """Resolves a container's volumes at create; removes its anonymous ones."""
+
+    def __init__(self, provider: VolumeProvider | None = None):
+        self.provider = provider or NoVolumes()
+
+    def resolve(self, mounts, config_volumes) -> tuple[list[MountPoint], dict]:
+        """``mounts`` (the parsed HostConfig's) with each volume's source its
+        mountpoint, plus anonymous ones for ``config_volumes`` (paths) not
+        covered; and their MountPoints records by destination."""
+        covered = {m.destination for m in mounts}
+        wanted = list(mounts) + [MountPoint(os.path.normpath(path), volume="") for path in sorted(config_volumes)
+                                 if os.path.normpath(path) not in covered]
+        resolved, points = [], {}
+        for index, mount in enumerate(wanted):
+            if mount.volume is None:
+                resolved.append(mount)
+                continue
+            name, path = self.provider.for_container(mount.volume)
+            resolved.append(dataclasses.replace(mount, source=path, volume=name))
+            user_given = index < len(mounts)
+            points[mount.destination] = {
+                "Source": path, "Destination": mount.destination, "RW": mount.writable, "Name": name,
+                "Driver": "local", "Type": "volume", "Mode": mount.mode or ("z" if user_given and mount.volume else ""),
+                "Propagation": "", "CopyData": mount.copy_data}
+        return resolved, points
+
+    @staticmethod
+    def copy_up(mounts, rootfs: str) -> None:
+        """The image's content at each volume's destination into the volume, when it is empty."""
+        for mount in mounts:
+            if mount.volume is None or not mount.copy_data or os.listdir(mount.source):
+                continue
+            inside = os.path.join(rootfs, mount.destination.lstrip("/"))
+            if os.path.isdir(inside) and not os.path.islink(inside):
+                copied = subprocess.run(["cp", "-a", "--", inside + "/.", mount.source], capture_output=True,
+                                        text=True, check=False)
+                if copied.returncode != 0:
+                    raise System(f"copying the image's {mount.destination} into its volume: "
+                                 f"{copied.stderr.strip()}")
+
+    def removed(self, mount_points: dict) -> None:
+        """The container is gone with its volumes: its anonymous ones go too."""
+        self.provider.remove_anonymous([p["Name"] for p in mount_points.values() if p.get("Type") == "volume"])

@@ -5,12 +5,16 @@ image's VOLUMEs no user mount covers; an empty volume gets the image's
 content at its destination (unless ``nocopy``); anonymous ones go with the
 container when it is removed with its volumes (``rm -v``, ``--rm``).
 
+A volume with driver options is mounted when a container using it starts
+and unmounted once no running container uses it.
+
 The volume service is behind ``VolumeProvider``; without one (unit tests,
 the builder's containers) a container that needs a volume is refused.
 """
 import dataclasses
 import os
 import subprocess
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from engine.errors import InvalidParameter, System
@@ -26,6 +30,12 @@ class VolumeProvider(Protocol):
     def remove_anonymous(self, names: list[str]) -> None:
         """Removes those of the volumes that are anonymous and used by no container."""
 
+    def mount(self, name: str) -> None:
+        """Mounts a volume with driver options on its mountpoint, unless it is mounted."""
+
+    def unmount(self, name: str) -> None:
+        """Unmounts a volume with driver options, if it is mounted."""
+
 
 class NoVolumes:
     def for_container(self, name: str) -> tuple[str, str]:
@@ -34,12 +44,20 @@ class NoVolumes:
     def remove_anonymous(self, names: list[str]) -> None:
         pass
 
+    def mount(self, name: str) -> None:
+        pass
+
+    def unmount(self, name: str) -> None:
+        pass
+
 
 class ContainerVolumes:
     """Resolves a container's volumes at create; removes its anonymous ones."""
 
-    def __init__(self, provider: VolumeProvider | None = None):
+    def __init__(self, provider: VolumeProvider | None = None, running: Callable[[], Iterable] = tuple):
+        """``running()``: the records of the running containers."""
         self.provider = provider or NoVolumes()
+        self.running = running
 
     def resolve(self, mounts, config_volumes) -> tuple[list[MountPoint], dict]:
         """``mounts`` (the parsed HostConfig's) with each volume's source its
@@ -78,4 +96,20 @@ class ContainerVolumes:
 
     def removed(self, mount_points: dict) -> None:
         """The container is gone with its volumes: its anonymous ones go too."""
-        self.provider.remove_anonymous([p["Name"] for p in mount_points.values() if p.get("Type") == "volume"])
+        self.provider.remove_anonymous(_volume_names(mount_points))
+
+    def starting(self, mount_points: dict) -> None:
+        for name in _volume_names(mount_points):
+            self.provider.mount(name)
+
+    def stopped(self, container_id: str, mount_points: dict) -> None:
+        """The container's volumes no other running container uses are unmounted."""
+        in_use = {name for record in self.running() if record.id != container_id
+                  for name in _volume_names(record.mount_points)}
+        for name in _volume_names(mount_points):
+            if name not in in_use:
+                self.provider.unmount(name)
+
+
+def _volume_names(mount_points: dict) -> list[str]:
+    return [p["Name"] for p in mount_points.values() if p.get("Type") == "volume"]

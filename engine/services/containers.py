@@ -157,7 +157,7 @@ class ContainerService:
         self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.network = network or NoNetworking()
-        self.volumes = ContainerVolumes(volumes)
+        self.volumes = ContainerVolumes(volumes, lambda: [r for r in store.all() if r.state.running])
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -307,6 +307,7 @@ class ContainerService:
             if state.removal_in_progress or state.dead:
                 raise Conflict("container is marked for removal and cannot be started")
             try:
+                self.volumes.starting(record.mount_points)
                 self._attach_network(record)
                 self.tasks.create_task(record.id, self.log_sink.stdio(record))
                 pid = self.tasks.start_task(record.id)
@@ -334,6 +335,7 @@ class ContainerService:
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
         self.tasks.delete_task(record.id)
         self.network.detach(record)
+        self.volumes.stopped(record.id, record.mount_points)
         self.log_sink.closed(record)
         message = str(err)
         code = 127 if ("no such file" in message or "not found" in message) else \
@@ -392,6 +394,7 @@ class ContainerService:
                 self.publish(record, "oom")
             self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             self.network.detach(record)  # dockerd's network disconnect follows the die
+            self.volumes.stopped(record.id, record.mount_points)
             self.store.save(record)
             with self._changed:
                 self._exits[record.id] += 1

@@ -63,6 +63,16 @@ def _created_at(path: str) -> str:
     return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _mounted_on(path: str) -> bool:
+    """Whether something is mounted on ``path`` (a bind from the same filesystem too, unlike os.path.ismount)."""
+    escaped = path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split(" ", 5)[4] == escaped for line in f)
+    except OSError:
+        return False
+
+
 def _disk_usage(path: str) -> int:
     """Bytes of the files under ``path``, each inode once (moby's directory.Size)."""
     seen, total = set(), 0
@@ -88,7 +98,6 @@ class VolumeService:
         self.users = users
         self.publish = publish
         self.lock = threading.RLock()
-        self.mounted: dict[str, int] = {}   # option volumes mounted now -> their users running
 
     def create(self, body) -> dict:
         """``POST /volumes/create``; an existing name answers that volume, as dockerd."""
@@ -204,6 +213,28 @@ class VolumeService:
             if record is not None and record.anonymous and not self.users(name):
                 self.remove(name)
 
+    def mount(self, name: str) -> None:
+        """A volume with driver options mounted on its mountpoint (mount(8)
+        reads ``o`` as the local driver does), unless it is mounted."""
+        with self.lock:
+            record, path = self.store.get(name), self.store.data_path(name)
+            if record is None or not record.options or _mounted_on(path):
+                return
+            options = record.options
+            argv = ["mount", "-t", options["type"], *(["-o", options["o"]] if options.get("o") else []),
+                    options["device"], path]
+            mounted = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if mounted.returncode != 0:
+                raise System(f"error while mounting volume '{path}': failed to mount local volume: "
+                             f"{mounted.stderr.strip() or mounted.returncode}")
+
+    def unmount(self, name: str) -> None:
+        with self.lock:
+            self._unmount(name)
+
     def _unmount(self, name: str) -> None:
-        if self.mounted.pop(name, None) is not None or os.path.ismount(self.store.data_path(name)):
-            subprocess.run(["umount", self.store.data_path(name)], capture_output=True, check=False)
+        path = self.store.data_path(name)
+        if _mounted_on(path):
+            unmounted = subprocess.run(["umount", path], capture_output=True, text=True, check=False)
+            if unmounted.returncode != 0:
+                log.error("unmounting volume %s: %s", name, unmounted.stderr.strip())

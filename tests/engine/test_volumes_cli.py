@@ -2,6 +2,7 @@
 dockerd 20.10: the same commands, and what the user sees compared (creation
 times, generated names and the data roots aside)."""
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -144,3 +145,25 @@ def test_run_rm_leaves_no_anonymous_volume(engine, oracle):
         return ran, set(daemon.docker("volume", "ls", "-q").stdout.split()) - before
 
     assert scenario(engine) == scenario(oracle) == ((0, "x\n", ""), set())
+
+
+def test_volumes_with_driver_options_are_mounted_while_used_as_dockerd(engine, oracle, tmp_path):
+    """A tmpfs volume is mounted for its container and gone after it (its
+    files too); a bind volume's writes land in its device directory."""
+    def scenario(daemon, directory):
+        tmpfs, bind = unique(), unique()
+        os.makedirs(directory)
+        try:
+            daemon.docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", tmpfs)
+            daemon.docker("volume", "create", "-o", "type=none", "-o", f"device={directory}", "-o", "o=bind", bind)
+            first = seen(daemon, "run", "--rm", "-v", f"{tmpfs}:/t", "-v", f"{bind}:/b", "busybox", "sh", "-c",
+                         "grep ' /t ' /proc/mounts | cut -d' ' -f1,3,4; echo x > /t/f; echo y > /b/g")
+            again = seen(daemon, "run", "--rm", "-v", f"{tmpfs}:/t", "busybox", "ls", "/t")
+            mountpoint = json.loads(daemon.docker("volume", "inspect", tmpfs).stdout)[0]["Mountpoint"]
+            with open("/proc/self/mountinfo") as f:
+                still_mounted = any(f" {mountpoint} " in line for line in f)
+            return first, again, os.listdir(directory), still_mounted
+        finally:
+            daemon.docker("volume", "rm", "-f", tmpfs, bind, check=False)
+
+    assert scenario(engine, str(tmp_path / "ours")) == scenario(oracle, str(tmp_path / "theirs"))

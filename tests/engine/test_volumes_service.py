@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from engine.errors import Conflict, InvalidParameter, NotFound
+from engine.errors import Conflict, InvalidParameter, NotFound, System
 from engine.services.volumes import VolumeService
 from engine.store.volumes import VolumeStore
 
@@ -146,3 +146,43 @@ def test_a_containers_volumes_resolved_copied_up_and_removed(volumes, users, tmp
     users.clear()
     ContainerVolumes(volumes).removed(points)
     assert [v["Name"] for v in volumes.list()["Volumes"]] == ["data", "empty"]
+
+
+def test_a_volume_stays_mounted_while_another_running_container_uses_it():
+    from types import SimpleNamespace
+
+    from engine.services.container_volumes import ContainerVolumes, NoVolumes
+
+    calls = []
+    provider = NoVolumes()
+    provider.mount, provider.unmount = (lambda name: calls.append(("mount", name))), \
+        (lambda name: calls.append(("unmount", name)))
+    shared = {"/s": {"Type": "volume", "Name": "shared"}, "/o": {"Type": "volume", "Name": "own"},
+              "/b": {"Type": "bind", "Name": ""}}
+    others = [SimpleNamespace(id="c2", mount_points={"/x": {"Type": "volume", "Name": "shared"}})]
+    volumes = ContainerVolumes(provider, lambda: others)
+    volumes.starting(shared)
+    volumes.stopped("c1", shared)
+    others.clear()
+    volumes.stopped("c1", shared)
+    assert calls == [("mount", "shared"), ("mount", "own"), ("unmount", "own"), ("unmount", "shared"),
+                     ("unmount", "own")]
+
+
+def test_a_tmpfs_volume_is_mounted_and_unmounted_and_a_bad_one_refused(volumes):
+    from engine.services.volumes import _mounted_on
+
+    options = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    path = volumes.create({"Name": "tm", "DriverOpts": options})["Mountpoint"]
+    try:
+        volumes.mount("tm")
+        volumes.mount("tm")
+        assert _mounted_on(path)
+        with open(os.path.join(path, "f"), "w"):
+            pass
+    finally:
+        volumes.unmount("tm")
+    assert not _mounted_on(path) and os.listdir(path) == []
+    volumes.create({"Name": "bad", "DriverOpts": {"type": "nosuchfs", "device": "x"}})
+    with pytest.raises(System, match=r"^error while mounting volume '.*/bad/_data': failed to mount local volume: "):
+        volumes.mount("bad")

@@ -4,25 +4,16 @@ times, generated names and the data roots aside)."""
 import json
 import os
 import re
-import subprocess
-import uuid
-from types import SimpleNamespace
 
 import pytest
 
-from engine_daemon import DOCKER_CLIS
-
-GENERATED = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b")
+from test_networks_cli import ID as GENERATED
+from test_networks_cli import cli, engine, oracle, seen  # noqa: F401 (fixtures: each daemon through each CLI)
+from test_networks_cli import unique as unique_name
 
 
 def unique(prefix: str = "vol") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def seen(daemon, *args) -> tuple[int, str, str]:
-    """What the user sees of one command: exit code, output, errors (IDs masked)."""
-    r = daemon.docker(*args, check=False)
-    return r.returncode, GENERATED.sub("<id>", r.stdout), GENERATED.sub("<id>", r.stderr)
+    return unique_name(prefix)
 
 
 def inspected(daemon, name: str) -> dict:
@@ -30,26 +21,6 @@ def inspected(daemon, name: str) -> dict:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", shown.pop("CreatedAt"))
     assert shown.pop("Mountpoint").endswith(f"/volumes/{shown['Name']}/_data")
     return shown
-
-
-@pytest.fixture(params=["20.10", "28"])
-def cli(request):
-    return request.param
-
-
-@pytest.fixture
-def engine(engine_py, cli):
-    return engine_py.cli(cli)
-
-
-@pytest.fixture
-def oracle(dockerd, cli):
-    def docker(*args, check=True):
-        r = subprocess.run([DOCKER_CLIS[cli], "-H", f"unix://{dockerd.socket}", *args], capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=120)
-        assert not check or r.returncode == 0, r.stderr
-        return r
-    return SimpleNamespace(docker=docker)
 
 
 def test_create_inspect_ls_rm_as_dockerd(engine, oracle):

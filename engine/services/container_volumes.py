@@ -30,11 +30,11 @@ class VolumeProvider(Protocol):
     def remove_anonymous(self, names: list[str]) -> None:
         """Removes those of the volumes that are anonymous and used by no container."""
 
-    def mount(self, name: str) -> None:
-        """Mounts a volume with driver options on its mountpoint, unless it is mounted."""
+    def mount(self, name: str, container_id: str, destination: str, writable: bool) -> None:
+        """The container starts with the volume: one with driver options is mounted, unless it is."""
 
-    def unmount(self, name: str) -> None:
-        """Unmounts a volume with driver options, if it is mounted."""
+    def unmount(self, name: str, container_id: str, last_user: bool) -> None:
+        """The container stopped: a volume with driver options is unmounted when it was the last user."""
 
 
 class NoVolumes:
@@ -44,10 +44,10 @@ class NoVolumes:
     def remove_anonymous(self, names: list[str]) -> None:
         pass
 
-    def mount(self, name: str) -> None:
+    def mount(self, name: str, container_id: str, destination: str, writable: bool) -> None:
         pass
 
-    def unmount(self, name: str) -> None:
+    def unmount(self, name: str, container_id: str, last_user: bool) -> None:
         pass
 
 
@@ -98,17 +98,17 @@ class ContainerVolumes:
         """The container is gone with its volumes: its anonymous ones go too."""
         self.provider.remove_anonymous(_volume_names(mount_points))
 
-    def starting(self, mount_points: dict) -> None:
-        for name in _volume_names(mount_points):
-            self.provider.mount(name)
+    def starting(self, container_id: str, mount_points: dict) -> None:
+        for point in mount_points.values():
+            if point.get("Type") == "volume":
+                self.provider.mount(point["Name"], container_id, point["Destination"], point["RW"])
 
     def stopped(self, container_id: str, mount_points: dict) -> None:
-        """The container's volumes no other running container uses are unmounted."""
+        """The container's volumes released; the last user of one unmounts it."""
         in_use = {name for record in self.running() if record.id != container_id
                   for name in _volume_names(record.mount_points)}
         for name in _volume_names(mount_points):
-            if name not in in_use:
-                self.provider.unmount(name)
+            self.provider.unmount(name, container_id, name not in in_use)
 
 
 def _volume_names(mount_points: dict) -> list[str]:

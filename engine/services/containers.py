@@ -307,7 +307,7 @@ class ContainerService:
             if state.removal_in_progress or state.dead:
                 raise Conflict("container is marked for removal and cannot be started")
             try:
-                self.volumes.starting(record.mount_points)
+                self.volumes.starting(record.id, record.mount_points)
                 self._attach_network(record)
                 self.tasks.create_task(record.id, self.log_sink.stdio(record))
                 pid = self.tasks.start_task(record.id)

@@ -117,17 +117,17 @@ class VolumeService:
             raise NotFound(f"create {name}: error looking up volume plugin {driver}: plugin {json.dumps(driver)} "
                            "not found")
         with self.lock:
-            if (existing := self.store.get(name)) is not None:
-                return existing
-            _check_name(name)
-            _check_options(name, options or {})
-            record = VolumeRecord(name, LOCAL, labels, options, anonymous)
-            try:
-                self.store.add(record)
-            except OSError as e:
-                self.store.delete(name)
-                raise System(f"create {name}: {e.strerror or e}") from None
-        self.publish("create", name, {"driver": LOCAL})
+            record = self.store.get(name)
+            if record is None:
+                _check_name(name)
+                _check_options(name, options or {})
+                record = VolumeRecord(name, LOCAL, labels, options, anonymous)
+                try:
+                    self.store.add(record)
+                except OSError as e:
+                    self.store.delete(name)
+                    raise System(f"create {name}: {e.strerror or e}") from None
+        self.publish("create", name, {"driver": LOCAL})  # for an existing one too, as dockerd
         return record
 
     def inspect(self, name: str) -> dict:
@@ -213,24 +213,31 @@ class VolumeService:
             if record is not None and record.anonymous and not self.users(name):
                 self.remove(name)
 
-    def mount(self, name: str) -> None:
+    def mount(self, name: str, container_id: str, destination: str, writable: bool) -> None:
         """A volume with driver options mounted on its mountpoint (mount(8)
         reads ``o`` as the local driver does), unless it is mounted."""
         with self.lock:
-            record, path = self.store.get(name), self.store.data_path(name)
-            if record is None or not record.options or _mounted_on(path):
-                return
-            options = record.options
-            argv = ["mount", "-t", options["type"], *(["-o", options["o"]] if options.get("o") else []),
-                    options["device"], path]
-            mounted = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if mounted.returncode != 0:
-                raise System(f"error while mounting volume '{path}': failed to mount local volume: "
-                             f"{mounted.stderr.strip() or mounted.returncode}")
+            self._mount(name)
+        self.publish("mount", name, {"container": container_id, "destination": destination, "driver": LOCAL,
+                                     "propagation": "", "read/write": str(writable).lower()})
 
-    def unmount(self, name: str) -> None:
-        with self.lock:
-            self._unmount(name)
+    def unmount(self, name: str, container_id: str, last_user: bool) -> None:
+        if last_user:
+            with self.lock:
+                self._unmount(name)
+        self.publish("unmount", name, {"container": container_id, "driver": LOCAL})
+
+    def _mount(self, name: str) -> None:
+        record, path = self.store.get(name), self.store.data_path(name)
+        if record is None or not record.options or _mounted_on(path):
+            return
+        options = record.options
+        argv = ["mount", "-t", options["type"], *(["-o", options["o"]] if options.get("o") else []),
+                options["device"], path]
+        mounted = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if mounted.returncode != 0:
+            raise System(f"error while mounting volume '{path}': failed to mount local volume: "
+                         f"{mounted.stderr.strip() or mounted.returncode}")
 
     def _unmount(self, name: str) -> None:
         path = self.store.data_path(name)

@@ -4,6 +4,7 @@ times, generated names and the data roots aside)."""
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -138,3 +139,24 @@ def test_volumes_with_driver_options_are_mounted_while_used_as_dockerd(engine, o
             daemon.docker("volume", "rm", "-f", tmpfs, bind, check=False)
 
     assert scenario(engine, str(tmp_path / "ours")) == scenario(oracle, str(tmp_path / "theirs"))
+
+
+def test_volume_events_as_dockerd(engine, oracle):
+    """create (again at each use of an existing one), mount and unmount per
+    container, destroy: the actors and attributes dockerd gives them."""
+    def scenario(daemon):
+        name = unique()
+        since = str(int(time.time()) - 1)
+        daemon.docker("volume", "create", name)
+        daemon.docker("run", "--rm", "-v", f"{name}:/d:ro", "-v", "/anon", "busybox", "true")
+        daemon.docker("volume", "rm", name)
+        shown = daemon.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+                              "type=volume", "--filter", f"volume={name}", "--format", "{{json .}}").stdout
+        events = [json.loads(line) for line in shown.splitlines()]
+        return [(e["Action"], e["Actor"]["ID"].replace(name, "N"),
+                 sorted((k, GENERATED.sub("<id>", v)) for k, v in e["Actor"]["Attributes"].items()))
+                for e in events]
+
+    ours = scenario(engine)
+    assert ours == scenario(oracle)
+    assert [action for action, _, _ in ours] == ["create", "create", "mount", "unmount", "destroy"]

@@ -155,18 +155,19 @@ def test_a_volume_stays_mounted_while_another_running_container_uses_it():
 
     calls = []
     provider = NoVolumes()
-    provider.mount, provider.unmount = (lambda name: calls.append(("mount", name))), \
-        (lambda name: calls.append(("unmount", name)))
-    shared = {"/s": {"Type": "volume", "Name": "shared"}, "/o": {"Type": "volume", "Name": "own"},
+    provider.mount = lambda name, container_id, destination, writable: calls.append(("mount", name, writable))
+    provider.unmount = lambda name, container_id, last_user: calls.append(("unmount", name, last_user))
+    shared = {"/s": {"Type": "volume", "Name": "shared", "Destination": "/s", "RW": False},
+              "/o": {"Type": "volume", "Name": "own", "Destination": "/o", "RW": True},
               "/b": {"Type": "bind", "Name": ""}}
     others = [SimpleNamespace(id="c2", mount_points={"/x": {"Type": "volume", "Name": "shared"}})]
     volumes = ContainerVolumes(provider, lambda: others)
-    volumes.starting(shared)
+    volumes.starting("c1", shared)
     volumes.stopped("c1", shared)
     others.clear()
     volumes.stopped("c1", shared)
-    assert calls == [("mount", "shared"), ("mount", "own"), ("unmount", "own"), ("unmount", "shared"),
-                     ("unmount", "own")]
+    assert calls == [("mount", "shared", False), ("mount", "own", True), ("unmount", "shared", False),
+                     ("unmount", "own", True), ("unmount", "shared", True), ("unmount", "own", True)]
 
 
 def test_a_tmpfs_volume_is_mounted_and_unmounted_and_a_bad_one_refused(volumes):
@@ -175,14 +176,14 @@ def test_a_tmpfs_volume_is_mounted_and_unmounted_and_a_bad_one_refused(volumes):
     options = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
     path = volumes.create({"Name": "tm", "DriverOpts": options})["Mountpoint"]
     try:
-        volumes.mount("tm")
-        volumes.mount("tm")
+        volumes.mount("tm", "c1", "/t", True)
+        volumes.mount("tm", "c2", "/t", True)
         assert _mounted_on(path)
         with open(os.path.join(path, "f"), "w"):
             pass
     finally:
-        volumes.unmount("tm")
+        volumes.unmount("tm", "c2", last_user=True)
     assert not _mounted_on(path) and os.listdir(path) == []
     volumes.create({"Name": "bad", "DriverOpts": {"type": "nosuchfs", "device": "x"}})
     with pytest.raises(System, match=r"^error while mounting volume '.*/bad/_data': failed to mount local volume: "):
-        volumes.mount("bad")
+        volumes.mount("bad", "c1", "/b", True)

@@ -85,7 +85,8 @@ def _check_target(kind, target):
         raise _invalid_config(kind, problem)
 
 
-def _valid_mode(mode):
+def valid_mode(mode):
+    """A Binds mode text as dockerd's ValidMountMode accepts it."""
     if not mode:
         return True
     counts = {}
@@ -111,14 +112,14 @@ def parse_bind(raw: str) -> MountPoint:
     names a volume) or `dst` (an anonymous volume)."""
     invalid = f"invalid volume specification: '{raw}'"
     parts = raw.split(":")
-    if not raw or not parts[0] or len(parts) > 3 or (len(parts) == 2 and _valid_mode(parts[1])):
+    if not raw or not parts[0] or len(parts) > 3 or (len(parts) == 2 and valid_mode(parts[1])):
         raise InvalidParameter(invalid)
     if len(parts) == 1:
         if problem := _absolute(raw):
             raise InvalidParameter(f"{invalid}: {_invalid_config('volume', problem)}")
         return MountPoint(posixpath.normpath(raw), volume="")
     source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
-    if not _valid_mode(mode):
+    if not valid_mode(mode):
         raise InvalidParameter(f"invalid mode: {mode}")
     kind = "bind" if source.startswith("/") else "volume"
     try:

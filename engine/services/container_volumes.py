@@ -1,7 +1,9 @@
 """The volumes a container uses, as dockerd gives them: the named ones of its
 Binds and Mounts (made when missing), an anonymous one for each Binds or
 Mounts entry without a name and for each path of Config.Volumes and the
-image's VOLUMEs no user mount covers; an empty volume gets the image's
+image's VOLUMEs no user mount covers, the volumes and binds of the
+containers its VolumesFrom names (read-only with ``:ro``) where its own
+mounts leave room; an empty volume gets the image's
 content at its destination (unless ``nocopy``); anonymous ones go with the
 container when it is removed with its volumes (``rm -v``, ``--rm``).
 
@@ -17,8 +19,8 @@ import subprocess
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from engine.errors import InvalidParameter, System
-from engine.oci.mounts import MountPoint
+from engine.errors import InvalidParameter, NotFound, System
+from engine.oci.mounts import PROPAGATIONS, MountPoint, valid_mode
 
 
 class VolumeProvider(Protocol):
@@ -54,19 +56,24 @@ class NoVolumes:
 class ContainerVolumes:
     """Resolves a container's volumes at create; removes its anonymous ones."""
 
-    def __init__(self, provider: VolumeProvider | None = None, running: Callable[[], Iterable] = tuple):
-        """``running()``: the records of the running containers."""
+    def __init__(self, provider: VolumeProvider | None = None, running: Callable[[], Iterable] = tuple,
+                 find: Callable | None = None):
+        """``running()``: the records of the running containers; ``find(ref)``
+        a container's record (NotFound in dockerd's words when there is none)."""
         self.provider = provider or NoVolumes()
         self.running = running
+        self.find = find
 
-    def resolve(self, mounts, config_volumes) -> tuple[list[MountPoint], dict]:
+    def resolve(self, mounts, config_volumes, volumes_from=()) -> tuple[list[MountPoint], dict]:
         """``mounts`` (the parsed HostConfig's) with each volume's source its
-        mountpoint, plus anonymous ones for ``config_volumes`` (paths) not
-        covered; and their MountPoints records by destination."""
-        covered = {m.destination for m in mounts}
+        mountpoint, plus those of the ``volumes_from`` containers and
+        anonymous ones for ``config_volumes`` (paths) that no mount covers;
+        and the MountPoints records of all but ``mounts``' binds and tmpfs."""
+        borrowed, points = self._volumes_from(volumes_from, {m.destination for m in mounts})
+        covered = {m.destination for m in mounts} | set(points)
         wanted = list(mounts) + [MountPoint(os.path.normpath(path), volume="") for path in sorted(config_volumes)
                                  if os.path.normpath(path) not in covered]
-        resolved, points = [], {}
+        resolved = borrowed
         for index, mount in enumerate(wanted):
             if mount.volume is None:
                 resolved.append(mount)
@@ -79,6 +86,31 @@ class ContainerVolumes:
                 "Driver": "local", "Type": "volume", "Mode": mount.mode or ("z" if user_given and mount.volume else ""),
                 "Propagation": "", "CopyData": mount.copy_data}
         return resolved, points
+
+    def _volumes_from(self, specs, covered: set) -> tuple[list[MountPoint], dict]:
+        """The mounts and records VolumesFrom gives (each ``container[:mode]``), but at ``covered``."""
+        mounts, points = [], {}
+        for spec in specs:
+            if not spec:
+                raise InvalidParameter("volumes-from specification cannot be an empty string")
+            ref, _, mode = spec.partition(":")
+            if mode and (not valid_mode(mode) or any(option in PROPAGATIONS for option in mode.split(","))):
+                raise InvalidParameter(f"invalid mode: {mode}")
+            if self.find is None:
+                raise InvalidParameter("volumes-from is not available to this container")
+            try:
+                source = self.find(ref)
+            except NotFound as err:  # 400 as dockerd (a 404 the CLI would take for a missing image)
+                raise InvalidParameter(str(err)) from None
+            for destination, point in source.mount_points.items():
+                if destination in covered or point.get("Type") not in ("volume", "bind"):
+                    continue
+                writable = point.get("RW", True) and "ro" not in mode.split(",")
+                points[destination] = {**point, "RW": writable, "Mode": "", "CopyData": False}
+                mounts.append(MountPoint(destination, point["Source"], writable, point.get("Propagation") or "",
+                                         volume=point.get("Name") if point.get("Type") == "volume" else None,
+                                         copy_data=False))
+        return mounts, points
 
     @staticmethod
     def copy_up(mounts, rootfs: str) -> None:

@@ -157,7 +157,7 @@ class ContainerService:
         self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.network = network or NoNetworking()
-        self.volumes = ContainerVolumes(volumes, lambda: [r for r in store.all() if r.state.running])
+        self.volumes = ContainerVolumes(volumes, lambda: [r for r in store.all() if r.state.running], store.get)
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -220,7 +220,8 @@ class ContainerService:
             if host_config.get("Links"):
                 record.host_config["Links"] = links.normalized(host_config["Links"], record.name, self.store)
             mounts, volume_points = self.volumes.resolve(parsed_hc.mounts, {**(image.config.get("Volumes") or {}),
-                                                                            **(config.get("Volumes") or {})})
+                                                                            **(config.get("Volumes") or {})},
+                                                         host_config.get("VolumesFrom") or ())
             record.mount_points.update(volume_points)
             undo.append(lambda: self.volumes.removed(record.mount_points))
             parsed_hc = dataclasses.replace(parsed_hc, mounts=tuple(mounts))

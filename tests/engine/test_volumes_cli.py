@@ -77,6 +77,8 @@ def mounts_seen(daemon, container: str, names: dict) -> list:
     """The container's Mounts by destination, volume names given as their role, sources relative to the root."""
     shown = json.loads(daemon.docker("inspect", "-f", "{{json .Mounts}}", container).stdout)
     for mount in shown:
+        if mount["Type"] != "volume":
+            continue
         assert mount["Source"].endswith(f"/volumes/{mount['Name']}/_data")
         mount["Source"] = "<root>"
         mount["Name"] = names.get(mount["Name"], "<anonymous>" if GENERATED.fullmatch(mount["Name"]) else "?")
@@ -160,3 +162,29 @@ def test_volume_events_as_dockerd(engine, oracle):
     ours = scenario(engine)
     assert ours == scenario(oracle)
     assert [action for action, _, _ in ours] == ["create", "create", "mount", "unmount", "destroy"]
+
+
+def test_volumes_from_as_dockerd(engine, oracle, tmp_path):
+    """A second container gets the first's volumes and binds (read-only with
+    :ro), its own mount winning at a destination they share; errors as dockerd."""
+    def scenario(daemon, directory):
+        name, first = unique(), unique("c")
+        os.makedirs(directory)
+        try:
+            daemon.docker("run", "--name", first, "-v", f"{name}:/n", "-v", "/anon", "-v", f"{directory}:/b",
+                          "-v", "/shared", "busybox", "sh", "-c", "echo n > /n/f; echo a > /anon/f")
+            ro = seen(daemon, "run", "--rm", "--volumes-from", f"{first}:ro", "-v", "/shared", "busybox", "sh", "-c",
+                      "cat /n/f /anon/f; touch /n/x /b/x 2>&1 | sed 's/.*: //'; grep -c ' /shared ' /proc/mounts")
+            second = unique("c")
+            daemon.docker("create", "--name", second, "--volumes-from", first, "busybox")
+            mounts = mounts_seen(daemon, second, {name: "named"})
+            daemon.docker("rm", second)
+            errors = [seen(daemon, "create", "--volumes-from", spec, "busybox")[::2]
+                      for spec in ("nope", f"{first}:xx", f"{first}:rshared")]
+            return ro, [{**m, "Source": "<dir>" if m["Type"] == "bind" else m["Source"]} for m in mounts], \
+                [(code, err.replace(first, "F")) for code, err in errors]
+        finally:
+            daemon.docker("rm", "-fv", first, check=False)
+            daemon.docker("volume", "rm", "-f", name, check=False)
+
+    assert scenario(engine, str(tmp_path / "ours")) == scenario(oracle, str(tmp_path / "theirs"))

@@ -3,15 +3,14 @@ Binds and Mounts (made when missing), an anonymous one for each Binds or
 Mounts entry without a name and for each path of Config.Volumes and the
 image's VOLUMEs no user mount covers, the volumes and binds of the
 containers its VolumesFrom names (read-only with ``:ro``) where its own
-mounts leave room; an empty volume gets the image's
-content at its destination (unless ``nocopy``); anonymous ones go with the
-container when it is removed with its volumes (``rm -v``, ``--rm``).
+mounts leave room. An empty volume gets the image's content at its
+destination (unless ``nocopy``); anonymous ones go with the container when
+it is removed with its volumes (``rm -v``, ``--rm``). A volume with driver
+options is mounted when a container using it starts and unmounted once no
+running container uses it.
 
-A volume with driver options is mounted when a container using it starts
-and unmounted once no running container uses it.
-
-The volume service is behind ``VolumeProvider``; without one (unit tests,
-the builder's containers) a container that needs a volume is refused.
+The volume service is behind ``VolumeProvider``; without one (the container
+service's own tests) a container that needs a volume is refused.
 """
 import dataclasses
 import os
@@ -24,7 +23,7 @@ from engine.oci.mounts import PROPAGATIONS, MountPoint, valid_mode
 
 
 class VolumeProvider(Protocol):
-    """The volume service's side: a volume's path, and removal of anonymous ones."""
+    """The volume service's side: volumes by name, their mounts, removal of anonymous ones."""
 
     def for_container(self, name: str) -> tuple[str, str]:
         """(name, mountpoint) of the volume, made when missing ("": a new anonymous one)."""
@@ -40,6 +39,8 @@ class VolumeProvider(Protocol):
 
 
 class NoVolumes:
+    """No volume service: containers get no volumes."""
+
     def for_container(self, name: str) -> tuple[str, str]:
         raise InvalidParameter("volumes are not available to this container")
 

@@ -104,7 +104,9 @@ class VolumeService:
         if not isinstance(body, dict):
             raise InvalidParameter("invalid volume create request: not a JSON object")
         for key, kind in _BODY_KINDS.items():
-            if body.get(key) is not None and not isinstance(body[key], kind):
+            value = body.get(key)
+            if value is not None and (not isinstance(value, kind) or (
+                    kind is dict and not all(isinstance(v, str) for v in value.values()))):
                 raise InvalidParameter(f"invalid volume create request: {key} has the wrong type")
         name, driver = body.get("Name") or "", body.get("Driver") or LOCAL
         record = self._create(name, driver, body.get("DriverOpts"), body.get("Labels"))

@@ -42,6 +42,13 @@ def test_create_keeps_the_layout_and_shape_of_dockerd(volumes, users, tmp_path):
     assert reloaded(volumes, users).inspect("data") == volumes.inspect("data")
 
 
+def test_a_create_body_of_the_wrong_shape_is_refused(volumes):
+    for body in ([], {"Name": 1}, {"Labels": {"a": 1}}, {"DriverOpts": ["type"]}):
+        with pytest.raises(InvalidParameter, match="^invalid volume create request"):
+            volumes.create(body)
+    assert volumes.list()["Volumes"] == []
+
+
 @pytest.mark.parametrize("body, kind, message", [
     ({"Name": "x"}, InvalidParameter,
      "create x: volume name is too short, names should be at least two alphanumeric characters"),

@@ -64,6 +64,8 @@ class MountPoint:
     volume: str | None = None
     copy_data: bool = True      # an empty volume gets the image's content at the destination
     mode: str = ""              # a volume's Binds mode text, as inspect shows it
+    volume_labels: dict | None = None    # a volume made for a Mounts entry gets its VolumeOptions'
+    volume_options: dict | None = None
 
 
 def _invalid_config(kind, message):
@@ -193,8 +195,10 @@ def _volume_mount(mount, target, read_only) -> MountPoint:
     if mount.get("TmpfsOptions"):
         raise _invalid_config("volume", "field TmpfsOptions must not be specified")
     options = mount.get("VolumeOptions") or {}
+    driver = options.get("DriverConfig") or {}
     return MountPoint(posixpath.normpath(target), writable=not read_only, volume=mount.get("Source") or "",
-                      copy_data=not options.get("NoCopy"))
+                      copy_data=not options.get("NoCopy"), volume_labels=options.get("Labels"),
+                      volume_options=driver.get("Options"))
 
 
 def parse_tmpfs(tmpfs: dict) -> list[MountPoint]:

@@ -25,8 +25,8 @@ from engine.oci.mounts import PROPAGATIONS, MountPoint, valid_mode
 class VolumeProvider(Protocol):
     """The volume service's side: volumes by name, their mounts, removal of anonymous ones."""
 
-    def for_container(self, name: str) -> tuple[str, str]:
-        """(name, mountpoint) of the volume, made when missing ("": a new anonymous one)."""
+    def for_container(self, name: str, labels: dict | None = None, options: dict | None = None) -> tuple[str, str]:
+        """(name, mountpoint) of the volume, made when missing ("": a new anonymous one) with these."""
 
     def remove_anonymous(self, names: list[str]) -> None:
         """Removes those of the volumes that are anonymous and used by no container."""
@@ -41,7 +41,7 @@ class VolumeProvider(Protocol):
 class NoVolumes:
     """No volume service: containers get no volumes."""
 
-    def for_container(self, name: str) -> tuple[str, str]:
+    def for_container(self, name: str, labels: dict | None = None, options: dict | None = None) -> tuple[str, str]:
         raise InvalidParameter("volumes are not available to this container")
 
     def remove_anonymous(self, names: list[str]) -> None:
@@ -79,7 +79,7 @@ class ContainerVolumes:
             if mount.volume is None:
                 resolved.append(mount)
                 continue
-            name, path = self.provider.for_container(mount.volume)
+            name, path = self.provider.for_container(mount.volume, mount.volume_labels, mount.volume_options)
             resolved.append(dataclasses.replace(mount, source=path, volume=name))
             user_given = index < len(mounts)
             points[mount.destination] = {

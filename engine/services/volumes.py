@@ -202,10 +202,11 @@ class VolumeService:
 
     # -- the containers'
 
-    def for_container(self, name: str) -> tuple[str, str]:
+    def for_container(self, name: str, labels: dict | None = None, options: dict | None = None) -> tuple[str, str]:
         """(name, mountpoint) of the volume a container names, made when
-        missing as dockerd makes it ("": a new anonymous one)."""
-        record = self._create(name, LOCAL, None, None, anonymous=not name)
+        missing as dockerd makes it ("": a new anonymous one), with the
+        labels and driver options of a --mount's volume-label/volume-opt."""
+        record = self._create(name, LOCAL, options, labels, anonymous=not name)
         return record.name, self.store.data_path(record.name)
 
     def remove_anonymous(self, names: Iterable[str]) -> None:

@@ -188,3 +188,20 @@ def test_volumes_from_as_dockerd(engine, oracle, tmp_path):
             daemon.docker("volume", "rm", "-f", name, check=False)
 
     assert scenario(engine, str(tmp_path / "ours")) == scenario(oracle, str(tmp_path / "theirs"))
+
+
+def test_a_mounts_volume_options_make_its_volume_as_dockerd(engine, oracle):
+    def scenario(daemon):
+        name = unique()
+        try:
+            ran = seen(daemon, "run", "--rm", "--mount", f"type=volume,src={name},dst=/d,volume-label=a=b,"
+                       "volume-opt=type=tmpfs,volume-opt=device=tmpfs", "busybox", "sh", "-c",
+                       "grep ' /d ' /proc/mounts | cut -d' ' -f1,3")
+            refused = unique()
+            bad = seen(daemon, "run", "--rm", "--mount", f"type=volume,src={refused},dst=/d,volume-opt=foo=1",
+                       "busybox", "true")
+            return ran, {**inspected(daemon, name), "Name": "N"}, (bad[0], bad[2].replace(refused, "R"))
+        finally:
+            daemon.docker("volume", "rm", "-f", name, check=False)
+
+    assert scenario(engine) == scenario(oracle)

@@ -75,17 +75,20 @@ class ContainerVolumes:
         wanted = list(mounts) + [MountPoint(os.path.normpath(path), volume="") for path in sorted(config_volumes)
                                  if os.path.normpath(path) not in covered]
         resolved = borrowed
-        for index, mount in enumerate(wanted):
-            if mount.volume is None:
-                resolved.append(mount)
-                continue
-            name, path = self.provider.for_container(mount.volume, mount.volume_labels, mount.volume_options)
-            resolved.append(dataclasses.replace(mount, source=path, volume=name))
-            user_given = index < len(mounts)
-            points[mount.destination] = {
-                "Source": path, "Destination": mount.destination, "RW": mount.writable, "Name": name,
-                "Driver": "local", "Type": "volume", "Mode": mount.mode or ("z" if user_given and mount.volume else ""),
-                "Propagation": "", "CopyData": mount.copy_data}
+        try:
+            for index, mount in enumerate(wanted):
+                if mount.volume is None:
+                    resolved.append(mount)
+                    continue
+                name, path = self.provider.for_container(mount.volume, mount.volume_labels, mount.volume_options)
+                resolved.append(dataclasses.replace(mount, source=path, volume=name))
+                mode = mount.mode or ("z" if index < len(mounts) and mount.volume else "")
+                points[mount.destination] = {
+                    "Source": path, "Destination": mount.destination, "RW": mount.writable, "Name": name,
+                    "Driver": "local", "Type": "volume", "Mode": mode, "Propagation": "", "CopyData": mount.copy_data}
+        except BaseException:
+            self.removed(points)  # the anonymous ones made so far
+            raise
         return resolved, points
 
     def _volumes_from(self, specs, covered: set) -> tuple[list[MountPoint], dict]:

@@ -194,3 +194,13 @@ def test_a_tmpfs_volume_is_mounted_and_unmounted_and_a_bad_one_refused(volumes):
     volumes.create({"Name": "bad", "DriverOpts": {"type": "nosuchfs", "device": "x"}})
     with pytest.raises(System, match=r"^error while mounting volume '.*/bad/_data': failed to mount local volume: "):
         volumes.mount("bad", "c1", "/b", True)
+
+
+def test_a_refused_volume_leaves_no_anonymous_one_made_before_it(volumes):
+    from engine.oci.request import parse_host_config
+    from engine.services.container_volumes import ContainerVolumes
+
+    hc = parse_host_config({"Binds": ["/anon", "x:/d"]})
+    with pytest.raises(InvalidParameter, match="^create x: volume name is too short"):
+        ContainerVolumes(volumes).resolve(hc.mounts, {})
+    assert volumes.list()["Volumes"] == []

@@ -205,3 +205,22 @@ def test_a_mounts_volume_options_make_its_volume_as_dockerd(engine, oracle):
             daemon.docker("volume", "rm", "-f", name, check=False)
 
     assert scenario(engine) == scenario(oracle)
+
+
+def test_users_of_a_volume_listed_as_dockerd(engine, oracle):
+    """ps --filter volume= (by name or destination) and volume ls's dangling see the container's volumes."""
+    def scenario(daemon):
+        name, container = unique(), unique("c")
+        try:
+            daemon.docker("create", "--name", container, "-v", f"{name}:/data", "busybox")
+            shown = [seen(daemon, "ps", "-a", "--format", "{{.Names}}", "--filter", f"volume={ref}")[1]
+                     for ref in (name, "/data")]
+            dangling = [seen(daemon, "volume", "ls", "-q", "-f", f"name={name}", "-f", f"dangling={value}")[1]
+                        for value in ("true", "false")]
+            return [s.replace(container, "C") for s in shown], [d.replace(name, "N") for d in dangling]
+        finally:
+            daemon.docker("rm", "-f", container, check=False)
+            daemon.docker("volume", "rm", "-f", name, check=False)
+
+    ours = scenario(engine)
+    assert ours == scenario(oracle) == (["C\n", "C\n"], ["", "N\n"])

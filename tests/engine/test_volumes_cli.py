@@ -224,3 +224,15 @@ def test_users_of_a_volume_listed_as_dockerd(engine, oracle):
 
     ours = scenario(engine)
     assert ours == scenario(oracle) == (["C\n", "C\n"], ["", "N\n"])
+
+
+def test_copy_up_keeps_the_image_directorys_mode_and_owner_as_dockerd(engine, oracle):
+    def scenario(daemon):
+        name = unique()
+        try:
+            return [seen(daemon, "run", "--rm", "-v", volume, "busybox", "stat", "-c", "%a %u:%g %n", "/tmp",
+                         "/var/www") for volume in (f"{name}:/tmp", "/tmp", "/var/www")]
+        finally:
+            daemon.docker("volume", "rm", "-f", name, check=False)
+
+    assert scenario(engine) == scenario(oracle)

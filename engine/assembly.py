@@ -13,6 +13,7 @@ from engine.api.routes import images as image_routes
 from engine.api.routes import logs as logs_routes
 from engine.api.routes import networks as network_routes
 from engine.api.routes import system as system_routes
+from engine.api.routes import volumes as volume_routes
 from engine.api.server import Router, Server
 from engine.containerd import connect
 from engine.containerd.exec import ContainerdExecs
@@ -46,8 +47,10 @@ from engine.services.networks import DEFAULT_BRIDGE, NetworkService
 from engine.services.registries import RegistryAccess
 from engine.services.stats import StatsService
 from engine.services.system import VERSION, SystemService
+from engine.services.volumes import VolumeService
 from engine.store import ContainerStore
 from engine.store.networks import NetworkStore
+from engine.store.volumes import VolumeStore
 from engine.textfiles import read_or_empty
 
 
@@ -64,6 +67,9 @@ class Assembly:
         self.store.load()
         self.events = EventsService()
         self._assemble_networks(config)
+        volume_store = VolumeStore(os.path.join(config.data_root, "volumes"))
+        volume_store.load()
+        self.volumes = VolumeService(volume_store, self._volume_users, functools.partial(self.events.log, "volume"))
         self.images = ImageService(ContainerdImages(self.client), in_use=self._image_users, publish=self._image_event,
                                    insecure_registries=tuple(config.insecure_registries),
                                    mirrors=tuple(config.registry_mirrors))
@@ -74,7 +80,7 @@ class Assembly:
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, init_path=config.init_path or init.BINARY,
                                            resolve_image=self._image_for_container, publish=self._container_event,
-                                           network=self.container_network)
+                                           network=self.container_network, volumes=self.volumes)
         self.containers.reconcile()
         self.container_network.restore(self.store.all())
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
@@ -100,6 +106,7 @@ class Assembly:
         logs = LogService(self.containers, self.log_sink)
         logs_routes.add_routes(self.router, logs)
         exec_routes.add_routes(self.router, self.execs)
+        volume_routes.add_routes(self.router, self.volumes)
         network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
                                                                                  self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
@@ -165,6 +172,10 @@ class Assembly:
 
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
         return [(record.id, record.state.running) for record in self.store.all() if record.image == image_id]
+
+    def _volume_users(self, name: str) -> list[str]:
+        return [record.id for record in self.store.all()
+                if any(point.get("Name") == name for point in record.mount_points.values())]
 
     def server(self) -> Server:
         return Server(self.router, server_header=f"engine-py/{VERSION} (linux)")

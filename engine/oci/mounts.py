@@ -1,4 +1,4 @@
-"""Binds, Mounts (type bind and tmpfs) and Tmpfs: parsed with dockerd's
+"""Binds, Mounts (type bind, volume and tmpfs) and Tmpfs: parsed with dockerd's
 messages (its volume/mounts linux parser), then laid into the spec's mounts
 as dockerd's WithMounts does: its default mounts, minus those a user mount
 covers, then the user's, the network files and /dev/shm, shallow first.
@@ -49,9 +49,11 @@ _TMPFS_DATA_KEYS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpo
 
 @dataclass(frozen=True)
 class MountPoint:
-    """A user mount: a bind (source on the host) or a tmpfs (``tmpfs_data``
-    not None, its options as text). A Binds source that is missing is made at
-    start; a Mounts one must exist at create."""
+    """A user mount: a bind (source on the host), a volume (``volume`` not
+    None: its name, "" for an anonymous one; the source is its mountpoint once
+    resolved) or a tmpfs (``tmpfs_data`` not None, its options as text). A
+    Binds source that is missing is made at start; a Mounts one must exist at
+    create."""
     destination: str
     source: str = ""
     writable: bool = True
@@ -59,6 +61,11 @@ class MountPoint:
     non_recursive: bool = False
     tmpfs_data: str | None = None
     source_must_exist: bool = False
+    volume: str | None = None
+    copy_data: bool = True      # an empty volume gets the image's content at the destination
+    mode: str = ""              # a volume's Binds mode text, as inspect shows it
+    volume_labels: dict | None = None    # a volume made for a Mounts entry gets its VolumeOptions'
+    volume_options: dict | None = None
 
 
 def _invalid_config(kind, message):
@@ -80,7 +87,8 @@ def _check_target(kind, target):
         raise _invalid_config(kind, problem)
 
 
-def _valid_mode(mode):
+def valid_mode(mode):
+    """A Binds mode text as dockerd's ValidMountMode accepts it."""
     if not mode:
         return True
     counts = {}
@@ -102,25 +110,28 @@ def _valid_mode(mode):
 
 
 def parse_bind(raw: str) -> MountPoint:
-    """One HostConfig.Binds entry, `src:dst[:mode]`; a named volume is refused
-    (volumes arrive with the volumes issue)."""
+    """One HostConfig.Binds entry, `src:dst[:mode]` (a source not absolute
+    names a volume) or `dst` (an anonymous volume)."""
     invalid = f"invalid volume specification: '{raw}'"
     parts = raw.split(":")
-    if not raw or not parts[0] or len(parts) > 3 or (len(parts) == 2 and _valid_mode(parts[1])):
+    if not raw or not parts[0] or len(parts) > 3 or (len(parts) == 2 and valid_mode(parts[1])):
         raise InvalidParameter(invalid)
     if len(parts) == 1:
-        raise InvalidParameter(f"{invalid}: anonymous volumes are not supported yet")
+        if problem := _absolute(raw):
+            raise InvalidParameter(f"{invalid}: {_invalid_config('volume', problem)}")
+        return MountPoint(posixpath.normpath(raw), volume="")
     source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
-    if not _valid_mode(mode):
+    if not valid_mode(mode):
         raise InvalidParameter(f"invalid mode: {mode}")
     kind = "bind" if source.startswith("/") else "volume"
     try:
         _check_target(kind, target)
     except InvalidParameter as err:
         raise InvalidParameter(f"{invalid}: {err}") from None
-    if kind == "volume":
-        raise InvalidParameter(f"{invalid}: named volumes are not supported yet")
     options = mode.split(",") if mode else []
+    if kind == "volume":
+        return MountPoint(posixpath.normpath(target), writable="ro" not in options, volume=source,
+                          copy_data="nocopy" not in options, mode=mode)
     propagation = next((o for o in options if o in PROPAGATIONS), RPRIVATE)
     return MountPoint(posixpath.normpath(target), posixpath.normpath(source), "ro" not in options, propagation)
 
@@ -159,6 +170,8 @@ def parse_mount(mount) -> MountPoint:
         data = tmpfs_options_text(tmpfs.get("SizeBytes") or 0, tmpfs.get("Mode") or 0, read_only)
         merge_tmpfs_options(data.split(",") if data else [])
         return MountPoint(posixpath.normpath(target), "tmpfs", True, tmpfs_data=data)
+    if kind == "volume":
+        return _volume_mount(mount, target, read_only)
     if kind != "bind":
         raise _invalid_config(kind, f"{kind} mounts are not supported yet")
     if not source:
@@ -173,6 +186,19 @@ def parse_mount(mount) -> MountPoint:
         raise _invalid_config(kind, problem)
     return MountPoint(posixpath.normpath(target), posixpath.normpath(source), not read_only,
                       propagation or RPRIVATE, bool(bind.get("NonRecursive")), source_must_exist=True)
+
+
+def _volume_mount(mount, target, read_only) -> MountPoint:
+    """A Mounts entry of type volume: Source names it (anonymous when empty)."""
+    if mount.get("BindOptions"):
+        raise _invalid_config("volume", "field BindOptions must not be specified")
+    if mount.get("TmpfsOptions"):
+        raise _invalid_config("volume", "field TmpfsOptions must not be specified")
+    options = mount.get("VolumeOptions") or {}
+    driver = options.get("DriverConfig") or {}
+    return MountPoint(posixpath.normpath(target), writable=not read_only, volume=mount.get("Source") or "",
+                      copy_data=not options.get("NoCopy"), volume_labels=options.get("Labels"),
+                      volume_options=driver.get("Options"))
 
 
 def parse_tmpfs(tmpfs: dict) -> list[MountPoint]:
@@ -310,10 +336,13 @@ def spec_mounts(user_mounts, paths: MountPaths, *, ipc_mode, shm_size, readonly_
 def recorded_mount_points(host_config: dict) -> dict:
     """config.v2.json's MountPoints, by destination, for a HostConfig that
     parse_host_config has accepted: its Binds (with their mode text, as
-    inspect shows it) and Mounts; --tmpfs ones are not listed, as in dockerd."""
+    inspect shows it) and Mounts but volumes (the container's volumes record
+    those); --tmpfs ones are not listed, as in dockerd."""
     points = {}
 
     def add(point: MountPoint, mode: str) -> None:
+        if point.volume is not None:
+            return
         tmpfs = point.tmpfs_data is not None
         points[point.destination] = {
             "Source": "" if tmpfs else point.source, "Destination": point.destination, "RW": point.writable,

@@ -182,7 +182,7 @@ class EngineBuildBackend:
             try:
                 self._anonymous_volumes(record.id, sorted(run_config["Volumes"]))
             except BaseException:
-                self.containers.remove(record.id, force=True)
+                self.containers.remove(record.id, force=True, volumes=True)
                 raise
         return record.id
 
@@ -224,7 +224,7 @@ class EngineBuildBackend:
                 return
 
     def remove_container(self, container_id: str) -> None:
-        self.containers.remove(container_id, force=True)
+        self.containers.remove(container_id, force=True, volumes=True)
 
 
 def _descends(catalog, image_id: str, ancestor: str) -> bool:

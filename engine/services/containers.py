@@ -31,6 +31,7 @@ from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
 from engine.services.container_network import NoNetworking
+from engine.services.container_volumes import ContainerVolumes, VolumeProvider
 from engine.services.health import merged_healthcheck
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
@@ -148,13 +149,16 @@ class ContainerService:
                  log_sink: LogSink | None = None, runtimes: dict[str, str] | None = None,
                  default_runtime: str = DEFAULT_RUNTIME, cgroup_parent: str = oci.spec.DEFAULT_CGROUP_PARENT,
                  resolve_image: Callable[[str], ImageForContainer] | None = None, init_path: str = init.BINARY,
-                 publish: Publish = lambda record, action, attributes=None: None, network=None):
+                 publish: Publish = lambda record, action, attributes=None: None, network=None,
+                 volumes: VolumeProvider | None = None):
         """``resolve_image`` finds a create's image (the image service's lookup
         by name, ID or digest once assembled; by name in containerd by default);
-        ``publish`` reports events (the events service once assembled)."""
+        ``publish`` reports events (the events service once assembled);
+        ``volumes`` gives containers their volumes (the volume service)."""
         self.store, self.tasks, self.data_root, self.publish = store, tasks, data_root, publish
         self.resolve_image = resolve_image or tasks.image
         self.network = network or NoNetworking()
+        self.volumes = ContainerVolumes(volumes, lambda: [r for r in store.all() if r.state.running], store.get)
         self.host = host or oci.LocalHost()
         self.log_sink = log_sink or FileLogSink(store)
         self.runtimes = runtimes if runtimes is not None else installed_runtimes()
@@ -217,6 +221,12 @@ class ContainerService:
         try:
             if host_config.get("Links"):
                 record.host_config["Links"] = links.normalized(host_config["Links"], record.name, self.store)
+            mounts, volume_points = self.volumes.resolve(parsed_hc.mounts, {**(image.config.get("Volumes") or {}),
+                                                                            **(config.get("Volumes") or {})},
+                                                         host_config.get("VolumesFrom") or ())
+            record.mount_points.update(volume_points)
+            undo.append(lambda: self.volumes.removed(record.mount_points))
+            parsed_hc = dataclasses.replace(parsed_hc, mounts=tuple(mounts))
             args = oci.spec.command(merged)
             record.path, record.args = args[0], args[1:]
             files = self._network_files(record, parsed_hc.network_mode)
@@ -229,6 +239,7 @@ class ContainerService:
                 def in_init_layer(mounted: str) -> None:
                     """One mount for both: the init files made, the image's users read for the spec."""
                     oci.init_layer.set_up(mounted)
+                    self.volumes.copy_up(parsed_hc.mounts, mounted)
                     spec.update(self._spec(record, merged, parsed_hc, files, mounted))
 
                 self.tasks.prepare_snapshot(container_id, image.chain_id,
@@ -299,6 +310,7 @@ class ContainerService:
             if state.removal_in_progress or state.dead:
                 raise Conflict("container is marked for removal and cannot be started")
             try:
+                self.volumes.starting(record.id, record.mount_points)
                 self._attach_network(record)
                 self.tasks.create_task(record.id, self.log_sink.stdio(record))
                 pid = self.tasks.start_task(record.id)
@@ -326,6 +338,7 @@ class ContainerService:
         """dockerd's exit codes for a start that never ran the command: 127 not found, 126 not executable."""
         self.tasks.delete_task(record.id)
         self.network.detach(record)
+        self.volumes.stopped(record.id, record.mount_points)
         self.log_sink.closed(record)
         message = str(err)
         code = 127 if ("no such file" in message or "not found" in message) else \
@@ -384,13 +397,14 @@ class ContainerService:
                 self.publish(record, "oom")
             self.publish(record, "die", {"exitCode": str(gone.exit_code)})
             self.network.detach(record)  # dockerd's network disconnect follows the die
+            self.volumes.stopped(record.id, record.mount_points)
             self.store.save(record)
             with self._changed:
                 self._exits[record.id] += 1
                 self._changed.notify_all()
         if record.host_config.get("AutoRemove"):
             try:
-                self.remove(record.id)
+                self.remove(record.id, volumes=True)
             except EngineError as err:
                 log.error("removing %s after its exit (--rm): %s", record.id, err)
 
@@ -425,7 +439,7 @@ class ContainerService:
                 self.tasks.delete_task(record.id)
         if record.host_config.get("AutoRemove") and record.state.status == "exited" \
                 and self.store.find_exact(record.id):
-            self.remove(record.id)
+            self.remove(record.id, volumes=True)
 
     # -- stop, kill, restart, pause ----------------------------------------------------
 
@@ -562,8 +576,9 @@ class ContainerService:
 
         return wait
 
-    def remove(self, ref: str, force: bool = False) -> None:
-        """``docker rm`` (``-f`` kills first); 409 for a running container without it."""
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """``docker rm`` (``-f`` kills first, ``-v`` takes its anonymous volumes
+        along); 409 for a running container without it."""
         record = self.store.get(ref)
         if record.state.running:
             if not force:
@@ -589,6 +604,8 @@ class ContainerService:
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
             self.log_sink.removed(record)
+            if volumes:
+                self.volumes.removed(record.mount_points)
         self.publish(record, "destroy")
         with self._changed:
             self._exits.pop(record.id, None)

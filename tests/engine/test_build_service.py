@@ -181,5 +181,6 @@ def test_a_run_under_a_volume_keeps_only_its_mount_point(assembly, tmp_path):
             'CMD ["sh", "-c", "cat /seen; ls -A /data /fresh"]\n')
     messages = build(assembly, tmp_path, text, tags=("volumed",))
     assert "errorDetail" not in str(messages), messages
+    assert assembly.volumes.list()["Volumes"] == []  # the RUN containers' went with them
     assert run_output(assembly, "volumed") == "before\n/data:\nkept\n\n/fresh:\n"
     assert not assembly.store.all()

@@ -96,10 +96,19 @@ def test_binds_parse_mode_and_propagation():
              "invalid mount path: 'b' mount path must be absolute"),
     ("/a:/", "invalid volume specification: '/a:/': invalid mount config for type \"bind\": "
              "invalid specification: destination can't be '/'"),
-    ("name:/b", "invalid volume specification: 'name:/b': named volumes are not supported yet"),
 ])
 def test_bad_binds_are_refused(bind, message):
     assert refused(parse_host_config, {"Binds": [bind]}) == message
+
+
+def test_volumes_in_binds_and_mounts():
+    """A source that is not a path names a volume, a lone path is an anonymous one."""
+    hc = parse_host_config({"Binds": ["data:/d:ro,nocopy", "/anon"], "Mounts": [
+        {"Type": "volume", "Source": "other", "Target": "/o", "VolumeOptions": {"NoCopy": True}},
+        {"Type": "volume", "Target": "/m", "ReadOnly": True}]})
+    assert [(m.volume, m.destination, m.writable, m.copy_data, m.mode) for m in hc.mounts] == [
+        ("data", "/d", False, False, "ro,nocopy"), ("", "/anon", True, True, ""), ("other", "/o", True, False, ""),
+        ("", "/m", False, True, "")]
 
 
 @pytest.mark.parametrize("mount, message", [

@@ -63,7 +63,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         return Streamed(_waited(waiter, request))
 
     def remove(request: Request):
-        containers.remove(request.params["name"], force=request.bool_arg("force"))
+        containers.remove(request.params["name"], force=request.bool_arg("force"), volumes=request.bool_arg("v"))
         return NO_CONTENT
 
     def rename(request: Request):

@@ -9,7 +9,6 @@ the parent, committed as the new layer's snapshot so nothing is applied twice).
 import base64
 import json
 import os
-import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +23,6 @@ from engine.builder.cache import cached_history_step, newest_match
 from engine.containerd.layers import ContainerdLayers
 from engine.containerd.tasks import engine_errors
 from engine.errors import EngineError, NotFound, System
-from engine.oci.host import scoped_path
 from engine.reference import DOCKER_HUB, parse_normalized
 from engine.services.containers import ContainerService
 from engine.services.image_writer import EMPTY_LAYER_DIFF_ID, Child, ImageWriter, media_types
@@ -177,32 +175,9 @@ class EngineBuildBackend:
     # -- RUN -------------------------------------------------------------------------------------
 
     def create_container(self, run_config: dict, host_config: dict) -> str:
-        record = self.containers.create(run_config, {**host_config, "LogConfig": {"Type": "json-file"}})
-        if run_config.get("Volumes"):
-            try:
-                self._anonymous_volumes(record.id, sorted(run_config["Volumes"]))
-            except BaseException:
-                self.containers.remove(record.id, force=True, volumes=True)
-                raise
-        return record.id
-
-    def _anonymous_volumes(self, container_id: str, paths: list[str]) -> None:
-        """The image's VOLUMEs as dockerd gives a RUN container them: an empty volume each,
-        filled with what the image has there, so what the step writes under them is not
-        committed (only their mount points are). They live in the container's directory
-        and go with it. (Until the engine has volumes of its own, #13.)"""
-        volumes_dir = os.path.join(self.containers.store.container_dir(container_id), "build-volumes")
-        mounts = []
-        with self.layers.mounted(container_id) as root:
-            for index, path in enumerate(paths):
-                volume = os.path.join(volumes_dir, str(index))
-                os.makedirs(volume)
-                inside = scoped_path(root, path)
-                if os.path.isdir(inside):
-                    subprocess.run(["cp", "-a", "--", inside + "/.", volume], check=True, capture_output=True)
-                mounts.append({"destination": path, "type": "bind", "source": volume,
-                               "options": ["rbind", "rprivate"]})
-        self.containers.tasks.update_spec(container_id, lambda spec: spec["mounts"].extend(mounts))
+        """A RUN's container; its config's VOLUMEs become anonymous volumes (filled from the
+        image), as dockerd gives them, so what the step writes under them is not committed."""
+        return self.containers.create(run_config, {**host_config, "LogConfig": {"Type": "json-file"}}).id
 
     def run(self, container_id: str, output: Output, cancelled: threading.Event) -> int:
         ended = ExitOrEnd(self.containers, container_id)

@@ -75,6 +75,7 @@ class Assembly:
                                            network=self.container_network)
         self.containers.reconcile()
         self.container_network.restore(self.store.all())
+        self.containers.start_by_restart_policy()
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
                                     container_size=self.containers.tasks.snapshot_usage,

@@ -198,3 +198,28 @@ def test_rm_with_restart_through_the_api_against_dockerd(dockerd, engine_py):
         finally:
             client.close()
     assert errors[0] == errors[1] == (400, "can't create 'AutoRemove' container with restart policy")
+
+
+def test_a_kill_9_of_the_engine_then_its_start_applies_the_policies():
+    """As dockerd at daemon start: `always` comes back even from a manual
+    stop, `unless-stopped` remembers it, and a container that exited while
+    the engine was down is started again."""
+    from engine_daemon import running_engine
+
+    with running_engine() as engine:
+        docker = engine.docker
+        for name, policy in (("stopped-always", "always"), ("stopped-unless", "unless-stopped")):
+            docker("run", "-d", "--restart", policy, "--name", name, "busybox", "sleep", "1000")
+            docker("stop", "-t", "0", name)
+        docker("run", "-d", "--restart", "always", "--name", "died-while-down", "busybox", "sh", "-c", "sleep 1")
+        engine.kill()
+        time.sleep(2)  # meanwhile "died-while-down" exits
+        engine.start()
+
+        def state(name):
+            return docker("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", name).stdout.split()
+
+        assert state("stopped-always") == ["running", "0"]
+        assert state("stopped-unless")[0] == "exited"
+        eventually(lambda: int(state("died-while-down")[1]) >= 1)  # started at the engine's start, then by policy
+        docker("rm", "-f", "stopped-always", "stopped-unless", "died-while-down")

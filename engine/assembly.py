@@ -83,6 +83,7 @@ class Assembly:
                                            network=self.container_network, volumes=self.volumes)
         self.containers.reconcile()
         self.container_network.restore(self.store.all())
+        self.containers.start_by_restart_policy()
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
         self.health.begin(ExecProbes(self.execs), self.containers.locked, self.store.all())
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,

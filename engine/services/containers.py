@@ -13,24 +13,23 @@ event cannot overtake the start that caused it.
 import dataclasses
 import logging
 import os
-import shutil
 import signal
 import socket
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Protocol
 
 from containerd_py.mount import temp_mount
-from containerd_py.types import Stdio
 
 from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
+from engine.services.restart import RestartPolicies, check_policy
 from engine.services.container_network import NoNetworking
+from engine.services.container_seams import (DEFAULT_RUNTIME, ExecExits, FileLogSink, LogSink, RootfsHost,
+                                             installed_runtimes, parse_signal)
 from engine.services.container_volumes import ContainerVolumes, VolumeProvider
 from engine.services.health import merged_healthcheck
 from engine.services.network_files import NetworkFiles
@@ -38,7 +37,6 @@ from engine.store import Container, ContainerStore, go_time, new_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNTIME = "runpy-oci"
 DEFAULT_STOP_TIMEOUT = 10  # seconds, dockerd's
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 UNKNOWN_EXIT = 255  # a task gone without a trace while the engine was away, as dockerd records it
@@ -46,98 +44,6 @@ _RESUBSCRIBE_DELAY = 0.5
 _CANCEL_POLL = 0.5  # seconds between looks at a waiting client's disconnection
 # (record, action, attributes) of a container event, as dockerd's LogContainerEventWithAttributes
 Publish = Callable[[Container, str, dict | None], None]
-
-
-def installed_runtimes() -> dict[str, str]:
-    """The runtimes table: runpy-oci (the default), and runc and crun where installed."""
-    found = {DEFAULT_RUNTIME: shutil.which(DEFAULT_RUNTIME) or os.path.join(os.path.dirname(sys.executable),
-                                                                          DEFAULT_RUNTIME)}
-    for name in ("runc", "crun"):
-        if path := shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"):
-            found[name] = path
-    return found
-
-
-def parse_signal(text: str | int) -> int:
-    """A signal as docker takes it: a number, or a name with or without SIG
-    ("KILL", "SIGKILL", "sigterm")."""
-    text = str(text).strip()
-    if text.isdigit():
-        number = int(text)
-        if number == 0 or number >= signal.NSIG:
-            raise InvalidParameter(f"Invalid signal: {text}")
-        return number
-    name = text.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise InvalidParameter(f"Invalid signal: {text}") from None
-
-
-# -- where a task's output goes ----------------------------------------------------
-
-
-class LogSink(Protocol):
-    """The seam between containers and logging: ``stdio`` names where the
-    shim sends a task's output (paths or URIs such as ``file://`` and
-    ``binary://``, which the shim opens itself, so output never depends on
-    the engine being up); ``closed`` is called once the task is gone.
-    ``configure`` completes a create's HostConfig (LogConfig) or refuses it;
-    ``removed`` is called once the container is gone."""
-
-    def configure(self, host_config: dict) -> dict: ...
-
-    def stdio(self, record: Container) -> Stdio: ...
-
-    def closed(self, record: Container) -> None: ...
-
-    def removed(self, record: Container) -> None: ...
-
-
-class FileLogSink:
-    """The default until the json-file logger plugs in: stdout and stderr
-    appended raw to files in the container's directory."""
-
-    def __init__(self, store: ContainerStore):
-        self.store = store
-
-    def configure(self, host_config: dict) -> dict:
-        return host_config
-
-    def stdio(self, record: Container) -> Stdio:
-        directory = self.store.container_dir(record.id)
-        tty = bool(record.config.get("Tty"))
-        return Stdio("", f"file://{directory}/stdout.log", "" if tty else f"file://{directory}/stderr.log", tty)
-
-    def closed(self, record: Container) -> None:
-        pass
-
-    def removed(self, record: Container) -> None:
-        pass
-
-
-class _RootfsHost:
-    """The machine as the spec generator sees it, with the image's files
-    (/etc/passwd, /etc/group) read from the container's mounted snapshot."""
-
-    def __init__(self, host: oci.Host, mounted: str):
-        self._host, self._mounted = host, mounted
-
-    def __getattr__(self, name):
-        return getattr(self._host, name)
-
-    def read_rootfs_file(self, rootfs: str, path: str) -> bytes | None:
-        return self._host.read_rootfs_file(self._mounted, path)
-
-
-class ExecExits(Protocol):
-    """The exec service's side of the exit watch: the exits of exec'd
-    processes, and a reconcile of its own after containerd was away."""
-
-    def exited(self, event: ExecExit) -> None: ...
-
-    def reconcile(self) -> None: ...
 
 
 class ContainerService:
@@ -168,6 +74,8 @@ class ContainerService:
         self._exits: dict[str, int] = defaultdict(int)  # exits seen per container, for next-exit waits
         self._oom: set[str] = set()
         self._closing = False
+        self.restarts = RestartPolicies()
+        self._startup_done = False  # exits are restarted by policy once the engine's start is through
         self._exec_exits: ExecExits | None = None
         self._subscription = self.tasks.subscribe_exits()
         self._watcher = threading.Thread(target=self._watch_exits, name="container-exits", daemon=True)
@@ -180,6 +88,7 @@ class ContainerService:
     def close(self) -> None:
         """Stops watching containerd; containers keep running."""
         self._closing = True
+        self.restarts.close()
         self._subscription.close()
         self._watcher.join()
 
@@ -195,6 +104,7 @@ class ContainerService:
         left of it (record, name, snapshot, containerd container)."""
         config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
         parsed_hc = oci.parse_host_config(host_config)
+        check_policy(host_config)
         parsed = oci.parse_config(config)
         oci.check_against_host(parsed_hc, self.host)
         runtime = host_config.get("Runtime") or self.default_runtime
@@ -294,7 +204,7 @@ class ContainerService:
         inputs = oci.SpecInputs(record.id, "rootfs", oci.MountPaths(files.resolv_conf, files.hostname, files.hosts,
                                                                     init=self.init_path),
                                 namespace_paths, self.cgroup_parent)
-        return oci.generate(merged, hc, inputs, _RootfsHost(self.host, mounted))
+        return oci.generate(merged, hc, inputs, RootfsHost(self.host, mounted))
 
     # -- start and exits ---------------------------------------------------------------
 
@@ -309,17 +219,23 @@ class ContainerService:
                 raise NotModified(f"container {record.id} is already running")
             if state.removal_in_progress or state.dead:
                 raise Conflict("container is marked for removal and cannot be started")
-            try:
-                self.volumes.starting(record.id, record.mount_points)
-                self._attach_network(record)
-                self.tasks.create_task(record.id, self.log_sink.stdio(record))
-                pid = self.tasks.start_task(record.id)
-            except EngineError as err:
-                self._start_failed(record, err)
-            state.set_running(pid, go_time())
-            record.has_been_started_before, record.has_been_manually_stopped = True, False
-            self.store.save(record)
-            self.publish(record, "start")
+            self.restarts.reset(record.id)  # a manual start: restart policy afresh, as dockerd's
+            record.restart_count, record.has_been_manually_stopped = 0, False
+            self._run(record)
+
+    def _run(self, record: Container) -> None:
+        """The task created and started, under the container's lock."""
+        try:
+            self.volumes.starting(record.id, record.mount_points)
+            self._attach_network(record)
+            self.tasks.create_task(record.id, self.log_sink.stdio(record))
+            pid = self.tasks.start_task(record.id)
+        except EngineError as err:
+            self._start_failed(record, err)
+        record.state.set_running(pid, go_time())
+        record.has_been_started_before = True
+        self.store.save(record)
+        self.publish(record, "start")
 
     def _attach_network(self, record: Container) -> None:
         """The container's networks wired before its task starts, its
@@ -380,18 +296,23 @@ class ContainerService:
                 log.warning("watching container exits: %s", err)
 
     def _exited(self, event: TaskExit) -> None:
-        """The task's exit recorded (once), the task deleted, --rm honoured."""
+        """The task's exit recorded (once), the task deleted; its restart
+        policy's restart scheduled (State.Restarting meanwhile), or else
+        --rm honoured."""
         try:
             record = self.store.get_by_id(event.container_id)
         except NotFound:
             return
         with self._locks[record.id]:
-            if not record.state.running:
+            if not record.state.running or record.state.restarting:
                 return
             gone = self.tasks.delete_task(record.id) or event
             self.log_sink.closed(record)
-            record.state.set_stopped(gone.exit_code, go_time(gone.exited_at or time.time_ns()),
-                                     oom_killed=record.id in self._oom)
+            exited_at, oom_killed = go_time(gone.exited_at or time.time_ns()), record.id in self._oom
+            record.state.set_stopped(gone.exit_code, exited_at, oom_killed)
+            if self._startup_done and self.restarts.on_exit(record, lambda: self._restart_by_policy(record.id)):
+                record.restart_count += 1
+                record.state.set_restarting(gone.exit_code, exited_at, oom_killed)
             self._oom.discard(record.id)
             if record.state.oom_killed:
                 self.publish(record, "oom")
@@ -399,14 +320,47 @@ class ContainerService:
             self.network.detach(record)  # dockerd's network disconnect follows the die
             self.volumes.stopped(record.id, record.mount_points)
             self.store.save(record)
-            with self._changed:
-                self._exits[record.id] += 1
-                self._changed.notify_all()
-        if record.host_config.get("AutoRemove"):
+            self._exit_seen(record.id)
+        if record.host_config.get("AutoRemove") and not record.state.restarting:
             try:
                 self.remove(record.id, volumes=True)
             except EngineError as err:
                 log.error("removing %s after its exit (--rm): %s", record.id, err)
+
+    def _exit_seen(self, container_id: str) -> None:
+        """Wakes the waits for an exit (dockerd's waitStop, which a restart's exit fires too)."""
+        with self._changed:
+            self._exits[container_id] += 1
+            self._changed.notify_all()
+
+    def _restart_by_policy(self, container_id: str) -> None:
+        """The back-off waited out (on the timer's thread): the task started
+        again, events die then start as dockerd's; a failed start leaves the
+        container exited with the exit that caused the restart."""
+        with self._locks[container_id]:
+            record = self.store.find_exact(container_id)
+            if not self.restarts.due(container_id) or record is None:
+                return
+            try:
+                self._run(record)
+            except EngineError as err:
+                log.error("restarting %s by its restart policy: %s", container_id, err)
+                record.state.set_stopped(record.state.exit_code, record.state.finished_at, record.state.oom_killed)
+                self.store.save(record)
+                self._exit_seen(container_id)
+
+    def start_by_restart_policy(self) -> None:
+        """At engine start, once the records are reconciled and the networks
+        restored: the containers whose policies want them running started
+        (RestartCount from 0), as dockerd's restore; from then on exits are
+        restarted by policy."""
+        self._startup_done = True
+        for record in self.store.all():
+            if RestartPolicies.wanted_at_engine_start(record):
+                try:
+                    self.start(record.id)
+                except EngineError as err:
+                    log.error("starting %s by its restart policy: %s", record.id, err)
 
     def reconcile(self) -> None:
         """Matches the records with containerd's tasks, as at engine start:
@@ -424,6 +378,12 @@ class ContainerService:
 
     def _reconcile(self, record: Container) -> None:
         with self._locks[record.id]:
+            if record.state.restarting:
+                if not self.restarts.pending(record.id):  # left restarting by an engine that stopped
+                    state = record.state
+                    state.set_stopped(state.exit_code, state.finished_at, state.oom_killed)
+                    self.store.save(record)
+                return
             task = self.tasks.task_state(record.id)
             if task is not None and task.status in ("running", "paused", "pausing"):
                 if not record.state.running or record.state.pid != task.pid:
@@ -452,9 +412,6 @@ class ContainerService:
         if timeout is None:
             timeout = record.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-        with self._locks[record.id]:
-            record.has_been_manually_stopped = True
-            self.store.save(record)
         stop_signal = self._stop_signal(record)
         seen = self.exit_count(record.id)
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
@@ -471,6 +428,8 @@ class ContainerService:
         with self._locks[record.id]:
             if not record.state.running:
                 return False
+            if self._stopped_by_hand(record, number):
+                return True  # it was waiting to restart: no task to signal, as dockerd's
             try:
                 self.tasks.kill(record.id, number)
             except NotFound:
@@ -485,6 +444,22 @@ class ContainerService:
                 record.state.paused = False
                 self.store.save(record)
             return True
+
+    def _stopped_by_hand(self, record: Container, number: int) -> bool:
+        """dockerd's killWithSignal: a kill marks the container manually
+        stopped, and its stop signal or SIGKILL (any signal without a
+        StopSignal configured) cancels its restart policy until the next
+        manual start; True when it was waiting out a restart's back-off,
+        which leaves it exited."""
+        record.has_been_manually_stopped, restarting = True, record.state.restarting
+        if number == signal.SIGKILL or not record.config.get("StopSignal") or number == self._stop_signal(record):
+            self.restarts.cancel(record.id)
+            if restarting:
+                state = record.state
+                state.set_stopped(state.exit_code, state.finished_at, state.oom_killed)
+                self._exit_seen(record.id)
+        self.store.save(record)
+        return restarting
 
     @staticmethod
     def _stop_signal(record: Container) -> int:
@@ -561,7 +536,7 @@ class ContainerService:
                 return self.store.find_exact(record.id) is None
             if condition == "next-exit":
                 return self._exits[record.id] > seen
-            return not record.state.running
+            return not record.state.running or self._exits[record.id] > seen  # a restart's exit too, as dockerd
 
         def wait(timeout: float | None = None, cancelled: threading.Event | None = None) -> dict | None:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -603,6 +578,7 @@ class ContainerService:
                 record.state.removal_in_progress = False
                 raise System(f"unable to remove container {record.id}: {err}") from None
             self.store.remove(record.id)
+            self.restarts.reset(record.id)
             self.log_sink.removed(record)
             if volumes:
                 self.volumes.removed(record.mount_points)

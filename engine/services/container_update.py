@@ -2,7 +2,7 @@
 container, recorded in its HostConfig and, when it runs, applied to its
 cgroups through containerd (the task's Update), as dockerd does."""
 from engine import oci
-from engine.errors import InvalidParameter
+from engine.errors import Conflict, InvalidParameter
 
 # The HostConfig fields `POST /containers/<id>/update` takes (moby's container.UpdateConfig).
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "NanoCpus", "CpuShares", "CpuQuota",
@@ -24,6 +24,9 @@ def update_container(containers, ref: str, body: dict | None) -> dict:
             value = body.get(key)
             if key == "RestartPolicy":
                 if value and value.get("Name") is not None:
+                    if record.host_config.get("AutoRemove") and value["Name"] not in ("", "no"):
+                        raise Conflict(f"Cannot update container {record.id}: Restart policy cannot be updated "
+                                       "because AutoRemove is enabled for the container")
                     changed[key] = value
             elif value not in (None, 0, ""):
                 changed[key] = value

@@ -223,3 +223,18 @@ def test_a_kill_9_of_the_engine_then_its_start_applies_the_policies():
         assert state("stopped-unless")[0] == "exited"
         eventually(lambda: int(state("died-while-down")[1]) >= 1)  # started at the engine's start, then by policy
         docker("rm", "-f", "stopped-always", "stopped-unless", "died-while-down")
+
+
+def test_update_restart_of_an_autoremove_container_against_dockerd(dockerd, engine_py):
+    """`docker update --restart always` of a --rm container: dockerd's 409; back to `no` is allowed."""
+    seen = []
+    for daemon in (dockerd, engine_py):
+        cid = daemon.docker("create", "--rm", "busybox", "true").stdout.strip()
+        try:
+            refused = daemon.docker("update", "--restart", "always", cid, check=False)
+            allowed = daemon.docker("update", "--restart", "no", cid, check=False)
+            seen.append((refused.returncode, refused.stderr.replace(cid, "<id>"), allowed.returncode))
+        finally:
+            daemon.docker("rm", "-f", cid)
+    assert seen[0] == seen[1] == (1, "Error response from daemon: Cannot update container <id>: Restart policy "
+                                     "cannot be updated because AutoRemove is enabled for the container\n", 0)

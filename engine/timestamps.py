@@ -12,6 +12,7 @@ from engine.errors import InvalidParameter
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _UNIX = re.compile(r"^(\d+)(?:\.(\d{1,9}))?$")
+_NS_UNITS = (("h", 3600 * 10**9), ("m", 60 * 10**9))
 
 
 def parse_duration(text: str) -> int | None:
@@ -26,6 +27,29 @@ def parse_duration(text: str) -> int | None:
         total += int(float(m[1]) * _UNIT_NS[m[2]])
         pos = m.end()
     return sign * total if pos == len(body) and body else None
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String(): 0s, 1.5s, 100ms, 5m0s, 1h0m0s."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if ns >= size:
+                return sign + _decimal(ns, size) + unit
+    text = ""
+    for unit, size in _NS_UNITS:
+        if ns >= size or text:
+            text += f"{ns // size}{unit}"
+            ns %= size
+    return sign + text + _decimal(ns, 10**9) + "s"
+
+
+def _decimal(value: int, unit: int) -> str:
+    whole, fraction = divmod(value, unit)
+    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0") if fraction else ""
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def timestamp_ns(value: str, now_ns: int | None = None) -> int:

@@ -254,7 +254,7 @@ class _Hasher:
     def resolve(self, rel: str) -> str | None:
         """REL with its links followed inside the root; None for a link loop."""
         try:
-            return scoped_path(self.root, rel)
+            return scoped_path(self.root, rel).rstrip("/") or "/"
         except FileNotFoundError:
             return None
 
@@ -299,7 +299,7 @@ class _Hasher:
         root), a link counted as what it resolves to, sorted."""
         hashes = []
         for full, st in _walk(top):
-            if full.rstrip("/") == self.root:
+            if full == self.root:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 target = self.resolve(self.rel(full))

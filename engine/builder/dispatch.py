@@ -352,7 +352,7 @@ class Build:
         if args:
             shown = sorted(a for a in args if stage.build_args.is_referenced_or_not_builtin(a.partition("=")[0]))
             saved = [f"|{len(shown)}", *shown, *argv]
-        probe = self._probe_config(stage, saved, entrypoint=None)
+        probe = self._probe_config(stage, saved, reset_entrypoint=True)
         if self._cache_hit(stage, probe):
             return
         run_config = {**copy.deepcopy(stage.config), "Cmd": argv, "Env": stage.env() + args, "Entrypoint": [],
@@ -425,10 +425,13 @@ class Build:
 
     # -- commits and the cache --------------------------------------------------------------------------
 
-    def _probe_config(self, stage: Stage, cmd: list[str], **override) -> dict:
+    @staticmethod
+    def _probe_config(stage: Stage, cmd: list[str], reset_entrypoint: bool = False) -> dict:
+        """The config a step is known by: the stage's with the step's Cmd (a RUN's without
+        the entrypoint, as dockerd's withEntrypointOverride)."""
         probe = {**copy.deepcopy(stage.config), "Cmd": cmd}
-        if "entrypoint" in override and cmd:
-            probe["Entrypoint"] = override["entrypoint"]
+        if reset_entrypoint and cmd:
+            probe["Entrypoint"] = None
         return probe
 
     def _commit_of(self, stage: Stage, probe: dict, container_id: str = "") -> Commit:

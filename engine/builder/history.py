@@ -4,8 +4,8 @@ dockerd's dispatchers write it with Go's fmt verbs (%q of a string slice,
 of a HEALTHCHECK's struct, %v of a slice). The cache compares these Cmds,
 so they must be what dockerd writes for the same instruction."""
 from engine.builder.shell_words import go_quote
+from engine.timestamps import go_duration
 
-_NS_UNITS = (("h", 3600 * 10**9), ("m", 60 * 10**9))
 
 
 def nop_cmd(shell: list[str], comment: str) -> list[str]:
@@ -26,29 +26,6 @@ def quoted_list(words: list[str]) -> str:
 def plain_list(words: list[str]) -> str:
     """Go's %v of a []string: [a b]."""
     return "[" + " ".join(words) + "]"
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(): 0s, 1.5s, 100ms, 5m0s, 1h0m0s."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 10**9:
-        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
-            if ns >= size:
-                return sign + _decimal(ns, size) + unit
-    text = ""
-    for unit, size in _NS_UNITS:
-        if ns >= size or text:
-            text += f"{ns // size}{unit}"
-            ns %= size
-    return sign + text + _decimal(ns, 10**9) + "s"
-
-
-def _decimal(value: int, unit: int) -> str:
-    whole, fraction = divmod(value, unit)
-    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0") if fraction else ""
-    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def go_quote_rune(number: int) -> str:

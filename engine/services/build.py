@@ -46,8 +46,7 @@ class BuildService:
         def work(emit):
             for warning in dockerfile.warnings:
                 emit({"stream": warning + "\n"})
-            return Build(dockerfile, context.root, self.backend, settings, emit, cancelled,
-                         getattr(context, "sums", None)).run()
+            return Build(dockerfile, context.root, self.backend, settings, emit, cancelled, context.sums).run()
 
         try:
             image_id = yield from in_thread(work, "build")

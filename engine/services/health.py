@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engine.errors import EngineError
+from engine.timestamps import go_duration
 from engine.services.exec_io import Attached
 from engine.store import Container, go_time
 from engine.store.record import parse_go_time
@@ -293,7 +294,6 @@ class HealthMonitors:
             if attempt.done:
                 return
             attempt.timed_out = True
-        from engine.builder.history import go_duration  # the builder's modules load at the first use, not at start
         self._record(monitor, probe_result(
             attempt.start_ns, self._wall_ns(), -1,
             f"Health check exceeded timeout ({go_duration(int(monitor.timeout * 1e9))})"))

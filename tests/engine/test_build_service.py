@@ -49,7 +49,7 @@ def options(**given):
 
 
 def build(assembly, tmp_path, text, **given):
-    context = types.SimpleNamespace(root=str(tmp_path), dockerfile_text=text)
+    context = types.SimpleNamespace(root=str(tmp_path), dockerfile_text=text, sums=None)
     return list(assembly.builds.build(options(**given), context))
 
 
@@ -164,7 +164,7 @@ def test_a_client_gone_during_a_silent_run_cancels_it(assembly, tmp_path):
     """The RUN is killed and its container removed, though it prints nothing to notice the client by."""
     import threading
     disconnected = threading.Event()
-    context = types.SimpleNamespace(root=str(tmp_path), dockerfile_text="FROM busybox\nRUN sleep 600\n")
+    context = types.SimpleNamespace(root=str(tmp_path), dockerfile_text="FROM busybox\nRUN sleep 600\n", sums=None)
     messages = []
     for message in assembly.builds.build(options(), context, disconnected):
         messages.append(message)

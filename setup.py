@@ -18,7 +18,7 @@ from setuptools.command.build_ext import build_ext
 PROGRAMS = (
     ("runpy_oci/exec_helper.c", "runpy_oci/runpy-oci-exec", ["-static", "-s"]),
     ("containerd_py/shim/shim.c", "containerd_py/shim/containerd-py-shim", []),
-    ("engine/logs/logger.c", "engine/logs/engine-py-logger", []),
+    ("engine/logs/logger.c", "engine/logs/engine-py-logger", ["-lz"]),
     ("engine/init/init.c", "engine/init/engine-py-init", ["-static", "-s"]),
 )
 

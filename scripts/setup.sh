@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 nftables util-linux gcc libseccomp-dev time docker.io docker-compose)
+DEB_PACKAGES=(python3 python3-venv python3-dev runc crun containerd docker-registry skopeo podman apache2-utils openssl busybox-static iproute2 nftables util-linux gcc libseccomp-dev zlib1g-dev time docker.io docker-compose)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -1,20 +1,39 @@
-"""Container logs in docker's json-file format, written by a small C program
-beside each container (logger.c) and read back here (jsonfile.py); see
-DESIGN.md for why the engine itself never copies a container's output."""
+"""Container logs in docker's json-file format (or its local driver's,
+local.py), written by a small C program beside each container (logger.c)
+and read back here (jsonfile.py); see DESIGN.md for why the engine itself
+never copies a container's output."""
 import os
 import re
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine-py-logger")
 
+JSON_FILE, LOCAL = "json-file", "local"
 JSON_FILE_OPTS = ("max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
+LOCAL_OPTS = ("max-file", "max-size", "compress")
 _HUMAN_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "false", "FALSE", "False"), False)}
+
+
+class FileConfig(NamedTuple):
+    """How the logger rotates a log: max_size in bytes (0: never), max_file
+    files in all, the rotated ones gzipped with compress."""
+    max_size: int = 0
+    max_file: int = 1
+    compress: bool = False
 
 
 def log_path(containers_dir: str, container_id: str) -> str:
     """Where dockerd keeps a container's json-file log."""
     return os.path.join(containers_dir, container_id, f"{container_id}-json.log")
+
+
+def local_log_path(containers_dir: str, container_id: str) -> str:
+    """Where dockerd's local driver keeps a container's log (not shown as LogPath)."""
+    return os.path.join(containers_dir, container_id, "local-logs", "container.log")
 
 
 def _human_size(text: str) -> int:
@@ -25,38 +44,96 @@ def _human_size(text: str) -> int:
     return int(float(m.group(1)) * _DECIMAL[(m.group(2) or "").lower()])
 
 
-def rotation(opts: dict[str, str]) -> tuple[int, int]:
-    """(max size in bytes, 0 for none; max files) from json-file's log-opts,
-    refused with dockerd's messages."""
+def _atoi(text: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+def _parse_bool(text: str) -> bool:
+    if text not in _GO_BOOLS:
+        raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+    return _GO_BOOLS[text]
+
+
+def validate_opts(driver: str, opts: dict[str, str]) -> None:
+    """The drivers' ValidateLogOpt (at create, and for the daemon's default
+    at its start): only the keys; their values are the start's business."""
+    known, words = (JSON_FILE_OPTS, "for json-file log driver") if driver == JSON_FILE else \
+        (LOCAL_OPTS, "for log driver local")
     for key in opts:
-        if key not in JSON_FILE_OPTS:
-            raise ValueError(f"unknown log opt '{key}' for json-file log driver")
-    max_size, max_file = 0, 1
+        if key not in known:
+            raise ValueError(f"unknown log opt '{key}' {words}")
+
+
+def file_config(driver: str, opts: dict[str, str]) -> FileConfig:
+    """The rotation a driver's options ask for, read as dockerd's json-file or
+    local driver reads them when the container starts; ValueError with
+    dockerd 20.10's message otherwise."""
+    return _json_file_config(opts) if driver == JSON_FILE else _local_config(opts)
+
+
+def _json_file_config(opts: dict[str, str]) -> FileConfig:
+    max_size, max_file, compress = 0, 1, False
     if "max-size" in opts:
         max_size = _human_size(opts["max-size"])
         if max_size <= 0:
             raise ValueError("max-size must be a positive number")
     if "max-file" in opts:
-        try:
-            max_file = int(opts["max-file"])
-        except ValueError:
-            raise ValueError(f'strconv.Atoi: parsing "{opts["max-file"]}": invalid syntax') from None
+        max_file = _atoi(opts["max-file"])
         if max_file < 1:
             raise ValueError("max-file cannot be less than 1")
-    return max_size, max_file
+    if "compress" in opts:
+        compress = _parse_bool(opts["compress"])
+        if compress and (max_file == 1 or "max-size" not in opts):
+            raise ValueError("compress cannot be true when max-file is less than 2 or max-size is not set")
+    return FileConfig(max_size, max_file, compress)
 
 
-def logger_options(path: str, max_size: int = 0, max_file: int = 1, flush_partial: bool = False) -> dict[str, str]:
+def _local_config(opts: dict[str, str]) -> FileConfig:
+    """The local driver's: 20 MiB, 5 files, compressed unless said otherwise.
+    A max-size of 0 rotates before every entry, as dockerd's does (1 byte
+    here: the logger's 0 never rotates); max-file 0 is one file."""
+    max_size, max_file, compress = 20 << 20, 5, True
+    try:
+        if "max-size" in opts:
+            max_size = _human_size(opts["max-size"])
+    except ValueError as err:
+        raise ValueError(f"invalid value for max-size: {opts['max-size']}: {err}") from None
+    try:
+        if "max-file" in opts:
+            max_file = _atoi(opts["max-file"])
+    except ValueError as err:
+        raise ValueError(f"invalid value for max-file: {opts['max-file']}: {err}") from None
+    try:
+        if "compress" in opts:
+            compress = _parse_bool(opts["compress"])
+    except ValueError as err:
+        raise ValueError(f"error reading compress log option: {err}") from None
+    if max_file < 0:
+        raise ValueError("max file count cannot be less than 0")
+    if compress and max_file <= 1:
+        raise ValueError("compression cannot be enabled when max file count is 1")
+    return FileConfig(max(max_size, 1), max(max_file, 1), compress)
+
+
+def logger_options(path: str, rotation: FileConfig = FileConfig(), driver: str = JSON_FILE,
+                   flush_partial: bool = False) -> dict[str, str]:
     """The logger's key/value arguments. ``flush_partial`` (interactive
     containers): what comes is written at once, an unfinished line as a
     partial entry."""
-    options = {"path": path, "max-size": str(max_size), "max-file": str(max_file)}
+    options = {"path": path, "max-size": str(rotation.max_size), "max-file": str(rotation.max_file)}
+    if rotation.compress:
+        options["compress"] = "1"
+    if driver == LOCAL:
+        options["format"] = LOCAL
     if flush_partial:
         options["flush-partial"] = "1"
     return options
 
 
-def log_uri(path: str, max_size: int = 0, max_file: int = 1, flush_partial: bool = False) -> str:
+def log_uri(path: str, rotation: FileConfig = FileConfig(), driver: str = JSON_FILE,
+            flush_partial: bool = False) -> str:
     """The task IO's `binary://` URI: containerd's shim starts the logger with
     the container's stdout and stderr, and the query as its arguments."""
-    return f"binary://{quote(BINARY)}?{urlencode(logger_options(path, max_size, max_file, flush_partial))}"
+    return f"binary://{quote(BINARY)}?{urlencode(logger_options(path, rotation, driver, flush_partial))}"

@@ -1,11 +1,16 @@
 """Reads docker's json-file logs as dockerd's json-file driver reads them:
-across the rotated files in order, `tail` from the end, `since`/`until`,
-stdout and stderr apart, and `follow` as the file grows and rotates.
+across the rotated files in order (LOG.N ... LOG.1, each maybe gzipped as
+LOG.i.gz), `tail` from the end, `since`/`until`, stdout and stderr apart,
+and `follow` as the file grows and rotates. The files' entries are json
+lines here (JSON_LINES); the local driver's (engine.logs.local) are read
+by the same code through their own Format.
 
 Yields Entry(stream, line, time): the bytes of one entry (with its "\\n"
 unless it is a part of a split line) and its time in nanoseconds since the
 epoch; the API layer frames them and formats times (format_time).
 """
+import gzip
+import io
 import json
 import os
 import re
@@ -13,7 +18,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from json.decoder import scanstring
-from typing import Iterator, NamedTuple
+from typing import BinaryIO, Iterator, NamedTuple, Protocol
 
 FOLLOW_POLL = 0.1  # seconds between looks at a followed file
 _CHUNK = 1 << 20
@@ -36,16 +41,60 @@ class ReadConfig(NamedTuple):
     tail: int = -1
 
 
+class Format(Protocol):
+    """How a log file's bytes are cut into records and decoded."""
+
+    def split(self, data: bytes) -> tuple[list[bytes], bytes]:
+        """The whole records at the start of data, and the rest."""
+
+    def tail(self, f: BinaryIO, count: int) -> tuple[list[bytes], int]:
+        """The last `count` whole records of f, read from its end, and where its whole records end."""
+
+    def decode(self, record: bytes) -> "Entry | None":
+        """The entry of a record; None for one that is not (torn by a crash)."""
+
+
 def rotated_files(path: str) -> list[str]:
-    """The log and its rotated files (LOG.1 is the newest), oldest first."""
+    """The log and its rotated files (LOG.1 is the newest; LOG.i.gz when
+    compressed, LOG.i while still being compressed), oldest first."""
     files, n = [], 1
-    while os.path.exists(f"{path}.{n}"):
-        files.append(f"{path}.{n}")
-        n += 1
+    while True:
+        name = f"{path}.{n}"
+        if os.path.exists(name) or os.path.exists(name := f"{name}.gz"):
+            files.append(name)
+            n += 1
+        else:
+            break
     files.reverse()
     if os.path.exists(path):
         files.append(path)
     return files
+
+
+def _open(name: str) -> BinaryIO:
+    """A log file for reading; a rotated one compressed since it was listed is
+    read from its .gz (the logger removes LOG.i once LOG.i.gz is whole)."""
+    if name.endswith(".gz"):
+        return gzip.open(name)
+    try:
+        return open(name, "rb")
+    except FileNotFoundError:
+        if not re.search(r"\.\d+$", name):
+            raise
+        return gzip.open(f"{name}.gz")
+
+
+def gzip_last_time(name: str) -> int | None:
+    """The time of a compressed file's last entry, from its gzip header's
+    Extra (`{"lastTime":...}`, as dockerd writes it); None without one."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:3] != b"\x1f\x8b\x08" or not head[3] & 4:
+                return None
+            return parse_time(json.loads(f.read(int.from_bytes(head[10:12], "little")))["lastTime"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 _seconds_cache: dict[str, int] = {}
@@ -100,43 +149,73 @@ def decode(raw: bytes) -> Entry | None:
         return None
 
 
-def _last_lines(files: list[str], count: int) -> tuple[list[bytes], int]:
-    """The last `count` whole lines over the files, read backwards from the
-    end of the newest; and where the whole lines of the newest file end (a
-    line still being written is left for a follow to read)."""
+class _JsonLines:
+    """json-file's records: one a line."""
+
+    @staticmethod
+    def split(data: bytes) -> tuple[list[bytes], bytes]:
+        *complete, rest = data.split(b"\n")
+        return complete, rest
+
+    @staticmethod
+    def tail(f: BinaryIO, count: int) -> tuple[list[bytes], int]:
+        pos = end = f.seek(0, os.SEEK_END)
+        block = b""
+        while pos > 0 and block.count(b"\n") <= count:
+            step = min(max(_TAIL_BLOCK, len(block)), pos)  # doubling: few reads for any tail
+            pos -= step
+            f.seek(pos)
+            block = f.read(step) + block
+        *lines, unfinished = block.split(b"\n")
+        if pos > 0:
+            lines = lines[1:]  # cut by the block's start
+        return lines[len(lines) - min(len(lines), count):], end - len(unfinished)
+
+    decode = staticmethod(decode)
+
+
+JSON_LINES: Format = _JsonLines()
+
+
+def _whole(name: str) -> BinaryIO:
+    """A file to tail: a compressed one decompressed in memory (it is at most max-size)."""
+    f = _open(name)
+    if isinstance(f, gzip.GzipFile):
+        with f:
+            return io.BytesIO(f.read())
+    return f
+
+
+def _last_records(files: list[str], count: int, fmt: Format) -> tuple[list[bytes], int]:
+    """The last `count` whole records over the files, read backwards from the
+    end of the newest; and where the whole records of the newest file end (a
+    record still being written is left for a follow to read)."""
     found: list[bytes] = []
     newest_end = 0
     for index in range(len(files) - 1, -1, -1):
-        with open(files[index], "rb") as f:
-            pos = end = f.seek(0, os.SEEK_END)
-            block = b""
-            while pos > 0 and block.count(b"\n") <= count - len(found):
-                step = min(max(_TAIL_BLOCK, len(block)), pos)  # doubling: few reads for any tail
-                pos -= step
-                f.seek(pos)
-                block = f.read(step) + block
-        *lines, unfinished = block.split(b"\n")
+        try:
+            with _whole(files[index]) as f:
+                records, end = fmt.tail(f, count - len(found))
+        except FileNotFoundError:  # rotated past max-file since it was listed
+            break
         if index == len(files) - 1:
-            newest_end = end - len(unfinished)
-        if pos > 0:
-            lines = lines[1:]  # cut by the block's start
-        wanted = count - len(found)
-        found[:0] = lines[len(lines) - min(len(lines), wanted):]
+            newest_end = end
+        found[:0] = records
         if len(found) >= count:
             break
     return found, newest_end
 
 
 class _Filter:
-    """since/until and the streams asked for; `done` once past until."""
+    """Records decoded, kept by since/until and the streams asked for; `done` once past until."""
 
-    def __init__(self, config: ReadConfig):
-        self.config, self.done = config, False
+    def __init__(self, config: ReadConfig, fmt: Format):
+        self.config, self.fmt, self.done = config, fmt, False
 
-    def __call__(self, raw_lines) -> Iterator[Entry]:
-        c = self.config
-        for raw in raw_lines:
-            entry = decode(raw)
+    def __call__(self, records) -> Iterator[Entry]:
+        c, decode_record = self.config, self.fmt.decode
+        for raw in records:
+            entry = decode_record(raw)
             if entry is None or (c.since and entry.time < c.since):
                 continue
             if c.until and entry.time > c.until:
@@ -147,14 +226,17 @@ class _Filter:
 
 
 class _Cursor:
-    """A log file read by whole lines; a line not finished yet waits for the next read."""
+    """A log file read by whole records; one not finished yet waits for the
+    next read. `last` is the last whole record read."""
 
-    def __init__(self, f):
-        self.f, self.rest = f, b""
+    def __init__(self, f, fmt: Format):
+        self.f, self.fmt, self.rest, self.last = f, fmt, b"", b""
 
     def lines(self) -> Iterator[bytes]:
         while chunk := self.f.read(_CHUNK):
-            *complete, self.rest = (self.rest + chunk).split(b"\n")
+            complete, self.rest = self.fmt.split(self.rest + chunk)
+            if complete:
+                self.last = complete[-1]
             yield from complete
 
     def inode(self) -> int:
@@ -164,17 +246,17 @@ class _Cursor:
         self.f.close()
 
 
-def _cursor(path: str, offset: int = 0) -> _Cursor | None:
+def _cursor(path: str, fmt: Format, offset: int = 0) -> _Cursor | None:
     try:
-        f = open(path, "rb")
+        f = _open(path)
     except FileNotFoundError:  # not there yet, or rotated away since it was listed
         return None
     f.seek(offset)
-    return _Cursor(f)
+    return _Cursor(f, fmt)
 
 
 def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event | None = None,
-         idle=None) -> Iterator[Entry]:
+         idle=None, fmt: Format = JSON_LINES) -> Iterator[Entry]:
     """The entries of the log at `path` (and its rotated files); with `stopped`
     (follow), keeps reading as the log grows and rotates until it is set,
     then reads what is left and ends. A follow yields `idle` (when given)
@@ -184,16 +266,17 @@ def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event 
     A tail is taken at the call, not at the first entry: a follow with
     tail 0 (attach) sees what is written after the call."""
     files = rotated_files(path)
+    keep = _Filter(config, fmt)
     if config.tail < 0:
-        return _all(path, files, _Filter(config), stopped, idle)
-    lines, newest_end = _last_lines(files, config.tail)
-    current = _cursor(path, newest_end) if stopped is not None and files and files[-1] == path else None
-    return _tail(path, lines, current, _Filter(config), stopped, idle)
+        return _all(path, files, keep, stopped, idle)
+    records, newest_end = _last_records(files, config.tail, fmt)
+    current = _cursor(path, fmt, newest_end) if stopped is not None and files and files[-1] == path else None
+    return _tail(path, records, current, keep, stopped, idle)
 
 
-def _tail(path, lines, current, keep, stopped, idle) -> Iterator[Entry]:
+def _tail(path, records, current, keep, stopped, idle) -> Iterator[Entry]:
     try:
-        yield from keep(lines)
+        yield from keep(records)
         if stopped is not None and not keep.done:
             yield from _follow(path, current, keep, stopped, idle)
     finally:
@@ -201,16 +284,23 @@ def _tail(path, lines, current, keep, stopped, idle) -> Iterator[Entry]:
             current.close()
 
 
+def _before(name: str, since: int) -> bool:
+    """A compressed file whose entries all precede `since` (its header says
+    so): not even decompressed, as dockerd skips it."""
+    last = gzip_last_time(name) if since and name.endswith(".gz") else None
+    return last is not None and last < since
+
+
 def _all(path, files, keep, stopped, idle) -> Iterator[Entry]:
     current = None
     try:
         for name in files:
-            if name != path and (rotated := _cursor(name)):
+            if name != path and not _before(name, keep.config.since) and (rotated := _cursor(name, keep.fmt)):
                 yield from keep(rotated.lines())
                 rotated.close()
                 if keep.done:
                     return
-        if current := _cursor(path):
+        if current := _cursor(path, keep.fmt):
             yield from keep(current.lines())
         if stopped is not None and not keep.done:
             yield from _follow(path, current, keep, stopped, idle)
@@ -226,17 +316,32 @@ def _inode(path: str) -> int:
         return 0
 
 
+def _position(names: list[str], inodes: list[int], cursor: _Cursor) -> int | None:
+    """Where the cursor's file is among the log's files now: by its inode, or,
+    once compressed (a new file), as the oldest .gz whose last entry is not
+    before the last one the cursor read (later files hold later entries)."""
+    mine = cursor.inode()
+    if mine in inodes:
+        return inodes.index(mine)
+    last = cursor.fmt.decode(cursor.last) if cursor.last else None
+    if last is not None:
+        for index, name in enumerate(names):
+            if name.endswith(".gz") and (gzip_last_time(name) or 0) >= last.time:
+                return index
+    return None
+
+
 def _newer_files(path: str, cursor: _Cursor) -> list[_Cursor]:
     """After a rotation: the files written after the cursor's, oldest first,
     opened (its file is now LOG.k: LOG.k-1 ... LOG.1, LOG), so that no file is
     skipped when the log rotated more than once between two looks. All of
     them if its file is gone; [] while the new LOG is not there yet."""
-    mine = cursor.inode()
     while True:
         names = rotated_files(path)
         inodes = [_inode(name) for name in names]
-        newer = names[inodes.index(mine) + 1:] if mine in inodes else names
-        opened = [c for c in map(_cursor, newer) if c is not None]
+        mine = _position(names, inodes, cursor)
+        newer = names[mine + 1:] if mine is not None else names
+        opened = [c for c in (_cursor(name, cursor.fmt) for name in newer) if c is not None]
         if [c.inode() for c in opened] == inodes[len(names) - len(newer):]:
             return opened  # nothing rotated while they were opened
         for c in opened:
@@ -251,7 +356,7 @@ def _follow(path: str, cursor: _Cursor | None, keep: _Filter, stopped: threading
             # Stopped, or past until, before this read: what it finds is all there is.
             last_look = stopped.is_set() or bool(keep.config.until and time.time_ns() > keep.config.until)
             if cursor is None:
-                cursor = _cursor(path)
+                cursor = _cursor(path, keep.fmt)
             if cursor is not None:
                 for entry in keep(cursor.lines()):
                     caught_up = False

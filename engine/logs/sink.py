@@ -3,9 +3,10 @@ engine-py-logger, which the shim starts from a `binary://` log URI (see
 DESIGN.md), and its stdin, for a container created with OpenStdin, comes
 from a FIFO under the exec-root that the engine holds open.
 
-With the json-file driver the logger writes the container's log; with
-`none` it writes a small rotating file under the exec-root instead, which
-only attach reads (`docker logs` is refused, as dockerd refuses it).
+With the json-file or local driver the logger writes the container's log
+in that driver's format; with `none` it writes a small rotating file under
+the exec-root instead, which only attach reads (`docker logs` is refused,
+as dockerd refuses it).
 """
 import errno
 import logging
@@ -16,12 +17,15 @@ import threading
 from containerd_py.types import Stdio
 
 from engine.errors import InvalidParameter, System, Unimplemented
-from engine.logs import detached, log_path, log_uri, logger_options, rotation
+from engine.logs import (JSON_FILE, LOCAL, FileConfig, detached, file_config, local_log_path, log_path, log_uri,
+                         logger_options, validate_opts)
+from engine.logs.jsonfile import JSON_LINES, Format
+from engine.logs.local import LOCAL_FRAMES
 
 log = logging.getLogger(__name__)
 
-JSON_FILE, NONE = "json-file", "none"
-DRIVERS = (JSON_FILE, NONE)
+NONE = "none"
+DRIVERS = (JSON_FILE, LOCAL, NONE)
 BUILT_IN_OPTS = ("mode", "max-buffer-size")  # dockerd's, taken by every driver
 # The file attach follows under `none`: on the exec-root's tmpfs, so kept small.
 ATTACH_MAX_SIZE, ATTACH_MAX_FILE = 512 << 10, 2
@@ -30,13 +34,17 @@ ATTACH_LOG = "attach-json.log"
 
 
 def validate_log_config(driver: str, opts: dict[str, str]) -> None:
-    """dockerd's logger.ValidateLogOpts for the drivers there are; raises
-    ValueError with dockerd's message."""
+    """dockerd's logger.ValidateLogOpts for the drivers there are (the keys;
+    values are read at the start); raises ValueError with dockerd's message."""
     if driver == NONE:
         return
     if driver not in DRIVERS:
         raise ValueError(f"logger: no log driver named '{driver}' is registered")
-    rotation({key: value for key, value in opts.items() if key not in BUILT_IN_OPTS})
+    validate_opts(driver, _driver_opts(opts))
+
+
+def _driver_opts(opts: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in opts.items() if key not in BUILT_IN_OPTS}
 
 
 class LoggerSink:
@@ -82,6 +90,7 @@ class LoggerSink:
         os.makedirs(run_dir, exist_ok=True)
         tty, open_stdin = bool(record.config.get("Tty")), bool(record.config.get("OpenStdin"))
         log_file = self._log_file(record)
+        os.makedirs(os.path.dirname(log_file[0]), exist_ok=True)
         record.log_path = log_path(self.containers_dir, record.id) if self._driver(record) == JSON_FILE else ""
         uri = log_uri(*log_file, flush_partial=tty or open_stdin)
         if not open_stdin:
@@ -104,15 +113,23 @@ class LoggerSink:
 
     # -- for logs and attach ----------------------------------------------------------------------
 
-    def readable_log(self, record) -> str:
-        """The json-file log `docker logs` reads; dockerd's 501 for `none`."""
-        if self._driver(record) != JSON_FILE:
+    def readable_log(self, record) -> tuple[str, Format]:
+        """The log `docker logs` reads, and its format; dockerd's 501 for `none`."""
+        if self._driver(record) == NONE:
             raise Unimplemented("configured logging driver does not support reading")
-        return log_path(self.containers_dir, record.id)
+        return self.output_log(record), self.output_format(record)
 
     def output_log(self, record) -> str:
         """The file the logger writes whatever the driver: what attach follows."""
-        return self._log_file(record)[0]
+        driver = self._driver(record)
+        if driver == JSON_FILE:
+            return log_path(self.containers_dir, record.id)
+        if driver == LOCAL:
+            return local_log_path(self.containers_dir, record.id)
+        return os.path.join(self._run_dir(record.id), ATTACH_LOG)
+
+    def output_format(self, record) -> Format:
+        return LOCAL_FRAMES if self._driver(record) == LOCAL else JSON_LINES
 
     def write_stdin(self, container_id: str, data: bytes) -> int | None:
         """What the container's stdin FIFO takes of ``data`` now (0: it is
@@ -152,13 +169,17 @@ class LoggerSink:
     def _run_dir(self, container_id: str) -> str:
         return os.path.join(self.exec_root, "containers", container_id)
 
-    def _log_file(self, record) -> tuple[str, int, int]:
-        """(path, max size, max files) of what the logger writes."""
-        if self._driver(record) == JSON_FILE:
-            opts = (record.host_config.get("LogConfig") or {}).get("Config") or {}
-            return (log_path(self.containers_dir, record.id),
-                    *rotation({k: v for k, v in opts.items() if k not in BUILT_IN_OPTS}))
-        return os.path.join(self._run_dir(record.id), ATTACH_LOG), ATTACH_MAX_SIZE, ATTACH_MAX_FILE
+    def _log_file(self, record) -> tuple[str, FileConfig, str]:
+        """(path, rotation, driver) of what the logger writes; the options'
+        values refused as dockerd refuses them when it starts the container."""
+        driver = self._driver(record)
+        if driver == NONE:
+            return self.output_log(record), FileConfig(ATTACH_MAX_SIZE, ATTACH_MAX_FILE), JSON_FILE
+        opts = (record.host_config.get("LogConfig") or {}).get("Config") or {}
+        try:
+            return self.output_log(record), file_config(driver, _driver_opts(opts)), driver
+        except ValueError as err:
+            raise System(f"failed to initialize logging driver: {err}") from None
 
     def _open_stdin(self, container_id: str, run_dir: str) -> str:
         """A new FIFO, the engine's end opened read-write (so neither side

@@ -124,8 +124,9 @@ class Attachment:
         if not (request.stdout or request.stderr) or not (request.stream or request.logs):
             return iter(())
         config = ReadConfig(request.stdout, request.stderr, tail=-1 if request.logs else 0)
-        return jsonfile.read(self.service.sink.output_log(self.record), config,
-                             self.stopped if request.stream else None, idle)
+        sink = self.service.sink
+        return jsonfile.read(sink.output_log(self.record), config, self.stopped if request.stream else None, idle,
+                             sink.output_format(self.record))
 
     def output(self) -> Iterator[Entry]:
         """The container's output from the attach on (from the start of its
@@ -205,14 +206,14 @@ class LogService:
         record = self.containers.store.get(ref)
         if not (request.stdout or request.stderr):
             raise InvalidParameter("You must choose at least one stream")
-        path = self.sink.readable_log(record)
+        path, fmt = self.sink.readable_log(record)
         config = ReadConfig(request.stdout, request.stderr, request.since, request.until, request.tail)
         stopped = None
         if request.follow:
             stopped = ExitOrEnd(self.containers, record.id, disconnected)
             if not record.state.running:  # read after the count: an exit in between is seen either way
                 stopped = ExitedAlready()
-        return bool(record.config.get("Tty")), jsonfile.read(path, config, stopped, idle)
+        return bool(record.config.get("Tty")), jsonfile.read(path, config, stopped, idle, fmt)
 
     def attach(self, ref: str, request: AttachRequest, disconnected: threading.Event, idle=None) -> Attachment:
         record = self.containers.store.get(ref)

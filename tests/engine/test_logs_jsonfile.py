@@ -2,12 +2,13 @@
 files: tail, since/until, streams, unfinished and torn lines, follow."""
 import json
 import os
+import re
 import threading
 import time
 
 import pytest
 
-from engine.logs import jsonfile, log_uri, rotation
+from engine.logs import FileConfig, file_config, jsonfile, log_uri, validate_opts
 from engine.logs.jsonfile import Entry, ReadConfig, format_time, parse_time
 from logs_fixtures import Logger, write_entries
 
@@ -184,23 +185,48 @@ def test_follow_from_a_tail_with_a_logger_rotating_fast(log):
 
 
 def test_rotation_options_as_dockerd_reads_them():
-    assert rotation({}) == (0, 1)
-    assert rotation({"max-size": "10m", "max-file": "3"}) == (10_000_000, 3)
-    assert rotation({"max-size": "1.5k"}) == (1500, 1)
-    for opts, message in [({"max-size": "ten"}, "invalid size: 'ten'"),
-                          ({"max-size": "0"}, "max-size must be a positive number"),
-                          ({"max-file": "0"}, "max-file cannot be less than 1"),
-                          ({"max-file": "x"}, 'strconv.Atoi: parsing "x": invalid syntax'),
-                          ({"colour": "red"}, "unknown log opt 'colour' for json-file log driver")]:
-        with pytest.raises(ValueError, match="^" + message.replace(".", r"\.") + "$"):
-            rotation(opts)
+    assert file_config("json-file", {}) == (0, 1, False)
+    assert file_config("json-file", {"max-size": "10m", "max-file": "3"}) == (10_000_000, 3, False)
+    assert file_config("json-file", {"max-size": "1.5k"}) == (1500, 1, False)
+    assert file_config("json-file", {"max-size": "1k", "max-file": "2", "compress": "True"}) == (1000, 2, True)
+    assert file_config("local", {}) == (20 << 20, 5, True)
+    assert file_config("local", {"max-size": "0", "max-file": "0", "compress": "0"}) == (1, 1, False)
+    assert file_config("local", {"max-size": "1m", "max-file": "2"}) == (1_000_000, 2, True)
+    for driver, opts, message in [
+            ("json-file", {"max-size": "ten"}, "invalid size: 'ten'"),
+            ("json-file", {"max-size": "0"}, "max-size must be a positive number"),
+            ("json-file", {"max-file": "0"}, "max-file cannot be less than 1"),
+            ("json-file", {"max-file": "x"}, 'strconv.Atoi: parsing "x": invalid syntax'),
+            ("json-file", {"compress": "yes"}, 'strconv.ParseBool: parsing "yes": invalid syntax'),
+            ("json-file", {"compress": "true", "max-file": "2"},
+             "compress cannot be true when max-file is less than 2 or max-size is not set"),
+            ("json-file", {"compress": "true", "max-size": "1k"},
+             "compress cannot be true when max-file is less than 2 or max-size is not set"),
+            ("local", {"max-size": "abc"}, "invalid value for max-size: abc: invalid size: 'abc'"),
+            ("local", {"max-file": "x"}, 'invalid value for max-file: x: strconv.Atoi: parsing "x": invalid syntax'),
+            ("local", {"compress": "x"}, 'error reading compress log option: strconv.ParseBool: parsing "x": '
+                                         'invalid syntax'),
+            ("local", {"max-file": "1"}, "compression cannot be enabled when max file count is 1"),
+            ("local", {"max-file": "-1", "compress": "false"}, "max file count cannot be less than 0")]:
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            file_config(driver, opts)
+
+
+def test_only_the_keys_are_checked_at_create():
+    validate_opts("json-file", {"max-size": "ten", "tag": "x", "labels": "a"})
+    validate_opts("local", {"max-size": "ten", "compress": "x"})
+    for driver, key, message in [("json-file", "colour", "unknown log opt 'colour' for json-file log driver"),
+                                 ("local", "tag", "unknown log opt 'tag' for log driver local")]:
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            validate_opts(driver, {key: "x"})
 
 
 def test_log_uri_passes_path_and_rotation_as_arguments():
-    uri = log_uri("/var/lib/engine-py/containers/a b/a b-json.log", 1000, 2)
+    uri = log_uri("/var/lib/engine-py/containers/a b/a b-json.log", FileConfig(1000, 2))
     assert uri.startswith("binary:///") and "engine-py-logger?" in uri
     assert "path=%2Fvar%2Flib%2Fengine-py%2Fcontainers%2Fa+b%2Fa+b-json.log" in uri
     assert uri.endswith("&max-size=1000&max-file=2")
+    assert log_uri("/l", FileConfig(1000, 2, True), "local").endswith("&max-size=1000&max-file=2&compress=1&format=local")
 
 
 @pytest.mark.parametrize("text", ["plain\n", "no newline", 'quote " and \\ backslash\n', "ends in a backslash-n \\n",

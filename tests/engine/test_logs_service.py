@@ -9,7 +9,7 @@ import pytest
 from containers_helpers import busybox, containerd_py, engine_on, real_containerd  # noqa: F401 (fixtures)
 from containers_helpers import eventually
 from logs_fixtures import Client, logged_engine
-from engine.errors import Conflict, InvalidParameter, Unimplemented
+from engine.errors import Conflict, InvalidParameter, System, Unimplemented
 from engine.logs.sink import LoggerSink
 from engine.services.logs import AttachRequest, LogsRequest
 
@@ -36,13 +36,18 @@ def test_json_file_log_has_both_streams_and_is_whole_at_the_exit(logged):
     assert record.host_config["LogConfig"] == {"Type": "json-file", "Config": {}}
 
 
-def test_log_opts_rotate_and_bad_ones_are_refused_at_create(logged):
+def test_log_opts_rotate_and_bad_ones_are_refused_at_create_or_start(logged):
     with pytest.raises(InvalidParameter, match="unknown log opt 'max-sise' for json-file log driver"):
         logged.service.create({"Image": "busybox"}, {"LogConfig": {"Type": "json-file",
                                                                    "Config": {"max-sise": "1k"}}})
     with pytest.raises(InvalidParameter, match="logger: no log driver named 'syslogx' is registered"):
         logged.service.create({"Image": "busybox"}, {"LogConfig": {"Type": "syslogx"}})
     assert logged.service.store.all() == []
+    bad = logged.service.create({"Image": "busybox"}, {"LogConfig": {"Config": {"max-file": "0"}}})
+    with pytest.raises(System, match="^failed to initialize logging driver: max-file cannot be less than 1$"):
+        logged.service.start(bad.id)  # values are read at the start, as dockerd's driver reads them
+    assert logged.service.store.get(bad.id).state.error.startswith("failed to initialize logging driver")
+    logged.service.remove(bad.id)
     record = logged.run(["sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"],
                         host_config={"LogConfig": {"Type": "json-file", "Config": {"max-size": "2k",
                                                                                    "max-file": "3"}}})
@@ -60,8 +65,8 @@ def test_daemon_default_opts_apply_to_its_driver_only(containerd_py, busybox, tm
         assert plain.host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2"}}
         assert own.host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "1m"}}
         assert none.host_config["LogConfig"] == {"Type": "none", "Config": {}}
-    with pytest.raises(InvalidParameter, match="failed to set log opts: max-file cannot be less than 1"):
-        LoggerSink(str(tmp_path), str(tmp_path), "json-file", {"max-file": "0"})
+    with pytest.raises(InvalidParameter, match="failed to set log opts: unknown log opt 'maxfile' for json-file"):
+        LoggerSink(str(tmp_path), str(tmp_path), "json-file", {"maxfile": "0"})
 
 
 def test_none_has_no_logs_but_attach_still_sees_the_output(logged):

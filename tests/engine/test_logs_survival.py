@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from engine.logs import jsonfile, log_path, log_uri
+from engine.logs import FileConfig, jsonfile, log_path, log_uri
 from leaks import kill_processes_mentioning, mounts_under
 from logs_fixtures import DEADLINE, GROWTH_WHILE_DOWN, PIPE_CAPACITY, PRINTER, entries_of, wait_growth
 
@@ -93,7 +93,7 @@ def test_no_line_lost_and_no_stall_while_the_manager_is_killed(manager, busybox_
     ctr("images", "import", str(busybox_tar))
     log = log_path(f"{manager.workdir}/containers", "printer")
     os.makedirs(os.path.dirname(log))
-    ctr("run", "-d", "--log-uri", log_uri(log, 256 * 1024, 1000), IMAGE, "printer", "sh", "-c", PRINTER)
+    ctr("run", "-d", "--log-uri", log_uri(log, FileConfig(256 * 1024, 1000)), IMAGE, "printer", "sh", "-c", PRINTER)
     wait_growth(log, PIPE_CAPACITY)
 
     killed_at = time.time_ns()

@@ -90,7 +90,7 @@ class Dockerd:
         self.proc = None
         self._log = None
 
-    def start(self):
+    def start(self, *extra: str):
         os.makedirs(self.dump_dir)
         runtime = f"{self.workdir}/dump-runtime"
         with open(runtime, "w") as f:
@@ -100,7 +100,7 @@ class Dockerd:
                 "--data-root", f"{self.workdir}/data", "--exec-root", f"{self.workdir}/exec",
                 "--pidfile", f"{self.workdir}/dockerd.pid", "-H", f"unix://{self.socket}",
                 "--add-runtime", f"dump={runtime}", "--add-runtime", f"runpy={RUNPY_OCI}",
-                "--init-path", "/usr/bin/docker-init", "--cgroup-parent", self.cgroup_parent]
+                "--init-path", "/usr/bin/docker-init", "--cgroup-parent", self.cgroup_parent, *extra]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -152,8 +152,8 @@ class Dockerd:
 
 
 @contextlib.contextmanager
-def running_dockerd():
-    """A private dockerd 20.10 with busybox loaded and the dump runtime."""
+def running_dockerd(*extra: str):
+    """A private dockerd 20.10 with busybox loaded and the dump runtime; `extra` flags for it."""
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed: scripts/setup.sh installs Debian's docker.io")
     workdir = tempfile.mkdtemp(prefix="engine-dockerd-", dir="/var/tmp")
@@ -163,7 +163,7 @@ def running_dockerd():
     try:
         subprocess.run(["ip", "netns", "add", netns], check=True)  # inside: a failure still removes workdir
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-        daemon.start()
+        daemon.start(*extra)
         oci_tar = f"{workdir}/busybox-oci.tar"
         subprocess.run(["python3", str(REPO / "bundles/make-busybox-image.py"), oci_tar], check=True,
                        capture_output=True)

@@ -133,9 +133,9 @@ def stop_docker_daemon(daemon, what: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_engine(oci_busybox: str | None = None, containerd: str | None = None):
+def running_engine(oci_busybox: str | None = None, containerd: str | None = None, extra: tuple[str, ...] = ()):
     """A private engine-py with busybox loaded (made here unless given), over
-    its own containerd-py or, given a socket, over that containerd."""
+    its own containerd-py or, given a socket, over that containerd; `extra` flags for it."""
     workdir = tempfile.mkdtemp(prefix="engine-py-", dir="/var/tmp")
     netns = f"engine-test-{os.path.basename(workdir)}"
     engine = Engine(workdir, netns)
@@ -145,7 +145,7 @@ def running_engine(oci_busybox: str | None = None, containerd: str | None = None
     try:
         subprocess.run(["ip", "netns", "add", netns], check=True)
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-        engine.start(*(["--containerd", containerd] if containerd else []))
+        engine.start(*(["--containerd", containerd] if containerd else []), *extra)
         if oci_busybox is None:
             oci_busybox = f"{workdir}/busybox-oci.tar"
             subprocess.run([sys.executable, str(REPO / "bundles/make-busybox-image.py"), oci_busybox], check=True,

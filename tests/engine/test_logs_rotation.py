@@ -10,8 +10,10 @@ import subprocess
 
 import pytest
 
+from dockerd_oracle import running_dockerd
 from engine.logs import jsonfile
 from engine.logs.local import LOCAL_FRAMES, _fields
+from engine_daemon import running_engine
 from logs_fixtures import names  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.root
@@ -163,3 +165,26 @@ def daemon_cli(daemon) -> list[str]:
     """The docker CLI at the daemon, for output as bytes."""
     host = getattr(daemon, "host", None) or f"unix://{daemon.socket}"
     return ["/usr/bin/docker", "-H", host]
+
+
+def test_daemon_json_log_opts_apply_to_new_containers_of_its_driver(tmp_path):
+    """daemon.json's log-driver and log-opts at engine-py and at a dockerd of
+    this test's: under a container's own options, for its driver only."""
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"log-driver": "json-file",
+                                  "log-opts": {"max-size": "1k", "max-file": "3", "compress": "true"}}))
+    shown = {}
+    for kind, running in (("engine-py", running_engine), ("dockerd", running_dockerd)):
+        extra = ("--config-file", str(config))
+        with (running(extra=extra) if kind == "engine-py" else running(*extra)) as daemon:
+            seen = {"driver": json.loads(daemon.docker("info", "--format", "{{json .LoggingDriver}}").stdout)}
+            for case, options in (("plain", ()), ("own max-file", ("--log-opt", "max-file=2")),
+                                  ("local", ("--log-driver", "local"))):
+                cid = run_exited(daemon, f"defaults-{len(seen)}", *options)
+                inspect = json.loads(daemon.docker("inspect", cid).stdout)[0]
+                seen[case] = (inspect["HostConfig"]["LogConfig"], log_files(daemon, cid),
+                              daemon.docker("logs", "--tail", "1", cid).stdout)
+            shown[kind] = seen
+    assert shown["engine-py"] == shown["dockerd"]
+    assert shown["dockerd"]["own max-file"][0]["Config"] == {"max-size": "1k", "max-file": "2", "compress": "true"}
+    assert shown["dockerd"]["own max-file"][1] == ["ID-json.log", "ID-json.log.1.gz"]

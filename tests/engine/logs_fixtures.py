@@ -151,7 +151,15 @@ PRINTER = ('i=0; pad=$(printf "%0200d" 0); while :; do i=$((i+1)); '
 
 
 def logged_bytes(path: str) -> int:
-    return sum(os.path.getsize(f) for f in jsonfile.rotated_files(path))
+    """What the log and its rotated files hold, a compressed one by its
+    uncompressed size (gzip's trailer)."""
+    return sum(_gzip_size(f) if f.endswith(".gz") else os.path.getsize(f) for f in jsonfile.rotated_files(path))
+
+
+def _gzip_size(name: str) -> int:
+    with open(name, "rb") as f:
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
 
 
 def wait_growth(path: str, by: int) -> None:

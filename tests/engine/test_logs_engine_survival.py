@@ -46,11 +46,12 @@ def _kill_containerd(engine) -> None:
 
 
 @pytest.mark.parametrize("killed, options", [("engine-py", ()), ("containerd-py", ()),
-                                             ("engine-py", ("-i",))],  # -i: the engine's own logger (FIFOs)
-                         ids=["engine-py", "containerd-py", "engine-py-interactive"])
-def test_a_printing_container_neither_stalls_nor_loses_a_line(own_engine, killed, options):
+                                             ("engine-py", ("-i",)),  # -i: the engine's own logger (FIFOs)
+                                             ("engine-py", ("--log-opt", "compress=true"))],  # the logger's gzip
+                         ids=["engine-py", "containerd-py", "engine-py-interactive", "engine-py-compressed"])
+def test_a_printing_container_neither_stalls_nor_loses_a_line(own_engine, killed, options, request):
     docker = own_engine.docker
-    name = f"printer-{killed}{''.join(options)}"
+    name = f"printer-{request.node.callspec.id}"
     docker("run", "-d", "--name", name, *options, "--log-opt", "max-size=256k", "--log-opt", "max-file=1000",
            "busybox", "sh", "-c", PRINTER)
     log = docker("inspect", "-f", "{{.LogPath}}", name).stdout.strip()

@@ -186,24 +186,26 @@ def _whole(name: str) -> BinaryIO:
     return f
 
 
-def _last_records(files: list[str], count: int, fmt: Format) -> tuple[list[bytes], int]:
+def _last_records(files: list[str], count: int, fmt: Format) -> tuple[list[bytes], int, bytes]:
     """The last `count` whole records over the files, read backwards from the
-    end of the newest; and where the whole records of the newest file end (a
-    record still being written is left for a follow to read)."""
+    end of the newest; where the whole records of the newest file end (a
+    record still being written is left for a follow to read), and the last
+    of them (b"" for none)."""
     found: list[bytes] = []
-    newest_end = 0
+    newest_end, newest_last = 0, b""
     for index in range(len(files) - 1, -1, -1):
+        wanted = count - len(found)
         try:
             with _whole(files[index]) as f:
-                records, end = fmt.tail(f, count - len(found))
+                records, end = fmt.tail(f, max(wanted, 1))
         except FileNotFoundError:  # rotated past max-file since it was listed
             break
         if index == len(files) - 1:
-            newest_end = end
-        found[:0] = records
+            newest_end, newest_last = end, records[-1] if records else b""
+        found[:0] = records[len(records) - min(len(records), wanted):] if wanted else []
         if len(found) >= count:
             break
-    return found, newest_end
+    return found, newest_end, newest_last
 
 
 class _Filter:
@@ -269,8 +271,10 @@ def read(path: str, config: ReadConfig = ReadConfig(), stopped: threading.Event 
     keep = _Filter(config, fmt)
     if config.tail < 0:
         return _all(path, files, keep, stopped, idle)
-    records, newest_end = _last_records(files, config.tail, fmt)
+    records, newest_end, newest_last = _last_records(files, config.tail, fmt)
     current = _cursor(path, fmt, newest_end) if stopped is not None and files and files[-1] == path else None
+    if current:
+        current.last = newest_last  # what identifies its file once compressed, if it reads nothing more
     return _tail(path, records, current, keep, stopped, idle)
 
 

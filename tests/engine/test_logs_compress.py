@@ -5,11 +5,12 @@ import gzip
 import json
 import os
 import threading
+import zlib
 
 from engine.logs import jsonfile
-from engine.logs.jsonfile import ReadConfig, parse_time
+from engine.logs.jsonfile import ReadConfig, format_time, parse_time
 from logs_fixtures import Logger, entries_of, write_entries
-from test_logs_jsonfile import follow_in_thread, logged, texts, wait_for
+from test_logs_jsonfile import T0, follow_in_thread, logged, texts, wait_for
 
 
 def numbered_lines(first: int, last: int) -> bytes:
@@ -93,6 +94,34 @@ def test_follow_from_a_tail_with_compressed_rotations_skips_and_repeats_nothing(
         stopped.set()
         reader.join()
     assert texts(got) == [f"line {i:04d}\n" for i in range(99, 400)]
+
+
+def gzip_with_last_time(data: bytes, last: int) -> bytes:
+    """A gzip member as the logger writes one: lastTime in the header's Extra."""
+    extra = json.dumps({"lastTime": format_time(last)}).encode()
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    return (b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + len(extra).to_bytes(2, "little") + extra + body
+            + zlib.crc32(data).to_bytes(4, "little") + len(data).to_bytes(4, "little"))
+
+
+def test_a_follow_whose_file_is_compressed_before_it_read_from_it_goes_on_after_it(tmp_path):
+    """A tail taken at the end of a full log: the next entry rotates it, and its
+    file is compressed before the follow read anything from it."""
+    log = str(tmp_path / "c-json.log")
+    write_entries(log, [("stdout", f"{i}\n", T0 + i) for i in range(3)])
+    stopped, got, reader = follow_in_thread(log, ReadConfig(tail=1))
+    try:
+        wait_for(got, 1)
+        with open(log, "rb") as f, open(f"{log}.1.gz", "wb") as compressed:
+            compressed.write(gzip_with_last_time(f.read(), T0 + 2))
+        os.unlink(log)
+        write_entries(log, [("stdout", "3\n", T0 + 3)])
+        wait_for(got, 2)
+    finally:
+        stopped.set()
+        reader.join()
+    assert texts(got) == ["2\n", "3\n"]
 
 
 def test_a_rotated_file_left_uncompressed_is_compressed_at_the_next_start(tmp_path):

@@ -153,7 +153,11 @@ PRINTER = ('i=0; pad=$(printf "%0200d" 0); while :; do i=$((i+1)); '
 def logged_bytes(path: str) -> int:
     """What the log and its rotated files hold, a compressed one by its
     uncompressed size (gzip's trailer)."""
-    return sum(_gzip_size(f) if f.endswith(".gz") else os.path.getsize(f) for f in jsonfile.rotated_files(path))
+    while True:
+        try:
+            return sum(_gzip_size(f) if f.endswith(".gz") else os.path.getsize(f) for f in jsonfile.rotated_files(path))
+        except FileNotFoundError:  # rotated or compressed while it was counted
+            continue
 
 
 def _gzip_size(name: str) -> int:

@@ -108,3 +108,12 @@ def test_the_daemon_default_local_driver_logs_without_a_log_path(containerd_py, 
         lines = [e.line for e in jsonfile.read(path, ReadConfig(tail=3), fmt=fmt)]
         assert lines == [b"199\n", b"200\n", b"done\n"]
         engine.service.remove(record.id)
+        assert not os.path.exists(os.path.dirname(path))
+
+        # With a stdin and no TTY the engine starts the logger itself (engine.logs.detached): the same format.
+        interactive = engine.service.create({"Image": "busybox", "Cmd": ["echo", "typed"], "OpenStdin": True}, {})
+        engine.service.start(interactive.id)
+        engine.service.wait(interactive.id)
+        path, fmt = sink.readable_log(interactive)
+        assert [e.line for e in jsonfile.read(path, fmt=fmt)] == [b"typed\n"]
+        engine.service.remove(interactive.id)

@@ -90,7 +90,7 @@ class LoggerSink:
         os.makedirs(run_dir, exist_ok=True)
         tty, open_stdin = bool(record.config.get("Tty")), bool(record.config.get("OpenStdin"))
         log_file = self._log_file(record)
-        os.makedirs(os.path.dirname(log_file[0]), exist_ok=True)
+        os.makedirs(os.path.dirname(log_file[0]), exist_ok=True)  # local-logs/: the logger only opens its file
         record.log_path = log_path(self.containers_dir, record.id) if self._driver(record) == JSON_FILE else ""
         uri = log_uri(*log_file, flush_partial=tty or open_stdin)
         if not open_stdin:
@@ -129,6 +129,7 @@ class LoggerSink:
         return os.path.join(self._run_dir(record.id), ATTACH_LOG)
 
     def output_format(self, record) -> Format:
+        """How the entries of output_log are written: the local driver's frames, or json lines."""
         return LOCAL_FRAMES if self._driver(record) == LOCAL else JSON_LINES
 
     def write_stdin(self, container_id: str, data: bytes) -> int | None:

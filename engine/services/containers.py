@@ -26,12 +26,12 @@ from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
+from engine.services.container_config import stored_config, stored_host_config
 from engine.services.restart import RestartPolicies, check_policy
 from engine.services.container_network import NoNetworking
 from engine.services.container_seams import (DEFAULT_RUNTIME, ExecExits, FileLogSink, LogSink, RootfsHost,
                                              installed_runtimes, parse_signal)
 from engine.services.container_volumes import ContainerVolumes, VolumeProvider
-from engine.services.health import merged_healthcheck
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -121,11 +121,9 @@ class ContainerService:
         network_settings = self.network.plan(container_id, host_config, networking_config)
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
-            {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
-             "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
-             "WorkingDir": merged.working_dir, "User": merged.user,
-             **merged_healthcheck(config.get("Healthcheck"), image.config.get("Healthcheck"))},
-            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
+            stored_config(config, merged, image.config),
+            stored_host_config({**host_config, "Runtime": runtime}, parsed_hc, self.host),
+            driver=self.tasks.snapshotter,
             mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:

@@ -224,6 +224,7 @@ class ContainerService:
     def _run(self, record: Container) -> None:
         """The task created and started, under the container's lock."""
         try:
+            oci.mounts.parse_tmpfs(record.host_config.get("Tmpfs") or {})  # its options: dockerd checks them now
             self.volumes.starting(record.id, record.mount_points)
             self._attach_network(record)
             self.tasks.create_task(record.id, self.log_sink.stdio(record))

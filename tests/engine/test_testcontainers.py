@@ -13,7 +13,9 @@ exit code, stderr, user, workdir and env; the parsed `get_container_info()`;
 the port, HTTP, exec and healthcheck wait strategies and the deprecated
 `wait_for_logs`; a container exiting before its log line; a file copied in
 before start; a `Network` with an alias resolved from a second container;
-`wait()` for an exit code; and nothing of the session left afterwards."""
+`wait()` for an exit code; a DockerImage built and run with a bind mount,
+a tmpfs and a fixed host port, a file copied out; and nothing of the
+session left afterwards."""
 import dataclasses
 import difflib
 import json
@@ -92,8 +94,51 @@ def scenario() -> dict:
             view["network alias"] = [result.exit_code, result.output.decode()]
     with DockerContainer("busybox").with_command(["sh", "-c", "exit 7"]) as short:
         view["wait"] = short.wait()
+    view.update(built_and_mounted())
     left = docker.from_env().containers.list(all=True, filters={"label": f"org.testcontainers.session-id={SESSION_ID}"})
     view["left"] = [c.name for c in left]
+    return view
+
+
+def built_and_mounted() -> dict:
+    """A DockerImage built from a context and run with a bind mount, a tmpfs,
+    a fixed host port; a file copied out."""
+    import pathlib
+    import tempfile
+    import urllib.request
+
+    import docker
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.image import DockerImage
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    view = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        context, shared, out = (pathlib.Path(tmp, name) for name in ("context", "shared", "out"))
+        for directory in (context, shared, out):
+            directory.mkdir()
+        (context / "Dockerfile").write_text('FROM busybox\nCOPY page.html /www/\nEXPOSE 80\n'
+                                            'CMD ["sh", "-c", "echo up; exec httpd -f -p 80 -h /www"]\n')
+        (context / "page.html").write_text("built\n")
+        (shared / "host.txt").write_text("from the host\n")
+        with DockerImage(path=context, tag="tc-built:latest") as image:
+            view["image"] = [str(image), [log.get("stream", "").startswith("Step") for log in image.get_logs()
+                                          if "stream" in log].count(True)]
+            web = (DockerContainer(str(image)).with_bind_ports(80, 18080).with_volume_mapping(shared, "/shared")
+                   .with_tmpfs_mount("/scratch").waiting_for(LogMessageWaitStrategy("up")))
+            with web:
+                with urllib.request.urlopen("http://localhost:18080/page.html", timeout=10) as answer:
+                    view["bound port"] = [web.get_exposed_port(80), answer.read().decode()]
+                result = web.exec(["sh", "-c", "cat /shared/host.txt; (echo x > /shared/ro) 2>/dev/null || echo ro; "
+                                               "grep -o 'tmpfs /scratch tmpfs [a-z]*' /proc/mounts"])
+                view["mounts"] = [result.exit_code, result.output.decode()]
+                web.copy_from_container("/www/page.html", out / "page.html")
+                view["copied out"] = (out / "page.html").read_text()
+            try:   # 4.15 passes the size as the whole option ("1m", not "size=1m")
+                with DockerContainer(str(image)).with_tmpfs_mount("/scratch", "1m"):
+                    view["tmpfs with a size"] = "started"
+            except docker.errors.APIError as error:
+                view["tmpfs with a size"] = [error.status_code, error.explanation]
     return view
 
 
@@ -122,6 +167,8 @@ def test_testcontainers_sees_engine_py_as_dockerd(engine_py, dockerd):
     theirs, ours = run_scenario(dockerd), run_scenario(engine_py)
     assert theirs["http"] == [200, "hello tc\n"] and theirs["exec"] == [3, ["err", "out tc"]]
     assert theirs["left"] == [] and theirs["wait"] == 7
+    assert theirs["bound port"] == [18080, "built\n"] and theirs["copied out"] == "built\n"
+    assert theirs["tmpfs with a size"] == [500, 'invalid tmpfs option ["1m"]']
     differing = sorted(k for k in {*theirs, *ours} if ours.get(k) != theirs.get(k))
     assert not differing, "\n".join(diff(k, theirs.get(k), ours.get(k)) for k in differing)
 

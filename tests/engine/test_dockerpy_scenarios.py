@@ -8,10 +8,12 @@ demultiplexed, `logs(stream=True, follow=True)`, `attach_socket`,
 `put_archive/get_archive`, `images.get/list`, `events(decode=True)` with
 filters and `df()`. Each section of what the client saw, with IDs, names,
 times and sizes normalised, must be dockerd's. (Networks and volumes:
-test_networks_dockerpy, test_volumes_dockerpy; builds: test_build_clients;
-pull/push at a registry: test_images_dockerpy, engine-py only.)"""
+test_networks_dockerpy, test_volumes_dockerpy; builds: test_build_clients.)
+And push/pull through docker-py at a loopback registry both daemons reach."""
 import datetime
 import io
+import json
+import re
 import tarfile
 import uuid
 
@@ -19,6 +21,9 @@ import docker
 import pytest
 
 from test_build_vs_dockerd import Ids, make_context
+from test_containers_api import unique
+from test_images_push import fresh_layer, reachable  # noqa: F401  (a fixture)
+from test_images_service import busybox_tar, daemon, registry  # noqa: F401  (fixtures reachable needs)
 from test_testcontainers import diff, shape
 
 pytestmark = pytest.mark.root
@@ -260,5 +265,37 @@ def test_dockerpy_sees_engine_py_as_dockerd(engine_py, dockerd, tmp_path):
     assert theirs["APIClient.export modes"]["etc/passwd"] == "0o100644" and theirs["containers.list filters"]["ancestor"]
     assert theirs["APIClient.wait removed"] == [200, {"Error": None, "StatusCode": 137}]
     ours = observe(engine_py, tmp_path / "engine-py")
+    differing = sorted(k for k in {*theirs, *ours} if ours.get(k) != theirs.get(k))
+    assert not differing, "\n".join(diff(k, theirs.get(k), ours.get(k)) for k in differing)
+
+
+def push_and_pull(daemon, registry_host: str, rootfs: str) -> dict:
+    """A fresh image pushed to the loopback registry (progress messages left
+    out, the rest's IDs normalised), removed and pulled back."""
+    client, ids = docker.DockerClient(base_url=f"unix://{daemon.socket}", version="auto"), Ids()
+    repo = f"{registry_host}/{unique('dps')}"
+    seen = {}
+    try:
+        with open(rootfs, "rb") as data:
+            client.api.import_image_from_data(data.read(), repository=repo, tag="v1")
+        pushed = client.images.push(repo, "v1", stream=True, decode=True)
+        # the manifest's size masked as test_images_push masks it (dockerd indents the manifests it makes)
+        seen["push"] = [re.sub(r'(size: |"Size": )\d+', r"\1N", ids(json.dumps(m, sort_keys=True).replace(repo, "R")))
+                        for m in pushed if m.get("status") not in ("Pushing", "Preparing", "Waiting")]
+        client.images.remove(f"{repo}:v1")
+        pulled = client.images.pull(repo, "v1")
+        seen["pull"] = [t.replace(repo, "R") for t in pulled.tags]
+        seen["repo digests"] = [ids(d.replace(repo, "R")) for d in pulled.attrs["RepoDigests"]]
+    finally:
+        for image in client.images.list(name=repo):
+            client.images.remove(image.id, force=True)
+        client.close()
+    return seen
+
+
+def test_dockerpy_push_and_pull_as_dockerd(engine_py, dockerd, reachable, tmp_path):  # noqa: F811
+    theirs = push_and_pull(dockerd, reachable.host, fresh_layer(tmp_path))
+    assert theirs["pull"] == ["R:v1"] and any('"Pushed"' in m for m in theirs["push"])
+    ours = push_and_pull(engine_py, reachable.host, fresh_layer(tmp_path))
     differing = sorted(k for k in {*theirs, *ours} if ours.get(k) != theirs.get(k))
     assert not differing, "\n".join(diff(k, theirs.get(k), ours.get(k)) for k in differing)

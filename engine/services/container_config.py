@@ -55,7 +55,8 @@ def stored_config(config: dict, parsed: ContainerConfig, image_config: dict) -> 
 def stored_host_config(host_config: dict, parsed: HostConfig, host) -> dict:
     """The request's HostConfig with every field and dockerd's create-time
     defaults: MemorySwap twice a Memory without one, ShmSize, IpcMode and
-    CgroupnsMode as the container gets them, OomKillDisable false,
+    CgroupnsMode as the container gets them, OomKillDisable false, a
+    PidsLimit <= 0 and a MemorySwappiness of -1 as unset (null),
     "label=disable" for a privileged or host-IPC/PID one (as
     generateSecurityOpt), the default masked and read-only paths unless
     privileged."""
@@ -69,6 +70,10 @@ def stored_host_config(host_config: dict, parsed: HostConfig, host) -> dict:
     shown.update(ShmSize=parsed.shm_size, IpcMode=parsed.ipc_mode, CgroupnsMode=spec.cgroupns_mode(parsed, host))
     if shown["OomKillDisable"] is None:
         shown["OomKillDisable"] = False
+    if (shown["PidsLimit"] or 0) <= 0:   # unlimited, as dockerd stores it
+        shown["PidsLimit"] = None
+    if shown["MemorySwappiness"] == -1:  # the CLI's "not set"
+        shown["MemorySwappiness"] = None
     security_opt = shown["SecurityOpt"] or []
     if (parsed.privileged or parsed.ipc_mode == "host" or parsed.pid_mode == "host") \
             and not any(opt.partition("=")[0].partition(":")[0] == "label" for opt in security_opt):

@@ -23,6 +23,9 @@ def test_an_empty_host_config_gets_every_field_and_dockerds_defaults():
     assert shown["OomKillDisable"] is False and shown["PidsLimit"] is None and shown["SecurityOpt"] is None
     assert shown["MaskedPaths"] == list(DEFAULT_MASKED_PATHS)
     assert stored({}, cgroup_version=2)["CgroupnsMode"] == "private"
+    unset = stored({"PidsLimit": -1, "MemorySwappiness": -1})
+    assert (unset["PidsLimit"], unset["MemorySwappiness"]) == (None, None)
+    assert stored({"PidsLimit": 5, "MemorySwappiness": 10})["PidsLimit"] == 5
 
 
 def test_privileged_memory_and_host_ipc_as_dockerd_completes_them():

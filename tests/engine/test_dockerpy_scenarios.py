@@ -34,7 +34,8 @@ SPARSE_BODIES = {
     "host ipc, config nulls": {"Image": "busybox", "Labels": None, "Volumes": {"/v": {}}, "NetworkDisabled": False,
                                "StopTimeout": 3, "HostConfig": {"IpcMode": "host", "RestartPolicy": {}}},
     "as the CLI sends": {"Image": "busybox", "HostConfig": {"OomKillDisable": False, "ConsoleSize": [10, 20],
-                                                            "LogConfig": {}, "NetworkMode": "default"}},
+                                                            "LogConfig": {}, "NetworkMode": "default",
+                                                            "MemorySwappiness": -1, "PidsLimit": 0}},
 }
 DOCKERFILE = """FROM busybox
 LABEL from=image overridden=image

@@ -16,7 +16,8 @@ def stored(host_config: dict, cgroup_version: int = 1) -> dict:
 
 def test_an_empty_host_config_gets_every_field_and_dockerds_defaults():
     shown = stored({})
-    assert len(shown) == 64 and "Runtime" not in shown  # as dockerd 20.10 shows a body without one and "Init" not in shown
+    # as dockerd 20.10 shows a body without one
+    assert len(shown) == 64 and "Runtime" not in shown and "Init" not in shown
     assert (shown["IpcMode"], shown["CgroupnsMode"], shown["ShmSize"], shown["NetworkMode"]) == \
         ("private", "host", 64 << 20, "default")
     assert shown["RestartPolicy"] == {"Name": "", "MaximumRetryCount": 0} and shown["ConsoleSize"] == [0, 0]

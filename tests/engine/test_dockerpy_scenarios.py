@@ -105,15 +105,16 @@ class Scenario:
         try:
             got = self.client.containers.get(f"{self.tag}-run")
             self.view["containers.get"] = [got.id == running.id, got.name.replace(self.tag, "T"), got.status,
-                                           got.image.tags, got.labels == self.label, "E=1" in got.attrs["Config"]["Env"]]
+                                           got.image.tags, got.labels == self.label,
+                                           "E=1" in got.attrs["Config"]["Env"]]
 
             def names(**filters):
                 listed = self.client.containers.list(filters={"label": f"dps={self.tag}", **filters}, all=True)
                 return sorted(self.ids(c.id) for c in listed)
             self.view["containers.list filters"] = {
                 "label": names(), "running": names(status="running"), "exited": names(status="exited"),
-                "exited=3": names(exited=3), "name": names(name=f"{self.tag}-run"), "ancestor": names(ancestor="busybox"),
-                "ids": [self.ids(running.id), self.ids(done.id)]}
+                "exited=3": names(exited=3), "name": names(name=f"{self.tag}-run"),
+                "ancestor": names(ancestor="busybox"), "ids": [self.ids(running.id), self.ids(done.id)]}
             self.view["containers.list sparse"] = [
                 shape(c.attrs) for c in self.client.containers.list(sparse=True, filters={"label": f"dps={self.tag}"})]
             self.exec_runs(got)
@@ -263,7 +264,8 @@ def test_dockerpy_sees_engine_py_as_dockerd(engine_py, dockerd, tmp_path):
     theirs = observe(dockerd, tmp_path / "dockerd")
     assert theirs["stop with the image's STOPSIGNAL"] == [0, "ready\ngot USR1\n"]
     assert theirs["exec_run"]["demux"] == [2, ["out\n1\n/\n", "err\n"]]
-    assert theirs["APIClient.export modes"]["etc/passwd"] == "0o100644" and theirs["containers.list filters"]["ancestor"]
+    assert theirs["APIClient.export modes"]["etc/passwd"] == "0o100644"
+    assert theirs["containers.list filters"]["ancestor"]
     assert theirs["APIClient.wait removed"] == [200, {"Error": None, "StatusCode": 137}]
     ours = observe(engine_py, tmp_path / "engine-py")
     differing = sorted(k for k in {*theirs, *ours} if ours.get(k) != theirs.get(k))

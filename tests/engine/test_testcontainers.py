@@ -20,7 +20,6 @@ import dataclasses
 import difflib
 import json
 import os
-import re
 import subprocess
 import sys
 

@@ -102,6 +102,7 @@ class ContainerService:
                networking_config: dict | None = None) -> Container:
         """A container as ``docker create`` makes it; on any failure nothing is
         left of it (record, name, snapshot, containerd container)."""
+        runtime_recorded = host_config is not None   # dockerd's verify sets it only on a HostConfig sent
         config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
         parsed_hc = oci.parse_host_config(host_config)
         check_policy(host_config)
@@ -122,7 +123,7 @@ class ContainerService:
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
             stored_config(config, merged, image.config),
-            stored_host_config({**host_config, "Runtime": runtime}, parsed_hc, self.host),
+            stored_host_config({**host_config, "Runtime": runtime if runtime_recorded else ""}, parsed_hc, self.host),
             driver=self.tasks.snapshotter,
             mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]

@@ -68,7 +68,7 @@ class Scenario:
                 self.api.remove_volume(name)
             config, host_config = info["Config"], info["HostConfig"]
             config["Hostname"] = len(config["Hostname"])
-            host_config.pop("Runtime", None)   # runpy-oci here, runc there (dockerd omits it when no HostConfig came)
+            host_config["Runtime"] = "Runtime" in host_config  # runpy-oci / runc; absent without a HostConfig
             self.view[f"create: {key}"] = {"Config": config, "HostConfig": host_config}
 
     def image_config_in_containers(self):

@@ -31,7 +31,7 @@ from engine.network.portmap import PortAllocator
 from engine.network.resolvconf import DnsSettings
 from engine.services.commit import CommitService
 from engine.services.container_fs import ContainerFiles
-from engine.services.container_views import ContainerViews
+from engine.services.container_views import ContainerViews, image_family
 from engine.services.container_network import ContainerNetworking
 from engine.services.containers import ContainerService
 from engine.services.network_connect import NetworkConnections
@@ -87,6 +87,7 @@ class Assembly:
         self.execs = ExecService(self.containers, ContainerdExecs(self.client), os.path.join(config.exec_root, "exec"))
         self.health.begin(ExecProbes(self.execs), self.containers.locked, self.store.all())
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
+                                    resolve_ancestors=lambda ref: image_family(self.images.catalog(), ref),
                                     container_size=self.containers.tasks.snapshot_usage,
                                     image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()})
         self.system = SystemService(config.runtimes[config.default_runtime],

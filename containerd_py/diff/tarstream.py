@@ -57,9 +57,12 @@ def file_capability(path: str) -> bytes | None:
         return None
 
 
-def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:
+def tar_stream(entries: Iterable[tuple[str | None, str]], type_bits: bool = False) -> Iterator[bytes]:
     """The tar of (host path, name) entries; a None path is an empty file
-    (a whiteout). Sockets are left out, as Go's archive leaves them."""
+    (a whiteout). Sockets are left out, as Go's archive leaves them. With
+    ``type_bits`` each mode carries the file's type too, as docker's
+    pkg/archive writes them (`docker cp`, `export`; its fillGo18FileTypeBits)
+    and containerd's diff does not."""
     links: dict[tuple[int, int], str] = {}
     for path, arcname in entries:
         if path is None:
@@ -75,10 +78,22 @@ def tar_stream(entries: Iterable[tuple[str | None, str]]) -> Iterator[bytes]:
             first = links.setdefault((st.st_dev, st.st_ino), arcname)
             if first != arcname:
                 info.type, info.linkname, info.size = tarfile.LNKTYPE, first, 0
-        yield info.tobuf(tarfile.PAX_FORMAT)
+        header = info.tobuf(tarfile.PAX_FORMAT)
+        yield _with_type_bits(header, st.st_mode) if type_bits else header
         if info.isreg() and info.size:
             yield from _contents(path, info.size)
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+def _with_type_bits(header: bytes, st_mode: int) -> bytes:
+    """The header with S_IFMT in its entry's mode field (Python's tarfile
+    writes only the permission bits); its last block is the entry's own, a
+    PAX block may come before it."""
+    block = bytearray(header[-tarfile.BLOCKSIZE:])
+    block[100:108] = b"%07o\0" % (stat.S_IMODE(st_mode) | stat.S_IFMT(st_mode))
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return header[:-tarfile.BLOCKSIZE] + bytes(block)
 
 
 def _contents(path: str, size: int) -> Iterator[bytes]:

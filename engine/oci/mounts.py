@@ -201,13 +201,20 @@ def _volume_mount(mount, target, read_only) -> MountPoint:
                       volume_options=driver.get("Options"))
 
 
-def parse_tmpfs(tmpfs: dict) -> list[MountPoint]:
-    """HostConfig.Tmpfs, {destination: "opt,opt"}; options checked now, not at start."""
+def parse_tmpfs(tmpfs: dict, lenient: bool = False) -> list[MountPoint]:
+    """HostConfig.Tmpfs, {destination: "opt,opt"}. dockerd checks the
+    options only at start (the container made, the start a 500): ``lenient``
+    (at create) leaves a mount with bad ones out, for the start to refuse."""
     mounts = []
     for destination, data in tmpfs.items():
         if problem := _absolute(destination):
             raise InvalidParameter(problem)
-        merge_tmpfs_options(data.split(",") if data else [])
+        try:
+            merge_tmpfs_options(data.split(",") if data else [])
+        except InvalidParameter:
+            if lenient:
+                continue
+            raise
         mounts.append(MountPoint(destination, "tmpfs", True, tmpfs_data=data))
     return mounts
 

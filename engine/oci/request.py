@@ -310,7 +310,7 @@ def _user_mounts(f):
     user_mounts = [mnt.parse_bind(b) for b in f.strings("Binds") or ()]
     user_mounts += [mnt.parse_mount(_mount_fields(item)) for item in f.objects("Mounts", "[]mount.Mount")]
     mnt.check_duplicates(user_mounts)
-    return user_mounts + mnt.parse_tmpfs(f.str_map("Tmpfs"))
+    return user_mounts + mnt.parse_tmpfs(f.str_map("Tmpfs"), lenient=True)
 
 
 def parse_host_config(data) -> HostConfig:

@@ -107,8 +107,7 @@ def namespaces(config, hc: HostConfig, inputs: SpecInputs, host) -> list[dict]:
         del spaces["pid"]
     if hc.uts_mode == "host":
         del spaces["uts"]
-    cgroupns = hc.cgroupns_mode or ("private" if host.cgroup_version == 2 and not hc.privileged else "host")
-    if cgroupns == "private":
+    if cgroupns_mode(hc, host) == "private":
         spaces["cgroup"] = {"type": "cgroup"}
     return list(spaces.values())
 
@@ -128,6 +127,11 @@ def _rule(allow, kind, major, minor, access="rwm"):
 def _device(d):
     return {"path": d.path, "type": d.type, "major": d.major, "minor": d.minor, "fileMode": d.file_mode,
             "uid": d.uid, "gid": d.gid}
+
+
+def cgroupns_mode(hc: HostConfig, host) -> str:
+    """The asked cgroup namespace mode, else the default: private on cgroup v2 unless privileged."""
+    return hc.cgroupns_mode or ("private" if host.cgroup_version == 2 and not hc.privileged else "host")
 
 
 def devices(hc: HostConfig, host):

@@ -110,7 +110,7 @@ class ContainerFiles:
     def _export(self, record: Container) -> Iterator[bytes]:
         try:
             with self.layers.mounted(record.id) as root:
-                yield from tar_stream(entry for entry in walk(root, "") if entry[1])
+                yield from tar_stream((entry for entry in walk(root, "") if entry[1]), type_bits=True)
         except OSError as err:
             raise System(f"exporting container {record.id}: {err}") from None
 
@@ -165,7 +165,7 @@ class ContainerFiles:
                 _, located, absolute = self._stat(root, running, ref, path)
                 source = located.removesuffix("/.")
                 skip = _KERNEL_FILESYSTEMS if running and source.rstrip("/") == root else frozenset()
-                yield from tar_stream(walk(source, _archive_name(absolute), skip))
+                yield from tar_stream(walk(source, _archive_name(absolute), skip), type_bits=True)
         except OSError as err:
             raise System(f"copying {path} from container {record.id}: {err}") from None
 

@@ -4,6 +4,7 @@ the image service knows. Apart from services/containers.py, which changes
 containers; this only looks."""
 from collections.abc import Callable
 
+from engine.errors import InvalidParameter, NotFound
 from engine.store import ContainerStore
 from engine.store.summary import mounts_shown, summary
 
@@ -37,3 +38,20 @@ class ContainerViews:
                                              before=before, resolve_ancestors=self.resolve_ancestors)
         image_sizes = self.image_sizes() if size and records else {}
         return [summary(record, sizes=self._sizes(record, image_sizes) if size else None) for record in records]
+
+
+def image_family(catalog, ref: str) -> set[str] | None:
+    """The IDs of the image ``ref`` names and of every image built on it
+    (``catalog``: the image service's), for ps's ancestor filter, as dockerd
+    walks its children; None when there is no such image."""
+    try:
+        todo = [catalog.find(ref).id]
+    except (NotFound, InvalidParameter):
+        return None
+    family: set[str] = set()
+    while todo:
+        image_id = todo.pop()
+        if image_id not in family:
+            family.add(image_id)
+            todo += catalog.children.get(image_id, [])
+    return family

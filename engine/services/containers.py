@@ -26,12 +26,12 @@ from engine import init, oci
 from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer, TaskExit, task_events
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
+from engine.services.container_config import stored_config, stored_host_config
 from engine.services.restart import RestartPolicies, check_policy
 from engine.services.container_network import NoNetworking
 from engine.services.container_seams import (DEFAULT_RUNTIME, ExecExits, FileLogSink, LogSink, RootfsHost,
                                              installed_runtimes, parse_signal)
 from engine.services.container_volumes import ContainerVolumes, VolumeProvider
-from engine.services.health import merged_healthcheck
 from engine.services.network_files import NetworkFiles
 from engine.store import Container, ContainerStore, go_time, new_id
 
@@ -102,6 +102,7 @@ class ContainerService:
                networking_config: dict | None = None) -> Container:
         """A container as ``docker create`` makes it; on any failure nothing is
         left of it (record, name, snapshot, containerd container)."""
+        runtime_recorded = host_config is not None   # dockerd's verify sets it only on a HostConfig sent
         config, host_config = dict(config or {}), self.log_sink.configure(dict(host_config or {}))
         parsed_hc = oci.parse_host_config(host_config)
         check_policy(host_config)
@@ -121,11 +122,9 @@ class ContainerService:
         network_settings = self.network.plan(container_id, host_config, networking_config)
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
-            {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
-             "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
-             "WorkingDir": merged.working_dir, "User": merged.user,
-             **merged_healthcheck(config.get("Healthcheck"), image.config.get("Healthcheck"))},
-            {**host_config, "Runtime": runtime}, driver=self.tasks.snapshotter,
+            stored_config(config, merged, image.config),
+            stored_host_config({**host_config, "Runtime": runtime if runtime_recorded else ""}, parsed_hc, self.host),
+            driver=self.tasks.snapshotter,
             mount_points=oci.mounts.recorded_mount_points(host_config), network_settings=network_settings)
         undo = [lambda: self.store.release_name(record.name, container_id)]
         try:
@@ -226,6 +225,7 @@ class ContainerService:
     def _run(self, record: Container) -> None:
         """The task created and started, under the container's lock."""
         try:
+            oci.mounts.parse_tmpfs(record.host_config.get("Tmpfs") or {})  # its options: dockerd checks them now
             self.volumes.starting(record.id, record.mount_points)
             self._attach_network(record)
             self.tasks.create_task(record.id, self.log_sink.stdio(record))

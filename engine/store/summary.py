@@ -94,14 +94,15 @@ def summary(record: Container, image: str | None = None, sizes: tuple[int, int] 
             now_ns: int | None = None) -> dict:
     """``image`` is what the Image column shows (dockerd shows the ID once
     the name no longer leads to the container's image); ``sizes`` is
-    (SizeRw, SizeRootFs) when the client asked for them."""
+    (SizeRw, SizeRootFs) when the client asked for them, each shown when
+    not 0 (types.Container's omitempty)."""
     entry = {
         "Id": record.id, "Names": [record.name], "Image": image or record.config.get("Image") or record.image,
         "ImageID": record.image, "Command": command_text(record), "Created": record.created_ns // 1_000_000_000,
         "Ports": _ports(record.network_settings),
     }
     if sizes is not None:
-        entry["SizeRw"], entry["SizeRootFs"] = sizes
+        entry.update((key, size) for key, size in zip(("SizeRw", "SizeRootFs"), sizes) if size)
     entry.update({
         "Labels": record.labels, "State": record.state.status, "Status": status_text(record.state, now_ns or time.time_ns()),
         "HostConfig": {"NetworkMode": record.host_config.get("NetworkMode") or "default"},

@@ -70,3 +70,17 @@ def test_a_tree_streams_as_tar_with_symlinks_kept(tmp_path):
         assert tf.getnames() == ["d", "d/a", "d/a/b", "d/c", "d/link"]
         assert tf.getmember("d/link").linkname == "/nowhere"
         assert tf.extractfile("d/a/b").read() == b"bee"
+
+
+def test_docker_cp_modes_carry_the_file_type_as_pkg_archive_writes_them(tmp_path):
+    """dockerd's cp/export tars (fillGo18FileTypeBits) against the layer's bare permission bits."""
+    _tree(tmp_path / "d", {"a/" + "long" * 40: "x", "c": "sea"})
+    os.chmod(tmp_path / "d" / "c", 0o4750)
+    os.symlink("/nowhere", tmp_path / "d" / "link")
+    for type_bits, modes in ((True, {"d": 0o40755, "d/c": 0o104750, "d/link": 0o120777}),
+                             (False, {"d": 0o755, "d/c": 0o4750, "d/link": 0o777})):
+        os.chmod(tmp_path / "d", 0o755)
+        data = b"".join(tar_stream(walk(str(tmp_path / "d"), "d"), type_bits=type_bits))
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:   # checksums valid, PAX names intact
+            assert {m.name: m.mode for m in tf.getmembers() if m.name in modes} == modes
+            assert tf.extractfile("d/a/" + "long" * 40).read() == b"x"

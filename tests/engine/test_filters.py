@@ -1,11 +1,14 @@
 """engine.filters: the filters parameter in both of dockerd's forms, the
 names each endpoint accepts, moby's matchers, and the container filters'
 value checks in dockerd 20.10's words (measured against it)."""
+from types import SimpleNamespace
+
 import pytest
 
 from engine import filters
 from engine.errors import InvalidParameter, NotFound, http_status
 from engine.filters import ContainerFilter, Filters
+from engine.services.container_views import image_family
 
 
 def refused(call, *args, kind=InvalidParameter, **kwargs):
@@ -107,6 +110,21 @@ def test_ancestors_come_from_the_callback_and_an_unknown_image_matches_nothing()
     folded = ContainerFilter(Filters({"ancestor": {"busybox", "nosuch"}}), resolve_ancestors=images.get)
     assert folded.images == {"sha256:b", "sha256:child"}
     assert ContainerFilter(Filters({"ancestor": {"nosuch"}}), resolve_ancestors=images.get).images == set()
+
+
+def test_an_ancestor_is_the_image_and_every_image_built_on_it():
+    """What the assembly gives ContainerViews as resolve_ancestors (dockerd walks the children)."""
+    class Catalog:
+        children = {"sha256:base": ["sha256:mid", "sha256:other"], "sha256:mid": ["sha256:leaf"]}
+
+        def find(self, ref):
+            if ref not in ("busybox", "sha256:mid"):
+                raise NotFound(f"No such image: {ref}")
+            return SimpleNamespace(id="sha256:base" if ref == "busybox" else ref)
+
+    assert image_family(Catalog(), "busybox") == {"sha256:base", "sha256:mid", "sha256:other", "sha256:leaf"}
+    assert image_family(Catalog(), "sha256:mid") == {"sha256:mid", "sha256:leaf"}
+    assert image_family(Catalog(), "nosuch") is None
 
 
 def test_port_filters_take_ranges_and_protocols():

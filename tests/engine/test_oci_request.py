@@ -4,6 +4,7 @@ import pytest
 
 from engine.errors import InvalidParameter, http_status
 from engine.oci import merge_image_config, parse_config, parse_host_config
+from engine.oci.mounts import parse_tmpfs
 from engine.oci.request import check_against_host
 from engine_fakes import FakeHost
 
@@ -142,11 +143,14 @@ def test_mounts_bind_options_and_tmpfs_options():
     assert tmpfs.tmpfs_data == "mode=700,size=1m"
 
 
-def test_tmpfs_paths_and_options_are_checked_at_create():
+def test_tmpfs_paths_are_checked_at_create_and_options_at_start():
     assert refused(parse_host_config, {"Tmpfs": {"run": ""}}) == \
         "invalid mount path: 'run' mount path must be absolute"
-    assert refused(parse_host_config, {"Tmpfs": {"/run": "foo=bar"}}) == 'invalid tmpfs option ["foo" "bar"]'
-    assert refused(parse_host_config, {"Tmpfs": {"/run": "exec,nope"}}) == 'invalid tmpfs option ["nope"]'
+    assert refused(parse_tmpfs, {"/run": "foo=bar"}) == 'invalid tmpfs option ["foo" "bar"]'
+    assert refused(parse_tmpfs, {"/run": "exec,nope"}) == 'invalid tmpfs option ["nope"]'
+    # dockerd makes the container and refuses its start: the create leaves that mount out
+    parsed = parse_host_config({"Tmpfs": {"/run": "exec,nope", "/ok": "size=1m"}})
+    assert [m.destination for m in parsed.mounts] == ["/ok"]
 
 
 # --- capabilities and security options --------------------------------------

@@ -14,14 +14,14 @@ from ..streams import json_message
 NO_CONTENT = Reply(204, b"", "")
 
 
-def _create_body(request: Request) -> tuple[dict, dict, dict]:
-    """(Config, HostConfig, NetworkingConfig) of a create."""
+def _create_body(request: Request) -> tuple[dict, dict | None, dict]:
+    """(Config, HostConfig, NetworkingConfig) of a create; HostConfig None when not sent."""
     request.json_content_type()
     raw = request.body.read()
     if not raw.strip():
         raise BadBody("EOF")  # what dockerd 20.10's decoder says of an empty body
     body = decode_create_body(raw)
-    host_config = body.pop("HostConfig", None) or {}
+    host_config = body.pop("HostConfig", None)
     networking_config = body.pop("NetworkingConfig", None) or {}
     return body, host_config, networking_config
 

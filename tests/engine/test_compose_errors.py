@@ -2,7 +2,8 @@
 a broken Dockerfile (an unknown instruction, a failing RUN), a host port
 published twice (two services of a project, then a second project), an
 image that cannot be pulled (a registry at a loopback port nobody listens
-on: nothing leaves the daemon's network namespace). Compose must show
+on, and a short name while the daemon's network namespace has no route out:
+nothing leaves it). Compose must show
 dockerd's error and exit code, and `down` must then bring the project down
 leaving nothing; compared as test_compose_health compares.
 """
@@ -141,13 +142,16 @@ services:
     command: ["sleep", "600"]
   missing:
     image: {NOWHERE}/nosuch/image:1
+  short:
+    image: nosuch/image:1
 """
 
 
 def missing_image(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": MISSING})
     try:
-        side.view["up"] = said(side, compose(side, ctx, "hcm", "up", "-d"))
+        side.view["up"] = said(side, compose(side, ctx, "hcm", "up", "-d", "ok", "missing"))
+        side.view["up short"] = said(side, compose(side, ctx, "hcm", "up", "-d", "short"))
         side.view["states"] = states(side, "hcm")
         side.view["pull"] = said(side, compose(side, ctx, "hcm", "pull", "missing"))
         side.view["run"] = said(side, compose(side, ctx, "hcm", "run", "--rm", "missing"))
@@ -160,6 +164,9 @@ def test_an_image_that_cannot_be_pulled(request, tmp_path_factory, side):  # noq
     refused = f'Get "http://{NOWHERE}/v2/": dial tcp {NOWHERE}: connect: connection refused'
     assert view["up"]["exit"] == 1 and refused in view["up"]["lines"]
     assert view["states"] == {}   # compose pulls before it creates anything
+    # Docker Hub, from a network namespace with no route out: the resolver's error names its nameserver
+    hub = 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io'
+    assert view["up short"]["exit"] == 1 and any(line.startswith(hub) for line in view["up short"]["lines"])
     assert view["pull"]["exit"] == 1 and f"ERROR: for missing {refused}" in view["pull"]["lines"]
     assert view["run"]["exit"] == 1 and refused in view["run"]["lines"]
     assert view["down hcm"]["exit"] == 0 and view["left by hcm"] == {"containers": [], "networks": [], "volumes": []}

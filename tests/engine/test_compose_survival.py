@@ -6,6 +6,8 @@ again, with its event), `restart: always` brings back the container that
 exited while the engine was down and the one that exits after, and
 `down -v` leaves nothing of the project.
 """
+import os
+import subprocess
 import time
 
 import pytest
@@ -111,3 +113,45 @@ def test_a_kill_9_of_the_engine_under_a_compose_project(engine, tmp_path):
     assert down.returncode == 0, down.stderr
     assert left_behind(side, "hcv") == {"containers": [], "networks": [], "volumes": []}
     assert "hcv-web" not in engine.docker("images", "--format", "{{.Repository}}").stdout
+
+
+INTERRUPTED = """version: "3.8"
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "sleep 3; touch /tmp/ready; exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+  web:
+    image: busybox
+    command: ["sleep", "600"]
+    ports: ["18433:80"]
+    depends_on:
+      app:
+        condition: service_healthy
+"""
+
+
+def test_a_kill_9_of_the_engine_while_up_waits_for_health(engine, tmp_path):
+    """compose loses its daemon mid-`up`; after the engine's start a second
+    `up -d` finishes the project and `down -v` leaves nothing."""
+    side = Side(engine, "28")
+    make_context(tmp_path, {"docker-compose.yml": INTERRUPTED})
+    try:
+        up = subprocess.Popen(["docker-compose", "-p", "hci", "up", "-d"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "DOCKER_HOST": engine.host})
+        until(lambda: states(side, "hci").get("/hci_app_1", [None, None])[1] == "starting", "app created, not yet healthy")
+        engine.kill()
+        interrupted = up.communicate(timeout=SETTLE_DEADLINE)[0]
+        assert up.returncode != 0, interrupted
+        engine.start()
+        again = said(side, compose(side, tmp_path, "hci", "up", "-d"))
+        assert again["exit"] == 0, again
+        assert {name: state[:2] for name, state in states(side, "hci").items()} == {
+            "/hci_app_1": ["running", "healthy"], "/hci_web_1": ["running", None]}
+    finally:
+        down = compose(side, tmp_path, "hci", "down", "-v", "-t", "0")
+    assert down.returncode == 0, down.stderr
+    assert left_behind(side, "hci") == {"containers": [], "networks": [], "volumes": []}

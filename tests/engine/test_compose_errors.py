@@ -12,7 +12,7 @@ import re
 import pytest
 
 from test_build_vs_dockerd import Side, make_context, observed, side  # noqa: F401  (a fixture)
-from test_compose_health import compose, down, said, states
+from test_compose_health import brought_down, compose, said, states
 
 pytestmark = pytest.mark.root
 
@@ -39,15 +39,13 @@ def broken_builds(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": BROKEN, "unknown/Dockerfile": "FROM busybox\nFROBNICATE now\n",
                        "failing/Dockerfile": "FROM busybox\nRUN echo building; exit 7\n"})
     before = side.containers()
-    try:
+    with brought_down(side, ctx, "hce"):
         for service in ("unknown", "failing"):
             side.view[f"up {service}"] = said(side, compose(side, ctx, "hce", "up", "-d", "ok", service))
             side.view[f"states after {service}"] = states(side, "hce")
         # dockerd keeps a failed RUN's container (not the project's: it has no labels)
         side.view["build containers left"] = [command for cid, command in side.containers().items()
                                               if cid not in before]
-    finally:
-        down(side, ctx, "hce")
 
 
 def test_a_broken_dockerfile(request, tmp_path_factory, side):  # noqa: F811
@@ -103,18 +101,18 @@ def by_role(said_: dict, winner: str) -> dict:
 
 def port_clash(side: Side, ctx) -> None:
     make_context(ctx, {"clash/docker-compose.yml": CLASH, "second/docker-compose.yml": SECOND})
+    winner = "one"
     try:
-        up = said(side, compose(side, ctx / "clash", "hcc", "up", "-d"))
-        winner = [name for name, ports in ports_of(side, "hcc").items() if ports] or ["hcc_one_1"]
-        side.view["up clash"] = by_role(up, winner[0].split("_")[1])
-        side.view["clash states"] = sorted(state[:4] for state in states(side, "hcc").values())
-        side.view["clash ports"] = sorted(ports_of(side, "hcc").values())
-        side.view["up second"] = said(side, compose(side, ctx / "second", "hcc2", "up", "-d"))
-        side.view["second states"] = states(side, "hcc2")
+        with brought_down(side, ctx / "clash", "hcc"), brought_down(side, ctx / "second", "hcc2"):
+            up = said(side, compose(side, ctx / "clash", "hcc", "up", "-d"))
+            winner = next((name.split("_")[1] for name, ports in ports_of(side, "hcc").items() if ports), winner)
+            side.view["up clash"] = by_role(up, winner)
+            side.view["clash states"] = sorted(state[:4] for state in states(side, "hcc").values())
+            side.view["clash ports"] = sorted(ports_of(side, "hcc").values())
+            side.view["up second"] = said(side, compose(side, ctx / "second", "hcc2", "up", "-d"))
+            side.view["second states"] = states(side, "hcc2")
     finally:
-        down(side, ctx / "clash", "hcc")
-        side.view["down hcc"] = by_role(side.view["down hcc"], winner[0].split("_")[1])
-        down(side, ctx / "second", "hcc2")
+        side.view["down hcc"] = by_role(side.view["down hcc"], winner)
 
 
 def test_a_port_published_twice(request, tmp_path_factory, side):  # noqa: F811
@@ -149,14 +147,12 @@ services:
 
 def missing_image(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": MISSING})
-    try:
+    with brought_down(side, ctx, "hcm"):
         side.view["up"] = said(side, compose(side, ctx, "hcm", "up", "-d", "ok", "missing"))
         side.view["up short"] = said(side, compose(side, ctx, "hcm", "up", "-d", "short"))
         side.view["states"] = states(side, "hcm")
         side.view["pull"] = said(side, compose(side, ctx, "hcm", "pull", "missing"))
         side.view["run"] = said(side, compose(side, ctx, "hcm", "run", "--rm", "missing"))
-    finally:
-        down(side, ctx, "hcm")
 
 
 def test_an_image_that_cannot_be_pulled(request, tmp_path_factory, side):  # noqa: F811

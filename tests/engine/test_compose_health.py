@@ -12,6 +12,7 @@ compose showed with dockerd's. Compose's progress lines come in the order
 its threads finish, so a command's output is compared as a sorted set of
 lines, whitespace folded (its padding follows that order too).
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -94,10 +95,17 @@ def health_events(side: Side, since: str, project: str) -> dict:
     return events
 
 
-def down(side: Side, project_dir, project: str) -> None:
-    """`down -v -t 0` (sleep as PID 1 ignores SIGTERM) as the scenario's last section, and what it left."""
-    side.view[f"down {project}"] = said(side, compose(side, project_dir, project, "down", "-v", "-t", "0"))
-    side.view[f"left by {project}"] = left_behind(side, project)
+@contextlib.contextmanager
+def brought_down(side: Side, project_dir, project: str, *images: str):
+    """The scenario's body, then `down -v -t 0` (sleep as PID 1 ignores
+    SIGTERM) and what it left as its last sections, and the images removed."""
+    try:
+        yield
+    finally:
+        side.view[f"down {project}"] = said(side, compose(side, project_dir, project, "down", "-v", "-t", "0"))
+        side.view[f"left by {project}"] = left_behind(side, project)
+        if images:
+            side.remove_images(*images)
 
 
 # --------------------------------------------------------------------------
@@ -134,14 +142,11 @@ CMD ["sh", "-c", "sleep 1; touch /tmp/ready; echo app up; exec sleep 600"]
 def gated_start(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": GATED, "app/Dockerfile": APP_DOCKERFILE})
     since = str(int(time.time()))
-    try:
+    with brought_down(side, ctx, "hch", "hch-app"):
         side.view["up"] = said(side, compose(side, ctx, "hch", "up", "-d"))
         side.view["states"] = states(side, "hch")
         side.view["ps"] = said(side, compose(side, ctx, "hch", "ps"))
         side.view["health events"] = health_events(side, since, "hch")
-    finally:
-        down(side, ctx, "hch")
-        side.remove_images("hch-app")
 
 
 def test_a_dependent_starts_once_its_dependencies_are_healthy(request, tmp_path_factory, side):  # noqa: F811
@@ -188,12 +193,9 @@ CMD ["sh", "-c", "touch /tmp/ready; exec sleep 600"]
 
 def gated_start_v3(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": GATED_V3, "app/Dockerfile": SLOW_CHECK_DOCKERFILE})
-    try:
+    with brought_down(side, ctx, "hch3", "hch3-app"):
         side.view["up"] = said(side, compose(side, ctx, "hch3", "up", "-d"))
         side.view["states"] = states(side, "hch3")
-    finally:
-        down(side, ctx, "hch3")
-        side.remove_images("hch3-app")
 
 
 def test_compose_healthcheck_over_the_images_in_a_v3_file(request, tmp_path_factory, side):  # noqa: F811
@@ -244,13 +246,11 @@ def restarts_settled(now: dict) -> bool:
 def unhealthy_dependency(side: Side, ctx) -> None:
     make_context(ctx, {"docker-compose.yml": SICK})
     since = str(int(time.time()))
-    try:
+    with brought_down(side, ctx, "hcs"):
         side.view["up"] = said(side, compose(side, ctx, "hcs", "up", "-d"))
         side.view["states"] = settle(side, "hcs", restarts_settled)
         side.view["logs"] = said(side, compose(side, ctx, "hcs", "logs", "--no-color", "flaky", "again"))
         side.view["health events"] = health_events(side, since, "hcs")
-    finally:
-        down(side, ctx, "hcs")
 
 
 def test_an_unhealthy_dependency_fails_up_and_policies_restart(request, tmp_path_factory, side):  # noqa: F811

@@ -417,7 +417,7 @@ class ContainerService:
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
             self.publish(record, "stop")
             return
-        if self._signal(record, signal.SIGKILL):
+        if self._signal(record, signal.SIGKILL) or record.state.running:  # running: its exit is on its way
             self.wait_exit(record.id, seen, None)
         self.publish(record, "stop")
 

@@ -417,8 +417,8 @@ class ContainerService:
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
             self.publish(record, "stop")
             return
-        if self._signal(record, signal.SIGKILL) or record.state.running:  # running: its exit is on its way
-            self.wait_exit(record.id, seen, None)
+        if (killed := self._signal(record, signal.SIGKILL)) or record.state.running:  # its exit on its way
+            self.wait_exit(record.id, seen, None if killed else DEFAULT_STOP_TIMEOUT)  # bounded, as dockerd's
         self.publish(record, "stop")
 
     def _signal(self, record: Container, number: int) -> bool:

@@ -1,8 +1,9 @@
-"""A stop, kill or rm -f that meets a container whose process has just ended
-(containerd: NotFound "process already finished", its exit not yet
-recorded): as dockerd's killWithSignal, the exit on its way is waited for,
-so the stop returns with the container stopped and `restart` (compose's
-restart of an on-failure container just ending) starts it again."""
+"""A stop, kill or rm -f that meets a container whose process has just
+ended (containerd: NotFound "process already finished", its exit not yet
+recorded): as dockerd's killWithSignal, the signal counts as sent and the
+exit on its way is waited for, so a stop returns with the container stopped
+(and compose's `restart` of an on-failure container just ending starts it
+again), a kill is no 409 and rm -f removes."""
 import signal
 
 import pytest
@@ -26,30 +27,19 @@ def exit_before_the_signal(service):
     service.tasks.kill = racing
 
 
-def test_a_stop_racing_the_exit_returns_with_the_container_stopped(engine):  # noqa: F811
+@pytest.mark.parametrize("action", ["stop", "kill", "rm -f"])
+def test_a_signal_racing_the_exit(engine, action):  # noqa: F811
     service = engine.service
-    record = service.create({"Image": "busybox", "Cmd": ["sleep", "1000"]}, {}, "racing-stop")
+    record = service.create({"Image": "busybox", "Cmd": ["sleep", "1000"]}, {}, "racing-" + action.replace(" ", ""))
     service.start(record.id)
     exit_before_the_signal(service)
-    service.stop(record.id, 0)
+    if action == "rm -f":
+        service.remove(record.id, force=True)   # not "You cannot remove a running container"
+        assert service.store.find_exact(record.id) is None
+        return
+    if action == "stop":
+        service.stop(record.id, 0)
+    else:
+        service.kill(record.id)   # no 409
     assert not record.state.running and record.state.exit_code == 137
     service.remove(record.id, force=True)
-
-
-def test_a_kill_racing_the_exit_is_no_conflict(engine):  # noqa: F811
-    service = engine.service
-    record = service.create({"Image": "busybox", "Cmd": ["sleep", "1000"]}, {}, "racing-kill")
-    service.start(record.id)
-    exit_before_the_signal(service)
-    service.kill(record.id)   # dockerd: the process had finished, the exit is on its way: no 409
-    assert not record.state.running and record.state.exit_code == 137
-    service.remove(record.id, force=True)
-
-
-def test_a_forced_removal_racing_the_exit_removes(engine):  # noqa: F811
-    service = engine.service
-    record = service.create({"Image": "busybox", "Cmd": ["sleep", "1000"]}, {}, "racing-rm")
-    service.start(record.id)
-    exit_before_the_signal(service)
-    service.remove(record.id, force=True)   # not "You cannot remove a running container"
-    assert service.store.find_exact(record.id) is None

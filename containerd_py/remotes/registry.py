@@ -68,12 +68,41 @@ def _why(url: str, cause: BaseException) -> str:
     if isinstance(cause, ssl.SSLError):
         return f"tls: {cause}"
     if isinstance(cause, socket.gaierror):
-        return f"dial tcp: lookup {urlsplit(url).hostname}: {cause.strerror.lower()}"
+        return f"dial tcp: {_lookup_failure(urlsplit(url).hostname, cause)}"
     if isinstance(cause, TimeoutError):
         return f"dial tcp {hostport}: i/o timeout"
     if isinstance(cause, OSError) and cause.strerror:
         return f"dial tcp {hostport}: connect: {cause.strerror.lower()}"
     return str(cause)
+
+
+def _lookup_failure(host: str, cause: socket.gaierror, resolv_conf: str = "/etc/resolv.conf") -> str:
+    """Go's resolver's DNSError where it can be told: with no nameserver
+    reachable (a network namespace with no route out) the last one's dial
+    error, `lookup h on 10.0.0.1:53: dial udp 10.0.0.1:53: connect: network
+    is unreachable`; otherwise getaddrinfo's reason."""
+    unreachable = ""
+    for server in _nameservers(resolv_conf):
+        address = f"[{server}]:53" if ":" in server else f"{server}:53"
+        with socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.connect((server, 53))  # a UDP connect sends nothing: it only finds the route
+            except OSError as err:
+                unreachable = f"lookup {host} on {address}: dial udp {address}: connect: {err.strerror.lower()}"
+                continue
+        unreachable = ""
+        break
+    return unreachable or f"lookup {host}: {cause.strerror.lower()}"
+
+
+def _nameservers(resolv_conf: str) -> list[str]:
+    """The resolv.conf's nameservers; Go's defaults (127.0.0.1, ::1) when it names none."""
+    try:
+        with open(resolv_conf) as f:
+            servers = [words[1] for words in map(str.split, f) if words[:1] == ["nameserver"] and len(words) > 1]
+    except OSError:
+        servers = []
+    return servers or ["127.0.0.1", "::1"]
 
 
 def _speaks_no_tls(cause: BaseException) -> bool:

@@ -16,6 +16,7 @@ from ..types import AnyValue
 TIMEOUT = 60  # seconds; a runtime verb that hangs longer is an error, not a hung RPC
 RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runc.v1")
 RUNC_OPTIONS = "containerd.runc.v1.Options"
+_ALREADY_FINISHED = ("os: process already finished", "container not running", "no such process")
 
 
 class Runtime:
@@ -46,7 +47,15 @@ class Runtime:
         return json.loads(self._run("state", container_id))
 
     def kill(self, container_id: str, signal: int, all_: bool = False) -> None:
-        self._run("kill", *(["--all"] if all_ else []), container_id, str(signal))
+        """A process that ended meanwhile is NotFound "process already
+        finished", as containerd's shim says it (checkKillError): dockerd
+        then waits for the exit rather than failing the stop."""
+        try:
+            self._run("kill", *(["--all"] if all_ else []), container_id, str(signal))
+        except errors.Unknown as err:
+            if any(why in str(err).lower() for why in _ALREADY_FINISHED):
+                raise errors.NotFound("process already finished") from None
+            raise
 
     def delete(self, container_id: str, force: bool = False) -> None:
         self._run("delete", *(["--force"] if force else []), container_id)

@@ -417,14 +417,19 @@ class ContainerService:
         if self._signal(record, stop_signal) and self.wait_exit(record.id, seen, None if timeout < 0 else timeout):
             self.publish(record, "stop")
             return
-        if self._signal(record, signal.SIGKILL):
-            self.wait_exit(record.id, seen, None)
+        self._kill_and_wait(record, seen)
         self.publish(record, "stop")
 
-    def _signal(self, record: Container, number: int) -> bool:
+    def _kill_and_wait(self, record: Container, seen: int) -> None:
+        """SIGKILL and the exit awaited; only so long (as dockerd) when containerd said it had just finished."""
+        if (killed := self._signal(record, signal.SIGKILL)) is not False:
+            self.wait_exit(record.id, seen, None if killed else DEFAULT_STOP_TIMEOUT)
+
+    def _signal(self, record: Container, number: int) -> bool | None:
         """Sends the signal to a running task; False when it had exited
-        already. A paused container sent its stop signal or SIGKILL is
-        resumed to receive it, as dockerd does."""
+        already, None when containerd says it just finished (its exit on its
+        way). A paused container sent its stop signal or SIGKILL is resumed
+        to receive it, as dockerd does."""
         with self._locks[record.id]:
             if not record.state.running:
                 return False
@@ -433,7 +438,7 @@ class ContainerService:
             try:
                 self.tasks.kill(record.id, number)
             except NotFound:
-                return False  # exited: its event is on its way
+                return None
             except Conflict as err:
                 if "not running" in str(err) or "stopped" in str(err):
                     return False
@@ -482,10 +487,10 @@ class ContainerService:
         number = parse_signal(sig)
         record = self.store.get(ref)
         seen = self.exit_count(record.id)
-        if not self._signal(record, number):
+        if (signalled := self._signal(record, number)) is False:
             raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
-        if number == signal.SIGKILL:
-            self.wait_exit(record.id, seen, None)  # as dockerd, a SIGKILL returns once the exit is recorded
+        if number == signal.SIGKILL:  # as dockerd, a SIGKILL returns once the exit is recorded
+            self.wait_exit(record.id, seen, None if signalled else DEFAULT_STOP_TIMEOUT)
 
     def restart(self, ref: str, timeout: int | None = None) -> None:
         try:
@@ -562,9 +567,7 @@ class ContainerService:
                 if status == "paused":
                     procedure = "Unpause and then " + procedure.lower()
                 raise Conflict(f"You cannot remove a {status} container {record.id}. {procedure}")
-            seen = self.exit_count(record.id)
-            if self._signal(record, signal.SIGKILL):
-                self.wait_exit(record.id, seen, None)
+            self._kill_and_wait(record, self.exit_count(record.id))
         with self._locks[record.id]:
             if self.store.find_exact(record.id) is None:
                 return  # removed meanwhile (--rm)

@@ -46,7 +46,9 @@ Publish = Callable[[Container, str, dict | None], None]
 def merged_healthcheck(requested: dict | None, image: dict | None) -> dict:
     """``{"Healthcheck": ...}`` for the record's Config as daemon/commit.go's
     merge makes it (the image's Test and settings fill what the request left
-    empty), or {} when neither has one."""
+    empty), or {} when neither has one. The request's null and zero fields
+    are dropped as Go's omitempty drops them (compose sends StartPeriod: null)."""
+    requested = {key: value for key, value in (requested or {}).items() if value}
     if not image:
         return {"Healthcheck": requested} if requested else {}
     if not requested:

@@ -258,6 +258,27 @@ def test_a_closed_port_is_named_in_containerds_words():
     assert str(e.value) == closed_port_error(host) + " (after 2 attempts): unavailable"
 
 
+def test_a_lookup_with_no_nameserver_reachable_says_so_as_gos_resolver(tmp_path):
+    """In a network namespace with only lo (as a daemon's in the engine's
+    tests): the last nameserver's dial error, as dockerd's; a reachable one
+    leaves getaddrinfo's reason."""
+    (tmp_path / "resolv.conf").write_text("search example\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n")
+    (tmp_path / "loopback.conf").write_text("nameserver 127.0.0.1\n")
+    netns = f"registry-test-{uuid.uuid4().hex[:8]}"
+    code = ("import socket, sys; from containerd_py.remotes.registry import _lookup_failure as f; "
+            "cause = socket.gaierror(socket.EAI_AGAIN, 'Temporary failure in name resolution'); "
+            "print(f('h.test', cause, sys.argv[1])); print(f('h.test', cause, sys.argv[2]))")
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code, tmp_path / "resolv.conf",
+                              tmp_path / "loopback.conf"], check=True, capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=True)
+    assert out.splitlines() == ["lookup h.test on 192.0.2.2:53: dial udp 192.0.2.2:53: connect: network is unreachable",
+                                "lookup h.test: temporary failure in name resolution"]
+
+
 def test_ctr_says_the_same_of_a_closed_port(containerd, ns):
     host = f"127.0.0.1:{free_port()}"
     result = Ctr(containerd.address, ns)("images", "pull", f"{host}/x:latest", check=False)

@@ -183,12 +183,14 @@ class ComposeBench(EngineBench):
                                 " 'docker-py', m.version('docker'))"], "testcontainers' version").strip()
 
     # -- docker-compose -----------------------------------------------------------
+    def compose_argv(self, daemon, *args):
+        return ["env", "COMPOSE_DOCKER_CLI_BUILD=0", self.args.docker_compose, "-H", f"unix://{daemon.socket}",
+                "-p", PROJECT, "--project-directory", self.project_dir,
+                "-f", os.path.join(self.project_dir, "docker-compose.yml"), "--ansi", "never", *args]
+
     def compose(self, daemon, *args, what=None):
         """One docker-compose command of the project against daemon; a benchlib.Result."""
-        argv = [self.args.docker_compose, "-H", f"unix://{daemon.socket}", "-p", PROJECT,
-                "--project-directory", self.project_dir, "-f", os.path.join(self.project_dir, "docker-compose.yml"),
-                "--no-ansi", *args]
-        return self.command(daemon.name, ["env", "COMPOSE_DOCKER_CLI_BUILD=0", *argv], what or " ".join(args))
+        return self.command(daemon.name, self.compose_argv(daemon, *args), what or " ".join(args))
 
     def healthy(self, daemon, count):
         """Seconds (perf_counter) when count containers of the project list as
@@ -296,6 +298,9 @@ class ComposeBench(EngineBench):
         for key in ("rss_health", "cpu_per_probe", "probes_per_s"):
             self.record(key, {n: [s.get(key) for s in xs] for n, xs in samples.items()})
         self.results["memory"] = self.health_memory
+        self.results["client_alone_ms"] = self.summary(
+            [self.command("client", self.compose_argv(self.daemons[0], "config", "-q"), "config -q").ms
+             for _ in range(a.runs)])
 
     # -- report -------------------------------------------------------------------
     def report(self):
@@ -307,6 +312,8 @@ class ComposeBench(EngineBench):
         print("  cells: median [p25-p75]; a * means some samples failed (see the errors below)")
         print()
         self.print_rows(ROWS, {"running": a.running}, 52)
+        print(f"  for scale: docker-compose alone (`config -q`: the project read, no daemon) takes"
+              f" {benchlib.cell(R['client_alone_ms'])} ms; it is in every compose row, for both daemons alike")
         print()
         print(f"memory with {a.running} healthchecked containers: VmRSS (PSS) in MiB summed over each side's processes:")
         for name, m in R["memory"].items():

@@ -50,6 +50,13 @@ x-health: &health
   interval: 1s
   timeout: 5s
   retries: 3
+x-tagged: &tagged
+  image: {TAGGED}
+  command: ["sh", "-c", "{SERVE}"]
+  networks: [back]
+  healthcheck:
+    <<: *health
+    test: ["CMD", "true"]
 services:
   web:
     build: ./web
@@ -63,35 +70,16 @@ services:
     networks: [back]
     depends_on: [db, queue]
   db:
-    image: {TAGGED}
-    command: ["sh", "-c", "{SERVE}"]
+    <<: *tagged
     volumes: ["dbdata:/var/lib/db"]
     healthcheck:
       <<: *health
       test: ["CMD-SHELL", "test -d /var/lib/db"]
-    networks: [back]
-  cache:
-    image: {TAGGED}
-    command: ["sh", "-c", "{SERVE}"]
-    healthcheck:
-      <<: *health
-      test: ["CMD", "true"]
-    networks: [back]
-  queue:
-    image: {TAGGED}
-    command: ["sh", "-c", "{SERVE}"]
-    healthcheck:
-      <<: *health
-      test: ["CMD", "true"]
-    networks: [back]
+  cache: *tagged
+  queue: *tagged
   proxy:
-    image: {TAGGED}
-    command: ["sh", "-c", "{SERVE}"]
+    <<: *tagged
     depends_on: [web]
-    healthcheck:
-      <<: *health
-      test: ["CMD", "true"]
-    networks: [back]
 networks:
   back: {{}}
 volumes:
@@ -139,7 +127,7 @@ ROWS = (("up", "docker-compose up -d, 6 services, to all healthy, ms", "<= 0.7",
 class ComposeBench(EngineBench):
     name = "compose"
     counts = {"runs": (5, 2, "compose cycles (up, down, up --scale, down) per daemon"),
-              "tc_runs": (4, 2, "testcontainers processes per daemon, each timing --tc-cycles cycles"),
+              "tc_runs": (4, 2, "testcontainers processes per daemon, each timing --tc_cycles cycles"),
               "tc_cycles": (5, 3, "timed testcontainers cycles per process (after an untimed one)"),
               "warmup": (1, 1, "untimed compose cycles per daemon first (the first one builds)"),
               "running": (50, 20, "containers with healthchecks per daemon for memory and CPU"),

@@ -68,7 +68,7 @@ ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
         ("rss_running", "RSS with {running} running, MiB", "<= 0.5", False))
 
 
-class _UnixHTTP(http.client.HTTPConnection):
+class UnixHTTP(http.client.HTTPConnection):
     """HTTP/1.1 over a daemon's unix socket (http.client reads chunked replies)."""
 
     def __init__(self, path):
@@ -78,6 +78,17 @@ class _UnixHTTP(http.client.HTTPConnection):
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect(self.path)
+
+    @classmethod
+    def get(cls, path, url):
+        """(status, body) of one GET of url over a new connection to the socket at path."""
+        connection = cls(path)
+        try:
+            connection.request("GET", url)
+            reply = connection.getresponse()
+            return reply.status, reply.read()
+        finally:
+            connection.close()
 
 
 def start_engine(tmp, netns, engine, namespace, flags=ENGINE_NO_NETWORK):
@@ -271,16 +282,10 @@ class EngineBench(benchlib.Bench):
         without the docker CLI's own ~10 ms; the reply must list count containers."""
         def one(d):
             t0 = time.perf_counter_ns()
-            connection = _UnixHTTP(d.socket)
-            try:
-                connection.request("GET", path)
-                reply = connection.getresponse()
-                body = reply.read()
-            finally:
-                connection.close()
+            status, body = UnixHTTP.get(d.socket, path)
             ms = (time.perf_counter_ns() - t0) / 1e6
-            if reply.status != 200 or len(json.loads(body)) != count:
-                self.error(d.name, verb, "-", f"unexpected reply: {reply.status} {body[:80]!r}")
+            if status != 200 or len(json.loads(body)) != count:
+                self.error(d.name, verb, "-", f"unexpected reply: {status} {body[:80]!r}")
                 return None
             return ms
         self.record(verb, side_by_side(self.daemons, self.args.runs, one))
@@ -403,19 +408,23 @@ class EngineBench(benchlib.Bench):
     def read_memory(self, key):
         """VmRSS and PSS summed over each daemon's serving processes (see benchsys.serving_pids)."""
         for d in self.daemons:
-            d.check_alive()
-            pids = benchsys.serving_pids(d.pid, d.workdir + "/")
-            rss = pss = 0.0
-            names = {}
-            for pid in pids:
-                try:
-                    rss += benchsys.status_mib(pid, "VmRSS").get("VmRSS", 0)
-                    pss += benchsys.rollup_mib(pid).get("Pss", 0)
-                except OSError:
-                    continue
-                name = os.path.basename((benchsys.cmdline(pid) or ["?"])[0])
-                names[name] = names.get(name, 0) + 1
-            self.results["memory"].setdefault(d.name, {})[key] = {"rss": rss, "pss": pss, "processes": names}
+            self.results["memory"].setdefault(d.name, {})[key] = self.side_memory(d)
+
+    @staticmethod
+    def side_memory(daemon):
+        """{"rss", "pss" (MiB), "processes" (argv[0] names: counts)} summed over daemon's serving processes."""
+        daemon.check_alive()
+        rss = pss = 0.0
+        names = {}
+        for pid in benchsys.serving_pids(daemon.pid, daemon.workdir + "/"):
+            try:
+                rss += benchsys.status_mib(pid, "VmRSS").get("VmRSS", 0)
+                pss += benchsys.rollup_mib(pid).get("Pss", 0)
+            except OSError:
+                continue
+            name = os.path.basename((benchsys.cmdline(pid) or ["?"])[0])
+            names[name] = names.get(name, 0) + 1
+        return {"rss": rss, "pss": pss, "processes": names}
 
     # -- report -------------------------------------------------------------------
     def report(self):

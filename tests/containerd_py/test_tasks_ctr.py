@@ -4,6 +4,7 @@ the runtime (`--runc-binary`), and what a user sees must be the same."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -11,6 +12,9 @@ import time
 import pytest
 
 from conftest import REPO, Ctr
+from containerd_py import errors
+from containerd_py.client import Client
+from containerd_py.types import Stdio
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("ctr") is None, reason="ctr (Debian package containerd) not installed")]
@@ -244,3 +248,36 @@ def test_out_of_memory_is_reported(runner):
     topics = _topics_during(runner, lambda: runner.run("--rm", "--memory-limit", str(16 << 20), IMAGE, "o1",
                                                        "sh", "-c", hog, check=False))
     assert "/tasks/oom" in topics and topics.index("/tasks/oom") < topics.index("/tasks/exit"), topics
+
+
+def test_a_signal_to_the_init_goes_to_its_pid_and_only_kill_all_runs_the_runtime(daemon, ns, busybox_tar, tmp_path):
+    """A runtime `kill` of one process is a kill(2) of its pid: our daemon
+    signals the init itself (as it does an exec), and spawns the runtime
+    only for --all, which needs the container's cgroup."""
+    calls = tmp_path / "runtime-calls"
+    wrapper = tmp_path / "logging-runtime"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {RUNPY_OCI} "$@"\n')
+    wrapper.chmod(0o755)
+    runner = Runner(daemon.address, ns, str(wrapper))
+    runner("images", "import", str(busybox_tar))
+    try:
+        for cid in ("k1", "k2"):
+            runner.run("-d", IMAGE, cid, "sleep", "1000")
+        runner("tasks", "kill", "-s", "SIGKILL", "k1")
+        runner("tasks", "kill", "-a", "-s", "SIGKILL", "k2")
+        for cid in ("k1", "k2"):
+            runner.wait_status(cid, "STOPPED")
+        kills = [line.split() for line in calls.read_text().splitlines() if "kill" in line.split()]
+        assert [args[args.index("kill"):] for args in kills] == [["kill", "--all", "k2", "9"]]
+        assert runner("tasks", "kill", "k1", check=False).stderr.strip().endswith("not found")
+        runner.run("-d", IMAGE, "k3", "sleep", "1000")
+        client = Client(daemon.address, ns)
+        try:
+            client.tasks.exec("k3", "added", {"args": ["true"], "cwd": "/"}, Stdio())
+            with pytest.raises(errors.FailedPrecondition, match="process not created"):   # as containerd's shim says
+                client.tasks.kill("k3", signal.SIGKILL, exec_id="added")
+        finally:
+            client.close()
+        assert runner.status("k3") == "RUNNING"
+    finally:
+        runner.remove_everything()

@@ -260,7 +260,8 @@ class Bench:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         ap.add_argument("--quick", action="store_true", help="fewer samples, smaller batches (a smoke test)")
         for opt, (full, quick, text) in cls.counts.items():
-            ap.add_argument("--" + opt, type=int, metavar="N", help=f"{text} (default {full}, --quick {quick})")
+            ap.add_argument("--" + opt.replace("_", "-"), dest=opt, type=int, metavar="N",
+                            help=f"{text} (default {full}, --quick {quick})")
         ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
         for opt, default, text in cls.tools:
             ap.add_argument("--" + opt, metavar="PATH", default=default, help=f"{text or ''} (default {default})".lstrip())

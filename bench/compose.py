@@ -127,7 +127,7 @@ ROWS = (("up", "docker-compose up -d, 6 services, to all healthy, ms", "<= 0.7",
 class ComposeBench(EngineBench):
     name = "compose"
     counts = {"runs": (5, 2, "compose cycles (up, down, up --scale, down) per daemon"),
-              "tc_runs": (4, 2, "testcontainers processes per daemon, each timing --tc_cycles cycles"),
+              "tc_runs": (4, 2, "testcontainers processes per daemon, each timing --tc-cycles cycles"),
               "tc_cycles": (5, 3, "timed testcontainers cycles per process (after an untimed one)"),
               "warmup": (1, 1, "untimed compose cycles per daemon first (the first one builds)"),
               "running": (50, 20, "containers with healthchecks per daemon for memory and CPU"),

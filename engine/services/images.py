@@ -488,12 +488,12 @@ class ImageService:
         if keep:
             self.door.put(DANGLING + view.target.digest, view.target, _parent_labels(view.labels))
         for i, ref in enumerate(refs):
+            self.publish("untag", view.id, view.id)  # before the name goes: with the image's labels, as dockerd's
             try:
                 self.door.delete(str(ref), sync=collect and i == len(refs) - 1)
             except cerrors.NotFound:
                 pass
             records.append({"Untagged": ref.familiar()})
-            self.publish("untag", view.id, view.id)
 
     def _check_conflict(self, view: ImageView, force: bool, active_references: bool) -> None:
         """moby's checkImageDeleteConflict: a running user always; references and stopped users unless forced."""

@@ -226,8 +226,8 @@ class ContainerService:
     def _run(self, record: Container) -> None:
         """The task created and started, under the container's lock."""
         try:
+            self._attach_network(record)  # before the volumes' mounts, as dockerd's events go
             self.volumes.starting(record.id, record.mount_points)
-            self._attach_network(record)
             self.tasks.create_task(record.id, self.log_sink.stdio(record))
             pid = self.tasks.start_task(record.id)
         except EngineError as err:

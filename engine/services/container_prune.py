@@ -4,9 +4,10 @@ from engine import filters, timestamps
 from engine.errors import EngineError
 
 
-def prune_containers(containers, filters_param: str | None) -> dict:
+def prune_containers(containers, filters_param: str | None, pruned=lambda event_type, reclaimed: None) -> dict:
     """``containers`` is the container service; a container that cannot be
-    removed now (it started meanwhile) is left, as dockerd leaves it."""
+    removed now (it started meanwhile) is left, as dockerd leaves it.
+    ``pruned(type, reclaimed)`` logs the prune's own event."""
     wanted = filters.Filters.parse(filters_param).validate(filters.CONTAINER_PRUNE_FILTERS)
     until = min((timestamps.timestamp_ns(value) for value in wanted.get("until")), default=None)
     deleted = []
@@ -21,4 +22,5 @@ def prune_containers(containers, filters_param: str | None) -> dict:
         except EngineError:
             continue
         deleted.append(record.id)
+    pruned("container", 0)
     return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}

@@ -229,3 +229,4 @@ class LogService:
         if not record.state.running:
             raise Conflict(f"Container {record.id} is not running")
         self.containers.tasks.resize(record.id, width, height)
+        self.containers.publish(record, "resize", {"height": str(height), "width": str(width)})

@@ -166,21 +166,28 @@ class VolumeService:
 
     def remove(self, name: str, force: bool = False) -> None:
         """``DELETE /volumes/{name}``: ``force`` forgives a missing volume only."""
+        record = self._remove(name, force)
+        if record is not None:
+            self.publish("destroy", name, {"driver": record.driver})
+
+    def _remove(self, name: str, force: bool = False) -> VolumeRecord | None:
+        """The volume removed without an event (a prune logs one of its own); None when missing and forced."""
         with self.lock:
             record = self.store.get(name)
             if record is None:
                 if force:
-                    return
+                    return None
                 raise NotFound(f"get {name}: no such volume")
             if users := self.users(name):
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
             self._unmount(name)
             self.store.delete(name)
-        self.publish("destroy", name, {"driver": record.driver})
+        return record
 
     def prune(self, filters_param: str | None = None) -> dict:
         """``POST /volumes/prune``: every unused volume the filters keep (named
-        ones too: API 1.41's dockerd prunes all unused local volumes)."""
+        ones too: API 1.41's dockerd prunes all unused local volumes), with
+        dockerd's one "prune" event instead of each one's "destroy"."""
         wanted = filters.Filters.parse(filters_param).validate(filters.VOLUME_PRUNE_FILTERS)
         deleted, reclaimed = [], 0
         for record in self.store.all():
@@ -188,11 +195,12 @@ class VolumeService:
                 continue
             size = _disk_usage(self.store.data_path(record.name))
             try:
-                self.remove(record.name)
+                self._remove(record.name)
             except EngineError:
                 continue
             deleted.append(record.name)
             reclaimed += size
+        self.publish("prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     def _view(self, record: VolumeRecord) -> dict:

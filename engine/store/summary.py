@@ -100,8 +100,8 @@ def summary(record: Container, image: str | None = None, sizes: tuple[int, int] 
         "ImageID": record.image, "Command": command_text(record), "Created": record.created_ns // 1_000_000_000,
         "Ports": _ports(record.network_settings),
     }
-    if sizes is not None:
-        entry["SizeRw"], entry["SizeRootFs"] = sizes
+    if sizes is not None:  # Go's omitempty leaves out a 0
+        entry.update({key: size for key, size in zip(("SizeRw", "SizeRootFs"), sizes) if size})
     entry.update({
         "Labels": record.labels, "State": record.state.status, "Status": status_text(record.state, now_ns or time.time_ns()),
         "HostConfig": {"NetworkMode": record.host_config.get("NetworkMode") or "default"},

@@ -69,7 +69,8 @@ def test_command_ports_and_sizes():
     assert entry["Command"] == "sh -c 'echo hi'" and entry["Image"] == "sha256:i"
     assert entry["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
                               {"PrivatePort": 53, "Type": "udp"}]
-    assert list(entry)[7:10] == ["SizeRw", "SizeRootFs", "Labels"] and entry["SizeRootFs"] == 1234
+    assert list(entry)[7:9] == ["SizeRootFs", "Labels"] and entry["SizeRootFs"] == 1234  # a 0 SizeRw omitted
+    assert list(summary(record, sizes=(5, 1239), now_ns=NOW))[7:10] == ["SizeRw", "SizeRootFs", "Labels"]
 
 
 def test_inspect_puts_the_default_networks_address_on_top():

@@ -93,7 +93,7 @@ class Assembly:
                                     containerd_version or self._containerd_version)
         self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,
                                 lambda: image_layers(self.images), lambda: self.views.list(all=True, size=True),
-                                lambda: self.events.listeners)
+                                lambda: self.events.listeners, volumes=self.volumes.usage)
 
         self.router = Router()
         system_routes.add_routes(self.router, self.system, self.info, self.events)

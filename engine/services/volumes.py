@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from engine import filters
+from engine.disk import files_size
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, System
 from engine.store.record import new_id
 from engine.store.volumes import VolumeRecord, VolumeStore
@@ -71,21 +72,6 @@ def _mounted_on(path: str) -> bool:
             return any(line.split(" ", 5)[4] == escaped for line in f)
     except OSError:
         return False
-
-
-def _disk_usage(path: str) -> int:
-    """Bytes of the files under ``path``, each inode once (moby's directory.Size)."""
-    seen, total = set(), 0
-    for directory, _, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(directory, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
 
 
 class VolumeService:
@@ -142,6 +128,15 @@ class VolumeService:
             raise NotFound(f"get {name}: no such volume")
         return record
 
+    def usage(self) -> list[dict]:
+        """``system df``'s volumes: each one's view with the bytes of its files
+        and how many containers reference it (dockerd's UsageData)."""
+        with self.lock:
+            records = sorted(self.store.all(), key=lambda r: r.name)
+        return [{**self._view(r), "UsageData": {"RefCount": len(self.users(r.name)),
+                                                "Size": files_size(self.store.data_path(r.name))}}
+                for r in records]
+
     def list(self, filters_param: str | None = None) -> dict:
         """``GET /volumes`` with dockerd's filters: dangling (no container
         references it), driver, label, name (a pattern, as dockerd's Match)."""
@@ -193,7 +188,7 @@ class VolumeService:
         for record in self.store.all():
             if self.users(record.name) or not wanted.match_labels(record.labels or {}):
                 continue
-            size = _disk_usage(self.store.data_path(record.name))
+            size = files_size(self.store.data_path(record.name))
             try:
                 self._remove(record.name)
             except EngineError:

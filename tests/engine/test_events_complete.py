@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import docker
 import pytest
 
+from test_images_push import reachable  # noqa: F401 (a fixture)
+from test_images_service import registry  # noqa: F401 (a fixture)
+
 pytestmark = pytest.mark.root
 
 _ID = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
@@ -127,3 +130,21 @@ def test_every_message_as_dockerds(recorded):
 def test_filters_select_as_dockerds(recorded, filters):
     ours, theirs = recorded["ours"], recorded["dockerd"]
     assert ours.masked(ours.events(*filters)) == theirs.masked(theirs.events(*filters))
+
+
+def test_push_and_pull_events_as_dockerds(engine_py, dockerd, reachable):
+    """A push and a pull through a loopback registry both daemons reach under one name."""
+    def pushed_and_pulled(daemon):
+        repository = f"{reachable.host}/ev{uuid.uuid4().hex[:8]}"
+        since = time.time()
+        daemon.docker("tag", "busybox", f"{repository}:1")
+        daemon.docker("push", f"{repository}:1")
+        daemon.docker("rmi", f"{repository}:1")
+        daemon.docker("pull", f"{repository}:1")
+        daemon.docker("rmi", f"{repository}:1")
+        side = Recorded(daemon, repository, since, time.time())
+        return side.masked(side.events("type=image"))
+
+    ours = pushed_and_pulled(engine_py.cli("20.10"))
+    assert ours == pushed_and_pulled(dockerd)
+    assert [json.loads(e)["Action"] for e in ours] == ["tag", "push", "untag", "pull", "untag"]

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import docker
 import pytest
 
+from engine.filters import Filters
+from engine.services.events import EventsService
 from test_images_push import reachable  # noqa: F401 (a fixture)
 from test_images_service import registry  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.root
 
 _ID = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
 
@@ -107,6 +108,7 @@ def recorded(engine_py, dockerd, tmp_path_factory) -> dict[str, Recorded]:
             "ours": scenario(engine_py.cli("20.10"), engine_py.socket, tmp_path_factory.mktemp("ours"))}
 
 
+@pytest.mark.root
 def test_every_message_as_dockerds(recorded):
     theirs, ours = (side.events() for side in recorded.values())
     assert recorded["ours"].masked(ours) == recorded["dockerd"].masked(theirs)
@@ -121,6 +123,7 @@ def test_every_message_as_dockerds(recorded):
     assert {("network", action) for action in ("create", "connect", "disconnect", "destroy", "prune")} <= seen
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("filters", [
     ("type=volume",), ("type=network", "type=volume"), ("event=destroy",), ("event=mount", "event=unmount"),
     ("event=prune",), ("event=exec_start",), ("container=<P>c2",), ("image=busybox", "type=container"),
@@ -132,6 +135,7 @@ def test_filters_select_as_dockerds(recorded, filters):
     assert ours.masked(ours.events(*filters)) == theirs.masked(theirs.events(*filters))
 
 
+@pytest.mark.root
 def test_push_and_pull_events_as_dockerds(engine_py, dockerd, reachable):
     """A push and a pull through a loopback registry both daemons reach under one name."""
     def pushed_and_pulled(daemon):
@@ -148,3 +152,17 @@ def test_push_and_pull_events_as_dockerds(engine_py, dockerd, reachable):
     ours = pushed_and_pulled(engine_py.cli("20.10"))
     assert ours == pushed_and_pulled(dockerd)
     assert [json.loads(e)["Action"] for e in ours] == ["tag", "push", "untag", "pull", "untag"]
+
+
+def test_a_prunes_event_has_no_id_and_what_it_reclaimed():
+    """The shape dockerd 20.10 gave a `container prune` (recorded)."""
+    bus = EventsService(clock_ns=lambda: 1_796_563_071_495_734_391)
+    bus.pruned("container", 5000)
+    bus.pruned("volume", 0)
+    past, subscription = bus.subscribe(0, None, Filters())
+    subscription.close()
+    assert past == [
+        {"status": "prune", "Type": "container", "Action": "prune", "Actor": {"ID": "", "Attributes": {
+            "reclaimed": "5000"}}, "scope": "local", "time": 1796563071, "timeNano": 1796563071495734391},
+        {"Type": "volume", "Action": "prune", "Actor": {"ID": "", "Attributes": {"reclaimed": "0"}},
+         "scope": "local", "time": 1796563071, "timeNano": 1796563071495734391}]

@@ -12,9 +12,9 @@ import uuid
 import docker
 import pytest
 
+from engine.services.stats import network_stats
 from engine_daemon import DOCKER_CLIS
 
-pytestmark = pytest.mark.root
 CLIS = ("28", "20.10")
 
 
@@ -65,6 +65,7 @@ def rows(socket: str, prefix: str, cli: str, *flags: str) -> dict[str, dict]:
     return shown
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("cli", CLIS)
 def test_no_stream_shows_every_running_container_as_dockerd(engine_py, dockerd, running, cli):
     ours = rows(engine_py.socket, running[engine_py.socket], cli)
@@ -74,6 +75,7 @@ def test_no_stream_shows_every_running_container_as_dockerd(engine_py, dockerd, 
     assert ours["<p>mem"]["MemUsage"] == "+ / 64MiB"
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("cli", CLIS)
 def test_no_stream_all_adds_the_stopped_ones_as_dockerd(engine_py, dockerd, running, cli):
     ours = rows(engine_py.socket, running[engine_py.socket], cli, "--all", "--no-trunc")
@@ -93,6 +95,7 @@ def shape(value):
     return value
 
 
+@pytest.mark.root
 def test_the_api_one_shot_and_single_sample_as_dockerd(engine_py, dockerd, running):
     def replies(socket):
         prefix = running[socket]
@@ -115,3 +118,16 @@ def test_the_api_one_shot_and_single_sample_as_dockerd(engine_py, dockerd, runni
     assert shape(our_sample)["networks"] == shape(their_sample)["networks"] == {"eth0": {
         "rx_bytes": "+", "rx_packets": "+", "rx_errors": 0, "rx_dropped": 0, "tx_bytes": "+", "tx_packets": "+",
         "tx_errors": 0, "tx_dropped": 0}}
+
+
+NET_DEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     120       2    0    0    0     0          0         0      120       2    0    0    0     0       0          0
+  eth0:    1182      13    1    2    0     0          0         0      426       5    3    4    0     0       0          0
+"""
+
+
+def test_network_stats_are_the_interfaces_but_lo():
+    assert network_stats(NET_DEV) == {"eth0": {"rx_bytes": 1182, "rx_packets": 13, "rx_errors": 1, "rx_dropped": 2,
+                                               "tx_bytes": 426, "tx_packets": 5, "tx_errors": 3, "tx_dropped": 4}}
+    assert network_stats(NET_DEV.rsplit("\n", 2)[0]) == {} and network_stats("") == {}  # only lo; a process gone

@@ -153,6 +153,7 @@ class Attachment:
             if detached:
                 self.detached = True
                 self.ended.set()
+                self.service.containers.publish(self.record, "detach")
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
             if self._write_stdin(b""):

@@ -166,3 +166,24 @@ def test_a_prunes_event_has_no_id_and_what_it_reclaimed():
             "reclaimed": "5000"}}, "scope": "local", "time": 1796563071, "timeNano": 1796563071495734391},
         {"Type": "volume", "Action": "prune", "Actor": {"ID": "", "Attributes": {"reclaimed": "0"}},
          "scope": "local", "time": 1796563071, "timeNano": 1796563071495734391}]
+
+
+@pytest.mark.root
+def test_an_attach_left_with_the_detach_keys_logs_detach_as_dockerd(engine_py, dockerd):
+    def detached(daemon, socket):
+        name = f"ev{uuid.uuid4().hex[:8]}"
+        daemon.docker("run", "-dit", "--name", name, "busybox", "sh")
+        since = time.time()
+        with docker.APIClient(base_url=f"unix://{socket}") as api:
+            attached = api.attach_socket(name, params={"stdin": 1, "stdout": 1, "stream": 1})
+            attached._sock.sendall(b"\x10\x11")  # ctrl-p ctrl-q
+            while attached._sock.recv(4096):
+                pass
+            attached.close()
+        daemon.docker("rm", "-f", name)
+        side = Recorded(daemon, name, since, time.time())
+        return side.masked(side.events("event=attach", "event=detach"))
+
+    ours = detached(engine_py.cli("20.10"), engine_py.socket)
+    assert ours == detached(dockerd, dockerd.socket)
+    assert [json.loads(e)["Action"] for e in ours] == ["attach", "detach"]

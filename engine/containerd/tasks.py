@@ -282,7 +282,6 @@ def task_events(subscription) -> Iterator[TaskExit | ExecExit | str]:
         raise Unavailable(f"containerd's events: {err}") from None
 
 
-
 def writable_dir(mounts: list[Mount]) -> str:
     """The directory a snapshot's writes go to: an overlay's upperdir, else a bind's source."""
     for mount in mounts:
@@ -290,4 +289,3 @@ def writable_dir(mounts: list[Mount]) -> str:
             if option.startswith("upperdir="):
                 return option.partition("=")[2]
     return mounts[0].source if mounts else ""
-

@@ -187,3 +187,25 @@ def test_an_attach_left_with_the_detach_keys_logs_detach_as_dockerd(engine_py, d
     ours = detached(engine_py.cli("20.10"), engine_py.socket)
     assert ours == detached(dockerd, dockerd.socket)
     assert [json.loads(e)["Action"] for e in ours] == ["attach", "detach"]
+
+
+@pytest.mark.root
+def test_a_copy_into_a_stopped_containers_volume_lands_in_it_as_dockerd(engine_py, dockerd, tmp_path):
+    (tmp_path / "file").write_text("copied\n")
+
+    def copied(daemon):
+        name = f"ev{uuid.uuid4().hex[:8]}"
+        daemon.docker("create", "--name", name, "-v", f"{name}v:/data", "busybox", "true")
+        since = time.time()
+        daemon.docker("cp", str(tmp_path / "file"), f"{name}:/data/")
+        side = Recorded(daemon, name, since, time.time())
+        seen = side.masked(side.events())
+        found = daemon.docker("run", "--rm", "-v", f"{name}v:/data", "busybox", "cat", "/data/file").stdout
+        daemon.docker("rm", "-v", name)
+        daemon.docker("volume", "rm", f"{name}v")
+        return seen, found
+
+    ours = copied(engine_py.cli("20.10"))
+    assert ours == copied(dockerd)
+    assert [json.loads(e)["Action"] for e in ours[0]] == ["mount", "unmount", "mount", "extract-to-dir", "unmount"]
+    assert ours[1] == "copied\n"

@@ -86,10 +86,12 @@ def own_rows(side: Side, prefix: str, cli: str) -> dict[str, list[dict]]:
     anonymous = next(m["Name"] for m in mounts if m["Destination"] == "/anon")
     rows = {}
     for section, key in (("Images", "Repository"), ("Containers", "Names"), ("Volumes", "Name")):
-        mine = [{k: ",".join(sorted(v.split(","))) if k in ("Mounts", "Labels") else v for k, v in row.items()
-                 if k not in ("CreatedAt", "CreatedSince", "RunningFor", "Status", "Mountpoint")}
+        mine = [{k: v for k, v in row.items() if k not in ("CreatedAt", "CreatedSince", "RunningFor", "Status",
+                                                              "Mountpoint")}
                 for row in shown[section] if row[key].startswith(prefix) or row[key] == anonymous]
-        rows[section] = sorted(json.loads(masked(json.dumps(mine), prefix)), key=json.dumps)
+        rows[section] = sorted(({k: ",".join(sorted(v.split(","))) if k in ("Mounts", "Labels") else v
+                                 for k, v in row.items()} for row in json.loads(masked(json.dumps(mine), prefix))),
+                               key=json.dumps)  # lists in Go's map order, sorted
     return rows
 
 

@@ -94,17 +94,17 @@ class Assembly:
                                     containerd_version or self._containerd_version)
         self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,
                                 lambda: image_layers(self.images), lambda: self.views.list(all=True, size=True),
-                                lambda: self.events.listeners)
+                                lambda: self.events.listeners, volumes=self.volumes.usage)
 
         self.router = Router()
         system_routes.add_routes(self.router, self.system, self.info, self.events)
-        container_routes.add_routes(self.router, self.containers, self.views)
+        container_routes.add_routes(self.router, self.containers, self.views, self.events.pruned)
         layers = ContainerdLayers(self.client, os.path.join(config.data_root, "tmp"))
         container_io_routes.add_routes(
             self.router, StatsService(self.store, config.cgroup_parent, self.containers.host.cgroup_version,
                                       publish=self.events.container),
-            ContainerFiles(self.store, layers, self.events.container),
-            CommitService(self.containers, layers, self.images.door))
+            ContainerFiles(self.store, layers, self.events.container, self.containers.volumes),
+            CommitService(self.containers, layers, self.images.door, self._image_event))
         logs = LogService(self.containers, self.log_sink)
         logs_routes.add_routes(self.router, logs)
         exec_routes.add_routes(self.router, self.execs)
@@ -112,7 +112,8 @@ class Assembly:
         network_routes.add_routes(self.router, self.networks, NetworkConnections(self.containers,
                                                                                  self.container_network))
         image_routes.add_routes(self.router, self.images, ImageArchives(self.images), PushService(self.images),
-                                RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)))
+                                RegistryAccess(tuple(config.insecure_registries), tuple(config.registry_mirrors)),
+                                self.events.pruned)
         self._logs, self._layers = logs, layers
         build_routes.add_routes(self.router, lambda: self.builds)
 

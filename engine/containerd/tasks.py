@@ -21,6 +21,7 @@ from containerd_py.transfer.manifests import chain_ids, read_json, resolve_manif
 from containerd_py.types import AnyValue, Mount, ProcessState, Stdio
 
 from engine import reference
+from engine.disk import files_size
 from engine.errors import Conflict, InvalidParameter, NotFound, System, Unavailable
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -149,13 +150,17 @@ class ContainerdTasks:
                 raise System(f"removing the snapshot of {container_id}: {err}") from None
 
     def snapshot_usage(self, container_id: str) -> int:
-        """The bytes in the container's writable layer (0 once its snapshot is gone)."""
+        """The bytes of what the container wrote (0 once its snapshot is gone),
+        as dockerd's overlay2 counts them: its snapshot's upper directory
+        walked, not containerd's count of blocks (which has the directories
+        made for its mounts weigh 4 KiB each)."""
         try:
-            return self.snapshots.usage(container_id).size
+            mounts = self.snapshots.mounts(container_id)
         except cerrors.NotFound:
             return 0
         except cerrors.Error as err:
             raise System(f"measuring the snapshot of {container_id}: {err}") from None
+        return files_size(writable_dir(mounts))
 
     def create_container(self, container_id: str, image_name: str, spec: dict, runtime_binary: str,
                          labels: dict | None = None) -> None:
@@ -276,3 +281,11 @@ def task_events(subscription) -> Iterator[TaskExit | ExecExit | str]:
     except cerrors.Error as err:
         raise Unavailable(f"containerd's events: {err}") from None
 
+
+def writable_dir(mounts: list[Mount]) -> str:
+    """The directory a snapshot's writes go to: an overlay's upperdir, else a bind's source."""
+    for mount in mounts:
+        for option in mount.options:
+            if option.startswith("upperdir="):
+                return option.partition("=")[2]
+    return mounts[0].source if mounts else ""

@@ -48,8 +48,10 @@ def merge(user: dict, container: dict) -> dict:
 
 
 class CommitService:
-    def __init__(self, containers: ContainerService, layers: ContainerdLayers, images: ContainerdImages):
-        self.containers, self.layers, self.images = containers, layers, images
+    def __init__(self, containers: ContainerService, layers: ContainerdLayers, images: ContainerdImages,
+                 publish_image=lambda action, image_id, name: None):
+        """``publish_image(action, image_id, name)`` reports the new name's "tag" event."""
+        self.containers, self.layers, self.images, self.publish_image = containers, layers, images, publish_image
         self.writer = ImageWriter(layers, images)
 
     def commit(self, ref: str, repo: str = "", tag: str = "", comment: str = "", author: str = "",
@@ -74,6 +76,8 @@ class CommitService:
                               author, comment)
                 image_id = self.writer.write(base.resolved, child, layer, diff_id, name)
                 image_ref = parse_normalized(name).familiar() if name else ""
+                if image_ref:
+                    self.publish_image("tag", image_id, image_ref)  # before the commit's, as dockerd's
                 self.containers.publish(record, "commit", {"comment": comment, "imageID": image_id,
                                                            "imageRef": image_ref})
             finally:

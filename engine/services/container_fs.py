@@ -9,6 +9,7 @@ are resolved inside the container's root as dockerd resolves them: symlinks
 followed within it, the last element left as it is.
 """
 import base64
+import contextlib
 import io
 import json
 import os
@@ -35,6 +36,7 @@ from engine.containerd.layers import ContainerdLayers
 from engine.errors import InvalidParameter, NotFound, System
 from engine.oci.host import LocalHost, scoped_path
 from engine.oci.users import resolve_user
+from engine.services.container_volumes import ContainerVolumes
 from engine.services.containers import Publish
 from engine.store import Container, ContainerStore, go_time
 
@@ -70,17 +72,20 @@ def absolute_path(path: str) -> str:
 
 
 class ContainerFiles:
-    def __init__(self, store: ContainerStore, layers: ContainerdLayers, publish: Publish = lambda *event: None):
-        """``publish(record, action)`` reports dockerd's events: export, archive-path, extract-to-dir."""
+    def __init__(self, store: ContainerStore, layers: ContainerdLayers, publish: Publish = lambda *event: None,
+                 volumes: ContainerVolumes | None = None):
+        """``publish(record, action)`` reports dockerd's events: export, archive-path, extract-to-dir;
+        ``volumes`` mounts a copy's volumes (and logs their events) around it."""
         self.store, self.layers, self.publish = store, layers, publish
+        self.volumes = volumes or ContainerVolumes()
         self.host = LocalHost()  # reads the container's /etc/passwd for cp -a
 
     @contextmanager
     def _root(self, record: Container) -> Iterator[str]:
         """The container's tree as its processes see it when it runs; its
-        snapshot mounted otherwise, with its bind mounts over it, their mount
-        points made where missing (as dockerd mounts a stopped container's
-        volumes for a copy)."""
+        snapshot mounted otherwise, with its binds and volumes over it, their
+        mount points made where missing (as dockerd mounts a stopped
+        container's volumes for a copy)."""
         pid = record.state.pid if record.state.running else 0
         if pid:
             yield f"/proc/{pid}/root"
@@ -146,21 +151,29 @@ class ContainerFiles:
     def stat_path(self, ref: str, path: str) -> dict:
         """``HEAD /containers/<id>/archive``: the path's stat, as the header carries it."""
         record = self.store.get(ref)
-        with self._root(record) as root:
+        with self.volumes.copying(record), self._root(record) as root:
             return self._stat(root, record.state.running, ref, path)[0]
 
     def archive(self, ref: str, path: str) -> tuple[dict, Iterator[bytes]]:
         """``GET /containers/<id>/archive``: the stat, and the path (with all
         below it) as a tar whose entries start with the path's own name, as
-        dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/")."""
+        dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/"). The
+        volumes stay in use until the stream ends."""
         record = self.store.get(ref)
-        described = self.stat_path(ref, path)  # errors before any byte is sent
-        self.publish(record, "archive-path")
-        return described, self._archive(record, ref, path)
-
-    def _archive(self, record: Container, ref: str, path: str) -> Iterator[bytes]:
+        using = contextlib.ExitStack()
+        using.enter_context(self.volumes.copying(record))
         try:
-            with self._root(record) as root:
+            with self._root(record) as root:  # errors before any byte is sent
+                described = self._stat(root, record.state.running, ref, path)[0]
+        except BaseException:
+            using.close()
+            raise
+        self.publish(record, "archive-path")
+        return described, self._archive(record, ref, path, using)
+
+    def _archive(self, record: Container, ref: str, path: str, using: contextlib.ExitStack) -> Iterator[bytes]:
+        try:
+            with using, self._root(record) as root:
                 running = record.state.running
                 _, located, absolute = self._stat(root, running, ref, path)
                 source = located.removesuffix("/.")
@@ -182,7 +195,7 @@ class ContainerFiles:
         if not path:
             raise InvalidParameter("Path cannot be empty")
         user = (record.config.get("User") or "") if copy_uid_gid else ""
-        with self._root(record) as root, tempfile.TemporaryFile() as spooled:
+        with self.volumes.copying(record), self._root(record) as root, tempfile.TemporaryFile() as spooled:
             target = scoped_path(root, absolute_path(path))
             try:
                 is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
@@ -215,12 +228,12 @@ class ContainerFiles:
 
 @contextmanager
 def _binds_mounted(record: Container, root: str) -> Iterator[None]:
-    """The container's bind mounts over its mounted tree, parents first, for
+    """The container's binds and volumes over its mounted tree, parents first, for
     the block; a missing mount point is made, as the runtime would make it."""
     done = []
     try:
         for point in sorted(record.mount_points.values(), key=lambda p: p["Destination"]):
-            if point.get("Type") != "bind":
+            if point.get("Type") not in ("bind", "volume"):
                 continue
             target = scoped_path(root, point["Destination"])
             try:

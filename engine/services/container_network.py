@@ -275,6 +275,7 @@ class ContainerNetworking:
             self.networks.release_endpoint(network.id, record.id)
             if not self._on_user_network(record):
                 self.resolver.detach(record.id)
+        self._event("disconnect", network, record)  # dockerd's DisconnectFromNetwork logs one of its own too
 
     def _event(self, action: str, network, record: Container) -> None:
         self.publish(action, network.id, {"container": record.id, "name": network.name, "type": network.driver})

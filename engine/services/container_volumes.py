@@ -12,10 +12,11 @@ running container uses it.
 The volume service is behind ``VolumeProvider``; without one (the container
 service's own tests) a container that needs a volume is refused.
 """
+import contextlib
 import dataclasses
 import os
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from engine.errors import InvalidParameter, NotFound, System
@@ -138,6 +139,22 @@ class ContainerVolumes:
         for point in mount_points.values():
             if point.get("Type") == "volume":
                 self.provider.mount(point["Name"], container_id, point["Destination"], point["RW"])
+
+    @contextlib.contextmanager
+    def copying(self, record) -> Iterator[None]:
+        """A ``docker cp``'s use of the container's volumes, as dockerd's
+        mountVolumes and DetachAndUnmount: each mounted (when it has driver
+        options) with its "mount" event, and its "unmount" after; a running
+        container keeps its volumes mounted."""
+        self.starting(record.id, record.mount_points)
+        try:
+            yield
+        finally:
+            if record.state.running:
+                for name in _volume_names(record.mount_points):
+                    self.provider.unmount(name, record.id, last_user=False)
+            else:
+                self.stopped(record.id, record.mount_points)
 
     def stopped(self, container_id: str, mount_points: dict) -> None:
         """The container's volumes released; the last user of one unmounts it."""

@@ -226,8 +226,8 @@ class ContainerService:
         """The task created and started, under the container's lock."""
         try:
             oci.mounts.parse_tmpfs(record.host_config.get("Tmpfs") or {})  # its options: dockerd checks them now
+            self._attach_network(record)  # before the volumes' mounts, as dockerd's events go
             self.volumes.starting(record.id, record.mount_points)
-            self._attach_network(record)
             self.tasks.create_task(record.id, self.log_sink.stdio(record))
             pid = self.tasks.start_task(record.id)
         except EngineError as err:

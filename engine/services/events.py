@@ -47,8 +47,8 @@ def parse_timestamp(text: str | None) -> int | None:
 def message(event_type: str, action: str, actor_id: str, attributes: dict[str, str], now_ns: int) -> dict:
     """An events.Message as dockerd's Log makes it, its keys in Go's order."""
     legacy = {}
-    if event_type in (CONTAINER, IMAGE):
-        legacy = {"status": action, "id": actor_id}
+    if event_type in (CONTAINER, IMAGE):  # Go's omitempty: a prune's has no id
+        legacy = {"status": action, **({"id": actor_id} if actor_id else {})}
         if event_type == CONTAINER and attributes.get("image"):
             legacy["from"] = attributes["image"]
     return {**legacy, "Type": event_type, "Action": action,
@@ -166,6 +166,10 @@ class EventsService:
         if name:
             attributes["name"] = name
         self.log(IMAGE, action, image_id, attributes)
+
+    def pruned(self, event_type: str, reclaimed: int) -> None:
+        """A prune's own event, after those of what it removed (dockerd's, since API 1.31)."""
+        self.log(event_type, "prune", "", {"reclaimed": str(reclaimed)})
 
     def subscribe(self, since_ns: int | None, until_ns: int | None, filters: Filters
                   ) -> tuple[list[dict], Subscription]:

@@ -209,9 +209,9 @@ class ImageArchives:
                 archive.unpack_image(self.client, manifest, self.door.snapshotter)
         except cerrors.InvalidArgument as e:
             raise InvalidParameter(str(e.args[0])) from None
-        self.images.publish("import", config.digest, config.digest)
         if ref is not None:
             self.images.tag(config.digest, str(ref))
+        self.images.publish("import", config.digest, config.digest)  # after its tag, as dockerd's
         return {"status": config.digest}
 
 

@@ -19,7 +19,8 @@ def _dangling_only(wanted: Filters) -> bool:
     raise InvalidParameter(f"Invalid filter 'dangling=[{' '.join(wanted.get('dangling'))}]'")
 
 
-def prune_images(images: ImageService, filters_param: str | None) -> dict:
+def prune_images(images: ImageService, filters_param: str | None, pruned=lambda event_type, reclaimed: None) -> dict:
+    """``pruned(type, reclaimed)`` logs the prune's own event, after those of what went."""
     wanted = Filters.parse(filters_param).validate(IMAGE_PRUNE_FILTERS)
     dangling_only = _dangling_only(wanted)
     until = min((timestamps.timestamp_ns(value) for value in wanted.get("until")), default=None)
@@ -49,4 +50,5 @@ def prune_images(images: ImageService, filters_param: str | None) -> dict:
             continue  # used or removed meanwhile: left, as dockerd leaves it
         deleted += records
         reclaimed += sum(sizes.get(r.get("Deleted", ""), 0) for r in records)
+    pruned("image", reclaimed)
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}

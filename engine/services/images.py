@@ -469,10 +469,11 @@ class ImageService:
             if not parsed.digest and not any(not r.digest and r.name == parsed.name for r in remaining):
                 untag += [r for r in remaining if r.digest and r.name == parsed.name]
                 remaining = [r for r in remaining if r not in untag]
+            silent = untag[1:]  # dockerd cleans up the repository's digests without an event
             if remaining:
-                self._untag(view, untag, records)
+                self._untag(view, untag, records, silent=silent)
                 return records
-            return self._delete(view, untag, records, force, quiet=True)
+            return self._delete(view, untag, records, force, quiet=True, silent=silent)
         if catalog.children.get(view.id):
             raise Conflict(f"conflict: unable to delete {short_id(view.id)} (cannot be forced) - "
                            "image has dependent child images")
@@ -482,18 +483,20 @@ class ImageService:
         return self._delete(view, refs, records, force, quiet=False, active_references=not force)
 
     def _untag(self, view: ImageView, refs: list[Named], records: list[dict], keep: bool = False,
-               collect: bool = False) -> None:
+               collect: bool = False, silent: list[Named] = ()) -> None:
         """Removes refs' names. keep: the image stays under its dangling name (a container uses
-        it); collect: the last removal waits until containerd has collected what it held."""
+        it); collect: the last removal waits until containerd has collected what it held;
+        silent: those removed without an "untag" event."""
         if keep:
             self.door.put(DANGLING + view.target.digest, view.target, _parent_labels(view.labels))
         for i, ref in enumerate(refs):
+            if ref not in silent:
+                self.publish("untag", view.id, view.id)  # before the name goes: with the image's labels, as dockerd's
             try:
                 self.door.delete(str(ref), sync=collect and i == len(refs) - 1)
             except cerrors.NotFound:
                 pass
             records.append({"Untagged": ref.familiar()})
-            self.publish("untag", view.id, view.id)
 
     def _check_conflict(self, view: ImageView, force: bool, active_references: bool) -> None:
         """moby's checkImageDeleteConflict: a running user always; references and stopped users unless forced."""
@@ -508,7 +511,7 @@ class ImageService:
             raise DeleteConflict(view.id, False, f"image is being used by stopped container {stopped[0][:12]}")
 
     def _delete(self, view: ImageView, refs: list[Named], records: list[dict], force: bool, quiet: bool,
-                active_references: bool = False) -> list[dict]:
+                active_references: bool = False, silent: list[Named] = ()) -> list[dict]:
         """Untags refs, then removes the image and reports the layers no other image holds, unless
         a container holds it: quiet (after removing a name) leaves it dangling, else that is the error."""
         try:
@@ -516,12 +519,12 @@ class ImageService:
         except DeleteConflict:
             if not quiet:
                 raise
-            self._untag(view, refs, records, keep=True)
+            self._untag(view, refs, records, keep=True, silent=silent)
             return records
         for name in view.names:
             if name.startswith(DANGLING):
                 self.door.delete(name, sync=not view.refs)
-        self._untag(view, refs + [r for r in view.refs if r not in refs], records, collect=True)
+        self._untag(view, refs + [r for r in view.refs if r not in refs], records, collect=True, silent=silent)
         records.append({"Deleted": view.id})
         self.publish("delete", view.id, view.id)
         # Collected by now: a layer another image or a container's snapshot still holds is there.

@@ -154,14 +154,16 @@ class InfoService:
     `containers()` the container records, `images()` the image list's
     summaries, `image_layers()` each image's layers (digest -> size),
     `container_summaries()` the `ps -a --size` entries (SizeRw and
-    SizeRootFs measured already), `listeners()` the events subscribers."""
+    SizeRootFs measured already), `listeners()` the events subscribers,
+    `volumes()` the volumes with their UsageData."""
 
     def __init__(self, config, system: SystemService, snapshotter: str, containers: Callable[[], list],
                  images: Callable[[], list[dict]], image_layers: Callable[[], dict[str, dict[str, int]]],
-                 container_summaries: Callable[[], list[dict]], listeners: Callable[[], int], machine: Machine | None = None):
+                 container_summaries: Callable[[], list[dict]], listeners: Callable[[], int], machine: Machine | None = None,
+                 volumes: Callable[[], list[dict]] = list):
         self.config, self.system, self.snapshotter = config, system, snapshotter
         self.containers, self.images, self.image_layers = containers, images, image_layers
-        self.container_summaries, self.listeners = container_summaries, listeners
+        self.container_summaries, self.listeners, self.volumes = container_summaries, listeners, volumes
         self.machine = machine or Machine()
         self.id = engine_id(config.data_root)
 
@@ -232,8 +234,8 @@ class InfoService:
 
     def disk_usage(self) -> dict:
         """dockerd's SystemDiskUsage: images with their container counts and
-        shared sizes, containers with theirs, the size of all layers; no
-        volumes or build cache exist yet."""
+        shared sizes, containers with theirs, volumes with their sizes and
+        users, the size of all layers; no build cache is kept."""
         layers = self.image_layers()
         users = Counter(record.image for record in self.containers())
         holders = Counter(digest for image_layers in layers.values() for digest in image_layers)
@@ -245,7 +247,7 @@ class InfoService:
         containers = self.container_summaries()
         every_layer = {digest: size for image_layers in layers.values() for digest, size in image_layers.items()}
         return {"LayersSize": sum(every_layer.values()), "Images": images, "Containers": containers,
-                "Volumes": [], "BuildCache": [], "BuilderSize": 0}
+                "Volumes": self.volumes(), "BuildCache": [], "BuilderSize": 0}
 
 
 def _commit(commit: str) -> dict:

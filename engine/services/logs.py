@@ -154,6 +154,7 @@ class Attachment:
             if detached:
                 self.detached = True
                 self.ended.set()
+                self.service.containers.publish(self.record, "detach")
                 return
         if self.record.config.get("StdinOnce") and not self.tty:
             if self._write_stdin(b""):
@@ -230,3 +231,4 @@ class LogService:
         if not record.state.running:
             raise Conflict(f"Container {record.id} is not running")
         self.containers.tasks.resize(record.id, width, height)
+        self.containers.publish(record, "resize", {"height": str(height), "width": str(width)})

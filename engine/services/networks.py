@@ -354,6 +354,7 @@ class NetworkService:
             except EngineError:
                 continue
             deleted.append(record.name)
+        self.publish("prune", "", {"reclaimed": "0"})  # dockerd's, after each one's "destroy"
         return {"NetworksDeleted": deleted or None}
 
     # -- views

@@ -74,6 +74,21 @@ def _blkio_entries(text: str) -> list[dict]:
     return entries
 
 
+def network_stats(net_dev: str) -> dict[str, dict]:
+    """A network namespace's interfaces but lo, from its /proc/net/dev, as
+    dockerd's sandbox Statistics gives them."""
+    found = {}
+    for line in net_dev.splitlines()[2:]:
+        name, _, counters = line.partition(":")
+        values = [int(v) for v in counters.split()]
+        if name.strip() == "lo" or len(values) < 12:
+            continue
+        found[name.strip()] = {"rx_bytes": values[0], "rx_packets": values[1], "rx_errors": values[2],
+                               "rx_dropped": values[3], "tx_bytes": values[8], "tx_packets": values[9],
+                               "tx_errors": values[10], "tx_dropped": values[11]}
+    return found
+
+
 def _system_cpu_usage() -> int:
     """The host's CPU time in nanoseconds, from /proc/stat's "cpu" line, as dockerd computes it."""
     for line in read_or_empty("/proc/stat").splitlines():
@@ -113,7 +128,7 @@ class CgroupReader:
         stat = _pairs(self.file("memory", "memory.stat"))
         memory = {"usage": _number(self.file("memory", "memory.usage_in_bytes")),
                   "max_usage": _number(self.file("memory", "memory.max_usage_in_bytes")),
-                  "stats": {key: stat.get(key, 0) for key in _MEMORY_V1},
+                  "stats": {key: stat.get(key, 0) for key in sorted(_MEMORY_V1)},
                   "failcnt": _number(self.file("memory", "memory.failcnt")),
                   "limit": _number(self.file("memory", "memory.limit_in_bytes"))}
         blkio = {}
@@ -130,7 +145,7 @@ class CgroupReader:
         cpu = _pairs(self.file("cpu", "cpu.stat"))
         stat = _pairs(self.file("memory", "memory.stat"))
         memory = {"usage": _number(self.file("memory", "memory.current")),
-                  "stats": {key: stat.get(key, 0) for key in _MEMORY_V2},
+                  "stats": {key: stat.get(key, 0) for key in sorted(_MEMORY_V2)},
                   "failcnt": _pairs(self.file("memory", "memory.events")).get("oom", 0),
                   "limit": _number(self.file("memory", "memory.max"))}
         io_bytes = []
@@ -260,6 +275,11 @@ class StatsService:
         ordered = {k: sample[k] for k in ("read", "preread", "pids_stats", "blkio_stats", "num_procs",
                                            "storage_stats", "cpu_stats", "precpu_stats", "memory_stats")}
         ordered.update(name=record.name, id=record.id)
+        mode = record.host_config.get("NetworkMode") or ""
+        if mode != "host" and not mode.startswith("container:"):  # its own namespace: its interfaces (none: none)
+            networks = network_stats(read_or_empty(f"/proc/{record.state.pid}/net/dev"))
+            if networks:
+                ordered["networks"] = networks
         return ordered
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from engine import filters
+from engine.disk import files_size
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, System
 from engine.store.record import new_id
 from engine.store.volumes import VolumeRecord, VolumeStore
@@ -71,21 +72,6 @@ def _mounted_on(path: str) -> bool:
             return any(line.split(" ", 5)[4] == escaped for line in f)
     except OSError:
         return False
-
-
-def _disk_usage(path: str) -> int:
-    """Bytes of the files under ``path``, each inode once (moby's directory.Size)."""
-    seen, total = set(), 0
-    for directory, _, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(directory, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
 
 
 class VolumeService:
@@ -142,6 +128,15 @@ class VolumeService:
             raise NotFound(f"get {name}: no such volume")
         return record
 
+    def usage(self) -> list[dict]:
+        """``system df``'s volumes: each one's view with the bytes of its files
+        and how many containers reference it (dockerd's UsageData)."""
+        with self.lock:
+            records = sorted(self.store.all(), key=lambda r: r.name)
+        return [{**self._view(r), "UsageData": {"RefCount": len(self.users(r.name)),
+                                                "Size": files_size(self.store.data_path(r.name))}}
+                for r in records]
+
     def list(self, filters_param: str | None = None) -> dict:
         """``GET /volumes`` with dockerd's filters: dangling (no container
         references it), driver, label, name (a pattern, as dockerd's Match)."""
@@ -166,33 +161,41 @@ class VolumeService:
 
     def remove(self, name: str, force: bool = False) -> None:
         """``DELETE /volumes/{name}``: ``force`` forgives a missing volume only."""
+        record = self._remove(name, force)
+        if record is not None:
+            self.publish("destroy", name, {"driver": record.driver})
+
+    def _remove(self, name: str, force: bool = False) -> VolumeRecord | None:
+        """The volume removed without an event (a prune logs one of its own); None when missing and forced."""
         with self.lock:
             record = self.store.get(name)
             if record is None:
                 if force:
-                    return
+                    return None
                 raise NotFound(f"get {name}: no such volume")
             if users := self.users(name):
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
             self._unmount(name)
             self.store.delete(name)
-        self.publish("destroy", name, {"driver": record.driver})
+        return record
 
     def prune(self, filters_param: str | None = None) -> dict:
         """``POST /volumes/prune``: every unused volume the filters keep (named
-        ones too: API 1.41's dockerd prunes all unused local volumes)."""
+        ones too: API 1.41's dockerd prunes all unused local volumes), with
+        dockerd's one "prune" event instead of each one's "destroy"."""
         wanted = filters.Filters.parse(filters_param).validate(filters.VOLUME_PRUNE_FILTERS)
         deleted, reclaimed = [], 0
         for record in self.store.all():
             if self.users(record.name) or not wanted.match_labels(record.labels or {}):
                 continue
-            size = _disk_usage(self.store.data_path(record.name))
+            size = files_size(self.store.data_path(record.name))
             try:
-                self.remove(record.name)
+                self._remove(record.name)
             except EngineError:
                 continue
             deleted.append(record.name)
             reclaimed += size
+        self.publish("prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     def _view(self, record: VolumeRecord) -> dict:

@@ -249,7 +249,7 @@ def test_tag_adds_a_name_with_its_time_and_remove_untags_then_deletes(images, se
     image_id = info["Id"]
     assert images.events == [("pull", f"{ref}:latest", ref), ("tag", image_id, "mine:v1"),
                              ("untag", image_id, image_id), ("untag", image_id, image_id),
-                             ("untag", image_id, image_id), ("delete", image_id, image_id)]
+                             ("delete", image_id, image_id)]  # the digest goes with its tag, silently, as dockerd
 
 
 def pulled_for_a_container(images, served, running: bool) -> tuple[str, str]:

@@ -26,7 +26,9 @@ def _create_body(request: Request) -> tuple[dict, dict | None, dict]:
     return body, host_config, networking_config
 
 
-def add_routes(router, containers: ContainerService, views: ContainerViews) -> None:
+def add_routes(router, containers: ContainerService, views: ContainerViews,
+               pruned=lambda event_type, reclaimed: None) -> None:
+    """``pruned(type, reclaimed)`` logs a prune's event (the events service's)."""
     def create(request: Request):
         config, host_config, networking_config = _create_body(request)
         record = containers.create(config, host_config, request.arg("name") or None, networking_config)
@@ -74,7 +76,7 @@ def add_routes(router, containers: ContainerService, views: ContainerViews) -> N
         return json_reply(update_container(containers, request.params["name"], request.json()))
 
     def prune(request: Request):
-        return json_reply(prune_containers(containers, request.arg("filters")))
+        return json_reply(prune_containers(containers, request.arg("filters"), pruned))
 
     def inspect(request: Request):
         return json_reply(views.inspect(request.params["name"], size=request.bool_arg("size")))

@@ -19,7 +19,8 @@ def _json_stream(messages) -> Streamed:
 
 
 def add_routes(router, images: ImageService, archives: ImageArchives, pushes: PushService,
-               registries: RegistryAccess) -> None:
+               registries: RegistryAccess, pruned=lambda event_type, reclaimed: None) -> None:
+    """``pruned(type, reclaimed)`` logs a prune's event (the events service's)."""
     def create(request: Request):
         """A pull (fromImage) or an import (fromSrc); errors before the first message are HTTP errors."""
         if request.arg("fromImage"):
@@ -60,7 +61,7 @@ def add_routes(router, images: ImageService, archives: ImageArchives, pushes: Pu
         return _json_stream(archives.load(request.body.read, quiet))
 
     def prune(request: Request):
-        return json_reply(prune_images(images, request.arg("filters")))
+        return json_reply(prune_images(images, request.arg("filters"), pruned))
 
     def login(request: Request):
         return json_reply(registries.login(request.json() or {}))

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
 
 import docker
 import pytest
@@ -70,12 +71,20 @@ def masked(text: str, prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def filled(sides) -> dict[str, str]:
+def filled(sides) -> Iterator[dict[str, str]]:
     """Each daemon filled once for the df tests: its prefix."""
     prefixes = {name: f"df{uuid.uuid4().hex[:8]}" for name in sides}
-    for name, side in sides.items():
-        fill(side, prefixes[name])
-    return prefixes
+    try:
+        for name, side in sides.items():
+            fill(side, prefixes[name])
+        yield prefixes
+    finally:  # the daemons serve the whole session: what fill made goes, so no later module lists it
+        for name, side in sides.items():
+            prefix = prefixes[name]
+            side.docker("rm", "-fv", f"{prefix}c1", f"{prefix}c2", check=False)
+            side.docker("volume", "rm", f"{prefix}v1", f"{prefix}v2", f"{prefix}v3", check=False)
+            side.docker("network", "rm", f"{prefix}n1", f"{prefix}n2", check=False)
+            side.docker("image", "prune", "-af", "--filter", f"label=ops={prefix}", check=False)
 
 
 def own_rows(side: Side, prefix: str, cli: str) -> dict[str, list[dict]]:

@@ -66,6 +66,15 @@ def fill(side: Side, prefix: str) -> None:
     d("network", "create", "--label", label, "--label", "keep=1", f"{prefix}n2")
 
 
+def unfill(side: Side, prefix: str) -> None:
+    """What fill made (what a test's prunes left of it), removed: the daemons
+    serve the whole session, and later modules list their networks and volumes."""
+    side.docker("rm", "-fv", f"{prefix}c1", f"{prefix}c2", check=False)
+    side.docker("volume", "rm", f"{prefix}v1", f"{prefix}v2", f"{prefix}v3", check=False)
+    side.docker("network", "rm", f"{prefix}n1", f"{prefix}n2", check=False)
+    side.docker("image", "prune", "-af", "--filter", f"label=ops={prefix}", check=False)
+
+
 def masked(text: str, prefix: str) -> str:
     return _ID.sub("<id>", text.replace(prefix, "<P>"))
 
@@ -78,13 +87,9 @@ def filled(sides) -> Iterator[dict[str, str]]:
         for name, side in sides.items():
             fill(side, prefixes[name])
         yield prefixes
-    finally:  # the daemons serve the whole session: what fill made goes, so no later module lists it
+    finally:
         for name, side in sides.items():
-            prefix = prefixes[name]
-            side.docker("rm", "-fv", f"{prefix}c1", f"{prefix}c2", check=False)
-            side.docker("volume", "rm", f"{prefix}v1", f"{prefix}v2", f"{prefix}v3", check=False)
-            side.docker("network", "rm", f"{prefix}n1", f"{prefix}n2", check=False)
-            side.docker("image", "prune", "-af", "--filter", f"label=ops={prefix}", check=False)
+            unfill(side, prefixes[name])
 
 
 def own_rows(side: Side, prefix: str, cli: str) -> dict[str, list[dict]]:
@@ -178,14 +183,17 @@ def transcript(side: Side, cli: str, commands) -> list[str]:
     """Each command's exit status and output, masked, with the lines of
     each "Deleted ..." list sorted (dockerd lists from Go maps)."""
     prefix = f"pr{uuid.uuid4().hex[:8]}"
-    fill(side, prefix)
     seen = []
-    for command in commands:
-        r = side.docker(*(arg.replace("<P>", prefix) for arg in command), cli=cli, check=False, input="n\n")
-        text = masked(r.stdout + r.stderr, prefix)
-        blocks = [block.splitlines()[:1] + sorted(block.splitlines()[1:]) if block.startswith("Deleted")
-                  else block.splitlines() for block in text.split("\n\n")]
-        seen.append(f"$ {' '.join(command)} [{r.returncode}]\n" + "\n".join(line for b in blocks for line in b))
+    try:
+        fill(side, prefix)
+        for command in commands:
+            r = side.docker(*(arg.replace("<P>", prefix) for arg in command), cli=cli, check=False, input="n\n")
+            text = masked(r.stdout + r.stderr, prefix)
+            blocks = [block.splitlines()[:1] + sorted(block.splitlines()[1:]) if block.startswith("Deleted")
+                      else block.splitlines() for block in text.split("\n\n")]
+            seen.append(f"$ {' '.join(command)} [{r.returncode}]\n" + "\n".join(line for b in blocks for line in b))
+    finally:
+        unfill(side, prefix)
     return seen
 
 
@@ -206,9 +214,12 @@ def test_prunes_print_and_refuse_as_dockerd(sides, cli):
 def test_container_prune_reports_what_it_reclaims_through_the_api(sides):
     def pruned(name):
         prefix = f"pr{uuid.uuid4().hex[:8]}"
-        fill(sides[name], prefix)
-        with docker.APIClient(base_url=f"unix://{sides[name].socket}") as api:
-            report = api.prune_containers({"label": [f"ops={prefix}"]})
+        try:
+            fill(sides[name], prefix)
+            with docker.APIClient(base_url=f"unix://{sides[name].socket}") as api:
+                report = api.prune_containers({"label": [f"ops={prefix}"]})
+        finally:
+            unfill(sides[name], prefix)
         return len(report["ContainersDeleted"]), report["SpaceReclaimed"]
 
     assert pruned("ours") == pruned("dockerd") == (2, 5000)

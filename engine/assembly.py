@@ -88,7 +88,8 @@ class Assembly:
         self.health.begin(ExecProbes(self.execs), self.containers.locked, self.store.all())
         self.views = ContainerViews(self.store, exec_ids=self.execs.ids_of,
                                     container_size=self.containers.tasks.snapshot_usage,
-                                    image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()})
+                                    image_sizes=lambda: {image["Id"]: image["Size"] for image in self.images.list()},
+                                    cgroup_version=self.containers.host.cgroup_version)
         self.system = SystemService(config.runtimes[config.default_runtime],
                                     containerd_version or self._containerd_version)
         self.info = InfoService(config, self.system, self.images.door.snapshotter, self.store.all, self.images.list,

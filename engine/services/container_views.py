@@ -4,6 +4,7 @@ the image service knows. Apart from services/containers.py, which changes
 containers; this only looks."""
 from collections.abc import Callable
 
+from engine.services.inspect_shape import config_shown, host_config_shown
 from engine.store import ContainerStore
 from engine.store.summary import mounts_shown, summary
 
@@ -12,17 +13,21 @@ class ContainerViews:
     def __init__(self, store: ContainerStore, exec_ids: Callable[[str], list[str]] = lambda container_id: [],
                  resolve_ancestors: Callable[[str], set[str]] | None = None,
                  container_size: Callable[[str], int] = lambda container_id: 0,
-                 image_sizes: Callable[[], dict[str, int]] = dict):
+                 image_sizes: Callable[[], dict[str, int]] = dict, cgroup_version: int = 1):
         """``exec_ids(id)``: the container's exec instances (the exec service's);
         ``resolve_ancestors(ref)``: image IDs for the ancestor filter;
         ``container_size(id)``: the bytes of its writable layer, and
-        ``image_sizes()`` each image's size by ID, for ``size=1``."""
+        ``image_sizes()`` each image's size by ID, for ``size=1``; ``cgroup_version``
+        the host's (the default cgroup namespace mode follows it)."""
         self.store, self.exec_ids, self.resolve_ancestors = store, exec_ids, resolve_ancestors
+        self.cgroup_version = cgroup_version
         self.container_size, self.image_sizes = container_size, image_sizes
 
     def inspect(self, ref: str, size: bool = False) -> dict:
         record = self.store.get(ref)
         shown = record.inspect(mounts=mounts_shown(record.mount_points), exec_ids=self.exec_ids(record.id))
+        shown.update(HostConfig=host_config_shown(record.host_config, self.cgroup_version),
+                     Config=config_shown(record.config))
         if size:
             shown["SizeRw"], shown["SizeRootFs"] = self._sizes(record, self.image_sizes())
         return shown

@@ -70,6 +70,8 @@ volumes:
 """
 
 TOP_NUMBERS = re.compile(r"^(\w+)  \d+  \d+  (\d+)  \d\d:\d\d")   # compose top's UID PID PPID C STIME
+HOST_CONFIG_DEFAULTS = ("ShmSize", "IpcMode", "CgroupnsMode", "OomKillDisable", "PidsLimit", "MemorySwappiness",
+                        "MaskedPaths", "ReadonlyPaths", "RestartPolicy", "ConsoleSize", "NetworkMode")
 FILES = {"web/Dockerfile": WEB_DOCKERFILE, "web/index.html": "<p>hello from compose</p>\n"}
 LABELS_KEPT = ("com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.container-number",
                "com.docker.compose.oneoff", "com.docker.compose.version", "com.docker.compose.network",
@@ -101,7 +103,9 @@ def project_state(side: Side, project: str) -> dict:
                              for m in c["Mounts"]),
             "binds": [side.ids(b) for b in c["HostConfig"]["Binds"] or []], "network mode": c["HostConfig"]["NetworkMode"],
             "networks": {name: sorted(side.ids(a) for a in n["Aliases"] or []) for name, n in
-                         c["NetworkSettings"]["Networks"].items()}}
+                         c["NetworkSettings"]["Networks"].items()},
+            "inspect keys": {section: list(c[section]) for section in ("HostConfig", "Config")},
+            "host config defaults": {k: c["HostConfig"][k] for k in HOST_CONFIG_DEFAULTS}}
     networks = {n["Name"]: {"driver": n["Driver"], "labels": labels(n["Labels"]), "internal": n["Internal"],
                             "attachable": n["Attachable"], "containers": len(n["Containers"] or {})}
                 for n in inspected("network", listed("network", "ls"))}

@@ -180,6 +180,11 @@ def v2_project(side: Side, ctx) -> None:
         compose("ps killed", "ps")
         compose("rm -f client", "rm", "-f", "client")
         compose("up -d again", "up", "-d")
+        compose("up -d unchanged", "up", "-d")
+        (ctx / "web/index.html").write_text("<p>changed</p>\n")
+        compose("build web changed", "build", "web")
+        compose("up -d after a build", "up", "-d")
+        side.view["http web changed"] = fetch(side, compose.host_port("web", "8080"))
         compose("stop", "stop")
         compose("ps stopped", "ps")
         compose("start", "start")
@@ -227,15 +232,19 @@ def test_v2_project(request, tmp_path_factory, side):  # noqa: F811
     view = observed(request, tmp_path_factory, side, "28", v2_project)
     assert view["build"]["exit"] == 0 and view["up -d"]["exit"] == 0
     assert view["http web"] == view["run --rm -T"]["stdout"][0] + "\n" == "<p>hello from compose</p>\n"
+    assert view["up -d unchanged"]["stderr"] == ["cp_client_1 is up-to-date", "cp_store_1 is up-to-date",
+                                                 "cp_web_1 is up-to-date"]
+    assert "Recreating cp_web_1 ... done" in view["up -d after a build"]["stderr"]
+    assert view["http web changed"] == "<p>changed</p>\n"
     assert view["exec -T exit code"] == {"exit": 3, "stdout": ["out"], "stderr": []}
     assert view["run --rm -T exit code"]["exit"] == 1
     assert view["dns web"]["stdout"] == ["5"]
-    assert view["http web replicas"] == ["<p>hello from compose</p>\n"] * 5
+    assert view["http web replicas"] == ["<p>changed</p>\n"] * 5
     assert view["volumes kept"]["stdout"] == ["kept", "anonymous"]
     # the store's anonymous /cache volume: named in the recreated container's Binds, so rm -v keeps it
     assert view["left after down"] == {"containers": [], "networks": ["bridge", "host", "none"],
                                        "volumes": [view["state after up"]["containers"]["/cp_store_1"]["mounts"][0][1]],
-                                       "images": []}
+                                       "images": ["<none>:<none>"] * 3}   # the first build's, dangling since the second
     assert view["kernel left after down"] == {"veths": 0, "bridges": 0, "sandboxes": [], "dnat rules": 0}
 
 

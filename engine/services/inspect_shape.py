@@ -2,10 +2,11 @@
 dockerd: the Go structs marshalled (every field in the struct's order, zero
 values filled in, ``omitempty`` fields only when set) with the defaults
 dockerd's create writes into them (ShmSize, IpcMode, CgroupnsMode, the
-masked and read-only paths, OomKillDisable; PidsLimit <= 0 and
-MemorySwappiness -1 as unset). The record keeps what the client sent (a
-docker-py or compose client sends a few fields, the CLI all of them); the
-defaults shown are the ones the spec is made with (engine/oci)."""
+masked and read-only paths, OomKillDisable, MemorySwap twice a Memory
+limit; PidsLimit <= 0 and MemorySwappiness -1 as unset; no Links as null).
+The record keeps what the client sent (a docker-py or compose client sends
+a few fields, the CLI all of them); the defaults shown are the ones the
+spec is made with (engine/oci)."""
 from engine.oci.request import DEFAULT_SHM_SIZE
 from engine.oci.spec import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from engine.services.images import go_config
@@ -41,6 +42,9 @@ def host_config_shown(host_config: dict, cgroup_version: int) -> dict:
     hc["IpcMode"] = hc.get("IpcMode") or "private"
     hc["CgroupnsMode"] = hc.get("CgroupnsMode") or ("private" if cgroup_version == 2 and not privileged else "host")
     hc["OomKillDisable"] = bool(hc.get("OomKillDisable"))
+    if (hc.get("Memory") or 0) > 0 and not hc.get("MemorySwap"):
+        hc["MemorySwap"] = 2 * hc["Memory"]
+    hc["Links"] = hc.get("Links") or None   # inspect lists the legacy links it has, null for none
     if (hc.get("PidsLimit") or 0) <= 0:
         hc["PidsLimit"] = None
     if hc.get("MemorySwappiness") == -1:

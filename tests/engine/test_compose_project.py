@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from leaks import mounts_under
-from compose_side import Compose
+from compose_side import TIMESTAMP, Compose
 from test_build_vs_dockerd import Side, make_context, observed, side  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.root
@@ -72,6 +72,41 @@ volumes:
 TOP_NUMBERS = re.compile(r"^(\w+)  \d+  \d+  (\d+)  \d\d:\d\d")   # compose top's UID PID PPID C STIME
 HOST_CONFIG_DEFAULTS = ("ShmSize", "IpcMode", "CgroupnsMode", "OomKillDisable", "PidsLimit", "MemorySwappiness",
                         "MaskedPaths", "ReadonlyPaths", "RestartPolicy", "ConsoleSize", "NetworkMode")
+COMPOSE_OPTIONS = f"""version: "2.4"
+services:
+  opts:
+    image: cp-tools
+    container_name: cp-opts
+    hostname: optshost
+    domainname: example.test
+    command: ["sh", "-c", "{SERVE_FOREVER.format(name='opts', what='sleep 1000')}"]
+    environment: {{A: "1", B: "two words"}}
+    labels: {{org.example.role: opts}}
+    user: "1000:1000"
+    working_dir: /tmp
+    extra_hosts: ["db.example:10.1.2.3"]
+    tmpfs: ["/run:size=1m"]
+    read_only: true
+    cap_drop: [NET_RAW]
+    ulimits: {{nofile: {{soft: 1024, hard: 2048}}}}
+    mem_limit: 64m
+    cpus: 0.5
+    pids_limit: 50
+    restart: unless-stopped
+    logging: {{driver: json-file, options: {{max-size: 1m, max-file: "2"}}}}
+    networks:
+      inner:
+        ipv4_address: 172.30.5.10
+        aliases: [opts-alias]
+    volumes: ["scratch:/scratch"]
+networks:
+  inner:
+    internal: true
+    ipam: {{config: [{{subnet: 172.30.5.0/24}}]}}
+volumes:
+  scratch:
+    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}
+"""
 FILES = {"web/Dockerfile": WEB_DOCKERFILE, "web/index.html": "<p>hello from compose</p>\n"}
 LABELS_KEPT = ("com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.container-number",
                "com.docker.compose.oneoff", "com.docker.compose.version", "com.docker.compose.network",
@@ -255,3 +290,50 @@ def test_v3_project(request, tmp_path_factory, side):  # noqa: F811
     assert sorted(view["state"]["volumes"]) == ["cp3_data3"] and sorted(view["state"]["networks"]) == ["cp3_front"]
     assert view["left after down"] == {"containers": [], "networks": ["bridge", "host", "none"], "volumes": [],
                                        "images": []}
+
+
+def options_project(side: Side, ctx) -> None:
+    make_context(ctx, {"docker-compose.yml": COMPOSE_OPTIONS})
+    compose = Compose(side, "cp4", ctx)
+    side.docker("tag", "busybox", "cp-tools")
+    try:
+        compose("up -d", "up", "-d")
+        compose("exec", "exec", "-T", "opts", "sh", "-c", "hostname; id; ulimit -n; ulimit -Hn; pwd; echo $B; "
+                "grep -c opts-alias /etc/hosts; grep db.example /etc/hosts; touch /x || echo read-only; "
+                "grep -E ' /(scratch|run) ' /proc/mounts | cut -d' ' -f1-3")
+        side.view["container"] = normalised_inspect(side, "container", "cp-opts")
+        side.view["network"] = normalised_inspect(side, "network", "cp4_inner")
+        side.view["volume"] = normalised_inspect(side, "volume", "cp4_scratch")
+        compose("down -v", "down", "-v")
+        side.view["left after down"] = daemon_lists(side)
+    finally:
+        compose.run("down", "-v")
+        side.remove_images("cp-tools")
+
+
+def normalised_inspect(side: Side, kind: str, ref: str) -> dict:
+    """`docker KIND inspect REF` with what differs by design or by run made alike: the storage
+    driver and runtime's names, the pid, the project's directory, the daemon's own directory, IDs,
+    times, and the order of a network's aliases (compose gives them from a set)."""
+    found = json.loads(side.docker(kind, "inspect", ref).stdout)[0]
+    for by_design in ("GraphDriver", "Driver"):
+        found.pop(by_design, None)
+    if kind == "container":
+        found["State"]["Pid"] = found["HostConfig"]["Runtime"] = "<differs>"
+        found["Config"]["Labels"]["com.docker.compose.project.working_dir"] = "<differs>"
+        for endpoint in found["NetworkSettings"]["Networks"].values():
+            endpoint["Aliases"] = sorted(endpoint["Aliases"] or [])
+        # the engine's sandbox is named after the container, dockerd's has an ID of its own
+        found["NetworkSettings"]["SandboxID"] = found["NetworkSettings"]["SandboxKey"] = "<differs>"
+    text = json.dumps(found).replace(side.daemon.workdir, "<root>")
+    return json.loads(TIMESTAMP.sub("<time>", side.ids(text)))
+
+
+def test_options_project(request, tmp_path_factory, side):  # noqa: F811
+    view = observed(request, tmp_path_factory, side, "28", options_project)
+    assert view["exec"]["stdout"][:6] == ["optshost", "uid=1000(user) gid=1000(user) groups=1000(user)", "1024",
+                                          "2048", "/tmp", "two words"]
+    assert "10.1.2.3\tdb.example" in view["exec"]["stdout"] and "read-only" in view["exec"]["stdout"]
+    assert sorted(view["exec"]["stdout"][-2:]) == ["tmpfs /run tmpfs", "tmpfs /scratch tmpfs"]
+    assert "optshost" in view["container"]["NetworkSettings"]["Networks"]["cp4_inner"]["Aliases"]
+    assert view["container"]["HostConfig"]["MemorySwap"] == 2 * view["container"]["HostConfig"]["Memory"]

@@ -31,7 +31,7 @@ COMPOSE_CONFIG = {"ExposedPorts": {"8081/tcp": {}}, "Tty": False, "OpenStdin": F
 def test_a_compose_containers_host_config_has_dockerds_fields_and_defaults():
     shown = host_config_shown(COMPOSE_HOST_CONFIG, cgroup_version=1)
     assert list(shown) == DOCKERD_HOST_CONFIG_KEYS
-    assert {k: v for k, v in shown.items() if k in COMPOSE_HOST_CONFIG} == COMPOSE_HOST_CONFIG
+    assert {k: v for k, v in shown.items() if k in COMPOSE_HOST_CONFIG} == {**COMPOSE_HOST_CONFIG, "Links": None}
     assert (shown["ShmSize"], shown["IpcMode"], shown["CgroupnsMode"], shown["OomKillDisable"]) == (
         67108864, "private", "host", False)
     assert shown["MaskedPaths"][0] == "/proc/asound" and shown["ReadonlyPaths"][-1] == "/proc/sysrq-trigger"
@@ -43,10 +43,11 @@ def test_the_clis_unset_values_show_as_dockerd_shows_them():
     """The CLI sends PidsLimit 0 and MemorySwappiness -1 for unset; a privileged container masks nothing;
     cgroup v2 gives an unprivileged container its own cgroup namespace."""
     shown = host_config_shown({"PidsLimit": 0, "MemorySwappiness": -1, "Privileged": True, "Init": False,
-                               "Tmpfs": {}}, cgroup_version=2)
+                               "Tmpfs": {}, "Links": []}, cgroup_version=2)
     assert (shown["PidsLimit"], shown["MemorySwappiness"], shown["MaskedPaths"], shown["Init"]) == (
         None, None, None, False)
     assert "Tmpfs" not in shown and shown["CgroupnsMode"] == "host"
+    assert (shown["Links"], shown["MemorySwap"]) == (None, 0)
     assert host_config_shown({"PidsLimit": 10}, cgroup_version=2)["CgroupnsMode"] == "private"
 
 
@@ -54,3 +55,9 @@ def test_a_compose_containers_config_has_dockerds_fields():
     shown = config_shown(COMPOSE_CONFIG)
     assert list(shown) == DOCKERD_CONFIG_KEYS
     assert (shown["Domainname"], shown["OnBuild"]) == ("", None)
+
+
+def test_a_memory_limit_shows_dockerds_swap_limit():
+    """dockerd's create sets MemorySwap to twice Memory when only Memory is given (the spec has it so)."""
+    assert host_config_shown({"Memory": 64 << 20}, cgroup_version=1)["MemorySwap"] == 128 << 20
+    assert host_config_shown({"Memory": 64 << 20, "MemorySwap": -1}, cgroup_version=1)["MemorySwap"] == -1

@@ -27,6 +27,7 @@ from engine.containerd.tasks import ContainerdTasks, ExecExit, ImageForContainer
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified, System, Unavailable
 from engine.services import links
 from engine.services.restart import RestartPolicies, check_policy
+from engine.services.config_merge import image_metadata
 from engine.services.container_network import NoNetworking
 from engine.services.container_seams import (DEFAULT_RUNTIME, ExecExits, FileLogSink, LogSink, RootfsHost,
                                              installed_runtimes, parse_signal)
@@ -121,7 +122,7 @@ class ContainerService:
         network_settings = self.network.plan(container_id, host_config, networking_config)
         record = Container(
             container_id, self.store.reserve_name(container_id, name), image.id,
-            {**config, "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
+            {**config, **image_metadata(config, image.config), "Hostname": hostname, "Env": list(merged.env), "Cmd": list(merged.cmd or ()) or None,
              "Entrypoint": list(merged.entrypoint) if merged.entrypoint else None,
              "WorkingDir": merged.working_dir, "User": merged.user,
              **merged_healthcheck(config.get("Healthcheck"), image.config.get("Healthcheck"))},

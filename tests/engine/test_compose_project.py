@@ -24,7 +24,9 @@ pytestmark = pytest.mark.root
 
 WEB_DOCKERFILE = """FROM busybox
 COPY index.html /www/
-EXPOSE 8080
+EXPOSE 8080 8443
+LABEL org.example.tier=web
+STOPSIGNAL SIGTERM
 CMD ["sh", "-c", "trap 'exit 0' TERM; echo web serving; httpd -f -p 8080 -h /www & wait"]
 """
 SERVE_FOREVER = "trap 'exit 0' TERM; echo {name} up; {what} & wait"   # sh as PID 1 ends on SIGTERM
@@ -69,6 +71,8 @@ volumes:
   data3: {{}}
 """
 
+ADDRESS = re.compile(r"(172\.\d+\.0\.)\d+")
+MAC = re.compile(r"02:42(:[0-9a-f]{2}){4}")
 TOP_NUMBERS = re.compile(r"^(\w+)  \d+  \d+  (\d+)  \d\d:\d\d")   # compose top's UID PID PPID C STIME
 HOST_CONFIG_DEFAULTS = ("ShmSize", "IpcMode", "CgroupnsMode", "OomKillDisable", "PidsLimit", "MemorySwappiness",
                         "MaskedPaths", "ReadonlyPaths", "RestartPolicy", "ConsoleSize", "NetworkMode")
@@ -191,6 +195,10 @@ def v2_project(side: Side, ctx) -> None:
         compose("up -d", "up", "-d")
         compose("ps", "ps")
         side.view["state after up"] = project_state(side, "cp")
+        for name in ("cp_store_1", "cp_web_1"):
+            side.view[f"{name} inspected"] = normalised_inspect(side, "container", name, dynamic_addresses=True)
+        side.view["cp_back inspected"] = normalised_inspect(side, "network", "cp_back", dynamic_addresses=True)
+        side.view["cp_data inspected"] = normalised_inspect(side, "volume", "cp_data")
         side.view["http web"] = fetch(side, compose.host_port("web", "8080"))
         side.view["http store"] = fetch(side, 18081)
         compose("port web", "port", "web", "8080")
@@ -279,7 +287,7 @@ def test_v2_project(request, tmp_path_factory, side):  # noqa: F811
     # the store's anonymous /cache volume: named in the recreated container's Binds, so rm -v keeps it
     assert view["left after down"] == {"containers": [], "networks": ["bridge", "host", "none"],
                                        "volumes": [view["state after up"]["containers"]["/cp_store_1"]["mounts"][0][1]],
-                                       "images": ["<none>:<none>"] * 3}   # the first build's, dangling since the second
+                                       "images": ["<none>:<none>"] * 5}   # the first build's, dangling since the second
     assert view["kernel left after down"] == {"veths": 0, "bridges": 0, "sandboxes": [], "dnat rules": 0}
 
 
@@ -311,21 +319,29 @@ def options_project(side: Side, ctx) -> None:
         side.remove_images("cp-tools")
 
 
-def normalised_inspect(side: Side, kind: str, ref: str) -> dict:
+def normalised_inspect(side: Side, kind: str, ref: str, dynamic_addresses: bool = False) -> dict:
     """`docker KIND inspect REF` with what differs by design or by run made alike: the storage
     driver and runtime's names, the pid, the project's directory, the daemon's own directory, IDs,
-    times, and the order of a network's aliases (compose gives them from a set)."""
+    times, the order of a network's aliases (compose gives them from a set) and of the mounts
+    (dockerd's come from a Go map); with dynamic_addresses, the addresses given in the order
+    that parallel starts happened to take."""
     found = json.loads(side.docker(kind, "inspect", ref).stdout)[0]
     for by_design in ("GraphDriver", "Driver"):
         found.pop(by_design, None)
     if kind == "container":
         found["State"]["Pid"] = found["HostConfig"]["Runtime"] = "<differs>"
         found["Config"]["Labels"]["com.docker.compose.project.working_dir"] = "<differs>"
+        found["Mounts"].sort(key=lambda m: m["Destination"])
         for endpoint in found["NetworkSettings"]["Networks"].values():
             endpoint["Aliases"] = sorted(endpoint["Aliases"] or [])
         # the engine's sandbox is named after the container, dockerd's has an ID of its own
         found["NetworkSettings"]["SandboxID"] = found["NetworkSettings"]["SandboxKey"] = "<differs>"
+        found["NetworkSettings"]["Ports"] = {  # dockerd's "::" twins: engine/network/DESIGN.md
+            port: [b for b in bindings if b["HostIp"] != "::"] if bindings else bindings
+            for port, bindings in found["NetworkSettings"]["Ports"].items()}
     text = json.dumps(found).replace(side.daemon.workdir, "<root>")
+    if dynamic_addresses:
+        text = MAC.sub("<mac>", ADDRESS.sub(r"\1<n>", text))
     return json.loads(TIMESTAMP.sub("<time>", side.ids(text)))
 
 

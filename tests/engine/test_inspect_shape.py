@@ -2,6 +2,7 @@
 client sent: docker-py and compose send a few HostConfig fields, and dockerd
 shows every field of its structs with its create-time defaults (the keys
 below are dockerd's answer for a compose container)."""
+from engine.services.config_merge import image_metadata
 from engine.services.inspect_shape import config_shown, host_config_shown
 
 DOCKERD_HOST_CONFIG_KEYS = [
@@ -61,3 +62,14 @@ def test_a_memory_limit_shows_dockerds_swap_limit():
     """dockerd's create sets MemorySwap to twice Memory when only Memory is given (the spec has it so)."""
     assert host_config_shown({"Memory": 64 << 20}, cgroup_version=1)["MemorySwap"] == 128 << 20
     assert host_config_shown({"Memory": 64 << 20, "MemorySwap": -1}, cgroup_version=1)["MemorySwap"] == -1
+
+
+def test_a_container_takes_the_images_ports_labels_stop_signal_and_volumes():
+    """dockerd's merge at create: the image's EXPOSE, LABEL, STOPSIGNAL and VOLUME under the request's."""
+    image = {"ExposedPorts": {"8080/tcp": {}, "8443/tcp": {}}, "Labels": {"tier": "web", "kept": "image"},
+             "StopSignal": "SIGUSR1", "Volumes": {"/data": {}}}
+    assert image_metadata({"ExposedPorts": {"9000/tcp": {}}, "Labels": {"kept": "request"}, "Volumes": {"/x": {}}},
+                          image) == {
+        "ExposedPorts": {"8080/tcp": {}, "8443/tcp": {}, "9000/tcp": {}}, "Labels": {"tier": "web", "kept": "request"},
+        "StopSignal": "SIGUSR1", "Volumes": {"/x": {}, "/data": {}}}
+    assert image_metadata({"StopSignal": "SIGINT"}, {}) == {"Labels": {}, "StopSignal": "SIGINT", "Volumes": None}

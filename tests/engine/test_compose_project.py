@@ -5,9 +5,17 @@ of compose file version 2.4 (a service built from a Dockerfile, busybox
 httpd; two from images tagged from busybox; one user network, a named
 volume, published ports) taken through build, up, ps, logs, port, exec, run,
 stop/start/restart, --scale and the old `scale`, a recreation that keeps the
-volume's data, and `down -v --rmi local`; and one of version 3.8 brought up
-and down. Each section is what the client printed (compose_side normalises
-IDs, ephemeral host ports and times) or the state `docker inspect` shows.
+volume's data (the anonymous one's too), `down -v --rmi local` and what
+it leaves (in the daemon's lists and its network namespace); one of
+version 3.8 brought up and down; one service with most single-machine
+options, inspected whole. Each section is what the client printed
+(compose_side normalises IDs, ephemeral host ports and times) or what
+`docker inspect` shows (normalised_inspect).
+
+Seen and left alone: with COMPOSE_INTERACTIVE_NO_CLI=1, `run` attaches
+only after the start (dockerpy's lazy sockets), so a short container's
+output is lost on dockerd too, earlier on the engine; the tests use
+compose's default, the docker CLI's `start --attach`.
 """
 import json
 import os
@@ -16,8 +24,8 @@ import subprocess
 
 import pytest
 
-from leaks import mounts_under
 from compose_side import TIMESTAMP, Compose
+from leaks import mounts_under
 from test_build_vs_dockerd import Side, make_context, observed, side  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.root

@@ -13,38 +13,11 @@ from engine.containerd.images import ContainerdImages
 from engine.containerd.layers import ContainerdLayers
 from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.reference import parse_normalized
+from engine.services.config_merge import merge
 from engine.services.containers import ContainerService
 from engine.services.image_changes import apply_changes
 from engine.services.image_writer import Child, ImageWriter, media_types
 from engine.services.images import Catalog
-
-
-
-def merge(user: dict, container: dict) -> dict:
-    """dockerd's merge(userConf, imageConf): what the instructions left unset comes from the container."""
-    merged = dict(user)
-    for key in ("User", "WorkingDir", "StopSignal"):
-        if not merged.get(key) and container.get(key):
-            merged[key] = container[key]
-    ports = dict(container.get("ExposedPorts") or {})
-    ports.update(merged.get("ExposedPorts") or {})
-    if ports:
-        merged["ExposedPorts"] = ports
-    user_env = merged.get("Env") or []
-    keys = {e.partition("=")[0] for e in user_env}
-    merged["Env"] = (list(user_env) + [e for e in container.get("Env") or [] if e.partition("=")[0] not in keys]) \
-        or None
-    merged["Labels"] = {**(container.get("Labels") or {}), **(merged.get("Labels") or {})}
-    if not merged.get("Entrypoint"):
-        if not merged.get("Cmd"):
-            merged["Cmd"] = container.get("Cmd")
-        if merged.get("Entrypoint") is None:
-            merged["Entrypoint"] = container.get("Entrypoint")
-    if not merged.get("Volumes"):
-        merged["Volumes"] = container.get("Volumes") or None
-    if container.get("Healthcheck") and not merged.get("Healthcheck"):
-        merged["Healthcheck"] = container["Healthcheck"]
-    return merged
 
 
 class CommitService:

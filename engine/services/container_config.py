@@ -2,11 +2,12 @@
 them at create: Go's container.Config and container.HostConfig marshalled
 (every field, zero values where the request had none, `omitempty` ones only
 when set), the image's Labels, ExposedPorts, Volumes and StopSignal merged in
-(daemon/commit.go's merge) and adaptContainerSettings' defaults applied. A
+(daemon/commit.go's merge, config_merge.py) and adaptContainerSettings' defaults applied. A
 client sending only what it sets (docker-py, testcontainers) then reads the
 same inspect as one sending everything (the CLI), and the image's STOPSIGNAL
 and EXPOSE (for -P) act as with dockerd."""
 from engine.oci import ContainerConfig, HostConfig, spec
+from engine.services.config_merge import image_metadata
 from engine.services.health import merged_healthcheck
 from engine.services.images import go_config
 
@@ -44,11 +45,7 @@ def stored_config(config: dict, parsed: ContainerConfig, image_config: dict) -> 
               "Entrypoint": list(parsed.entrypoint) if parsed.entrypoint else None,
               "WorkingDir": parsed.working_dir, "User": parsed.user,
               **merged_healthcheck(config.get("Healthcheck"), image_config.get("Healthcheck"))}
-    merged["Labels"] = {**(image_config.get("Labels") or {}), **(config.get("Labels") or {})}
-    for key in ("ExposedPorts", "Volumes"):
-        if image_config.get(key):
-            merged[key] = {**image_config[key], **(config.get(key) or {})}
-    merged["StopSignal"] = config.get("StopSignal") or image_config.get("StopSignal") or ""
+    merged.update(image_metadata(config, image_config))
     return go_config(merged)
 
 
@@ -56,12 +53,14 @@ def stored_host_config(host_config: dict, parsed: HostConfig, host) -> dict:
     """The request's HostConfig with every field and dockerd's create-time
     defaults: MemorySwap twice a Memory without one, ShmSize, IpcMode and
     CgroupnsMode as the container gets them, OomKillDisable false, a
-    PidsLimit <= 0 and a MemorySwappiness of -1 as unset (null),
+    PidsLimit <= 0 and a MemorySwappiness of -1 as unset (null), no Links as null,
     "label=disable" for a privileged or host-IPC/PID one (as
     generateSecurityOpt), the default masked and read-only paths unless
     privileged."""
     shown = {key: host_config.get(key, zero) for key, zero in _HOST_CONFIG_ZERO.items()
-             if key not in _HOST_CONFIG_OMITEMPTY or host_config.get(key)}
+             if key not in _HOST_CONFIG_OMITEMPTY or host_config.get(key)
+             or (key == "Init" and host_config.get(key) is not None)}  # a *bool: false is shown
+    shown["Links"] = shown["Links"] or None  # dockerd lists its link graph's, null when none
     shown["RestartPolicy"] = {**_RESTART_ZERO, **(shown["RestartPolicy"] or {})}
     shown["ConsoleSize"] = shown["ConsoleSize"] or [0, 0]
     shown["NetworkMode"] = shown["NetworkMode"] or "default"

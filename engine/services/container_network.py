@@ -143,8 +143,9 @@ class ContainerNetworking:
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             if aliases:
                 raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
-        if _user_defined(network) and record.id[:12] not in aliases:
-            aliases += (record.id[:12],)  # dockerd adds the short ID on user networks
+        if _user_defined(network):  # dockerd's updateNetworkConfig: the short ID, then a hostname of its own
+            hostname = record.config.get("Hostname") or ""
+            aliases += tuple(dict.fromkeys(a for a in (record.id[:12], hostname) if a and a not in aliases))
         endpoint = self.networks.allocate_endpoint(network.id, record.id, record.name.lstrip("/"), aliases,
                                                    ip=ipam.get("IPv4Address") or None,
                                                    mac=record.config.get("MacAddress") or None)

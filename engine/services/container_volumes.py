@@ -5,7 +5,7 @@ image's VOLUMEs no user mount covers, the volumes and binds of the
 containers its VolumesFrom names (read-only with ``:ro``) where its own
 mounts leave room. An empty volume gets the image's content at its
 destination (unless ``nocopy``); anonymous ones go with the container when
-it is removed with its volumes (``rm -v``, ``--rm``). A volume with driver
+it is removed with its volumes (``rm -v``, ``--rm``), unless it named them. A volume with driver
 options is mounted when a container using it starts and unmounted once no
 running container uses it.
 
@@ -86,7 +86,8 @@ class ContainerVolumes:
                 mode = mount.mode or ("z" if index < len(mounts) and mount.volume else "")
                 points[mount.destination] = {
                     "Source": path, "Destination": mount.destination, "RW": mount.writable, "Name": name,
-                    "Driver": "local", "Type": "volume", "Mode": mode, "Propagation": "", "CopyData": mount.copy_data}
+                    "Driver": "local", "Type": "volume", "Mode": mode, "Propagation": "", "CopyData": mount.copy_data,
+                    "Named": bool(mount.volume)}
         except BaseException:
             self.removed(points)  # the anonymous ones made so far
             raise
@@ -132,8 +133,12 @@ class ContainerVolumes:
                                  f"{copied.stderr.strip()}")
 
     def removed(self, mount_points: dict) -> None:
-        """The container is gone with its volumes: its anonymous ones go too."""
-        self.provider.remove_anonymous(_volume_names(mount_points))
+        """The container is gone with its volumes: its anonymous ones go too, but
+        not one it was given by name (as dockerd's removeMountPoints skips a
+        mount whose spec has a source: compose recreates a container with its
+        predecessor's anonymous volumes so, and `down -v` leaves them)."""
+        self.provider.remove_anonymous([point["Name"] for point in mount_points.values()
+                                        if point.get("Type") == "volume" and not point.get("Named")])
 
     def starting(self, container_id: str, mount_points: dict) -> None:
         for point in mount_points.values():

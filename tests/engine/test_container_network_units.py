@@ -205,3 +205,17 @@ def test_a_container_without_networks_runs_with_loopback_only(world):
     assert world.start(record) == []
     assert set(world.kernel.links(world.networking.sandbox_path(record.id))) == {"lo"}
     assert record.network_settings["Ports"] == {} and world.ports.held == set()
+
+
+def test_a_hostname_of_its_own_is_an_alias_on_user_networks(world):
+    """dockerd 20.10's updateNetworkConfig appends the short ID, then a hostname that is not the name,
+    to the aliases on a user network (so a compose service's `hostname:` resolves there)."""
+    world.networks.create({"Name": "front"})
+    web = world.container("web", {"NetworkMode": "front"}, {"EndpointsConfig": {"front": {"Aliases": ["site"]}}},
+                          config={"Hostname": "webhost"})
+    plain = world.container("plain", {"NetworkMode": "front"})
+    for record in (web, plain):
+        world.start(record)
+    assert web.network_settings["Networks"]["front"]["Aliases"] == ["site", web.id[:12], "webhost"]
+    assert plain.network_settings["Networks"]["front"]["Aliases"] == [plain.id[:12]]
+    assert world.networking.lookup(plain.id, "webhost") == [web.network_settings["Networks"]["front"]["IPAddress"]]

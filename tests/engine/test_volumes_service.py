@@ -204,3 +204,19 @@ def test_a_refused_volume_leaves_no_anonymous_one_made_before_it(volumes):
     with pytest.raises(InvalidParameter, match="^create x: volume name is too short"):
         ContainerVolumes(volumes).resolve(hc.mounts, {})
     assert volumes.list()["Volumes"] == []
+
+
+def test_rm_v_keeps_an_anonymous_volume_a_container_names(volumes, users):
+    """dockerd's removeMountPoints skips a mount given by name (`-v <name>:/path`), even the name
+    of an anonymous volume: compose recreates a container so, and `down -v` then leaves it."""
+    from engine.oci.request import parse_host_config
+    from engine.services.container_volumes import ContainerVolumes
+
+    _, first = ContainerVolumes(volumes).resolve(parse_host_config({"Binds": ["/cache"]}).mounts, {})
+    anonymous = first["/cache"]["Name"]
+    hc = parse_host_config({"Binds": [f"{anonymous}:/cache:rw", "/other"]})
+    _, second = ContainerVolumes(volumes).resolve(hc.mounts, {})
+    ContainerVolumes(volumes).removed(second)
+    assert [v["Name"] for v in volumes.list()["Volumes"]] == [anonymous]
+    ContainerVolumes(volumes).removed(first)
+    assert volumes.list()["Volumes"] == []

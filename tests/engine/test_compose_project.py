@@ -79,7 +79,9 @@ volumes:
   data3: {{}}
 """
 
-ADDRESS = re.compile(r"(172\.\d+\.0\.)\d+")
+# an address from the default pools: which pool is the session's story (dockerd hands them out in turn,
+# past the 172.16/12 ones into 192.168/16 after ~14 networks, freed or not)
+ADDRESS = re.compile(r"\b(?:172\.(?:1[6-9]|2\d|3[01])|192\.168)\.\d+\.\d+(?:/\d+)?")
 MAC = re.compile(r"02:42(:[0-9a-f]{2}){4}")
 TOP_NUMBERS = re.compile(r"^(\w+)  \d+  \d+  (\d+)  \d\d:\d\d")   # compose top's UID PID PPID C STIME
 HOST_CONFIG_DEFAULTS = ("ShmSize", "IpcMode", "CgroupnsMode", "OomKillDisable", "PidsLimit", "MemorySwappiness",
@@ -349,7 +351,7 @@ def normalised_inspect(side: Side, kind: str, ref: str, dynamic_addresses: bool 
             for port, bindings in found["NetworkSettings"]["Ports"].items()}
     text = json.dumps(found).replace(side.daemon.workdir, "<root>")
     if dynamic_addresses:
-        text = MAC.sub("<mac>", ADDRESS.sub(r"\1<n>", text))
+        text = MAC.sub("<mac>", ADDRESS.sub("<pooled>", text))
     return json.loads(TIMESTAMP.sub("<time>", side.ids(text)))
 
 

@@ -24,7 +24,10 @@ def test_a_missing_command_is_127_and_no_command_is_a_usage_error():
 def test_signals_are_forwarded_to_the_child(sig):
     proc = subprocess.Popen([init.BINARY, "--", "sh", "-c", "echo ready; exec sleep 100"], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"
-    time.sleep(0.05)  # the shell's exec of sleep
+    child = int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0])
+    deadline = time.monotonic() + 30  # guards a hang only
+    while open(f"/proc/{child}/comm").read().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the shell's exec of sleep: a signal before it would meet the shell
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 128 + sig
 

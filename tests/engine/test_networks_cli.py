@@ -114,7 +114,9 @@ def test_a_subnet_from_the_default_pools_as_dockerd(engine, oracle):
                 "network", "inspect", *daemon.docker("network", "ls", "-q").stdout.split()).stdout)
                 for c in n["IPAM"]["Config"] if n["Name"] != name]
             assert not any(subnet.overlaps(other) for other in others)
-            assert subnet.subnet_of(ipaddress.IPv4Network("172.16.0.0/12")) and subnet.prefixlen == 16
+            # the pools in turn, as dockerd hands them out (past 172.16/12's /16s it goes on to 192.168/16's /20s)
+            assert (subnet.subnet_of(ipaddress.IPv4Network("172.16.0.0/12")) and subnet.prefixlen == 16) or \
+                (subnet.subnet_of(ipaddress.IPv4Network("192.168.0.0/16")) and subnet.prefixlen == 20)
             assert config["Gateway"] == str(subnet.network_address + 1)
             config["Subnet"] = config["Gateway"] = "S"
             return shown

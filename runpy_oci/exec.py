@@ -13,7 +13,7 @@ with the program's status, as runc does.
 import os
 
 from runpy_oci import kernel as k
-from runpy_oci import launch, namespaces, process, sealed
+from runpy_oci import launch, namespaces, process, sealed, seccomp_bpf
 from runpy_oci.cgroups import Cgroup
 from runpy_oci.errors import RuntimeFailure, WrongState
 from runpy_oci.state import Container
@@ -41,7 +41,7 @@ class ExecOptions:
 
 
 def load_container(root, container_id, ignore_paused):
-    """(init pid, cgroup paths, spec, state directory) of a container that can take an exec."""
+    """(init pid, cgroup paths, spec) of a container that can take an exec."""
     from runpy_oci import spec as spec_loader
 
     c = Container.load(root, container_id, lock=False)
@@ -51,31 +51,17 @@ def load_container(root, container_id, ignore_paused):
             raise WrongState("cannot exec in a paused container (use --ignore-paused to override)")
         if status not in ("running", "paused"):
             raise WrongState(f"cannot exec in a {status} container")
-        return c.pid, c.data.get("cgroup_paths", {}), spec_loader.load(c.data["bundle"]), c.dir
+        return c.pid, c.data.get("cgroup_paths", {}), spec_loader.load(c.data["bundle"])
     finally:
         c.close()
 
 
-def _seccomp_filter(spec, state_dir):
-    """The container's filter, made here (libseccomp is not visible in the
-    container): its BPF, kept across execs, unless a seccomp agent needs
-    libseccomp's listener fd."""
-    sc = spec.linux.seccomp
-    if sc.notifies:
-        from runpy_oci import seccomp
-
-        return seccomp.Filter(sc)
-    from runpy_oci import seccomp_bpf
-
-    return seccomp_bpf.cached_program(sc, state_dir, os.path.join(spec.bundle, "config.json"))
-
-
 def exec_process(root, container_id, opts):
     """Returns the exit status for the runtime to exit with (0 when detached)."""
-    init_pid, cgroup_paths, spec, state_dir = load_container(root, container_id, opts.ignore_paused)
+    init_pid, cgroup_paths, spec = load_container(root, container_id, opts.ignore_paused)
     proc = opts.process(spec)
     launch.check_process(proc, opts.console_socket, relayed=not opts.detach)
-    seccomp_filter = _seccomp_filter(spec, state_dir) if spec.linux.seccomp is not None else None
+    seccomp_filter = seccomp_bpf.filter_for(spec, root) if spec.linux.seccomp is not None else None
     relay_sock = console_sock = None
     if proc.terminal:
         from runpy_oci import console

@@ -61,7 +61,7 @@ def exec_process(root, container_id, opts):
     init_pid, cgroup_paths, spec = load_container(root, container_id, opts.ignore_paused)
     proc = opts.process(spec)
     launch.check_process(proc, opts.console_socket, relayed=not opts.detach)
-    seccomp_filter = seccomp_bpf.filter_for(spec, root) if spec.linux.seccomp is not None else None
+    seccomp_filter = seccomp_bpf.filter_for(spec, root)
     relay_sock = console_sock = None
     if proc.terminal:
         from runpy_oci import console

@@ -45,10 +45,12 @@ class Program:
 
 
 def filter_for(spec, root):
-    """The filter of ``spec``'s linux.seccomp, made in the runtime (libseccomp
-    is not visible in the container): its kept BPF, unless a seccomp agent
-    needs libseccomp's listener fd."""
+    """The filter of ``spec``'s linux.seccomp (None without one), made in the
+    runtime (libseccomp is not visible in the container): its kept BPF,
+    unless a seccomp agent needs libseccomp's listener fd."""
     sc = spec.linux.seccomp
+    if sc is None:
+        return None
     if sc.notifies:
         from runpy_oci import seccomp
 

@@ -1,14 +1,17 @@
 """``exec``: another process in a running container.
 
-Started as the init is (``runpy_oci.launch``): stage 1 joins every namespace
-of the container's init, then forks the process, which applies its own
-settings (terminal, rlimits, capabilities, user, cwd) and the container's
-seccomp profile, and execs. EOF on the channel means the program runs.
+The process is born in the init's pid and time namespaces (the runtime
+enters them for its children only, around the fork), joins the init's
+other namespaces, applies its own settings (terminal, rlimits,
+capabilities, user, cwd) and the container's seccomp profile, and execs.
+Where the runtime may not enter those two, stage 1 (``runpy_oci.launch``)
+joins every namespace first and forks it. EOF on the channel means the
+program runs.
 
 With --detach the runtime exits once the program runs; the process, whose
-parent (stage 1) is gone, belongs to the caller's subreaper (a containerd
-shim is one). Otherwise the runtime is that subreaper itself, waits, and exits
-with the program's status, as runc does.
+parent is gone, belongs to the caller's subreaper (a containerd shim is
+one). Otherwise the runtime is that subreaper itself, waits, and exits with
+the program's status, as runc does.
 """
 import os
 
@@ -85,10 +88,12 @@ def exec_process(root, container_id, opts):
     stage1 = pid = None
     try:
         replies = launch.Replies(parent, "exec: the process exited before it was set up")
-        stage1 = launch.fork_stage1(a, parent, _join_namespaces, _process)
-        pid = replies.until("pid")["pid"]
-        launch.reap_stage1(stage1)
-        stage1 = None
+        pid = _fork_born_joined(a, parent)
+        if pid is None:
+            stage1 = launch.fork_stage1(a, parent, _join_namespaces, _process)
+            pid = replies.until("pid")["pid"]
+            launch.reap_stage1(stage1)
+            stage1 = None
         replies.until(None, {"seccomp": lambda: launch.to_seccomp_agent(agent_socks[0], container_id, spec, pid,
                                                                          "running")})
     except BaseException:
@@ -108,6 +113,73 @@ def exec_process(root, container_id, opts):
     if opts.detach:
         return 0
     return launch.follow(pid, relay_sock)
+
+
+# Namespaces a process is born in (setns applies them to the caller's children only).
+_FOR_CHILDREN = (("pid", k.CLONE_NEWPID), ("time", k.CLONE_NEWTIME))
+
+
+def _fork_born_joined(a, parent):
+    """The process forked at once, born in the init's pid and time namespaces,
+    which the runtime enters for its children only, around the fork; it joins
+    the others itself. Spares stage 1's fork and exit (~3-5 ms of an exec).
+    None when the runtime may not enter them (one without privilege over the
+    container's user namespace): stage 1, in that namespace, forks it then."""
+    entered = _enter_for_children(a.init_pid)
+    if entered is None:
+        return None
+    try:
+        pid, in_unified = a.cgroup.fork()
+    except BaseException:
+        _leave(entered)
+        raise
+    if pid != 0:
+        _leave(entered)  # not in the child: born in them, it could not go back (nor forks again)
+        a.channel.close()
+        return pid
+    parent.close()
+    try:
+        a.cgroup.enter(unified=not in_unified)
+        a.close_runtime_fds()
+        _join_namespaces(a)  # those it was born in are ours already, so skipped
+    except BaseException as e:
+        launch.child_failed(a.channel, e)
+    _process(a)
+
+
+def _enter_for_children(init_pid):
+    """[(flag, fd of our own namespace)] of each _FOR_CHILDREN namespace of the
+    init entered for our children; None (nothing entered) where one is refused."""
+    entered = []
+    try:
+        for name, flag in _FOR_CHILDREN:
+            path = f"/proc/{init_pid}/ns/{name}"
+            try:
+                if os.stat(path).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                    continue
+            except FileNotFoundError:
+                continue  # a namespace type this kernel does not have
+            own = os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                k.get().setns(fd, flag)
+            except OSError:
+                os.close(own)
+                raise
+            finally:
+                os.close(fd)
+            entered.append((flag, own))
+    except OSError:
+        _leave(entered)
+        return None
+    return entered
+
+
+def _leave(entered):
+    """Our children are born in our own namespaces again."""
+    for flag, own in reversed(entered):
+        k.get().setns(own, flag)
+        os.close(own)
 
 
 def _join_namespaces(a):

@@ -152,13 +152,7 @@ def _enter_for_children(init_pid):
     init entered for our children; None (nothing entered) where one is refused."""
     entered = []
     try:
-        for name, flag in _FOR_CHILDREN:
-            path = f"/proc/{init_pid}/ns/{name}"
-            try:
-                if os.stat(path).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                    continue
-            except FileNotFoundError:
-                continue  # a namespace type this kernel does not have
+        for name, flag, path in _not_ours(init_pid, _FOR_CHILDREN):
             own = os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -193,14 +187,11 @@ def _join_namespaces(a):
 def _setns_all(init_pid):
     fds = []
     try:
-        for name, flag in _NAMESPACES:
-            path = f"/proc/{init_pid}/ns/{name}"
+        for name, flag, path in _not_ours(init_pid, _NAMESPACES):
             try:
-                if os.stat(path).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                    continue
                 fds.append((name, flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
             except FileNotFoundError:
-                continue  # a namespace type this kernel does not have
+                continue  # the init went meanwhile: nothing to join, as for a type the kernel lacks
         for name, flag, fd in fds:
             try:
                 k.get().setns(fd, flag)
@@ -209,6 +200,18 @@ def _setns_all(init_pid):
     finally:
         for _, _, fd in fds:
             os.close(fd)
+
+
+def _not_ours(init_pid, kinds):
+    """(name, flag, /proc path) of each of ``kinds`` (name, flag) where the
+    init's namespace is not ours; a type this kernel does not have is none."""
+    for name, flag in kinds:
+        path = f"/proc/{init_pid}/ns/{name}"
+        try:
+            if os.stat(path).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                yield name, flag, path
+        except FileNotFoundError:
+            continue
 
 
 def _process(a):

@@ -39,13 +39,9 @@ def _prepare(a):
     os.setsid()
     if a.console_fd is not None:
         from runpy_oci import console  # now: no Python library is visible after the pivot
-    seccomp_filter = None
-    if spec.linux.seccomp is not None:
-        from runpy_oci import seccomp  # libseccomp too must be loaded before the pivot
-
-        seccomp_filter = seccomp.Filter(spec.linux.seccomp)
-        if a.agent_fd is not None:
-            import socket  # noqa: F401 - loaded now: no library is visible after the pivot
+    seccomp_filter = a.seccomp  # made by the runtime: libseccomp, if it needed it, is loaded already
+    if a.agent_fd is not None:
+        import socket  # noqa: F401 - loaded now: no library is visible after the pivot
     state = _build_rootfs(a)
     _ensure_cwd(proc.cwd)
     if a.console_fd is not None:

@@ -48,7 +48,7 @@ class ProcessArgs:
         self.fifo_fd = fifo_fd  # the init's: the exec fifo (O_PATH), to wait on for ``start``
         self.no_pivot = no_pivot  # the init's: chroot rather than pivot_root
         self.init_pid = init_pid  # an exec'd process's: the init whose namespaces it joins
-        self.seccomp = seccomp  # an exec'd process's: the filter, compiled where libseccomp is visible
+        self.seccomp = seccomp  # the filter, made in the runtime, where libseccomp is visible
 
     def close_runtime_fds(self):
         """Drop every descriptor of the runtime the process has no use for;

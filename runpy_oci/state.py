@@ -47,9 +47,9 @@ def ensure_root(root):
 
 
 def container_ids(root):
-    """The IDs under --root, for ``list``."""
+    """The IDs under --root, for ``list`` (not what else is kept there, named as no ID is)."""
     try:
-        return sorted(os.listdir(root))
+        return sorted(name for name in os.listdir(root) if _ID_CHARS.issuperset(name))
     except FileNotFoundError:
         ensure_root(root)
         return []

@@ -139,15 +139,18 @@ class ContainerdTasks:
             return self.snapshots.mounts(container_id)
 
     def remove_snapshot(self, container_id: str) -> None:
-        """The container's snapshot, then its init layer (or what is left of
-        a create that stopped half-way)."""
+        """The container's snapshot, then its init layer, or what is left of
+        a create that stopped before committing it (only then is there an
+        ``-init-prepare``: a round trip spared on every other removal)."""
         for key in (container_id, init_snapshot(container_id), f"{container_id}-init-prepare"):
             try:
                 self.snapshots.remove(key)
             except cerrors.NotFound:
-                pass
+                continue
             except cerrors.Error as err:
                 raise System(f"removing the snapshot of {container_id}: {err}") from None
+            if key == init_snapshot(container_id):
+                return
 
     def snapshot_usage(self, container_id: str) -> int:
         """The bytes of what the container wrote (0 once its snapshot is gone),

@@ -204,3 +204,23 @@ def test_delete_force_during_create_makes_the_create_fail(runtime, bundle, tmp_p
         err.seek(0)
         assert (create.returncode, err.read().count("was deleted (delete --force) while it was being created")) == (1, 1)
     no_trace_of(runtime, cid, bundle.path)
+
+
+def test_containers_with_one_seccomp_profile_share_one_kept_filter(runtime, bundle):
+    """A create generates the filter once per profile, under --root; the
+    next container (and every exec) with that profile loads it as it is."""
+    from runpy_oci import seccomp_bpf
+
+    deny = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    path = bundle(args=["sleep", "30"], change=lambda c: c["linux"].update(seccomp=deny))
+    ids = [runtime.new_id(), runtime.new_id()]
+    for cid in ids:
+        r = runtime("run", "-d", "--bundle", path, cid)
+        assert r.returncode == 0, r.stderr
+    cache = os.path.join(runtime.root, seccomp_bpf.CACHE_DIR)
+    assert len(os.listdir(cache)) == 1
+    assert sorted(runtime("list", "-q").stdout.split()) == sorted(ids)
+    for cid in ids:
+        r = runtime("exec", cid, "sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?")
+        assert "Operation not permitted" in r.stdout and "rc=1" in r.stdout, r.stdout + r.stderr

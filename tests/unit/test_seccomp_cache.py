@@ -1,6 +1,6 @@
-"""An exec loads the container's seccomp filter as BPF generated once per
-config.json (runpy_oci.seccomp_bpf.cached_program), and that BPF filters as the
-filter libseccomp loads itself does."""
+"""A create or an exec loads the seccomp filter as BPF generated once per
+profile and kept under --root (runpy_oci.seccomp_bpf.cached_program), and that
+BPF filters as the filter libseccomp loads itself does."""
 import errno
 import os
 
@@ -20,47 +20,41 @@ def profile(data=DENY_MKDIR):
 
 
 @pytest.fixture
-def container(tmp_path):
-    """(state directory, config.json path) of a container."""
-    state, config = tmp_path / "state", tmp_path / "config.json"
-    state.mkdir()
-    config.write_text('{"ociVersion": "1.0.2"}')
-    return str(state), str(config)
+def cache(tmp_path):
+    """The cache directory, not made yet (the first generation makes it)."""
+    return str(tmp_path / seccomp_bpf.CACHE_DIR)
 
 
-def test_the_first_exec_generates_and_keeps_the_program(container):
-    state, config = container
-    program = seccomp_bpf.cached_program(profile(), state, config)
+def test_the_first_use_generates_and_keeps_the_program(cache):
+    program = seccomp_bpf.cached_program(profile(), cache)
     assert program.code == seccomp.Filter(profile()).export()
-    assert sorted(os.listdir(state)) == [seccomp_bpf.CACHE_FILE]
+    assert len(os.listdir(cache)) == 1
 
 
-def test_later_execs_skip_the_generation(container, monkeypatch):
-    state, config = container
-    first = seccomp_bpf.cached_program(profile(), state, config)
+def test_later_uses_skip_the_generation(cache, monkeypatch):
+    first = seccomp_bpf.cached_program(profile(), cache)
     monkeypatch.setattr(seccomp, "Filter", None)  # a generation would fail now
-    assert seccomp_bpf.cached_program(profile(), state, config).code == first.code
+    assert seccomp_bpf.cached_program(profile(), cache).code == first.code
 
 
-def test_a_changed_config_json_is_generated_again(container):
-    state, config = container
-    seccomp_bpf.cached_program(profile(), state, config)
-    with open(config, "w") as f:
-        f.write('{"ociVersion": "1.0.2", "changed": true}')
-    allow_all = profile({"defaultAction": "SCMP_ACT_ALLOW"})
-    assert seccomp_bpf.cached_program(allow_all, state, config).code == seccomp.Filter(allow_all).export()
+def test_another_profile_is_generated_and_kept_beside(cache):
+    seccomp_bpf.cached_program(profile(), cache)
+    deny_with_eperm = profile({**DENY_MKDIR, "syscalls": [{**DENY_MKDIR["syscalls"][0], "errnoRet": errno.EPERM}]})
+    assert seccomp_bpf.cached_program(deny_with_eperm, cache).code == seccomp.Filter(deny_with_eperm).export()
+    assert len(os.listdir(cache)) == 2
+    assert seccomp_bpf.cached_program(profile(), cache).code == seccomp.Filter(profile()).export()
 
 
-def test_a_state_directory_that_takes_no_file_still_gives_the_program(container):
-    state, config = container
-    program = seccomp_bpf.cached_program(profile(), os.path.join(state, "missing"), config)
+def test_a_cache_that_cannot_be_made_still_gives_the_program(tmp_path):
+    (tmp_path / "file").write_text("")
+    program = seccomp_bpf.cached_program(profile(), str(tmp_path / "file" / seccomp_bpf.CACHE_DIR))
     assert program.code == seccomp.Filter(profile()).export()
-    assert os.listdir(state) == []
+    assert os.listdir(tmp_path) == ["file"]
 
 
-def test_the_program_filters_as_libseccomp_loads_it(container, tmp_path):
+def test_the_program_filters_as_libseccomp_loads_it(cache, tmp_path):
     """In a child with no_new_privs (so no privilege is needed to load)."""
-    program = seccomp_bpf.cached_program(profile(), *container)
+    program = seccomp_bpf.cached_program(profile(), cache)
     pid = os.fork()
     if pid == 0:
         try:
@@ -77,23 +71,30 @@ def test_the_program_filters_as_libseccomp_loads_it(container, tmp_path):
     assert not (tmp_path / "denied").exists()
 
 
-def test_a_kept_program_needs_no_libseccomp(container):
-    """What makes a later exec cheap: libseccomp is not even loaded."""
+def test_a_kept_program_needs_no_libseccomp(cache):
+    """What makes a later create or exec cheap: libseccomp is not even loaded."""
     import subprocess
     import sys
 
-    state, config = container
-    seccomp_bpf.cached_program(profile(), state, config)
+    seccomp_bpf.cached_program(profile(), cache)
     script = ("import sys; from runpy_oci import seccomp_bpf; from runpy_oci.spec.fields import Fields; "
               "from runpy_oci.spec.seccomp import Seccomp; "
-              f"seccomp_bpf.cached_program(Seccomp(Fields({DENY_MKDIR!r}, 'linux.seccomp')), {state!r}, {config!r}); "
+              f"seccomp_bpf.cached_program(Seccomp(Fields({DENY_MKDIR!r}, 'linux.seccomp')), {cache!r}); "
               "print('runpy_oci._seccomp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
-def test_the_kept_program_is_for_root_alone(container):
-    """It holds config.json, whose environment may carry secrets."""
-    state, config = container
-    seccomp_bpf.cached_program(profile(), state, config)
-    assert os.stat(os.path.join(state, seccomp_bpf.CACHE_FILE)).st_mode & 0o777 == 0o600
+def test_the_kept_program_is_for_root_alone(cache):
+    seccomp_bpf.cached_program(profile(), cache)
+    assert os.stat(cache).st_mode & 0o777 == 0o700
+    for name in os.listdir(cache):
+        assert os.stat(os.path.join(cache, name)).st_mode & 0o777 == 0o600
+
+
+def test_list_passes_over_the_cache(tmp_path):
+    from runpy_oci import state
+
+    (tmp_path / "c1").mkdir()
+    seccomp_bpf.cached_program(profile(), str(tmp_path / seccomp_bpf.CACHE_DIR))
+    assert state.container_ids(str(tmp_path)) == ["c1"]

@@ -22,7 +22,10 @@ def test_a_missing_command_is_127_and_no_command_is_a_usage_error():
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
 def test_signals_are_forwarded_to_the_child(sig):
-    proc = subprocess.Popen([init.BINARY, "--", "sh", "-c", "echo ready; exec sleep 100"], stdout=subprocess.PIPE)
+    # a run started in the background by a shell inherits SIGINT ignored, and so would sleep: a container's
+    # processes start with the default dispositions
+    proc = subprocess.Popen([init.BINARY, "--", "sh", "-c", "echo ready; exec sleep 100"], stdout=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     assert proc.stdout.readline() == b"ready\n"
     child = int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0])
     deadline = time.monotonic() + 30  # guards a hang only

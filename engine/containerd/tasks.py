@@ -142,14 +142,15 @@ class ContainerdTasks:
         """The container's snapshot, then its init layer, or what is left of
         a create that stopped before committing it (only then is there an
         ``-init-prepare``: a round trip spared on every other removal)."""
-        for key in (container_id, init_snapshot(container_id), f"{container_id}-init-prepare"):
+        init_layer = init_snapshot(container_id)
+        for key in (container_id, init_layer, f"{container_id}-init-prepare"):
             try:
                 self.snapshots.remove(key)
             except cerrors.NotFound:
                 continue
             except cerrors.Error as err:
                 raise System(f"removing the snapshot of {container_id}: {err}") from None
-            if key == init_snapshot(container_id):
+            if key == init_layer:
                 return
 
     def snapshot_usage(self, container_id: str) -> int:

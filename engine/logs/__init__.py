@@ -73,6 +73,17 @@ def file_config(driver: str, opts: dict[str, str]) -> FileConfig:
     return _json_file_config(opts) if driver == JSON_FILE else _local_config(opts)
 
 
+def _local_value(opts: dict[str, str], key: str, parse, default, wording: str):
+    """The local driver's option ``key`` parsed (``default`` when absent); its
+    error worded as dockerd's local driver words it."""
+    if key not in opts:
+        return default
+    try:
+        return parse(opts[key])
+    except ValueError as err:
+        raise ValueError(wording.format(value=opts[key], err=err)) from None
+
+
 def _json_file_config(opts: dict[str, str]) -> FileConfig:
     max_size, max_file, compress = 0, 1, False
     if "max-size" in opts:
@@ -94,22 +105,9 @@ def _local_config(opts: dict[str, str]) -> FileConfig:
     """The local driver's: 20 MiB, 5 files, compressed unless said otherwise.
     A max-size of 0 rotates before every entry, as dockerd's does (1 byte
     here: the logger's 0 never rotates); max-file 0 is one file."""
-    max_size, max_file, compress = 20 << 20, 5, True
-    try:
-        if "max-size" in opts:
-            max_size = _human_size(opts["max-size"])
-    except ValueError as err:
-        raise ValueError(f"invalid value for max-size: {opts['max-size']}: {err}") from None
-    try:
-        if "max-file" in opts:
-            max_file = _atoi(opts["max-file"])
-    except ValueError as err:
-        raise ValueError(f"invalid value for max-file: {opts['max-file']}: {err}") from None
-    try:
-        if "compress" in opts:
-            compress = _parse_bool(opts["compress"])
-    except ValueError as err:
-        raise ValueError(f"error reading compress log option: {err}") from None
+    max_size = _local_value(opts, "max-size", _human_size, 20 << 20, "invalid value for max-size: {value}: {err}")
+    max_file = _local_value(opts, "max-file", _atoi, 5, "invalid value for max-file: {value}: {err}")
+    compress = _local_value(opts, "compress", _parse_bool, True, "error reading compress log option: {err}")
     if max_file < 0:
         raise ValueError("max file count cannot be less than 0")
     if compress and max_file <= 1:

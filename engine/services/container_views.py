@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from engine.errors import InvalidParameter, NotFound
 from engine.store import ContainerStore
-from engine.store.summary import mounts_shown, summary
+from engine.store.summary import encoded_list, mounts_shown, summary
 
 
 class ContainerViews:
@@ -38,6 +38,12 @@ class ContainerViews:
                                              before=before, resolve_ancestors=self.resolve_ancestors)
         image_sizes = self.image_sizes() if size and records else {}
         return [summary(record, sizes=self._sizes(record, image_sizes) if size else None) for record in records]
+
+    def list_encoded(self, all: bool = False, limit: int = -1, filters: str | None = None, since: str = "",
+                     before: str = "") -> bytes:
+        """list()'s answer (without sizes) as the JSON the API sends."""
+        return encoded_list(self.store.list_containers(all=all, limit=limit, filters_param=filters, since=since,
+                                                       before=before, resolve_ancestors=self.resolve_ancestors))
 
 
 def image_family(catalog, ref: str) -> set[str] | None:

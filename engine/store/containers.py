@@ -204,6 +204,7 @@ class ContainerStore:
     def save(self, record: Container) -> None:
         """Writes a changed record (its State after start or exit, a new
         HostConfig after update...) over the old one."""
+        record.revision += 1
         try:
             self._write(self.container_dir(record.id), record)
         except OSError as err:

@@ -180,6 +180,10 @@ class Container:
     hostname_path: str = ""
     hosts_path: str = ""
     shm_path: str = ""
+    # Not on disk: bumped by every save, so what was derived from an older
+    # revision (the encoded ps entry) is known to be stale.
+    revision: int = field(default=0, compare=False, repr=False)
+    encoded_summary: tuple | None = field(default=None, compare=False, repr=False)
 
     # attribute -> config.v2.json key, for the plain fields (State, Config and
     # HostConfig are handled apart)

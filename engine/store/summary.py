@@ -1,6 +1,13 @@
 """A record as one entry of ``GET /containers/json``: dockerd's keys and
 its human Status ("Up 5 minutes", "Exited (0) 3 seconds ago"), which
-``docker ps`` prints as it comes."""
+``docker ps`` prints as it comes.
+
+A list is encoded from each record's entry kept as JSON around its Status
+(the one part that changes with the clock): docker-compose polls the list
+many times a second, and encoding every entry anew was most of its cost.
+An entry is encoded again when the record was saved since, as dockerd's ps
+reads the snapshot each checkpoint leaves in its in-memory view."""
+import json
 import time
 
 from engine.store.record import Container, State, endpoints, parse_go_time
@@ -110,3 +117,29 @@ def summary(record: Container, image: str | None = None, sizes: tuple[int, int] 
         "Mounts": mounts_shown(record.mount_points),
     })
     return entry
+
+
+_STATUS_MARK = "\0status\0"  # where the Status goes, found again in the encoded entry
+_ENCODED_MARK = json.dumps(_STATUS_MARK).encode()
+
+
+def encode(obj) -> bytes:
+    """Go's encoding/json for the API: compact, UTF-8 unescaped."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encoded_list(records: list[Container], now_ns: int | None = None) -> bytes:
+    """The JSON array of the records' entries (no sizes), each from its
+    record's kept encoding while the record is unchanged."""
+    now_ns = now_ns or time.time_ns()
+    parts = []
+    for record in records:
+        key = (record.revision, record.name, record.state.status)
+        kept = record.encoded_summary
+        if kept is None or kept[0] != key:
+            entry = summary(record, now_ns=now_ns)
+            entry["Status"] = _STATUS_MARK
+            before, _, after = encode(entry).partition(_ENCODED_MARK)
+            kept = record.encoded_summary = (key, before, after)
+        parts.append(kept[1] + encode(status_text(record.state, now_ns)) + kept[2])
+    return b"[" + b",".join(parts) + b"]"

@@ -1,11 +1,14 @@
 """engine.store.summary: a record as ``docker ps`` receives it, compared with
-what dockerd 20.10 answered for the same container, and inspect's
-NetworkSettings with the default network's address on top."""
+what dockerd 20.10 answered for the same container, inspect's
+NetworkSettings with the default network's address on top, and the list's
+kept encoding, which must never show a record as it was before a save."""
+import json
+
 import pytest
 
-from engine.store import Container, State, go_time
+from engine.store import Container, ContainerStore, State, go_time
 from engine.store.record import inspect_network_settings
-from engine.store.summary import human_duration, status_text, summary
+from engine.store.summary import encoded_list, human_duration, status_text, summary
 
 NOW = 1_796_527_952_000_000_000
 ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
@@ -81,3 +84,33 @@ def test_inspect_puts_the_default_networks_address_on_top():
     assert shown["SandboxID"] == "s" and "IsAnonymousEndpoint" not in shown
     assert "IPAMOperational" not in shown["Networks"]["bridge"]
     assert inspect_network_settings({})["IPAddress"] == "" and inspect_network_settings({})["Networks"] == {}
+
+
+def listed(records, now_ns):
+    return json.loads(encoded_list(records, now_ns))
+
+
+def test_the_kept_encoding_is_the_summary_and_follows_every_change(tmp_path):
+    store = ContainerStore(str(tmp_path / "containers"))
+    store.load()
+    record = Container(id="a" * 64, name=store.reserve_name("a" * 64, "web"), image="sha256:i",
+                       config={"Image": "busybox", "Labels": {"é": "ü"}}, host_config={}, path="sleep", args=["9"],
+                       network_settings={"Networks": {"bridge": dict(ENDPOINT)}, "Ports": None})
+    store.add(record)
+    other = Container(id="b" * 64, name=store.reserve_name("b" * 64, "db"), image="sha256:i", config={},
+                      host_config={}, state=State(running=True, started_at=ago(2)))
+    store.add(other)
+    both = [record, other]
+    assert encoded_list(both, NOW) == json.dumps([summary(r, now_ns=NOW) for r in both], separators=(",", ":"),
+                                                  ensure_ascii=False).encode()
+    # the clock moves: the kept encoding's Status with it
+    assert listed(both, NOW + 60 * 10**9)[1]["Status"] == "Up About a minute"
+    # a change of state is shown even before it is saved, State and Status together
+    record.state.set_running(7, ago(1))
+    assert [listed([record], NOW)[0][key] for key in ("State", "Status")] == ["running", "Up 1 second"]
+    # a change saved (here, an address given at start) is shown at once
+    record.network_settings["Networks"]["bridge"]["IPAddress"] = "172.17.0.2"
+    store.save(record)
+    assert listed([record], NOW)[0]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == "172.17.0.2"
+    store.rename(record.id, "front")
+    assert listed([record], NOW)[0]["Names"] == ["/front"]

@@ -82,9 +82,11 @@ def add_routes(router, containers: ContainerService, views: ContainerViews,
         return json_reply(views.inspect(request.params["name"], size=request.bool_arg("size")))
 
     def list_(request: Request):
-        return json_reply(views.list(all=request.bool_arg("all"), limit=request.int_arg("limit", None) or -1,
-                                     filters=request.arg("filters"), since=request.arg("since") or "",
-                                     before=request.arg("before") or "", size=request.bool_arg("size")))
+        chosen = dict(all=request.bool_arg("all"), limit=request.int_arg("limit", None) or -1,
+                      filters=request.arg("filters"), since=request.arg("since") or "", before=request.arg("before") or "")
+        if request.bool_arg("size"):
+            return json_reply(views.list(**chosen, size=True))
+        return Reply(200, views.list_encoded(**chosen) + b"\n")
 
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)

@@ -15,6 +15,8 @@ docker-archive, with `docker load`), and drives both with the same docker CLI:
   * `docker exec C true` in a running container;
   * `docker logs C` of a container that printed 100k lines;
   * `docker ps -a` with 100 containers, and compose's label-filtered list;
+    the same `docker ps -a` against a server that answers from memory with
+    each daemon's bytes (bench/replay.py): the CLI's own part of it;
   * `docker pull` of a 50 MB one-layer image from a docker-registry on the
     namespace's loopback (each pull cold: `docker rmi` after it);
   * the resident memory of each side (daemon, its containerd, shims),
@@ -41,6 +43,7 @@ import benchlib
 import benchsys
 from benchlib import Table, cell, fmt, log, med, ratio, rotate, side_by_side
 from pull import build_images, start_registry
+from replay import Replay
 
 MAKE_IMAGE = os.path.join(benchlib.REPO, "bundles", "make-busybox-image.py")
 IMAGE = "busybox"
@@ -60,6 +63,7 @@ ROWS = (("run_rm", "docker run --rm busybox true, ms", "<= 0.5", False),
         ("exec", "docker exec C true, ms", "<= 0.7", False),
         ("ps_all", "docker ps -a ({listed} containers), ms", "<= 0.5", False),
         ("ps_label", "docker ps -a --filter label=...project=x, ms", "<= 0.5", False),
+        ("ps_floor", "  the same docker ps -a answered from memory, ms", "-", False),
         ("ps_api", "  the same list over the API (no CLI), ms", "-", False),
         ("ps_label_api", "  compose's label-filtered list over the API, ms", "<= 0.5", False),
         ("logs", "docker logs ({lines} lines), ms", "<= 1.0", False),
@@ -290,6 +294,24 @@ class EngineBench(benchlib.Bench):
             return ms
         self.record(verb, side_by_side(self.daemons, self.args.runs, one))
 
+    def timed_replayed(self, verb, path, *args):
+        """Samples of `docker ARGS` against a Replay of each daemon's answer
+        to GET path: the docker CLI's own part of that command."""
+        replays = {}
+        try:
+            for d in self.daemons:
+                status, body = UnixHTTP.get(d.socket, path)
+                if status == 200:
+                    replays[d.name] = Replay(os.path.join(self.tmp, f"replay-{d.name}.sock"), {("GET", path): body})
+
+            def one(d):
+                r = self.command(d.name, [self.args.docker, "-H", f"unix://{replays[d.name].path}", *args], verb)
+                return r.ms if r.ok else None
+            self.record(verb, side_by_side([d for d in self.daemons if d.name in replays], self.args.runs, one))
+        finally:
+            for replay in replays.values():
+                replay.close()
+
     def record(self, verb, samples):
         """{daemon: summary with its failures, or None where it was not sampled} of {daemon: [ms or None]}."""
         self.results["verbs"][verb] = {d.name: ({"failed": samples[d.name].count(None),
@@ -377,6 +399,7 @@ class EngineBench(benchlib.Bench):
         self.timed("ps_all", "ps", "-a", "-q", "--no-trunc", check_out=lambda out: len(out.split()) == total)
         self.timed("ps_label", "ps", "-a", "--filter", f"label={PROJECT_LABEL}=x",
                    check_out=lambda out: len(out.splitlines()) == half + 1)
+        self.timed_replayed("ps_floor", "/v1.41/containers/json?all=1", "ps", "-a", "-q", "--no-trunc")
         labelled = urllib.parse.quote(json.dumps({"label": [f"{PROJECT_LABEL}=x"]}))
         self.timed_api("ps_api", "/v1.41/containers/json?all=1", total)
         self.timed_api("ps_label_api", f"/v1.41/containers/json?all=1&filters={labelled}", half)
@@ -443,6 +466,7 @@ class EngineBench(benchlib.Bench):
         fields = {"listed": a.listed, "lines": a.lines, "size_mb": a.size_mb, "running": a.running}
         self.print_rows(ROWS, fields, 46)
         print(f"  for scale: the docker CLI alone (`docker --version`, no daemon) takes {cell(R['client_alone_ms'])} ms")
+        self.print_daemon_part("ps_all", "ps_floor", "docker ps -a")
         print()
         print("memory: VmRSS (PSS) in MiB summed over each side's processes:")
         for name, m in R["memory"].items():
@@ -454,6 +478,16 @@ class EngineBench(benchlib.Bench):
               " end: after the pulls")
         print()
         self.print_summary(ROWS, fields, "the engine issue")
+
+    def print_daemon_part(self, key, floor, what):
+        """What is left of row `key` once each side's `floor` row (the CLI's own part) is taken out."""
+        per, lows = self.results["verbs"].get(key, {}), self.results["verbs"].get(floor, {})
+        parts = {n: med(per.get(n)) - med(lows.get(n)) for n in ("ours", "dockerd")
+                 if med(per.get(n)) is not None and med(lows.get(n)) is not None}
+        if len(parts) == 2:
+            print(f"  the daemons' part of {what} (the row less the CLI's, answered from memory): ours"
+                  f" {fmt(parts['ours'])} ms, dockerd {fmt(parts['dockerd'])} ms,"
+                  f" ours/dockerd = {fmt(ratio(parts['ours'], parts['dockerd']), 2)}")
 
     def print_head(self, kind):
         """The report's first lines: the host, the load, both daemons' versions."""

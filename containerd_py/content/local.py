@@ -7,7 +7,6 @@ blob file never exists half-written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -66,7 +65,7 @@ class LocalContentStore(ContentStore):
         return os.path.join(self._blobs, digests.hex_of(digest))
 
     def _ingest_dir(self, ns: str, ref: str) -> str:
-        return os.path.join(self._ingests, hashlib.sha256(f"{ns}\0{ref}".encode()).hexdigest())
+        return os.path.join(self._ingests, digests.small_sha256(f"{ns}\0{ref}".encode()).hexdigest())
 
     # -- committed content -------------------------------------------------
 
@@ -219,7 +218,9 @@ class _LocalWriter(Writer):
 
     def _rehash(self, size: int) -> None:
         """Resuming: digest state is rebuilt from what is already on disk."""
-        self._hash = hashlib.sha256()
+        from hashlib import sha256  # OpenSSL's (~4 MiB of libcrypto): loaded by the first blob written
+
+        self._hash = sha256()
         os.lseek(self._fd, 0, os.SEEK_SET)
         left = size
         while left:

@@ -1,8 +1,7 @@
 """The `walking` differ: applies layer blobs from the content store onto
 mounts, and compares two mounted trees into a new layer blob."""
 import gzip
-import hashlib
-import secrets
+import os
 from contextlib import closing
 
 from .. import errors
@@ -65,7 +64,7 @@ class WalkingDiffer(Applier):
         media_type = media_type or MEDIA_TYPE_LAYER_GZIP
         if media_type not in _GZIP_TYPES | _PLAIN_TYPES:
             raise errors.Unimplemented(f"unsupported diff media type: {media_type}")
-        ref = ref or f"diff-{secrets.token_hex(16)}"
+        ref = ref or f"diff-{os.urandom(16).hex()}"  # not secrets: its hmac maps libcrypto
         upper_dir = _upper_over(upper, lower)
         with temp_mount(readonly(lower), self._mount_dir) as old, \
                 temp_mount(readonly(upper), self._mount_dir) as new:
@@ -105,7 +104,9 @@ class _LayerSink:
 
     def __init__(self, writer, compress: bool):
         self._out = _Counted(writer)
-        self.diff_id = hashlib.sha256()
+        from hashlib import sha256  # OpenSSL's: loaded by the first layer made
+
+        self.diff_id = sha256()
         self._target = gzip.GzipFile(fileobj=self._out, mode="wb", mtime=0) if compress else self._out
 
     @property

@@ -142,7 +142,7 @@ class EngineBench(benchlib.Bench):
               "running": (50, 10, "running containers per daemon for memory"),
               "listed": (100, 20, "containers (running and created) that docker ps lists"),
               "lines": (100000, 20000, "lines of the container whose logs are read"),
-              "pulls": (3, 1, "cold pulls of the big image per daemon")}
+              "pulls": (6, 1, "cold pulls of the big image per daemon")}
     options = ("parallel", "size_mb", "settle")   # of add_options(), recorded in the results
     quantiles = "inclusive"
     error_subs = ((r"be\d+-[\w.-]+", "<name>"), (r"\b[0-9a-f]{12,64}\b", "<id>"))

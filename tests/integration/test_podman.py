@@ -79,7 +79,10 @@ class Store:
         self._write("containers.conf", CONTAINERS_CONF.format(home=home, runtimes=runtimes))
         self._write("storage.conf", STORAGE_CONF.format(home=home))
         self._write("registries.conf", REGISTRIES_CONF)
-        self.env = dict(os.environ, CONTAINERS_CONF=self._path("containers.conf"),
+        # Not the caller's docker client settings: podman reads DOCKER_CONFIG for
+        # credentials and fails every command when it names a missing directory.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE")}
+        self.env = dict(inherited, CONTAINERS_CONF=self._path("containers.conf"),
                         CONTAINERS_STORAGE_CONF=self._path("storage.conf"),
                         CONTAINERS_REGISTRIES_CONF=self._path("registries.conf"),
                         TMPDIR=self._path("tmp"))

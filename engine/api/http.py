@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
+from engine import gojson
 from engine.errors import InvalidParameter
 
 HIGH_WATER, LOW_WATER = 1 << 20, 256 << 10  # bytes of a body buffered before the peer is held back, and let go
@@ -158,8 +159,7 @@ class Reply:
 
 def json_reply(obj, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
     """dockerd's httputils.WriteJSON: Go's encoder, a newline after."""
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-    return Reply(status, body, "application/json", headers or [])
+    return Reply(status, gojson.encode(obj) + b"\n", "application/json", headers or [])
 
 
 @dataclass

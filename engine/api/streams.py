@@ -6,8 +6,9 @@ number in the first byte and the payload's length big-endian in the last
 four, then the payload. Pull, push, load, build, events and stats send a
 JSON stream: one compact object per line, as Go's json.Encoder writes them.
 """
-import json
 import struct
+
+from engine import gojson
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 _HEADER = struct.Struct(">BxxxL")
@@ -69,4 +70,4 @@ def _read_exactly(read, n: int) -> bytes:
 
 def json_message(obj) -> bytes:
     """One object of a JSON stream, as Go's json.Encoder writes it: compact, a newline after."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return gojson.encode(obj) + b"\n"

@@ -7,7 +7,6 @@ Unlike containerd_py's own import (transfer.archive), an image the archive
 gives no name is kept: dockerd loads it as `Loaded image ID: sha256:...`.
 """
 import io
-import json
 import os
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -27,11 +26,9 @@ from containerd_py.transfer.progress import Progress
 from containerd_py.transfer.unpack import unpack
 from containerd_py.types import Descriptor
 
+from engine import gojson
+
 _CHUNK = 1 << 20
-
-
-def canonical_json(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass
@@ -81,14 +78,14 @@ def write_blob(client: Client, chunks: Iterable[bytes], small: bool = False) -> 
 
 
 def write_json(client: Client, obj, media_type: str) -> Descriptor:
-    return Descriptor(media_type, *write_blob(client, [canonical_json(obj)], small=True))
+    return Descriptor(media_type, *write_blob(client, [gojson.encode(obj)], small=True))
 
 
 def write_manifest(client: Client, config: Descriptor, layers: list[Descriptor]) -> Descriptor:
     """A docker v2 manifest over config and layers, labelled so that it keeps them from the collector."""
     body = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST, "config": to_json(config),
             "layers": [to_json(layer) for layer in layers]}
-    manifest = Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [canonical_json(body)], small=True))
+    manifest = Descriptor(mt.DOCKER_MANIFEST, *write_blob(client, [gojson.encode(body)], small=True))
     labels = gc_labels(manifest, [config, *layers])
     client.content.update(Info(manifest.digest, 0, labels=labels), [f"labels.{k}" for k in labels])
     return manifest

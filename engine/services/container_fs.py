@@ -160,14 +160,11 @@ class ContainerFiles:
         dockerd names them ("dir/a", "./a" for "dir/.", "/a" for "/"). The
         volumes stay in use until the stream ends."""
         record = self.store.get(ref)
-        using = contextlib.ExitStack()
-        using.enter_context(self.volumes.copying(record))
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.volumes.copying(record))
             with self._root(record) as root:  # errors before any byte is sent
                 described = self._stat(root, record.state.running, ref, path)[0]
-        except BaseException:
-            using.close()
-            raise
+            using = stack.pop_all()  # the volumes handed to the stream, released when it ends
         self.publish(record, "archive-path")
         return described, self._archive(record, ref, path, using)
 

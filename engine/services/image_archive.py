@@ -24,6 +24,7 @@ from containerd_py import digest as digests
 from containerd_py import errors as cerrors
 from containerd_py import mediatypes as mt
 from containerd_py.transfer import progress as p
+from engine import gojson
 from engine.containerd import archive
 from engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, System, Unauthorized
 from engine.reference import Named, parse_any, parse_normalized
@@ -271,7 +272,7 @@ def _line(text: str) -> dict:
 
 def _go_json(obj) -> bytes:
     """As Go's json.Encoder writes it: compact, a newline after."""
-    return archive.canonical_json(obj) + b"\n"
+    return gojson.encode(obj) + b"\n"
 
 
 def _v1_layers(view: ImageView) -> Iterator[tuple[str, bytes, object, int]]:

@@ -7,9 +7,9 @@ A list is encoded from each record's entry kept as JSON around its Status
 many times a second, and encoding every entry anew was most of its cost.
 An entry is encoded again when the record was saved since, as dockerd's ps
 reads the snapshot each checkpoint leaves in its in-memory view."""
-import json
 import time
 
+from engine import gojson
 from engine.store.record import Container, State, endpoints, parse_go_time
 
 
@@ -120,12 +120,7 @@ def summary(record: Container, image: str | None = None, sizes: tuple[int, int] 
 
 
 _STATUS_MARK = "\0status\0"  # where the Status goes, found again in the encoded entry
-_ENCODED_MARK = json.dumps(_STATUS_MARK).encode()
-
-
-def encode(obj) -> bytes:
-    """Go's encoding/json for the API: compact, UTF-8 unescaped."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+_ENCODED_MARK = gojson.encode(_STATUS_MARK)
 
 
 def encoded_list(records: list[Container], now_ns: int | None = None) -> bytes:
@@ -139,7 +134,7 @@ def encoded_list(records: list[Container], now_ns: int | None = None) -> bytes:
         if kept is None or kept[0] != key:
             entry = summary(record, now_ns=now_ns)
             entry["Status"] = _STATUS_MARK
-            before, _, after = encode(entry).partition(_ENCODED_MARK)
+            before, _, after = gojson.encode(entry).partition(_ENCODED_MARK)
             kept = record.encoded_summary = (key, before, after)
-        parts.append(kept[1] + encode(status_text(record.state, now_ns)) + kept[2])
+        parts.append(kept[1] + gojson.encode(status_text(record.state, now_ns)) + kept[2])
     return b"[" + b",".join(parts) + b"]"
